@@ -1,0 +1,15 @@
+package dev.arbor.api;
+
+/**
+ * Service properties by which pipelines find their parts. Every part service registers {@link #NAME};
+ * pipelines refer to parts by that name, and the highest {@code service.ranking} wins among equal names.
+ */
+public final class PartProperties {
+    /** The name a pipeline uses for this part, e.g. {@code top-p}, {@code autoregressive}, {@code onnxruntime}. */
+    public static final String NAME = "arbor.part";
+    /** Optional human description of the part, shown by {@code arbor bundles}. */
+    public static final String DESCRIPTION = "arbor.part.description";
+
+    private PartProperties() {
+    }
+}

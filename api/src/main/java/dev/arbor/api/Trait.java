@@ -1,0 +1,22 @@
+package dev.arbor.api;
+
+/**
+ * Capability flags a plugin declares about itself. Pipelines check them at configuration time and refuse
+ * combinations that cannot work, naming both parts.
+ */
+public enum Trait {
+    /** Never changes which token has the highest logit (temperature, top-k, top-p): greedy output is unaffected. */
+    ARGMAX_INVARIANT,
+    /** Reads the token history (penalties, watermarks): must be applied per position with that position's history. */
+    HISTORY_DEPENDENT,
+    /** Consumes randomness from the request's RNG. */
+    USES_RANDOMNESS,
+    /** Safe to apply identically to a draft and a target distribution inside speculative decoding. */
+    SPECULATIVE_SAFE,
+    /** Works on batches of several independent rows. */
+    BATCH_SAFE,
+    /** Needs a model with bidirectional attention (masked-diffusion decoding). */
+    NEEDS_BIDIRECTIONAL,
+    /** Needs a backend whose state supports {@code truncate} (speculative rollback). */
+    NEEDS_STATE_TRUNCATE
+}

@@ -1,0 +1,29 @@
+package dev.arbor.api.generation;
+
+import dev.arbor.api.Trait;
+import java.util.Set;
+import org.osgi.annotation.versioning.ConsumerType;
+
+/**
+ * A decoding strategy (autoregressive, beam search, speculative, diffusion, ...); registered as a service with
+ * {@code arbor.part} set to its name. Stateless between requests; several requests may run at once.
+ */
+@ConsumerType
+public interface Generator {
+
+    /** Decodes one request on the calling thread, streaming committed tokens to {@code sink}; never returns null. */
+    GenerationResult generate(GenerationContext context, TokenSink sink);
+
+    /** What this strategy needs (e.g. {@link Trait#NEEDS_STATE_TRUNCATE}); checked when a pipeline is configured. */
+    default Set<Trait> requirements() {
+        return Set.of();
+    }
+
+    /**
+     * Refuses processor traits this strategy cannot honour, returning a reason or null when they are fine.
+     * Called at configuration time with the union of the pipeline's processor traits.
+     */
+    default String incompatibility(Set<Trait> processorTraits) {
+        return null;
+    }
+}

@@ -1,0 +1,8 @@
+package dev.arbor.api.model;
+
+/** The attention pattern a model was trained with. */
+public enum NativeAttention {
+    CAUSAL,
+    BIDIRECTIONAL,
+    BLOCK_CAUSAL
+}

@@ -1,0 +1,25 @@
+package dev.arbor.api.pipeline;
+
+import java.util.List;
+import java.util.Optional;
+import org.osgi.annotation.versioning.ProviderType;
+
+/** The platform's entry point for running pipelines (used by the CLI, the HTTP server and tests). */
+@ProviderType
+public interface PipelineService {
+
+    /** Every configured pipeline with its readiness, sorted by name. */
+    List<PipelineStatus> pipelines();
+
+    /** One pipeline's status, if it is configured. */
+    Optional<PipelineStatus> status(String name);
+
+    /**
+     * Runs {@code request} to completion on the calling thread, streaming text to {@code sink}. Fails with an
+     * {@code ArborException} whose kind says whether the input, a missing part or a plugin is to blame.
+     */
+    Completion complete(CompletionRequest request, TextSink sink);
+
+    /** Adds or replaces a pipeline at run time (operators reconfiguring a strategy); persisted where supported. */
+    void define(PipelineDefinition definition);
+}
