@@ -16,8 +16,8 @@ public enum Capability {
     STATE_COMPACT,
     /** {@link DecodeState#fork}. */
     STATE_FORK,
-    /** {@link DecodeState#dropRows}. */
-    STATE_DROP_ROWS,
+    /** {@link DecodeState#selectRows} and {@link DecodeState#dropRows}. */
+    STATE_SELECT_ROWS,
     /** {@link StateWrite.At}: writing the state at fixed slots. */
     STATE_WRITE_AT,
     /** Batches of more than one row. */

@@ -31,10 +31,22 @@ public interface DecodeState extends AutoCloseable {
                 "this backend's state does not support fork");
     }
 
-    /** Removes finished rows; the remaining rows keep their order. */
-    default void dropRows(int[] rows) {
+    /**
+     * Rebuilds the batch from existing rows: new row i is a copy of old row {@code sourceRows[i]} (repeats allowed).
+     * Beam search reorders beams with it; dropping finished rows is the special case of a subset.
+     */
+    default void selectRows(int[] sourceRows) {
         throw new dev.arbor.api.ArborException(dev.arbor.api.ArborException.Kind.INCOMPATIBLE,
-                "this backend's state does not support dropping rows");
+                "this backend's state does not support selecting rows");
+    }
+
+    /** Removes finished rows ({@code rows}, any order); the remaining rows keep their order. */
+    default void dropRows(int[] rows) {
+        java.util.Set<Integer> dropped = new java.util.HashSet<>();
+        for (int r : rows) {
+            dropped.add(r);
+        }
+        selectRows(java.util.stream.IntStream.range(0, batchSize()).filter(r -> !dropped.contains(r)).toArray());
     }
 
     /** Frees the state's native memory. Idempotent. */
