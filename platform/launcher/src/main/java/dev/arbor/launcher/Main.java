@@ -1,0 +1,88 @@
+package dev.arbor.launcher;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.ServiceReference;
+
+/**
+ * {@code arbor [--home DIR] [--models DIR] COMMAND ...}: starts the runtime, runs one command inside it and exits
+ * with its status. Global options come before the command; everything after is the command's.
+ */
+public final class Main {
+    private Main() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path home = Path.of(System.getProperty("arbor.home", ".")).toAbsolutePath().normalize();
+        Map<String, String> props = new HashMap<>();
+        List<String> rest = new ArrayList<>(Arrays.asList(args));
+        while (!rest.isEmpty() && rest.get(0).startsWith("--") && rest.size() >= 2
+                && (rest.get(0).equals("--home") || rest.get(0).equals("--models"))) {
+            String flag = rest.remove(0);
+            String value = rest.remove(0);
+            if (flag.equals("--home")) {
+                home = Path.of(value).toAbsolutePath().normalize();
+            } else {
+                props.put("arbor.models", Path.of(value).toAbsolutePath().normalize().toString());
+            }
+        }
+        if (!Files.isDirectory(home.resolve("bundles"))) {
+            System.err.println("arbor: " + home + " is not an Arbor installation (no bundles/ folder);"
+                    + " build it with 'mvn -q install -DskipTests' and run bin/arbor");
+            System.exit(1);
+        }
+        props.putIfAbsent("arbor.models", modelsFolder(home));
+        props.put("arbor.cache", System.getProperty("arbor.cache", home.resolve("cache").toString()));
+        System.setProperty("arbor.cache", props.get("arbor.cache"));
+        int status;
+        try (ArborFramework runtime = ArborFramework.start(home, null, props)) {
+            Function<String[], Integer> cli = awaitCli(runtime.context(), 20_000);
+            if (cli == null) {
+                System.err.println("arbor: the runtime did not offer its command line within 20 s;"
+                        + " check that bundles/ holds dev.arbor.platform.runtime and its dependencies");
+                status = 1;
+            } else {
+                status = cli.apply(rest.toArray(String[]::new));
+            }
+        }
+        System.exit(status);
+    }
+
+    /** ARBOR_MODELS, then the shared reference models beside a source checkout, then {@code home/models}. */
+    private static String modelsFolder(Path home) {
+        String env = System.getenv("ARBOR_MODELS");
+        if (env != null && !env.isBlank()) {
+            return Path.of(env).toAbsolutePath().normalize().toString();
+        }
+        String prop = System.getProperty("arbor.models");
+        if (prop != null) {
+            return prop;
+        }
+        return home.resolve("models").toString();
+    }
+
+    @SuppressWarnings("unchecked")
+    static Function<String[], Integer> awaitCli(BundleContext context, long timeoutMillis) throws Exception {
+        long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
+        while (System.nanoTime() < deadline) {
+            Collection<ServiceReference<Function>> refs = context.getServiceReferences(Function.class,
+                    "(arbor.command=cli)");
+            if (!refs.isEmpty()) {
+                Object service = context.getService(refs.iterator().next());
+                if (service != null) {
+                    return (Function<String[], Integer>) service;
+                }
+            }
+            Thread.sleep(10);
+        }
+        return null;
+    }
+}

@@ -1,0 +1,365 @@
+package dev.arbor.platform.runtime.cli;
+
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
+import dev.arbor.api.pipeline.Completion;
+import dev.arbor.api.pipeline.CompletionRequest;
+import dev.arbor.api.pipeline.ModelRef;
+import dev.arbor.api.pipeline.PartRef;
+import dev.arbor.api.pipeline.PipelineDefinition;
+import dev.arbor.api.pipeline.PipelineService;
+import dev.arbor.api.pipeline.PipelineStatus;
+import dev.arbor.api.pipeline.TokenizerRef;
+import dev.arbor.platform.runtime.internal.PartRegistry;
+import dev.arbor.platform.runtime.internal.PipelineJson;
+import dev.arbor.platform.runtime.internal.PipelineServiceImpl;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Reference;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * The {@code arbor} command line, run inside the framework. The launcher finds it as a
+ * {@code Function<String[], Integer>} service (a JDK type, so the launcher needs no Arbor classes) with
+ * {@code arbor.command=cli}, passes the arguments and exits with the returned status.
+ */
+@Component(service = Function.class, property = "arbor.command=cli")
+public class ArborCli implements Function<String[], Integer> {
+    static final int EXIT_INVALID = 2;
+    static final int EXIT_UNAVAILABLE = 3;
+    static final int EXIT_NOT_FOUND = 4;
+
+    @Reference
+    private PipelineService pipelines;
+
+    private BundleContext context;
+
+    @Activate
+    void activate(BundleContext context) {
+        this.context = context;
+    }
+
+    @Override
+    public Integer apply(String[] args) {
+        PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true,
+                StandardCharsets.UTF_8);
+        return run(args, out, System.err);
+    }
+
+    /** Runs the command line with explicit streams (tests). */
+    public int run(String[] args, PrintStream out, PrintStream err) {
+        CommandLine cli = new CommandLine(new Root());
+        cli.addSubcommand("generate", new Generate(out, err));
+        cli.addSubcommand("pipelines", new Pipelines(out));
+        cli.addSubcommand("bundles", new Bundles(out));
+        cli.setOut(new java.io.PrintWriter(out, true));
+        cli.setErr(new java.io.PrintWriter(err, true));
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            if (e instanceof ArborException a) {
+                err.println("arbor: " + a.getMessage());
+                return switch (a.kind()) {
+                    case INVALID_INPUT, INCOMPATIBLE -> EXIT_INVALID;
+                    case UNAVAILABLE -> EXIT_UNAVAILABLE;
+                    case NOT_FOUND -> EXIT_NOT_FOUND;
+                    default -> 1;
+                };
+            }
+            throw e;
+        });
+        return cli.execute(args);
+    }
+
+    @Command(name = "arbor", mixinStandardHelpOptions = true, version = "Arbor 0.1.0",
+            description = "Composable generative decoding on OSGi.")
+    static final class Root implements Runnable {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public void run() {
+            spec.commandLine().usage(spec.commandLine().getOut());
+        }
+    }
+
+    private String defaultPipeline() {
+        String p = context.getProperty("arbor.default.pipeline");
+        return p == null ? "stories260k" : p;
+    }
+
+    private long startupTimeoutMillis() {
+        String t = context.getProperty("arbor.startup.timeout.ms");
+        return t == null ? 20_000 : Long.parseLong(t);
+    }
+
+    /** Waits until {@code name} is configured and ready (bundles and configurations start asynchronously). */
+    private PipelineStatus awaitReady(String name) {
+        long deadline = System.nanoTime() + startupTimeoutMillis() * 1_000_000L;
+        PipelineStatus status = null;
+        while (System.nanoTime() < deadline) {
+            status = pipelines.status(name).orElse(null);
+            if (status != null && status.ready()) {
+                return status;
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        if (status == null) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "unknown pipeline '" + name
+                    + "'; configured pipelines: " + pipelines.pipelines().stream().map(PipelineStatus::name)
+                    .collect(Collectors.joining(", ")) + " (see 'arbor pipelines')");
+        }
+        return status;
+    }
+
+    @Command(name = "generate", mixinStandardHelpOptions = true,
+            description = "Generate text from a prompt, streaming it to stdout.")
+    final class Generate implements Callable<Integer> {
+        private final PrintStream out;
+        private final PrintStream err;
+
+        @Option(names = "--pipeline", description = "Pipeline name (default: ${DEFAULT-VALUE} or arbor.default.pipeline).")
+        String pipeline;
+        @Option(names = "--model", description = "Run a model file directly (.bin = llama2.c, .onnx = ONNX decoder).")
+        Path model;
+        @Option(names = "--tokenizer", description = "Tokenizer file for --model (default: found next to the model).")
+        Path tokenizer;
+        @Option(names = "--max-tokens", description = "Most tokens to generate.")
+        Integer maxTokens;
+        @Option(names = "--temperature", description = "Sampling temperature; 0 = greedy.")
+        Double temperature;
+        @Option(names = "--top-p", description = "Nucleus sampling mass.")
+        Double topP;
+        @Option(names = "--top-k", description = "Keep the k most likely tokens.")
+        Integer topK;
+        @Option(names = "--seed", description = "Seed of the request's RNG (same seed, same output).")
+        Long seed;
+        @Option(names = "--stop", description = "Stop string (repeatable).")
+        List<String> stop = new ArrayList<>();
+        @Option(names = "--input-ids", split = ",", description = "Prompt as token ids, e.g. 1,2,3 (no text).")
+        int[] inputIds;
+        @Option(names = "--print-ids", description = "Print the generated token ids after the text.")
+        boolean printIds;
+        @Option(names = "--beams", description = "Beam search with N beams.")
+        Integer beams;
+        @Option(names = "--strategy", description = "Decoding strategy (generator part) for this request.")
+        String strategy;
+        @Option(names = "--no-cache", description = "Cache-free reference path (full recompute every step).")
+        boolean noCache;
+        @Option(names = "--option", description = "Extra option key=value (repeatable).")
+        Map<String, String> extra = new LinkedHashMap<>();
+        @Option(names = "--stats", description = "Print timing and finish reason to stderr.")
+        boolean stats;
+        @Parameters(arity = "0..1", description = "Prompt text.")
+        String prompt;
+
+        Generate(PrintStream out, PrintStream err) {
+            this.out = out;
+            this.err = err;
+        }
+
+        @Override
+        public Integer call() {
+            String name = model != null ? definePipelineForModel() : (pipeline != null ? pipeline : defaultPipeline());
+            PipelineStatus status = awaitReady(name);
+            if (!status.ready()) {
+                err.println("arbor: pipeline '" + name + "' " + status.describe());
+                return EXIT_UNAVAILABLE;
+            }
+            Map<String, Object> options = new LinkedHashMap<>(extra);
+            put(options, "max_tokens", maxTokens);
+            put(options, "temperature", temperature);
+            put(options, "top_p", topP);
+            put(options, "top_k", topK);
+            put(options, "seed", seed);
+            PartRef generator = null;
+            if (beams != null) {
+                options.put("num_beams", beams);
+                generator = PartRef.of("beam-search");
+            }
+            if (strategy != null) {
+                generator = PipelineJson.parsePart(strategy);
+            }
+            if (noCache) {
+                options.put("use_cache", false);
+            }
+            if (inputIds == null && prompt == null) {
+                prompt = "";
+            }
+            if (inputIds != null && prompt != null) {
+                throw ArborException.invalid("give either a prompt or --input-ids, not both");
+            }
+            CompletionRequest request = new CompletionRequest(name, inputIds == null ? prompt : null, inputIds,
+                    stop, generator, Options.of(options));
+            Completion c = pipelines.complete(request, (delta, token) -> {
+                out.print(delta);
+                out.flush();
+                return true;
+            });
+            out.println();
+            if (printIds) {
+                out.println(Arrays.stream(c.tokens()).mapToObj(Integer::toString)
+                        .collect(Collectors.joining(",")));
+            }
+            if (stats) {
+                double seconds = c.totalNanos() / 1e9;
+                err.printf("[%s] %d prompt + %d generated tokens, finish=%s, ttft=%.1f ms, %.1f tokens/s, %s%n",
+                        c.pipeline(), c.promptTokens().length, c.tokens().length, c.finishReason().wireName(),
+                        c.timeToFirstTokenNanos() / 1e6, c.tokens().length / Math.max(seconds, 1e-9), c.stats());
+            }
+            return 0;
+        }
+
+        private String definePipelineForModel() {
+            if (!Files.exists(model)) {
+                throw ArborException.invalid("model file " + model + " does not exist");
+            }
+            String file = model.getFileName().toString();
+            String format = file.endsWith(".onnx") ? "onnx" : "llama2c";
+            Path tok = tokenizer != null ? tokenizer : findTokenizer(model.toAbsolutePath().getParent(), format);
+            String tokFormat = tok.getFileName().toString().endsWith(".json") ? "huggingface" : "llama2c";
+            String name = "model:" + file;
+            PipelineDefinition base = pipelines.status(defaultPipeline()).map(PipelineStatus::definition)
+                    .orElse(null);
+            pipelines.define(new PipelineDefinition(name, "ad-hoc pipeline for " + model,
+                    new ModelRef("onnxruntime", format, model.toAbsolutePath().toString(), Options.empty()),
+                    new TokenizerRef(tokFormat, tok.toAbsolutePath().toString(), Options.empty()),
+                    PartRef.of("autoregressive"),
+                    base != null ? base.processors() : List.of(PartRef.of("temperature"), PartRef.of("top-k"),
+                            PartRef.of("top-p")),
+                    PartRef.of("sample"), List.of(), base != null ? base.defaults() : Options.empty()));
+            return name;
+        }
+
+        private Path findTokenizer(Path folder, String format) {
+            for (String candidate : List.of("tokenizer.json", "tokenizer.bin", "tok512.bin")) {
+                Path p = folder.resolve(candidate);
+                if (Files.exists(p)) {
+                    return p;
+                }
+            }
+            try (var files = Files.list(folder)) {
+                return files.filter(p -> p.getFileName().toString().matches("tok.*\\.bin")).findFirst()
+                        .orElseThrow(() -> ArborException.invalid("no tokenizer found next to " + model
+                                + "; give one with --tokenizer"));
+            } catch (java.io.IOException e) {
+                throw ArborException.invalid("cannot look for a tokenizer in " + folder + ": " + e.getMessage());
+            }
+        }
+    }
+
+    private static void put(Map<String, Object> map, String key, Object value) {
+        if (value != null) {
+            map.put(key, value);
+        }
+    }
+
+    @Command(name = "pipelines", mixinStandardHelpOptions = true,
+            description = "List pipelines and whether they are ready (and if not, why).")
+    final class Pipelines implements Callable<Integer> {
+        private final PrintStream out;
+
+        Pipelines(PrintStream out) {
+            this.out = out;
+        }
+
+        @Override
+        public Integer call() {
+            // give configuration a moment to arrive: pipelines load asynchronously at startup
+            awaitSettled();
+            List<PipelineStatus> all = pipelines.pipelines();
+            if (all.isEmpty()) {
+                out.println("no pipelines configured (put pipeline files in etc/pipelines/)");
+            }
+            for (PipelineStatus s : all) {
+                out.printf("%-20s %s%n", s.name(), s.describe());
+                if (s.definition() != null) {
+                    PipelineDefinition d = s.definition();
+                    out.printf("%-20s   model %s (%s via %s), generator %s, processors %s, selector %s%n", "",
+                            d.model().path(), d.model().format(), d.model().backend(), d.generator(),
+                            d.processors(), d.selector());
+                }
+            }
+            return 0;
+        }
+    }
+
+    private void awaitSettled() {
+        long deadline = System.nanoTime() + Math.min(startupTimeoutMillis(), 3_000) * 1_000_000L;
+        while (System.nanoTime() < deadline) {
+            List<PipelineStatus> all = pipelines.pipelines();
+            if (!all.isEmpty() && all.stream().allMatch(PipelineStatus::ready)) {
+                return;
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    @Command(name = "bundles", mixinStandardHelpOptions = true,
+            description = "List installed bundles and the pipeline parts they provide.")
+    final class Bundles implements Callable<Integer> {
+        private final PrintStream out;
+
+        Bundles(PrintStream out) {
+            this.out = out;
+        }
+
+        @Override
+        public Integer call() {
+            awaitSettled();
+            Map<String, List<String>> partsByBundle = new LinkedHashMap<>();
+            if (pipelines instanceof PipelineServiceImpl impl) {
+                for (PartRegistry.PartInfo p : impl.parts().list()) {
+                    partsByBundle.computeIfAbsent(p.bundle(), b -> new ArrayList<>())
+                            .add(p.kind().label() + " '" + p.name() + "'"
+                                    + (p.ranking() != 0 ? " (ranking " + p.ranking() + ")" : ""));
+                }
+            }
+            for (Bundle b : context.getBundles()) {
+                String key = b.getSymbolicName() + " " + b.getVersion();
+                out.printf("%3d %-10s %-45s %s%n", b.getBundleId(), state(b.getState()), b.getSymbolicName(),
+                        b.getVersion());
+                for (String part : partsByBundle.getOrDefault(key, List.of())) {
+                    out.printf("    %-10s provides %s%n", "", part);
+                }
+            }
+            return 0;
+        }
+    }
+
+    private static String state(int state) {
+        return switch (state) {
+            case Bundle.ACTIVE -> "active";
+            case Bundle.RESOLVED -> "resolved";
+            case Bundle.INSTALLED -> "installed";
+            case Bundle.STARTING -> "starting";
+            case Bundle.STOPPING -> "stopping";
+            default -> "uninstalled";
+        };
+    }
+}

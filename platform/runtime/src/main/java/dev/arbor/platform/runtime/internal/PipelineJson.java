@@ -1,0 +1,216 @@
+package dev.arbor.platform.runtime.internal;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
+import dev.arbor.api.pipeline.ModelRef;
+import dev.arbor.api.pipeline.PartRef;
+import dev.arbor.api.pipeline.PipelineDefinition;
+import dev.arbor.api.pipeline.TokenizerRef;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.UnaryOperator;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Reads and writes pipeline files ({@code etc/pipelines/NAME.json}). A part is either a name ({@code "top-p"}) or
+ * an object {@code {"name": "top-p", "options": {...}}}. Strings may contain {@code ${variable}}, resolved from
+ * framework properties, system properties and the environment when the pipeline is used, so a moved models
+ * folder needs one property, not an edit of every file.
+ */
+public final class PipelineJson {
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+    private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z0-9_.-]+)}");
+    private static final Set<String> KNOWN_KEYS = Set.of("name", "description", "model", "tokenizer", "generator",
+            "processors", "selector", "postprocessors", "defaults");
+
+    private PipelineJson() {
+    }
+
+    /**
+     * Parses {@code json} (from {@code source}, named in errors); {@code fallbackName} is used when the file has no
+     * "name"; {@code variables} resolves {@code ${...}} (returning null for unknown names).
+     */
+    public static PipelineDefinition parse(String json, String source, String fallbackName,
+                                           UnaryOperator<String> variables) {
+        JsonNode root;
+        try {
+            root = MAPPER.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw new ArborException(ArborException.Kind.INVALID_INPUT, "pipeline file " + source
+                    + " is not valid JSON: " + e.getOriginalMessage() + " at line " + e.getLocation().getLineNr()
+                    + ", column " + e.getLocation().getColumnNr());
+        }
+        if (root == null || !root.isObject()) {
+            throw ArborException.invalid("pipeline file " + source + " must hold a JSON object");
+        }
+        for (Iterator<String> it = root.fieldNames(); it.hasNext();) {
+            String key = it.next();
+            if (!KNOWN_KEYS.contains(key)) {
+                throw ArborException.invalid("pipeline file " + source + " has unknown key '" + key
+                        + "'; known keys: " + String.join(", ", KNOWN_KEYS.stream().sorted().toList()));
+            }
+        }
+        String name = text(root, "name", fallbackName);
+        JsonNode model = required(root, "model", source);
+        JsonNode tokenizer = required(root, "tokenizer", source);
+        ModelRef modelRef = new ModelRef(requiredText(model, "backend", source + " model"),
+                requiredText(model, "format", source + " model"),
+                substitute(requiredText(model, "path", source + " model"), source, variables),
+                options(model.get("options"), source, variables));
+        TokenizerRef tokenizerRef = new TokenizerRef(requiredText(tokenizer, "format", source + " tokenizer"),
+                substitute(requiredText(tokenizer, "path", source + " tokenizer"), source, variables),
+                options(tokenizer.get("options"), source, variables));
+        return new PipelineDefinition(name, text(root, "description", ""), modelRef, tokenizerRef,
+                part(required(root, "generator", source), source, variables),
+                parts(root.get("processors"), source, variables),
+                part(root.has("selector") ? root.get("selector") : MAPPER.getNodeFactory().textNode("sample"),
+                        source, variables),
+                parts(root.get("postprocessors"), source, variables),
+                options(root.get("defaults"), source, variables));
+    }
+
+    /** The JSON form of {@code definition} (paths as given, variables already resolved). */
+    public static String write(PipelineDefinition definition) {
+        ObjectNode root = MAPPER.createObjectNode();
+        root.put("name", definition.name());
+        root.put("description", definition.description());
+        ObjectNode model = root.putObject("model");
+        model.put("backend", definition.model().backend());
+        model.put("format", definition.model().format());
+        model.put("path", definition.model().path());
+        model.set("options", MAPPER.valueToTree(definition.model().options().asMap()));
+        ObjectNode tokenizer = root.putObject("tokenizer");
+        tokenizer.put("format", definition.tokenizer().format());
+        tokenizer.put("path", definition.tokenizer().path());
+        tokenizer.set("options", MAPPER.valueToTree(definition.tokenizer().options().asMap()));
+        root.set("generator", partNode(definition.generator()));
+        ArrayNode processors = root.putArray("processors");
+        definition.processors().forEach(p -> processors.add(partNode(p)));
+        root.set("selector", partNode(definition.selector()));
+        ArrayNode post = root.putArray("postprocessors");
+        definition.postProcessors().forEach(p -> post.add(partNode(p)));
+        root.set("defaults", MAPPER.valueToTree(definition.defaults().asMap()));
+        try {
+            return MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(root);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot serialise pipeline " + definition.name(), e);
+        }
+    }
+
+    /** Parses a part given on the command line or in a request: a name, or a JSON object. */
+    public static PartRef parsePart(String text) {
+        String trimmed = text.trim();
+        if (!trimmed.startsWith("{")) {
+            return PartRef.of(trimmed);
+        }
+        try {
+            return part(MAPPER.readTree(trimmed), "part " + trimmed, n -> null);
+        } catch (JsonProcessingException e) {
+            throw ArborException.invalid("part '" + text + "' is not a name or a JSON object: "
+                    + e.getOriginalMessage());
+        }
+    }
+
+    private static ObjectNode partNode(PartRef part) {
+        ObjectNode node = MAPPER.createObjectNode();
+        node.put("name", part.name());
+        node.set("options", MAPPER.valueToTree(part.options().asMap()));
+        return node;
+    }
+
+    private static PartRef part(JsonNode node, String source, UnaryOperator<String> variables) {
+        if (node.isTextual()) {
+            return PartRef.of(node.asText());
+        }
+        if (node.isObject() && node.hasNonNull("name")) {
+            return new PartRef(node.get("name").asText(), options(node.get("options"), source, variables));
+        }
+        throw ArborException.invalid(source + ": a part must be a name or an object with \"name\", got " + node);
+    }
+
+    private static List<PartRef> parts(JsonNode node, String source, UnaryOperator<String> variables) {
+        if (node == null || node.isNull()) {
+            return List.of();
+        }
+        if (!node.isArray()) {
+            throw ArborException.invalid(source + ": processors and postprocessors must be arrays, got " + node);
+        }
+        List<PartRef> out = new ArrayList<>();
+        node.forEach(n -> out.add(part(n, source, variables)));
+        return out;
+    }
+
+    private static Options options(JsonNode node, String source, UnaryOperator<String> variables) {
+        if (node == null || node.isNull()) {
+            return Options.empty();
+        }
+        if (!node.isObject()) {
+            throw ArborException.invalid(source + ": options must be a JSON object, got " + node);
+        }
+        Map<String, Object> map = new LinkedHashMap<>();
+        node.fields().forEachRemaining(e -> map.put(e.getKey(), value(e.getValue(), source, variables)));
+        return Options.of(map);
+    }
+
+    private static Object value(JsonNode node, String source, UnaryOperator<String> variables) {
+        if (node.isTextual()) {
+            return substitute(node.asText(), source, variables);
+        }
+        if (node.isObject() || node.isArray()) {
+            Object plain = MAPPER.convertValue(node, Object.class);
+            return plain;
+        }
+        return MAPPER.convertValue(node, Object.class);
+    }
+
+    private static String substitute(String text, String source, UnaryOperator<String> variables) {
+        Matcher m = VARIABLE.matcher(text);
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            String value = variables.apply(m.group(1));
+            if (value == null) {
+                throw ArborException.invalid(source + " uses ${" + m.group(1) + "}, which is not set; set it as a"
+                        + " system property (-D" + m.group(1) + "=...) or environment variable");
+            }
+            m.appendReplacement(out, Matcher.quoteReplacement(value));
+        }
+        m.appendTail(out);
+        return out.toString();
+    }
+
+    private static JsonNode required(JsonNode root, String key, String source) {
+        JsonNode node = root.get(key);
+        if (node == null || node.isNull()) {
+            throw ArborException.invalid("pipeline file " + source + " has no \"" + key + "\"");
+        }
+        return node;
+    }
+
+    private static String requiredText(JsonNode node, String key, String where) {
+        JsonNode v = node.get(key);
+        if (v == null || !v.isTextual() || v.asText().isBlank()) {
+            throw ArborException.invalid(where + " needs a \"" + key + "\" string");
+        }
+        return v.asText();
+    }
+
+    private static String text(JsonNode node, String key, String fallback) {
+        JsonNode v = node.get(key);
+        return v == null || v.isNull() ? fallback : v.asText();
+    }
+
+    /** Variables from the environment: {@code arbor.models} also reads {@code ARBOR_MODELS}. */
+    public static String environmentName(String variable) {
+        return variable.toUpperCase(java.util.Locale.ROOT).replace('.', '_').replace('-', '_');
+    }
+}

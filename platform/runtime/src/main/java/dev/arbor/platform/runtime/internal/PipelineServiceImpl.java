@@ -1,0 +1,500 @@
+package dev.arbor.platform.runtime.internal;
+
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
+import dev.arbor.api.Trait;
+import dev.arbor.api.generation.Cancellation;
+import dev.arbor.api.generation.GenerationContext;
+import dev.arbor.api.generation.GenerationResult;
+import dev.arbor.api.generation.Generator;
+import dev.arbor.api.generation.TokenSink;
+import dev.arbor.api.model.Capability;
+import dev.arbor.api.model.ModelBackend;
+import dev.arbor.api.model.ModelBackendProvider;
+import dev.arbor.api.model.ModelCard;
+import dev.arbor.api.model.ModelSpec;
+import dev.arbor.api.pipeline.Completion;
+import dev.arbor.api.pipeline.CompletionRequest;
+import dev.arbor.api.pipeline.PartRef;
+import dev.arbor.api.pipeline.PipelineDefinition;
+import dev.arbor.api.pipeline.PipelineService;
+import dev.arbor.api.pipeline.PipelineStatus;
+import dev.arbor.api.pipeline.TextSink;
+import dev.arbor.api.postprocess.PostProcessor;
+import dev.arbor.api.sampling.LogitsProcessor;
+import dev.arbor.api.sampling.LogitsProcessorFactory;
+import dev.arbor.api.sampling.Sampler;
+import dev.arbor.api.sampling.TokenSelectorFactory;
+import dev.arbor.api.tokenizer.Tokenizer;
+import dev.arbor.api.tokenizer.TokenizerProvider;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.Hashtable;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Supplier;
+import org.osgi.framework.BundleContext;
+import org.osgi.service.cm.Configuration;
+import org.osgi.service.cm.ConfigurationAdmin;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
+
+/**
+ * Runs pipelines: resolves a request's parts when it starts (holding them until it ends), opens or reuses the model
+ * and tokenizer, checks limits and compatibility, drives the generator, streams text and applies post-processors.
+ */
+@Component(service = PipelineService.class, immediate = true)
+public class PipelineServiceImpl implements PipelineService {
+    private static final System.Logger LOG = System.getLogger("dev.arbor.runtime");
+    /** How long a request waits for a missing part before failing: covers a bundle update's stop/start gap. */
+    static final String PART_GRACE_PROPERTY = "arbor.part.grace.ms";
+    static final String MAX_TOKENS_LIMIT_PROPERTY = "arbor.limits.max_tokens";
+    static final int DEFAULT_MAX_TOKENS = 256;
+
+    private final Map<String, ConfiguredPipeline> pipelines = new ConcurrentHashMap<>();
+    private final Map<String, String> lastErrors = new ConcurrentHashMap<>();
+    private final ResourceCache<ModelBackend> models = new ResourceCache<>(ModelBackend::close);
+    private final ResourceCache<Tokenizer> tokenizers = new ResourceCache<>(t -> {
+        if (t instanceof AutoCloseable c) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    });
+    private BundleContext context;
+    private PartRegistry parts;
+    private long graceMillis;
+    private int maxTokensLimit;
+
+    @Reference
+    private volatile ConfigurationAdmin configurationAdmin;
+
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
+    void addPipeline(ConfiguredPipeline pipeline) {
+        pipelines.put(pipeline.name(), pipeline);
+        lastErrors.remove(pipeline.name());
+    }
+
+    void removePipeline(ConfiguredPipeline pipeline) {
+        pipelines.remove(pipeline.name(), pipeline);
+    }
+
+    @Activate
+    void activate(BundleContext context) {
+        this.context = context;
+        this.graceMillis = Long.parseLong(property(PART_GRACE_PROPERTY, "2000"));
+        this.maxTokensLimit = Integer.parseInt(property(MAX_TOKENS_LIMIT_PROPERTY, "4096"));
+        this.parts = new PartRegistry(context);
+        parts.onChange(this::retireStaleResources);
+    }
+
+    @Deactivate
+    void deactivate() {
+        parts.close();
+        models.retireAll();
+        tokenizers.retireAll();
+    }
+
+    private String property(String name, String fallback) {
+        String v = context.getProperty(name);
+        return v == null ? fallback : v;
+    }
+
+    /** Resolves {@code ${name}} in pipeline files: framework/system property, then environment variable. */
+    String variable(String name) {
+        String v = context.getProperty(name);
+        if (v == null) {
+            v = System.getenv(PipelineJson.environmentName(name));
+        }
+        return v;
+    }
+
+    /** A part registry view for listings (CLI, admin). */
+    public PartRegistry parts() {
+        return parts;
+    }
+
+    private void retireStaleResources() {
+        models.retireUnless(id -> isCurrentProvider(PartKind.BACKEND, id));
+        tokenizers.retireUnless(id -> isCurrentProvider(PartKind.TOKENIZER, id));
+    }
+
+    private boolean isCurrentProvider(PartKind kind, long serviceId) {
+        for (PartRegistry.PartInfo info : parts.list()) {
+            if (info.kind() == kind && info.serviceId() == serviceId) {
+                return parts.best(kind, info.name())
+                        .map(r -> ((Long) r.getProperty("service.id")) == serviceId).orElse(false);
+            }
+        }
+        return false;
+    }
+
+    // ----------------------------------------------------------------------------------------------- status
+
+    @Override
+    public List<PipelineStatus> pipelines() {
+        List<PipelineStatus> out = new ArrayList<>();
+        for (String name : pipelines.keySet()) {
+            status(name).ifPresent(out::add);
+        }
+        out.sort(Comparator.comparing(PipelineStatus::name));
+        return out;
+    }
+
+    @Override
+    public Optional<PipelineStatus> status(String name) {
+        ConfiguredPipeline configured = pipelines.get(name);
+        if (configured == null) {
+            return Optional.empty();
+        }
+        PipelineDefinition definition;
+        try {
+            definition = parse(configured);
+        } catch (ArborException e) {
+            return Optional.of(new PipelineStatus(name, false, List.of("a valid pipeline file (" + e.getMessage()
+                    + ")"), null));
+        }
+        List<String> missing = missingParts(definition, definition.generator());
+        String error = lastErrors.get(name);
+        if (missing.isEmpty() && error != null) {
+            missing = List.of("a loadable model (" + error + ")");
+        }
+        return Optional.of(new PipelineStatus(name, missing.isEmpty(), missing, definition));
+    }
+
+    private PipelineDefinition parse(ConfiguredPipeline configured) {
+        return PipelineJson.parse(configured.json(), configured.source(), configured.name(), this::variable);
+    }
+
+    private List<String> missingParts(PipelineDefinition d, PartRef generator) {
+        List<String> missing = new ArrayList<>();
+        check(missing, PartKind.BACKEND, d.model().backend());
+        check(missing, PartKind.TOKENIZER, d.tokenizer().format());
+        check(missing, PartKind.GENERATOR, generator.name());
+        d.processors().forEach(p -> check(missing, PartKind.PROCESSOR, p.name()));
+        check(missing, PartKind.SELECTOR, d.selector().name());
+        d.postProcessors().forEach(p -> check(missing, PartKind.POST_PROCESSOR, p.name()));
+        return missing;
+    }
+
+    private void check(List<String> missing, PartKind kind, String name) {
+        if (!parts.isPresent(kind, name)) {
+            missing.add(kind.describe(name));
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------- define
+
+    @Override
+    public void define(PipelineDefinition definition) {
+        String json = PipelineJson.write(definition);
+        try {
+            Configuration config = configurationAdmin.getFactoryConfiguration(PipelineComponent.FACTORY_PID,
+                    definition.name(), "?");
+            Hashtable<String, Object> props = new Hashtable<>();
+            props.put(PipelineComponent.NAME, definition.name());
+            props.put(PipelineComponent.JSON, json);
+            props.put(PipelineComponent.SOURCE, "pipeline '" + definition.name() + "' defined at run time");
+            config.update(props);
+        } catch (IOException e) {
+            throw new ArborException(ArborException.Kind.INVALID_INPUT, "cannot store pipeline '"
+                    + definition.name() + "' in Config Admin: " + e.getMessage(), e);
+        }
+        // Config Admin delivers asynchronously: wait so that the caller's next request sees the new definition
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            ConfiguredPipeline now = pipelines.get(definition.name());
+            if (now != null && json.equals(now.json())) {
+                return;
+            }
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+        LOG.log(System.Logger.Level.WARNING, "pipeline '" + definition.name() + "' was stored but not yet applied");
+    }
+
+    // ----------------------------------------------------------------------------------------------- complete
+
+    @Override
+    public Completion complete(CompletionRequest request, TextSink sink) {
+        long start = System.nanoTime();
+        ConfiguredPipeline configured = pipelines.get(request.pipeline());
+        if (configured == null) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "unknown pipeline '" + request.pipeline()
+                    + "'; configured pipelines: " + (pipelines.isEmpty() ? "none" : String.join(", ",
+                    pipelines.keySet().stream().sorted().toList())));
+        }
+        PipelineDefinition definition = parse(configured);
+        Options options = definition.defaults().with(request.options());
+        PartRef generatorRef = request.generator() != null ? request.generator() : definition.generator();
+        try (Resolution parts = resolve(definition, generatorRef)) {
+            return run(definition, generatorRef, parts, request, options, sink, start);
+        }
+    }
+
+    /** Everything a request holds while it runs. */
+    private final class Resolution implements AutoCloseable {
+        final List<AutoCloseable> held = new ArrayList<>();
+        Lease<Generator> generator;
+        final List<Lease<LogitsProcessorFactory>> processors = new ArrayList<>();
+        final List<PartRef> processorRefs = new ArrayList<>();
+        Lease<TokenSelectorFactory> selector;
+        final List<Lease<PostProcessor>> postProcessors = new ArrayList<>();
+        ModelBackend model;
+        Tokenizer tokenizer;
+
+        <T> Lease<T> hold(Lease<T> lease) {
+            held.add(lease);
+            return lease;
+        }
+
+        @Override
+        public void close() {
+            for (int i = held.size() - 1; i >= 0; i--) {
+                try {
+                    held.get(i).close();
+                } catch (Exception e) {
+                    LOG.log(System.Logger.Level.WARNING, "releasing a part failed: " + e);
+                }
+            }
+        }
+    }
+
+    private <T> Lease<T> need(Resolution r, PipelineDefinition d, PartKind kind, String name, Class<T> type) {
+        return r.hold(parts.acquire(kind, name, type, graceMillis).orElseThrow(() -> new ArborException(
+                ArborException.Kind.UNAVAILABLE, "pipeline '" + d.name() + "' unavailable: needs "
+                + kind.describe(name))));
+    }
+
+    private Resolution resolve(PipelineDefinition d, PartRef generatorRef) {
+        Resolution r = new Resolution();
+        try {
+            r.generator = need(r, d, PartKind.GENERATOR, generatorRef.name(), Generator.class);
+            for (PartRef p : d.processors()) {
+                r.processors.add(need(r, d, PartKind.PROCESSOR, p.name(), LogitsProcessorFactory.class));
+                r.processorRefs.add(p);
+            }
+            r.selector = need(r, d, PartKind.SELECTOR, d.selector().name(), TokenSelectorFactory.class);
+            for (PartRef p : d.postProcessors()) {
+                r.postProcessors.add(need(r, d, PartKind.POST_PROCESSOR, p.name(), PostProcessor.class));
+            }
+            Lease<ModelBackendProvider> backend = need(r, d, PartKind.BACKEND, d.model().backend(),
+                    ModelBackendProvider.class);
+            Lease<TokenizerProvider> tokenizerProvider = need(r, d, PartKind.TOKENIZER, d.tokenizer().format(),
+                    TokenizerProvider.class);
+            var modelHandle = models.acquire(new ResourceCache.Key(backend.serviceId(), d.model().toString()),
+                    () -> openModel(d, backend));
+            r.held.add(modelHandle);
+            r.model = modelHandle.get();
+            var tokenizerHandle = tokenizers.acquire(
+                    new ResourceCache.Key(tokenizerProvider.serviceId(), d.tokenizer().toString()),
+                    () -> openTokenizer(d, tokenizerProvider));
+            r.held.add(tokenizerHandle);
+            r.tokenizer = tokenizerHandle.get();
+            lastErrors.remove(d.name());
+            return r;
+        } catch (RuntimeException e) {
+            r.close();
+            throw e;
+        }
+    }
+
+    private ModelBackend openModel(PipelineDefinition d, Lease<ModelBackendProvider> backend) {
+        try {
+            return backend.get().open(new ModelSpec(Path.of(d.model().path()), d.model().format(),
+                    d.model().options()));
+        } catch (ArborException e) {
+            lastErrors.put(d.name(), e.getMessage());
+            throw new ArborException(e.kind(), "pipeline '" + d.name() + "': " + e.getMessage(), e);
+        } catch (RuntimeException | LinkageError e) {
+            lastErrors.put(d.name(), e.toString());
+            throw GuardedParts.failure(PartKind.BACKEND.describe(d.model().backend()), backend.bundle(), e);
+        }
+    }
+
+    private Tokenizer openTokenizer(PipelineDefinition d, Lease<TokenizerProvider> provider) {
+        try {
+            return provider.get().open(Path.of(d.tokenizer().path()), d.tokenizer().options());
+        } catch (ArborException e) {
+            lastErrors.put(d.name(), e.getMessage());
+            throw new ArborException(e.kind(), "pipeline '" + d.name() + "': " + e.getMessage(), e);
+        } catch (RuntimeException | LinkageError e) {
+            lastErrors.put(d.name(), e.toString());
+            throw GuardedParts.failure(PartKind.TOKENIZER.describe(d.tokenizer().format()), provider.bundle(), e);
+        }
+    }
+
+    private Completion run(PipelineDefinition d, PartRef generatorRef, Resolution r, CompletionRequest request,
+                           Options options, TextSink sink, long start) {
+        ModelCard card = r.model.card();
+        checkCompatibility(d, generatorRef, r, card);
+
+        int[] prompt = request.inputIds() != null ? checkIds(request.inputIds(), card)
+                : r.tokenizer.encode(request.prompt(), true);
+        if (prompt.length == 0) {
+            throw ArborException.invalid("the prompt is empty and the tokenizer adds no BOS token; give some text"
+                    + " or --input-ids");
+        }
+        if (prompt.length >= card.maxPositions()) {
+            throw ArborException.invalid("prompt has " + prompt.length + " tokens but pipeline '" + d.name()
+                    + "' has a context of " + card.maxPositions() + " tokens (at most " + (card.maxPositions() - 1)
+                    + " prompt tokens leave room for one new token)");
+        }
+        int maxTokens = options.integer("max_tokens", DEFAULT_MAX_TOKENS, 0, maxTokensLimit);
+        long seed = options.longValue("seed").orElseGet(() -> ThreadLocalRandom.current().nextLong());
+
+        Supplier<Sampler> samplers = samplerFactory(r, d, options);
+        samplers.get(); // validates every processor's and the selector's options before any compute
+
+        int[] stopTokens = stopTokens(card, options);
+        long[] firstToken = {0L};
+        TextStreamer streamer = new TextStreamer(r.tokenizer, prompt, request.stop(), sink);
+        TokenSink tokenSink = (row, token, selection) -> {
+            if (firstToken[0] == 0L) {
+                firstToken[0] = System.nanoTime();
+            }
+            return streamer.accept(token);
+        };
+        long timeoutMillis = options.longValue("timeout_ms").orElse(0L);
+        Cancellation cancellation = timeoutMillis > 0
+                ? Cancellation.deadline(start + timeoutMillis * 1_000_000L) : Cancellation.NEVER;
+        Options generatorOptions = generatorRef.options().with(options);
+        GenerationContext ctx = new GenerationContext(r.model, r.tokenizer, prompt, maxTokens, samplers, stopTokens,
+                seed, generatorOptions, cancellation);
+        GenerationResult result;
+        try {
+            result = r.generator.get().generate(ctx, tokenSink);
+        } catch (RuntimeException | LinkageError e) {
+            throw GuardedParts.failure(PartKind.GENERATOR.describe(generatorRef.name()), r.generator.bundle(), e);
+        }
+        if (result == null) {
+            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, PartKind.GENERATOR.describe(
+                    generatorRef.name()) + " (bundle " + r.generator.bundle() + ") returned no result");
+        }
+        String text = streamer.finish();
+        PostProcessor.Output output = new PostProcessor.Output(result.tokens(), text, Map.of());
+        for (int i = 0; i < r.postProcessors.size(); i++) {
+            Lease<PostProcessor> pp = r.postProcessors.get(i);
+            PartRef ref = d.postProcessors().get(i);
+            try {
+                output = pp.get().process(output, r.tokenizer, ref.options().with(options));
+            } catch (RuntimeException | LinkageError e) {
+                throw GuardedParts.failure(PartKind.POST_PROCESSOR.describe(ref.name()), pp.bundle(), e);
+            }
+        }
+        Map<String, Object> stats = new LinkedHashMap<>(result.stats());
+        stats.put("seed", seed);
+        stats.put("forward_passes", result.forwardPasses());
+        stats.put("generator", generatorRef.name());
+        stats.putAll(output.annotations());
+        long end = System.nanoTime();
+        return new Completion(d.name(), output.text(), prompt, result.tokens(), result.logProbs(),
+                streamer.stopped() ? dev.arbor.api.generation.FinishReason.STOP : result.finishReason(),
+                firstToken[0] == 0L ? end - start : firstToken[0] - start, end - start, stats);
+    }
+
+    private Supplier<Sampler> samplerFactory(Resolution r, PipelineDefinition d, Options options) {
+        List<LogitsProcessorFactory> factories = new ArrayList<>();
+        List<String> bundles = new ArrayList<>();
+        r.processors.forEach(l -> {
+            factories.add(l.get());
+            bundles.add(l.bundle());
+        });
+        TokenSelectorFactory selectorFactory = r.selector.get();
+        String selectorBundle = r.selector.bundle();
+        return () -> {
+            List<LogitsProcessor> chain = new ArrayList<>();
+            for (int i = 0; i < factories.size(); i++) {
+                PartRef ref = r.processorRefs.get(i);
+                String label = PartKind.PROCESSOR.describe(ref.name());
+                LogitsProcessor p;
+                try {
+                    p = factories.get(i).create(ref.options().with(options));
+                } catch (RuntimeException | LinkageError e) {
+                    throw GuardedParts.failure(label, bundles.get(i), e);
+                }
+                chain.add(GuardedParts.processor(p, label, bundles.get(i)));
+            }
+            String label = PartKind.SELECTOR.describe(d.selector().name());
+            try {
+                return new Sampler(chain, GuardedParts.selector(
+                        selectorFactory.create(d.selector().options().with(options)), label, selectorBundle));
+            } catch (ArborException e) {
+                throw e;
+            } catch (RuntimeException | LinkageError e) {
+                throw GuardedParts.failure(label, selectorBundle, e);
+            }
+        };
+    }
+
+    /** Refuses parts that cannot work together, naming both. */
+    private void checkCompatibility(PipelineDefinition d, PartRef generatorRef, Resolution r, ModelCard card) {
+        Generator generator = r.generator.get();
+        Set<Trait> processorTraits = EnumSet.noneOf(Trait.class);
+        Map<Trait, String> traitOwner = new HashMap<>();
+        for (int i = 0; i < r.processors.size(); i++) {
+            for (Trait t : r.processors.get(i).get().traits()) {
+                processorTraits.add(t);
+                traitOwner.putIfAbsent(t, r.processorRefs.get(i).name());
+            }
+        }
+        String reason = generator.incompatibility(processorTraits);
+        if (reason != null) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "pipeline '" + d.name() + "': generator '"
+                    + generatorRef.name() + "' cannot be combined with its processors: " + reason);
+        }
+        for (Trait need : generator.requirements()) {
+            Capability capability = switch (need) {
+                case NEEDS_STATE_TRUNCATE -> Capability.STATE_TRUNCATE;
+                case NEEDS_BIDIRECTIONAL -> Capability.FULL_ATTENTION;
+                default -> null;
+            };
+            if (capability != null && !card.supports(capability)) {
+                throw new ArborException(ArborException.Kind.INCOMPATIBLE, "pipeline '" + d.name()
+                        + "': generator '" + generatorRef.name() + "' needs " + capability + " but model backend '"
+                        + d.model().backend() + "' does not offer it for " + card.name());
+            }
+        }
+    }
+
+    private static int[] checkIds(int[] ids, ModelCard card) {
+        for (int id : ids) {
+            if (id < 0 || id >= card.vocabSize()) {
+                throw ArborException.invalid("input id " + id + " is outside the vocabulary of " + card.name()
+                        + " (0.." + (card.vocabSize() - 1) + ")");
+            }
+        }
+        return ids.clone();
+    }
+
+    private static int[] stopTokens(ModelCard card, Options options) {
+        int[] extra = options.integers("stop_token_ids");
+        if (options.bool("ignore_eos", false)) {
+            return extra;
+        }
+        int[] eos = card.eosTokenIds();
+        int[] all = Arrays.copyOf(eos, eos.length + extra.length);
+        System.arraycopy(extra, 0, all, eos.length, extra.length);
+        return all;
+    }
+}
