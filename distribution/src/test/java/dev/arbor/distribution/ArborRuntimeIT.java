@@ -1,0 +1,243 @@
+package dev.arbor.distribution;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
+import dev.arbor.api.pipeline.Completion;
+import dev.arbor.api.pipeline.CompletionRequest;
+import dev.arbor.api.pipeline.PartRef;
+import dev.arbor.api.pipeline.PipelineDefinition;
+import dev.arbor.api.pipeline.PipelineService;
+import dev.arbor.api.pipeline.TextSink;
+import dev.arbor.testkit.SharedModels;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+import org.osgi.framework.Bundle;
+
+/**
+ * The assembled runtime in a real Felix: conformance of the full pipeline with the upstream reference output, the
+ * cache-free reference path, bad input, and the deploy folder.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ArborRuntimeIT {
+    @TempDir
+    static Path home;
+    static RuntimeHarness runtime;
+    static PipelineService pipelines;
+    static JsonNode expected;
+
+    @BeforeAll
+    static void start() throws Exception {
+        Path models = SharedModels.require("stories260K/stories260K.bin").getParent().getParent();
+        expected = new ObjectMapper().readTree(models.resolve("expected.json").toFile());
+        runtime = new RuntimeHarness(home, models);
+        pipelines = runtime.pipelines();
+        runtime.awaitReady("stories260k");
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (runtime != null) {
+            runtime.close();
+        }
+    }
+
+    static Completion greedy(String prompt, int maxTokens, Map<String, Object> extra) {
+        Map<String, Object> options = new java.util.HashMap<>(extra);
+        options.put("temperature", 0);
+        options.put("max_tokens", maxTokens);
+        return pipelines.complete(CompletionRequest.text("stories260k", prompt, Options.of(options)),
+                TextSink.DISCARD);
+    }
+
+    @Test
+    @Order(1)
+    void stories260kGreedyFromBosReproducesTheUpstreamOutputByteForByte() {
+        JsonNode greedy = expected.path("stories260K").path("greedy");
+        int[] ids = new int[greedy.path("generated_ids").size()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = greedy.path("generated_ids").get(i).asInt();
+        }
+        StringBuilder streamed = new StringBuilder();
+        Completion c = pipelines.complete(CompletionRequest.text("stories260k", "",
+                Options.of(Map.of("temperature", 0, "max_tokens", greedy.path("steps").asInt()))),
+                (delta, token) -> {
+                    streamed.append(delta);
+                    return true;
+                });
+        assertThat(c.promptTokens()).containsExactly(1);
+        assertThat(c.tokens()).containsExactly(ids);
+        assertThat(c.text()).isEqualTo(greedy.path("text").asText());
+        assertThat(streamed.toString()).isEqualTo(c.text());
+    }
+
+    @Test
+    @Order(2)
+    void cacheFreeReferencePathGivesTheSameTokensAsTheKvCache() {
+        for (String prompt : List.of("Once upon a time", "Lily and Ben", "The sun")) {
+            Completion cached = greedy(prompt, 40, Map.of());
+            Completion recomputed = greedy(prompt, 40, Map.of("use_cache", false));
+            assertThat(recomputed.tokens()).as(prompt).containsExactly(cached.tokens());
+        }
+    }
+
+    @Test
+    @Order(3)
+    void sameSeedSameSampleDifferentSeedDifferentSample() {
+        Options o = Options.of(Map.of("temperature", 1.0, "max_tokens", 60, "seed", 7));
+        Completion a = pipelines.complete(CompletionRequest.text("stories260k", "Once", o), TextSink.DISCARD);
+        Completion b = pipelines.complete(CompletionRequest.text("stories260k", "Once", o), TextSink.DISCARD);
+        Completion c = pipelines.complete(CompletionRequest.text("stories260k", "Once", o.with("seed", 8)),
+                TextSink.DISCARD);
+        assertThat(b.tokens()).containsExactly(a.tokens());
+        assertThat(c.tokens()).isNotEqualTo(a.tokens());
+    }
+
+    @Test
+    @Order(4)
+    void stopStringsEndTheTextBeforeTheStopString() {
+        Completion full = greedy("", 60, Map.of());
+        String stop = "Lily";
+        int at = full.text().indexOf(stop);
+        assertThat(at).isPositive();
+        Completion stopped = pipelines.complete(new CompletionRequest("stories260k", "", null, List.of(stop), null,
+                Options.of(Map.of("temperature", 0, "max_tokens", 60))), TextSink.DISCARD);
+        assertThat(stopped.text()).isEqualTo(full.text().substring(0, at));
+        assertThat(stopped.finishReason().wireName()).isEqualTo("stop");
+    }
+
+    @Test
+    @Order(5)
+    void beamSearchRunsAsAPerRequestStrategy() {
+        Completion beams = pipelines.complete(new CompletionRequest("stories260k", "Once upon a time", null,
+                List.of(), PartRef.of("beam-search"), Options.of(Map.of("temperature", 0, "max_tokens", 20,
+                "num_beams", 3))), TextSink.DISCARD);
+        assertThat(beams.tokens()).hasSizeGreaterThan(0);
+        assertThat(beams.stats()).containsEntry("generator", "beam-search");
+        Completion oneBeam = pipelines.complete(new CompletionRequest("stories260k", "Once upon a time", null,
+                List.of(), PartRef.of("beam-search"), Options.of(Map.of("temperature", 0, "max_tokens", 20,
+                "num_beams", 1))), TextSink.DISCARD);
+        assertThat(oneBeam.tokens()).containsExactly(greedy("Once upon a time", 20, Map.of()).tokens());
+    }
+
+    @Test
+    @Order(10)
+    void badInputGetsAMessageNamingTheCauseAndTheRuntimeKeepsServing(@TempDir Path scratch) throws Exception {
+        PipelineDefinition base = runtime.awaitReady("stories260k").definition();
+        int[] expectedTokens = greedy("Once", 10, Map.of()).tokens();
+
+        // a truncated checkpoint
+        Path checkpoint = Path.of(base.model().path());
+        Path truncated = scratch.resolve("truncated.bin");
+        Files.write(truncated, Arrays.copyOf(Files.readAllBytes(checkpoint), 1000));
+        pipelines.define(copy(base, "truncated", new dev.arbor.api.pipeline.ModelRef("onnxruntime", "llama2c",
+                truncated.toString(), Options.empty()), base.processors()));
+        assertThatThrownBy(() -> run("truncated")).isInstanceOf(ArborException.class)
+                .hasMessageContaining("truncated.bin").hasMessageContaining("truncated");
+
+        // an ONNX file whose tensors are not a decoder's
+        Path odd = scratch.resolve("identity.onnx");
+        Files.write(odd, OddOnnx.identityModel());
+        pipelines.define(copy(base, "odd-onnx", new dev.arbor.api.pipeline.ModelRef("onnxruntime", "onnx",
+                odd.toString(), Options.empty()), base.processors()));
+        assertThatThrownBy(() -> run("odd-onnx")).isInstanceOf(ArborException.class)
+                .hasMessageContaining("identity.onnx").hasMessageContaining("x_in");
+
+        // an unknown pipeline part
+        List<PartRef> withUnknown = new ArrayList<>(base.processors());
+        withUnknown.add(PartRef.of("no-such-processor"));
+        pipelines.define(copy(base, "unknown-part", base.model(), withUnknown));
+        assertThat(pipelines.status("unknown-part").orElseThrow().describe())
+                .isEqualTo("unavailable: needs logits processor 'no-such-processor'");
+        assertThatThrownBy(() -> run("unknown-part")).isInstanceOf(ArborException.class)
+                .hasMessageContaining("logits processor 'no-such-processor'")
+                .extracting(e -> ((ArborException) e).kind()).isEqualTo(ArborException.Kind.UNAVAILABLE);
+
+        // a prompt longer than the context (stories260K: 512)
+        int[] longPrompt = new int[600];
+        Arrays.fill(longPrompt, 400);
+        assertThatThrownBy(() -> pipelines.complete(new CompletionRequest("stories260k", null, longPrompt, List.of(),
+                null, Options.empty()), TextSink.DISCARD)).isInstanceOf(ArborException.class)
+                .hasMessageContaining("600").hasMessageContaining("512");
+
+        // an unknown pipeline and a bad option value
+        assertThatThrownBy(() -> run("nope")).hasMessageContaining("unknown pipeline 'nope'");
+        assertThatThrownBy(() -> pipelines.complete(CompletionRequest.text("stories260k", "x",
+                Options.of(Map.of("top_p", 7))), TextSink.DISCARD)).hasMessageContaining("top_p");
+
+        // still serving, same output
+        assertThat(greedy("Once", 10, Map.of()).tokens()).containsExactly(expectedTokens);
+    }
+
+    @Test
+    @Order(20)
+    void aBundleDroppedIntoDeployIsStartedAndUsedAndLeavesWhenDeleted() throws Exception {
+        int[] normal = greedy("Once", 12, Map.of()).tokens();
+        Path jar = Path.of(System.getProperty("arbor.testBundles", "target/test-bundles"), "runner-up-selector.jar");
+        Path tmp = runtime.home.resolve("deploy/.runner-up.tmp");
+        Files.copy(jar, tmp);
+        Files.move(tmp, runtime.home.resolve("deploy/runner-up-selector.jar"), StandardCopyOption.ATOMIC_MOVE);
+        RuntimeHarness.await(() -> !Arrays.equals(greedy("Once", 12, Map.of()).tokens(), normal), 15_000,
+                () -> "the deployed runner-up selector was never used");
+        Files.delete(runtime.home.resolve("deploy/runner-up-selector.jar"));
+        RuntimeHarness.await(() -> Arrays.equals(greedy("Once", 12, Map.of()).tokens(), normal), 15_000,
+                () -> "output did not return to normal after the bundle was deleted from deploy/");
+        for (Bundle b : runtime.context().getBundles()) {
+            assertThat(b.getSymbolicName()).isNotEqualTo("dev.arbor.test.runnerup");
+        }
+    }
+
+    @Test
+    @Order(30)
+    void huggingFaceTokenizerAndGenaiModelWorkInsideTheFramework() {
+        Path model = SharedModels.require("tiny-random-gpt2/past.onnx");
+        Path tokenizer = SharedModels.require("tiny-random-gpt2/tokenizer.json");
+        PipelineDefinition base = runtime.awaitReady("stories260k").definition();
+        pipelines.define(new PipelineDefinition("tiny-gpt2", "onnxruntime-genai test model",
+                new dev.arbor.api.pipeline.ModelRef("onnxruntime", "onnx", model.toString(), Options.empty()),
+                new dev.arbor.api.pipeline.TokenizerRef("huggingface", tokenizer.toString(), Options.empty()),
+                PartRef.of("autoregressive"), List.of(), PartRef.of("greedy"), List.of(), Options.empty()));
+        runtime.awaitReady("tiny-gpt2");
+        Completion c = pipelines.complete(new CompletionRequest("tiny-gpt2", null, new int[] {0, 0, 195, 731},
+                List.of(), null, Options.of(Map.of("max_tokens", 6))), TextSink.DISCARD);
+        assertThat(c.tokens()).containsExactly(731, 114, 114, 114, 114, 114);
+        // text goes through the Hugging Face tokenizer bundle (DJL natives, offline, inside OSGi)
+        Completion text = pipelines.complete(new CompletionRequest("tiny-gpt2", "a", null, List.of(), null,
+                Options.of(Map.of("max_tokens", 3))), TextSink.DISCARD);
+        assertThat(text.promptTokens()).containsExactly(64);
+        assertThat(text.text()).isNotEmpty();
+        // ids outside the model's vocabulary are refused before they reach the model
+        assertThatThrownBy(() -> pipelines.complete(CompletionRequest.text("tiny-gpt2", "Hello world",
+                Options.empty()), TextSink.DISCARD)).hasMessageContaining("15496").hasMessageContaining("1000");
+        assertThat(base).isNotNull();
+    }
+
+    private static Completion run(String pipeline) {
+        return pipelines.complete(CompletionRequest.text(pipeline, "Once", Options.of(Map.of("max_tokens", 4))),
+                TextSink.DISCARD);
+    }
+
+    static PipelineDefinition copy(PipelineDefinition base, String name, dev.arbor.api.pipeline.ModelRef model,
+                                   List<PartRef> processors) {
+        return new PipelineDefinition(name, "test", model, base.tokenizer(), base.generator(), processors,
+                base.selector(), base.postProcessors(), base.defaults());
+    }
+}

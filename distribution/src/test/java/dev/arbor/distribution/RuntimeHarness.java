@@ -1,0 +1,122 @@
+package dev.arbor.distribution;
+
+import dev.arbor.api.pipeline.PipelineService;
+import dev.arbor.api.pipeline.PipelineStatus;
+import dev.arbor.launcher.ArborFramework;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.function.BooleanSupplier;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.ServiceReference;
+
+/**
+ * Starts the assembled distribution ({@code target/arbor}) in a real Felix, in a fresh home whose {@code bundles/}
+ * is the distribution's and whose {@code etc/} and {@code deploy/} are private to the test. The API packages come
+ * from the test class path (exported by the system bundle) so the test talks to services with typed calls; every
+ * other bundle is the real one.
+ */
+final class RuntimeHarness implements AutoCloseable {
+    static final String API_PACKAGES = String.join(",",
+            "dev.arbor.api;version=1.0.0", "dev.arbor.api.model;version=1.0.0",
+            "dev.arbor.api.tokenizer;version=1.0.0", "dev.arbor.api.sampling;version=1.0.0",
+            "dev.arbor.api.generation;version=1.0.0", "dev.arbor.api.postprocess;version=1.0.0",
+            "dev.arbor.api.pipeline;version=1.0.0");
+
+    final Path home;
+    final ArborFramework runtime;
+
+    RuntimeHarness(Path home, Path models) throws Exception {
+        this.home = home;
+        Path dist = Path.of(System.getProperty("arbor.dist", "target/arbor"));
+        Files.createDirectories(home.resolve("etc/pipelines"));
+        Files.createDirectories(home.resolve("deploy"));
+        Files.createSymbolicLink(home.resolve("bundles"), dist.resolve("bundles").toAbsolutePath());
+        try (var files = Files.list(dist.resolve("etc/pipelines"))) {
+            for (Path f : files.toList()) {
+                Files.copy(f, home.resolve("etc/pipelines").resolve(f.getFileName()));
+            }
+        }
+        Path cache = Path.of("target/it-cache").toAbsolutePath();
+        Files.createDirectories(cache);
+        System.setProperty("arbor.cache", cache.toString());
+        this.runtime = ArborFramework.start(home, home.resolve("felix-cache"), Map.of(
+                "org.osgi.framework.system.packages.extra", API_PACKAGES,
+                "arbor.launcher.skip", "arbor-api\\.jar",
+                "arbor.models", models == null ? home.resolve("no-models").toString() : models.toString(),
+                "arbor.cache", cache.toString(),
+                "arbor.etc.poll.ms", "200",
+                "felix.fileinstall.poll", "200"));
+    }
+
+    BundleContext context() {
+        return runtime.context();
+    }
+
+    PipelineService pipelines() {
+        ServiceReference<PipelineService> ref = null;
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (ref == null && System.nanoTime() < deadline) {
+            ref = context().getServiceReference(PipelineService.class);
+            if (ref == null) {
+                sleep(10);
+            }
+        }
+        if (ref == null) {
+            throw new IllegalStateException("the runtime registered no PipelineService within 20 s");
+        }
+        return context().getService(ref);
+    }
+
+    PipelineStatus awaitReady(String pipeline) {
+        PipelineService service = pipelines();
+        await(() -> service.status(pipeline).map(PipelineStatus::ready).orElse(false), 20_000,
+                () -> "pipeline " + pipeline + " not ready: " + service.status(pipeline)
+                        .map(PipelineStatus::describe).orElse("not configured"));
+        return service.status(pipeline).orElseThrow();
+    }
+
+    Bundle bundle(String symbolicName) {
+        for (Bundle b : context().getBundles()) {
+            if (symbolicName.equals(b.getSymbolicName())) {
+                return b;
+            }
+        }
+        throw new IllegalStateException("no bundle " + symbolicName);
+    }
+
+    static void await(BooleanSupplier condition, long timeoutMillis, java.util.function.Supplier<String> what) {
+        long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out after " + timeoutMillis + " ms: " + what.get());
+            }
+            sleep(20);
+        }
+    }
+
+    static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        runtime.close();
+    }
+
+    static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (var walk = Files.walk(root)) {
+            walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+    }
+}
