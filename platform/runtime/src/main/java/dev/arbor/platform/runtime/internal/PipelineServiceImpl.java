@@ -349,8 +349,8 @@ public class PipelineServiceImpl implements PipelineService {
         ModelCard card = r.model.card();
         checkCompatibility(d, generatorRef, r, card);
 
-        int[] prompt = request.inputIds() != null ? checkIds(request.inputIds(), card)
-                : r.tokenizer.encode(request.prompt(), true);
+        int[] prompt = checkIds(request.inputIds() != null ? request.inputIds()
+                : r.tokenizer.encode(request.prompt(), true), card);
         if (prompt.length == 0) {
             throw ArborException.invalid("the prompt is empty and the tokenizer adds no BOS token; give some text"
                     + " or --input-ids");
@@ -422,6 +422,10 @@ public class PipelineServiceImpl implements PipelineService {
         });
         TokenSelectorFactory selectorFactory = r.selector.get();
         String selectorBundle = r.selector.bundle();
+        // Greedy decoding takes the argmax, which warpers that never change the argmax (temperature, top-k,
+        // top-p, ...) cannot affect: like Hugging Face, which applies its warpers only when sampling, skip them.
+        boolean greedy = "greedy".equals(d.selector().name()) || options.number("temperature", 1.0, 0.0,
+                Double.MAX_VALUE) == 0.0;
         return () -> {
             List<LogitsProcessor> chain = new ArrayList<>();
             for (int i = 0; i < factories.size(); i++) {
@@ -432,6 +436,9 @@ public class PipelineServiceImpl implements PipelineService {
                     p = factories.get(i).create(ref.options().with(options));
                 } catch (RuntimeException | LinkageError e) {
                     throw GuardedParts.failure(label, bundles.get(i), e);
+                }
+                if (greedy && factories.get(i).traits().contains(Trait.ARGMAX_INVARIANT)) {
+                    continue; // created only to validate its options
                 }
                 chain.add(GuardedParts.processor(p, label, bundles.get(i)));
             }
@@ -480,8 +487,9 @@ public class PipelineServiceImpl implements PipelineService {
     private static int[] checkIds(int[] ids, ModelCard card) {
         for (int id : ids) {
             if (id < 0 || id >= card.vocabSize()) {
-                throw ArborException.invalid("input id " + id + " is outside the vocabulary of " + card.name()
-                        + " (0.." + (card.vocabSize() - 1) + ")");
+                throw ArborException.invalid("prompt token id " + id + " is outside the vocabulary of "
+                        + card.name() + " (" + card.vocabSize() + " ids: 0.." + (card.vocabSize() - 1)
+                        + "); does the pipeline's tokenizer belong to its model?");
             }
         }
         return ids.clone();
