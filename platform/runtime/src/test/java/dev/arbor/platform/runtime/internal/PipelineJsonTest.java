@@ -1,0 +1,56 @@
+package dev.arbor.platform.runtime.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.arbor.api.ArborException;
+import dev.arbor.api.pipeline.PipelineDefinition;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class PipelineJsonTest {
+    static final String JSON = """
+            {
+              "name": "p",
+              "model": {"backend": "onnxruntime", "format": "llama2c", "path": "${arbor.models}/m.bin",
+                        "options": {"keep_layers": 2}},
+              "tokenizer": {"format": "llama2c", "path": "${arbor.models}/tok.bin"},
+              "generator": {"name": "beam-search", "options": {"num_beams": 4}},
+              "processors": ["temperature", {"name": "top-p", "options": {"top_p": 0.5}}],
+              "selector": "sample",
+              "defaults": {"max_tokens": 12, "stop_token_ids": [1, 2]}
+            }
+            """;
+
+    @Test
+    void parsesPartsOptionsAndVariables() {
+        PipelineDefinition d = PipelineJson.parse(JSON, "p.json", "fallback", Map.of("arbor.models", "/m")::get);
+        assertThat(d.name()).isEqualTo("p");
+        assertThat(d.model().path()).isEqualTo("/m/m.bin");
+        assertThat(d.model().options().integer("keep_layers", 0, 0, 10)).isEqualTo(2);
+        assertThat(d.generator().name()).isEqualTo("beam-search");
+        assertThat(d.generator().options().integer("num_beams", 1, 1, 10)).isEqualTo(4);
+        assertThat(d.processors()).extracting(p -> p.name()).containsExactly("temperature", "top-p");
+        assertThat(d.defaults().integers("stop_token_ids")).containsExactly(1, 2);
+    }
+
+    @Test
+    void roundTripsThroughWrite() {
+        PipelineDefinition d = PipelineJson.parse(JSON, "p.json", "fallback", Map.of("arbor.models", "/m")::get);
+        PipelineDefinition again = PipelineJson.parse(PipelineJson.write(d), "again", "x", n -> null);
+        assertThat(again).isEqualTo(d);
+    }
+
+    @Test
+    void errorsNameTheFileAndTheProblem() {
+        assertThatThrownBy(() -> PipelineJson.parse("{ \"model\": ", "etc/pipelines/bad.json", "bad", n -> ""))
+                .isInstanceOf(ArborException.class).hasMessageContaining("etc/pipelines/bad.json")
+                .hasMessageContaining("line");
+        assertThatThrownBy(() -> PipelineJson.parse(JSON.replace("\"selector\"", "\"selektor\""), "typo.json", "t",
+                n -> "")).hasMessageContaining("unknown key 'selektor'");
+        assertThatThrownBy(() -> PipelineJson.parse(JSON, "p.json", "p", n -> null))
+                .hasMessageContaining("${arbor.models}").hasMessageContaining("not set");
+        assertThatThrownBy(() -> PipelineJson.parse("{\"model\": {}}", "m.json", "m", n -> ""))
+                .hasMessageContaining("m.json");
+    }
+}
