@@ -1,0 +1,397 @@
+package dev.arbor.models.llama2c;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import ai.onnx.proto.OnnxMl.StringStringEntryProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.TensorShapeProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import com.google.protobuf.ByteString;
+import dev.arbor.api.ArborException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * Converts a llama2.c checkpoint into an ONNX decoder graph (opset 17, standard operators only) that computes
+ * llama2.c's run.c forward pass with an explicit KV cache and an additive attention bias, following the Arbor
+ * llama2.c ONNX contract:
+ * <ul>
+ *   <li>inputs {@code input_ids} int64 [batch, seq], {@code position_ids} int64 [batch, seq],
+ *       {@code attention_bias} float32 [batch, 1, seq, past_seq + seq] (0 visible, -1e9 hidden), and per layer i
+ *       {@code past_key_values.i.key/value} float32 [batch, n_kv_heads, past_seq, head_dim];</li>
+ *   <li>outputs {@code logits} float32 [batch, seq, vocab] and {@code present.i.key/value} (past concatenated with
+ *       the new keys/values, keys after rotary embedding);</li>
+ *   <li>run.c's interleaved RoPE from cos/sin tables [seq_len, head_size/2] gathered by {@code position_ids},
+ *       grouped-query attention (query head h reads kv head h / (n_heads / n_kv_heads)), RMSNorm eps 1e-5,
+ *       SwiGLU, final RMSNorm and the (possibly shared) classifier;</li>
+ *   <li>{@code metadata_props}: arbor.format, vocab_size, max_positions, hidden_size, num_layers, num_heads,
+ *       num_kv_heads, head_dim, bos_token_id, eos_token_ids, source_sha256.</li>
+ * </ul>
+ * Weight matrices are stored transposed ([in, out]) so that each projection is one MatMul.
+ */
+public final class Llama2cOnnxConverter {
+    /** Bumped whenever the generated graph changes, so stale cache entries are not reused. */
+    public static final int CONVERTER_VERSION = 1;
+    /** The ONNX opset the graph uses (ReduceMean still takes axes as an attribute at 17). */
+    public static final int OPSET = 17;
+    /** The additive bias value that hides a key. */
+    public static final float HIDDEN_BIAS = -1e9f;
+    /** protobuf cannot serialise a message of 2 GiB or more; leave room for the graph itself. */
+    private static final long MAX_WEIGHT_BYTES = (1L << 31) - (64L << 20);
+
+    private Llama2cOnnxConverter() {
+    }
+
+    /**
+     * The converted model for {@code checkpoint}, keeping its first {@code keepLayers} layers (0 = all), from
+     * {@code cacheDir} when converted before, else converted now, written to a temp file and atomically moved into
+     * place (concurrent callers are safe: each move installs identical bytes).
+     *
+     * @throws ArborException (NOT_FOUND / BAD_MODEL) naming the checkpoint when it is missing, truncated or
+     *                        malformed; (INVALID_INPUT) for a bad keepLayers
+     */
+    public static Path convertCached(Path checkpoint, int keepLayers, Path cacheDir) {
+        if (keepLayers < 0) {
+            throw ArborException.invalid("keepLayers must be 0 (all layers) or positive, got " + keepLayers);
+        }
+        String sha = sha256(checkpoint);
+        Path target = cacheDir.resolve("llama2c-" + sha + "-keep" + keepLayers + "-v" + CONVERTER_VERSION + ".onnx");
+        if (Files.isRegularFile(target)) {
+            return target;
+        }
+        Llama2cCheckpoint weights = Llama2cCheckpoint.read(checkpoint);
+        ModelProto model = build(weights, keepLayers, sha);
+        Path tmp = null;
+        try {
+            Files.createDirectories(cacheDir);
+            tmp = Files.createTempFile(cacheDir, target.getFileName().toString(), ".tmp");
+            try (OutputStream out = Files.newOutputStream(tmp)) {
+                model.writeTo(out);
+            }
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+            tmp = null;
+            return target;
+        } catch (IOException e) {
+            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "cannot write the converted ONNX model of "
+                    + checkpoint + " into cache folder " + cacheDir + ": " + e.getMessage(), e);
+        } finally {
+            if (tmp != null) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // best effort: a leftover .tmp file is harmless and never read
+                }
+            }
+        }
+    }
+
+    /** The serialised ONNX model of {@code weights} (first {@code keepLayers} layers, 0 = all). */
+    public static byte[] toOnnx(Llama2cCheckpoint weights, int keepLayers, String sourceSha256) {
+        return build(weights, keepLayers, sourceSha256).toByteArray();
+    }
+
+    /** Hex SHA-256 of a file's bytes. */
+    public static String sha256(Path file) {
+        try (InputStream in = Files.newInputStream(file)) {
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            byte[] buf = new byte[1 << 16];
+            for (int n; (n = in.read(buf)) > 0; ) {
+                digest.update(buf, 0, n);
+            }
+            return HexFormat.of().formatHex(digest.digest());
+        } catch (NoSuchFileException e) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "llama2.c checkpoint " + file + " does not exist",
+                    e);
+        } catch (IOException e) {
+            throw ArborException.badModel("cannot read llama2.c checkpoint " + file + ": " + e.getMessage(), e);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java runtime has SHA-256", e);
+        }
+    }
+
+    private static ModelProto build(Llama2cCheckpoint full, int keepLayers, String sha) {
+        Llama2cCheckpoint w = full.withLayers(keepLayers);
+        Llama2cConfig c = w.config();
+        long weightBytes = 4L * c.fileFloatCount();
+        if (weightBytes > MAX_WEIGHT_BYTES) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "llama2.c checkpoint " + w.source() + " has "
+                    + weightBytes + " bytes of weights, more than a single-file ONNX model can hold (2 GiB); "
+                    + "use keepLayers to convert fewer layers");
+        }
+        Graph g = new Graph();
+        int dim = c.dim();
+        int hs = c.headSize();
+        int half = hs / 2;
+        int kv = c.kvDim();
+        int nH = c.nHeads();
+        int nKv = c.nKvHeads();
+
+        g.input("input_ids", TensorProto.DataType.INT64, "batch", "seq");
+        g.input("position_ids", TensorProto.DataType.INT64, "batch", "seq");
+        g.input("attention_bias", TensorProto.DataType.FLOAT, "batch", 1, "seq", "total_seq");
+        for (int l = 0; l < c.nLayers(); l++) {
+            g.input("past_key_values." + l + ".key", TensorProto.DataType.FLOAT, "batch", nKv, "past_seq", hs);
+            g.input("past_key_values." + l + ".value", TensorProto.DataType.FLOAT, "batch", nKv, "past_seq", hs);
+        }
+        g.output("logits", "batch", "seq", c.vocabSize());
+        for (int l = 0; l < c.nLayers(); l++) {
+            g.output("present." + l + ".key", "batch", nKv, "total_seq", hs);
+            g.output("present." + l + ".value", "batch", nKv, "total_seq", hs);
+        }
+
+        // Constants shared by every layer.
+        g.floats("eps", new float[] {Llama2cReferenceModel.RMS_EPS}, 1);
+        g.floats("one", new float[] {1f}, 1);
+        g.floats("attn_scale", new float[] {(float) Math.sqrt(hs)}, 1);
+        g.longs("shape_q_pairs", 0, 0, nH, half, 2);
+        g.longs("shape_kv_pairs", 0, 0, nKv, half, 2);
+        g.longs("shape_q_heads", 0, 0, nH, hs);
+        g.longs("shape_kv_heads", 0, 0, nKv, hs);
+        g.longs("shape_model", 0, 0, dim);
+        g.longs("shape_gqa_expand", 1, 1, c.kvMul(), 1, 1);
+        g.longs("shape_gqa_merge", 0, nH, -1, hs);
+        g.longs("axis2", 2);
+        g.longs("axis4", 4);
+
+        float[][] rope = Llama2cReferenceModel.ropeTables(c);
+        g.floats("rope_cos", rope[0], c.seqLen(), half);
+        g.floats("rope_sin", rope[1], c.seqLen(), half);
+        // cos/sin for each token: [batch, seq, half] -> [batch, seq, 1, half], broadcast over heads.
+        String cos = g.node("Unsqueeze", List.of(g.node("Gather", List.of("rope_cos", "position_ids")), "axis2"));
+        String sin = g.node("Unsqueeze", List.of(g.node("Gather", List.of("rope_sin", "position_ids")), "axis2"));
+
+        g.floats("token_embedding", w.tokenEmbedding(), c.vocabSize(), dim);
+        String x = g.node("Gather", List.of("token_embedding", "input_ids"));
+        for (int l = 0; l < c.nLayers(); l++) {
+            String p = "layers." + l + ".";
+            g.floats(p + "rms_att", w.rmsAtt(l), dim);
+            g.floats(p + "wq_t", transpose(w.wq(l), dim, dim), dim, dim);
+            g.floats(p + "wk_t", transpose(w.wk(l), kv, dim), dim, kv);
+            g.floats(p + "wv_t", transpose(w.wv(l), kv, dim), dim, kv);
+            g.floats(p + "wo_t", transpose(w.wo(l), dim, dim), dim, dim);
+            g.floats(p + "rms_ffn", w.rmsFfn(l), dim);
+            g.floats(p + "w1_t", transpose(w.w1(l), c.hiddenDim(), dim), dim, c.hiddenDim());
+            g.floats(p + "w3_t", transpose(w.w3(l), c.hiddenDim(), dim), dim, c.hiddenDim());
+            g.floats(p + "w2_t", transpose(w.w2(l), dim, c.hiddenDim()), c.hiddenDim(), dim);
+
+            String h = rmsNorm(g, x, p + "rms_att");
+            String q = rope(g, g.node("MatMul", List.of(h, p + "wq_t")), "shape_q_pairs", "shape_q_heads", cos, sin);
+            String k = rope(g, g.node("MatMul", List.of(h, p + "wk_t")), "shape_kv_pairs", "shape_kv_heads", cos,
+                    sin);
+            String v = g.node("Reshape", List.of(g.node("MatMul", List.of(h, p + "wv_t")), "shape_kv_heads"));
+            // [batch, seq, heads, hs] -> [batch, heads, seq, hs]
+            String qT = g.node("Transpose", List.of(q), ints("perm", 0, 2, 1, 3));
+            String kT = g.node("Transpose", List.of(k), ints("perm", 0, 2, 1, 3));
+            String vT = g.node("Transpose", List.of(v), ints("perm", 0, 2, 1, 3));
+            String presentK = g.nodeNamed("Concat", List.of("past_key_values." + l + ".key", kT),
+                    "present." + l + ".key", intAttr("axis", 2));
+            String presentV = g.nodeNamed("Concat", List.of("past_key_values." + l + ".value", vT),
+                    "present." + l + ".value", intAttr("axis", 2));
+            String kAll = repeatKv(g, presentK, c.kvMul());
+            String vAll = repeatKv(g, presentV, c.kvMul());
+            String scores = g.node("Div", List.of(
+                    g.node("MatMul", List.of(qT, g.node("Transpose", List.of(kAll), ints("perm", 0, 1, 3, 2)))),
+                    "attn_scale"));
+            String probs = g.node("Softmax", List.of(g.node("Add", List.of(scores, "attention_bias"))),
+                    intAttr("axis", -1));
+            String ctx = g.node("Reshape", List.of(
+                    g.node("Transpose", List.of(g.node("MatMul", List.of(probs, vAll))), ints("perm", 0, 2, 1, 3)),
+                    "shape_model"));
+            x = g.node("Add", List.of(x, g.node("MatMul", List.of(ctx, p + "wo_t"))));
+
+            String f = rmsNorm(g, x, p + "rms_ffn");
+            String gate = g.node("MatMul", List.of(f, p + "w1_t"));
+            String silu = g.node("Mul", List.of(gate, g.node("Sigmoid", List.of(gate))));
+            String up = g.node("MatMul", List.of(f, p + "w3_t"));
+            String down = g.node("MatMul", List.of(g.node("Mul", List.of(silu, up)), p + "w2_t"));
+            x = g.node("Add", List.of(x, down));
+        }
+        g.floats("rms_final", w.rmsFinal(), dim);
+        String hFinal = rmsNorm(g, x, "rms_final");
+        String wclsT;
+        if (c.sharedClassifier()) {
+            // Shared classifier: transpose the embedding in the graph rather than storing it twice.
+            wclsT = g.node("Transpose", List.of("token_embedding"), ints("perm", 1, 0));
+        } else {
+            g.floats("wcls_t", transpose(w.wcls(), c.vocabSize(), dim), dim, c.vocabSize());
+            wclsT = "wcls_t";
+        }
+        g.nodeNamed("MatMul", List.of(hFinal, wclsT), "logits");
+
+        ModelProto.Builder m = ModelProto.newBuilder()
+                .setIrVersion(8)
+                .setProducerName("arbor-llama2c-converter")
+                .setProducerVersion(String.valueOf(CONVERTER_VERSION))
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
+                .setGraph(g.graph.setName("llama2c"));
+        meta(m, "arbor.format", "llama2c");
+        meta(m, "arbor.vocab_size", c.vocabSize());
+        meta(m, "arbor.max_positions", c.seqLen());
+        meta(m, "arbor.hidden_size", dim);
+        meta(m, "arbor.num_layers", c.nLayers());
+        meta(m, "arbor.num_heads", nH);
+        meta(m, "arbor.num_kv_heads", nKv);
+        meta(m, "arbor.head_dim", hs);
+        meta(m, "arbor.bos_token_id", Llama2cTokenizer.BOS);
+        // run.c stops generating when the model emits BOS (1), so BOS doubles as the end-of-sequence id.
+        meta(m, "arbor.eos_token_ids", "1");
+        meta(m, "arbor.source_sha256", sha == null ? "" : sha);
+        return m.build();
+    }
+
+    /** run.c's rmsnorm as graph nodes: weight * (x * 1/sqrt(mean(x^2) + eps)). */
+    private static String rmsNorm(Graph g, String x, String weight) {
+        String ms = g.node("ReduceMean", List.of(g.node("Mul", List.of(x, x))), ints("axes", -1),
+                intAttr("keepdims", 1));
+        String inv = g.node("Div", List.of("one", g.node("Sqrt", List.of(g.node("Add", List.of(ms, "eps"))))));
+        return g.node("Mul", List.of(weight, g.node("Mul", List.of(x, inv))));
+    }
+
+    /**
+     * run.c's RoPE on [batch, seq, heads*hs]: viewed as pairs (2j, 2j+1) per head,
+     * (a, b) -> (a cos - b sin, a sin + b cos); returns [batch, seq, heads, hs].
+     */
+    private static String rope(Graph g, String t, String pairsShape, String headsShape, String cos, String sin) {
+        String pairs = g.node("Reshape", List.of(t, pairsShape));
+        List<String> ab = g.nodes("Split", List.of(pairs), 2, intAttr("axis", 4));
+        String a = g.node("Squeeze", List.of(ab.get(0), "axis4"));
+        String b = g.node("Squeeze", List.of(ab.get(1), "axis4"));
+        String y0 = g.node("Sub", List.of(g.node("Mul", List.of(a, cos)), g.node("Mul", List.of(b, sin))));
+        String y1 = g.node("Add", List.of(g.node("Mul", List.of(a, sin)), g.node("Mul", List.of(b, cos))));
+        String joined = g.node("Concat", List.of(g.node("Unsqueeze", List.of(y0, "axis4")),
+                g.node("Unsqueeze", List.of(y1, "axis4"))), intAttr("axis", 4));
+        return g.node("Reshape", List.of(joined, headsShape));
+    }
+
+    /** [batch, n_kv, T, hs] -> [batch, n_heads, T, hs], each kv head repeated kv_mul times in a row (run.c). */
+    private static String repeatKv(Graph g, String kv, int kvMul) {
+        if (kvMul == 1) {
+            return kv;
+        }
+        String expanded = g.node("Expand", List.of(g.node("Unsqueeze", List.of(kv, "axis2")), "shape_gqa_expand"));
+        return g.node("Reshape", List.of(expanded, "shape_gqa_merge"));
+    }
+
+    /** [rows, cols] row-major -> [cols, rows] row-major. */
+    static float[] transpose(float[] m, int rows, int cols) {
+        float[] t = new float[m.length];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                t[c * rows + r] = m[r * cols + c];
+            }
+        }
+        return t;
+    }
+
+    private static AttributeProto ints(String name, long... values) {
+        AttributeProto.Builder a = AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INTS);
+        for (long v : values) {
+            a.addInts(v);
+        }
+        return a.build();
+    }
+
+    private static AttributeProto intAttr(String name, long value) {
+        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INT).setI(value).build();
+    }
+
+    private static void meta(ModelProto.Builder m, String key, Object value) {
+        m.addMetadataProps(StringStringEntryProto.newBuilder().setKey(key).setValue(String.valueOf(value)));
+    }
+
+    /** A small builder over tribuo-util-onnx's OnnxMl protobuf classes: unique names, initializers, typed I/O. */
+    private static final class Graph {
+        final GraphProto.Builder graph = GraphProto.newBuilder();
+        private int counter;
+
+        String node(String op, List<String> inputs, AttributeProto... attributes) {
+            return nodeNamed(op, inputs, op.toLowerCase() + "_" + (counter++), attributes);
+        }
+
+        String nodeNamed(String op, List<String> inputs, String output, AttributeProto... attributes) {
+            NodeProto.Builder n = NodeProto.newBuilder().setOpType(op).setName(output + "_node").addOutput(output);
+            inputs.forEach(n::addInput);
+            for (AttributeProto a : attributes) {
+                n.addAttribute(a);
+            }
+            graph.addNode(n);
+            return output;
+        }
+
+        List<String> nodes(String op, List<String> inputs, int outputs, AttributeProto... attributes) {
+            String base = op.toLowerCase() + "_" + (counter++);
+            NodeProto.Builder n = NodeProto.newBuilder().setOpType(op).setName(base + "_node");
+            inputs.forEach(n::addInput);
+            String[] names = new String[outputs];
+            for (int i = 0; i < outputs; i++) {
+                names[i] = base + "_" + i;
+                n.addOutput(names[i]);
+            }
+            for (AttributeProto a : attributes) {
+                n.addAttribute(a);
+            }
+            graph.addNode(n);
+            return List.of(names);
+        }
+
+        void floats(String name, float[] values, long... dims) {
+            ByteBuffer buf = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+            buf.asFloatBuffer().put(values);
+            TensorProto.Builder t = TensorProto.newBuilder().setName(name)
+                    .setDataType(TensorProto.DataType.FLOAT.getNumber()).setRawData(ByteString.copyFrom(buf.array()));
+            for (long d : dims) {
+                t.addDims(d);
+            }
+            graph.addInitializer(t);
+        }
+
+        void longs(String name, long... values) {
+            ByteBuffer buf = ByteBuffer.allocate(values.length * 8).order(ByteOrder.LITTLE_ENDIAN);
+            buf.asLongBuffer().put(values);
+            graph.addInitializer(TensorProto.newBuilder().setName(name)
+                    .setDataType(TensorProto.DataType.INT64.getNumber()).addDims(values.length)
+                    .setRawData(ByteString.copyFrom(buf.array())));
+        }
+
+        void input(String name, TensorProto.DataType type, Object... dims) {
+            graph.addInput(valueInfo(name, type, dims));
+        }
+
+        void output(String name, Object... dims) {
+            graph.addOutput(valueInfo(name, TensorProto.DataType.FLOAT, dims));
+        }
+
+        private static ValueInfoProto valueInfo(String name, TensorProto.DataType type, Object... dims) {
+            TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
+            for (Object d : dims) {
+                if (d instanceof String s) {
+                    shape.addDim(TensorShapeProto.Dimension.newBuilder().setDimParam(s));
+                } else {
+                    shape.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(((Number) d).longValue()));
+                }
+            }
+            return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
+                    TypeProto.Tensor.newBuilder().setElemType(type.getNumber()).setShape(shape))).build();
+        }
+    }
+}
