@@ -68,15 +68,8 @@ public class PipelineServiceImpl implements PipelineService {
     private final Map<String, ConfiguredPipeline> pipelines = new ConcurrentHashMap<>();
     private final Map<String, String> lastErrors = new ConcurrentHashMap<>();
     private final ResourceCache<ModelBackend> models = new ResourceCache<>(ModelBackend::close);
-    private final ResourceCache<Tokenizer> tokenizers = new ResourceCache<>(t -> {
-        if (t instanceof AutoCloseable c) {
-            try {
-                c.close();
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        }
-    });
+    /** Tokenizers are owned (and freed) by their providers; the cache only shares them between requests. */
+    private final ResourceCache<Tokenizer> tokenizers = new ResourceCache<>(t -> { });
     private BundleContext context;
     private PartRegistry parts;
     private long graceMillis;
