@@ -1,0 +1,141 @@
+package dev.arbor.generation.autoregressive;
+
+import dev.arbor.api.PartProperties;
+import dev.arbor.api.generation.FinishReason;
+import dev.arbor.api.generation.GenerationContext;
+import dev.arbor.api.generation.GenerationResult;
+import dev.arbor.api.generation.Generator;
+import dev.arbor.api.generation.TokenSink;
+import dev.arbor.api.model.DecodeState;
+import dev.arbor.api.model.ForwardRequest;
+import dev.arbor.api.model.ModelBackend;
+import dev.arbor.api.model.ModelCard;
+import dev.arbor.api.model.StateWrite;
+import dev.arbor.api.sampling.Sampler;
+import dev.arbor.api.sampling.SamplingContext;
+import dev.arbor.api.sampling.Selection;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import org.osgi.service.component.annotations.Component;
+
+/**
+ * Plain autoregressive decoding: one token per step from the pipeline's sampler chain, for one row.
+ *
+ * <p><b>Cached path</b> ({@code use_cache=true}, the default): the prompt is prefilled in one forward that appends
+ * it to a fresh {@link DecodeState} ({@link StateWrite#APPEND}) and returns only the last row's logits; every later
+ * step feeds the one token just committed. <b>Reference path</b> ({@code use_cache=false}): every step is a
+ * stateless full forward of prompt + generated tokens ({@code state == null}). Both consume the same randomness in
+ * the same order, so on a backend whose cached logits equal its recomputed ones they give identical tokens (DESIGN.md
+ * §2 rule 3: the cached path is an optimisation tested against the reference).
+ *
+ * <p><b>Per step</b>, in this order: check {@link GenerationContext#cancellation()}; run one forward; copy the
+ * logits and give them to {@link Sampler#sample} with the row's {@link SamplingContext} (seeded with the request's
+ * seed, so the selector's draws are the only consumer of the request RNG); if the token is a stop token, finish
+ * with {@link FinishReason#STOP} without emitting it; otherwise commit it to the history, stream it to the sink (a
+ * false answer finishes with STOP, the token counting as emitted); after {@code budget} tokens finish with
+ * {@link FinishReason#LENGTH}.
+ *
+ * <p><b>Budget</b>: the least of {@link GenerationContext#maxNewTokens()}, the option {@code max_new_tokens} when
+ * given (it can only lower the platform's limit), and the room left in the context: prompt + generated never
+ * exceeds {@link ModelCard#maxPositions()}. A prompt that leaves no room (length &gt;= context) or is empty is
+ * refused before any forward with an {@code INVALID_INPUT} error naming both numbers.
+ *
+ * <p><b>Stats</b>: {@code use_cache}, {@code prefill_tokens} (tokens in the first forward), {@code forward_tokens}
+ * (new tokens fed over all forwards; the reference path's cost grows quadratically), {@code budget},
+ * {@code prefill_nanos} and {@code decode_nanos} (wall time of the first forward and of the rest).
+ *
+ * <p>The state is closed on every path, exceptions included.
+ */
+@Component(service = Generator.class, property = {PartProperties.NAME + "=autoregressive",
+        PartProperties.DESCRIPTION + "=Autoregressive decoding with KV cache (use_cache=false: full recompute)"})
+public final class AutoregressiveGenerator implements Generator {
+
+    @Override
+    public GenerationResult generate(GenerationContext context, TokenSink sink) {
+        Objects.requireNonNull(context, "context");
+        Objects.requireNonNull(sink, "sink");
+        ModelBackend model = context.model();
+        ModelCard card = model.card();
+        int[] prompt = context.prompt().clone();
+        Decoding.validatePrompt(prompt, card);
+        boolean useCache = context.options().bool(Decoding.USE_CACHE, true);
+        int budget = Decoding.budget(context, prompt.length);
+        Sampler sampler = Decoding.chain(context);
+        SamplingContext history = SamplingContext.seeded(prompt, card.vocabSize(), context.seed());
+
+        int[] tokens = new int[Math.min(budget, 256)];
+        double[] logProbs = new double[tokens.length];
+        int generated = 0;
+        int forwards = 0;
+        long forwardTokens = 0;
+        long prefillNanos = 0;
+        long decodeStart = 0;
+        FinishReason reason = FinishReason.LENGTH;
+        DecodeState state = null;
+        try {
+            if (useCache && budget > 0) {
+                state = model.newState(1);
+            }
+            int last = -1;
+            while (generated < budget) {
+                if (context.cancellation().isCancelled()) {
+                    reason = FinishReason.CANCELLED;
+                    break;
+                }
+                ForwardRequest request;
+                if (!useCache) {
+                    request = ForwardRequest.builder(new int[][] {history.tokens()}).lastRowOnly().build();
+                } else if (forwards == 0) {
+                    request = ForwardRequest.builder(new int[][] {prompt}).state(state).write(StateWrite.APPEND)
+                            .lastRowOnly().build();
+                } else {
+                    request = ForwardRequest.next(new int[][] {{last}}, state);
+                }
+                long start = System.nanoTime();
+                float[] logits = Decoding.checkedCopy(model.forward(request).last(0), card);
+                if (forwards == 0) {
+                    prefillNanos = System.nanoTime() - start;
+                    decodeStart = System.nanoTime();
+                }
+                forwards++;
+                forwardTokens += request.queryLength();
+
+                Selection selection = sampler.sample(logits, history);
+                int token = selection.token();
+                Decoding.checkToken(token, card);
+                if (context.isStopToken(token)) {
+                    reason = FinishReason.STOP;
+                    break;
+                }
+                history.append(token);
+                if (generated == tokens.length) {
+                    tokens = Arrays.copyOf(tokens, Math.min(budget, tokens.length * 2));
+                    logProbs = Arrays.copyOf(logProbs, tokens.length);
+                }
+                tokens[generated] = token;
+                logProbs[generated] = selection.logProbability();
+                generated++;
+                last = token;
+                if (!sink.accept(0, token, selection)) {
+                    reason = FinishReason.STOP;
+                    break;
+                }
+            }
+        } finally {
+            if (state != null) {
+                state.close();
+            }
+        }
+        Map<String, Object> stats = new LinkedHashMap<>();
+        stats.put("use_cache", useCache);
+        stats.put("prefill_tokens", forwards == 0 ? 0 : prompt.length);
+        stats.put("forward_tokens", forwardTokens);
+        stats.put("budget", budget);
+        stats.put("prefill_nanos", prefillNanos);
+        stats.put("decode_nanos", forwards == 0 ? 0L : System.nanoTime() - decodeStart);
+        return new GenerationResult(Arrays.copyOf(tokens, generated), Arrays.copyOf(logProbs, generated), reason,
+                forwards, stats);
+    }
+}
