@@ -1,0 +1,279 @@
+package dev.arbor.backend.onnxruntime;
+
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.TensorInfo;
+import dev.arbor.api.ArborException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The I/O convention of a decoder ONNX graph, detected from the session's declared input and output names and
+ * types (never from the file name):
+ * <ul>
+ *   <li>HF Optimum: {@code past_key_values.N.key/value} to {@code present.N.key/value}, each
+ *       [batch, kv_heads, seq, head_dim];</li>
+ *   <li>onnxruntime-genai: {@code past_N} to {@code present_N} with K and V stacked, [2, batch, kv_heads, seq,
+ *       head_dim];</li>
+ *   <li>either of them plus {@code attention_bias} float [batch, 1, seq, past+seq] (Arbor's own exports), which
+ *       lets the caller choose any visibility pattern instead of the graph's built-in causal mask.</li>
+ * </ul>
+ * {@code input_ids} is required, {@code attention_mask} and {@code position_ids} are optional, and id, mask and
+ * position inputs may be int32 or int64 (the declared type is what gets fed). Any other input is refused with a
+ * message listing what was found and what is understood, so that a model with extra state (convolution caches of
+ * hybrid models, for instance) fails loudly at load time instead of producing wrong tokens.
+ */
+final class DecoderSignature {
+    static final String INPUT_IDS = "input_ids";
+    static final String ATTENTION_MASK = "attention_mask";
+    static final String POSITION_IDS = "position_ids";
+    static final String ATTENTION_BIAS = "attention_bias";
+    static final String LOGITS = "logits";
+
+    private static final Pattern OPTIMUM_PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
+    private static final Pattern GENAI_PAST = Pattern.compile("past_(\\d+)");
+    private static final String EXPECTED = "input_ids, optional attention_mask, optional position_ids, optional "
+            + "attention_bias, and per layer N either past_key_values.N.key + past_key_values.N.value (HF Optimum) "
+            + "or past_N (onnxruntime-genai, K and V stacked)";
+
+    /** How the KV inputs are named and laid out. */
+    enum KvNaming {
+        /** One key and one value tensor per layer, [batch, kv_heads, seq, head_dim]. */
+        OPTIMUM,
+        /** One stacked tensor per layer, [2, batch, kv_heads, seq, head_dim]. */
+        GENAI
+    }
+
+    final KvNaming naming;
+    final OnnxJavaType idsType;
+    /** Null when the graph has no attention_mask input. */
+    final OnnxJavaType maskType;
+    /** Null when the graph has no position_ids input. */
+    final OnnxJavaType positionType;
+    final boolean hasBias;
+    /** Past input names, ordered by layer (key before value); {@link #presentNames} is aligned with it. */
+    final String[] pastNames;
+    final String[] presentNames;
+    final int layers;
+    final int kvHeads;
+    final int headDim;
+    /** The static vocabulary size of the logits output, or -1 when the graph leaves it symbolic. */
+    final int logitsVocab;
+
+    private DecoderSignature(KvNaming naming, OnnxJavaType idsType, OnnxJavaType maskType, OnnxJavaType positionType,
+                             boolean hasBias, String[] pastNames, String[] presentNames, int layers, int kvHeads,
+                             int headDim, int logitsVocab) {
+        this.naming = naming;
+        this.idsType = idsType;
+        this.maskType = maskType;
+        this.positionType = positionType;
+        this.hasBias = hasBias;
+        this.pastNames = pastNames;
+        this.presentNames = presentNames;
+        this.layers = layers;
+        this.kvHeads = kvHeads;
+        this.headDim = headDim;
+        this.logitsVocab = logitsVocab;
+    }
+
+    /** Axis of the batch dimension in a KV tensor. */
+    int batchAxis() {
+        return naming == KvNaming.GENAI ? 1 : 0;
+    }
+
+    /** Axis of the sequence dimension in a KV tensor. */
+    int seqAxis() {
+        return naming == KvNaming.GENAI ? 3 : 2;
+    }
+
+    /** The shape of one KV tensor for {@code batch} rows and {@code seq} slots. */
+    long[] kvShape(int batch, int seq) {
+        return naming == KvNaming.GENAI
+                ? new long[] {2, batch, kvHeads, seq, headDim}
+                : new long[] {batch, kvHeads, seq, headDim};
+    }
+
+    /** A short description for logs and model cards. */
+    String describe() {
+        return (naming == KvNaming.GENAI ? "onnxruntime-genai" : "HF Optimum") + (hasBias ? " + attention_bias" : "")
+                + ", " + layers + " layers, " + kvHeads + " kv heads x " + headDim + ", ids " + idsType
+                + (maskType != null ? ", attention_mask " + maskType : "")
+                + (positionType != null ? ", position_ids " + positionType : "");
+    }
+
+    /**
+     * Reads the convention of {@code file} from its declared inputs and outputs.
+     *
+     * @param kvHeadsHint KV heads from side files or metadata, used when the graph leaves the dimension symbolic
+     *                    (-1 when unknown)
+     * @param headDimHint head size likewise (-1 when unknown)
+     * @throws ArborException (BAD_MODEL) naming the file and the offending tensors
+     */
+    static DecoderSignature detect(Path file, Map<String, NodeInfo> inputs, Map<String, NodeInfo> outputs,
+                                   int kvHeadsHint, int headDimHint) {
+        TreeMap<Integer, List<String>> optimumLayers = new TreeMap<>();
+        TreeMap<Integer, String> genaiLayers = new TreeMap<>();
+        List<String> unsupported = new ArrayList<>();
+        for (String name : inputs.keySet()) {
+            Matcher m;
+            if (name.equals(INPUT_IDS) || name.equals(ATTENTION_MASK) || name.equals(POSITION_IDS)
+                    || name.equals(ATTENTION_BIAS)) {
+                continue;
+            }
+            if ((m = OPTIMUM_PAST.matcher(name)).matches()) {
+                optimumLayers.computeIfAbsent(Integer.parseInt(m.group(1)), k -> new ArrayList<>()).add(name);
+            } else if ((m = GENAI_PAST.matcher(name)).matches()) {
+                genaiLayers.put(Integer.parseInt(m.group(1)), name);
+            } else {
+                unsupported.add(name);
+            }
+        }
+        String found = String.join(", ", inputs.keySet());
+        if (!unsupported.isEmpty()) {
+            boolean state = unsupported.stream().anyMatch(n -> n.startsWith("past") || n.contains("cache")
+                    || n.contains("state"));
+            throw ArborException.badModel("ONNX model '" + file + "' has inputs the onnxruntime backend does not "
+                    + "support: " + String.join(", ", unsupported)
+                    + (state ? " (recurrent/convolution state beside the attention KV cache, as in hybrid models "
+                    + "such as LFM2; only attention KV state is supported)" : "")
+                    + ". Inputs found: " + found + ". Expected: " + EXPECTED + ".", null);
+        }
+        if (!inputs.containsKey(INPUT_IDS)) {
+            throw ArborException.badModel("ONNX model '" + file + "' has no 'input_ids' input (inputs embeddings are "
+                    + "not supported). Inputs found: " + found + ". Expected: " + EXPECTED + ".", null);
+        }
+        if (!optimumLayers.isEmpty() && !genaiLayers.isEmpty()) {
+            throw ArborException.badModel("ONNX model '" + file + "' mixes KV naming conventions (both "
+                    + "past_key_values.N.* and past_N inputs). Inputs found: " + found + ".", null);
+        }
+        if (optimumLayers.isEmpty() && genaiLayers.isEmpty()) {
+            throw ArborException.badModel("ONNX model '" + file + "' has no KV-cache inputs; the onnxruntime backend "
+                    + "needs a decoder exported with past key values (Optimum 'with-past' / onnxruntime-genai). "
+                    + "Inputs found: " + found + ". Expected: " + EXPECTED + ".", null);
+        }
+        if (!outputs.containsKey(LOGITS)) {
+            throw ArborException.badModel("ONNX model '" + file + "' has no 'logits' output. Outputs found: "
+                    + String.join(", ", outputs.keySet()) + ".", null);
+        }
+
+        KvNaming naming = optimumLayers.isEmpty() ? KvNaming.GENAI : KvNaming.OPTIMUM;
+        List<String> past = new ArrayList<>();
+        List<String> present = new ArrayList<>();
+        if (naming == KvNaming.OPTIMUM) {
+            for (var e : optimumLayers.entrySet()) {
+                int layer = e.getKey();
+                TreeSet<String> names = new TreeSet<>(e.getValue());
+                String key = "past_key_values." + layer + ".key";
+                String value = "past_key_values." + layer + ".value";
+                if (!names.contains(key) || !names.contains(value)) {
+                    throw ArborException.badModel("ONNX model '" + file + "' has layer " + layer + " with only "
+                            + names + "; both " + key + " and " + value + " are needed.", null);
+                }
+                past.add(key);
+                present.add("present." + layer + ".key");
+                past.add(value);
+                present.add("present." + layer + ".value");
+            }
+        } else {
+            for (var e : genaiLayers.entrySet()) {
+                past.add(e.getValue());
+                present.add("present_" + e.getKey());
+            }
+        }
+        for (String p : present) {
+            if (!outputs.containsKey(p)) {
+                throw ArborException.badModel("ONNX model '" + file + "' lacks output '" + p + "' matching its KV "
+                        + "input. Outputs found: " + String.join(", ", outputs.keySet()) + ".", null);
+            }
+        }
+
+        OnnxJavaType ids = integerType(file, inputs, INPUT_IDS, 2);
+        OnnxJavaType mask = inputs.containsKey(ATTENTION_MASK) ? integerType(file, inputs, ATTENTION_MASK, 2) : null;
+        OnnxJavaType pos = inputs.containsKey(POSITION_IDS) ? integerType(file, inputs, POSITION_IDS, 2) : null;
+        boolean bias = inputs.containsKey(ATTENTION_BIAS);
+        if (bias) {
+            requireFloat(file, "input", ATTENTION_BIAS, tensorInfo(file, inputs, ATTENTION_BIAS), 4);
+        }
+        int rank = naming == KvNaming.GENAI ? 5 : 4;
+        long[] first = null;
+        for (int i = 0; i < past.size(); i++) {
+            TensorInfo in = requireFloat(file, "input", past.get(i), tensorInfo(file, inputs, past.get(i)), rank);
+            requireFloat(file, "output", present.get(i), tensorInfo(file, outputs, present.get(i)), rank);
+            if (first == null) {
+                first = in.getShape();
+            } else if (!Arrays.equals(first, in.getShape())) {
+                throw ArborException.badModel("ONNX model '" + file + "': KV input '" + past.get(i) + "' has shape "
+                        + Arrays.toString(in.getShape()) + " but '" + past.get(0) + "' has "
+                        + Arrays.toString(first) + "; all KV inputs must share one shape.", null);
+            }
+        }
+        int headsAxis = naming == KvNaming.GENAI ? 2 : 1;
+        int kvHeads = resolveDim(file, past.get(0), first, headsAxis, kvHeadsHint, "num_key_value_heads");
+        int headDim = resolveDim(file, past.get(0), first, rank - 1, headDimHint, "head_size");
+        TensorInfo logits = requireFloat(file, "output", LOGITS, tensorInfo(file, outputs, LOGITS), 3);
+        long v = logits.getShape()[2];
+        int layers = naming == KvNaming.GENAI ? past.size() : past.size() / 2;
+        return new DecoderSignature(naming, ids, mask, pos, bias, past.toArray(String[]::new),
+                present.toArray(String[]::new), layers, kvHeads, headDim, v > 0 ? (int) v : -1);
+    }
+
+    private static int resolveDim(Path file, String tensor, long[] shape, int axis, int hint, String what) {
+        long d = shape[axis];
+        if (d > 0) {
+            if (hint > 0 && hint != d) {
+                throw ArborException.badModel("ONNX model '" + file + "': " + what + " is " + hint + " in the "
+                        + "model's config but KV input '" + tensor + "' declares " + d + " (shape "
+                        + Arrays.toString(shape) + ").", null);
+            }
+            return (int) d;
+        }
+        if (hint > 0) {
+            return hint;
+        }
+        throw ArborException.badModel("ONNX model '" + file + "': KV input '" + tensor + "' leaves axis " + axis
+                + " (" + what + ") symbolic (shape " + Arrays.toString(shape) + ") and no genai_config.json or "
+                + "arbor.* metadata gives it.", null);
+    }
+
+    private static TensorInfo tensorInfo(Path file, Map<String, NodeInfo> infos, String name) {
+        if (infos.get(name).getInfo() instanceof TensorInfo t) {
+            return t;
+        }
+        throw ArborException.badModel("ONNX model '" + file + "': '" + name + "' is not a tensor ("
+                + infos.get(name).getInfo() + ").", null);
+    }
+
+    private static OnnxJavaType integerType(Path file, Map<String, NodeInfo> inputs, String name, int rank) {
+        TensorInfo t = tensorInfo(file, inputs, name);
+        if (t.type != OnnxJavaType.INT32 && t.type != OnnxJavaType.INT64) {
+            throw ArborException.badModel("ONNX model '" + file + "': input '" + name + "' has type " + t.type
+                    + "; expected int32 or int64.", null);
+        }
+        checkRank(file, "input", name, t, rank);
+        return t.type;
+    }
+
+    private static TensorInfo requireFloat(Path file, String kind, String name, TensorInfo t, int rank) {
+        if (t.type != OnnxJavaType.FLOAT) {
+            throw ArborException.badModel("ONNX model '" + file + "': " + kind + " '" + name + "' has type " + t.type
+                    + "; the onnxruntime backend supports float32 there (export without fp16 KV/logits).", null);
+        }
+        checkRank(file, kind, name, t, rank);
+        return t;
+    }
+
+    private static void checkRank(Path file, String kind, String name, TensorInfo t, int rank) {
+        if (t.getShape().length != rank) {
+            throw ArborException.badModel("ONNX model '" + file + "': " + kind + " '" + name + "' has shape "
+                    + Arrays.toString(t.getShape()) + " (rank " + t.getShape().length + "); expected rank " + rank
+                    + ".", null);
+        }
+    }
+}

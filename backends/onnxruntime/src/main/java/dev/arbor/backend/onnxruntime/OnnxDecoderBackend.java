@@ -1,0 +1,605 @@
+package dev.arbor.backend.onnxruntime;
+
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
+import dev.arbor.api.model.AttentionSpec;
+import dev.arbor.api.model.Capability;
+import dev.arbor.api.model.DecodeState;
+import dev.arbor.api.model.ForwardRequest;
+import dev.arbor.api.model.ForwardResult;
+import dev.arbor.api.model.LogitAlignment;
+import dev.arbor.api.model.ModelBackend;
+import dev.arbor.api.model.ModelCard;
+import dev.arbor.api.model.NativeAttention;
+import dev.arbor.api.model.StateWrite;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.nio.LongBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Consumer;
+import java.util.logging.Logger;
+import java.util.stream.Stream;
+
+/**
+ * A decoder ONNX graph on ONNX Runtime (see {@link DecoderSignature} for the conventions read).
+ *
+ * <p>Decoding: the state's KV tensors are fed as {@code past} inputs and the graph's {@code present} outputs become
+ * the state's next KV block without leaving native memory; only the small id/position/mask tensors are written and
+ * only the requested logit rows are read per step. A stateless request ({@code state == null}) runs the same graph
+ * with empty past tensors and is the reference path.
+ *
+ * <p>Attention: graphs with {@code attention_bias} get an additive bias built from any {@link AttentionSpec}
+ * (Causal, Full, Segments, Explicit, each with padding). Graphs with only {@code attention_mask} build the causal
+ * mask internally and accept Causal (plus left padding through the mask); other specs are refused. Padding slots are
+ * hidden from every query; a padding query sees only itself so its (ignored) activations stay finite.
+ *
+ * <p>Concurrency: {@link #forward} may run on many threads at once (ONNX Runtime sessions are thread-safe);
+ * {@link #close()} takes the write side of a read-write lock, so it waits for in-flight calls before freeing the
+ * session and can never pull native memory from under a running request (hot swap of model bundles).
+ */
+public final class OnnxDecoderBackend implements ModelBackend {
+    private static final Logger LOG = Logger.getLogger(OnnxDecoderBackend.class.getName());
+    /** Additive bias of a hidden key, per the Arbor export contract. */
+    static final float HIDDEN = -1e9f;
+
+    private final OrtEnvironment env;
+    private final OrtSession session;
+    private final Path file;
+    private final DecoderSignature sig;
+    private final ModelCard card;
+    private final String device;
+    private final Set<String> presentOutputs;
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private final Map<Integer, OnnxTensor> emptyPast = new ConcurrentHashMap<>();
+    private final Consumer<OnnxDecoderBackend> onClose;
+    private boolean closed;
+
+    private OnnxDecoderBackend(OrtEnvironment env, OrtSession session, Path file, DecoderSignature sig,
+                               ModelCard card, String device, Consumer<OnnxDecoderBackend> onClose) {
+        this.env = env;
+        this.session = session;
+        this.file = file;
+        this.sig = sig;
+        this.card = card;
+        this.device = device;
+        this.onClose = onClose;
+        this.presentOutputs = new LinkedHashSet<>(List.of(sig.presentNames));
+    }
+
+    /**
+     * Opens a decoder ONNX file (or a directory holding one) with the spec's options; see {@link DeviceSelection}
+     * and {@link ModelFacts} for the options read.
+     *
+     * @param onClose called once after {@link #close()}, may be null
+     * @throws ArborException NOT_FOUND for a missing file, BAD_MODEL for a file that is not a usable decoder,
+     *                        INCOMPATIBLE for an unavailable device
+     */
+    public static OnnxDecoderBackend open(Path path, Options options, Consumer<OnnxDecoderBackend> onClose) {
+        Objects.requireNonNull(path, "model path");
+        options = options == null ? Options.empty() : options;
+        Path file = resolveFile(path);
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try {
+            env.setTelemetry(false);
+        } catch (OrtException e) {
+            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "could not disable ONNX Runtime telemetry: "
+                    + e.getMessage(), e);
+        }
+        DeviceSelection.Choice choice = DeviceSelection.sessionOptions(file, options);
+        OrtSession session;
+        try {
+            session = env.createSession(file.toString(), choice.options());
+        } catch (OrtException e) {
+            throw ArborException.badModel("cannot load '" + file + "' as an ONNX model: " + e.getMessage(), e);
+        } finally {
+            choice.options().close();
+        }
+        try {
+            Map<String, String> metadata = session.getMetadata().getCustomMetadata();
+            ModelFacts.Sources sources = ModelFacts.sources(file, metadata, options);
+            DecoderSignature sig = DecoderSignature.detect(file, session.getInputInfo(), session.getOutputInfo(),
+                    sources.kvHeads(), sources.headDim());
+            ModelFacts facts = sources.resolve(sig.logitsVocab);
+            EnumSet<Capability> caps = EnumSet.of(Capability.BATCH, Capability.STATE_TRUNCATE,
+                    Capability.STATE_COMPACT, Capability.STATE_FORK, Capability.STATE_SELECT_ROWS);
+            if (sig.maskType != null || sig.hasBias) {
+                caps.add(Capability.PADDING);
+            }
+            if (sig.hasBias) {
+                caps.addAll(EnumSet.of(Capability.FULL_ATTENTION, Capability.SEGMENT_MASK,
+                        Capability.EXPLICIT_MASK));
+            }
+            String name = options.string("name", file.getFileName().toString());
+            ModelCard card = new ModelCard(name, facts.vocabSize(), facts.maxPositions(), facts.hiddenSize(),
+                    facts.bos(), facts.eos(), facts.pad(), OptionalInt.empty(), LogitAlignment.NEXT,
+                    NativeAttention.CAUSAL, 0, caps);
+            LOG.info(() -> "opened '" + file + "' on " + choice.device() + ": " + sig.describe() + "; facts from "
+                    + facts.source() + "; " + card);
+            return new OnnxDecoderBackend(env, session, file, sig, card, choice.device(), onClose);
+        } catch (OrtException e) {
+            closeQuietly(session);
+            throw ArborException.badModel("cannot read the inputs and outputs of '" + file + "': "
+                    + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            closeQuietly(session);
+            throw e;
+        }
+    }
+
+    /** The .onnx file for {@code path}: the path itself, or in a directory the genai_config decoder / sole .onnx. */
+    private static Path resolveFile(Path path) {
+        if (Files.isRegularFile(path)) {
+            return path;
+        }
+        if (!Files.isDirectory(path)) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "ONNX model file '" + path + "' does not exist");
+        }
+        Map<String, Object> genai = ModelFacts.readJson(path.resolve("genai_config.json"));
+        if (genai.get("model") instanceof Map<?, ?> model && model.get("decoder") instanceof Map<?, ?> decoder
+                && decoder.get("filename") instanceof String name) {
+            Path f = path.resolve(name);
+            if (!Files.isRegularFile(f)) {
+                throw new ArborException(ArborException.Kind.NOT_FOUND, "'" + path.resolve("genai_config.json")
+                        + "' names decoder file '" + name + "', which does not exist");
+            }
+            return f;
+        }
+        try (Stream<Path> files = Files.list(path)) {
+            List<Path> onnx = files.filter(p -> p.getFileName().toString().endsWith(".onnx")).sorted().toList();
+            if (onnx.size() == 1) {
+                return onnx.get(0);
+            }
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "directory '" + path + "' holds "
+                    + (onnx.isEmpty() ? "no .onnx file" : "several .onnx files " + onnx) + " and no "
+                    + "genai_config.json naming the decoder; give the model file itself");
+        } catch (IOException e) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "cannot list '" + path + "': " + e.getMessage(),
+                    e);
+        }
+    }
+
+    @Override
+    public ModelCard card() {
+        return card;
+    }
+
+    /** The device the session runs on ({@code cpu}, {@code cuda:0}, ...). */
+    public String device() {
+        return device;
+    }
+
+    OrtEnvironment environment() {
+        return env;
+    }
+
+    DecoderSignature signature() {
+        return sig;
+    }
+
+    @Override
+    public DecodeState newState(int batchSize) {
+        if (batchSize < 1) {
+            throw ArborException.invalid("batch size must be at least 1, got " + batchSize);
+        }
+        ensureOpen();
+        return new OnnxDecodeState(this, batchSize);
+    }
+
+    @Override
+    public ForwardResult forward(ForwardRequest request) {
+        Objects.requireNonNull(request, "request");
+        Lock read = lock.readLock();
+        read.lock();
+        try {
+            ensureOpen();
+            return run(request);
+        } finally {
+            read.unlock();
+        }
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new ArborException(ArborException.Kind.UNAVAILABLE, "the ONNX Runtime backend for '" + card.name()
+                    + "' was closed");
+        }
+    }
+
+    private ForwardResult run(ForwardRequest req) {
+        if (req.tokens() == null) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "model '" + card.name() + "' takes token ids "
+                    + "(input_ids); input embeddings are not supported by the onnxruntime backend");
+        }
+        int[][] tokens = req.tokens();
+        int batch = tokens.length;
+        if (batch == 0 || tokens[0].length == 0) {
+            throw ArborException.invalid("a forward request needs at least one row and one token");
+        }
+        int lq = tokens[0].length;
+        for (int b = 0; b < batch; b++) {
+            if (tokens[b].length != lq) {
+                throw ArborException.invalid("all rows of a forward request need the same number of tokens: row 0 has "
+                        + lq + ", row " + b + " has " + tokens[b].length + " (left-pad shorter rows)");
+            }
+            for (int t : tokens[b]) {
+                if (t < 0 || t >= card.vocabSize()) {
+                    throw ArborException.invalid("token id " + t + " in row " + b + " is outside the vocabulary [0, "
+                            + card.vocabSize() + ") of '" + card.name() + "'");
+                }
+            }
+        }
+        AttentionSpec spec = req.attention();
+        Capability needed = spec.requiredCapability();
+        if (needed != null && !card.supports(needed)) {
+            throw refuse(spec, needed);
+        }
+        boolean[][] newValid = spec instanceof AttentionSpec.WithPadding p ? p.newTokenValid() : null;
+        if (newValid != null) {
+            checkMatrix("newTokenValid", newValid.length, batch, b -> newValid[b] == null ? -1 : newValid[b].length,
+                    lq);
+        }
+        if (req.write() instanceof StateWrite.At) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "StateWrite.At is not supported by the "
+                    + "onnxruntime backend (no STATE_WRITE_AT capability): its graphs can only append to the KV "
+                    + "cache; truncate or compact the state and append instead");
+        }
+        OnnxDecodeState state = null;
+        if (req.state() != null) {
+            if (!(req.state() instanceof OnnxDecodeState s) || s.owner() != this) {
+                throw ArborException.invalid("the decode state was not created by this backend ('" + card.name()
+                        + "'); use newState() of the backend that runs the request");
+            }
+            if (s.isClosed()) {
+                throw ArborException.invalid("the decode state passed to forward on '" + card.name()
+                        + "' is closed");
+            }
+            if (s.batchSize() != batch) {
+                throw ArborException.invalid("the request has " + batch + " rows but the decode state has "
+                        + s.batchSize());
+            }
+            state = s;
+        }
+        boolean append = state != null && req.write() instanceof StateWrite.Append;
+        int past = state == null ? 0 : state.length();
+        int total = past + lq;
+        int[][] positions = req.positions() != null ? req.positions() : defaultPositions(state, newValid, batch, lq);
+        checkPositions(positions, batch, lq, req.positions() == null);
+        int[][] logitRows = req.logitRows();
+        if (logitRows != null) {
+            checkLogitRows(logitRows, batch, lq);
+        }
+        if (sig.positionType == null && req.positions() != null) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "model '" + card.name() + "' has no "
+                    + "position_ids input, so explicit positions cannot be honoured");
+        }
+
+        Scratch scratch = state != null ? state.scratch() : new Scratch();
+        List<OnnxTensor> created = new ArrayList<>(4);
+        OrtSession.Result result = null;
+        boolean presentsTaken = false;
+        try {
+            Map<String, OnnxTensor> inputs = new HashMap<>(2 * (sig.pastNames.length + 4));
+            long[] shape2 = {batch, lq};
+            scratch.ids = Scratch.ensure(scratch.ids, batch * lq * bytes(sig.idsType));
+            inputs.put(DecoderSignature.INPUT_IDS, add(created, intTensor(scratch.ids, sig.idsType, tokens, shape2)));
+            if (sig.positionType != null) {
+                scratch.positions = Scratch.ensure(scratch.positions, batch * lq * bytes(sig.positionType));
+                inputs.put(DecoderSignature.POSITION_IDS,
+                        add(created, intTensor(scratch.positions, sig.positionType, positions, shape2)));
+            }
+            if (sig.maskType != null) {
+                inputs.put(DecoderSignature.ATTENTION_MASK,
+                        add(created, maskTensor(scratch, state, newValid, batch, past, lq)));
+            }
+            if (sig.hasBias) {
+                inputs.put(DecoderSignature.ATTENTION_BIAS,
+                        add(created, biasTensor(scratch, spec.base(), state, newValid, batch, past, lq)));
+            }
+            OnnxTensor[] pastTensors = state == null ? null : state.pastTensors();
+            for (int i = 0; i < sig.pastNames.length; i++) {
+                inputs.put(sig.pastNames[i], pastTensors != null ? pastTensors[i] : emptyPast(batch));
+            }
+            OnnxTensor logits = scratch.logits(env, new long[] {batch, lq, card.vocabSize()});
+            result = session.run(inputs, append ? presentOutputs : Set.of(),
+                    Map.of(DecoderSignature.LOGITS, logits));
+            float[][][] out = readLogits(scratch.logitsData(), batch, lq, logitRows);
+            if (append) {
+                OnnxTensor[] presents = new OnnxTensor[sig.presentNames.length];
+                for (int i = 0; i < presents.length; i++) {
+                    OnnxValue v = result.get(sig.presentNames[i]).orElseThrow();
+                    presents[i] = (OnnxTensor) v;
+                }
+                state.append(presents, newValid, lq);
+                presentsTaken = true;
+            }
+            return new ForwardResult(out, null);
+        } catch (OrtException e) {
+            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "ONNX Runtime failed on '" + file + "' for "
+                    + batch + " row(s) x " + lq + " new token(s) after " + past + " cached slot(s) (total " + total
+                    + "): " + e.getMessage(), e);
+        } finally {
+            for (OnnxTensor t : created) {
+                t.close();
+            }
+            if (result != null && !presentsTaken) {
+                result.close(); // frees presents not kept; the pinned logits tensor is not owned by the result
+            }
+            if (state == null) {
+                scratch.close();
+            }
+        }
+    }
+
+    private static OnnxTensor add(List<OnnxTensor> created, OnnxTensor t) {
+        created.add(t);
+        return t;
+    }
+
+    private static int bytes(OnnxJavaType type) {
+        return type == OnnxJavaType.INT64 ? Long.BYTES : Integer.BYTES;
+    }
+
+    private OnnxTensor intTensor(ByteBuffer buf, OnnxJavaType type, int[][] values, long[] shape)
+            throws OrtException {
+        if (type == OnnxJavaType.INT64) {
+            LongBuffer lb = buf.asLongBuffer();
+            for (int[] row : values) {
+                for (int v : row) {
+                    lb.put(v);
+                }
+            }
+            lb.flip();
+            return OnnxTensor.createTensor(env, lb, shape);
+        }
+        IntBuffer ib = buf.asIntBuffer();
+        for (int[] row : values) {
+            ib.put(row);
+        }
+        ib.flip();
+        return OnnxTensor.createTensor(env, ib, shape);
+    }
+
+    /** attention_mask [batch, past+lq]: 1 for real tokens, 0 for padding slots and padding new tokens. */
+    private OnnxTensor maskTensor(Scratch scratch, OnnxDecodeState state, boolean[][] newValid, int batch, int past,
+                                  int lq) throws OrtException {
+        int total = past + lq;
+        boolean int64 = sig.maskType == OnnxJavaType.INT64;
+        scratch.mask = Scratch.ensure(scratch.mask, batch * total * (int64 ? Long.BYTES : Integer.BYTES));
+        LongBuffer lb = int64 ? scratch.mask.asLongBuffer() : null;
+        IntBuffer ib = int64 ? null : scratch.mask.asIntBuffer();
+        for (int b = 0; b < batch; b++) {
+            for (int k = 0; k < total; k++) {
+                boolean visible = k < past ? state.slotValid(b, k) : newValid == null || newValid[b][k - past];
+                if (int64) {
+                    lb.put(visible ? 1L : 0L);
+                } else {
+                    ib.put(visible ? 1 : 0);
+                }
+            }
+        }
+        long[] shape = {batch, total};
+        if (int64) {
+            lb.flip();
+            return OnnxTensor.createTensor(env, lb, shape);
+        }
+        ib.flip();
+        return OnnxTensor.createTensor(env, ib, shape);
+    }
+
+    /** attention_bias [batch, 1, lq, past+lq]: 0 where query j may see key k, {@link #HIDDEN} elsewhere. */
+    private OnnxTensor biasTensor(Scratch scratch, AttentionSpec base, OnnxDecodeState state, boolean[][] newValid,
+                                  int batch, int past, int lq) throws OrtException {
+        int total = past + lq;
+        AttentionSpec.Segments segments = base instanceof AttentionSpec.Segments s ? s : null;
+        AttentionSpec.Explicit explicit = base instanceof AttentionSpec.Explicit e ? e : null;
+        if (segments != null) {
+            checkMatrix("querySegment", segments.querySegment().length, batch,
+                    b -> segments.querySegment()[b] == null ? -1 : segments.querySegment()[b].length, lq);
+            checkMatrix("keySegment", segments.keySegment().length, batch,
+                    b -> segments.keySegment()[b] == null ? -1 : segments.keySegment()[b].length, total);
+        }
+        if (explicit != null) {
+            checkMatrix("visible", explicit.visible().length, batch,
+                    b -> explicit.visible()[b] == null ? -1 : explicit.visible()[b].length, lq);
+        }
+        boolean full = base instanceof AttentionSpec.Full;
+        long cells = (long) batch * lq * total;
+        if (cells * Float.BYTES > Integer.MAX_VALUE - 8) {
+            throw ArborException.invalid("attention bias of " + batch + " x " + lq + " x " + total + " exceeds 2 GiB; "
+                    + "split the request into smaller chunks");
+        }
+        scratch.bias = Scratch.ensure(scratch.bias, (int) cells * Float.BYTES);
+        if (scratch.biasRow.length < total) {
+            scratch.biasRow = new float[Math.max(total, 2 * scratch.biasRow.length)];
+        }
+        float[] row = scratch.biasRow;
+        FloatBuffer fb = scratch.bias.asFloatBuffer();
+        for (int b = 0; b < batch; b++) {
+            for (int q = 0; q < lq; q++) {
+                boolean queryValid = newValid == null || newValid[b][q];
+                BitSet bits = explicit != null ? explicit.visible()[b][q] : null;
+                if (explicit != null && bits == null) {
+                    throw ArborException.invalid("Explicit attention: visible[" + b + "][" + q + "] is null");
+                }
+                for (int k = 0; k < total; k++) {
+                    boolean keyValid = k < past ? state.slotValid(b, k) : newValid == null || newValid[b][k - past];
+                    boolean visible;
+                    if (!queryValid) {
+                        visible = k == past + q; // padding query: itself only, keeps activations finite
+                    } else if (!keyValid) {
+                        visible = false;
+                    } else if (full) {
+                        visible = true;
+                    } else if (segments != null) {
+                        visible = segments.keySegment()[b][k] <= segments.querySegment()[b][q];
+                    } else if (explicit != null) {
+                        visible = bits.get(k);
+                    } else {
+                        visible = k <= past + q;
+                    }
+                    row[k] = visible ? 0f : HIDDEN;
+                }
+                fb.put(row, 0, total);
+            }
+        }
+        fb.flip();
+        return OnnxTensor.createTensor(env, fb, new long[] {batch, 1, lq, total});
+    }
+
+    /** A zero-length past tensor for {@code batch} rows, shared by every layer and cached per batch size. */
+    private OnnxTensor emptyPast(int batch) throws OrtException {
+        OnnxTensor t = emptyPast.get(batch);
+        if (t != null) {
+            return t;
+        }
+        t = OnnxTensor.createTensor(env, FloatBuffer.allocate(0), sig.kvShape(batch, 0));
+        OnnxTensor raced = emptyPast.putIfAbsent(batch, t);
+        if (raced != null) {
+            t.close();
+            return raced;
+        }
+        return t;
+    }
+
+    private float[][][] readLogits(FloatBuffer data, int batch, int lq, int[][] logitRows) {
+        int vocab = card.vocabSize();
+        float[][][] out = new float[batch][][];
+        for (int b = 0; b < batch; b++) {
+            int n = logitRows == null ? lq : logitRows[b].length;
+            out[b] = new float[n][vocab];
+            for (int i = 0; i < n; i++) {
+                int row = logitRows == null ? i : logitRows[b][i];
+                data.get(((b * lq) + row) * vocab, out[b][i], 0, vocab);
+            }
+        }
+        return out;
+    }
+
+    private static int[][] defaultPositions(OnnxDecodeState state, boolean[][] newValid, int batch, int lq) {
+        int[][] positions = new int[batch][lq];
+        for (int b = 0; b < batch; b++) {
+            int next = state == null ? 0 : state.validCount(b);
+            for (int j = 0; j < lq; j++) {
+                positions[b][j] = next;
+                if (newValid == null || newValid[b][j]) {
+                    next++;
+                }
+            }
+        }
+        return positions;
+    }
+
+    /** Positions must exist in the model's position table; defaults run out when a row's context is full. */
+    private void checkPositions(int[][] positions, int batch, int lq, boolean defaults) {
+        checkMatrix("positions", positions.length, batch, b -> positions[b] == null ? -1 : positions[b].length, lq);
+        for (int b = 0; b < batch; b++) {
+            for (int p : positions[b]) {
+                if (p < 0 || p >= card.maxPositions()) {
+                    throw ArborException.invalid("position " + p + " in row " + b + " is outside the context [0, "
+                            + card.maxPositions() + ") of '" + card.name() + "'" + (defaults
+                            ? ": the row's context is full (truncate or compact the state, or start a new one)" : ""));
+                }
+            }
+        }
+    }
+
+    private void checkLogitRows(int[][] logitRows, int batch, int lq) {
+        if (logitRows.length != batch) {
+            throw ArborException.invalid("logitRows has " + logitRows.length + " rows, the request has " + batch);
+        }
+        for (int b = 0; b < batch; b++) {
+            if (logitRows[b] == null) {
+                throw ArborException.invalid("logitRows[" + b + "] is null");
+            }
+            for (int r : logitRows[b]) {
+                if (r < 0 || r >= lq) {
+                    throw ArborException.invalid("logitRows[" + b + "] asks for row " + r + " but the request has "
+                            + lq + " new tokens");
+                }
+            }
+        }
+    }
+
+    private static void checkMatrix(String what, int rows, int batch, java.util.function.IntUnaryOperator width,
+                                    int expected) {
+        if (rows != batch) {
+            throw ArborException.invalid(what + " has " + rows + " rows, the request has " + batch);
+        }
+        for (int b = 0; b < batch; b++) {
+            int w = width.applyAsInt(b);
+            if (w != expected) {
+                throw ArborException.invalid(what + "[" + b + "] has " + (w < 0 ? "no entries" : w + " entries")
+                        + ", expected " + expected);
+            }
+        }
+    }
+
+    private ArborException refuse(AttentionSpec spec, Capability needed) {
+        String reason = sig.hasBias ? "" : sig.maskType != null
+                ? ": its graph takes attention_mask but no attention_bias input, so it builds the causal mask "
+                + "internally and can only run Causal attention (with left padding through the mask)"
+                : ": its graph has neither attention_mask nor attention_bias, so it can only run Causal attention "
+                + "on unpadded rows";
+        return new ArborException(ArborException.Kind.INCOMPATIBLE, "attention spec "
+                + spec.getClass().getSimpleName() + (spec instanceof AttentionSpec.WithPadding p
+                ? "(" + p.base().getClass().getSimpleName() + ")" : "") + " needs capability " + needed
+                + ", which model '" + card.name() + "' does not support" + reason + ". Supported: "
+                + card.capabilities());
+    }
+
+    /** Waits for in-flight forward calls, then frees the session; idempotent. States stay closable. */
+    @Override
+    public void close() {
+        Lock write = lock.writeLock();
+        write.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            emptyPast.values().forEach(OnnxTensor::close);
+            emptyPast.clear();
+            closeQuietly(session);
+        } finally {
+            write.unlock();
+        }
+        if (onClose != null) {
+            onClose.accept(this);
+        }
+    }
+
+    private static void closeQuietly(OrtSession session) {
+        try {
+            session.close();
+        } catch (OrtException e) {
+            LOG.warning(() -> "closing an ONNX Runtime session failed: " + e.getMessage());
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "OnnxDecoderBackend[" + file + ", " + device + ", " + sig.describe() + "]";
+    }
+}

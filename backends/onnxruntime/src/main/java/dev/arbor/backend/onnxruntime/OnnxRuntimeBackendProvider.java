@@ -1,0 +1,58 @@
+package dev.arbor.backend.onnxruntime;
+
+import dev.arbor.api.ArborException;
+import dev.arbor.api.PartProperties;
+import dev.arbor.api.model.ModelBackend;
+import dev.arbor.api.model.ModelBackendProvider;
+import dev.arbor.api.model.ModelSpec;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+
+/**
+ * The {@code onnxruntime} backend part. Formats:
+ * <ul>
+ *   <li>{@code onnx}: a decoder ONNX file (or a directory with one), see {@link OnnxDecoderBackend};</li>
+ *   <li>{@code llama2c}: a llama2.c checkpoint, converted once to an Arbor ONNX decoder (cached by content hash)
+ *       and then opened as {@code onnx}; options {@code keep_layers} (default 0 = all) and {@code cache_dir}
+ *       (default: system property {@code arbor.cache}, else {@code ${java.io.tmpdir}/arbor-cache}).</li>
+ * </ul>
+ * Backends it opened and that are still open are closed when the component deactivates (bundle stop), each waiting
+ * for its in-flight calls, so no native session outlives the bundle that created it.
+ */
+@Component(service = ModelBackendProvider.class, property = {
+        PartProperties.NAME + "=onnxruntime",
+        PartProperties.DESCRIPTION + "=Decoder ONNX models and llama2.c checkpoints on ONNX Runtime"})
+public final class OnnxRuntimeBackendProvider implements ModelBackendProvider {
+    /** Formats {@link #open} accepts. */
+    public static final List<String> FORMATS = List.of("onnx", "llama2c");
+
+    private final Set<OnnxDecoderBackend> open = ConcurrentHashMap.newKeySet();
+
+    /** Opens {@code spec}; fails with an ArborException naming the file and the cause. */
+    @Override
+    public ModelBackend open(ModelSpec spec) {
+        String format = spec.format().trim().toLowerCase(Locale.ROOT);
+        Path onnx = switch (format) {
+            case "onnx" -> spec.path();
+            case "llama2c" -> Llama2cSupport.convert(spec.path(), spec.options());
+            default -> throw ArborException.invalid("model format '" + spec.format() + "' of '" + spec.path()
+                    + "' is not supported by the onnxruntime backend; supported formats: " + FORMATS);
+        };
+        OnnxDecoderBackend backend = OnnxDecoderBackend.open(onnx, spec.options(), open::remove);
+        open.add(backend);
+        return backend;
+    }
+
+    /** Closes the backends still open (each waits for its in-flight forward calls). */
+    @Deactivate
+    void deactivate() {
+        for (OnnxDecoderBackend b : List.copyOf(open)) {
+            b.close();
+        }
+    }
+}
