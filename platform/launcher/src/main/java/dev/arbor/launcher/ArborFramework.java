@@ -55,6 +55,9 @@ public final class ArborFramework implements AutoCloseable {
         config.put("felix.fileinstall.bundles.new.start", "true");
         config.put("felix.fileinstall.log.level", "2");
         config.put("gosh.args", "--nointeractive");
+        // keep delayed components (part factories) alive between requests instead of disposing them whenever the
+        // last request releases them: activation per request would be wasted work
+        config.put("ds.delayed.keepInstances", "true");
         config.put("arbor.home", home.toString());
         config.put("arbor.etc", home.resolve("etc").toString());
         config.putAll(extra);

@@ -24,7 +24,7 @@ import org.osgi.service.component.annotations.Deactivate;
  * Backends it opened and that are still open are closed when the component deactivates (bundle stop), each waiting
  * for its in-flight calls, so no native session outlives the bundle that created it.
  */
-@Component(service = ModelBackendProvider.class, property = {
+@Component(immediate = true, service = ModelBackendProvider.class, property = {
         PartProperties.NAME + "=onnxruntime",
         PartProperties.DESCRIPTION + "=Decoder ONNX models and llama2.c checkpoints on ONNX Runtime"})
 public final class OnnxRuntimeBackendProvider implements ModelBackendProvider {

@@ -26,7 +26,7 @@ import org.osgi.service.component.annotations.Deactivate;
  * release a tokenizer), and lets it close every native handle when the component is deactivated. A tokenizer still
  * referenced after that fails with UNAVAILABLE instead of touching freed memory.
  */
-@Component(service = TokenizerProvider.class, property = {
+@Component(immediate = true, service = TokenizerProvider.class, property = {
     PartProperties.NAME + "=huggingface",
     PartProperties.DESCRIPTION + "=Hugging Face tokenizer.json through DJL's tokenizers (Rust), offline"
 })

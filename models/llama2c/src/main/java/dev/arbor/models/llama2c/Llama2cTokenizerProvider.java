@@ -11,7 +11,7 @@ import org.osgi.service.component.annotations.Component;
  * Opens llama2.c {@code tokenizer.bin} files ({@link Llama2cTokenizer}). Option {@code vocab_size} (int, default 0)
  * makes the reader expect exactly that many tokens, as run.c does with the model's vocab_size; 0 reads to the end.
  */
-@Component(service = TokenizerProvider.class, property = {PartProperties.NAME + "=llama2c",
+@Component(immediate = true, service = TokenizerProvider.class, property = {PartProperties.NAME + "=llama2c",
         PartProperties.DESCRIPTION + "=llama2.c tokenizer.bin (byte-level BPE as run.c)"})
 public class Llama2cTokenizerProvider implements TokenizerProvider {
     /** Option key: expected number of tokens (0 = until end of file). */

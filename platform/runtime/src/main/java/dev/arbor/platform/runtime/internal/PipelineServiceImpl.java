@@ -240,9 +240,36 @@ public class PipelineServiceImpl implements PipelineService {
         PipelineDefinition definition = parse(configured);
         Options options = definition.defaults().with(request.options());
         PartRef generatorRef = request.generator() != null ? request.generator() : definition.generator();
-        try (Resolution parts = resolve(definition, generatorRef)) {
-            return run(definition, generatorRef, parts, request, options, sink, start);
+        boolean[] delivered = {false};
+        TextSink tracking = (delta, token) -> {
+            delivered[0] = true;
+            return sink.onText(delta, token);
+        };
+        for (int attempt = 1; ; attempt++) {
+            try (Resolution parts = resolve(definition, generatorRef)) {
+                return run(definition, generatorRef, parts, request, options, tracking, start);
+            } catch (ArborException | LinkageError e) {
+                if (attempt >= 2 || delivered[0] || !departedBundle(e)) {
+                    throw e instanceof ArborException a ? a : new ArborException(
+                            ArborException.Kind.PLUGIN_FAILURE, "a part of pipeline '" + definition.name()
+                            + "' failed to load a class (was its bundle updated without a refresh?): " + e, e);
+                }
+                // A part's bundle was updated or refreshed between this request taking the part and using it, so
+                // its old class loader is gone. Nothing reached the client yet: resolve the parts again.
+                LOG.log(System.Logger.Level.INFO, "retrying a request of pipeline '" + definition.name()
+                        + "' whose part left during an update: " + e.getMessage());
+            }
         }
+    }
+
+    /** True when a failure comes from a class loader that an update or refresh closed (a departed revision). */
+    private static boolean departedBundle(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof LinkageError) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Everything a request holds while it runs. */
