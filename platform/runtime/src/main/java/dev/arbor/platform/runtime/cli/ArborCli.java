@@ -105,17 +105,24 @@ public class ArborCli implements Function<String[], Integer> {
 
     private long startupTimeoutMillis() {
         String t = context.getProperty("arbor.startup.timeout.ms");
-        return t == null ? 20_000 : Long.parseLong(t);
+        return t == null ? 8_000 : Long.parseLong(t);
     }
 
     /** Waits until {@code name} is configured and ready (bundles and configurations start asynchronously). */
     private PipelineStatus awaitReady(String name) {
-        long deadline = System.nanoTime() + startupTimeoutMillis() * 1_000_000L;
+        // Services register while bundles start, before this runs; what may still be on its way is the
+        // configuration (Config Admin delivers asynchronously) and bundles dropped into deploy/.
+        long begin = System.nanoTime();
+        long deadline = begin + startupTimeoutMillis() * 1_000_000L;
+        long unknownDeadline = begin + Math.min(startupTimeoutMillis(), 3_000) * 1_000_000L;
         PipelineStatus status = null;
         while (System.nanoTime() < deadline) {
             status = pipelines.status(name).orElse(null);
             if (status != null && status.ready()) {
                 return status;
+            }
+            if (status == null && System.nanoTime() > unknownDeadline) {
+                break;
             }
             try {
                 Thread.sleep(20);
