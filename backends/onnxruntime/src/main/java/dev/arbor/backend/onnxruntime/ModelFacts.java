@@ -168,21 +168,24 @@ record ModelFacts(int vocabSize, int maxPositions, int hiddenSize, OptionalInt b
         return map.get(key) instanceof Map<?, ?> m ? (Map<String, Object>) m : Map.of();
     }
 
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
+            new com.fasterxml.jackson.databind.ObjectMapper();
+
     @SuppressWarnings("unchecked")
     static Map<String, Object> readJson(Path file) {
         if (!Files.isRegularFile(file)) {
             return Map.of();
         }
         try {
-            Object v = MiniJson.parse(Files.readString(file, StandardCharsets.UTF_8));
+            Object v = JSON.readValue(Files.readString(file, StandardCharsets.UTF_8), Object.class);
             if (v instanceof Map<?, ?> m) {
                 return (Map<String, Object>) m;
             }
             throw ArborException.badModel("'" + file + "' is not a JSON object.", null);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw ArborException.badModel("'" + file + "' is not valid JSON: " + e.getOriginalMessage(), e);
         } catch (IOException e) {
             throw ArborException.badModel("cannot read '" + file + "': " + e.getMessage(), e);
-        } catch (IllegalArgumentException e) {
-            throw ArborException.badModel("'" + file + "' is not valid JSON: " + e.getMessage(), e);
         }
     }
 }

@@ -29,7 +29,8 @@ final class Gpt2Fixture {
     static Map<String, Object> expected(String model) {
         Path file = SharedModels.require("expected.json");
         try {
-            Map<String, Object> all = (Map<String, Object>) MiniJson.parse(Files.readString(file));
+            Map<String, Object> all = new com.fasterxml.jackson.databind.ObjectMapper()
+                    .readValue(Files.readString(file), Map.class);
             return (Map<String, Object>) all.get(model);
         } catch (IOException e) {
             throw new IllegalStateException(e);
