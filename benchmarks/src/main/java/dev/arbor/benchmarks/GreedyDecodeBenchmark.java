@@ -17,7 +17,8 @@ import org.osgi.framework.ServiceReference;
 /**
  * Greedy decoding of stories260K: Arbor's full pipeline (inside Felix: pipeline service, part leases, sampler
  * chain, autoregressive generator, ONNX Runtime backend, streaming detokenizer) against {@link MinimalOrtLoop} on
- * the same converted model, interleaved in one JVM so both see the same machine state.
+ * the same converted model, interleaved in one JVM so both see the same machine state and the same ONNX Runtime
+ * (library, environment and default session options).
  *
  * <pre>java -cp ... dev.arbor.benchmarks.GreedyDecodeBenchmark DIST MODELS [tokens] [rounds]</pre>
  */
@@ -44,9 +45,12 @@ public final class GreedyDecodeBenchmark {
         String api = "dev.arbor.api;version=1.0.0,dev.arbor.api.model;version=1.0.0,"
                 + "dev.arbor.api.tokenizer;version=1.0.0,dev.arbor.api.sampling;version=1.0.0,"
                 + "dev.arbor.api.generation;version=1.0.0,dev.arbor.api.postprocess;version=1.0.0,"
-                + "dev.arbor.api.pipeline;version=1.0.0";
+                + "dev.arbor.api.pipeline;version=1.0.0,"
+                // one ONNX Runtime per process: two native copies in one JVM crash, so the backend bundle uses the
+                // class path's ONNX Runtime (the same one the minimal loop uses) instead of the natives bundle
+                + "ai.onnxruntime;version=1.29.0,ai.onnxruntime.providers;version=1.29.0";
         try (ArborFramework runtime = ArborFramework.start(home, null, Map.of(
-                "org.osgi.framework.system.packages.extra", api, "arbor.launcher.skip", "arbor-api\\.jar",
+                "org.osgi.framework.system.packages.extra", api, "arbor.launcher.skip", "arbor-api\\.jar|arbor-onnxruntime-runtime\\.jar",
                 "arbor.models", models.toString(), "arbor.cache", cache.toString(), "arbor.etc.poll.ms", "0"));
              MinimalOrtLoop minimal = new MinimalOrtLoop(onnx)) {
             PipelineService pipelines = awaitPipelines(runtime);

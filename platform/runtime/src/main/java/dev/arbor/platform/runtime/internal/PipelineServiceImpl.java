@@ -67,6 +67,7 @@ public class PipelineServiceImpl implements PipelineService {
 
     private final Map<String, ConfiguredPipeline> pipelines = new ConcurrentHashMap<>();
     private final Map<String, String> lastErrors = new ConcurrentHashMap<>();
+    private final Map<String, Parsed> parsed = new ConcurrentHashMap<>();
     private final ResourceCache<ModelBackend> models = new ResourceCache<>(ModelBackend::close);
     /** Tokenizers are owned (and freed) by their providers; the cache only shares them between requests. */
     private final ResourceCache<Tokenizer> tokenizers = new ResourceCache<>(t -> { });
@@ -171,8 +172,23 @@ public class PipelineServiceImpl implements PipelineService {
         return Optional.of(new PipelineStatus(name, missing.isEmpty(), missing, definition));
     }
 
+    /**
+     * The definition of a configured pipeline, parsed once per configuration text (requests must not pay for JSON
+     * parsing); variables are resolved at parse time, so a changed property needs a configuration update.
+     */
     private PipelineDefinition parse(ConfiguredPipeline configured) {
-        return PipelineJson.parse(configured.json(), configured.source(), configured.name(), this::variable);
+        String json = configured.json();
+        Parsed cached = parsed.get(configured.name());
+        if (cached != null && cached.json() == json) {
+            return cached.definition();
+        }
+        PipelineDefinition definition = PipelineJson.parse(json, configured.source(), configured.name(),
+                this::variable);
+        parsed.put(configured.name(), new Parsed(json, definition));
+        return definition;
+    }
+
+    private record Parsed(String json, PipelineDefinition definition) {
     }
 
     private List<String> missingParts(PipelineDefinition d, PartRef generator) {
