@@ -118,7 +118,7 @@ class ArborRuntimeIT {
         String stop = "Lily";
         int at = full.text().indexOf(stop);
         assertThat(at).isPositive();
-        Completion stopped = pipelines.complete(new CompletionRequest("stories260k", "", null, List.of(stop), null,
+        Completion stopped = pipelines.complete(new CompletionRequest("stories260k", "", null, List.of(stop), null, null,
                 Options.of(Map.of("temperature", 0, "max_tokens", 60))), TextSink.DISCARD);
         assertThat(stopped.text()).isEqualTo(full.text().substring(0, at));
         assertThat(stopped.finishReason().wireName()).isEqualTo("stop");
@@ -128,14 +128,28 @@ class ArborRuntimeIT {
     @Order(5)
     void beamSearchRunsAsAPerRequestStrategy() {
         Completion beams = pipelines.complete(new CompletionRequest("stories260k", "Once upon a time", null,
-                List.of(), PartRef.of("beam-search"), Options.of(Map.of("temperature", 0, "max_tokens", 20,
+                List.of(), PartRef.of("beam-search"), null, Options.of(Map.of("temperature", 0, "max_tokens", 20,
                 "num_beams", 3))), TextSink.DISCARD);
         assertThat(beams.tokens()).hasSizeGreaterThan(0);
         assertThat(beams.stats()).containsEntry("generator", "beam-search");
         Completion oneBeam = pipelines.complete(new CompletionRequest("stories260k", "Once upon a time", null,
-                List.of(), PartRef.of("beam-search"), Options.of(Map.of("temperature", 0, "max_tokens", 20,
+                List.of(), PartRef.of("beam-search"), null, Options.of(Map.of("temperature", 0, "max_tokens", 20,
                 "num_beams", 1))), TextSink.DISCARD);
         assertThat(oneBeam.tokens()).containsExactly(greedy("Once upon a time", 20, Map.of()).tokens());
+    }
+
+    @Test
+    @Order(6)
+    void aRequestMayChooseAnAllowedProcessorChain() {
+        Options sampled = Options.of(Map.of("temperature", 1.0, "max_tokens", 30, "seed", 11));
+        Completion pipelineChain = pipelines.complete(CompletionRequest.text("stories260k", "Once", sampled),
+                TextSink.DISCARD);
+        Completion minP = pipelines.complete(new CompletionRequest("stories260k", "Once", null, List.of(), null,
+                List.of(PartRef.of("min-p")), sampled.with("min_p", 0.5)), TextSink.DISCARD);
+        Completion sameAgain = pipelines.complete(new CompletionRequest("stories260k", "Once", null, List.of(), null,
+                List.of(PartRef.of("min-p")), sampled.with("min_p", 0.5)), TextSink.DISCARD);
+        assertThat(sameAgain.tokens()).containsExactly(minP.tokens());
+        assertThat(minP.tokens()).isNotEqualTo(pipelineChain.tokens());
     }
 
     @Test
@@ -175,13 +189,21 @@ class ArborRuntimeIT {
         int[] longPrompt = new int[600];
         Arrays.fill(longPrompt, 400);
         assertThatThrownBy(() -> pipelines.complete(new CompletionRequest("stories260k", null, longPrompt, List.of(),
-                null, Options.empty()), TextSink.DISCARD)).isInstanceOf(ArborException.class)
+                null, null, Options.empty()), TextSink.DISCARD)).isInstanceOf(ArborException.class)
                 .hasMessageContaining("600").hasMessageContaining("512");
 
         // an unknown pipeline and a bad option value
         assertThatThrownBy(() -> run("nope")).hasMessageContaining("unknown pipeline 'nope'");
         assertThatThrownBy(() -> pipelines.complete(CompletionRequest.text("stories260k", "x",
                 Options.of(Map.of("top_p", 7))), TextSink.DISCARD)).hasMessageContaining("top_p");
+
+        // per-request choices outside the pipeline's allow-list are refused, naming the part and what is allowed
+        assertThatThrownBy(() -> pipelines.complete(new CompletionRequest("stories260k", "x", null, List.of(),
+                PartRef.of("no-such-strategy"), null, Options.empty()), TextSink.DISCARD))
+                .hasMessageContaining("generator 'no-such-strategy'").hasMessageContaining("beam-search");
+        assertThatThrownBy(() -> pipelines.complete(new CompletionRequest("stories260k", "x", null, List.of(),
+                null, List.of(PartRef.of("top-k"), PartRef.of("secret-processor")), Options.empty()),
+                TextSink.DISCARD)).hasMessageContaining("logits processor 'secret-processor'");
 
         // still serving, same output
         assertThat(greedy("Once", 10, Map.of()).tokens()).containsExactly(expectedTokens);
@@ -214,13 +236,13 @@ class ArborRuntimeIT {
         pipelines.define(new PipelineDefinition("tiny-gpt2", "onnxruntime-genai test model",
                 new dev.arbor.api.pipeline.ModelRef("onnxruntime", "onnx", model.toString(), Options.empty()),
                 new dev.arbor.api.pipeline.TokenizerRef("huggingface", tokenizer.toString(), Options.empty()),
-                PartRef.of("autoregressive"), List.of(), PartRef.of("greedy"), List.of(), Options.empty()));
+                PartRef.of("autoregressive"), List.of(), PartRef.of("greedy"), List.of(), Options.empty(), null));
         runtime.awaitReady("tiny-gpt2");
         Completion c = pipelines.complete(new CompletionRequest("tiny-gpt2", null, new int[] {0, 0, 195, 731},
-                List.of(), null, Options.of(Map.of("max_tokens", 6))), TextSink.DISCARD);
+                List.of(), null, null, Options.of(Map.of("max_tokens", 6))), TextSink.DISCARD);
         assertThat(c.tokens()).containsExactly(731, 114, 114, 114, 114, 114);
         // text goes through the Hugging Face tokenizer bundle (DJL natives, offline, inside OSGi)
-        Completion text = pipelines.complete(new CompletionRequest("tiny-gpt2", "a", null, List.of(), null,
+        Completion text = pipelines.complete(new CompletionRequest("tiny-gpt2", "a", null, List.of(), null, null,
                 Options.of(Map.of("max_tokens", 3))), TextSink.DISCARD);
         assertThat(text.promptTokens()).containsExactly(64);
         assertThat(text.text()).isNotEmpty();
@@ -238,6 +260,6 @@ class ArborRuntimeIT {
     static PipelineDefinition copy(PipelineDefinition base, String name, dev.arbor.api.pipeline.ModelRef model,
                                    List<PartRef> processors) {
         return new PipelineDefinition(name, "test", model, base.tokenizer(), base.generator(), processors,
-                base.selector(), base.postProcessors(), base.defaults());
+                base.selector(), base.postProcessors(), base.defaults(), base.overrides());
     }
 }

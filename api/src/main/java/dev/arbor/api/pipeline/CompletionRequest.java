@@ -13,21 +13,23 @@ import java.util.Objects;
  * @param prompt    prompt text (null when {@code inputIds} is given)
  * @param inputIds  prompt ids used as they are (null when {@code prompt} is given)
  * @param stop      stop strings; generation ends before the first one, which is not returned
- * @param generator a different decoding strategy for this request only (null = the pipeline's)
- * @param options   per-request options
+ * @param generator  a different decoding strategy for this request only (null = the pipeline's)
+ * @param processors a different logits-processor chain for this request only (null = the pipeline's)
+ * @param options    per-request options
  */
 public record CompletionRequest(String pipeline, String prompt, int[] inputIds, List<String> stop,
-                                PartRef generator, Options options) {
+                                PartRef generator, List<PartRef> processors, Options options) {
     public CompletionRequest {
         Objects.requireNonNull(pipeline, "pipeline");
         if ((prompt == null) == (inputIds == null)) {
             throw new IllegalArgumentException("give exactly one of prompt or inputIds");
         }
         stop = stop == null ? List.of() : List.copyOf(stop);
+        processors = processors == null ? null : List.copyOf(processors);
         options = options == null ? Options.empty() : options;
     }
 
     public static CompletionRequest text(String pipeline, String prompt, Options options) {
-        return new CompletionRequest(pipeline, prompt, null, List.of(), null, options);
+        return new CompletionRequest(pipeline, prompt, null, List.of(), null, null, options);
     }
 }

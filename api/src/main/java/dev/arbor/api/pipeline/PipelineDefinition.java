@@ -16,10 +16,11 @@ import java.util.Objects;
  * @param selector       the token selector
  * @param postProcessors post-processors, in order
  * @param defaults       request defaults ({@code max_tokens}, {@code temperature}, ...), overridden per request
+ * @param overrides      the other generators and processors a request may choose
  */
 public record PipelineDefinition(String name, String description, ModelRef model, TokenizerRef tokenizer,
                                  PartRef generator, List<PartRef> processors, PartRef selector,
-                                 List<PartRef> postProcessors, Options defaults) {
+                                 List<PartRef> postProcessors, Options defaults, PartPolicy overrides) {
     public PipelineDefinition {
         Objects.requireNonNull(name, "pipeline name");
         Objects.requireNonNull(model, "pipeline '" + name + "' has no model");
@@ -30,11 +31,12 @@ public record PipelineDefinition(String name, String description, ModelRef model
         processors = processors == null ? List.of() : List.copyOf(processors);
         postProcessors = postProcessors == null ? List.of() : List.copyOf(postProcessors);
         defaults = defaults == null ? Options.empty() : defaults;
+        overrides = overrides == null ? PartPolicy.NONE : overrides;
     }
 
     /** The same pipeline with another decoding strategy (operators swapping strategies). */
     public PipelineDefinition withGenerator(PartRef newGenerator) {
         return new PipelineDefinition(name, description, model, tokenizer, newGenerator, processors, selector,
-                postProcessors, defaults);
+                postProcessors, defaults, overrides);
     }
 }

@@ -10,5 +10,14 @@ public interface TextSink {
      */
     boolean onText(String delta, int token);
 
+    /**
+     * Like {@link #onText(String, int)} with the token's log-probability under the processed distribution (NaN when
+     * {@code token} is -1: held-back text flushed at the end). The platform calls this one; override it to stream
+     * log-probabilities.
+     */
+    default boolean onText(String delta, int token, double logProbability) {
+        return onText(delta, token);
+    }
+
     TextSink DISCARD = (delta, token) -> true;
 }

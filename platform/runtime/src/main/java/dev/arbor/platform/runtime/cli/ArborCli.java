@@ -217,7 +217,7 @@ public class ArborCli implements Function<String[], Integer> {
                 throw ArborException.invalid("give either a prompt or --input-ids, not both");
             }
             CompletionRequest request = new CompletionRequest(name, inputIds == null ? prompt : null, inputIds,
-                    stop, generator, Options.of(options));
+                    stop, generator, null, Options.of(options));
             Completion c = pipelines.complete(request, (delta, token) -> {
                 out.print(delta);
                 out.flush();
@@ -254,7 +254,8 @@ public class ArborCli implements Function<String[], Integer> {
                     PartRef.of("autoregressive"),
                     base != null ? base.processors() : List.of(PartRef.of("temperature"), PartRef.of("top-k"),
                             PartRef.of("top-p")),
-                    PartRef.of("sample"), List.of(), base != null ? base.defaults() : Options.empty()));
+                    PartRef.of("sample"), List.of(), base != null ? base.defaults() : Options.empty(),
+                    base != null ? base.overrides() : null));
             return name;
         }
 

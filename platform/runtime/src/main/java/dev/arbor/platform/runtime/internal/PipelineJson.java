@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
 import dev.arbor.api.pipeline.ModelRef;
+import dev.arbor.api.pipeline.PartPolicy;
 import dev.arbor.api.pipeline.PartRef;
 import dev.arbor.api.pipeline.PipelineDefinition;
 import dev.arbor.api.pipeline.TokenizerRef;
@@ -31,7 +32,7 @@ public final class PipelineJson {
     private static final ObjectMapper MAPPER = new ObjectMapper();
     private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z0-9_.-]+)}");
     private static final Set<String> KNOWN_KEYS = Set.of("name", "description", "model", "tokenizer", "generator",
-            "processors", "selector", "postprocessors", "defaults");
+            "processors", "selector", "postprocessors", "defaults", "overrides");
 
     private PipelineJson() {
     }
@@ -76,7 +77,32 @@ public final class PipelineJson {
                 part(root.has("selector") ? root.get("selector") : MAPPER.getNodeFactory().textNode("sample"),
                         source, variables),
                 parts(root.get("postprocessors"), source, variables),
-                options(root.get("defaults"), source, variables));
+                options(root.get("defaults"), source, variables),
+                policy(root.get("overrides"), source));
+    }
+
+    /** {@code "overrides": {"generators": [...], "processors": [...]}}: what a request may choose. */
+    private static PartPolicy policy(JsonNode node, String source) {
+        if (node == null || node.isNull()) {
+            return PartPolicy.NONE;
+        }
+        if (!node.isObject()) {
+            throw ArborException.invalid(source + ": \"overrides\" must be an object with \"generators\" and"
+                    + " \"processors\" lists");
+        }
+        return new PartPolicy(names(node.get("generators"), source), names(node.get("processors"), source));
+    }
+
+    private static List<String> names(JsonNode node, String source) {
+        if (node == null || node.isNull()) {
+            return List.of();
+        }
+        if (!node.isArray()) {
+            throw ArborException.invalid(source + ": override lists must be arrays of part names, got " + node);
+        }
+        List<String> out = new ArrayList<>();
+        node.forEach(n -> out.add(n.asText()));
+        return out;
     }
 
     /** The JSON form of {@code definition} (paths as given, variables already resolved). */
@@ -100,6 +126,9 @@ public final class PipelineJson {
         ArrayNode post = root.putArray("postprocessors");
         definition.postProcessors().forEach(p -> post.add(partNode(p)));
         root.set("defaults", MAPPER.valueToTree(definition.defaults().asMap()));
+        ObjectNode overrides = root.putObject("overrides");
+        overrides.set("generators", MAPPER.valueToTree(definition.overrides().generators()));
+        overrides.set("processors", MAPPER.valueToTree(definition.overrides().processors()));
         try {
             return MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(root);
         } catch (JsonProcessingException e) {

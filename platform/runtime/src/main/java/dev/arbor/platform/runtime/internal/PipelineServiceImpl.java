@@ -256,10 +256,19 @@ public class PipelineServiceImpl implements PipelineService {
         PipelineDefinition definition = parse(configured);
         Options options = definition.defaults().with(request.options());
         PartRef generatorRef = request.generator() != null ? request.generator() : definition.generator();
+        definition = applyOverrides(definition, request);
         boolean[] delivered = {false};
-        TextSink tracking = (delta, token) -> {
-            delivered[0] = true;
-            return sink.onText(delta, token);
+        TextSink tracking = new TextSink() {
+            @Override
+            public boolean onText(String delta, int token) {
+                return onText(delta, token, Double.NaN);
+            }
+
+            @Override
+            public boolean onText(String delta, int token, double logProbability) {
+                delivered[0] = true;
+                return sink.onText(delta, token, logProbability);
+            }
         };
         for (int attempt = 1; ; attempt++) {
             try (Resolution parts = resolve(definition, generatorRef)) {
@@ -276,6 +285,39 @@ public class PipelineServiceImpl implements PipelineService {
                         + "' whose part left during an update: " + e.getMessage());
             }
         }
+    }
+
+    /**
+     * The pipeline as this request runs it: its own processor chain or the request's, after checking the request's
+     * choices against the pipeline's allow-list (operators decide what a request may change).
+     */
+    private static PipelineDefinition applyOverrides(PipelineDefinition d, CompletionRequest request) {
+        if (request.generator() != null && !request.generator().name().equals(d.generator().name())
+                && !d.overrides().generators().contains(request.generator().name())) {
+            throw ArborException.invalid("pipeline '" + d.name() + "' does not let a request choose generator '"
+                    + request.generator().name() + "'; allowed: " + allowed(d.generator().name(),
+                    d.overrides().generators()));
+        }
+        if (request.processors() == null) {
+            return d;
+        }
+        List<String> own = d.processors().stream().map(PartRef::name).toList();
+        for (PartRef p : request.processors()) {
+            if (!own.contains(p.name()) && !d.overrides().processors().contains(p.name())) {
+                List<String> all = new ArrayList<>(own);
+                all.addAll(d.overrides().processors());
+                throw ArborException.invalid("pipeline '" + d.name() + "' does not let a request use logits"
+                        + " processor '" + p.name() + "'; allowed: " + String.join(", ", all));
+            }
+        }
+        return new PipelineDefinition(d.name(), d.description(), d.model(), d.tokenizer(), d.generator(),
+                request.processors(), d.selector(), d.postProcessors(), d.defaults(), d.overrides());
+    }
+
+    private static String allowed(String own, List<String> others) {
+        List<String> all = new ArrayList<>(List.of(own));
+        all.addAll(others);
+        return String.join(", ", all);
     }
 
     /** True when a failure comes from a class loader that an update or refresh closed (a departed revision). */
@@ -409,7 +451,7 @@ public class PipelineServiceImpl implements PipelineService {
             if (firstToken[0] == 0L) {
                 firstToken[0] = System.nanoTime();
             }
-            return streamer.accept(token);
+            return streamer.accept(token, selection == null ? Double.NaN : selection.logProbability());
         };
         long timeoutMillis = options.longValue("timeout_ms").orElse(0L);
         Cancellation cancellation = timeoutMillis > 0

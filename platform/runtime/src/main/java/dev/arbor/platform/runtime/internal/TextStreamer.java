@@ -44,6 +44,11 @@ public final class TextStreamer {
 
     /** Takes the next token; returns false once a stop string appeared or the sink asked to stop. */
     public boolean accept(int token) {
+        return accept(token, Double.NaN);
+    }
+
+    /** Takes the next token and its log-probability (passed on to the sink). */
+    public boolean accept(int token, double logProbability) {
         if (stopped) {
             return false;
         }
@@ -56,7 +61,7 @@ public final class TextStreamer {
         if (after.length() <= before.length() || after.endsWith("\uFFFD") || !after.startsWith(before)) {
             // nothing printable yet (incomplete character) or a tokenizer that re-renders earlier text:
             // keep the window growing until the new text extends the old
-            return deliver("", token);
+            return deliver(token, logProbability);
         }
         String delta = after.substring(before.length());
         prefixOffset = readOffset;
@@ -70,10 +75,10 @@ public final class TextStreamer {
             prefixOffset = 0;
         }
         text.append(delta);
-        return deliver(delta, token);
+        return deliver(token, logProbability);
     }
 
-    private boolean deliver(String unusedDelta, int token) {
+    private boolean deliver(int token, double logProbability) {
         int searchFrom = Math.max(0, flushed - Math.max(0, longestStop - 1));
         int stopAt = -1;
         for (String stop : stops) {
@@ -84,12 +89,12 @@ public final class TextStreamer {
         }
         if (stopAt >= 0) {
             text.setLength(stopAt);
-            flush(stopAt, token);
+            flush(stopAt, token, logProbability);
             stopped = true;
             return false;
         }
         int flushTo = text.length() - heldBack();
-        return flush(flushTo, token);
+        return flush(flushTo, token, logProbability);
     }
 
     /** Length of the longest suffix of the text that is a proper prefix of some stop string. */
@@ -106,10 +111,10 @@ public final class TextStreamer {
         return best;
     }
 
-    private boolean flush(int to, int token) {
+    private boolean flush(int to, int token, double logProbability) {
         String piece = to > flushed ? text.substring(flushed, to) : "";
         flushed = Math.max(flushed, to);
-        boolean more = sink.onText(piece, token);
+        boolean more = sink.onText(piece, token, logProbability);
         if (!more) {
             stopped = true;
         }
@@ -124,7 +129,7 @@ public final class TextStreamer {
     /** Flushes held-back text (a partial stop string that never completed) and returns the whole text. */
     public String finish() {
         if (!stopped && flushed < text.length()) {
-            sink.onText(text.substring(flushed), -1);
+            sink.onText(text.substring(flushed), -1, Double.NaN);
             flushed = text.length();
         }
         return text.toString();
