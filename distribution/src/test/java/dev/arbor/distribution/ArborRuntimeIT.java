@@ -14,6 +14,7 @@ import dev.arbor.api.pipeline.PipelineDefinition;
 import dev.arbor.api.pipeline.PipelineService;
 import dev.arbor.api.pipeline.TextSink;
 import dev.arbor.testkit.SharedModels;
+import dev.arbor.testkit.framework.RuntimeHarness;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;

@@ -12,6 +12,7 @@ import dev.arbor.api.pipeline.PipelineDefinition;
 import dev.arbor.api.pipeline.PipelineService;
 import dev.arbor.api.pipeline.TextSink;
 import dev.arbor.testkit.SharedModels;
+import dev.arbor.testkit.framework.RuntimeHarness;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.arbor.distribution;
+package dev.arbor.testkit.framework;
 
 import dev.arbor.api.pipeline.PipelineService;
 import dev.arbor.api.pipeline.PipelineStatus;
@@ -18,17 +18,23 @@ import org.osgi.framework.ServiceReference;
  * from the test class path (exported by the system bundle) so the test talks to services with typed calls; every
  * other bundle is the real one.
  */
-final class RuntimeHarness implements AutoCloseable {
-    static final String API_PACKAGES = String.join(",",
+public final class RuntimeHarness implements AutoCloseable {
+    public static final String API_PACKAGES = String.join(",",
             "dev.arbor.api;version=1.0.0", "dev.arbor.api.model;version=1.0.0",
             "dev.arbor.api.tokenizer;version=1.0.0", "dev.arbor.api.sampling;version=1.0.0",
             "dev.arbor.api.generation;version=1.0.0", "dev.arbor.api.postprocess;version=1.0.0",
             "dev.arbor.api.pipeline;version=1.0.0");
 
-    final Path home;
-    final ArborFramework runtime;
+    public final Path home;
+    public final ArborFramework runtime;
 
-    RuntimeHarness(Path home, Path models) throws Exception {
+    /** Starts the distribution named by system property {@code arbor.dist} (default {@code target/arbor}). */
+    public RuntimeHarness(Path home, Path models) throws Exception {
+        this(home, models, Map.of());
+    }
+
+    /** As above, with extra framework properties (e.g. HTTP configuration). */
+    public RuntimeHarness(Path home, Path models, Map<String, String> extra) throws Exception {
         this.home = home;
         Path dist = Path.of(System.getProperty("arbor.dist", "target/arbor"));
         Files.createDirectories(home.resolve("etc/pipelines"));
@@ -42,20 +48,22 @@ final class RuntimeHarness implements AutoCloseable {
         Path cache = Path.of("target/it-cache").toAbsolutePath();
         Files.createDirectories(cache);
         System.setProperty("arbor.cache", cache.toString());
-        this.runtime = ArborFramework.start(home, home.resolve("felix-cache"), Map.of(
+        Map<String, String> props = new java.util.HashMap<>(Map.of(
                 "org.osgi.framework.system.packages.extra", API_PACKAGES,
                 "arbor.launcher.skip", "arbor-api\\.jar",
                 "arbor.models", models == null ? home.resolve("no-models").toString() : models.toString(),
                 "arbor.cache", cache.toString(),
                 "arbor.etc.poll.ms", "200",
                 "felix.fileinstall.poll", "200"));
+        props.putAll(extra);
+        this.runtime = ArborFramework.start(home, home.resolve("felix-cache"), props);
     }
 
-    BundleContext context() {
+    public BundleContext context() {
         return runtime.context();
     }
 
-    PipelineService pipelines() {
+    public PipelineService pipelines() {
         ServiceReference<PipelineService> ref = null;
         long deadline = System.nanoTime() + 20_000_000_000L;
         while (ref == null && System.nanoTime() < deadline) {
@@ -70,7 +78,7 @@ final class RuntimeHarness implements AutoCloseable {
         return context().getService(ref);
     }
 
-    PipelineStatus awaitReady(String pipeline) {
+    public PipelineStatus awaitReady(String pipeline) {
         PipelineService service = pipelines();
         await(() -> service.status(pipeline).map(PipelineStatus::ready).orElse(false), 20_000,
                 () -> "pipeline " + pipeline + " not ready: " + service.status(pipeline)
@@ -78,7 +86,7 @@ final class RuntimeHarness implements AutoCloseable {
         return service.status(pipeline).orElseThrow();
     }
 
-    Bundle bundle(String symbolicName) {
+    public Bundle bundle(String symbolicName) {
         for (Bundle b : context().getBundles()) {
             if (symbolicName.equals(b.getSymbolicName())) {
                 return b;
@@ -87,7 +95,7 @@ final class RuntimeHarness implements AutoCloseable {
         throw new IllegalStateException("no bundle " + symbolicName);
     }
 
-    static void await(BooleanSupplier condition, long timeoutMillis, java.util.function.Supplier<String> what) {
+    public static void await(BooleanSupplier condition, long timeoutMillis, java.util.function.Supplier<String> what) {
         long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
@@ -97,7 +105,7 @@ final class RuntimeHarness implements AutoCloseable {
         }
     }
 
-    static void sleep(long millis) {
+    public static void sleep(long millis) {
         try {
             Thread.sleep(millis);
         } catch (InterruptedException e) {
@@ -111,7 +119,7 @@ final class RuntimeHarness implements AutoCloseable {
         runtime.close();
     }
 
-    static void deleteTree(Path root) throws IOException {
+    public static void deleteTree(Path root) throws IOException {
         if (!Files.exists(root)) {
             return;
         }
