@@ -20,6 +20,12 @@ public interface PipelineService {
      */
     Completion complete(CompletionRequest request, TextSink sink);
 
+    /**
+     * The ids {@code text} encodes to with the pipeline's tokenizer, as {@link #complete} would feed them (special
+     * tokens included); lets servers enforce prompt limits and report usage before generating.
+     */
+    int[] tokenize(String pipeline, String text);
+
     /** Adds or replaces a pipeline at run time (operators reconfiguring a strategy); persisted where supported. */
     void define(PipelineDefinition definition);
 }

@@ -330,6 +330,23 @@ public class PipelineServiceImpl implements PipelineService {
         return false;
     }
 
+    @Override
+    public int[] tokenize(String pipeline, String text) {
+        ConfiguredPipeline configured = pipelines.get(pipeline);
+        if (configured == null) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "unknown pipeline '" + pipeline + "'");
+        }
+        PipelineDefinition d = parse(configured);
+        try (Lease<TokenizerProvider> provider = parts.acquire(PartKind.TOKENIZER, d.tokenizer().format(),
+                TokenizerProvider.class, graceMillis).orElseThrow(() -> new ArborException(
+                ArborException.Kind.UNAVAILABLE, "pipeline '" + d.name() + "' unavailable: needs "
+                + PartKind.TOKENIZER.describe(d.tokenizer().format())));
+             var handle = tokenizers.acquire(new ResourceCache.Key(provider.serviceId(), d.tokenizer().toString()),
+                     () -> openTokenizer(d, provider))) {
+            return handle.get().encode(text, true);
+        }
+    }
+
     /** Everything a request holds while it runs. */
     private final class Resolution implements AutoCloseable {
         final List<AutoCloseable> held = new ArrayList<>();
