@@ -44,7 +44,12 @@ public final class Main {
         props.put("arbor.cache", System.getProperty("arbor.cache", home.resolve("cache").toString()));
         System.setProperty("arbor.cache", props.get("arbor.cache"));
         int status;
-        try (ArborFramework runtime = ArborFramework.start(home, null, props)) {
+        ArborFramework runtime = ArborFramework.start(home, null, props);
+        // SIGTERM / Ctrl-C: stop the framework cleanly (bundles deactivate, the HTTP server closes its port, the
+        // temporary framework cache is deleted); a long-running command such as 'serve' returns when it stops
+        Thread stopOnSignal = new Thread(() -> stop(runtime), "arbor-shutdown");
+        Runtime.getRuntime().addShutdownHook(stopOnSignal);
+        try {
             Function<String[], Integer> cli = awaitCli(runtime.context(), 20_000);
             if (cli == null) {
                 System.err.println("arbor: the runtime did not offer its command line within 20 s;"
@@ -53,8 +58,30 @@ public final class Main {
             } else {
                 status = cli.apply(rest.toArray(String[]::new));
             }
+        } finally {
+            if (unregister(stopOnSignal)) {
+                stop(runtime);
+            }
+            // else the JVM is already shutting down and the hook stops the framework
         }
         System.exit(status);
+    }
+
+    /** False when the JVM is already shutting down (the hook then runs, or ran). */
+    private static boolean unregister(Thread hook) {
+        try {
+            return Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+            return false;
+        }
+    }
+
+    private static void stop(ArborFramework runtime) {
+        try {
+            runtime.close();
+        } catch (Exception e) {
+            System.err.println("arbor: stopping the runtime failed: " + e);
+        }
     }
 
     /**

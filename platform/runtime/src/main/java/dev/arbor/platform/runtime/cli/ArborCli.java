@@ -22,13 +22,20 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Hashtable;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
+import org.osgi.framework.InvalidSyntaxException;
+import org.osgi.framework.ServiceReference;
+import org.osgi.service.cm.Configuration;
+import org.osgi.service.cm.ConfigurationAdmin;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -49,11 +56,21 @@ public class ArborCli implements Function<String[], Integer> {
     @Reference
     private PipelineService pipelines;
 
+    @Reference
+    private ConfigurationAdmin configurationAdmin;
+
     private BundleContext context;
+    /** Released when the framework stops this component: 'serve' returns then. */
+    private final CountDownLatch stopped = new CountDownLatch(1);
 
     @Activate
     void activate(BundleContext context) {
         this.context = context;
+    }
+
+    @Deactivate
+    void deactivate() {
+        stopped.countDown();
     }
 
     @Override
@@ -69,6 +86,7 @@ public class ArborCli implements Function<String[], Integer> {
         cli.addSubcommand("generate", new Generate(out, err));
         cli.addSubcommand("pipelines", new Pipelines(out));
         cli.addSubcommand("bundles", new Bundles(out));
+        cli.addSubcommand("serve", new Serve(out));
         cli.setOut(new java.io.PrintWriter(out, true));
         cli.setErr(new java.io.PrintWriter(err, true));
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
@@ -357,6 +375,106 @@ public class ArborCli implements Function<String[], Integer> {
                 }
             }
             return 0;
+        }
+    }
+
+    /** The HTTP server's configuration PID and the service it registers once listening (names: no class needed). */
+    static final String HTTP_PID = "dev.arbor.http";
+    static final String HTTP_ENDPOINT = "dev.arbor.platform.http.HttpEndpoint";
+
+    @Command(name = "serve", mixinStandardHelpOptions = true,
+            description = {"Serve the OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions)"
+                    + " and Prometheus metrics (/metrics) until stopped (Ctrl-C or SIGTERM).",
+                    "The API key comes from --api-key-file or the environment variable ARBOR_API_KEY; without one"
+                            + " the API is open to anyone who can reach the host."})
+    final class Serve implements Callable<Integer> {
+        private final PrintStream out;
+
+        @Option(names = "--host", description = "Interface to listen on (default: ${DEFAULT-VALUE}).")
+        String host = "127.0.0.1";
+        @Option(names = "--port", description = "Port to listen on; 0 = any free port (default: ${DEFAULT-VALUE}).")
+        int port = 8080;
+        @Option(names = "--api-key-file", description = "File whose first line is the Bearer API key.")
+        Path apiKeyFile;
+        @Option(names = "--max-tokens", description = "Largest max_tokens a request may ask for (default 4096).")
+        Integer maxTokens;
+        @Option(names = "--max-prompt-tokens", description = "Most prompt tokens per request (default: the context).")
+        Integer maxPromptTokens;
+        @Option(names = "--max-body-bytes", description = "Largest request body (default 1 MiB).")
+        Long maxBodyBytes;
+        @Option(names = "--request-timeout-ms", description = "Deadline of one request (default 120000).")
+        Long requestTimeoutMillis;
+        @Option(names = "--workers", description = "Generations running at once (default: the CPU count).")
+        Integer workers;
+
+        Serve(PrintStream out) {
+            this.out = out;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            Hashtable<String, Object> props = new Hashtable<>();
+            props.put("host", host);
+            props.put("port", port);
+            props.put("api_key", apiKey());
+            putIfSet(props, "max_tokens", maxTokens);
+            putIfSet(props, "max_prompt_tokens", maxPromptTokens);
+            putIfSet(props, "max_body_bytes", maxBodyBytes);
+            putIfSet(props, "request_timeout_ms", requestTimeoutMillis);
+            putIfSet(props, "workers", workers);
+            Configuration config = configurationAdmin.getConfiguration(HTTP_PID, "?");
+            config.update(props);
+            ServiceReference<?> endpoint = awaitEndpoint(Math.max(startupTimeoutMillis(), 20_000));
+            if (endpoint == null) {
+                throw new ArborException(ArborException.Kind.UNAVAILABLE, "the HTTP server did not start on "
+                        + host + ":" + port + " (is the port in use, or is bundle dev.arbor.platform.http missing?"
+                        + " see the log above; ARBOR_LOG_LEVEL=INFO shows more)");
+            }
+            awaitSettled();
+            String ready = pipelines.pipelines().stream().filter(PipelineStatus::ready).map(PipelineStatus::name)
+                    .collect(Collectors.joining(", "));
+            out.println("Arbor serving http://" + endpoint.getProperty("arbor.http.host") + ":"
+                    + endpoint.getProperty("arbor.http.port") + " (pipelines: " + (ready.isEmpty() ? "none ready"
+                    : ready) + ")");
+            out.flush();
+            stopped.await(); // until the framework stops (the launcher's shutdown hook on SIGTERM / Ctrl-C)
+            return 0;
+        }
+
+        private String apiKey() throws java.io.IOException {
+            if (apiKeyFile != null) {
+                if (!Files.isReadable(apiKeyFile)) {
+                    throw ArborException.invalid("cannot read the API key file " + apiKeyFile);
+                }
+                String key = Files.readAllLines(apiKeyFile, StandardCharsets.UTF_8).stream().findFirst()
+                        .orElse("").trim();
+                if (key.isEmpty()) {
+                    throw ArborException.invalid("the API key file " + apiKeyFile + " is empty");
+                }
+                return key;
+            }
+            String env = System.getenv("ARBOR_API_KEY");
+            return env == null ? "" : env.trim();
+        }
+
+        private ServiceReference<?> awaitEndpoint(long timeoutMillis) throws InvalidSyntaxException,
+                InterruptedException {
+            long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
+            while (System.nanoTime() < deadline) {
+                ServiceReference<?>[] refs = context.getAllServiceReferences(null,
+                        "(objectClass=" + HTTP_ENDPOINT + ")");
+                if (refs != null && refs.length > 0) {
+                    return refs[0];
+                }
+                Thread.sleep(20);
+            }
+            return null;
+        }
+    }
+
+    private static void putIfSet(Hashtable<String, Object> props, String key, Object value) {
+        if (value != null) {
+            props.put(key, value);
         }
     }
 

@@ -33,7 +33,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.EnumSet;
-import java.util.HashMap;
 import java.util.Hashtable;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -552,18 +551,23 @@ public class PipelineServiceImpl implements PipelineService {
     /** Refuses parts that cannot work together, naming both. */
     private void checkCompatibility(PipelineDefinition d, PartRef generatorRef, Resolution r, ModelCard card) {
         Generator generator = r.generator.get();
+        // ask per processor first so the refusal can name the processor, then for the chain as a whole
         Set<Trait> processorTraits = EnumSet.noneOf(Trait.class);
-        Map<Trait, String> traitOwner = new HashMap<>();
         for (int i = 0; i < r.processors.size(); i++) {
-            for (Trait t : r.processors.get(i).get().traits()) {
-                processorTraits.add(t);
-                traitOwner.putIfAbsent(t, r.processorRefs.get(i).name());
+            Set<Trait> traits = r.processors.get(i).get().traits();
+            processorTraits.addAll(traits);
+            String reason = generator.incompatibility(traits);
+            if (reason != null) {
+                throw new ArborException(ArborException.Kind.INCOMPATIBLE, "pipeline '" + d.name() + "': generator '"
+                        + generatorRef.name() + "' cannot be combined with logits processor '"
+                        + r.processorRefs.get(i).name() + "': " + reason);
             }
         }
         String reason = generator.incompatibility(processorTraits);
         if (reason != null) {
             throw new ArborException(ArborException.Kind.INCOMPATIBLE, "pipeline '" + d.name() + "': generator '"
-                    + generatorRef.name() + "' cannot be combined with its processors: " + reason);
+                    + generatorRef.name() + "' cannot be combined with its processors "
+                    + r.processorRefs.stream().map(PartRef::name).toList() + ": " + reason);
         }
         for (Trait need : generator.requirements()) {
             Capability capability = switch (need) {

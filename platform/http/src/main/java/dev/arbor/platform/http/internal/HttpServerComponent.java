@@ -1,0 +1,132 @@
+package dev.arbor.platform.http.internal;
+
+import dev.arbor.api.pipeline.PipelineService;
+import dev.arbor.platform.http.HttpEndpoint;
+import java.net.URI;
+import java.util.Hashtable;
+import java.util.Map;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.ServiceRegistration;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+
+/**
+ * The HTTP server: runs only while configuration {@value HttpEndpoint#PID} exists (REQUIRE), listens, then
+ * registers {@link HttpEndpoint} with the bound host and port. A configuration change restarts it.
+ */
+@Component(configurationPid = HttpEndpoint.PID, configurationPolicy = ConfigurationPolicy.REQUIRE,
+        immediate = true, service = {})
+public class HttpServerComponent implements HttpEndpoint {
+    private static final System.Logger LOG = System.getLogger("dev.arbor.http");
+
+    @Reference
+    private PipelineService pipelines;
+
+    private Server server;
+    private Workers workers;
+    private ServerMetrics metrics;
+    private SwapCounter swaps;
+    private ServiceRegistration<HttpEndpoint> registration;
+    private URI uri;
+
+    @Activate
+    void activate(BundleContext context, Map<String, Object> config) throws Exception {
+        ServerSettings settings = ServerSettings.from(config);
+        ClassLoader own = getClass().getClassLoader();
+        Thread current = Thread.currentThread();
+        ClassLoader previous = current.getContextClassLoader();
+        // Jetty and SLF4J look up their services through the context class loader; inside OSGi that must be this
+        // bundle's loader, which sees the embedded jars. Jetty's threads inherit it from the thread creating them.
+        current.setContextClassLoader(own);
+        try {
+            metrics = new ServerMetrics();
+            swaps = new SwapCounter(context, metrics);
+            workers = new Workers(settings.workers(), own, metrics::abandoned);
+            QueuedThreadPool threads = new QueuedThreadPool(Math.max(64, settings.workers() * 4 + 16), 4);
+            threads.setName("arbor-http");
+            server = new Server(threads);
+            ServerConnector connector = connector(server, settings);
+            server.addConnector(connector);
+            server.setHandler(new OpenAiHandler(pipelines, settings, metrics, workers));
+            server.setStopTimeout(5_000);
+            try {
+                server.start();
+            } catch (Exception e) {
+                throw new IllegalStateException("the HTTP server cannot listen on " + settings.host() + ":"
+                        + settings.port() + " (" + e.getMessage() + "); is the port in use? Choose another with"
+                        + " 'arbor serve --port'", e);
+            }
+            int port = connector.getLocalPort();
+            uri = URI.create("http://" + hostForUri(settings.host()) + ":" + port + "/");
+            Hashtable<String, Object> props = new Hashtable<>();
+            props.put(HOST_PROPERTY, settings.host());
+            props.put(PORT_PROPERTY, port);
+            registration = context.registerService(HttpEndpoint.class, this, props);
+            LOG.log(System.Logger.Level.INFO, "serving the OpenAI API at " + uri + "v1 (API key "
+                    + (settings.authenticates() ? "required" : "not required") + ", " + settings.workers()
+                    + " workers, deadline " + settings.requestTimeoutMillis() + " ms)");
+        } catch (Exception | LinkageError e) {
+            LOG.log(System.Logger.Level.ERROR, "the HTTP server did not start: " + e.getMessage(), e);
+            deactivate();
+            throw e;
+        } finally {
+            current.setContextClassLoader(previous);
+        }
+    }
+
+    /** The HTTP/1.1 connector as the server needs it: no version banner, header values matched exactly. */
+    static ServerConnector connector(Server server, ServerSettings settings) {
+        HttpConfiguration http = new HttpConfiguration();
+        http.setSendServerVersion(false);
+        http.setSendXPoweredBy(false);
+        // Jetty caches header fields repeated on a connection and by default matches them ignoring case: a client
+        // could then pass 'Bearer KEY' with the key's case changed. Header values must match exactly.
+        http.setHeaderCacheCaseSensitive(true);
+        ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
+        connector.setHost(settings.host());
+        connector.setPort(settings.port());
+        return connector;
+    }
+
+    private static String hostForUri(String host) {
+        return host.contains(":") && !host.startsWith("[") ? "[" + host + "]" : host;
+    }
+
+    @Deactivate
+    void deactivate() {
+        if (registration != null) {
+            registration.unregister();
+            registration = null;
+        }
+        if (server != null) {
+            try {
+                server.stop();
+            } catch (Exception e) {
+                LOG.log(System.Logger.Level.WARNING, "stopping the HTTP server failed: " + e);
+            }
+            server = null;
+        }
+        if (workers != null) {
+            workers.close();
+        }
+        if (swaps != null) {
+            swaps.close();
+        }
+        if (metrics != null) {
+            metrics.close();
+        }
+    }
+
+    @Override
+    public URI uri() {
+        return uri;
+    }
+}

@@ -1,0 +1,422 @@
+package dev.arbor.platform.http.internal;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.arbor.api.ArborException;
+import dev.arbor.api.generation.FinishReason;
+import dev.arbor.api.pipeline.Completion;
+import dev.arbor.api.pipeline.PipelineService;
+import dev.arbor.api.pipeline.PipelineStatus;
+import dev.arbor.api.pipeline.TextSink;
+import dev.arbor.platform.http.internal.OpenAiResponses.Choice;
+import dev.arbor.platform.http.internal.OpenAiResponses.Meta;
+import dev.arbor.platform.http.internal.OpenAiResponses.TokenLogprob;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.regex.Pattern;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+
+/**
+ * The OpenAI-compatible routes ({@code GET /v1/models}, {@code POST /v1/completions}, {@code POST
+ * /v1/chat/completions}) and {@code GET /metrics}. Runs on Jetty's threads: authenticates, reads and checks the
+ * request, then hands generation to {@link Workers}, which enforce the deadline.
+ */
+final class OpenAiHandler extends Handler.Abstract {
+    private static final System.Logger LOG = System.getLogger("dev.arbor.http");
+    static final String REQUEST_ID_HEADER = "X-Request-Id";
+    private static final Pattern CLIENT_REQUEST_ID = Pattern.compile("[A-Za-z0-9._:/+=-]{1,128}");
+
+    private final PipelineService pipelines;
+    private final ServerSettings settings;
+    private final ServerMetrics metrics;
+    private final Workers workers;
+    private final long created = System.currentTimeMillis() / 1000;
+    private final byte[] apiKeyDigest;
+
+    OpenAiHandler(PipelineService pipelines, ServerSettings settings, ServerMetrics metrics, Workers workers) {
+        this.pipelines = pipelines;
+        this.settings = settings;
+        this.metrics = metrics;
+        this.workers = workers;
+        this.apiKeyDigest = settings.authenticates() ? sha256(settings.apiKey()) : null;
+    }
+
+    /** The state of one exchange, for the error path and the metrics. */
+    private static final class Exchange {
+        final Request request;
+        final Response response;
+        final Callback callback;
+        final String requestId;
+        final long start = System.nanoTime();
+        String endpoint = "other";
+        String pipeline = "none";
+        int status = 200;
+        SseStream stream;
+
+        Exchange(Request request, Response response, Callback callback, String requestId) {
+            this.request = request;
+            this.response = response;
+            this.callback = callback;
+            this.requestId = requestId;
+        }
+    }
+
+    @Override
+    public boolean handle(Request request, Response response, Callback callback) {
+        String requestId = requestId(request);
+        response.getHeaders().put(REQUEST_ID_HEADER, requestId);
+        Exchange ex = new Exchange(request, response, callback, requestId);
+        metrics.requestStarted();
+        String method = request.getMethod();
+        String path = request.getHttpURI().getPath();
+        try {
+            authenticate(request);
+            switch (path) {
+                case "/v1/models" -> {
+                    ex.endpoint = "models";
+                    requireMethod(method, "GET");
+                    json(ex, 200, OpenAiResponses.models(pipelines.pipelines(), created));
+                }
+                case "/v1/completions", "/v1/chat/completions" -> {
+                    boolean chat = path.equals("/v1/chat/completions");
+                    ex.endpoint = chat ? "chat.completions" : "completions";
+                    requireMethod(method, "POST");
+                    complete(ex, chat);
+                }
+                case "/metrics" -> {
+                    ex.endpoint = "metrics";
+                    requireMethod(method, "GET");
+                    response.setStatus(200);
+                    response.getHeaders().put(HttpHeader.CONTENT_TYPE, ServerMetrics.CONTENT_TYPE);
+                    response.write(true, ByteBuffer.wrap(metrics.scrape().getBytes(StandardCharsets.UTF_8)),
+                            callback);
+                }
+                default -> throw ApiError.notFound("no route " + method + " " + path + "; this server answers GET"
+                        + " /v1/models, POST /v1/completions, POST /v1/chat/completions and GET /metrics");
+            }
+        } catch (ApiError e) {
+            fail(ex, e);
+        } catch (ArborException e) {
+            fail(ex, ApiError.from(e));
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.ERROR, "[" + requestId + "] " + method + " " + path + " failed", e);
+            fail(ex, new ApiError(500, "server_error", null, "internal_error", "internal error: " + e));
+        } finally {
+            long nanos = System.nanoTime() - ex.start;
+            metrics.requestFinished(ex.endpoint, ex.pipeline, ex.status, nanos);
+            LOG.log(ex.status >= 500 ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
+                    () -> "[" + requestId + "] " + method + " " + path + " -> " + ex.status + " in "
+                            + nanos / 1_000_000 + " ms (pipeline " + ex.pipeline + ")");
+        }
+        return true;
+    }
+
+    /** The client's {@code X-Request-Id} when it is a sane token (it goes into logs), else a fresh one. */
+    static String requestId(Request request) {
+        String given = request.getHeaders().get(REQUEST_ID_HEADER);
+        if (given != null && CLIENT_REQUEST_ID.matcher(given).matches()) {
+            return given;
+        }
+        return "req-" + UUID.randomUUID().toString().replace("-", "");
+    }
+
+    private void authenticate(Request request) {
+        if (apiKeyDigest == null) {
+            return;
+        }
+        String header = request.getHeaders().get(HttpHeader.AUTHORIZATION);
+        if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            throw ApiError.unauthorized("missing API key: send the header 'Authorization: Bearer <key>'");
+        }
+        // digests have equal length whatever the key's length, so the comparison's time reveals nothing
+        if (!MessageDigest.isEqual(apiKeyDigest, sha256(header.substring(7).trim()))) {
+            throw ApiError.unauthorized("incorrect API key");
+        }
+    }
+
+    private static byte[] sha256(String text) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("the JRE has no SHA-256", e);
+        }
+    }
+
+    private static void requireMethod(String method, String allowed) {
+        if (!allowed.equals(method)) {
+            throw new ApiError(405, "invalid_request_error", null, "method_not_allowed", "method " + method
+                    + " is not allowed here; use " + allowed);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------- completions
+
+    private void complete(Exchange ex, boolean chat) {
+        OpenAiRequest req = OpenAiRequest.parse(readJson(ex.request), chat);
+        PipelineStatus status = pipelines.status(req.model()).orElseThrow(() -> ApiError.notFound(
+                "unknown pipeline '" + req.model() + "' (the 'model' field names a pipeline); ready pipelines: "
+                        + readyNames()));
+        ex.pipeline = req.model();
+        int maxTokens = maxTokens(req, status);
+        if (settings.maxPromptTokens() > 0) {
+            int count = req.inputIds() != null ? req.inputIds().length
+                    : pipelines.tokenize(req.model(), req.prompt()).length;
+            if (count > settings.maxPromptTokens()) {
+                throw ApiError.invalid(chat ? "messages" : "prompt", "the prompt has " + count
+                        + " tokens, more than this server's limit of " + settings.maxPromptTokens()
+                        + " (max_prompt_tokens)");
+            }
+        }
+        long timeoutMillis = settings.requestTimeoutMillis();
+        long deadline = ex.start + timeoutMillis * 1_000_000L;
+        // generators that honour timeout_ms stop on their own just before the hard cut-off, so they are not
+        // abandoned: the grace is the time they get to return their partial result
+        long grace = Math.min(1_000, Math.max(50, timeoutMillis / 20)) * 1_000_000L;
+        Meta meta = new Meta((chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", ""),
+                System.currentTimeMillis() / 1000, req.model(), chat);
+        if (req.stream()) {
+            ex.stream = new SseStream(() -> {
+                ex.response.setStatus(200);
+                ex.response.getHeaders().put(HttpHeader.CONTENT_TYPE, SseStream.CONTENT_TYPE);
+                ex.response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
+                return Content.Sink.asOutputStream(ex.response);
+            });
+            workers.call(ex.requestId, () -> {
+                stream(ex, req, meta, maxTokens, deadline);
+                return null;
+            }, deadline, grace, timeoutMillis);
+            IOException broken = ex.stream.broken();
+            if (broken != null) {
+                ex.status = 499; // the client went away; nothing left to answer
+                ex.callback.failed(broken);
+            } else {
+                ex.callback.succeeded();
+            }
+        } else {
+            List<Completion> done = new ArrayList<>();
+            List<Choice> choices = workers.call(ex.requestId, () -> completeAll(req, maxTokens, deadline, done),
+                    deadline, grace, timeoutMillis);
+            Completion first = done.get(0);
+            json(ex, 200, OpenAiResponses.response(meta, choices, req.logprobs(), req.topLogprobs(),
+                    first.promptTokens().length));
+        }
+    }
+
+    /** The request's {@code max_tokens} checked against the server's limit; absent: the pipeline's default, capped. */
+    private int maxTokens(OpenAiRequest req, PipelineStatus status) {
+        String field = req.chat() ? "max_completion_tokens" : "max_tokens";
+        if (req.maxTokens() != null) {
+            if (req.maxTokens() > settings.maxTokens()) {
+                throw ApiError.invalid(field, "'" + field + "' is " + req.maxTokens() + ", more than this server's"
+                        + " limit of " + settings.maxTokens() + " (max_tokens)");
+            }
+            return req.maxTokens();
+        }
+        int fallback = 256;
+        if (status.definition() != null) {
+            try {
+                fallback = status.definition().defaults().integer("max_tokens", fallback, 0, Integer.MAX_VALUE);
+            } catch (ArborException e) {
+                // a malformed default is the pipeline file's problem; the platform reports it when it runs
+            }
+        }
+        return Math.min(fallback, settings.maxTokens());
+    }
+
+    private Map<String, Object> runOptions(int maxTokens, long deadline) {
+        return Map.of("max_tokens", maxTokens,
+                "timeout_ms", Math.max(1, (deadline - System.nanoTime()) / 1_000_000L));
+    }
+
+    /** Records each token's text and log-probability as the platform streams them. */
+    private static final class Recorder implements TextSink {
+        final List<TokenLogprob> tokens = new ArrayList<>();
+        private final TextSink next;
+
+        Recorder(TextSink next) {
+            this.next = next;
+        }
+
+        @Override
+        public boolean onText(String delta, int token) {
+            return onText(delta, token, Double.NaN);
+        }
+
+        @Override
+        public boolean onText(String delta, int token, double logProbability) {
+            if (token >= 0) {
+                tokens.add(new TokenLogprob(token, delta, logProbability));
+            } else if (!tokens.isEmpty() && !delta.isEmpty()) {
+                // held-back text flushed at the end belongs to the last token
+                TokenLogprob last = tokens.remove(tokens.size() - 1);
+                tokens.add(new TokenLogprob(last.token(), last.text() + delta, last.logprob()));
+            }
+            return next.onText(delta, token, logProbability);
+        }
+    }
+
+    private List<Choice> completeAll(OpenAiRequest req, int maxTokens, long deadline, List<Completion> done) {
+        List<Choice> choices = new ArrayList<>();
+        for (int i = 0; i < req.n(); i++) {
+            Recorder recorder = new Recorder(TextSink.DISCARD);
+            Completion c = pipelines.complete(req.toCompletionRequest(i, runOptions(maxTokens, deadline)), recorder);
+            checkNotCancelled(c);
+            done.add(c);
+            metrics.generated(req.model(), c.tokens().length, c.timeToFirstTokenNanos());
+            choices.add(new Choice(i, c.text(), logprobs(recorder.tokens, c), c.finishReason().wireName()));
+        }
+        return choices;
+    }
+
+    /** The platform's per-token log-probabilities with the recorded token texts (when they line up). */
+    private static List<TokenLogprob> logprobs(List<TokenLogprob> recorded, Completion c) {
+        int[] ids = c.tokens();
+        double[] values = c.logProbs();
+        List<TokenLogprob> out = new ArrayList<>(ids.length);
+        for (int i = 0; i < ids.length; i++) {
+            String text = i < recorded.size() && recorded.get(i).token() == ids[i] ? recorded.get(i).text() : "";
+            double value = values != null && i < values.length ? values[i]
+                    : i < recorded.size() ? recorded.get(i).logprob() : Double.NaN;
+            out.add(new TokenLogprob(ids[i], text, value));
+        }
+        return out;
+    }
+
+    private static void checkNotCancelled(Completion c) {
+        if (c.finishReason() == FinishReason.CANCELLED) {
+            // the generator honoured timeout_ms: the deadline passed, answer as the hard cut-off would
+            throw new ArborException(ArborException.Kind.CANCELLED, "the request ran past its deadline and its"
+                    + " generator stopped after " + c.tokens().length + " tokens (request_timeout_ms)");
+        }
+    }
+
+    private void stream(Exchange ex, OpenAiRequest req, Meta meta, int maxTokens, long deadline) throws IOException {
+        SseStream stream = ex.stream;
+        int promptTokens = 0;
+        int completionTokens = 0;
+        for (int i = 0; i < req.n(); i++) {
+            int index = i;
+            boolean[] first = {true};
+            int[] offset = {0};
+            TextSink sink = new TextSink() {
+                @Override
+                public boolean onText(String delta, int token) {
+                    return onText(delta, token, Double.NaN);
+                }
+
+                @Override
+                public boolean onText(String delta, int token, double logProbability) {
+                    List<TokenLogprob> lp = req.logprobs() && token >= 0
+                            ? List.of(new TokenLogprob(token, delta, logProbability)) : null;
+                    if (delta.isEmpty() && lp == null) {
+                        return true; // text held back (partial character or possible stop string): nothing to say
+                    }
+                    boolean sent = stream.send(OpenAiResponses.chunk(meta, index, delta, first[0], lp,
+                            req.topLogprobs(), offset[0], null, req.includeUsage()));
+                    first[0] = false;
+                    offset[0] += delta.length();
+                    return sent; // false stops generation: cut off at the deadline, or the client left
+                }
+            };
+            Completion c = pipelines.complete(req.toCompletionRequest(i, runOptions(maxTokens, deadline)), sink);
+            if (stream.broken() != null) {
+                return;
+            }
+            checkNotCancelled(c);
+            metrics.generated(req.model(), c.tokens().length, c.timeToFirstTokenNanos());
+            promptTokens = c.promptTokens().length;
+            completionTokens += c.tokens().length;
+            if (!stream.send(OpenAiResponses.chunk(meta, index, meta.chat() ? null : "", first[0], null, 0,
+                    offset[0], c.finishReason().wireName(), req.includeUsage()))) {
+                return;
+            }
+        }
+        if (req.includeUsage() && !stream.send(OpenAiResponses.usageChunk(meta, promptTokens, completionTokens))) {
+            return;
+        }
+        stream.finish();
+    }
+
+    // ------------------------------------------------------------------------------------------------- plumbing
+
+    private String readyNames() {
+        List<String> ready = pipelines.pipelines().stream().filter(PipelineStatus::ready).map(PipelineStatus::name)
+                .toList();
+        return ready.isEmpty() ? "none" : String.join(", ", ready);
+    }
+
+    /** The body as JSON: 413 past {@code max_body_bytes} (by header or by counting), 400 when it is not JSON. */
+    private JsonNode readJson(Request request) {
+        long declared = request.getLength();
+        long limit = settings.maxBodyBytes();
+        if (declared > limit) {
+            throw tooLarge(declared, limit);
+        }
+        byte[] body;
+        try (InputStream in = Content.Source.asInputStream(request)) {
+            body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, limit + 1));
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading the request body failed", e);
+        }
+        if (body.length > limit) {
+            throw tooLarge(-1, limit);
+        }
+        if (body.length == 0) {
+            throw ApiError.invalid(null, "the request body is empty; send a JSON object");
+        }
+        try {
+            return OpenAiResponses.MAPPER.readTree(body);
+        } catch (JsonProcessingException e) {
+            throw ApiError.invalid(null, "the request body is not valid JSON: " + e.getOriginalMessage()
+                    + " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static ApiError tooLarge(long size, long limit) {
+        return new ApiError(413, "invalid_request_error", null, "request_too_large", "the request body"
+                + (size >= 0 ? " has " + size + " bytes, which is" : " is") + " larger than this server's limit of "
+                + limit + " bytes (max_body_bytes)");
+    }
+
+    private void json(Exchange ex, int status, JsonNode body) {
+        ex.status = status;
+        ex.response.setStatus(status);
+        ex.response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+        ex.response.write(true, ByteBuffer.wrap(body.toString().getBytes(StandardCharsets.UTF_8)), ex.callback);
+    }
+
+    private void fail(Exchange ex, ApiError e) {
+        LOG.log(e.status >= 500 ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
+                () -> "[" + ex.requestId + "] " + e.status + " " + e.getMessage());
+        if (ex.stream != null && ex.stream.fail(OpenAiResponses.error(e))) {
+            ex.status = e.status;
+            ex.callback.succeeded();
+            return;
+        }
+        if (ex.response.isCommitted()) {
+            ex.status = e.status;
+            ex.callback.failed(e);
+            return;
+        }
+        if (e.status == 401) {
+            ex.response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer");
+        }
+        json(ex, e.status, OpenAiResponses.error(e));
+    }
+}

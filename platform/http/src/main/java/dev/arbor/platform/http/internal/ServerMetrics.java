@@ -1,0 +1,91 @@
+package dev.arbor.platform.http.internal;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The server's Prometheus metrics (Micrometer names; Prometheus adds {@code _total}, {@code _seconds}, ...):
+ * requests by pipeline/endpoint/status, tokens generated, time to first token and latency histograms, active
+ * requests, part swaps seen in the framework, and abandoned (stuck) workers.
+ */
+final class ServerMetrics {
+    static final String REQUESTS = "arbor.http.requests";
+    static final String TOKENS = "arbor.tokens.generated";
+    static final String TTFT = "arbor.time.to.first.token";
+    static final String LATENCY = "arbor.http.request.duration";
+    static final String ACTIVE = "arbor.http.active.requests";
+    static final String SWAPS = "arbor.swaps";
+    static final String ABANDONED = "arbor.http.abandoned.workers";
+
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final AtomicInteger active = new AtomicInteger();
+    private final Counter abandoned;
+
+    ServerMetrics() {
+        Gauge.builder(ACTIVE, active, AtomicInteger::get).description("requests being handled now")
+                .register(registry);
+        abandoned = Counter.builder(ABANDONED)
+                .description("worker threads abandoned at a request's deadline (a plugin did not return)")
+                .register(registry);
+        // registered up front so that the series exist (at 0) before the first swap or request
+        for (String kind : new String[] {"generator", "logits-processor", "token-selector", "model-backend",
+                "tokenizer", "post-processor", "pipeline-config"}) {
+            swapCounter(kind);
+        }
+    }
+
+    void requestStarted() {
+        active.incrementAndGet();
+    }
+
+    /** One finished request: {@code pipeline} is a configured pipeline's name or "none" (keeps label sets bounded). */
+    void requestFinished(String endpoint, String pipeline, int status, long nanos) {
+        active.decrementAndGet();
+        Counter.builder(REQUESTS).description("HTTP requests answered").tag("endpoint", endpoint)
+                .tag("pipeline", pipeline).tag("status", Integer.toString(status)).register(registry).increment();
+        Timer.builder(LATENCY).description("time from receiving a request to its last byte")
+                .tag("endpoint", endpoint).tag("pipeline", pipeline).publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofMinutes(5))
+                .register(registry).record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    void generated(String pipeline, int tokens, long timeToFirstTokenNanos) {
+        Counter.builder(TOKENS).description("tokens generated").tag("pipeline", pipeline).register(registry)
+                .increment(tokens);
+        Timer.builder(TTFT).description("time from a request's start to its first generated token")
+                .tag("pipeline", pipeline).publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofMinutes(1))
+                .register(registry).record(timeToFirstTokenNanos, TimeUnit.NANOSECONDS);
+    }
+
+    void swap(String kind) {
+        swapCounter(kind).increment();
+    }
+
+    private Counter swapCounter(String kind) {
+        return Counter.builder(SWAPS)
+                .description("part services registered or unregistered, and pipeline configurations changed")
+                .tag("kind", kind).register(registry);
+    }
+
+    void abandoned() {
+        abandoned.increment();
+    }
+
+    /** Prometheus text exposition format 0.0.4. */
+    String scrape() {
+        return registry.scrape();
+    }
+
+    static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+    void close() {
+        registry.close();
+    }
+}

@@ -1,0 +1,72 @@
+package dev.arbor.platform.http.internal;
+
+import java.util.Map;
+
+/**
+ * The server's configuration (Config Admin PID {@code dev.arbor.http}), validated: a bad value fails activation
+ * with a message naming the property.
+ *
+ * @param host             interface to bind (loopback by default: exposing the API is the operator's decision)
+ * @param port             TCP port; 0 = ephemeral (the bound port is published on the HttpEndpoint service)
+ * @param apiKey           Bearer key every request must carry; empty = no authentication
+ * @param maxBodyBytes     largest request body accepted (413 above)
+ * @param maxPromptTokens  most prompt tokens a request may send; 0 = only the model's context limits it
+ * @param maxTokens        largest {@code max_tokens} a request may ask for
+ * @param requestTimeoutMillis deadline of one request, generation included (504 after it)
+ * @param workers          generations that may run at once; more wait for a free worker until their deadline
+ */
+record ServerSettings(String host, int port, String apiKey, long maxBodyBytes, int maxPromptTokens, int maxTokens,
+                      long requestTimeoutMillis, int workers) {
+
+    static final String HOST = "host";
+    static final String PORT = "port";
+    static final String API_KEY = "api_key";
+    static final String MAX_BODY_BYTES = "max_body_bytes";
+    static final String MAX_PROMPT_TOKENS = "max_prompt_tokens";
+    static final String MAX_TOKENS = "max_tokens";
+    static final String REQUEST_TIMEOUT_MS = "request_timeout_ms";
+    static final String WORKERS = "workers";
+
+    static ServerSettings from(Map<String, ?> config) {
+        String host = string(config, HOST, "127.0.0.1");
+        if (host.isBlank()) {
+            throw new IllegalArgumentException("configuration " + HOST + " must not be blank");
+        }
+        return new ServerSettings(host.trim(),
+                (int) number(config, PORT, 8080, 0, 65535),
+                string(config, API_KEY, ""),
+                number(config, MAX_BODY_BYTES, 1024 * 1024, 1, Integer.MAX_VALUE),
+                (int) number(config, MAX_PROMPT_TOKENS, 0, 0, Integer.MAX_VALUE),
+                (int) number(config, MAX_TOKENS, 4096, 1, Integer.MAX_VALUE),
+                number(config, REQUEST_TIMEOUT_MS, 120_000, 1, Long.MAX_VALUE / 1_000_000L),
+                (int) number(config, WORKERS, Math.max(2, Runtime.getRuntime().availableProcessors()), 1, 4096));
+    }
+
+    boolean authenticates() {
+        return !apiKey.isEmpty();
+    }
+
+    private static String string(Map<String, ?> config, String key, String fallback) {
+        Object v = config.get(key);
+        return v == null ? fallback : v.toString();
+    }
+
+    /** Accepts numbers and numeric strings (fileinstall .cfg files carry strings). */
+    private static long number(Map<String, ?> config, String key, long fallback, long min, long max) {
+        Object v = config.get(key);
+        if (v == null || v.toString().isBlank()) {
+            return fallback;
+        }
+        long value;
+        try {
+            value = v instanceof Number n ? n.longValue() : Long.parseLong(v.toString().trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("configuration " + key + " must be an integer, got '" + v + "'");
+        }
+        if (value < min || value > max) {
+            throw new IllegalArgumentException("configuration " + key + " must be between " + min + " and " + max
+                    + ", got " + value);
+        }
+        return value;
+    }
+}
