@@ -215,6 +215,7 @@ class ArborRuntimeIT {
     void aBundleDroppedIntoDeployIsStartedAndUsedAndLeavesWhenDeleted() throws Exception {
         int[] normal = greedy("Once", 12, Map.of()).tokens();
         Path jar = Path.of(System.getProperty("arbor.testBundles", "target/test-bundles"), "runner-up-selector.jar");
+        runtime.trust(jar); // deploy/ starts only bundles the trust policy lists (DeployTrustIT covers the refusals)
         Path tmp = runtime.home.resolve("deploy/.runner-up.tmp");
         Files.copy(jar, tmp);
         Files.move(tmp, runtime.home.resolve("deploy/runner-up-selector.jar"), StandardCopyOption.ATOMIC_MOVE);

@@ -251,7 +251,7 @@ class HttpErrorsIT {
         assertThat(error(post("/v1/completions", completion("stories260k", ", 'arbor': {'generator': 'picky'}")),
                 400)).contains("does not let a request choose generator 'picky'");
         assertThat(error(post("/v1/completions", completion("picky", ", 'arbor': {'generator': 'picky'}")), 400))
-                .contains("generator 'picky' cannot be combined with its processors")
+                .contains("generator 'picky' cannot be combined with logits processor 'repetition-penalty'")
                 .contains("repetition-penalty");
         // an allowed choice runs
         HttpResponse<String> beams = post("/v1/completions", completion("stories260k",

@@ -55,6 +55,8 @@ class OpenAiClientIT {
     private static Process server;
     private static Path serverLog;
     private static int port;
+    private static int adminPort;
+    private static final String ADMIN_PASSWORD = "it-admin-secret";
     private static String expected;
     private static OpenAIClient client;
 
@@ -68,9 +70,13 @@ class OpenAiClientIT {
         assertThat(expected).as("bin/arbor generate produced text").isNotBlank();
 
         serverLog = Files.createTempFile("arbor-serve-", ".log");
+        try (java.net.ServerSocket free = new java.net.ServerSocket(0)) {
+            adminPort = free.getLocalPort();
+        }
         ProcessBuilder pb = new ProcessBuilder(dist.resolve("bin/arbor").toString(), "serve", "--port", "0",
-                "--request-timeout-ms", "60000");
+                "--request-timeout-ms", "60000", "--admin-port", Integer.toString(adminPort));
         pb.environment().put("ARBOR_MODELS", models.toString());
+        pb.environment().put("ARBOR_ADMIN_PASSWORD", ADMIN_PASSWORD);
         pb.environment().put("ARBOR_API_KEY", API_KEY);
         pb.redirectError(serverLog.toFile());
         server = pb.start();
@@ -215,5 +221,37 @@ class OpenAiClientIT {
         assertThat(server.waitFor(30, TimeUnit.SECONDS)).as("arbor serve exits after SIGTERM; log:\n%s", log())
                 .isTrue();
         assertThatThrownBy(() -> new Socket("127.0.0.1", port).close()).isInstanceOf(ConnectException.class);
+    }
+
+    @Test
+    @Order(6)
+    void serveAlsoStartsTheOperatorConsoleOnLoopbackBehindCredentials() throws Exception {
+        java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+        java.net.URI console = java.net.URI.create("http://127.0.0.1:" + adminPort + "/system/console/bundles");
+        // the admin server is configured by 'serve' and starts asynchronously: give it a moment
+        java.net.http.HttpResponse<String> anonymous = null;
+        for (int attempt = 0; anonymous == null; attempt++) {
+            try {
+                anonymous = http.send(java.net.http.HttpRequest.newBuilder(console).build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString());
+            } catch (ConnectException e) {
+                if (attempt > 100) {
+                    throw new AssertionError("the operator console never listened on " + adminPort + "; log:\n"
+                            + log(), e);
+                }
+                Thread.sleep(100);
+            }
+        }
+        assertThat(anonymous.statusCode()).isEqualTo(401);
+        String basic = java.util.Base64.getEncoder().encodeToString(("admin:" + ADMIN_PASSWORD)
+                .getBytes(StandardCharsets.UTF_8));
+        java.net.http.HttpResponse<String> operator = http.send(java.net.http.HttpRequest.newBuilder(console)
+                .header("Authorization", "Basic " + basic).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertThat(operator.statusCode()).isEqualTo(200);
+        java.net.http.HttpResponse<String> pipelines = http.send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://127.0.0.1:" + adminPort + "/admin/pipelines"))
+                .header("Authorization", "Basic " + basic).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertThat(pipelines.statusCode()).isEqualTo(200);
+        assertThat(pipelines.body()).contains(PIPELINE);
     }
 }

@@ -16,13 +16,28 @@ import org.osgi.framework.BundleException;
 import org.osgi.framework.Constants;
 import org.osgi.framework.launch.Framework;
 import org.osgi.framework.launch.FrameworkFactory;
+import org.osgi.framework.wiring.BundleCapability;
+import org.osgi.framework.wiring.BundleRequirement;
+import org.osgi.framework.wiring.BundleRevision;
 
 /**
- * An embedded Felix holding an Arbor installation: {@code bundles/} (installed and started in name order),
- * {@code deploy/} (watched by fileinstall: drop a bundle in, it starts; delete it, it goes), {@code etc/}
- * (pipeline files). Used by the launcher and by in-framework tests.
+ * An embedded Felix holding an Arbor installation: {@code bundles/} (installed and started in name order, ServiceLoader
+ * providers first), {@code deploy/} (watched by the deploy bundle: a bundle dropped in starts if
+ * {@code etc/trust/trusted-bundles.sha256} lists its SHA-256; delete it, it goes), {@code etc/} (pipeline files,
+ * trust policy, admin credentials). Used by the launcher and by in-framework tests.
  */
 public final class ArborFramework implements AutoCloseable {
+    private static final String SERVICELOADER_NAMESPACE = "osgi.serviceloader";
+    /** Felix HTTP's logger; held here because java.util.logging keeps loggers (and their filters) weakly. */
+    private static final java.util.logging.Logger FELIX_HTTP_LOG = java.util.logging.Logger.getLogger(
+            "org.apache.felix.http");
+
+    static {
+        // "Jetty not started (HTTP and HTTPS disabled)" is the admin server being off, as designed for one-shot
+        // commands: not worth a warning on every command's stderr. Every other Felix HTTP message passes.
+        FELIX_HTTP_LOG.setFilter(r -> r.getMessage() == null || !r.getMessage().startsWith("Jetty not started"));
+    }
+
     private final Framework framework;
     private final Path storage;
     private final boolean deleteStorage;
@@ -49,11 +64,15 @@ public final class ArborFramework implements AutoCloseable {
         config.put(Constants.FRAMEWORK_STORAGE, cache.toString());
         config.put(Constants.FRAMEWORK_STORAGE_CLEAN, Constants.FRAMEWORK_STORAGE_CLEAN_ONFIRSTINIT);
         config.put("felix.log.level", "1");
-        config.put("felix.fileinstall.dir", deploy.toString());
-        config.put("felix.fileinstall.poll", "500");
-        config.put("felix.fileinstall.noInitialDelay", "true");
-        config.put("felix.fileinstall.bundles.new.start", "true");
-        config.put("felix.fileinstall.log.level", "2");
+        config.put("arbor.deploy", deploy.toString());
+        // The admin server (Felix HTTP + Web Console) listens only when asked to (arbor.admin.enabled or Config
+        // Admin PID dev.arbor.admin): a one-shot command opens no port. Loopback unless the operator says otherwise.
+        config.put("org.apache.felix.http.enable", "false");
+        config.put("org.apache.felix.https.enable", "false");
+        config.put("org.apache.felix.http.host", "127.0.0.1");
+        config.put("org.osgi.service.http.port", "8081");
+        // the console serves nothing until Arbor's credential check is registered: never its built-in admin/admin
+        config.put("felix.webconsole.security.providers", "arbor");
         config.put("gosh.args", "--nointeractive");
         // keep delayed components (part factories) alive between requests instead of disposing them whenever the
         // last request releases them: activation per request would be wasted work
@@ -78,7 +97,7 @@ public final class ArborFramework implements AutoCloseable {
             }
             installed.add(ctx.installBundle(jar.toUri().toString()));
         }
-        for (Bundle b : installed) {
+        for (Bundle b : serviceLoaderProvidersFirst(installed)) {
             if (b.getHeaders().get(Constants.FRAGMENT_HOST) == null) {
                 try {
                     b.start();
@@ -89,6 +108,42 @@ public final class ArborFramework implements AutoCloseable {
             }
         }
         return new ArborFramework(framework, cache, temporary);
+    }
+
+    /**
+     * {@code bundles} with the ServiceLoader providers another bundle asks for ({@code osgi.serviceloader}
+     * capabilities matching another bundle's requirement, e.g. slf4j's logging back-end) moved to the front: such a
+     * consumer picks its providers once, at first use, which may happen while an earlier bundle starts.
+     */
+    static List<Bundle> serviceLoaderProvidersFirst(List<Bundle> bundles) {
+        List<Bundle> first = new ArrayList<>();
+        List<Bundle> rest = new ArrayList<>();
+        for (Bundle b : bundles) {
+            (providesServiceLoaderServiceForOthers(b, bundles) ? first : rest).add(b);
+        }
+        first.addAll(rest);
+        return first;
+    }
+
+    private static boolean providesServiceLoaderServiceForOthers(Bundle provider, List<Bundle> bundles) {
+        BundleRevision revision = provider.adapt(BundleRevision.class);
+        if (revision == null) {
+            return false;
+        }
+        for (BundleCapability capability : revision.getDeclaredCapabilities(SERVICELOADER_NAMESPACE)) {
+            for (Bundle consumer : bundles) {
+                BundleRevision other = consumer == provider ? null : consumer.adapt(BundleRevision.class);
+                if (other == null) {
+                    continue;
+                }
+                for (BundleRequirement requirement : other.getDeclaredRequirements(SERVICELOADER_NAMESPACE)) {
+                    if (requirement.matches(capability)) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
     }
 
     public Framework framework() {

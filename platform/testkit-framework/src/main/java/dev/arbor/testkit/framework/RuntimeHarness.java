@@ -45,6 +45,12 @@ public final class RuntimeHarness implements AutoCloseable {
                 Files.copy(f, home.resolve("etc/pipelines").resolve(f.getFileName()));
             }
         }
+        // the distribution's trust policy (its header only: nothing in deploy/ is trusted until a test says so)
+        Path trust = dist.resolve("etc/trust/trusted-bundles.sha256");
+        if (Files.exists(trust) && !Files.exists(trustFile())) {
+            Files.createDirectories(trustFile().getParent());
+            Files.copy(trust, trustFile());
+        }
         Path cache = Path.of("target/it-cache").toAbsolutePath();
         Files.createDirectories(cache);
         System.setProperty("arbor.cache", cache.toString());
@@ -54,9 +60,33 @@ public final class RuntimeHarness implements AutoCloseable {
                 "arbor.models", models == null ? home.resolve("no-models").toString() : models.toString(),
                 "arbor.cache", cache.toString(),
                 "arbor.etc.poll.ms", "200",
-                "felix.fileinstall.poll", "200"));
+                "arbor.deploy.poll.ms", "200"));
         props.putAll(extra);
         this.runtime = ArborFramework.start(home, home.resolve("felix-cache"), props);
+    }
+
+    /** The trust policy of this home's {@code deploy/} folder. */
+    public Path trustFile() {
+        return home.resolve("etc/trust/trusted-bundles.sha256");
+    }
+
+    /** Trusts the bytes of {@code jar} now: appends its SHA-256 to {@link #trustFile()}, returns the digest. */
+    public String trust(Path jar) throws IOException {
+        String digest = sha256(jar);
+        Files.createDirectories(trustFile().getParent());
+        Files.writeString(trustFile(), digest + "  " + jar.getFileName() + System.lineSeparator(),
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+        return digest;
+    }
+
+    /** The SHA-256 of a file, in lower-case hex (the trust policy's form). */
+    public static String sha256(Path file) throws IOException {
+        try {
+            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(Files.readAllBytes(file)));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     public BundleContext context() {

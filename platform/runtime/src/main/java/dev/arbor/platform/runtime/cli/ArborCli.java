@@ -381,6 +381,8 @@ public class ArborCli implements Function<String[], Integer> {
     /** The HTTP server's configuration PID and the service it registers once listening (names: no class needed). */
     static final String HTTP_PID = "dev.arbor.http";
     static final String HTTP_ENDPOINT = "dev.arbor.platform.http.HttpEndpoint";
+    /** The operator surface's configuration PID (bundle dev.arbor.platform.admin). */
+    static final String ADMIN_PID = "dev.arbor.admin";
 
     @Command(name = "serve", mixinStandardHelpOptions = true,
             description = {"Serve the OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions)"
@@ -406,6 +408,12 @@ public class ArborCli implements Function<String[], Integer> {
         Long requestTimeoutMillis;
         @Option(names = "--workers", description = "Generations running at once (default: the CPU count).")
         Integer workers;
+        @Option(names = "--admin-port", description = "Port of the operator console and admin REST API, always on"
+                + " 127.0.0.1 (default: ${DEFAULT-VALUE}); credentials from ARBOR_ADMIN_PASSWORD or etc/admin.json,"
+                + " else generated into etc/admin-password.")
+        int adminPort = 8081;
+        @Option(names = "--no-admin", description = "Do not start the operator console and admin REST API.")
+        boolean noAdmin;
 
         Serve(PrintStream out) {
             this.out = out;
@@ -424,6 +432,12 @@ public class ArborCli implements Function<String[], Integer> {
             putIfSet(props, "workers", workers);
             Configuration config = configurationAdmin.getConfiguration(HTTP_PID, "?");
             config.update(props);
+            // the operator surface (Web Console, /admin REST) listens on loopback only, on its own port
+            Hashtable<String, Object> admin = new Hashtable<>();
+            admin.put("enabled", !noAdmin);
+            admin.put("host", "127.0.0.1");
+            admin.put("port", adminPort);
+            configurationAdmin.getConfiguration(ADMIN_PID, "?").update(admin);
             ServiceReference<?> endpoint = awaitEndpoint(Math.max(startupTimeoutMillis(), 20_000));
             if (endpoint == null) {
                 throw new ArborException(ArborException.Kind.UNAVAILABLE, "the HTTP server did not start on "
@@ -435,7 +449,8 @@ public class ArborCli implements Function<String[], Integer> {
                     .collect(Collectors.joining(", "));
             out.println("Arbor serving http://" + endpoint.getProperty("arbor.http.host") + ":"
                     + endpoint.getProperty("arbor.http.port") + " (pipelines: " + (ready.isEmpty() ? "none ready"
-                    : ready) + ")");
+                    : ready) + ")" + (noAdmin ? "" : "; operator console http://127.0.0.1:" + adminPort
+                    + "/system/console, admin API /admin"));
             out.flush();
             stopped.await(); // until the framework stops (the launcher's shutdown hook on SIGTERM / Ctrl-C)
             return 0;
