@@ -20,10 +20,18 @@ import java.util.function.Supplier;
  * @param seed         the request's seed; every random draw comes from RNGs seeded with it
  * @param options      strategy knobs (pipeline's generator options overridden by the request's)
  * @param cancellation checked once per step
+ * @param models       opens further models for this request (drafts, guides)
  */
 public record GenerationContext(ModelBackend model, Tokenizer tokenizer, int[] prompt, int maxNewTokens,
                                 Supplier<Sampler> samplers, int[] stopTokens, long seed, Options options,
-                                Cancellation cancellation) {
+                                Cancellation cancellation, ModelResolver models) {
+
+    /** A context that can open no further models (unit tests of single-model strategies). */
+    public GenerationContext(ModelBackend model, Tokenizer tokenizer, int[] prompt, int maxNewTokens,
+                             Supplier<Sampler> samplers, int[] stopTokens, long seed, Options options,
+                             Cancellation cancellation) {
+        this(model, tokenizer, prompt, maxNewTokens, samplers, stopTokens, seed, options, cancellation, null);
+    }
 
     public GenerationContext {
         Objects.requireNonNull(model, "model");
@@ -32,6 +40,7 @@ public record GenerationContext(ModelBackend model, Tokenizer tokenizer, int[] p
         stopTokens = stopTokens == null ? new int[0] : stopTokens;
         options = options == null ? Options.empty() : options;
         cancellation = cancellation == null ? Cancellation.NEVER : cancellation;
+        models = models == null ? ModelResolver.none(null) : models;
         if (maxNewTokens < 0) {
             throw new IllegalArgumentException("maxNewTokens must not be negative");
         }

@@ -474,7 +474,7 @@ public class PipelineServiceImpl implements PipelineService {
                 ? Cancellation.deadline(start + timeoutMillis * 1_000_000L) : Cancellation.NEVER;
         Options generatorOptions = generatorRef.options().with(options);
         GenerationContext ctx = new GenerationContext(r.model, r.tokenizer, prompt, maxTokens, samplers, stopTokens,
-                seed, generatorOptions, cancellation);
+                seed, generatorOptions, cancellation, resolver(d, r));
         GenerationResult result;
         try {
             result = r.generator.get().generate(ctx, tokenSink);
@@ -505,6 +505,31 @@ public class PipelineServiceImpl implements PipelineService {
         return new Completion(d.name(), output.text(), prompt, result.tokens(), result.logProbs(),
                 streamer.stopped() ? dev.arbor.api.generation.FinishReason.STOP : result.finishReason(),
                 firstToken[0] == 0L ? end - start : firstToken[0] - start, end - start, stats);
+    }
+
+    /** Further models for this request (drafts, guides): leased and shared like the target, released at its end. */
+    private dev.arbor.api.generation.ModelResolver resolver(PipelineDefinition d, Resolution r) {
+        return new dev.arbor.api.generation.ModelResolver() {
+            @Override
+            public dev.arbor.api.pipeline.ModelRef target() {
+                return d.model();
+            }
+
+            @Override
+            public ModelBackend open(dev.arbor.api.pipeline.ModelRef ref) {
+                synchronized (r) {
+                    Lease<ModelBackendProvider> backend = need(r, d, PartKind.BACKEND, ref.backend(),
+                            ModelBackendProvider.class);
+                    PipelineDefinition asTarget = new PipelineDefinition(d.name(), d.description(), ref, d.tokenizer(),
+                            d.generator(), d.processors(), d.selector(), d.postProcessors(), d.defaults(),
+                            d.overrides());
+                    var handle = models.acquire(new ResourceCache.Key(backend.serviceId(), ref.toString()),
+                            () -> openModel(asTarget, backend));
+                    r.held.add(handle);
+                    return handle.get();
+                }
+            }
+        };
     }
 
     private Supplier<Sampler> samplerFactory(Resolution r, PipelineDefinition d, Options options) {
