@@ -211,8 +211,11 @@ final class OpenAiHandler extends Handler.Abstract {
             List<Choice> choices = workers.call(ex.requestId, () -> completeAll(req, maxTokens, deadline, done),
                     deadline, grace, timeoutMillis);
             Completion first = done.get(0);
+            StrategyUsage strategy = new StrategyUsage();
+            done.forEach(strategy::add);
+            metrics.strategy(req.model(), strategy);
             json(ex, 200, OpenAiResponses.response(meta, choices, req.logprobs(), req.topLogprobs(),
-                    first.promptTokens().length));
+                    first.promptTokens().length, strategy));
         }
     }
 
@@ -308,6 +311,7 @@ final class OpenAiHandler extends Handler.Abstract {
         SseStream stream = ex.stream;
         int promptTokens = 0;
         int completionTokens = 0;
+        StrategyUsage strategy = new StrategyUsage();
         for (int i = 0; i < req.n(); i++) {
             int index = i;
             boolean[] first = {true};
@@ -340,12 +344,15 @@ final class OpenAiHandler extends Handler.Abstract {
             metrics.generated(req.model(), c.tokens().length, c.timeToFirstTokenNanos());
             promptTokens = c.promptTokens().length;
             completionTokens += c.tokens().length;
+            strategy.add(c);
             if (!stream.send(OpenAiResponses.chunk(meta, index, meta.chat() ? null : "", first[0], null, 0,
                     offset[0], c.finishReason().wireName(), req.includeUsage()))) {
                 return;
             }
         }
-        if (req.includeUsage() && !stream.send(OpenAiResponses.usageChunk(meta, promptTokens, completionTokens))) {
+        metrics.strategy(req.model(), strategy);
+        if (req.includeUsage() && !stream.send(OpenAiResponses.usageChunk(meta, promptTokens, completionTokens,
+                strategy))) {
             return;
         }
         stream.finish();

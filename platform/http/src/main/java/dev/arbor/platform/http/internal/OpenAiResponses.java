@@ -64,7 +64,8 @@ final class OpenAiResponses {
     }
 
     /** A whole (non-streamed) response. {@code logprobs}: whether they were asked for ({@code top} alternatives). */
-    static ObjectNode response(Meta meta, List<Choice> choices, boolean logprobs, int top, int promptTokens) {
+    static ObjectNode response(Meta meta, List<Choice> choices, boolean logprobs, int top, int promptTokens,
+                               StrategyUsage strategy) {
         ObjectNode root = head(meta, false);
         ArrayNode array = root.putArray("choices");
         int completionTokens = 0;
@@ -83,7 +84,9 @@ final class OpenAiResponses {
             choice.put("finish_reason", c.finishReason());
             completionTokens += c.logprobs().size();
         }
-        root.set("usage", usage(promptTokens, completionTokens));
+        ObjectNode usage = usage(promptTokens, completionTokens);
+        strategy.writeTo(usage);
+        root.set("usage", usage);
         return root;
     }
 
@@ -120,10 +123,12 @@ final class OpenAiResponses {
     }
 
     /** The last chunk of a stream that asked for usage: no choices, the usage of all choices. */
-    static ObjectNode usageChunk(Meta meta, int promptTokens, int completionTokens) {
+    static ObjectNode usageChunk(Meta meta, int promptTokens, int completionTokens, StrategyUsage strategy) {
         ObjectNode root = head(meta, true);
         root.putArray("choices");
-        root.set("usage", usage(promptTokens, completionTokens));
+        ObjectNode usage = usage(promptTokens, completionTokens);
+        strategy.writeTo(usage);
+        root.set("usage", usage);
         return root;
     }
 

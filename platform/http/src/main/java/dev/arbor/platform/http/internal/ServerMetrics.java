@@ -22,6 +22,9 @@ final class ServerMetrics {
     static final String ACTIVE = "arbor.http.active.requests";
     static final String SWAPS = "arbor.swaps";
     static final String ABANDONED = "arbor.http.abandoned.workers";
+    static final String SPECULATIVE_DRAFTED = "arbor.speculative.drafted";
+    static final String SPECULATIVE_ACCEPTED = "arbor.speculative.accepted";
+    static final String SPECULATIVE_STEPS = "arbor.speculative.steps";
 
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final AtomicInteger active = new AtomicInteger();
@@ -62,6 +65,22 @@ final class ServerMetrics {
                 .tag("pipeline", pipeline).publishPercentileHistogram()
                 .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofMinutes(1))
                 .register(registry).record(timeToFirstTokenNanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** Speculative strategies' drafted and accepted tokens and verification steps, by pipeline and generator. */
+    void strategy(String pipeline, StrategyUsage usage) {
+        if (!usage.speculative()) {
+            return;
+        }
+        Counter.builder(SPECULATIVE_DRAFTED).description("draft tokens proposed to the target")
+                .tag("pipeline", pipeline).tag("generator", usage.generator()).register(registry)
+                .increment(usage.drafted());
+        Counter.builder(SPECULATIVE_ACCEPTED).description("draft tokens the target accepted")
+                .tag("pipeline", pipeline).tag("generator", usage.generator()).register(registry)
+                .increment(usage.accepted());
+        Counter.builder(SPECULATIVE_STEPS).description("verification forwards of the target")
+                .tag("pipeline", pipeline).tag("generator", usage.generator()).register(registry)
+                .increment(usage.steps());
     }
 
     void swap(String kind) {

@@ -48,7 +48,7 @@ class ResponsesAndErrorsTest {
     void buildsCompletionAndChatResponses() {
         List<TokenLogprob> tokens = List.of(new TokenLogprob(5, "Hi", -0.5), new TokenLogprob(6, "!", -1.0));
         JsonNode completion = OpenAiResponses.response(new Meta("cmpl-1", 10, "p", false),
-                List.of(new Choice(0, "Hi!", tokens, "length")), true, 0, 3);
+                List.of(new Choice(0, "Hi!", tokens, "length")), true, 0, 3, new StrategyUsage());
         assertThat(completion.get("object").asText()).isEqualTo("text_completion");
         JsonNode choice = completion.get("choices").get(0);
         assertThat(choice.get("text").asText()).isEqualTo("Hi!");
@@ -59,12 +59,28 @@ class ResponsesAndErrorsTest {
                 .isEqualTo("{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}");
 
         JsonNode chat = OpenAiResponses.response(new Meta("chatcmpl-1", 10, "p", true),
-                List.of(new Choice(0, "Hi!", tokens, "stop")), false, 0, 3);
+                List.of(new Choice(0, "Hi!", tokens, "stop")), false, 0, 3, new StrategyUsage());
         assertThat(chat.get("object").asText()).isEqualTo("chat.completion");
         JsonNode message = chat.get("choices").get(0).get("message");
         assertThat(message.get("role").asText()).isEqualTo("assistant");
         assertThat(message.get("content").asText()).isEqualTo("Hi!");
         assertThat(chat.get("choices").get(0).get("logprobs").isNull()).isTrue();
+    }
+
+    @Test
+    void reportsWhatASpeculativeStrategyDidInsideUsage() {
+        StrategyUsage strategy = new StrategyUsage();
+        java.util.Map<String, Object> stats = java.util.Map.of("generator", "speculative", "forward_passes", 5,
+                "speculative.steps", 4, "speculative.drafted", 16, "speculative.accepted", 12);
+        strategy.add(new dev.arbor.api.pipeline.Completion("p", "abc", new int[] {1}, new int[16], new double[16],
+                dev.arbor.api.generation.FinishReason.LENGTH, 1L, 2L, stats));
+        JsonNode usage = OpenAiResponses.usageChunk(new Meta("cmpl-2", 10, "p", false), 1, 16, strategy)
+                .get("usage");
+        JsonNode speculative = usage.get("arbor").get("speculative");
+        assertThat(usage.get("arbor").get("generator").asText()).isEqualTo("speculative");
+        assertThat(speculative.get("acceptance_rate").asDouble()).isEqualTo(0.75);
+        assertThat(speculative.get("tokens_per_step").asDouble()).isEqualTo(4.0);
+        assertThat(usage.get("total_tokens").asInt()).isEqualTo(17);
     }
 
     @Test
@@ -82,7 +98,7 @@ class ResponsesAndErrorsTest {
         JsonNode last = OpenAiResponses.chunk(chat, 0, null, false, null, 0, 4, "stop", false);
         assertThat(last.get("choices").get(0).get("delta").toString()).isEqualTo("{}");
         assertThat(last.has("usage")).isFalse();
-        JsonNode usage = OpenAiResponses.usageChunk(chat, 2, 3);
+        JsonNode usage = OpenAiResponses.usageChunk(chat, 2, 3, new StrategyUsage());
         assertThat(usage.get("choices")).isEmpty();
         assertThat(usage.get("usage").get("total_tokens").asInt()).isEqualTo(5);
     }
