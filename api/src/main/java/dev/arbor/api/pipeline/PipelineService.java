@@ -26,6 +26,13 @@ public interface PipelineService {
      */
     int[] tokenize(String pipeline, String text);
 
+    /**
+     * Runs the pipeline's post-processors over an existing {@code text} (tokenized with the pipeline's tokenizer,
+     * without special tokens) as if the pipeline had generated it, and returns the annotated output: watermark
+     * detection and other analyses. {@code options} override the post-processors' configured options.
+     */
+    dev.arbor.api.postprocess.PostProcessor.Output analyze(String pipeline, String text, dev.arbor.api.Options options);
+
     /** Adds or replaces a pipeline at run time (operators reconfiguring a strategy); persisted where supported. */
     void define(PipelineDefinition definition);
 }

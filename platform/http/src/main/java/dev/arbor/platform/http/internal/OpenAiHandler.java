@@ -97,6 +97,11 @@ final class OpenAiHandler extends Handler.Abstract {
                     requireMethod(method, "POST");
                     complete(ex, chat);
                 }
+                case "/v1/arbor/watermark/detect" -> {
+                    ex.endpoint = "watermark.detect";
+                    requireMethod(method, "POST");
+                    detect(ex);
+                }
                 case "/metrics" -> {
                     ex.endpoint = "metrics";
                     requireMethod(method, "GET");
@@ -106,7 +111,8 @@ final class OpenAiHandler extends Handler.Abstract {
                             callback);
                 }
                 default -> throw ApiError.notFound("no route " + method + " " + path + "; this server answers GET"
-                        + " /v1/models, POST /v1/completions, POST /v1/chat/completions and GET /metrics");
+                        + " /v1/models, POST /v1/completions, POST /v1/chat/completions, POST /v1/arbor/watermark/detect and"
+                        + " GET /metrics");
             }
         } catch (ApiError e) {
             fail(ex, e);
@@ -161,6 +167,43 @@ final class OpenAiHandler extends Handler.Abstract {
             throw new ApiError(405, "invalid_request_error", null, "method_not_allowed", "method " + method
                     + " is not allowed here; use " + allowed);
         }
+    }
+
+    // ------------------------------------------------------------------------------------------------- analysis
+
+    /**
+     * {@code POST /v1/arbor/watermark/detect} with {@code {"model": PIPELINE, "text": ..., "key_id": optional}}:
+     * runs the pipeline's detector post-processors over the text and answers their reports.
+     */
+    private void detect(Exchange ex) {
+        JsonNode body = readJson(ex.request);
+        JsonNode model = body.get("model");
+        JsonNode text = body.get("text");
+        if (model == null || !model.isTextual()) {
+            throw ApiError.invalid("model", "'model' must name the pipeline whose watermark to check");
+        }
+        if (text == null || !text.isTextual()) {
+            throw ApiError.invalid("text", "'text' must be the text to check, as a string");
+        }
+        ex.pipeline = model.asText();
+        java.util.Map<String, Object> options = new java.util.LinkedHashMap<>();
+        JsonNode keyId = body.get("key_id");
+        if (keyId != null && !keyId.isNull()) {
+            if (!keyId.isTextual()) {
+                throw ApiError.invalid("key_id", "'key_id' must be a string");
+            }
+            options.put("key_id", keyId.asText());
+        }
+        if (pipelines.status(model.asText()).isEmpty()) {
+            throw ApiError.notFound("unknown pipeline '" + model.asText() + "'; ready pipelines: " + readyNames());
+        }
+        var output = pipelines.analyze(model.asText(), text.asText(), dev.arbor.api.Options.of(options));
+        com.fasterxml.jackson.databind.node.ObjectNode root = OpenAiResponses.MAPPER.createObjectNode();
+        root.put("object", "arbor.watermark.detection");
+        root.put("model", model.asText());
+        root.put("tokens", output.tokens().length);
+        root.set("reports", OpenAiResponses.MAPPER.valueToTree(output.annotations()));
+        json(ex, 200, root);
     }
 
     // ------------------------------------------------------------------------------------------------- completions

@@ -84,10 +84,37 @@ class OpenAiHandlerTest {
         }
 
         @Override
+        public dev.arbor.api.postprocess.PostProcessor.Output analyze(String pipeline, String text,
+                                                                     dev.arbor.api.Options options) {
+            if (options.has("key_id") && !options.string("key_id", "").equals("k-1")) {
+                throw ArborException.invalid("the text was to be checked against key id "
+                        + options.string("key_id", "") + " but pipeline 'echo' has key id k-1");
+            }
+            return new dev.arbor.api.postprocess.PostProcessor.Output(new int[text.length()], text,
+                    Map.of("watermark", Map.of("key_id", "k-1", "detected", true, "z_score", 5.5)));
+        }
+
+        @Override
         public void define(PipelineDefinition definition) {
-            throw new UnsupportedOperationException();
+            throw new IllegalStateException("not used by these tests");
         }
     };
+
+    @Test
+    void detectsWatermarksThroughThePipelinesDetectors() throws Exception {
+        HttpResponse<String> ok = post("/v1/arbor/watermark/detect", "{'model': 'echo', 'text': 'abc'}", KEY);
+        assertThat(ok.statusCode()).isEqualTo(200);
+        JsonNode body = OpenAiResponses.MAPPER.readTree(ok.body());
+        assertThat(body.get("tokens").asInt()).isEqualTo(3);
+        assertThat(body.get("reports").get("watermark").get("detected").asBoolean()).isTrue();
+        HttpResponse<String> wrongKey = post("/v1/arbor/watermark/detect",
+                "{'model': 'echo', 'text': 'abc', 'key_id': 'k-2'}", KEY);
+        assertThat(wrongKey.statusCode()).isEqualTo(400);
+        assertThat(error(wrongKey).get("message").asText()).contains("key id k-2").contains("k-1");
+        assertThat(post("/v1/arbor/watermark/detect", "{'model': 'echo'}", KEY).statusCode()).isEqualTo(400);
+        assertThat(post("/v1/arbor/watermark/detect", "{'model': 'nope', 'text': 'x'}", KEY).statusCode())
+                .isEqualTo(404);
+    }
 
     @BeforeAll
     static void start() throws Exception {

@@ -87,6 +87,7 @@ public class ArborCli implements Function<String[], Integer> {
         cli.addSubcommand("pipelines", new Pipelines(out));
         cli.addSubcommand("bundles", new Bundles(out));
         cli.addSubcommand("serve", new Serve(out));
+        cli.addSubcommand("watermark", new CommandLine(new Watermark()).addSubcommand("detect", new Detect(out)));
         cli.setOut(new java.io.PrintWriter(out, true));
         cli.setErr(new java.io.PrintWriter(err, true));
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
@@ -375,6 +376,56 @@ public class ArborCli implements Function<String[], Integer> {
                 }
             }
             return 0;
+        }
+    }
+
+    @Command(name = "watermark", mixinStandardHelpOptions = true,
+            description = "Watermark tools (the scheme and key come from the pipeline's configuration).")
+    static final class Watermark implements Runnable {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public void run() {
+            spec.commandLine().usage(spec.commandLine().getOut());
+        }
+    }
+
+    @Command(name = "detect", mixinStandardHelpOptions = true,
+            description = {"Check a text for the watermark of a pipeline: runs the pipeline's detector"
+                    + " post-processors over the text and prints their report.",
+                    "Exit status: 0 = not detected, 10 = detected."})
+    final class Detect implements Callable<Integer> {
+        static final int EXIT_DETECTED = 10;
+        private final PrintStream out;
+
+        @Option(names = "--pipeline", required = true, description = "Pipeline whose watermark scheme to check.")
+        String pipeline;
+        @Option(names = "--key-id", description = "Refuse unless the pipeline's key has this id (as reports show it).")
+        String keyId;
+        @Parameters(arity = "0..1", description = "File with the text (default: standard input).")
+        Path file;
+
+        Detect(PrintStream out) {
+            this.out = out;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            String text = file == null ? new String(System.in.readAllBytes(), StandardCharsets.UTF_8)
+                    : Files.readString(file, StandardCharsets.UTF_8);
+            if (file != null && !Files.isReadable(file)) {
+                throw ArborException.invalid("cannot read " + file);
+            }
+            awaitReady(pipeline);
+            Map<String, Object> options = new LinkedHashMap<>();
+            put(options, "key_id", keyId);
+            var output = pipelines.analyze(pipeline, text, Options.of(options));
+            out.println(new com.fasterxml.jackson.databind.ObjectMapper().writerWithDefaultPrettyPrinter()
+                    .writeValueAsString(output.annotations()));
+            boolean detected = output.annotations().values().stream().anyMatch(v -> v instanceof Map<?, ?> m
+                    && Boolean.TRUE.equals(m.get("detected")));
+            return detected ? EXIT_DETECTED : 0;
         }
     }
 

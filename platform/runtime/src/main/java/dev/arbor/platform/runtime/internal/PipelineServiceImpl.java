@@ -346,6 +346,38 @@ public class PipelineServiceImpl implements PipelineService {
         }
     }
 
+    @Override
+    public PostProcessor.Output analyze(String pipeline, String text, Options options) {
+        ConfiguredPipeline configured = pipelines.get(pipeline);
+        if (configured == null) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "unknown pipeline '" + pipeline + "'");
+        }
+        PipelineDefinition d = parse(configured);
+        if (d.postProcessors().isEmpty()) {
+            throw ArborException.invalid("pipeline '" + d.name() + "' has no post-processors to analyze text with"
+                    + " (a watermark detector, for example, goes in its \"postprocessors\")");
+        }
+        Resolution r = new Resolution();
+        try (r) {
+            Lease<TokenizerProvider> provider = need(r, d, PartKind.TOKENIZER, d.tokenizer().format(),
+                    TokenizerProvider.class);
+            var handle = tokenizers.acquire(new ResourceCache.Key(provider.serviceId(), d.tokenizer().toString()),
+                    () -> openTokenizer(d, provider));
+            r.held.add(handle);
+            Tokenizer tokenizer = handle.get();
+            PostProcessor.Output output = new PostProcessor.Output(tokenizer.encode(text, false), text, Map.of());
+            for (PartRef ref : d.postProcessors()) {
+                Lease<PostProcessor> pp = need(r, d, PartKind.POST_PROCESSOR, ref.name(), PostProcessor.class);
+                try {
+                    output = pp.get().process(output, tokenizer, ref.options().with(d.defaults()).with(options));
+                } catch (RuntimeException | LinkageError e) {
+                    throw GuardedParts.failure(PartKind.POST_PROCESSOR.describe(ref.name()), pp.bundle(), e);
+                }
+            }
+            return output;
+        }
+    }
+
     /** Everything a request holds while it runs. */
     private final class Resolution implements AutoCloseable {
         final List<AutoCloseable> held = new ArrayList<>();
