@@ -1,0 +1,210 @@
+package dev.arbor.generation.cfg;
+
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
+import dev.arbor.api.generation.GenerationContext;
+import dev.arbor.api.model.Capability;
+import dev.arbor.api.model.ModelCard;
+import dev.arbor.api.tokenizer.Tokenizer;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.OptionalInt;
+
+/**
+ * The options of the {@code cfg} generator, read and validated before any forward runs; every refusal names the
+ * option (or the capability) and what would be accepted.
+ *
+ * @param scale       {@code guidance_scale}
+ * @param interval    {@code cfg_interval} (-1 = every token)
+ * @param mode        the resolved mode ({@link Mode#FORK} or {@link Mode#BATCH}); null when nothing is guided
+ * @param uncond      the unconditional (or negative) context; null when nothing is guided
+ * @param uncondSource where {@code uncond} came from, for stats and messages
+ */
+record CfgSettings(double scale, int interval, Mode mode, int[] uncond, String uncondSource) {
+    /** Option: the guidance scale s of {@code uncond + s·(cond − uncond)}. */
+    static final String GUIDANCE_SCALE = "guidance_scale";
+    /** Option: LlamaGen's {@code cfg_interval}: -1 guides every token, i &gt;= 0 guides tokens 0..i+1 only. */
+    static final String CFG_INTERVAL = "cfg_interval";
+    /** Option: text of the unconditional (negative) context, encoded with the pipeline's tokenizer. */
+    static final String NEGATIVE_PROMPT = "negative_prompt";
+    /** Option: ids of the unconditional (negative) context, used as they are. */
+    static final String NEGATIVE_PROMPT_IDS = "negative_prompt_ids";
+    /** Option: {@code auto}, {@code fork} or {@code batch}. */
+    static final String MODE = "mode";
+    /** Option: caps the new tokens below {@link GenerationContext#maxNewTokens()} (never raises it). */
+    static final String MAX_NEW_TOKENS = "max_new_tokens";
+
+    /** The default scale: VAR's evaluation default and a moderate value for text (LlamaGen's images use 2-7.5). */
+    static final double DEFAULT_SCALE = 1.5;
+    /** The largest scale accepted; far beyond any published setting, it only guards against typos. */
+    static final double MAX_SCALE = 100.0;
+
+    /** How the two rows are computed. */
+    enum Mode {
+        /**
+         * Two single-row states: the shared prefix of both contexts (at least BOS when both start with it) is
+         * prefilled once and the state is {@link dev.arbor.api.model.DecodeState#fork() forked}; without a shared
+         * prefix the unconditional row gets a state of its own. Two forwards per guided token. Needs STATE_FORK.
+         */
+        FORK,
+        /**
+         * One state of two rows (conditional, unconditional), left-padded to one length when the contexts differ in
+         * length; one batch-2 forward per guided token. Needs BATCH, and PADDING when the lengths differ.
+         */
+        BATCH;
+
+        String wireName() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /** True when at least one token is guided (scale != 1); otherwise the generator is plain decoding. */
+    boolean guides() {
+        return mode != null;
+    }
+
+    /** Whether generated token {@code k} (0-based) is guided: LlamaGen's prefill token plus steps i &lt;= interval. */
+    boolean guidesToken(int k) {
+        return guides() && (interval < 0 || k <= interval + 1);
+    }
+
+    static CfgSettings read(GenerationContext context, int[] prompt) {
+        Options options = context.options();
+        ModelCard card = context.model().card();
+        double scale = options.number(GUIDANCE_SCALE, DEFAULT_SCALE, 0.0, MAX_SCALE);
+        int interval = options.integer(CFG_INTERVAL, -1, -1, Integer.MAX_VALUE);
+        String modeName = options.string(MODE, "auto").trim().toLowerCase(Locale.ROOT);
+        if (!modeName.equals("auto") && !modeName.equals("fork") && !modeName.equals("batch")) {
+            throw ArborException.invalid("option '" + MODE + "' must be auto, fork or batch, got '"
+                    + options.string(MODE, "") + "'");
+        }
+        boolean hasText = options.has(NEGATIVE_PROMPT);
+        boolean hasIds = options.has(NEGATIVE_PROMPT_IDS);
+        if (hasText && hasIds) {
+            throw ArborException.invalid("give at most one of options '" + NEGATIVE_PROMPT + "' and '"
+                    + NEGATIVE_PROMPT_IDS + "'");
+        }
+        int[] explicitIds = hasIds ? options.integers(NEGATIVE_PROMPT_IDS) : null;
+        if (scale == 1.0) {
+            // s = 1 is exactly unguided (LlamaGen runs no unconditional row then either): validate, compute nothing.
+            return new CfgSettings(scale, interval, null, null, "none (guidance_scale 1)");
+        }
+        int[] uncond;
+        String source;
+        if (hasIds) {
+            uncond = explicitIds;
+            source = NEGATIVE_PROMPT_IDS;
+        } else if (hasText) {
+            Tokenizer tokenizer = context.tokenizer();
+            if (tokenizer == null) {
+                throw ArborException.invalid("option '" + NEGATIVE_PROMPT + "' needs the pipeline's tokenizer, and "
+                        + "this request has none; give '" + NEGATIVE_PROMPT_IDS + "' instead");
+            }
+            uncond = tokenizer.encode(options.string(NEGATIVE_PROMPT, ""), true);
+            source = NEGATIVE_PROMPT;
+        } else {
+            uncond = defaultUnconditional(card, context.tokenizer());
+            source = "bos";
+        }
+        validateUnconditional(uncond, card, source);
+        return new CfgSettings(scale, interval, resolveMode(modeName, card, prompt, uncond), uncond, source);
+    }
+
+    /**
+     * The unconditional context when no negative prompt is given: the empty prompt as the model sees it, i.e.
+     * {@code [BOS]} (the model card's BOS, else the tokenizer's), else what the tokenizer encodes {@code ""} to with
+     * special tokens. A causal LM needs at least one token to predict from, so a model with neither is refused.
+     */
+    private static int[] defaultUnconditional(ModelCard card, Tokenizer tokenizer) {
+        OptionalInt bos = card.bosTokenId().isPresent() ? card.bosTokenId()
+                : tokenizer != null ? tokenizer.bosTokenId() : OptionalInt.empty();
+        if (bos.isPresent()) {
+            return new int[] {bos.getAsInt()};
+        }
+        int[] empty = tokenizer == null ? new int[0] : tokenizer.encode("", true);
+        if (empty.length > 0) {
+            return empty;
+        }
+        throw ArborException.invalid(card.name() + " has no BOS token, so the default unconditional context (the "
+                + "empty prompt) has no token to predict from; give option '" + NEGATIVE_PROMPT + "' or '"
+                + NEGATIVE_PROMPT_IDS + "' as the unconditional context");
+    }
+
+    private static void validateUnconditional(int[] uncond, ModelCard card, String source) {
+        if (uncond.length == 0) {
+            throw ArborException.invalid("the unconditional context from '" + source + "' is empty; a causal model "
+                    + "needs at least one token (start it with BOS" + (card.bosTokenId().isPresent()
+                    ? ", id " + card.bosTokenId().getAsInt() : "") + ")");
+        }
+        if (uncond.length >= card.maxPositions()) {
+            throw ArborException.invalid("the unconditional context from '" + source + "' has " + uncond.length
+                    + " tokens but " + card.name() + "'s context is " + card.maxPositions() + "; shorten it to at most "
+                    + (card.maxPositions() - 1) + " tokens");
+        }
+        for (int i = 0; i < uncond.length; i++) {
+            if (uncond[i] < 0 || uncond[i] >= card.vocabSize()) {
+                throw ArborException.invalid("token " + i + " of the unconditional context from '" + source
+                        + "' has id " + uncond[i] + ", outside " + card.name() + "'s vocabulary [0, "
+                        + card.vocabSize() + ")");
+            }
+        }
+    }
+
+    /**
+     * {@code auto} takes the cheaper mode the backend supports: batch (measured cheaper on stories260K, see
+     * BENCHMARKS.md) when it lists BATCH (and PADDING if the contexts differ in length), else fork when it lists
+     * STATE_FORK. An explicit mode the backend cannot serve is refused naming the capability.
+     */
+    private static Mode resolveMode(String name, ModelCard card, int[] prompt, int[] uncond) {
+        boolean batchOk = card.supports(Capability.BATCH)
+                && (prompt.length == uncond.length || card.supports(Capability.PADDING));
+        boolean forkOk = card.supports(Capability.STATE_FORK);
+        switch (name) {
+            case "fork":
+                if (!forkOk) {
+                    throw new ArborException(ArborException.Kind.INCOMPATIBLE, "cfg mode 'fork' runs the "
+                            + "unconditional row on a forked state, but " + card.name() + " does not list "
+                            + "Capability.STATE_FORK" + (batchOk ? "; use mode 'batch' (or 'auto')" : ""));
+                }
+                return Mode.FORK;
+            case "batch":
+                if (!batchOk) {
+                    throw new ArborException(ArborException.Kind.INCOMPATIBLE, "cfg mode 'batch' runs both rows "
+                            + "in one forward, but " + card.name() + " does not list " + (card.supports(
+                            Capability.BATCH) ? "Capability.PADDING, needed because the prompt (" + prompt.length
+                            + " tokens) and the unconditional context (" + uncond.length + " tokens) differ in "
+                            + "length" : "Capability.BATCH") + (forkOk ? "; use mode 'fork' (or 'auto')" : ""));
+                }
+                return Mode.BATCH;
+            default:
+                if (batchOk) {
+                    return Mode.BATCH;
+                }
+                if (forkOk) {
+                    return Mode.FORK;
+                }
+                throw new ArborException(ArborException.Kind.INCOMPATIBLE, "classifier-free guidance needs a "
+                        + "second row next to the prompt's: " + card.name() + " lists neither Capability.STATE_FORK "
+                        + "(mode 'fork') nor Capability.BATCH" + (card.supports(Capability.BATCH)
+                        ? " with Capability.PADDING (the prompt and the unconditional context differ in length)" : "")
+                        + " (mode 'batch'); use another backend, or guidance_scale 1 (no guidance)");
+        }
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof CfgSettings s && s.scale == scale && s.interval == interval && s.mode == mode
+                && Arrays.equals(s.uncond, uncond);
+    }
+
+    @Override
+    public int hashCode() {
+        return Double.hashCode(scale) * 31 + Arrays.hashCode(uncond);
+    }
+
+    @Override
+    public String toString() {
+        return "CfgSettings[scale=" + scale + ", interval=" + interval + ", mode=" + mode + ", uncond="
+                + Arrays.toString(uncond) + " from " + uncondSource + "]";
+    }
+}
