@@ -2,6 +2,7 @@ package dev.arbor.backend.onnxruntime;
 
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
+import dev.arbor.models.llama2c.Llama2cCheckpoint;
 import dev.arbor.models.llama2c.Llama2cOnnxConverter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,6 +31,63 @@ final class Llama2cSupport {
             throw new ArborException(ArborException.Kind.UNAVAILABLE, "format llama2c of '" + checkpoint + "' needs "
                     + "the bundle dev.arbor.models.llama2c (package dev.arbor.models.llama2c), which is not "
                     + "installed; install it or convert the checkpoint to ONNX and use format onnx", e);
+        }
+    }
+
+    /**
+     * The token embedding of a llama2.c checkpoint ({@code token_embedding_table [vocab, dim]}, the first tensor after
+     * the header, which the converter stores as the ONNX initializer {@code token_embedding}), read on first use with
+     * {@link Llama2cCheckpoint#read} and then held ({@code vocab * dim} floats; the other weights are not kept).
+     * Truncated-layer drafts ({@code keep_layers}) share the full model's embedding. Thread-safe.
+     */
+    static final class Embeddings {
+        private final Path checkpoint;
+        private final int vocabSize;
+        private volatile float[] table;
+        private int dim;
+
+        Embeddings(Path checkpoint, int vocabSize) {
+            this.checkpoint = checkpoint;
+            this.vocabSize = vocabSize;
+        }
+
+        /** A fresh copy of the row of {@code tokenId}. */
+        float[] row(int tokenId) {
+            float[] t = table();
+            if (tokenId < 0 || tokenId >= vocabSize) {
+                throw ArborException.invalid("token id " + tokenId + " is outside the vocabulary [0, " + vocabSize
+                        + ") of " + checkpoint);
+            }
+            float[] out = new float[dim];
+            System.arraycopy(t, tokenId * dim, out, 0, dim);
+            return out;
+        }
+
+        /** The embedding width ({@code dim} of the checkpoint). */
+        int size() {
+            table();
+            return dim;
+        }
+
+        private float[] table() {
+            float[] t = table;
+            if (t == null) {
+                synchronized (this) {
+                    t = table;
+                    if (t == null) {
+                        Llama2cCheckpoint weights = Llama2cCheckpoint.read(checkpoint);
+                        if (weights.config().vocabSize() != vocabSize) {
+                            throw ArborException.badModel("llama2.c checkpoint " + checkpoint + " has a vocabulary of "
+                                    + weights.config().vocabSize() + " but its converted model has " + vocabSize
+                                    + "; delete the conversion cache and open it again", null);
+                        }
+                        dim = weights.config().dim();
+                        t = weights.tokenEmbedding();
+                        table = t;
+                    }
+                }
+            }
+            return t;
         }
     }
 

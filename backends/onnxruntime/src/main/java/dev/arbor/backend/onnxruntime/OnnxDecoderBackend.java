@@ -11,6 +11,7 @@ import dev.arbor.api.Options;
 import dev.arbor.api.model.AttentionSpec;
 import dev.arbor.api.model.Capability;
 import dev.arbor.api.model.DecodeState;
+import dev.arbor.api.model.EmbeddingAccess;
 import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.LogitAlignment;
@@ -33,6 +34,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -58,8 +60,12 @@ import java.util.stream.Stream;
  * <p>Concurrency: {@link #forward} may run on many threads at once (ONNX Runtime sessions are thread-safe);
  * {@link #close()} takes the write side of a read-write lock, so it waits for in-flight calls before freeing the
  * session and can never pull native memory from under a running request (hot swap of model bundles).
+ *
+ * <p>Embeddings: a model opened from a llama2.c checkpoint (format {@code llama2c}) offers {@link EmbeddingAccess}
+ * (the checkpoint's {@code token_embedding} rows, read lazily on first use, see {@link Llama2cSupport.Embeddings})
+ * and lists {@link Capability#EMBEDDING_MATRIX}; other ONNX files do not, and {@link #extension} says so.
  */
-public final class OnnxDecoderBackend implements ModelBackend {
+public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
     private static final Logger LOG = Logger.getLogger(OnnxDecoderBackend.class.getName());
     /** Additive bias of a hidden key, per the Arbor export contract. */
     static final float HIDDEN = -1e9f;
@@ -74,10 +80,13 @@ public final class OnnxDecoderBackend implements ModelBackend {
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private final Map<Integer, OnnxTensor> emptyPast = new ConcurrentHashMap<>();
     private final Consumer<OnnxDecoderBackend> onClose;
+    /** The input-embedding rows of a llama2.c model, or null when this model offers none. */
+    private final Llama2cSupport.Embeddings embeddings;
     private boolean closed;
 
     private OnnxDecoderBackend(OrtEnvironment env, OrtSession session, Path file, DecoderSignature sig,
-                               ModelCard card, String device, Consumer<OnnxDecoderBackend> onClose) {
+                               ModelCard card, String device, Consumer<OnnxDecoderBackend> onClose,
+                               Llama2cSupport.Embeddings embeddings) {
         this.env = env;
         this.session = session;
         this.file = file;
@@ -85,6 +94,7 @@ public final class OnnxDecoderBackend implements ModelBackend {
         this.card = card;
         this.device = device;
         this.onClose = onClose;
+        this.embeddings = embeddings;
         this.presentOutputs = new LinkedHashSet<>(List.of(sig.presentNames));
     }
 
@@ -97,6 +107,16 @@ public final class OnnxDecoderBackend implements ModelBackend {
      *                        INCOMPATIBLE for an unavailable device
      */
     public static OnnxDecoderBackend open(Path path, Options options, Consumer<OnnxDecoderBackend> onClose) {
+        return open(path, options, onClose, null);
+    }
+
+    /**
+     * As {@link #open(Path, Options, Consumer)} for a file converted from the llama2.c checkpoint
+     * {@code llama2cCheckpoint} (null: none), whose token embedding the backend then offers as
+     * {@link EmbeddingAccess}.
+     */
+    static OnnxDecoderBackend open(Path path, Options options, Consumer<OnnxDecoderBackend> onClose,
+                                   Path llama2cCheckpoint) {
         Objects.requireNonNull(path, "model path");
         options = options == null ? Options.empty() : options;
         Path file = resolveFile(path);
@@ -131,13 +151,18 @@ public final class OnnxDecoderBackend implements ModelBackend {
                 caps.addAll(EnumSet.of(Capability.FULL_ATTENTION, Capability.SEGMENT_MASK,
                         Capability.EXPLICIT_MASK));
             }
+            if (llama2cCheckpoint != null) {
+                caps.add(Capability.EMBEDDING_MATRIX);
+            }
             String name = options.string("name", file.getFileName().toString());
             ModelCard card = new ModelCard(name, facts.vocabSize(), facts.maxPositions(), facts.hiddenSize(),
                     facts.bos(), facts.eos(), facts.pad(), OptionalInt.empty(), LogitAlignment.NEXT,
                     NativeAttention.CAUSAL, 0, caps);
             LOG.info(() -> "opened '" + file + "' on " + choice.device() + ": " + sig.describe() + "; facts from "
                     + facts.source() + "; " + card);
-            return new OnnxDecoderBackend(env, session, file, sig, card, choice.device(), onClose);
+            Llama2cSupport.Embeddings embeddings = llama2cCheckpoint == null ? null
+                    : new Llama2cSupport.Embeddings(llama2cCheckpoint, card.vocabSize());
+            return new OnnxDecoderBackend(env, session, file, sig, card, choice.device(), onClose, embeddings);
         } catch (OrtException e) {
             closeQuietly(session);
             throw ArborException.badModel("cannot read the inputs and outputs of '" + file + "': "
@@ -218,6 +243,36 @@ public final class OnnxDecoderBackend implements ModelBackend {
         } finally {
             read.unlock();
         }
+    }
+
+    /** {@link EmbeddingAccess} only for llama2.c models (the only ones whose embedding table we can read). */
+    @Override
+    public <T> Optional<T> extension(Class<T> type) {
+        if (type == EmbeddingAccess.class && embeddings == null) {
+            return Optional.empty();
+        }
+        return ModelBackend.super.extension(type);
+    }
+
+    @Override
+    public float[] embedding(int tokenId) {
+        ensureOpen();
+        return requireEmbeddings().row(tokenId);
+    }
+
+    @Override
+    public int embeddingSize() {
+        ensureOpen();
+        return requireEmbeddings().size();
+    }
+
+    private Llama2cSupport.Embeddings requireEmbeddings() {
+        if (embeddings == null) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "model '" + card.name() + "' ("
+                    + file + ") offers no input-embedding matrix: only models opened with format llama2c do; "
+                    + "check extension(EmbeddingAccess.class) first");
+        }
+        return embeddings;
     }
 
     private void ensureOpen() {

@@ -19,7 +19,8 @@ import org.osgi.service.component.annotations.Deactivate;
  *   <li>{@code onnx}: a decoder ONNX file (or a directory with one), see {@link OnnxDecoderBackend};</li>
  *   <li>{@code llama2c}: a llama2.c checkpoint, converted once to an Arbor ONNX decoder (cached by content hash)
  *       and then opened as {@code onnx}; options {@code keep_layers} (default 0 = all) and {@code cache_dir}
- *       (default: system property {@code arbor.cache}, else {@code ${java.io.tmpdir}/arbor-cache}).</li>
+ *       (default: system property {@code arbor.cache}, else {@code ${java.io.tmpdir}/arbor-cache}); such a model
+ *       also offers its input-embedding matrix ({@code EmbeddingAccess}, {@code Capability.EMBEDDING_MATRIX}).</li>
  * </ul>
  * Backends it opened and that are still open are closed when the component deactivates (bundle stop), each waiting
  * for its in-flight calls, so no native session outlives the bundle that created it.
@@ -43,7 +44,9 @@ public final class OnnxRuntimeBackendProvider implements ModelBackendProvider {
             default -> throw ArborException.invalid("model format '" + spec.format() + "' of '" + spec.path()
                     + "' is not supported by the onnxruntime backend; supported formats: " + FORMATS);
         };
-        OnnxDecoderBackend backend = OnnxDecoderBackend.open(onnx, spec.options(), open::remove);
+        // A llama2c model also offers its checkpoint's token embedding (EmbeddingAccess, read lazily).
+        OnnxDecoderBackend backend = OnnxDecoderBackend.open(onnx, spec.options(), open::remove,
+                format.equals("llama2c") ? spec.path() : null);
         open.add(backend);
         return backend;
     }

@@ -1,0 +1,506 @@
+package dev.arbor.jacobi;
+
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
+import dev.arbor.api.Trait;
+import dev.arbor.api.generation.FinishReason;
+import dev.arbor.api.generation.GenerationContext;
+import dev.arbor.api.generation.GenerationResult;
+import dev.arbor.api.generation.TokenSink;
+import dev.arbor.api.model.Capability;
+import dev.arbor.api.model.DecodeState;
+import dev.arbor.api.model.ForwardRequest;
+import dev.arbor.api.model.ForwardResult;
+import dev.arbor.api.model.ModelBackend;
+import dev.arbor.api.model.ModelCard;
+import dev.arbor.api.model.StateWrite;
+import dev.arbor.api.sampling.Sampler;
+import dev.arbor.api.sampling.SamplingContext;
+import dev.arbor.api.sampling.Selection;
+import dev.arbor.api.tokenizer.VocabularyPartition;
+import dev.arbor.sampling.SamplingMath;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.random.RandomGenerator;
+
+/**
+ * Speculative Jacobi Decoding (Teng et al. 2024, "Accelerating Auto-regressive Text-to-Image Generation with
+ * Training-free Speculative Jacobi Decoding") for a causal LM, one row, with a pluggable {@link AcceptanceRule}.
+ * Specification: METHODS.md section 3.1; reference {@code github.com/tyshiwo1/Accelerating-T2I-AR-with-SJD @b389cfb :
+ * scheduler/jacobi_iteration_lumina_mgpt.py} ({@code SpeculativeSampler.__call__}, {@code prefix_matching_next_tokens},
+ * {@code get_multi_token_for_preparation}); GSD's copy of that file ({@code github.com/junhyukso/GSD @4216c7c}) differs
+ * only in the acceptance ratio, which is why the ratio is the one pluggable piece here.
+ *
+ * <p><b>One iteration</b> (one target forward), with accepted tokens {@code S} and pending drafts
+ * {@code d_1..d_{w-1}} carrying their draft distributions {@code q_i} (null = one-hot, for fresh drafts):
+ * <ol>
+ *   <li>Window {@code w = min(window, budget left)}; drafts are refilled to {@code w - 1} with fresh initialisations
+ *       ({@code init=random}: uniform over the tokenizer's text partition, or the whole vocabulary without a
+ *       tokenizer; {@code init=repeat}: a copy of the token to its left, LlamaGen's {@code repeat_horizon}).</li>
+ *   <li>Forward {@code [last(S), d_1..d_{w-1}]} appended to the KV state (the first iteration feeds the whole prompt
+ *       in front instead, which doubles as the prefill), returning the {@code w} logit rows; row {@code j} predicts
+ *       the token after input {@code j}.</li>
+ *   <li>Every row is processed by the request's {@link Sampler} with <i>that position's</i> history
+ *       ({@code S + d_1..d_j}, so penalties see what they would see in plain decoding) and the selector draws the
+ *       "advanced" token {@code a_j} from the processed distribution {@code p_j} ({@link Selection#distribution()}:
+ *       softmax of the processed logits when sampling, one-hot under greedy selection). p is therefore always the
+ *       processed distribution, and a recycled draft's q is the p it was drawn from.</li>
+ *   <li>For {@code i = 1..w-1}: draft {@code d_i} is accepted with probability {@code min(1, rule.ratio)} against
+ *       {@code p_{i-1}}; at the first rejection the token is drawn from {@code norm(max(0, p_{i-1} - q_i))} and the
+ *       iteration commits {@code k = i} tokens; if all are accepted, {@code a_{w-1}} is the bonus token and
+ *       {@code k = w}.</li>
+ *   <li>KV rollback: the state is truncated to {@code |S| - 1 + k} slots (it then holds every committed token but the
+ *       last, which is the next iteration's first input).</li>
+ *   <li>Drafts recycled: {@code a_k..a_{w-1}} with {@code q = p_k..p_{w-1}} become the next iteration's first drafts
+ *       (they were sampled from p given a stale prefix, so their q is genuine and the acceptance stays exact).</li>
+ * </ol>
+ * Under greedy selection every p is one-hot, so a draft is accepted exactly when it is the argmax and the residual
+ * is the argmax: the output equals plain greedy decoding token for token, at any window.
+ *
+ * <p><b>RNG consumption</b> (all from the request's seeded RNG, {@link SamplingContext#random()}), per iteration in
+ * this order: one {@code nextInt} per fresh random draft (left to right); the selector's draws for rows
+ * {@code 0..w-1}; for each verified draft one {@code nextDouble} only when its ratio is strictly between 0 and 1;
+ * one {@code nextDouble} for the residual draw at a rejection.
+ *
+ * <p><b>Choices where the paper and reference leave details open</b> (text LMs, one row):
+ * <ul>
+ *   <li>No Jacobi "active interval": the reference runs Jacobi iterations only inside the image region; here every
+ *       step is a Jacobi step (the window shrinks only at the budget).</li>
+ *   <li>The residual is sampled exactly as METHODS.md section 2.2 says; the reference re-applies its logits processors
+ *       (top-k) to {@code log(residual)}, which changes the distribution, and we do not. If rounding leaves the
+ *       residual without mass (only possible when p and q agree to float precision) the token is drawn from p.</li>
+ *   <li>A verification whose ratio is NaN is a rejection (the reference's {@code r < NaN}).</li>
+ *   <li>{@code speculative.drafted} counts every draft placed in a window, also those after the first rejection,
+ *       so {@code acceptance_rate = accepted / drafted} is the fraction of drafted positions that became output.</li>
+ * </ul>
+ *
+ * <p><b>Options</b>: {@code window} (W, default 16 as in the reference tests; 1 is plain autoregressive decoding),
+ * {@code init} ({@code random} | {@code repeat}), {@code use_cache} (default true; false is the stateless reference
+ * path: every iteration recomputes {@code S + drafts} without a state), {@code max_new_tokens} (can only lower the
+ * platform's limit). Prompt validation, budget and stop handling are those of the autoregressive generator.
+ *
+ * <p><b>Stats</b>: {@code speculative.steps} (iterations = target forwards), {@code speculative.drafted},
+ * {@code speculative.accepted}, {@code speculative.acceptance_rate}, {@code speculative.tokens_per_step} (emitted
+ * tokens per forward), plus {@code jacobi.window}, {@code jacobi.init}, {@code jacobi.rule}, {@code use_cache},
+ * {@code budget}, {@code forward_tokens}, {@code decode_nanos}.
+ */
+public final class JacobiDecoder {
+    /** Option: draft window length W (tokens fed per forward). */
+    public static final String WINDOW = "window";
+    /** Option: how fresh drafts are initialised, {@code random} or {@code repeat}. */
+    public static final String INIT = "init";
+    /** Option: false selects the stateless reference path. */
+    public static final String USE_CACHE = "use_cache";
+    /** Option: caps the new tokens below {@link GenerationContext#maxNewTokens()}. */
+    public static final String MAX_NEW_TOKENS = "max_new_tokens";
+    /** Default window, from the SJD reference tests ({@code max_num_new_tokens = 16}). */
+    public static final int DEFAULT_WINDOW = 16;
+    /** Largest window accepted (a forward of W tokens and W rows of logits per iteration). */
+    public static final int MAX_WINDOW = 256;
+
+    /** How fresh drafts are chosen. */
+    public enum Init {
+        /** Uniform over the text partition of the vocabulary (Lumina-mGPT, Emu3 and GSD use uniform random). */
+        RANDOM,
+        /** A copy of the token to the left (LlamaGen's {@code repeat_horizon}). */
+        REPEAT
+    }
+
+    /**
+     * The validated common options.
+     *
+     * @param window   W
+     * @param init     fresh-draft scheme
+     * @param useCache false = stateless reference path
+     * @param cap      {@code max_new_tokens} (Integer.MAX_VALUE when absent)
+     */
+    public record Settings(int window, Init init, boolean useCache, int cap) {
+
+        /** Reads and validates the options; a bad value fails with a message naming the key and what is allowed. */
+        public static Settings of(Options options) {
+            int window = options.integer(WINDOW, DEFAULT_WINDOW, 1, MAX_WINDOW);
+            String init = options.string(INIT, "random").trim().toLowerCase(Locale.ROOT);
+            Init scheme = switch (init) {
+                case "random" -> Init.RANDOM;
+                case "repeat" -> Init.REPEAT;
+                default -> throw ArborException.invalid("option '" + INIT + "' must be 'random' (uniform over the "
+                        + "vocabulary) or 'repeat' (copy the token to the left), got '" + options.string(INIT, "")
+                        + "'");
+            };
+            boolean useCache = options.bool(USE_CACHE, true);
+            int cap = options.integer(MAX_NEW_TOKENS, Integer.MAX_VALUE, 0, Integer.MAX_VALUE);
+            return new Settings(window, scheme, useCache, cap);
+        }
+    }
+
+    private JacobiDecoder() {
+    }
+
+    /**
+     * The reason a processor with {@code traits} cannot be honoured, or null. Processors are applied to every window
+     * row once per iteration and rows after a rejection are discarded, so a processor that draws from the request's
+     * RNG while processing would make p and q different random functions and shift the RNG stream; it is refused
+     * unless it declares itself {@link Trait#SPECULATIVE_SAFE}.
+     */
+    public static String processorIncompatibility(Set<Trait> traits) {
+        if (traits.contains(Trait.USES_RANDOMNESS) && !traits.contains(Trait.SPECULATIVE_SAFE)) {
+            return "it draws from the request's RNG while processing logits and is not SPECULATIVE_SAFE; Jacobi "
+                    + "decoding processes every window position once per iteration and discards rows after a "
+                    + "rejection, so its processed distributions p and q would not be the same function of the "
+                    + "history; use the 'autoregressive' generator with it";
+        }
+        return null;
+    }
+
+    /** Decodes one request with SJD's token ratio ({@link TokenRatioRule}). */
+    public static GenerationResult generate(GenerationContext context, TokenSink sink) {
+        return generate(context, sink, TokenRatioRule.INSTANCE, Settings.of(context.options()));
+    }
+
+    /** Decodes one request with {@code rule}; the options are validated here. */
+    public static GenerationResult generate(GenerationContext context, TokenSink sink, AcceptanceRule rule) {
+        return generate(context, sink, rule, Settings.of(context.options()));
+    }
+
+    /** Decodes one request with {@code rule} and already validated {@code settings}. */
+    public static GenerationResult generate(GenerationContext context, TokenSink sink, AcceptanceRule rule,
+                                            Settings settings) {
+        Objects.requireNonNull(context, "context");
+        Objects.requireNonNull(sink, "sink");
+        Objects.requireNonNull(rule, "rule");
+        Objects.requireNonNull(settings, "settings");
+        return new Run(context, sink, rule, settings).decode();
+    }
+
+    /** Refuses prompts no forward could serve (as the autoregressive generator does). */
+    static void validatePrompt(int[] prompt, ModelCard card) {
+        if (prompt.length == 0) {
+            throw ArborException.invalid("the prompt is empty; a causal model needs at least one token to condition "
+                    + "on (start the prompt with BOS" + (card.bosTokenId().isPresent()
+                    ? ", id " + card.bosTokenId().getAsInt() : "") + ")");
+        }
+        if (prompt.length >= card.maxPositions()) {
+            throw ArborException.invalid("prompt has " + prompt.length + " tokens but " + card.name()
+                    + "'s context is " + card.maxPositions() + "; shorten the prompt to at most "
+                    + (card.maxPositions() - 1) + " tokens to leave room for generation");
+        }
+        for (int i = 0; i < prompt.length; i++) {
+            if (prompt[i] < 0 || prompt[i] >= card.vocabSize()) {
+                throw ArborException.invalid("prompt token " + i + " has id " + prompt[i] + ", outside "
+                        + card.name() + "'s vocabulary [0, " + card.vocabSize() + ")");
+            }
+        }
+    }
+
+    /** The state of one request. */
+    private static final class Run {
+        private final GenerationContext context;
+        private final TokenSink sink;
+        private final AcceptanceRule rule;
+        private final Settings settings;
+        private final ModelBackend model;
+        private final ModelCard card;
+        private final int vocab;
+        private final int[] prompt;
+        private final int budget;
+        private final Sampler sampler;
+        private final SamplingContext history;
+        private final RandomGenerator rng;
+        private final int initLow;
+        private final int initHigh;
+
+        /** Pending drafts for the next iteration and their draft distributions (null = one-hot). */
+        private int[] drafts = new int[0];
+        private double[][] draftQ = new double[0][];
+
+        private int[] tokens;
+        private double[] logProbs;
+        private int generated;
+        private int steps;
+        private long drafted;
+        private long accepted;
+        private long forwardTokens;
+
+        Run(GenerationContext context, TokenSink sink, AcceptanceRule rule, Settings settings) {
+            this.context = context;
+            this.sink = sink;
+            this.rule = rule;
+            this.settings = settings;
+            this.model = context.model();
+            this.card = model.card();
+            this.vocab = card.vocabSize();
+            this.prompt = context.prompt().clone();
+            validatePrompt(prompt, card);
+            if (settings.useCache() && !card.supports(Capability.STATE_TRUNCATE)) {
+                throw new ArborException(ArborException.Kind.INCOMPATIBLE, "Jacobi decoding rolls the KV cache back "
+                        + "after a rejection, but " + card.name() + " does not offer " + Capability.STATE_TRUNCATE
+                        + "; use a backend whose state supports truncate, or option use_cache=false (stateless, "
+                        + "recomputes the whole sequence every iteration)");
+            }
+            this.budget = Math.min(Math.min(context.maxNewTokens(), settings.cap()),
+                    card.maxPositions() - prompt.length);
+            Sampler chain = context.samplers().get();
+            if (chain == null) {
+                throw new ArborException(ArborException.Kind.PLUGIN_FAILURE,
+                        "the pipeline's sampler supplier returned null");
+            }
+            this.sampler = chain;
+            this.history = SamplingContext.seeded(prompt, vocab, context.seed());
+            this.rng = history.random();
+            int low = 0;
+            int high = vocab;
+            if (context.tokenizer() != null) {
+                VocabularyPartition partition = context.tokenizer().partition();
+                int lo = Math.max(0, partition.textStart());
+                int hi = Math.min(vocab, partition.textEnd());
+                if (lo < hi) {
+                    low = lo;
+                    high = hi;
+                }
+            }
+            this.initLow = low;
+            this.initHigh = high;
+            this.tokens = new int[Math.max(0, Math.min(budget, 256))];
+            this.logProbs = new double[tokens.length];
+        }
+
+        GenerationResult decode() {
+            FinishReason reason = FinishReason.LENGTH;
+            long start = System.nanoTime();
+            DecodeState state = null;
+            try {
+                if (settings.useCache() && budget > 0) {
+                    state = model.newState(1);
+                }
+                boolean prefilled = false;
+                while (generated < budget) {
+                    if (context.cancellation().isCancelled()) {
+                        reason = FinishReason.CANCELLED;
+                        break;
+                    }
+                    int window = Math.min(settings.window(), budget - generated);
+                    int n = window - 1;
+                    refillDrafts(n);
+                    int historyLength = history.length();
+
+                    // 1. One forward over [last(S), d_1..d_n] (or S + drafts on the first / stateless iteration).
+                    ForwardRequest request;
+                    int[] input;
+                    if (state == null || !prefilled) {
+                        int[] s = history.tokens();
+                        input = Arrays.copyOf(s, s.length + n);
+                        System.arraycopy(drafts, 0, input, s.length, n);
+                        int[] rows = new int[window];
+                        for (int j = 0; j < window; j++) {
+                            rows[j] = s.length - 1 + j;
+                        }
+                        ForwardRequest.Builder b = ForwardRequest.builder(new int[][] {input})
+                                .logitRows(new int[][] {rows});
+                        if (state != null) {
+                            b.state(state).write(StateWrite.APPEND);
+                        }
+                        request = b.build();
+                    } else {
+                        input = new int[window];
+                        input[0] = history.token(historyLength - 1);
+                        System.arraycopy(drafts, 0, input, 1, n);
+                        request = ForwardRequest.builder(new int[][] {input}).state(state).write(StateWrite.APPEND)
+                                .build();
+                    }
+                    ForwardResult result = model.forward(request);
+                    prefilled = true;
+                    steps++;
+                    drafted += n;
+                    forwardTokens += input.length;
+                    if (result.logits() == null || result.logits().length < 1 || result.logits()[0].length != window) {
+                        throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, card.name() + " returned "
+                                + (result.logits() == null || result.logits().length < 1 ? "no" :
+                                result.logits()[0].length) + " logit rows for a request of " + window);
+                    }
+
+                    // 2. Process every row with its own history and draw the advanced tokens.
+                    float[][] processed = new float[window][];
+                    float[][] distributions = new float[window][];
+                    double[][] p = new double[window][];
+                    int[] advanced = new int[window];
+                    double[] advancedLogProb = new double[window];
+                    for (int j = 0; j < window; j++) {
+                        if (j > 0) {
+                            history.append(drafts[j - 1]);
+                        }
+                        float[] logits = checkedCopy(result.logits(0, j));
+                        Selection selection = sampler.sample(logits, history);
+                        checkToken(selection.token());
+                        float[] dist = selection.distribution();
+                        if (dist == null || dist.length != vocab) {
+                            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "the token selector "
+                                    + "returned " + (dist == null ? "no distribution" : "a distribution of "
+                                    + dist.length + " entries") + " for " + card.name() + "'s vocabulary of " + vocab
+                                    + "; speculative acceptance needs the processed distribution");
+                        }
+                        processed[j] = logits;
+                        distributions[j] = dist.clone();
+                        p[j] = toDouble(distributions[j]);
+                        advanced[j] = selection.token();
+                        advancedLogProb[j] = selection.logProbability();
+                    }
+                    history.truncate(historyLength);
+
+                    // 3. Verify drafts left to right; resample from the residual at the first rejection.
+                    int[] out = new int[window];
+                    int k = window;
+                    for (int i = 1; i < window; i++) {
+                        int d = drafts[i - 1];
+                        double ratio = rule.ratio(new AcceptanceRule.Verification(d, draftQ[i - 1], processed[i - 1],
+                                p[i - 1]));
+                        boolean accept;
+                        if (ratio >= 1) {
+                            accept = true;
+                        } else if (!(ratio > 0)) {
+                            accept = false; // 0 or NaN
+                        } else {
+                            accept = rng.nextDouble() < ratio;
+                        }
+                        if (accept) {
+                            out[i - 1] = d;
+                            accepted++;
+                            continue;
+                        }
+                        out[i - 1] = residual(p[i - 1], draftQ[i - 1], d);
+                        k = i;
+                        break;
+                    }
+                    if (k == window) {
+                        out[window - 1] = advanced[window - 1];
+                    }
+
+                    // 4. KV rollback: keep every committed token but the last.
+                    if (state != null) {
+                        int keep = historyLength - 1 + k;
+                        if (state.length() > keep) {
+                            state.truncate(keep);
+                        }
+                    }
+
+                    // 5. Recycle the un-accepted tail's advanced tokens as drafts, with their p as q.
+                    drafts = Arrays.copyOfRange(advanced, k, window);
+                    draftQ = Arrays.copyOfRange(p, k, window);
+
+                    // 6. Commit.
+                    boolean stop = false;
+                    for (int i = 0; i < k; i++) {
+                        int token = out[i];
+                        if (context.isStopToken(token)) {
+                            reason = FinishReason.STOP;
+                            stop = true;
+                            break;
+                        }
+                        double logProb = token == advanced[i] ? advancedLogProb[i] : logSoftmaxAt(processed[i], token);
+                        history.append(token);
+                        record(token, logProb);
+                        if (!sink.accept(0, token, new Selection(token, distributions[i], logProb, p[i][token]))) {
+                            reason = FinishReason.STOP;
+                            stop = true;
+                            break;
+                        }
+                    }
+                    if (stop) {
+                        break;
+                    }
+                }
+            } finally {
+                if (state != null) {
+                    state.close();
+                }
+            }
+            Map<String, Object> stats = new LinkedHashMap<>();
+            stats.put("speculative.steps", steps);
+            stats.put("speculative.drafted", drafted);
+            stats.put("speculative.accepted", accepted);
+            stats.put("speculative.acceptance_rate", drafted == 0 ? 0.0 : (double) accepted / drafted);
+            stats.put("speculative.tokens_per_step", steps == 0 ? 0.0 : (double) generated / steps);
+            stats.put("jacobi.window", settings.window());
+            stats.put("jacobi.init", settings.init().name().toLowerCase(Locale.ROOT));
+            stats.put("jacobi.rule", rule.getClass().getSimpleName());
+            stats.put("use_cache", settings.useCache());
+            stats.put("budget", budget);
+            stats.put("forward_tokens", forwardTokens);
+            stats.put("decode_nanos", System.nanoTime() - start);
+            rule.stats().forEach(stats::putIfAbsent);
+            return new GenerationResult(Arrays.copyOf(tokens, generated), Arrays.copyOf(logProbs, generated), reason,
+                    steps, stats);
+        }
+
+        /** Keeps at most {@code n} pending drafts and appends fresh ones until there are {@code n}. */
+        private void refillDrafts(int n) {
+            int have = Math.min(drafts.length, n);
+            int[] d = Arrays.copyOf(drafts, n);
+            double[][] q = Arrays.copyOf(draftQ, n);
+            for (int i = have; i < n; i++) {
+                d[i] = switch (settings.init()) {
+                    case RANDOM -> initLow + rng.nextInt(initHigh - initLow);
+                    case REPEAT -> i > 0 ? d[i - 1] : history.token(history.length() - 1);
+                };
+                q[i] = null;
+            }
+            drafts = d;
+            draftQ = q;
+        }
+
+        /** A draw from {@code norm(max(0, p - q))} (q one-hot at {@code draft} when null), one nextDouble. */
+        private int residual(double[] p, double[] q, int draft) {
+            double[] r = new double[p.length];
+            double sum = 0;
+            for (int y = 0; y < p.length; y++) {
+                double qy = q == null ? (y == draft ? 1.0 : 0.0) : q[y];
+                r[y] = Math.max(0.0, p[y] - qy);
+                sum += r[y];
+            }
+            double u = rng.nextDouble();
+            // Rounding only: p and q agree to float precision, so p itself is the right distribution.
+            return SamplingMath.inverseCdf(sum > 0 ? r : p, u);
+        }
+
+        private void record(int token, double logProb) {
+            if (generated == tokens.length) {
+                tokens = Arrays.copyOf(tokens, Math.min(budget, Math.max(16, tokens.length * 2)));
+                logProbs = Arrays.copyOf(logProbs, tokens.length);
+            }
+            tokens[generated] = token;
+            logProbs[generated] = logProb;
+            generated++;
+        }
+
+        private float[] checkedCopy(float[] logits) {
+            if (logits == null || logits.length != vocab) {
+                throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, card.name() + " returned "
+                        + (logits == null ? "no logits" : logits.length + " logits") + " for a row, but its card "
+                        + "says " + vocab);
+            }
+            return logits.clone();
+        }
+
+        private void checkToken(int token) {
+            if (token < 0 || token >= vocab) {
+                throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "the token selector chose id " + token
+                        + ", outside " + card.name() + "'s vocabulary [0, " + vocab + ")");
+            }
+        }
+
+        private static double logSoftmaxAt(float[] logits, int token) {
+            return logits[token] - SamplingMath.logSumExp(logits);
+        }
+
+        private static double[] toDouble(float[] values) {
+            double[] out = new double[values.length];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = values[i];
+            }
+            return out;
+        }
+    }
+}
