@@ -18,5 +18,11 @@ public enum Trait {
     /** Needs a model with bidirectional attention (masked-diffusion decoding). */
     NEEDS_BIDIRECTIONAL,
     /** Needs a backend whose state supports {@code truncate} (speculative rollback). */
-    NEEDS_STATE_TRUNCATE
+    NEEDS_STATE_TRUNCATE,
+    /** Needs a backend whose state supports {@code fork} (guidance twins, branches). */
+    NEEDS_STATE_FORK,
+    /** Needs a backend whose state supports {@code compact} (keeping an accepted tree path). */
+    NEEDS_STATE_COMPACT,
+    /** Needs explicit per-query attention masks (tree attention). */
+    NEEDS_EXPLICIT_MASK
 }

@@ -115,8 +115,8 @@ public final class SpeculativeTreeGenerator implements Generator {
 
     @Override
     public Set<Trait> requirements() {
-        // EXPLICIT_MASK and STATE_COMPACT have no Trait; they are checked on the card in generate().
-        return Set.of();
+        // checked when a pipeline is configured; generate() checks the card again with a detailed message
+        return Set.of(Trait.NEEDS_EXPLICIT_MASK, Trait.NEEDS_STATE_COMPACT);
     }
 
     @Override

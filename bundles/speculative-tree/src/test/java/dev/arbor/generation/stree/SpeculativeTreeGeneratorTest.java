@@ -313,7 +313,7 @@ class SpeculativeTreeGeneratorTest {
         assertThat(generator.incompatibility(Set.of(Trait.SPECULATIVE_SAFE, Trait.HISTORY_DEPENDENT))).isNull();
         assertThat(generator.incompatibility(Set.of(Trait.ARGMAX_INVARIANT, Trait.SPECULATIVE_SAFE))).isNull();
         assertThat(generator.incompatibility(Set.of())).isNull();
-        assertThat(generator.requirements()).isEmpty();
+        assertThat(generator.requirements()).containsExactlyInAnyOrder(Trait.NEEDS_EXPLICIT_MASK, Trait.NEEDS_STATE_COMPACT);
 
         LogitsProcessor noisy = new LogitsProcessor() {
             @Override

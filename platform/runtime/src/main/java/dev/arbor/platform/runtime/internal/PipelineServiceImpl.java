@@ -629,6 +629,9 @@ public class PipelineServiceImpl implements PipelineService {
         for (Trait need : generator.requirements()) {
             Capability capability = switch (need) {
                 case NEEDS_STATE_TRUNCATE -> Capability.STATE_TRUNCATE;
+                case NEEDS_STATE_FORK -> Capability.STATE_FORK;
+                case NEEDS_STATE_COMPACT -> Capability.STATE_COMPACT;
+                case NEEDS_EXPLICIT_MASK -> Capability.EXPLICIT_MASK;
                 case NEEDS_BIDIRECTIONAL -> Capability.FULL_ATTENTION;
                 default -> null;
             };
