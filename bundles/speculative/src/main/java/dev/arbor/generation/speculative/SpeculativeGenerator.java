@@ -1,0 +1,183 @@
+package dev.arbor.generation.speculative;
+
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
+import dev.arbor.api.PartProperties;
+import dev.arbor.api.Trait;
+import dev.arbor.api.generation.GenerationContext;
+import dev.arbor.api.generation.GenerationResult;
+import dev.arbor.api.generation.Generator;
+import dev.arbor.api.generation.ModelResolver;
+import dev.arbor.api.generation.TokenSink;
+import dev.arbor.api.model.Capability;
+import dev.arbor.api.model.ModelBackend;
+import dev.arbor.api.model.ModelCard;
+import dev.arbor.api.pipeline.ModelRef;
+import dev.arbor.speculative.SpeculativeDecoding;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
+import org.osgi.service.component.annotations.Component;
+
+/**
+ * Draft-model speculative sampling: Leviathan, Kalman and Matias 2023, "Fast Inference from Transformers via
+ * Speculative Decoding" (arXiv:2211.17192), and Chen, Borgeaud, Irving, Lespiau, Sifre and Jumper 2023,
+ * "Accelerating Large Language Model Decoding with Speculative Sampling" (arXiv:2302.01318). A draft model proposes
+ * {@code lookahead} tokens autoregressively ({@link ModelDrafter}), the target scores them in one forward and
+ * {@link SpeculativeDecoding} accepts or rejects them so that the output has exactly the target's distribution
+ * (with the request's processor chain applied identically to draft and target rows); greedy decoding gives plain
+ * greedy's output token for token.
+ *
+ * <p><b>Options</b> (exactly one of {@code draft} and {@code draft_layers}):
+ * <ul>
+ *   <li>{@code draft}: a model reference {@code {"backend": ..., "format": ..., "path": ..., "options": {...}}},
+ *       opened through {@link ModelResolver#open} (shared with other requests); {@code backend} and {@code format}
+ *       default to the target's. Its vocabulary must be the target's.</li>
+ *   <li>{@code draft_layers}: N &gt;= 1, the self-speculative layer-skip draft: the target's own model reference
+ *       ({@link ModelResolver#target()}) with backend option {@code keep_layers=N}, i.e. the target's first N
+ *       layers with its embedding, final norm and output head (format {@code llama2c} converts such a model), so any
+ *       llama2.c model gets a draft for free. N must be below the target's own {@code keep_layers} when it has
+ *       one.</li>
+ *   <li>{@code lookahead}: tokens drafted per step (the paper's gamma), 1..64, default 4.</li>
+ *   <li>{@code max_new_tokens}: caps the request's limit.</li>
+ * </ul>
+ *
+ * <p>Requires {@link Trait#NEEDS_STATE_TRUNCATE} (KV rollback on the target and the draft). Processors with trait
+ * {@link Trait#USES_RANDOMNESS} (and not {@link Trait#SPECULATIVE_SAFE}) are refused, see
+ * {@link SpeculativeDecoding#processorRefusal}. Stats: see {@link SpeculativeDecoding}.
+ */
+@Component(service = Generator.class, property = {PartProperties.NAME + "=speculative",
+        PartProperties.DESCRIPTION + "=Speculative sampling with a draft model or the target's first N layers "
+                + "(draft, draft_layers, lookahead); exact target distribution, greedy equals plain greedy"})
+public final class SpeculativeGenerator implements Generator {
+    static final String DRAFT = "draft";
+    static final String DRAFT_LAYERS = "draft_layers";
+    static final int DEFAULT_LOOKAHEAD = 4;
+    private static final Set<String> DRAFT_KEYS = Set.of("backend", "format", "path", "options");
+
+    @Override
+    public Set<Trait> requirements() {
+        return Set.of(Trait.NEEDS_STATE_TRUNCATE);
+    }
+
+    @Override
+    public String incompatibility(Set<Trait> processorTraits) {
+        return SpeculativeDecoding.processorRefusal(processorTraits);
+    }
+
+    @Override
+    public GenerationResult generate(GenerationContext context, TokenSink sink) {
+        Objects.requireNonNull(context, "context");
+        Objects.requireNonNull(sink, "sink");
+        Options options = context.options();
+        int lookahead = SpeculativeDecoding.lookahead(options, DEFAULT_LOOKAHEAD);
+        ModelRef ref = draftRef(options, context.models());
+        ModelBackend draft = context.models().open(ref);
+        String description = describe(ref, options);
+        checkDraft(draft.card(), context.model().card(), description);
+        return SpeculativeDecoding.decode(context, sink, new ModelDrafter(draft, description), lookahead);
+    }
+
+    /** The draft's model reference from options {@code draft} or {@code draft_layers}; refuses anything else. */
+    static ModelRef draftRef(Options options, ModelResolver models) {
+        boolean hasDraft = options.has(DRAFT);
+        boolean hasLayers = options.has(DRAFT_LAYERS);
+        if (hasDraft == hasLayers) {
+            throw ArborException.invalid(hasDraft
+                    ? "options 'draft' and 'draft_layers' both name a draft model; give only one"
+                    : "speculative decoding needs a draft model: give option 'draft' (a model reference "
+                    + "{\"backend\": ..., \"format\": ..., \"path\": ..., \"options\": {...}} sharing the target's "
+                    + "vocabulary) or 'draft_layers' (N: the target's own first N layers, for llama2c models)");
+        }
+        ModelRef target = models.target();
+        if (hasLayers) {
+            int layers = options.integer(DRAFT_LAYERS, 0, 1, 4096);
+            if (target == null) {
+                throw ArborException.invalid("option 'draft_layers' builds the draft from the target's model "
+                        + "reference, which this context does not know; give option 'draft' instead");
+            }
+            if (!"llama2c".equals(target.format().toLowerCase(Locale.ROOT))) {
+                throw ArborException.invalid("option 'draft_layers' makes a layer-skip draft with the llama2c "
+                        + "format's 'keep_layers' option, but the target model '" + target.path() + "' has format '"
+                        + target.format() + "'; give option 'draft' with a draft model file instead");
+            }
+            int targetLayers = target.options().integer("keep_layers", 0, 0, Integer.MAX_VALUE);
+            if (targetLayers > 0 && layers >= targetLayers) {
+                throw ArborException.invalid("option 'draft_layers' is " + layers + " but the target itself keeps "
+                        + "only " + targetLayers + " layers (keep_layers); a layer-skip draft needs fewer layers "
+                        + "than the target, at most " + (targetLayers - 1));
+            }
+            return new ModelRef(target.backend(), target.format(), target.path(),
+                    target.options().with("keep_layers", layers));
+        }
+        Map<String, Object> spec = options.map(DRAFT);
+        Set<String> unknown = new TreeSet<>(spec.keySet());
+        unknown.removeAll(DRAFT_KEYS);
+        if (!unknown.isEmpty()) {
+            throw ArborException.invalid("option 'draft' has unknown keys " + unknown + "; a draft model reference "
+                    + "has keys " + new TreeSet<>(DRAFT_KEYS));
+        }
+        Object path = spec.get("path");
+        if (!(path instanceof String p) || p.isBlank()) {
+            throw ArborException.invalid("option 'draft' needs a 'path' naming the draft model file, got "
+                    + (path == null ? "none" : "'" + path + "'"));
+        }
+        String backend = text(spec, "backend", target == null ? null : target.backend());
+        String format = text(spec, "format", target == null ? null : target.format());
+        if (backend == null || format == null) {
+            throw ArborException.invalid("option 'draft' needs 'backend' and 'format' (this context has no target "
+                    + "model reference to take them from)");
+        }
+        Object nested = spec.get("options");
+        Map<String, Object> draftOptions = new LinkedHashMap<>();
+        if (nested instanceof Map<?, ?> m) {
+            m.forEach((k, v) -> draftOptions.put(String.valueOf(k), v));
+        } else if (nested != null) {
+            throw ArborException.invalid("option 'draft' key 'options' must be an object of backend options, got '"
+                    + nested + "'");
+        }
+        return new ModelRef(backend, format, p, Options.of(draftOptions));
+    }
+
+    private static String text(Map<String, Object> spec, String key, String fallback) {
+        Object v = spec.get(key);
+        if (v == null) {
+            return fallback;
+        }
+        if (!(v instanceof String s) || s.isBlank()) {
+            throw ArborException.invalid("option 'draft' key '" + key + "' must be a non-empty string, got '" + v
+                    + "'");
+        }
+        return s;
+    }
+
+    private static String describe(ModelRef ref, Options options) {
+        return options.has(DRAFT_LAYERS)
+                ? "layer-skip draft (first " + options.integer(DRAFT_LAYERS, 0, 1, 4096) + " layers of "
+                + fileName(ref.path()) + ")"
+                : "draft model " + fileName(ref.path());
+    }
+
+    private static String fileName(String path) {
+        int slash = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
+        return path.substring(slash + 1);
+    }
+
+    /** Refuses a draft that cannot be verified against this target. */
+    static void checkDraft(ModelCard draft, ModelCard target, String description) {
+        if (draft.vocabSize() != target.vocabSize()) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, description + " ('" + draft.name()
+                    + "') has a vocabulary of " + draft.vocabSize() + " ids but the target '" + target.name()
+                    + "' has " + target.vocabSize() + "; speculative sampling compares draft and target "
+                    + "distributions over one vocabulary, so the draft must share the target's tokenizer");
+        }
+        if (!draft.supports(Capability.STATE_TRUNCATE)) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, description + " ('" + draft.name()
+                    + "') runs on a backend without DecodeState.truncate (Capability.STATE_TRUNCATE), which the "
+                    + "draft's KV rollback after a rejection needs");
+        }
+    }
+}
