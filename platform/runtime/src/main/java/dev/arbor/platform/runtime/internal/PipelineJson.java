@@ -191,13 +191,20 @@ public final class PipelineJson {
         return Options.of(map);
     }
 
+    /** A plain Java value (String, Number, Boolean, List, Map) with variables resolved at every depth. */
     private static Object value(JsonNode node, String source, UnaryOperator<String> variables) {
         if (node.isTextual()) {
             return substitute(node.asText(), source, variables);
         }
-        if (node.isObject() || node.isArray()) {
-            Object plain = MAPPER.convertValue(node, Object.class);
-            return plain;
+        if (node.isObject()) {
+            Map<String, Object> map = new LinkedHashMap<>();
+            node.fields().forEachRemaining(e -> map.put(e.getKey(), value(e.getValue(), source, variables)));
+            return map;
+        }
+        if (node.isArray()) {
+            List<Object> list = new ArrayList<>();
+            node.forEach(n -> list.add(value(n, source, variables)));
+            return list;
         }
         return MAPPER.convertValue(node, Object.class);
     }

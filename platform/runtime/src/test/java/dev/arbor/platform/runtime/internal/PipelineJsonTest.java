@@ -15,7 +15,8 @@ class PipelineJsonTest {
               "model": {"backend": "onnxruntime", "format": "llama2c", "path": "${arbor.models}/m.bin",
                         "options": {"keep_layers": 2}},
               "tokenizer": {"format": "llama2c", "path": "${arbor.models}/tok.bin"},
-              "generator": {"name": "beam-search", "options": {"num_beams": 4}},
+              "generator": {"name": "beam-search", "options": {"num_beams": 4,
+                            "draft": {"path": "${arbor.models}/draft.bin", "layers": [1, "${arbor.models}"]}}},
               "processors": ["temperature", {"name": "top-p", "options": {"top_p": 0.5}}],
               "selector": "sample",
               "defaults": {"max_tokens": 12, "stop_token_ids": [1, 2]}
@@ -30,6 +31,8 @@ class PipelineJsonTest {
         assertThat(d.model().options().integer("keep_layers", 0, 0, 10)).isEqualTo(2);
         assertThat(d.generator().name()).isEqualTo("beam-search");
         assertThat(d.generator().options().integer("num_beams", 1, 1, 10)).isEqualTo(4);
+        assertThat(d.generator().options().map("draft")).containsEntry("path", "/m/draft.bin")
+                .containsEntry("layers", java.util.List.of(1, "/m"));
         assertThat(d.processors()).extracting(p -> p.name()).containsExactly("temperature", "top-p");
         assertThat(d.defaults().integers("stop_token_ids")).containsExactly(1, 2);
     }
