@@ -1,0 +1,167 @@
+package dev.arbor.watermark.lbw.internal;
+
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
+import dev.arbor.api.PartProperties;
+import dev.arbor.api.postprocess.PostProcessor;
+import dev.arbor.api.tokenizer.Tokenizer;
+import dev.arbor.api.tokenizer.VocabularyPartition;
+import dev.arbor.watermark.WatermarkKeys;
+import dev.arbor.watermark.WatermarkReport;
+import dev.arbor.watermark.WatermarkStatistics;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Part {@code watermark-lbw-detect}: detects Lexical Bias Watermarking (METHODS.md §3.3 "detect") on the output's
+ * tokens; adds the {@code watermark} annotation ({@link WatermarkReport}) and hands tokens and text on unchanged.
+ *
+ * <p><b>Scored tokens</b>: the ids inside the vocabulary range ({@code vocab_range}: {@code all} = the tokenizer's
+ * vocabulary, {@code text} / {@code image} = its {@code partition()}, or {@code START:END}), except the tokenizer's
+ * BOS and EOS; T of them, id v occurring c_v times.
+ *
+ * <p><b>Statistic</b> (option {@code count}; the paper leaves it open, so Arbor chose and measured it on
+ * stories260K — BENCHMARKS.md, "Watermarks on stories260K"): a context-free list marks an id, not a position, so
+ * the occurrences of one id are not independent evidence. {@code occurrences} (default): green count
+ * {@code g_n = Σ_{v ∈ G_n} c_v}, standardised with its exact mean and variance when the list is a random subset
+ * independent of the text ({@link WatermarkStatistics#zScoreRandomSubset}: the variance grows with Σc_v², so
+ * repetition cannot fake a watermark). {@code unique}: each distinct id once, the spec's binomial z
+ * {@code (g_n − γ·U)/sqrt(U·γ(1−γ))} over the U distinct ids (exactly {@code sqrt(U(1−γ)/γ)} when all are green).
+ * The plain binomial z over all occurrences (the spec's formula read literally) is not offered: on unwatermarked
+ * stories260K text scored against random keys its standard deviation is 1.5, so its false-positive rate is far above
+ * nominal; {@code occurrences} keeps the null at N(0, 1) and is the more powerful of the two calibrated statistics
+ * (unique counting saturates: which distinct ids a story uses changes little under a soft bias).
+ *
+ * <p><b>Decision</b>: for every list n (green fraction γ_n = m/|range|) its count and z_n; the best list (largest z,
+ * lowest index on ties) has its one-sided p-value corrected for the N lists looked at with Šidák,
+ * {@code p = 1 − (1 − p_best)^N}, so that the false-positive rate stays at {@code alpha} (default 0.01): exact for a
+ * random key, as the lists are then independent random subsets, and never above Bonferroni's N·p_best. Detected iff
+ * {@code p ≤ alpha}, i.e. {@code z_best} at or above {@code threshold = Φ⁻¹(1 − (1 − (1 − alpha)^{1/N}))}.
+ *
+ * <p><b>What the false-positive guarantee covers</b>: like every keyed watermark, the rate is over the key (a key
+ * drawn at random, independent of the text). A context-free list is the same for every position, so for one fixed
+ * key its green share of natural text is not exactly γ (frequent ids are in it or not): per-key null z-scores are
+ * shifted, in either direction (BENCHMARKS.md gives the spread measured on stories260K). Operators should use a
+ * random key, and should not raise {@code alpha} to compensate.
+ *
+ * <p><b>Options</b>: the pool's ({@link LbwScheme}), {@code alpha} in (0, 0.5], {@code count}, and {@code key_id}:
+ * when given and different from this pool's key id, the detector refuses (INVALID_INPUT).
+ */
+@org.osgi.service.component.annotations.Component(service = PostProcessor.class, property = {
+    PartProperties.NAME + "=watermark-lbw-detect",
+    PartProperties.DESCRIPTION + "=Detects Lexical Bias Watermarking: per-list green counts and z, best list, Sidak-corrected p-value"})
+public final class LbwDetector implements PostProcessor {
+    static final String PART = "watermark-lbw-detect";
+    static final String ALPHA = "alpha";
+    static final String COUNT = "count";
+
+    @Override
+    public Output process(Output output, Tokenizer tokenizer, Options options) {
+        LbwScheme scheme = LbwScheme.from(options, PART);
+        if (scheme.gamma == 0) {
+            throw ArborException.invalid("option '" + LbwScheme.GREEN_RATIO + "' must be greater than 0 for "
+                    + "detection (an empty green list carries no watermark)");
+        }
+        double alpha = options.number(ALPHA, 0.01, 0, 0.5);
+        if (alpha == 0) {
+            throw ArborException.invalid("option '" + ALPHA + "' must be greater than 0 and at most 0.5 (the "
+                    + "false-positive rate to keep), got 0");
+        }
+        String count = options.string(COUNT, "occurrences").trim();
+        if (!count.equals("unique") && !count.equals("occurrences")) {
+            throw ArborException.invalid("option '" + COUNT + "' must be 'occurrences' or 'unique', got '" + count
+                    + "'");
+        }
+        int[] range = resolveRange(scheme, tokenizer);
+        String keyId = scheme.keyId(range[0], range[1]);
+        WatermarkKeys.checkRequestedKeyId(options, keyId, PART);
+        return output.annotate(WatermarkReport.ANNOTATION, score(scheme, output.tokens(), tokenizer, range, alpha,
+                count.equals("unique"), keyId));
+    }
+
+    static int[] resolveRange(LbwScheme scheme, Tokenizer tokenizer) {
+        int[] explicit = scheme.explicitRange();
+        if (explicit != null) {
+            return explicit;
+        }
+        VocabularyPartition partition = tokenizer.partition();
+        return switch (scheme.range) {
+            case "all" -> new int[] {0, tokenizer.vocabSize()};
+            case "text" -> new int[] {partition.textStart(), partition.textEnd()};
+            case "image" -> {
+                if (partition.imageEnd() <= partition.imageStart()) {
+                    throw ArborException.invalid("option '" + LbwScheme.VOCAB_RANGE + "' is 'image' but the "
+                            + "pipeline's tokenizer has no image ids");
+                }
+                yield new int[] {partition.imageStart(), partition.imageEnd()};
+            }
+            default -> throw ArborException.invalid("option '" + LbwScheme.VOCAB_RANGE + "' must be 'all', 'text', "
+                    + "'image' or START:END, got '" + scheme.range + "'");
+        };
+    }
+
+    static Map<String, Object> score(LbwScheme scheme, int[] tokens, Tokenizer tokenizer, int[] range, double alpha,
+                                     boolean unique, String keyId) {
+        int start = range[0];
+        int end = range[1];
+        int bos = tokenizer.bosTokenId().orElse(-1);
+        int eos = tokenizer.eosTokenId().orElse(-1);
+        int[] counts = new int[end - start];
+        for (int t : tokens) {
+            if (t >= start && t < end && t != bos && t != eos) {
+                counts[t - start] = unique ? 1 : counts[t - start] + 1;
+            }
+        }
+        long n = 0;
+        long sumOfSquares = 0;
+        for (int c : counts) {
+            n += c;
+            sumOfSquares += (long) c * c;
+        }
+        int universe = end - start;
+        double gamma = (double) scheme.listSize(universe) / universe;
+        BitSet[] pool = scheme.pool(start, end);
+        List<Map<String, Object>> lists = new ArrayList<>();
+        int best = 0;
+        long bestGreen = 0;
+        double bestZ = Double.NEGATIVE_INFINITY;
+        for (int k = 0; k < pool.length; k++) {
+            long green = 0;
+            for (int v = pool[k].nextSetBit(start); v >= 0 && v < end; v = pool[k].nextSetBit(v + 1)) {
+                green += counts[v - start];
+            }
+            double z = unique ? WatermarkStatistics.zScore(green, n, gamma)
+                    : WatermarkStatistics.zScoreRandomSubset(green, n, sumOfSquares, universe, gamma);
+            if (z > bestZ) {
+                bestZ = z;
+                best = k;
+                bestGreen = green;
+            }
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put("list", k);
+            entry.put("green_tokens", green);
+            entry.put("z_score", z);
+            lists.add(entry);
+        }
+        double p = WatermarkStatistics.pValue(bestZ);
+        double corrected = WatermarkStatistics.sidak(p, pool.length);
+        double threshold = WatermarkStatistics.zThreshold(WatermarkStatistics.sidakPerTestLevel(alpha, pool.length));
+        WatermarkReport report = WatermarkReport.of(LbwScheme.SCHEME, keyId, n, bestGreen, bestZ, corrected,
+                threshold, n > 0 && corrected <= alpha);
+        scheme.describe(start, end).forEach(report::with);
+        report.with("count", unique ? "unique" : "occurrences")
+                .with("alpha", alpha)
+                .with("correction", "sidak")
+                .with("p_value_uncorrected", p)
+                .with("best_list", best)
+                .with("lists", lists);
+        if (n == 0) {
+            report.with("note", "nothing to score: no token of the text is in the vocabulary range " + start + ":"
+                    + end + " (BOS and EOS excluded)");
+        }
+        return report.toMap();
+    }
+}
