@@ -140,6 +140,37 @@ class ArborRuntimeIT {
     }
 
     @Test
+    @Order(7)
+    void everySpeculativeStrategyAndUnitGuidanceServeThePlainGreedyTextPerRequest() {
+        Completion plain = greedy("Once upon a time", 48, Map.of());
+        Map<String, Map<String, Object>> strategies = new java.util.LinkedHashMap<>();
+        strategies.put("speculative", Map.of("draft_layers", 3, "lookahead", 4));
+        strategies.put("prompt-lookup", Map.of());
+        strategies.put("jacobi", Map.of("window", 4));
+        strategies.put("grouped-speculative", Map.of("window", 4));
+        strategies.put("speculative-tree", Map.of("draft_layers", 2));
+        strategies.put("cfg", Map.of("guidance_scale", 1.0));
+        for (var strategy : strategies.entrySet()) {
+            Completion c = pipelines.complete(new CompletionRequest("stories260k", "Once upon a time", null,
+                    List.of(), new PartRef(strategy.getKey(), Options.of(strategy.getValue())), null,
+                    Options.of(Map.of("temperature", 0, "max_tokens", 48))), TextSink.DISCARD);
+            assertThat(c.tokens()).as(strategy.getKey()).containsExactly(plain.tokens());
+            assertThat(c.stats()).as(strategy.getKey()).containsEntry("generator", strategy.getKey());
+            if (!strategy.getKey().equals("cfg")) {
+                assertThat(c.stats()).as(strategy.getKey()).containsKey("speculative.acceptance_rate");
+            }
+        }
+        // a pipeline whose key variable is not set reports it instead of serving unmarked text
+        assertThat(pipelines.status("stories260k-watermarked").orElseThrow().describe())
+                .contains("arbor.watermark.key");
+        // the pipeline that decodes speculatively by default gives the same text
+        runtime.awaitReady("stories260k-speculative");
+        Completion speculative = pipelines.complete(CompletionRequest.text("stories260k-speculative",
+                "Once upon a time", Options.of(Map.of("temperature", 0, "max_tokens", 48))), TextSink.DISCARD);
+        assertThat(speculative.tokens()).containsExactly(plain.tokens());
+    }
+
+    @Test
     @Order(6)
     void aRequestMayChooseAnAllowedProcessorChain() {
         Options sampled = Options.of(Map.of("temperature", 1.0, "max_tokens", 30, "seed", 11));

@@ -369,7 +369,7 @@ public class PipelineServiceImpl implements PipelineService {
             for (PartRef ref : d.postProcessors()) {
                 Lease<PostProcessor> pp = need(r, d, PartKind.POST_PROCESSOR, ref.name(), PostProcessor.class);
                 try {
-                    output = pp.get().process(output, tokenizer, ref.options().with(d.defaults()).with(options));
+                    output = pp.get().process(output, tokenizer, d.defaults().with(options).with(ref.options()));
                 } catch (RuntimeException | LinkageError e) {
                     throw GuardedParts.failure(PartKind.POST_PROCESSOR.describe(ref.name()), pp.bundle(), e);
                 }
@@ -504,7 +504,9 @@ public class PipelineServiceImpl implements PipelineService {
         long timeoutMillis = options.longValue("timeout_ms").orElse(0L);
         Cancellation cancellation = timeoutMillis > 0
                 ? Cancellation.deadline(start + timeoutMillis * 1_000_000L) : Cancellation.NEVER;
-        Options generatorOptions = generatorRef.options().with(options);
+        // a part's own options are the operator's and win over the request's (keys, drafts); pipeline defaults and
+        // request values fill in the rest
+        Options generatorOptions = options.with(generatorRef.options());
         GenerationContext ctx = new GenerationContext(r.model, r.tokenizer, prompt, maxTokens, samplers, stopTokens,
                 seed, generatorOptions, cancellation, resolver(d, r));
         GenerationResult result;
@@ -523,7 +525,7 @@ public class PipelineServiceImpl implements PipelineService {
             Lease<PostProcessor> pp = r.postProcessors.get(i);
             PartRef ref = d.postProcessors().get(i);
             try {
-                output = pp.get().process(output, r.tokenizer, ref.options().with(options));
+                output = pp.get().process(output, r.tokenizer, options.with(ref.options()));
             } catch (RuntimeException | LinkageError e) {
                 throw GuardedParts.failure(PartKind.POST_PROCESSOR.describe(ref.name()), pp.bundle(), e);
             }
@@ -584,7 +586,7 @@ public class PipelineServiceImpl implements PipelineService {
                 String label = PartKind.PROCESSOR.describe(ref.name());
                 LogitsProcessor p;
                 try {
-                    p = factories.get(i).create(ref.options().with(options));
+                    p = factories.get(i).create(options.with(ref.options()));
                 } catch (RuntimeException | LinkageError e) {
                     throw GuardedParts.failure(label, bundles.get(i), e);
                 }
@@ -596,7 +598,7 @@ public class PipelineServiceImpl implements PipelineService {
             String label = PartKind.SELECTOR.describe(d.selector().name());
             try {
                 return new Sampler(chain, GuardedParts.selector(
-                        selectorFactory.create(d.selector().options().with(options)), label, selectorBundle));
+                        selectorFactory.create(options.with(d.selector().options())), label, selectorBundle));
             } catch (ArborException e) {
                 throw e;
             } catch (RuntimeException | LinkageError e) {
