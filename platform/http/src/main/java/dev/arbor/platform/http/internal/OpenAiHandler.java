@@ -467,6 +467,11 @@ final class OpenAiHandler extends Handler.Abstract {
         if (e.status == 401) {
             ex.response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer");
         }
+        if (e.status == 413) {
+            // the rest of the oversized body stays unread: the connection cannot carry another request, so say so
+            // rather than let a client reuse it and find it closed
+            ex.response.getHeaders().put(HttpHeader.CONNECTION, "close");
+        }
         json(ex, e.status, OpenAiResponses.error(e));
     }
 }
