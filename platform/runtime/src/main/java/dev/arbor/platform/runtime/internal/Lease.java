@@ -11,11 +11,23 @@ public final class Lease<T> implements AutoCloseable {
     private final String name;
     private boolean closed;
 
+    private final org.osgi.framework.wiring.BundleRevision revision;
+
     Lease(BundleContext context, ServiceReference<?> reference, T service, String name) {
         this.context = context;
         this.reference = reference;
         this.service = service;
         this.name = name;
+        var bundle = reference.getBundle();
+        this.revision = bundle == null ? null : bundle.adapt(org.osgi.framework.wiring.BundleRevision.class);
+    }
+
+    /** True once the providing bundle was updated, refreshed or uninstalled: its classes may no longer load. */
+    public boolean departed() {
+        var bundle = reference.getBundle();
+        return bundle == null || bundle.getState() == org.osgi.framework.Bundle.UNINSTALLED
+                || bundle.adapt(org.osgi.framework.wiring.BundleRevision.class) != revision
+                || revision == null || revision.getWiring() == null;
     }
 
     public T get() {

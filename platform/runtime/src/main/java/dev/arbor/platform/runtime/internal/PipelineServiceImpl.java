@@ -24,6 +24,7 @@ import dev.arbor.api.postprocess.PostProcessor;
 import dev.arbor.api.sampling.LogitsProcessor;
 import dev.arbor.api.sampling.LogitsProcessorFactory;
 import dev.arbor.api.sampling.Sampler;
+import dev.arbor.api.sampling.SamplingContext;
 import dev.arbor.api.sampling.TokenSelectorFactory;
 import dev.arbor.api.tokenizer.Tokenizer;
 import dev.arbor.api.tokenizer.TokenizerProvider;
@@ -270,20 +271,40 @@ public class PipelineServiceImpl implements PipelineService {
             }
         };
         for (int attempt = 1; ; attempt++) {
-            try (Resolution parts = resolve(definition, generatorRef)) {
+            Resolution parts = resolve(definition, generatorRef);
+            try {
                 return run(definition, generatorRef, parts, request, options, tracking, start);
-            } catch (ArborException | LinkageError e) {
-                if (attempt >= 2 || delivered[0] || !departedBundle(e)) {
-                    throw e instanceof ArborException a ? a : new ArborException(
-                            ArborException.Kind.PLUGIN_FAILURE, "a part of pipeline '" + definition.name()
-                            + "' failed to load a class (was its bundle updated without a refresh?): " + e, e);
+            } catch (RuntimeException | LinkageError e) {
+                boolean departed = departedBundle(e) || parts.anyPartDeparted();
+                if (attempt >= 2 || delivered[0] || !departed) {
+                    if (e instanceof ArborException a) {
+                        throw a;
+                    }
+                    if (e instanceof RuntimeException unexpected && !departed) {
+                        throw unexpected;
+                    }
+                    throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "a part of pipeline '"
+                            + definition.name() + "' failed after its bundle was updated or refreshed under a"
+                            + " running request: " + e, e);
                 }
                 // A part's bundle was updated or refreshed between this request taking the part and using it, so
                 // its old class loader is gone. Nothing reached the client yet: resolve the parts again.
                 LOG.log(System.Logger.Level.INFO, "retrying a request of pipeline '" + definition.name()
                         + "' whose part left during an update: " + e.getMessage());
+            } finally {
+                parts.close();
             }
         }
+    }
+
+    /** True when a failure comes from a class loader that an update or refresh closed (a departed revision). */
+    private static boolean departedBundle(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof LinkageError) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
@@ -319,15 +340,6 @@ public class PipelineServiceImpl implements PipelineService {
         return String.join(", ", all);
     }
 
-    /** True when a failure comes from a class loader that an update or refresh closed (a departed revision). */
-    private static boolean departedBundle(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof LinkageError) {
-                return true;
-            }
-        }
-        return false;
-    }
 
     @Override
     public int[] tokenize(String pipeline, String text) {
@@ -392,6 +404,16 @@ public class PipelineServiceImpl implements PipelineService {
         <T> Lease<T> hold(Lease<T> lease) {
             held.add(lease);
             return lease;
+        }
+
+        /** True once a part's bundle was updated, refreshed or uninstalled after this request took the part. */
+        boolean anyPartDeparted() {
+            for (AutoCloseable h : held) {
+                if (h instanceof Lease<?> lease && lease.departed()) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         @Override
@@ -490,7 +512,10 @@ public class PipelineServiceImpl implements PipelineService {
         long seed = options.longValue("seed").orElseGet(() -> ThreadLocalRandom.current().nextLong());
 
         Supplier<Sampler> samplers = samplerFactory(r, d, options);
-        samplers.get(); // validates every processor's and the selector's options before any compute
+        // Validates every processor's and the selector's options before any compute, and runs the chain once on a
+        // neutral row with its own RNG: the parts load their classes now, while a failure can still be retried
+        // (a part whose bundle is refreshed mid-request cannot load classes any more).
+        samplers.get().sample(new float[card.vocabSize()], SamplingContext.seeded(prompt, card.vocabSize(), 0L));
 
         int[] stopTokens = stopTokens(card, options);
         long[] firstToken = {0L};
