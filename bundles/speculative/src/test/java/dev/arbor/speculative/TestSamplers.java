@@ -5,6 +5,7 @@ import dev.arbor.api.sampling.LogitsProcessor;
 import dev.arbor.api.sampling.SamplingContext;
 import dev.arbor.api.sampling.Selection;
 import dev.arbor.api.sampling.TokenSelector;
+import dev.arbor.testkit.TestSelectors;
 import java.util.Set;
 
 /**
@@ -17,40 +18,11 @@ public final class TestSamplers {
     private TestSamplers() {
     }
 
-    public static final TokenSelector ARGMAX = (logits, context) -> {
-        double[] p = softmax(logits);
-        int best = 0;
-        for (int i = 1; i < logits.length; i++) {
-            if (logits[i] > logits[best]) {
-                best = i;
-            }
-        }
-        float[] oneHot = new float[logits.length];
-        oneHot[best] = 1f;
-        return new Selection(best, oneHot, Math.log(p[best]), p[best]);
-    };
+    /** Argmax; see {@link TestSelectors#ARGMAX}. */
+    public static final TokenSelector ARGMAX = TestSelectors.ARGMAX;
 
-    public static final TokenSelector INVERSE_CDF = (logits, context) -> {
-        double[] p = softmax(logits);
-        double u = context.random().nextDouble();
-        double cumulative = 0;
-        int chosen = -1;
-        for (int i = 0; i < p.length; i++) {
-            if (p[i] == 0) {
-                continue;
-            }
-            chosen = i;
-            cumulative += p[i];
-            if (u < cumulative) {
-                break;
-            }
-        }
-        float[] dist = new float[p.length];
-        for (int i = 0; i < p.length; i++) {
-            dist[i] = (float) p[i];
-        }
-        return new Selection(chosen, dist, Math.log(p[chosen]), p[chosen]);
-    };
+    /** Inverse-CDF sampling; see {@link TestSelectors#INVERSE_CDF}. */
+    public static final TokenSelector INVERSE_CDF = TestSelectors.INVERSE_CDF;
 
     /** Divides logits by {@code t} (argmax invariant, speculative safe). */
     public static LogitsProcessor temperature(double t) {
@@ -101,19 +73,6 @@ public final class TestSamplers {
     }
 
     public static double[] softmax(float[] logits) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (float l : logits) {
-            max = Math.max(max, l);
-        }
-        double[] p = new double[logits.length];
-        double sum = 0;
-        for (int i = 0; i < p.length; i++) {
-            p[i] = Math.exp(logits[i] - max);
-            sum += p[i];
-        }
-        for (int i = 0; i < p.length; i++) {
-            p[i] /= sum;
-        }
-        return p;
+        return TestSelectors.softmax(logits);
     }
 }

@@ -8,6 +8,7 @@ import dev.arbor.api.sampling.LogitsProcessor;
 import dev.arbor.api.sampling.Sampler;
 import dev.arbor.api.sampling.Selection;
 import dev.arbor.api.sampling.TokenSelector;
+import dev.arbor.testkit.TestSelectors;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -21,40 +22,11 @@ final class Samplers {
     private Samplers() {
     }
 
-    static final TokenSelector ARGMAX = (logits, context) -> {
-        double[] p = softmax(logits);
-        int best = 0;
-        for (int i = 1; i < logits.length; i++) {
-            if (logits[i] > logits[best]) {
-                best = i;
-            }
-        }
-        float[] oneHot = new float[logits.length];
-        oneHot[best] = 1f;
-        return new Selection(best, oneHot, Math.log(p[best]), p[best]);
-    };
+    /** Argmax; see {@link TestSelectors#ARGMAX}. */
+    static final TokenSelector ARGMAX = TestSelectors.ARGMAX;
 
-    static final TokenSelector INVERSE_CDF = (logits, context) -> {
-        double[] p = softmax(logits);
-        double u = context.random().nextDouble();
-        double cumulative = 0;
-        int chosen = -1;
-        for (int i = 0; i < p.length; i++) {
-            if (p[i] == 0) {
-                continue;
-            }
-            chosen = i;
-            cumulative += p[i];
-            if (u < cumulative) {
-                break;
-            }
-        }
-        float[] dist = new float[p.length];
-        for (int i = 0; i < p.length; i++) {
-            dist[i] = (float) p[i];
-        }
-        return new Selection(chosen, dist, Math.log(p[chosen]), p[chosen]);
-    };
+    /** Inverse-CDF sampling; see {@link TestSelectors#INVERSE_CDF}. */
+    static final TokenSelector INVERSE_CDF = TestSelectors.INVERSE_CDF;
 
     static Supplier<Sampler> greedy() {
         return () -> new Sampler(List.of(), ARGMAX);
@@ -75,20 +47,7 @@ final class Samplers {
     }
 
     static double[] softmax(float[] logits) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (float l : logits) {
-            max = Math.max(max, l);
-        }
-        double[] p = new double[logits.length];
-        double sum = 0;
-        for (int i = 0; i < p.length; i++) {
-            p[i] = Math.exp(logits[i] - max);
-            sum += p[i];
-        }
-        for (int i = 0; i < p.length; i++) {
-            p[i] /= sum;
-        }
-        return p;
+        return TestSelectors.softmax(logits);
     }
 
     static GenerationContext context(ModelBackend model, int[] prompt, int maxNewTokens, Supplier<Sampler> samplers,
