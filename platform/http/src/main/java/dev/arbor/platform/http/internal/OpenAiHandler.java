@@ -65,6 +65,8 @@ final class OpenAiHandler extends Handler.Abstract {
         String endpoint = "other";
         String pipeline = "none";
         int status = 200;
+        /** Whether the request body was consumed: if not, the connection cannot carry another request. */
+        boolean bodyRead;
         SseStream stream;
 
         Exchange(Request request, Response response, Callback callback, String requestId) {
@@ -176,7 +178,7 @@ final class OpenAiHandler extends Handler.Abstract {
      * runs the pipeline's detector post-processors over the text and answers their reports.
      */
     private void detect(Exchange ex) {
-        JsonNode body = readJson(ex.request);
+        JsonNode body = readJson(ex);
         JsonNode model = body.get("model");
         JsonNode text = body.get("text");
         if (model == null || !model.isTextual()) {
@@ -209,7 +211,7 @@ final class OpenAiHandler extends Handler.Abstract {
     // ------------------------------------------------------------------------------------------------- completions
 
     private void complete(Exchange ex, boolean chat) {
-        OpenAiRequest req = OpenAiRequest.parse(readJson(ex.request), chat);
+        OpenAiRequest req = OpenAiRequest.parse(readJson(ex), chat);
         PipelineStatus status = pipelines.status(req.model()).orElseThrow(() -> ApiError.notFound(
                 "unknown pipeline '" + req.model() + "' (the 'model' field names a pipeline); ready pipelines: "
                         + readyNames()));
@@ -410,6 +412,11 @@ final class OpenAiHandler extends Handler.Abstract {
     }
 
     /** The body as JSON: 413 past {@code max_body_bytes} (by header or by counting), 400 when it is not JSON. */
+    private JsonNode readJson(Exchange ex) {
+        ex.bodyRead = true;
+        return readJson(ex.request);
+    }
+
     private JsonNode readJson(Request request) {
         long declared = request.getLength();
         long limit = settings.maxBodyBytes();
@@ -467,9 +474,10 @@ final class OpenAiHandler extends Handler.Abstract {
         if (e.status == 401) {
             ex.response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer");
         }
-        if (e.status == 413) {
-            // the rest of the oversized body stays unread: the connection cannot carry another request, so say so
-            // rather than let a client reuse it and find it closed
+        if (e.status == 413 || (!ex.bodyRead && !"GET".equals(ex.request.getMethod()))) {
+            // refused before its body was read (401, 404, 405) or with the body cut off (413): the unread bytes make
+            // the connection unusable for another request, so say so rather than let a client reuse it and find it
+            // closed
             ex.response.getHeaders().put(HttpHeader.CONNECTION, "close");
         }
         json(ex, e.status, OpenAiResponses.error(e));
