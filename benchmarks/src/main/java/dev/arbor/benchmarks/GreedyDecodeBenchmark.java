@@ -12,7 +12,6 @@ import java.nio.file.Path;
 import java.time.LocalDate;
 import java.util.Arrays;
 import java.util.Map;
-import org.osgi.framework.ServiceReference;
 
 /**
  * Greedy decoding of stories260K: Arbor's full pipeline (inside Felix: pipeline service, part leases, sampler
@@ -42,18 +41,12 @@ public final class GreedyDecodeBenchmark {
         Files.createDirectories(home.resolve("etc/pipelines"));
         Files.createSymbolicLink(home.resolve("bundles"), dist.resolve("bundles"));
         Files.copy(dist.resolve("etc/pipelines/stories260k.json"), home.resolve("etc/pipelines/stories260k.json"));
-        String api = "dev.arbor.api;version=1.0.0,dev.arbor.api.model;version=1.0.0,"
-                + "dev.arbor.api.tokenizer;version=1.0.0,dev.arbor.api.sampling;version=1.0.0,"
-                + "dev.arbor.api.generation;version=1.0.0,dev.arbor.api.postprocess;version=1.0.0,"
-                + "dev.arbor.api.pipeline;version=1.0.0,"
-                // one ONNX Runtime per process: two native copies in one JVM crash, so the backend bundle uses the
-                // class path's ONNX Runtime (the same one the minimal loop uses) instead of the natives bundle
-                + "ai.onnxruntime;version=1.29.0,ai.onnxruntime.providers;version=1.29.0";
+        String api = BenchmarkRuntime.API_AND_ONNXRUNTIME;
         try (ArborFramework runtime = ArborFramework.start(home, null, Map.of(
                 "org.osgi.framework.system.packages.extra", api, "arbor.launcher.skip", "arbor-api\\.jar|arbor-onnxruntime-runtime\\.jar",
                 "arbor.models", models.toString(), "arbor.cache", cache.toString(), "arbor.etc.poll.ms", "0"));
              MinimalOrtLoop minimal = new MinimalOrtLoop(onnx)) {
-            PipelineService pipelines = awaitPipelines(runtime);
+            PipelineService pipelines = BenchmarkRuntime.awaitReady(runtime, "stories260k");
             CompletionRequest request = CompletionRequest.text("stories260k", "",
                     Options.of(Map.of("temperature", 0, "max_tokens", tokens, "repetition_penalty", 1.0)));
             int[] ids = new int[tokens];
@@ -86,20 +79,6 @@ public final class GreedyDecodeBenchmark {
                     median(minimalFirst) / 1e6);
             System.out.printf("ratio Arbor / minimal tokens/s = %.3f%n", arborTps / minimalTps);
         }
-    }
-
-    private static PipelineService awaitPipelines(ArborFramework runtime) throws InterruptedException {
-        for (int i = 0; i < 2000; i++) {
-            ServiceReference<PipelineService> ref = runtime.context().getServiceReference(PipelineService.class);
-            if (ref != null) {
-                PipelineService s = runtime.context().getService(ref);
-                if (s.status("stories260k").map(st -> st.ready()).orElse(false)) {
-                    return s;
-                }
-            }
-            Thread.sleep(10);
-        }
-        throw new IllegalStateException("stories260k did not become ready");
     }
 
     private static double median(long[] values) {

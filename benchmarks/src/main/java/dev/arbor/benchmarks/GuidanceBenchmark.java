@@ -15,7 +15,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.osgi.framework.Bundle;
-import org.osgi.framework.ServiceReference;
 
 /**
  * Cost per token of classifier-free guidance ({@code cfg} generator, bundle {@code dev.arbor.generation.cfg})
@@ -53,10 +52,7 @@ public final class GuidanceBenchmark {
         Files.createDirectories(home.resolve("etc/pipelines"));
         Files.createSymbolicLink(home.resolve("bundles"), dist.resolve("bundles"));
         Files.copy(dist.resolve("etc/pipelines/stories260k.json"), home.resolve("etc/pipelines/stories260k.json"));
-        String api = "dev.arbor.api;version=1.0.0,dev.arbor.api.model;version=1.0.0,"
-                + "dev.arbor.api.tokenizer;version=1.0.0,dev.arbor.api.sampling;version=1.0.0,"
-                + "dev.arbor.api.generation;version=1.0.0,dev.arbor.api.postprocess;version=1.0.0,"
-                + "dev.arbor.api.pipeline;version=1.0.0";
+        String api = BenchmarkRuntime.API_PACKAGES;
         try (ArborFramework runtime = ArborFramework.start(home, null, Map.of(
                 "org.osgi.framework.system.packages.extra", api, "arbor.launcher.skip", "arbor-api\\.jar",
                 "arbor.models", models.toString(), "arbor.cache", cache.toString(), "arbor.etc.poll.ms", "0"))) {
@@ -67,7 +63,7 @@ public final class GuidanceBenchmark {
                 b.start();
                 System.out.println("installed " + cfgJar + " (not in the distribution yet)");
             }
-            PipelineService pipelines = await(runtime, PIPELINE);
+            PipelineService pipelines = BenchmarkRuntime.awaitReady(runtime, PIPELINE);
             PipelineDefinition original = pipelines.status(PIPELINE).orElseThrow().definition();
             Map<String, PartRef> variants = new LinkedHashMap<>();
             variants.put("unguided (autoregressive)", original.generator());
@@ -82,7 +78,7 @@ public final class GuidanceBenchmark {
                 pipelines.define(new PipelineDefinition(name, v.getKey(), original.model(), original.tokenizer(),
                         v.getValue(), original.processors(), original.selector(), original.postProcessors(),
                         original.defaults(), original.overrides()));
-                await(runtime, name);
+                BenchmarkRuntime.awaitReady(runtime, name);
                 names.put(v.getKey(), name);
             }
             Options options = Options.of(Map.of("temperature", 0, "max_tokens", tokens, "ignore_eos", true,
@@ -114,20 +110,6 @@ public final class GuidanceBenchmark {
                         base / tps);
             }
         }
-    }
-
-    private static PipelineService await(ArborFramework runtime, String pipeline) throws InterruptedException {
-        for (int i = 0; i < 3000; i++) {
-            ServiceReference<PipelineService> ref = runtime.context().getServiceReference(PipelineService.class);
-            if (ref != null) {
-                PipelineService s = runtime.context().getService(ref);
-                if (s.status(pipeline).map(st -> st.ready()).orElse(false)) {
-                    return s;
-                }
-            }
-            Thread.sleep(10);
-        }
-        throw new IllegalStateException(pipeline + " did not become ready");
     }
 
     private static double median(long[] values) {

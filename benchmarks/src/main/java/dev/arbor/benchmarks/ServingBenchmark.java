@@ -23,7 +23,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.osgi.framework.ServiceReference;
 
 /**
  * Serving throughput and latency over the OpenAI-compatible HTTP API on stories260K, at several concurrency levels,
@@ -72,14 +71,11 @@ public final class ServingBenchmark {
         Files.createDirectories(home.resolve("etc/pipelines"));
         Files.createSymbolicLink(home.resolve("bundles"), dist.resolve("bundles"));
         Files.copy(dist.resolve("etc/pipelines/stories260k.json"), home.resolve("etc/pipelines/stories260k.json"));
-        String api = "dev.arbor.api;version=1.0.0,dev.arbor.api.model;version=1.0.0,"
-                + "dev.arbor.api.tokenizer;version=1.0.0,dev.arbor.api.sampling;version=1.0.0,"
-                + "dev.arbor.api.generation;version=1.0.0,dev.arbor.api.postprocess;version=1.0.0,"
-                + "dev.arbor.api.pipeline;version=1.0.0";
+        String api = BenchmarkRuntime.API_PACKAGES;
         try (ArborFramework runtime = ArborFramework.start(home, null, Map.of(
                 "org.osgi.framework.system.packages.extra", api, "arbor.launcher.skip", "arbor-api\\.jar",
                 "arbor.models", models.toString(), "arbor.cache", cache.toString(), "arbor.etc.poll.ms", "0"))) {
-            PipelineService pipelines = awaitPipelines(runtime);
+            PipelineService pipelines = BenchmarkRuntime.awaitReady(runtime, PIPELINE);
             PipelineDefinition original = pipelines.status(PIPELINE).orElseThrow().definition();
             PartRef autoregressive = original.generator();
             // beams = 0: swap between two definitions that do identical work (the same generator; the options differ
@@ -226,19 +222,5 @@ public final class ServingBenchmark {
                 throw new IllegalStateException("strategy swap failed", failure);
             }
         }
-    }
-
-    private static PipelineService awaitPipelines(ArborFramework runtime) throws InterruptedException {
-        for (int i = 0; i < 2000; i++) {
-            ServiceReference<PipelineService> ref = runtime.context().getServiceReference(PipelineService.class);
-            if (ref != null) {
-                PipelineService s = runtime.context().getService(ref);
-                if (s.status(PIPELINE).map(st -> st.ready()).orElse(false)) {
-                    return s;
-                }
-            }
-            Thread.sleep(10);
-        }
-        throw new IllegalStateException(PIPELINE + " did not become ready");
     }
 }

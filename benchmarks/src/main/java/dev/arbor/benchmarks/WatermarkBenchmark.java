@@ -94,11 +94,7 @@ public final class WatermarkBenchmark {
             Files.createSymbolicLink(bundles.resolve(jar.getFileName()), jar);
         }
         Files.createDirectories(home.resolve("etc/pipelines"));
-        String api = "dev.arbor.api;version=1.0.0,dev.arbor.api.model;version=1.0.0,"
-                + "dev.arbor.api.tokenizer;version=1.0.0,dev.arbor.api.sampling;version=1.0.0,"
-                + "dev.arbor.api.generation;version=1.0.0,dev.arbor.api.postprocess;version=1.0.0,"
-                + "dev.arbor.api.pipeline;version=1.0.0,"
-                + "ai.onnxruntime;version=1.29.0,ai.onnxruntime.providers;version=1.29.0";
+        String api = BenchmarkRuntime.API_AND_ONNXRUNTIME;
         try (ArborFramework runtime = ArborFramework.start(home, null, Map.of(
                 "org.osgi.framework.system.packages.extra", api,
                 "arbor.launcher.skip", "arbor-api\\.jar|arbor-onnxruntime-runtime\\.jar",
