@@ -2,6 +2,8 @@ package dev.arbor.backend.onnxruntime;
 
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
+import dev.arbor.api.model.LogitAlignment;
+import dev.arbor.api.model.NativeAttention;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -21,9 +23,14 @@ import java.util.OptionalInt;
  *   <li>the {@link Options} of the model spec: {@code vocab_size}, {@code max_positions}, {@code eos_token_ids},
  *       {@code bos_token_id}, {@code pad_token_id}, {@code hidden_size}.</li>
  * </ol>
+ * Diffusion-LM facts (MASK id, logit alignment, native attention, block size) come from the {@code arbor.*}
+ * metadata, which the llama2.c converter copies from the checkpoint's model card, or from the options
+ * {@code mask_token_id}, {@code alignment}, {@code attention}, {@code block_size} (options win: they describe a
+ * foreign export the metadata does not cover).
  * The vocabulary falls back to the static last dimension of the {@code logits} output.
  */
 record ModelFacts(int vocabSize, int maxPositions, int hiddenSize, OptionalInt bos, int[] eos, OptionalInt pad,
+                  OptionalInt mask, LogitAlignment alignment, NativeAttention attention, int blockSize,
                   String source) {
 
     /** Reads the side files of {@code onnxFile} (before the session exists, so KV hints can be applied). */
@@ -97,8 +104,40 @@ record ModelFacts(int vocabSize, int maxPositions, int hiddenSize, OptionalInt b
                             + "vocabulary [0, " + vocab + ").", null);
                 }
             }
+            // Diffusion-LM facts: written by Arbor's converters from a model card, or set as options.
+            Integer mask = first(meta("arbor.mask_token_id"), opt("mask_token_id"));
+            if (mask != null && mask >= vocab) {
+                throw ArborException.badModel("ONNX model '" + file + "': mask token id " + mask + " is outside the "
+                        + "vocabulary [0, " + vocab + ").", null);
+            }
+            LogitAlignment alignment = word("arbor.alignment", "alignment", LogitAlignment.class,
+                    LogitAlignment.NEXT);
+            NativeAttention attention = word("arbor.attention", "attention", NativeAttention.class,
+                    NativeAttention.CAUSAL);
+            int blockSize = firstInt(opt("block_size"), meta("arbor.block_size"), null, 0);
+            if (attention == NativeAttention.BLOCK_CAUSAL && blockSize <= 0) {
+                throw ArborException.badModel("ONNX model '" + file + "': a BLOCK_CAUSAL model needs a positive "
+                        + "block size (metadata arbor.block_size or option block_size).", null);
+            }
             return new ModelFacts(vocab, context, hidden, bos == null ? OptionalInt.empty() : OptionalInt.of(bos),
-                    eos, pad == null ? OptionalInt.empty() : OptionalInt.of(pad), primary);
+                    eos, pad == null ? OptionalInt.empty() : OptionalInt.of(pad),
+                    mask == null ? OptionalInt.empty() : OptionalInt.of(mask), alignment, attention, blockSize,
+                    primary);
+        }
+
+        /** An enum fact: the option {@code optionKey} wins over the metadata {@code metaKey}. */
+        private <E extends Enum<E>> E word(String metaKey, String optionKey, Class<E> type, E fallback) {
+            String v = options.has(optionKey) ? options.string(optionKey, null) : metadata.get(metaKey);
+            if (v == null || v.isBlank()) {
+                return fallback;
+            }
+            try {
+                return Enum.valueOf(type, v.trim().toUpperCase(java.util.Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw ArborException.badModel("ONNX model '" + file + "': " + (options.has(optionKey) ? "option "
+                        + optionKey : "metadata " + metaKey) + "='" + v + "' is not one of "
+                        + java.util.Arrays.toString(type.getEnumConstants()) + ".", e);
+            }
         }
 
         private Integer meta(String key) {

@@ -14,10 +14,8 @@ import dev.arbor.api.model.DecodeState;
 import dev.arbor.api.model.EmbeddingAccess;
 import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.ForwardResult;
-import dev.arbor.api.model.LogitAlignment;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
-import dev.arbor.api.model.NativeAttention;
 import dev.arbor.api.model.StateWrite;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -35,7 +33,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.Lock;
@@ -154,10 +151,12 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             if (llama2cCheckpoint != null) {
                 caps.add(Capability.EMBEDDING_MATRIX);
             }
-            String name = options.string("name", file.getFileName().toString());
+            // A converted checkpoint's file is a content-hashed cache entry: its card's name reads better.
+            String name = options.string("name",
+                    metadata.getOrDefault("arbor.name", file.getFileName().toString()));
             ModelCard card = new ModelCard(name, facts.vocabSize(), facts.maxPositions(), facts.hiddenSize(),
-                    facts.bos(), facts.eos(), facts.pad(), OptionalInt.empty(), LogitAlignment.NEXT,
-                    NativeAttention.CAUSAL, 0, caps);
+                    facts.bos(), facts.eos(), facts.pad(), facts.mask(), facts.alignment(), facts.attention(),
+                    facts.blockSize(), caps);
             LOG.info(() -> "opened '" + file + "' on " + choice.device() + ": " + sig.describe() + "; facts from "
                     + facts.source() + "; " + card);
             Llama2cSupport.Embeddings embeddings = llama2cCheckpoint == null ? null

@@ -63,6 +63,33 @@ class Llama2cFormatTest {
     }
 
     @Test
+    void modelCardSidecarGivesDiffusionFactsAndAChangedCardGivesANewConversion(@TempDir Path dir)
+            throws java.io.IOException {
+        Path checkpoint = java.nio.file.Files.copy(SharedModels.require("stories260K/stories260K.bin"),
+                dir.resolve("mdlm.bin"));
+        Path card = dir.resolve("mdlm.card.json");
+        java.nio.file.Files.writeString(card, "{\"name\": \"toy-mdlm\", \"bos\": 1, \"eos\": [2], \"mask\": 511,"
+                + " \"alignment\": \"SAME\", \"attention\": \"BIDIRECTIONAL\", \"samples\": [\"ignored\"]}");
+        Options opts = Options.of(Map.of("cache_dir", dir.resolve("cache").toString()));
+        try (ModelBackend mdlm = new OnnxRuntimeBackendProvider().open(new ModelSpec(checkpoint, "llama2c", opts))) {
+            assertThat(mdlm.card().maskTokenId()).hasValue(511);
+            assertThat(mdlm.card().eosTokenIds()).containsExactly(2);
+            assertThat(mdlm.card().alignment()).isEqualTo(dev.arbor.api.model.LogitAlignment.SAME);
+            assertThat(mdlm.card().nativeAttention()).isEqualTo(dev.arbor.api.model.NativeAttention.BIDIRECTIONAL);
+        }
+        java.nio.file.Files.writeString(card, "{\"attention\": \"BLOCK_CAUSAL\", \"block_size\": 4, \"mask\": 7}");
+        try (ModelBackend bd = new OnnxRuntimeBackendProvider().open(new ModelSpec(checkpoint, "llama2c", opts))) {
+            assertThat(bd.card().nativeAttention()).isEqualTo(dev.arbor.api.model.NativeAttention.BLOCK_CAUSAL);
+            assertThat(bd.card().blockSize()).isEqualTo(4);
+            assertThat(bd.card().maskTokenId()).hasValue(7);
+        }
+        java.nio.file.Files.writeString(card, "{\"mask\": 512}");
+        assertThatThrownBy(() -> new OnnxRuntimeBackendProvider().open(new ModelSpec(checkpoint, "llama2c", opts)))
+                .isInstanceOf(ArborException.class).hasMessageContaining("mask id 512")
+                .hasMessageContaining("[0, 512)");
+    }
+
+    @Test
     void greedy200StepsFromBosMatchesLlama2c() {
         Map<String, Object> g = section(expected("stories260K"), "greedy");
         int[] want = ints(g.get("generated_ids"));

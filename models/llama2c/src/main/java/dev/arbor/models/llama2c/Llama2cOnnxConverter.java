@@ -47,7 +47,7 @@ import java.util.List;
  */
 public final class Llama2cOnnxConverter {
     /** Bumped whenever the generated graph changes, so stale cache entries are not reused. */
-    public static final int CONVERTER_VERSION = 1;
+    public static final int CONVERTER_VERSION = 2;
     /** The ONNX opset the graph uses (ReduceMean still takes axes as an attribute at 17). */
     public static final int OPSET = 17;
     /** The additive bias value that hides a key. */
@@ -71,12 +71,16 @@ public final class Llama2cOnnxConverter {
             throw ArborException.invalid("keepLayers must be 0 (all layers) or positive, got " + keepLayers);
         }
         String sha = sha256(checkpoint);
-        Path target = cacheDir.resolve("llama2c-" + sha + "-keep" + keepLayers + "-v" + CONVERTER_VERSION + ".onnx");
+        Llama2cModelCard card = Llama2cModelCard.forCheckpoint(checkpoint);
+        // The card's facts go into the graph's metadata, so a changed sidecar must give a new cache entry.
+        String key = card.sha256().isEmpty() ? sha : sha + "-card" + card.sha256().substring(0, 16);
+        Path target = cacheDir.resolve("llama2c-" + key + "-keep" + keepLayers + "-v" + CONVERTER_VERSION + ".onnx");
         if (Files.isRegularFile(target)) {
             return target;
         }
         Llama2cCheckpoint weights = Llama2cCheckpoint.read(checkpoint);
-        ModelProto model = build(weights, keepLayers, sha);
+        card.validateAgainst(weights.config(), checkpoint.toString());
+        ModelProto model = build(weights, keepLayers, sha, card);
         Path tmp = null;
         try {
             Files.createDirectories(cacheDir);
@@ -107,7 +111,14 @@ public final class Llama2cOnnxConverter {
 
     /** The serialised ONNX model of {@code weights} (first {@code keepLayers} layers, 0 = all). */
     public static byte[] toOnnx(Llama2cCheckpoint weights, int keepLayers, String sourceSha256) {
-        return build(weights, keepLayers, sourceSha256).toByteArray();
+        return toOnnx(weights, keepLayers, sourceSha256, Llama2cModelCard.forCheckpoint(Path.of(weights.source())));
+    }
+
+    /** As {@link #toOnnx(Llama2cCheckpoint, int, String)} with the card's facts written into the metadata. */
+    public static byte[] toOnnx(Llama2cCheckpoint weights, int keepLayers, String sourceSha256,
+                                Llama2cModelCard card) {
+        return build(weights, keepLayers, sourceSha256, card.validateAgainst(weights.config(), weights.source()))
+                .toByteArray();
     }
 
     /** Hex SHA-256 of a file's bytes. */
@@ -129,7 +140,7 @@ public final class Llama2cOnnxConverter {
         }
     }
 
-    private static ModelProto build(Llama2cCheckpoint full, int keepLayers, String sha) {
+    private static ModelProto build(Llama2cCheckpoint full, int keepLayers, String sha, Llama2cModelCard card) {
         Llama2cCheckpoint w = full.withLayers(keepLayers);
         Llama2cConfig c = w.config();
         long weightBytes = 4L * c.fileFloatCount();
@@ -252,9 +263,22 @@ public final class Llama2cOnnxConverter {
         meta(m, "arbor.num_heads", nH);
         meta(m, "arbor.num_kv_heads", nKv);
         meta(m, "arbor.head_dim", hs);
-        meta(m, "arbor.bos_token_id", Llama2cTokenizer.BOS);
-        // run.c stops generating when the model emits BOS (1), so BOS doubles as the end-of-sequence id.
-        meta(m, "arbor.eos_token_ids", "1");
+        // Without a sidecar the card holds run.c's facts: BOS 1, which doubles as the end of a story.
+        if (card.bos().isPresent()) {
+            meta(m, "arbor.bos_token_id", card.bos().getAsInt());
+        }
+        meta(m, "arbor.eos_token_ids", java.util.Arrays.stream(card.eos()).mapToObj(String::valueOf)
+                .collect(java.util.stream.Collectors.joining(",")));
+        if (card.pad().isPresent()) {
+            meta(m, "arbor.pad_token_id", card.pad().getAsInt());
+        }
+        if (card.mask().isPresent()) {
+            meta(m, "arbor.mask_token_id", card.mask().getAsInt());
+        }
+        meta(m, "arbor.alignment", card.alignment().name());
+        meta(m, "arbor.attention", card.attention().name());
+        meta(m, "arbor.block_size", card.blockSize());
+        meta(m, "arbor.name", card.name());
         meta(m, "arbor.source_sha256", sha == null ? "" : sha);
         return m.build();
     }
