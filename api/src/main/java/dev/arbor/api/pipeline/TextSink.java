@@ -19,5 +19,17 @@ public interface TextSink {
         return onText(delta, token);
     }
 
+    /**
+     * Takes the whole generated text so far after denoising step {@code step} of a generator that decodes positions
+     * out of order (masked diffusion), each undecoded position shown as {@link #MASK_PLACEHOLDER}. Called only when
+     * the request asks for it (option {@code stream_canvas}); informative only: the answer is what
+     * {@link #onText} streams. The default ignores canvases. Since 1.1.
+     */
+    default void onCanvas(String text, int step) {
+    }
+
+    /** How a still-masked position is shown in {@link #onCanvas} text. */
+    String MASK_PLACEHOLDER = "\u2591";
+
     TextSink DISCARD = (delta, token) -> true;
 }

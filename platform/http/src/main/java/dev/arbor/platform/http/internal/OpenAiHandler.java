@@ -2,6 +2,7 @@ package dev.arbor.platform.http.internal;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.generation.FinishReason;
 import dev.arbor.api.pipeline.Completion;
@@ -379,6 +380,19 @@ final class OpenAiHandler extends Handler.Abstract {
                     first[0] = false;
                     offset[0] += delta.length();
                     return sent; // false stops generation: cut off at the deadline, or the client left
+                }
+
+                @Override
+                public void onCanvas(String text, int step) {
+                    // asked for with "arbor": {"stream_canvas": true}: a chunk with an empty delta and the whole
+                    // canvas so far (masks as placeholders), so a client can watch a diffusion text resolve
+                    ObjectNode chunk = OpenAiResponses.chunk(meta, index, meta.chat() ? null : "", first[0], null, 0,
+                            offset[0], null, req.includeUsage());
+                    ObjectNode choice = (ObjectNode) chunk.get("choices").get(0);
+                    choice.put("arbor_canvas", text);
+                    choice.put("arbor_step", step);
+                    stream.send(chunk);
+                    first[0] = false;
                 }
             };
             Completion c = pipelines.complete(req.toCompletionRequest(i, runOptions(maxTokens, deadline)), sink);

@@ -162,7 +162,18 @@ record OpenAiRequest(boolean chat, String model, String prompt, int[] inputIds, 
                     processors.add(part(list.get(i), "arbor.processors[" + i + "]"));
                 }
             }
-            return new ArborExtension(generator, processors, objectOptions(node.get("options"), "arbor.options"));
+            Map<String, Object> options = objectOptions(node.get("options"), "arbor.options");
+            JsonNode canvas = node.get("stream_canvas");
+            if (canvas != null && !canvas.isNull()) {
+                // diffusion generators: stream each step's canvas as an "arbor_canvas" chunk (see OpenAiHandler)
+                if (!canvas.isBoolean()) {
+                    throw ApiError.invalid("arbor.stream_canvas", "'arbor.stream_canvas' must be true or false, got "
+                            + kind(canvas));
+                }
+                options = new LinkedHashMap<>(options);
+                options.put("stream_canvas", canvas.asBoolean());
+            }
+            return new ArborExtension(generator, processors, options);
         }
 
         private static PartRef part(JsonNode node, String param) {

@@ -6,7 +6,7 @@ import java.util.Map;
 
 /**
  * What the decoding strategy did for a response, summed over its choices, as an {@code "arbor"} extension object
- * inside {@code usage}: the generator, target forward passes, and for speculative strategies the drafted and
+ * inside {@code usage}: the generator, target forward passes, tokens per forward pass, and for speculative strategies the drafted and
  * accepted tokens with the acceptance rate and tokens per step (OpenAI clients ignore unknown usage fields).
  */
 final class StrategyUsage {
@@ -63,6 +63,8 @@ final class StrategyUsage {
         ObjectNode arbor = usage.putObject("arbor");
         arbor.put("generator", generator);
         arbor.put("forward_passes", forwardPasses);
+        // tokens per forward pass: 1 for plain autoregressive decoding, more for parallel (speculative, diffusion)
+        arbor.put("tokens_per_forward", forwardPasses == 0 ? 0.0 : (double) emitted / forwardPasses);
         if (speculative) {
             ObjectNode s = arbor.putObject("speculative");
             s.put("steps", steps);

@@ -69,6 +69,10 @@ class OpenAiHandlerTest {
                 case "broken" -> throw new ArborException(ArborException.Kind.UNAVAILABLE,
                         "pipeline 'broken' unavailable: needs logits processor 'x'");
                 default -> {
+                    if (request.options().bool("stream_canvas", false)) { // what the runtime does for diffusion
+                        sink.onCanvas(TextSink.MASK_PLACEHOLDER.repeat(2), 1);
+                        sink.onCanvas("Hello" + TextSink.MASK_PLACEHOLDER, 2);
+                    }
                     sink.onText("Hello", 7, -0.5);
                     sink.onText("", 8, -0.25);
                     sink.onText(" world", -1, Double.NaN);
@@ -227,6 +231,30 @@ class OpenAiHandlerTest {
         JsonNode usage = OpenAiResponses.MAPPER.readTree(events[3].substring(6));
         assertThat(usage.get("usage").get("completion_tokens").asInt()).isEqualTo(2);
         assertThat(events[4]).isEqualTo("data: [DONE]");
+    }
+
+    @Test
+    void streamsDiffusionCanvasesOnlyWhenAsked() throws Exception {
+        HttpResponse<String> r = post("/v1/completions", "{'model': 'echo', 'prompt': 'a', 'stream': true,"
+                + " 'arbor': {'stream_canvas': true}}", KEY);
+        assertThat(r.statusCode()).isEqualTo(200);
+        String[] events = r.body().split("\n\n");
+        JsonNode first = OpenAiResponses.MAPPER.readTree(events[0].substring(6)).get("choices").get(0);
+        assertThat(first.get("arbor_canvas").asText()).isEqualTo("\u2591\u2591");
+        assertThat(first.get("arbor_step").asInt()).isEqualTo(1);
+        assertThat(first.get("text").asText()).isEmpty();
+        JsonNode second = OpenAiResponses.MAPPER.readTree(events[1].substring(6)).get("choices").get(0);
+        assertThat(second.get("arbor_canvas").asText()).isEqualTo("Hello\u2591");
+        JsonNode text = OpenAiResponses.MAPPER.readTree(events[2].substring(6)).get("choices").get(0);
+        assertThat(text.get("text").asText()).isEqualTo("Hello");
+        assertThat(text.has("arbor_canvas")).isFalse();
+        HttpResponse<String> plain = post("/v1/completions", "{'model': 'echo', 'prompt': 'a', 'stream': true}",
+                KEY);
+        assertThat(plain.body()).doesNotContain("arbor_canvas");
+        HttpResponse<String> bad = post("/v1/completions", "{'model': 'echo', 'arbor': {'stream_canvas': 'yes'}}",
+                KEY);
+        assertThat(bad.statusCode()).isEqualTo(400);
+        assertThat(error(bad).get("param").asText()).isEqualTo("arbor.stream_canvas");
     }
 
     @Test

@@ -9,6 +9,7 @@ import dev.arbor.api.pipeline.PartRef;
 import dev.arbor.api.pipeline.PipelineDefinition;
 import dev.arbor.api.pipeline.PipelineService;
 import dev.arbor.api.pipeline.PipelineStatus;
+import dev.arbor.api.pipeline.TextSink;
 import dev.arbor.api.pipeline.TokenizerRef;
 import dev.arbor.platform.runtime.internal.PartRegistry;
 import dev.arbor.platform.runtime.internal.PipelineJson;
@@ -196,6 +197,8 @@ public class ArborCli implements Function<String[], Integer> {
         Map<String, String> extra = new LinkedHashMap<>();
         @Option(names = "--stats", description = "Print timing and finish reason to stderr.")
         boolean stats;
+        @Option(names = "--stream-canvas", description = "Diffusion strategies: print each step's canvas to stderr.")
+        boolean streamCanvas;
         @Parameters(arity = "0..1", description = "Prompt text.")
         String prompt;
 
@@ -237,10 +240,23 @@ public class ArborCli implements Function<String[], Integer> {
             }
             CompletionRequest request = new CompletionRequest(name, inputIds == null ? prompt : null, inputIds,
                     stop, generator, null, Options.of(options));
-            Completion c = pipelines.complete(request, (delta, token) -> {
-                out.print(delta);
-                out.flush();
-                return true;
+            if (streamCanvas) {
+                options.put("stream_canvas", true);
+                request = new CompletionRequest(name, request.prompt(), inputIds, stop, generator, null,
+                        Options.of(options));
+            }
+            Completion c = pipelines.complete(request, new TextSink() {
+                @Override
+                public boolean onText(String delta, int token) {
+                    out.print(delta);
+                    out.flush();
+                    return true;
+                }
+
+                @Override
+                public void onCanvas(String text, int step) {
+                    err.println("[step " + step + "] " + text);
+                }
             });
             out.println();
             if (printIds) {

@@ -520,11 +520,23 @@ public class PipelineServiceImpl implements PipelineService {
         int[] stopTokens = stopTokens(card, options);
         long[] firstToken = {0L};
         TextStreamer streamer = new TextStreamer(r.tokenizer, prompt, request.stop(), sink);
-        TokenSink tokenSink = (row, token, selection) -> {
-            if (firstToken[0] == 0L) {
-                firstToken[0] = System.nanoTime();
+        boolean streamCanvas = options.bool("stream_canvas", false);
+        Tokenizer tokenizer = r.tokenizer;
+        TokenSink tokenSink = new TokenSink() {
+            @Override
+            public boolean accept(int row, int token, dev.arbor.api.sampling.Selection selection) {
+                if (firstToken[0] == 0L) {
+                    firstToken[0] = System.nanoTime();
+                }
+                return streamer.accept(token, selection == null ? Double.NaN : selection.logProbability());
             }
-            return streamer.accept(token, selection == null ? Double.NaN : selection.logProbability());
+
+            @Override
+            public void canvas(int row, int[] tokens, int maskTokenId, int step) {
+                if (streamCanvas) {
+                    sink.onCanvas(canvasText(tokenizer, tokens, maskTokenId, stopTokens), step);
+                }
+            }
         };
         long timeoutMillis = options.longValue("timeout_ms").orElse(0L);
         Cancellation cancellation = timeoutMillis > 0
@@ -668,6 +680,32 @@ public class PipelineServiceImpl implements PipelineService {
                         + d.model().backend() + "' does not offer it for " + card.name());
             }
         }
+    }
+
+    /**
+     * A diffusion canvas as text: runs of decoded tokens detokenized, each MASK shown as
+     * {@link TextSink#MASK_PLACEHOLDER}, cut at the first stop token (what follows it is never returned).
+     */
+    static String canvasText(Tokenizer tokenizer, int[] tokens, int maskTokenId, int[] stopTokens) {
+        StringBuilder text = new StringBuilder();
+        int runStart = 0;
+        for (int i = 0; i <= tokens.length; i++) {
+            boolean stop = false;
+            for (int t = 0; i < tokens.length && t < stopTokens.length; t++) {
+                stop |= tokens[i] == stopTokens[t];
+            }
+            if (i == tokens.length || stop || tokens[i] == maskTokenId) {
+                if (i > runStart) {
+                    text.append(tokenizer.decode(Arrays.copyOfRange(tokens, runStart, i)));
+                }
+                if (i == tokens.length || stop) {
+                    break;
+                }
+                text.append(TextSink.MASK_PLACEHOLDER);
+                runStart = i + 1;
+            }
+        }
+        return text.toString();
     }
 
     private static int[] checkIds(int[] ids, ModelCard card) {
