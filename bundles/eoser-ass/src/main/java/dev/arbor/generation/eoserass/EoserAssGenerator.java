@@ -1,0 +1,137 @@
+package dev.arbor.generation.eoserass;
+
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
+import dev.arbor.api.PartProperties;
+import dev.arbor.api.Trait;
+import dev.arbor.api.generation.GenerationContext;
+import dev.arbor.api.generation.GenerationResult;
+import dev.arbor.api.generation.Generator;
+import dev.arbor.api.generation.TokenSink;
+import dev.arbor.diffusion.Canvas;
+import dev.arbor.diffusion.CanvasOutput;
+import dev.arbor.diffusion.ConfidenceMetric;
+import dev.arbor.diffusion.DiffusionModel;
+import dev.arbor.diffusion.MaskedDiffusionLoop;
+import dev.arbor.diffusion.RemaskingPolicy;
+import dev.arbor.diffusion.TokenProposer;
+import dev.arbor.diffusion.UnmaskSchedule;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import org.osgi.service.component.annotations.Component;
+
+/**
+ * EOS early rejection ({@link EosEarlyRejection}) with the ascending step-size schedule ({@link AscendingStepSize}),
+ * Yang et al. 2025 (arXiv:2509.23924, {@code yjyddq/EOSER-ASS-RL}; METHODS.md §3.6), run by the shared
+ * masked-diffusion step loop: by default the whole generation region is one block decoded in {@code ceil(log2 L)}
+ * forwards (1, 2, 4, ... tokens per step), EOS proposals down-weighted early.
+ *
+ * <p><b>Options</b>: {@code schedule} = {@code ass} (default) or {@code uniform} (LLaDA's, for EOSER alone);
+ * {@code eoser} (default true; false = plain low-confidence choice); {@code gamma_min} (default 0.01 with
+ * {@code ass}, 0.4 with {@code uniform}, the reference's defaults), {@code gamma_max} (default 1), both in [0, 1];
+ * {@code steps} (default: {@code ceil(log2 b)} per block of {@code b} tokens with {@code ass}, one token per step with
+ * {@code uniform}); {@code block_length} (default the whole region; block-causal models use their own blocks);
+ * {@code confidence} = {@code max_prob} (default) or {@code margin} ({@code neg_entropy} is negative, so scaling
+ * would raise EOS; it is allowed only with {@code eoser=false}); {@code max_new_tokens}.
+ *
+ * <p>Not implemented: the reference's multi-block ASS layout ({@code ass_generate} with {@code block_num > 1}, whose
+ * blocks are cut from the doubling sequence itself); here each block gets its own ascending schedule.
+ */
+@Component(service = Generator.class, property = {PartProperties.NAME + "=" + EoserAssGenerator.NAME,
+        PartProperties.DESCRIPTION + "=EOS early rejection + ascending step-size schedule for diffusion LMs: "
+                + "log2(L) forwards (schedule, eoser, gamma_min, gamma_max, steps, block_length)"})
+public final class EoserAssGenerator implements Generator {
+    public static final String NAME = "eoser-ass";
+
+    @Override
+    public GenerationResult generate(GenerationContext context, TokenSink sink) {
+        Objects.requireNonNull(context, "context");
+        Objects.requireNonNull(sink, "sink");
+        DiffusionModel model = DiffusionModel.of(context.model(), NAME);
+        int genLength = model.budget(context);
+        Options options = context.options();
+        String scheduleName = options.string("schedule", "ass");
+        boolean ass = switch (scheduleName) {
+            case "ass" -> true;
+            case "uniform" -> false;
+            default -> throw ArborException.invalid("option 'schedule' of generator '" + NAME + "' must be ass "
+                    + "(ascending step sizes 1, 2, 4, ...) or uniform, got '" + scheduleName + "'");
+        };
+        boolean eoser = options.bool("eoser", true);
+        double gammaMin = options.number("gamma_min", ass ? 0.01 : 0.4, 0, 1);
+        double gammaMax = options.number("gamma_max", 1.0, 0, 1);
+        if (gammaMin > gammaMax) {
+            throw ArborException.invalid("option 'gamma_min' (" + gammaMin + ") must not exceed 'gamma_max' ("
+                    + gammaMax + "): EOS confidences are scaled by a factor rising from gamma_min to gamma_max");
+        }
+        String confidence = options.string("confidence", "max_prob");
+        if (eoser && confidence.equals("neg_entropy")) {
+            throw ArborException.invalid("option 'confidence' neg_entropy is negative, so EOSER's scaling by "
+                    + "gamma <= 1 would raise EOS confidences instead of lowering them; use max_prob or margin, "
+                    + "or set eoser=false");
+        }
+        ConfidenceMetric metric = ConfidenceMetric.named(confidence);
+        int[] eosIds = model.card().eosTokenIds();
+        if (eoser && eosIds.length == 0) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "generator '" + NAME + "' down-weights EOS "
+                    + "proposals, but model '" + model.card().name() + "' gives no EOS id in its card; add "
+                    + "eos_token_id to its card or set eoser=false");
+        }
+        int blockLength = options.integer("block_length", 0, 0, Integer.MAX_VALUE);
+
+        Canvas canvas = new Canvas(context.prompt(), genLength, model.maskTokenId());
+        int[][] blocks = model.blocks(canvas, blockLength);
+        int steps = steps(options, ass, blocks, genLength);
+        UnmaskSchedule schedule = ass ? AscendingStepSize.INSTANCE : UnmaskSchedule.UNIFORM;
+        RemaskingPolicy policy = eoser ? new EosEarlyRejection(gammaMin, gammaMax, eosIds,
+                ass ? EosEarlyRejection.Ramp.ASCENDING : EosEarlyRejection.Ramp.LINEAR) : RemaskingPolicy.LOW_CONFIDENCE;
+
+        TokenProposer proposer = new TokenProposer(context, model, metric);
+        CanvasOutput output = new CanvasOutput(context, sink, canvas);
+        boolean finished = new MaskedDiffusionLoop(model, proposer, output, context.cancellation())
+                .run(canvas, new MaskedDiffusionLoop.Settings(blockLength, steps, schedule, policy));
+        Map<String, Object> stats = new LinkedHashMap<>();
+        stats.put("strategy", NAME);
+        stats.put("schedule", scheduleName);
+        stats.put("eoser", eoser);
+        if (eoser) {
+            stats.put("gamma_min", gammaMin);
+            stats.put("gamma_max", gammaMax);
+        }
+        return output.finish(model, !finished, stats);
+    }
+
+    /**
+     * The total steps: the option, or the schedule's natural count. With {@code ass} every block must fit its share
+     * ({@link MaskedDiffusionLoop#spread}): doubling from 1, a block of {@code b} tokens has room for at most
+     * {@code floor(log2 b) + 1} steps.
+     */
+    private static int steps(Options options, boolean ass, int[][] blocks, int genLength) {
+        if (!ass) {
+            return options.integer("steps", Math.max(1, genLength), 1, Integer.MAX_VALUE);
+        }
+        int natural = 0;
+        for (int[] b : blocks) {
+            natural += AscendingStepSize.defaultSteps(b[1] - b[0]);
+        }
+        int steps = options.integer("steps", Math.max(1, natural), 1, Integer.MAX_VALUE);
+        int[] share = MaskedDiffusionLoop.spread(steps, Math.max(1, blocks.length));
+        for (int b = 0; b < blocks.length; b++) {
+            int size = blocks[b][1] - blocks[b][0];
+            if (share[b] > AscendingStepSize.maxSteps(size)) {
+                throw ArborException.invalid("option 'steps' is " + steps + ", which gives a block of " + size
+                        + " tokens " + share[b] + " steps, but the ascending schedule doubles the tokens per step "
+                        + "(1, 2, 4, ...) so " + size + " tokens fit in at most " + AscendingStepSize.maxSteps(size)
+                        + " steps; lower steps (the default is " + natural + ") or use schedule=uniform");
+            }
+        }
+        return steps;
+    }
+
+    @Override
+    public Set<Trait> requirements() {
+        return Set.of(Trait.NEEDS_BIDIRECTIONAL);
+    }
+}
