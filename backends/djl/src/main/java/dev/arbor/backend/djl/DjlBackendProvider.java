@@ -1,0 +1,76 @@
+package dev.arbor.backend.djl;
+
+import ai.djl.engine.Engine;
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
+import dev.arbor.api.PartProperties;
+import dev.arbor.api.model.ModelBackend;
+import dev.arbor.api.model.ModelBackendProvider;
+import dev.arbor.api.model.ModelSpec;
+import dev.arbor.djl.runtime.DjlRuntime;
+import java.nio.file.Files;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+
+/**
+ * The {@code djl} backend part (DJL's PyTorch engine). Formats:
+ * <ul>
+ *   <li>{@code llama2c}: a llama2.c checkpoint read directly into a llama decoder defined as DJL blocks
+ *       ({@link LlamaDecoder}); options {@code keep_layers}, {@code name};</li>
+ *   <li>{@code torchscript}: a TorchScript decoder with KV-cache inputs and outputs, signature in
+ *       {@link TorchScriptDecoder}.</li>
+ * </ul>
+ * Both take {@code device} ({@code cpu} default, {@code cuda}) and {@code device_id}. The component needs the
+ * {@link DjlRuntime} service, so it starts only once DJL's engine was set up inside the framework; backends it
+ * opened are closed when it deactivates (bundle stop), each waiting for its in-flight calls.
+ */
+@Component(immediate = true, service = ModelBackendProvider.class, property = {
+        PartProperties.NAME + "=djl",
+        PartProperties.DESCRIPTION + "=llama2.c checkpoints and TorchScript decoders on DJL's PyTorch engine"})
+public final class DjlBackendProvider implements ModelBackendProvider {
+    /** Formats {@link #open} accepts. */
+    public static final List<String> FORMATS = List.of("llama2c", "torchscript");
+
+    private final Set<DjlDecoderBackend> open = ConcurrentHashMap.newKeySet();
+
+    /** For SCR: ensures the engine was initialised by the runtime bundle before this component runs. */
+    @Reference
+    DjlRuntime runtime;
+
+    /** Opens {@code spec}; fails with an ArborException naming the file and the cause. */
+    @Override
+    public ModelBackend open(ModelSpec spec) {
+        String format = spec.format().trim().toLowerCase(Locale.ROOT);
+        if (!FORMATS.contains(format)) {
+            throw ArborException.invalid("model format '" + spec.format() + "' of '" + spec.path() + "' is not "
+                    + "supported by the djl backend; supported formats: " + FORMATS + " (ONNX files run on the "
+                    + "onnxruntime backend)");
+        }
+        if (!Files.exists(spec.path())) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "model file '" + spec.path() + "' does not exist");
+        }
+        Engine engine = DjlRuntime.pytorch();
+        DjlDecoderBackend backend = format.equals("llama2c")
+                ? Llama2cDecoders.open(engine, spec.path(), spec.options(), open::remove)
+                : TorchScriptDecoder.open(engine, spec.path(), spec.options(), open::remove);
+        open.add(backend);
+        return backend;
+    }
+
+    static String deviceOption(Options options) {
+        return options.string("device", "cpu").trim().toLowerCase(Locale.ROOT);
+    }
+
+    /** Closes the backends still open (each waits for its in-flight forward calls). */
+    @Deactivate
+    void deactivate() {
+        for (DjlDecoderBackend b : List.copyOf(open)) {
+            b.close();
+        }
+    }
+}

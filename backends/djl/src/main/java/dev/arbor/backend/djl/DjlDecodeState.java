@@ -1,0 +1,251 @@
+package dev.arbor.backend.djl;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import dev.arbor.api.ArborException;
+import dev.arbor.api.model.DecodeState;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.List;
+
+/**
+ * The KV cache of one request as PyTorch tensors: per layer a key and a value tensor {@code [B, kvHeads, S, hs]}
+ * (null while empty), owned by this state's own {@link NDManager} so that closing the state frees exactly its
+ * memory, plus per row which slots hold real tokens rather than left padding (padding slots stay, hidden from every
+ * query by the attention bias, and do not count towards default positions). State edits slice and concatenate on
+ * the native side; nothing is copied through Java. Not thread-safe: one request owns it.
+ */
+final class DjlDecodeState implements DecodeState {
+    private final DjlDecoderBackend owner;
+    private final NDManager manager;
+    private int batch;
+    private int length;
+    private NDList kv;
+    private BitSet[] valid;
+    private int[] validCount;
+    private boolean closed;
+
+    DjlDecodeState(DjlDecoderBackend owner, NDManager manager, int batch) {
+        this.owner = owner;
+        this.manager = manager;
+        this.batch = batch;
+        this.valid = new BitSet[batch];
+        this.validCount = new int[batch];
+        for (int b = 0; b < batch; b++) {
+            valid[b] = new BitSet();
+        }
+    }
+
+    DjlDecoderBackend owner() {
+        return owner;
+    }
+
+    NDManager manager() {
+        return manager;
+    }
+
+    @Override
+    public int batchSize() {
+        return batch;
+    }
+
+    @Override
+    public int length() {
+        return length;
+    }
+
+    boolean slotValid(int row, int slot) {
+        return valid[row].get(slot);
+    }
+
+    int validCount(int row) {
+        return validCount[row];
+    }
+
+    /** The past tensors (key, value per layer), or null while the state is empty. */
+    NDList kv() {
+        ensureOpen("forward");
+        return kv;
+    }
+
+    /** Takes the network's present tensors (moved into this state's manager) and frees the previous ones. */
+    void append(NDList presents, boolean[][] newValid, int lq) {
+        for (NDArray p : presents) {
+            p.attach(manager);
+        }
+        NDList previous = kv;
+        kv = presents;
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < lq; j++) {
+                if (newValid == null || newValid[b][j]) {
+                    valid[b].set(length + j);
+                    validCount[b]++;
+                }
+            }
+        }
+        length += lq;
+        if (previous != null) {
+            previous.close();
+        }
+    }
+
+    @Override
+    public void truncate(int newLength) {
+        ensureOpen("truncate");
+        if (newLength < 0 || newLength > length) {
+            throw ArborException.invalid("truncate(" + newLength + ") is outside [0, " + length + "], the state's "
+                    + "current length");
+        }
+        if (newLength == length) {
+            return;
+        }
+        int[] slots = new int[newLength];
+        Arrays.setAll(slots, i -> i);
+        rebuild(identityRows(), slots);
+    }
+
+    @Override
+    public void compact(int[] keepSlots) {
+        ensureOpen("compact");
+        for (int i = 0; i < keepSlots.length; i++) {
+            if (keepSlots[i] < 0 || keepSlots[i] >= length || (i > 0 && keepSlots[i] <= keepSlots[i - 1])) {
+                throw ArborException.invalid("compact: keepSlots must be strictly ascending slots in [0, " + length
+                        + "), got " + Arrays.toString(keepSlots));
+            }
+        }
+        if (keepSlots.length == length) {
+            return;
+        }
+        rebuild(identityRows(), keepSlots.clone());
+    }
+
+    @Override
+    public DecodeState fork() {
+        ensureOpen("fork");
+        DjlDecodeState copy = owner.newStateFor(batch);
+        copy.length = length;
+        copy.validCount = validCount.clone();
+        for (int b = 0; b < batch; b++) {
+            copy.valid[b] = (BitSet) valid[b].clone();
+        }
+        if (kv != null) {
+            copy.kv = new NDList(kv.size());
+            for (NDArray a : kv) {
+                NDArray d = a.duplicate();
+                d.attach(copy.manager);
+                copy.kv.add(d);
+            }
+        }
+        return copy;
+    }
+
+    @Override
+    public void selectRows(int[] sourceRows) {
+        ensureOpen("selectRows");
+        if (sourceRows.length == 0) {
+            throw ArborException.invalid("selectRows: at least one row must remain");
+        }
+        boolean identity = sourceRows.length == batch;
+        for (int i = 0; i < sourceRows.length; i++) {
+            if (sourceRows[i] < 0 || sourceRows[i] >= batch) {
+                throw ArborException.invalid("selectRows: row " + sourceRows[i] + " is outside [0, " + batch + ")");
+            }
+            identity &= sourceRows[i] == i;
+        }
+        if (identity) {
+            return;
+        }
+        int[] slots = new int[length];
+        Arrays.setAll(slots, i -> i);
+        rebuild(sourceRows.clone(), slots);
+    }
+
+    private int[] identityRows() {
+        int[] rows = new int[batch];
+        Arrays.setAll(rows, i -> i);
+        return rows;
+    }
+
+    /** Replaces the KV tensors and validity bits by the rows and slots selected. */
+    private void rebuild(int[] rows, int[] slots) {
+        NDList next = null;
+        if (kv != null && slots.length > 0) {
+            next = new NDList(kv.size());
+            try (NDManager scratch = manager.newSubManager()) {
+                for (NDArray a : kv) {
+                    NDArray r = gather(gather(a, rows, 0, scratch), slots, 2, scratch);
+                    NDArray kept = r.duplicate(); // a compact copy, not a view pinning the old storage
+                    kept.attach(manager);
+                    next.add(kept);
+                }
+            }
+        }
+        BitSet[] nextValid = new BitSet[rows.length];
+        int[] nextCount = new int[rows.length];
+        for (int b = 0; b < rows.length; b++) {
+            nextValid[b] = new BitSet();
+            for (int j = 0; j < slots.length; j++) {
+                if (valid[rows[b]].get(slots[j])) {
+                    nextValid[b].set(j);
+                    nextCount[b]++;
+                }
+            }
+        }
+        if (kv != null) {
+            kv.close();
+        }
+        kv = next;
+        valid = nextValid;
+        validCount = nextCount;
+        batch = rows.length;
+        length = slots.length;
+    }
+
+    /** {@code a} restricted to {@code index} along {@code axis}: one slice per run of consecutive indices. */
+    private static NDArray gather(NDArray a, int[] index, int axis, NDManager scratch) {
+        List<NDArray> parts = new ArrayList<>();
+        int i = 0;
+        while (i < index.length) {
+            int j = i + 1;
+            while (j < index.length && index[j] == index[j - 1] + 1) {
+                j++;
+            }
+            String prefix = axis == 0 ? "" : ":, ".repeat(axis);
+            NDArray part = a.get(scratch, new NDIndex(prefix + index[i] + ":" + (index[j - 1] + 1)));
+            parts.add(part);
+            i = j;
+        }
+        if (parts.size() == 1) {
+            return parts.get(0);
+        }
+        NDArray joined = NDArrays.concat(new NDList(parts), axis);
+        joined.attach(scratch);
+        return joined;
+    }
+
+    private void ensureOpen(String op) {
+        if (closed) {
+            throw new ArborException(ArborException.Kind.INVALID_INPUT, op + " on a closed decode state of '"
+                    + owner.card().name() + "'");
+        }
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    /** Frees this state's tensors (its manager); idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        kv = null;
+        manager.close();
+    }
+}

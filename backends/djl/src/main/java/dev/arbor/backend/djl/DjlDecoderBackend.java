@@ -1,0 +1,420 @@
+package dev.arbor.backend.djl;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.engine.EngineException;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.training.ParameterStore;
+import dev.arbor.api.ArborException;
+import dev.arbor.api.model.AttentionSpec;
+import dev.arbor.api.model.Capability;
+import dev.arbor.api.model.DecodeState;
+import dev.arbor.api.model.EmbeddingAccess;
+import dev.arbor.api.model.ForwardRequest;
+import dev.arbor.api.model.ForwardResult;
+import dev.arbor.api.model.ModelBackend;
+import dev.arbor.api.model.ModelCard;
+import dev.arbor.api.model.StateWrite;
+import java.util.EnumSet;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Consumer;
+
+/**
+ * A decoder network on DJL's PyTorch engine behind the {@link ModelBackend} contract: a {@link LlamaDecoder} built
+ * from a llama2.c checkpoint, or a TorchScript module ({@link TorchScriptDecoder}); both take the same inputs
+ * ({@code input_ids, position_ids, attention_bias, past_key_0, past_value_0, ...}) and return
+ * {@code logits, present_key_0, present_value_0, ...}.
+ *
+ * <p>Every {@link AttentionSpec} is an additive bias ({@link AttentionBias}), so all of them are supported, with
+ * padding. The KV cache stays in native memory between steps ({@link DjlDecodeState}); each forward call runs in a
+ * sub-manager of the state (or of the model for stateless calls) that is closed when the call returns, so no
+ * intermediate tensor outlives its step. Stateless calls ({@code state == null}) are the cache-free reference path.
+ *
+ * <p>Concurrency: {@link #forward} may run on several threads at once (PyTorch ops are thread-safe and the weights
+ * are read-only); {@link #close()} waits for in-flight calls, then frees the weights and every state still open.
+ */
+final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
+    private final String source;
+    private final Block network;
+    private final NDManager manager;
+    private final AutoCloseable owner;
+    private final ModelCard card;
+    private final Device device;
+    private final int layers;
+    private final int kvHeads;
+    private final int headSize;
+    private final float[] embeddingTable;
+    private final int embeddingWidth;
+    private final Consumer<DjlDecoderBackend> onClose;
+    private final ParameterStore store;
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private volatile boolean closed;
+
+    /**
+     * @param network        the decoder block (weights already loaded into {@code manager})
+     * @param manager        owns the weights; closed with the backend
+     * @param owner          closed with the backend after the manager (a DJL Model), may be null
+     * @param embeddingTable the input embedding [vocab, width] for {@link EmbeddingAccess}, or null when not offered
+     */
+    DjlDecoderBackend(String source, Block network, NDManager manager, AutoCloseable owner, ModelCard card,
+                      Device device, int layers, int kvHeads, int headSize, float[] embeddingTable,
+                      int embeddingWidth, Consumer<DjlDecoderBackend> onClose) {
+        this.source = source;
+        this.network = network;
+        this.manager = manager;
+        this.owner = owner;
+        this.card = card;
+        this.device = device;
+        this.layers = layers;
+        this.kvHeads = kvHeads;
+        this.headSize = headSize;
+        this.embeddingTable = embeddingTable;
+        this.embeddingWidth = embeddingWidth;
+        this.onClose = onClose;
+        this.store = new ParameterStore(manager, false);
+    }
+
+    /** Capabilities of any network with the bias signature: every attention spec and state edit but write-at. */
+    static Set<Capability> capabilities(boolean embeddings) {
+        EnumSet<Capability> caps = EnumSet.of(Capability.BATCH, Capability.FULL_ATTENTION, Capability.SEGMENT_MASK,
+                Capability.EXPLICIT_MASK, Capability.PADDING, Capability.STATE_TRUNCATE, Capability.STATE_COMPACT,
+                Capability.STATE_FORK, Capability.STATE_SELECT_ROWS);
+        if (embeddings) {
+            caps.add(Capability.EMBEDDING_MATRIX);
+        }
+        return caps;
+    }
+
+    /**
+     * The device for option {@code device} ({@code cpu} default, or {@code cuda}) and {@code device_id}.
+     *
+     * @throws ArborException INCOMPATIBLE when CUDA is asked for but the engine sees no GPU, naming why
+     */
+    static Device device(Engine engine, String device, int deviceId, String model) {
+        return switch (device) {
+            case "cpu" -> Device.cpu();
+            case "cuda", "gpu" -> {
+                int gpus = engine.getGpuCount();
+                if (deviceId >= gpus) {
+                    throw new ArborException(ArborException.Kind.INCOMPATIBLE, "device=cuda (device_id " + deviceId
+                            + ") was requested for model '" + model + "' but DJL's PyTorch engine sees " + gpus
+                            + " GPU(s): " + (gpus == 0 ? "the bundle dev.arbor.djl.runtime embeds the CPU-only "
+                            + "natives (pytorch-native-cpu) or this machine has no NVIDIA GPU/driver. To run on CUDA, "
+                            + "build it with mvn install -pl backends/djl-runtime -Pcuda (pytorch-native-cu128) and "
+                            + "run on a machine with an NVIDIA GPU and a CUDA 12.8 driver"
+                            : "choose a device_id below " + gpus));
+                }
+                yield Device.gpu(deviceId);
+            }
+            default -> throw ArborException.invalid("option 'device' must be 'cpu' or 'cuda', got '" + device + "'");
+        };
+    }
+
+    @Override
+    public ModelCard card() {
+        return card;
+    }
+
+    /** The device the network runs on. */
+    Device deviceUsed() {
+        return device;
+    }
+
+    @Override
+    public DecodeState newState(int batchSize) {
+        if (batchSize < 1) {
+            throw ArborException.invalid("batch size must be at least 1, got " + batchSize);
+        }
+        ensureOpen();
+        return newStateFor(batchSize);
+    }
+
+    /** A new empty state whose tensors live in a sub-manager of the model's (freed with the model at the latest). */
+    DjlDecodeState newStateFor(int batchSize) {
+        ensureOpen();
+        return new DjlDecodeState(this, manager.newSubManager(), batchSize);
+    }
+
+    @Override
+    public <T> Optional<T> extension(Class<T> type) {
+        if (type == EmbeddingAccess.class && embeddingTable == null) {
+            return Optional.empty();
+        }
+        return ModelBackend.super.extension(type);
+    }
+
+    @Override
+    public float[] embedding(int tokenId) {
+        ensureOpen();
+        requireEmbeddings();
+        if (tokenId < 0 || tokenId >= card.vocabSize()) {
+            throw ArborException.invalid("token id " + tokenId + " is outside the vocabulary [0, " + card.vocabSize()
+                    + ") of '" + card.name() + "'");
+        }
+        float[] out = new float[embeddingWidth];
+        System.arraycopy(embeddingTable, tokenId * embeddingWidth, out, 0, embeddingWidth);
+        return out;
+    }
+
+    @Override
+    public int embeddingSize() {
+        ensureOpen();
+        requireEmbeddings();
+        return embeddingWidth;
+    }
+
+    private void requireEmbeddings() {
+        if (embeddingTable == null) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "model '" + card.name() + "' (" + source
+                    + ") offers no input-embedding matrix: only llama2c models do on the djl backend; check "
+                    + "extension(EmbeddingAccess.class) first");
+        }
+    }
+
+    @Override
+    public ForwardResult forward(ForwardRequest request) {
+        Objects.requireNonNull(request, "request");
+        Lock read = lock.readLock();
+        read.lock();
+        try {
+            ensureOpen();
+            return run(request);
+        } finally {
+            read.unlock();
+        }
+    }
+
+    private ForwardResult run(ForwardRequest req) {
+        if (req.tokens() == null) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "model '" + card.name() + "' takes token ids; "
+                    + "input embeddings are not supported by the djl backend");
+        }
+        int[][] tokens = req.tokens();
+        int batch = tokens.length;
+        if (batch == 0 || tokens[0].length == 0) {
+            throw ArborException.invalid("a forward request needs at least one row and one token");
+        }
+        int lq = tokens[0].length;
+        for (int b = 0; b < batch; b++) {
+            if (tokens[b].length != lq) {
+                throw ArborException.invalid("all rows of a forward request need the same number of tokens: row 0 has "
+                        + lq + ", row " + b + " has " + tokens[b].length + " (left-pad shorter rows)");
+            }
+            for (int t : tokens[b]) {
+                if (t < 0 || t >= card.vocabSize()) {
+                    throw ArborException.invalid("token id " + t + " in row " + b + " is outside the vocabulary [0, "
+                            + card.vocabSize() + ") of '" + card.name() + "'");
+                }
+            }
+        }
+        AttentionSpec spec = req.attention();
+        boolean[][] newValid = spec instanceof AttentionSpec.WithPadding p ? p.newTokenValid() : null;
+        if (newValid != null) {
+            AttentionBias.checkMatrix("newTokenValid", newValid.length, batch,
+                    b -> newValid[b] == null ? -1 : newValid[b].length, lq);
+        }
+        if (req.write() instanceof StateWrite.At) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "StateWrite.At is not supported by the djl "
+                    + "backend (no STATE_WRITE_AT capability): it appends to the KV cache; truncate or compact the "
+                    + "state and append instead");
+        }
+        DjlDecodeState state = null;
+        if (req.state() != null) {
+            if (!(req.state() instanceof DjlDecodeState s) || s.owner() != this) {
+                throw ArborException.invalid("the decode state was not created by this backend ('" + card.name()
+                        + "'); use newState() of the backend that runs the request");
+            }
+            if (s.isClosed()) {
+                throw ArborException.invalid("the decode state passed to forward on '" + card.name() + "' is closed");
+            }
+            if (s.batchSize() != batch) {
+                throw ArborException.invalid("the request has " + batch + " rows but the decode state has "
+                        + s.batchSize());
+            }
+            state = s;
+        }
+        boolean append = state != null && req.write() instanceof StateWrite.Append;
+        int past = state == null ? 0 : state.length();
+        int[][] positions = req.positions() != null ? req.positions() : defaultPositions(state, newValid, batch, lq);
+        checkPositions(positions, batch, lq, req.positions() == null);
+        int[][] logitRows = req.logitRows();
+        if (logitRows != null) {
+            checkLogitRows(logitRows, batch, lq);
+        }
+        DjlDecodeState st = state;
+        float[] bias = AttentionBias.build(spec.base(), st == null ? (r, k) -> false : st::slotValid, newValid,
+                batch, past, lq);
+
+        NDList presents = null;
+        try (NDManager step = (state != null ? state.manager() : manager).newSubManager()) {
+            NDList inputs = new NDList(3 + 2 * layers);
+            inputs.add(step.create(flatLongs(tokens, batch, lq), new Shape(batch, lq)));
+            inputs.add(step.create(flatLongs(positions, batch, lq), new Shape(batch, lq)));
+            inputs.add(step.create(bias, new Shape(batch, 1, lq, past + lq)));
+            NDList kv = state == null ? null : state.kv();
+            for (int i = 0; i < 2 * layers; i++) {
+                inputs.add(kv != null ? kv.get(i) : step.zeros(new Shape(batch, kvHeads, 0, headSize),
+                        DataType.FLOAT32));
+            }
+            NDList out = network.forward(store, inputs, false);
+            if (out.size() != 1 + 2 * layers) {
+                throw ArborException.badModel("model '" + card.name() + "' (" + source + ") returned " + out.size()
+                        + " outputs, expected logits and " + 2 * layers + " present key/value tensors", null);
+            }
+            float[][][] logits = readLogits(out.get(0), batch, lq, logitRows);
+            if (append) {
+                presents = new NDList(2 * layers);
+                for (int i = 1; i < out.size(); i++) {
+                    presents.add(out.get(i));
+                }
+                state.append(presents, newValid, lq); // moves them into the state's manager before step closes
+            } else {
+                for (int i = 1; i < out.size(); i++) {
+                    if (kv == null || out.get(i) != kv.get(i - 1)) {
+                        out.get(i).attach(step); // presents a None write does not keep die with the step
+                    }
+                }
+            }
+            return new ForwardResult(logits, null);
+        } catch (EngineException e) {
+            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "PyTorch failed on '" + source + "' for "
+                    + batch + " row(s) x " + lq + " new token(s) after " + past + " cached slot(s): "
+                    + e.getMessage(), e);
+        }
+    }
+
+    private float[][][] readLogits(NDArray logits, int batch, int lq, int[][] logitRows) {
+        int vocab = card.vocabSize();
+        Shape shape = logits.getShape();
+        if (shape.dimension() != 3 || shape.get(0) != batch || shape.get(1) != lq || shape.get(2) != vocab) {
+            throw ArborException.badModel("model '" + card.name() + "' (" + source + ") returned logits of shape "
+                    + shape + ", expected (" + batch + ", " + lq + ", " + vocab + ")", null);
+        }
+        boolean lastOnly = lq > 1 && logitRows != null;
+        for (int b = 0; lastOnly && b < batch; b++) {
+            lastOnly = logitRows[b].length == 1 && logitRows[b][0] == lq - 1;
+        }
+        float[][][] out = new float[batch][][];
+        if (lastOnly) { // the decode loop's case: copy one row per batch item, not the whole prompt's logits
+            float[] data = logits.get(new NDIndex(":, -1")).toFloatArray();
+            for (int b = 0; b < batch; b++) {
+                out[b] = new float[1][vocab];
+                System.arraycopy(data, b * vocab, out[b][0], 0, vocab);
+            }
+            return out;
+        }
+        float[] data = logits.toFloatArray();
+        for (int b = 0; b < batch; b++) {
+            int n = logitRows == null ? lq : logitRows[b].length;
+            out[b] = new float[n][vocab];
+            for (int i = 0; i < n; i++) {
+                int row = logitRows == null ? i : logitRows[b][i];
+                System.arraycopy(data, (b * lq + row) * vocab, out[b][i], 0, vocab);
+            }
+        }
+        return out;
+    }
+
+    private static long[] flatLongs(int[][] values, int batch, int lq) {
+        long[] out = new long[batch * lq];
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < lq; j++) {
+                out[b * lq + j] = values[b][j];
+            }
+        }
+        return out;
+    }
+
+    private static int[][] defaultPositions(DjlDecodeState state, boolean[][] newValid, int batch, int lq) {
+        int[][] positions = new int[batch][lq];
+        for (int b = 0; b < batch; b++) {
+            int next = state == null ? 0 : state.validCount(b);
+            for (int j = 0; j < lq; j++) {
+                positions[b][j] = next;
+                if (newValid == null || newValid[b][j]) {
+                    next++;
+                }
+            }
+        }
+        return positions;
+    }
+
+    private void checkPositions(int[][] positions, int batch, int lq, boolean defaults) {
+        AttentionBias.checkMatrix("positions", positions.length, batch,
+                b -> positions[b] == null ? -1 : positions[b].length, lq);
+        for (int b = 0; b < batch; b++) {
+            for (int p : positions[b]) {
+                if (p < 0 || p >= card.maxPositions()) {
+                    throw ArborException.invalid("position " + p + " in row " + b + " is outside the context [0, "
+                            + card.maxPositions() + ") of '" + card.name() + "'" + (defaults
+                            ? ": the row's context is full (truncate or compact the state, or start a new one)" : ""));
+                }
+            }
+        }
+    }
+
+    private static void checkLogitRows(int[][] logitRows, int batch, int lq) {
+        if (logitRows.length != batch) {
+            throw ArborException.invalid("logitRows has " + logitRows.length + " rows, the request has " + batch);
+        }
+        for (int b = 0; b < batch; b++) {
+            if (logitRows[b] == null) {
+                throw ArborException.invalid("logitRows[" + b + "] is null");
+            }
+            for (int r : logitRows[b]) {
+                if (r < 0 || r >= lq) {
+                    throw ArborException.invalid("logitRows[" + b + "] asks for row " + r + " but the request has "
+                            + lq + " new tokens");
+                }
+            }
+        }
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new ArborException(ArborException.Kind.UNAVAILABLE, "the djl backend for '" + card.name()
+                    + "' was closed");
+        }
+    }
+
+    /** Waits for in-flight forward calls, then frees the weights and all states still open; idempotent. */
+    @Override
+    public void close() {
+        Lock write = lock.writeLock();
+        write.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            manager.close();
+            if (owner != null) {
+                try {
+                    owner.close();
+                } catch (Exception e) {
+                    // the weights are already freed with the manager; a failing owner close leaks nothing more
+                }
+            }
+        } finally {
+            write.unlock();
+        }
+        if (onClose != null) {
+            onClose.accept(this);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "DjlDecoderBackend[" + source + ", " + device + ", " + card + "]";
+    }
+}
