@@ -120,7 +120,8 @@ public class ArborCli implements Function<String[], Integer> {
 
     private String defaultPipeline() {
         String p = context.getProperty("arbor.default.pipeline");
-        return p == null ? "stories260k" : p;
+        // arbor-tiny ships inside the installation (models/trained), so a fresh clone generates with nothing else.
+        return p == null ? "arbor-tiny" : p;
     }
 
     private long startupTimeoutMillis() {

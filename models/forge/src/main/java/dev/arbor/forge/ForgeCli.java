@@ -1,0 +1,132 @@
+package dev.arbor.forge;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code arbor forge}: build the corpus and tokenizer, train a recipe, evaluate and export it. */
+@Command(name = "forge", mixinStandardHelpOptions = true,
+        description = "Train the project's tiny reference models (DJL, PyTorch engine, CPU, offline).",
+        subcommands = {ForgeCli.CorpusCmd.class, ForgeCli.TrainCmd.class, ForgeCli.ExportCmd.class})
+public final class ForgeCli {
+
+    /** Options every subcommand shares. */
+    static class Common {
+        @Option(names = "--models", description = "folder holding stories260K/ (the corpus teacher); default "
+                + "$ARBOR_MODELS or ../shared/models")
+        Path models;
+
+        @Option(names = "--work", description = "working folder for corpus, tokenizer, runs (default: ${DEFAULT-VALUE})",
+                defaultValue = "forge-work")
+        Path work;
+
+        @Option(names = "--threads", description = "CPU threads for PyTorch (default: all)")
+        Integer threads;
+
+        Path modelsRoot() {
+            if (models != null) {
+                return models;
+            }
+            String env = System.getenv("ARBOR_MODELS");
+            return Path.of(env != null && !env.isBlank() ? env : "../shared/models");
+        }
+
+        Forge forge() {
+            return new Forge(modelsRoot(), work, threads, System.out::println);
+        }
+    }
+
+    @Command(name = "corpus", description = "Build (or reuse) the distilled corpus of a recipe, train its tokenizer "
+            + "and encode the corpus.")
+    static final class CorpusCmd implements Callable<Integer> {
+        @CommandLine.Mixin
+        Common common = new Common();
+        @Parameters(index = "0", description = "recipe JSON file")
+        Path recipe;
+        @Option(names = "--smoke", description = "use the recipe's smoke slice")
+        boolean smoke;
+
+        @Override
+        public Integer call() throws Exception {
+            Recipe r = Recipe.read(recipe);
+            Forge f = common.forge();
+            r = smoke ? r.smokeVariant() : r;
+            f.corpus(r);
+            f.streams(r);
+            return 0;
+        }
+    }
+
+    @Command(name = "train", description = "Train a recipe: corpus, tokenizer, training with progress and "
+            + "checkpoints, held-out evaluation, export as llama2.c checkpoint + model card.")
+    static final class TrainCmd implements Callable<Integer> {
+        @CommandLine.Mixin
+        Common common = new Common();
+        @Parameters(index = "0", description = "recipe JSON file")
+        Path recipe;
+        @Option(names = "--smoke", description = "a few steps on a small slice (the recipe's smoke section)")
+        boolean smoke;
+        @Option(names = "--out", description = "where the exported model goes (default: <work>/runs/<name>/export)")
+        Path out;
+        @Option(names = "--judge", description = "for the card: a default AR model to measure against (draft "
+                + "acceptance rate); a llama2.c checkpoint with its card")
+        Path judge;
+
+        @Option(names = "--time-budget", description = "minutes of training at most: the step count is lowered "
+                + "to what the measured pace allows (the steps run are recorded)")
+        double budgetMinutes;
+        @Option(names = "--steps", description = "override the recipe's step count")
+        Integer steps;
+        @Option(names = "--samples", description = "samples generated for the card (default: ${DEFAULT-VALUE})",
+                defaultValue = "100")
+        int samples;
+
+        @Override
+        public Integer call() throws Exception {
+            Recipe r = Recipe.read(recipe);
+            r = smoke ? r.smokeVariant() : r;
+            if (steps != null) {
+                r = r.withSteps(steps);
+            }
+            Forge f = common.forge();
+            f.train(r, out, judge, budgetMinutes);
+            f.export(r, out, new Exporter.Measure(smoke ? 3 : samples, smoke ? 32 : 200, true, judge));
+            return 0;
+        }
+    }
+
+    @Command(name = "export", description = "Export a finished run of a recipe: checkpoint, tokenizer, "
+            + "<name>.card.json and MODEL_CARD.md, with the export check, samples and measurements.")
+    static final class ExportCmd implements Callable<Integer> {
+        @CommandLine.Mixin
+        Common common = new Common();
+        @Parameters(index = "0", description = "recipe JSON file")
+        Path recipe;
+        @Option(names = "--smoke", description = "the recipe's smoke run")
+        boolean smoke;
+        @Option(names = "--out", description = "target folder (default: <work>/runs/<name>/export)")
+        Path out;
+        @Option(names = "--judge", description = "default AR checkpoint to measure a draft's acceptance rate against")
+        Path judge;
+        @Option(names = "--samples", description = "samples generated for the card (default: ${DEFAULT-VALUE})",
+                defaultValue = "100")
+        int samples;
+        @Option(names = "--no-onnx", description = "skip the ONNX Runtime half of the export check")
+        boolean noOnnx;
+
+        @Override
+        public Integer call() throws Exception {
+            Recipe r = Recipe.read(recipe);
+            r = smoke ? r.smokeVariant() : r;
+            common.forge().export(r, out, new Exporter.Measure(samples, smoke ? 32 : 200, !noOnnx, judge));
+            return 0;
+        }
+    }
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new ForgeCli()).execute(args));
+    }
+}

@@ -1,0 +1,110 @@
+package dev.arbor.forge;
+
+import dev.arbor.api.ArborException;
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * One training recipe (a JSON file in models/forge/recipes): how the corpus is made, the tokenizer, the architecture,
+ * the objective, the optimizer and the schedule, and a smaller "smoke" variant for tests. Same recipe and seed give
+ * the same corpus, tokenizer and (on the same machine and thread count) the same weights.
+ */
+public record Recipe(String name, String description, long seed, Corpus corpus, TokenizerSpec tokenizer,
+                     Architecture model, Objective objective, Optimizer optimizer, int steps, int batchSize,
+                     int logEvery, int checkpointEvery, int evalBatches, Smoke smoke) {
+
+    /**
+     * The distilled corpus: stories sampled from {@code teacher} (path under the models folder) until
+     * {@code targetBytes} of UTF-8 text; the last {@code heldoutFraction} of the stories is held out.
+     */
+    public record Corpus(String teacher, String teacherTokenizer, long seed, double temperature, double topP,
+                         int maxStoryTokens, long targetBytes, double heldoutFraction) {
+    }
+
+    /** The forge's BPE: {@code vocabSize} ids in llama2.c tokenizer.bin format (see {@link BpeTrainer}). */
+    public record TokenizerSpec(int vocabSize) {
+    }
+
+    /** llama2.c header fields; n_kv_heads = n_heads (no grouped-query attention in the forge). */
+    public record Architecture(int dim, int hiddenDim, int nLayers, int nHeads, int seqLen, boolean sharedClassifier) {
+    }
+
+    /**
+     * {@code kind}: "ar" (next-token), "mdlm" (LLaDA masked diffusion) or "bd" (block diffusion with
+     * {@code blockSize}); {@code minMaskRate} is the lower end eps of t ~ U(eps, 1) for the diffusion objectives.
+     */
+    public record Objective(String kind, int blockSize, double minMaskRate) {
+    }
+
+    /** AdamW (Loshchilov and Hutter 2019) with linear warmup then cosine decay to minLr; global-norm clipping. */
+    public record Optimizer(double lr, double minLr, int warmupSteps, double weightDecay, double beta1, double beta2,
+                            double gradClip) {
+    }
+
+    /** The test-sized run: a few steps on a small slice of the corpus with a small tokenizer. */
+    public record Smoke(int steps, int batchSize, int seqLen, long corpusBytes, int vocabSize, double lr) {
+    }
+
+    public static Recipe read(Path file) {
+        try {
+            Recipe r = Json.MAPPER.readValue(file.toFile(), Recipe.class);
+            r.validate(file.toString());
+            return r;
+        } catch (IOException e) {
+            throw ArborException.invalid("cannot read recipe " + file + ": " + e.getMessage());
+        }
+    }
+
+    /** This recipe shrunk to its smoke section: fewer steps, smaller batch, shorter sequences, a corpus slice. */
+    public Recipe smokeVariant() {
+        Corpus c = new Corpus(corpus.teacher, corpus.teacherTokenizer, corpus.seed, corpus.temperature, corpus.topP,
+                corpus.maxStoryTokens, smoke.corpusBytes, corpus.heldoutFraction < 0.1 ? 0.1 : corpus.heldoutFraction);
+        Architecture a = new Architecture(model.dim, model.hiddenDim, model.nLayers, model.nHeads, smoke.seqLen,
+                model.sharedClassifier);
+        Optimizer o = new Optimizer(smoke.lr, smoke.lr, 0, optimizer.weightDecay, optimizer.beta1, optimizer.beta2,
+                optimizer.gradClip);
+        return new Recipe(name + "-smoke", description, seed, c, new TokenizerSpec(smoke.vocabSize), a, objective, o,
+                smoke.steps, smoke.batchSize, 1, smoke.steps, 2, smoke);
+    }
+
+    /** This recipe with another step count (e.g. to reproduce a time-capped run). */
+    public Recipe withSteps(int n) {
+        return new Recipe(name, description, seed, corpus, tokenizer, model, objective, optimizer, n, batchSize,
+                logEvery, checkpointEvery, evalBatches, smoke);
+    }
+
+    void validate(String source) {
+        String where = "recipe " + source + ": ";
+        if (name == null || !name.matches("[a-z0-9][a-z0-9-]*")) {
+            throw ArborException.invalid(where + "name must be lower-case letters, digits and '-', got " + name);
+        }
+        if (corpus == null || tokenizer == null || model == null || objective == null || optimizer == null
+                || smoke == null) {
+            throw ArborException.invalid(where + "needs the sections corpus, tokenizer, model, objective, optimizer "
+                    + "and smoke");
+        }
+        if (tokenizer.vocabSize < BpeTrainer.FIRST_MERGE_ID + 1 || smoke.vocabSize < BpeTrainer.FIRST_MERGE_ID + 1) {
+            throw ArborException.invalid(where + "tokenizer vocab_size must exceed " + BpeTrainer.FIRST_MERGE_ID
+                    + " (special, byte and MASK ids), got " + tokenizer.vocabSize + " / smoke " + smoke.vocabSize);
+        }
+        if (model.dim % model.nHeads != 0 || (model.dim / model.nHeads) % 2 != 0) {
+            throw ArborException.invalid(where + "dim " + model.dim + " must be a multiple of n_heads " + model.nHeads
+                    + " with an even head size (RoPE rotates pairs)");
+        }
+        switch (objective.kind) {
+            case "ar", "mdlm" -> { }
+            case "bd" -> {
+                if (objective.blockSize < 1 || model.seqLen % objective.blockSize != 0
+                        || smoke.seqLen % objective.blockSize != 0) {
+                    throw ArborException.invalid(where + "objective bd needs block_size >= 1 dividing seq_len "
+                            + model.seqLen + " and smoke seq_len " + smoke.seqLen + ", got " + objective.blockSize);
+                }
+            }
+            default -> throw ArborException.invalid(where + "objective kind must be ar, mdlm or bd, got "
+                    + objective.kind);
+        }
+        if (steps < 1 || batchSize < 1 || smoke.steps < 1 || smoke.batchSize < 1) {
+            throw ArborException.invalid(where + "steps and batch_size must be positive (smoke too)");
+        }
+    }
+}
