@@ -260,7 +260,9 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
             NDList inputs = new NDList(3 + 2 * layers);
             inputs.add(step.create(flatLongs(tokens, batch, lq), new Shape(batch, lq)));
             inputs.add(step.create(flatLongs(positions, batch, lq), new Shape(batch, lq)));
-            inputs.add(step.create(bias, new Shape(batch, 1, lq, past + lq)));
+            // The Java llama decoder takes an empty bias for "nothing hidden"; TorchScript networks need the tensor.
+            inputs.add(network instanceof LlamaDecoder && allZero(bias) ? step.create(new float[0], new Shape(0))
+                    : step.create(bias, new Shape(batch, 1, lq, past + lq)));
             NDList kv = state == null ? null : state.kv();
             for (int i = 0; i < 2 * layers; i++) {
                 inputs.add(kv != null ? kv.get(i) : step.zeros(new Shape(batch, kvHeads, 0, headSize),
@@ -323,6 +325,15 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
             }
         }
         return out;
+    }
+
+    private static boolean allZero(float[] values) {
+        for (float v : values) {
+            if (v != 0f) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static long[] flatLongs(int[][] values, int batch, int lq) {

@@ -18,7 +18,8 @@ import dev.arbor.models.llama2c.Llama2cConfig;
  * attention_bias [B,1,T,P+T] float32, past_key_0, past_value_0, ... [B,kvHeads,P,headSize]}, outputs
  * {@code logits [B,T,vocab], present_key_0, present_value_0, ... [B,kvHeads,P+T,headSize]}.
  * The network is defined in Java and the mask is an input, so every attention pattern (block-causal segments,
- * tree masks, padding) is just a different bias tensor.
+ * tree masks, padding) is just a different bias tensor. An empty {@code attention_bias} (shape {@code [0]}) means
+ * "nothing is hidden": the decode loop's common case, where adding a zero tensor in every layer is measurable.
  *
  * <p>Public so that plain DJL code (a {@code Predictor}, DJL's {@code TextGenerator}) can run the same network; the
  * package is not exported from the bundle, Arbor code uses it through the {@code djl} backend.
@@ -84,7 +85,7 @@ public final class LlamaDecoder extends AbstractBlock {
         NDArray x = embedding.getArray().get(scope, new NDIndex("{}", ids));            // [B,T,dim]
         NDArray cos = ropeCos.getArray().get(scope, new NDIndex("{}", positions));      // [B,T,dim+kvDim]
         NDArray sin = ropeSin.getArray().get(scope, new NDIndex("{}", positions));
-        NDArray bias5 = t == 1 ? bias                                                   // [B,1,1,S] as it is
+        NDArray bias5 = t == 1 || bias.isEmpty() ? bias                                 // [B,1,1,S] as it is
                 : bias.reshape(b, 1, 1, t, bias.getShape().get(3));                     // broadcast over head groups
         NDList out = new NDList(1 + 2 * layers.length);
         out.add(null);

@@ -109,11 +109,16 @@ final class LlamaDecoderLayer extends AbstractBlock {
         long s = keys.getShape().get(2);
 
         NDArray attended;
+        boolean masked = !bias.isEmpty(); // an empty bias hides nothing (see LlamaDecoder)
         if (single) { // bias [B,1,1,S] broadcasts over [B,kvH,G,S] as it is
-            NDArray probs = q.matMul(keys.transpose(0, 1, 3, 2)).add(bias).softmax(-1);
+            NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2));
+            NDArray probs = (masked ? scores.add(bias) : scores).softmax(-1);
             attended = probs.matMul(values).reshape(b, 1, dim);
         } else {
-            NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2)).reshape(b, kvHeads, groups, t, s).add(bias);
+            NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2)).reshape(b, kvHeads, groups, t, s);
+            if (masked) {
+                scores = scores.add(bias);
+            }
             attended = scores.softmax(-1).reshape(b, kvHeads, groups * t, s).matMul(values)
                     .reshape(b, kvHeads, groups, t, headSize).transpose(0, 3, 1, 2, 4).reshape(b, t, dim);
         }
