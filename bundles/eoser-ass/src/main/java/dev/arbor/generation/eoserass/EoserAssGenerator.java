@@ -116,6 +116,15 @@ public final class EoserAssGenerator implements Generator {
         for (int[] b : blocks) {
             natural += AscendingStepSize.defaultSteps(b[1] - b[0]);
         }
+        if (!options.has("steps")) {
+            // The loop spreads steps evenly over blocks, and a short first block (the prompt's remainder of a
+            // block-diffusion model) has room for fewer: take the largest default every block can hold.
+            int fitting = Math.max(1, natural);
+            while (fitting > 1 && !fits(MaskedDiffusionLoop.spread(fitting, Math.max(1, blocks.length)), blocks)) {
+                fitting--;
+            }
+            return fitting;
+        }
         int steps = options.integer("steps", Math.max(1, natural), 1, Integer.MAX_VALUE);
         int[] share = MaskedDiffusionLoop.spread(steps, Math.max(1, blocks.length));
         for (int b = 0; b < blocks.length; b++) {
@@ -128,6 +137,15 @@ public final class EoserAssGenerator implements Generator {
             }
         }
         return steps;
+    }
+
+    private static boolean fits(int[] share, int[][] blocks) {
+        for (int b = 0; b < blocks.length; b++) {
+            if (share[b] > AscendingStepSize.maxSteps(blocks[b][1] - blocks[b][0])) {
+                return false;
+            }
+        }
+        return true;
     }
 
     @Override

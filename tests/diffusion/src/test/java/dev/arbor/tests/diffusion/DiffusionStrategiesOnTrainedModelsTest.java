@@ -124,15 +124,10 @@ class DiffusionStrategiesOnTrainedModelsTest {
     }
 
     /**
-     * Strategy defaults that a model refuses, by model and part, with what the refusal must say. EOSER/ASS's default
-     * step count (the sum of log2-schedules per block) is spread evenly over the blocks, so on the block-diffusion
-     * model, whose first block is the prompt's partial one (3 positions here), that block gets more steps than a
-     * doubling schedule fits, and the strategy refuses the request naming the fix. That is a defect of the default
-     * (reported; METHODS.md §3.6 has one ASS schedule per block), not of the model: when it is fixed this entry
-     * fails and goes. {@link #eoserWithItsUniformScheduleRunsOnTheBlockDiffusionModel} shows EOSER itself runs.
+     * Strategy defaults that a model refuses, by model and part, with what the refusal must say (none today: EOSER/ASS
+     * once refused the block-diffusion model's partial first block; its default now fits every block).
      */
-    static final Map<String, String> REFUSED = Map.of(
-            TrainedModels.BD + "/" + EoserAssGenerator.NAME, "or use schedule=uniform");
+    static final Map<String, String> REFUSED = Map.of();
 
     @ParameterizedTest(name = "{0}: {1}")
     @MethodSource("modelsAndStrategies")
