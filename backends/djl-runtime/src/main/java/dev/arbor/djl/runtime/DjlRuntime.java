@@ -103,6 +103,14 @@ public final class DjlRuntime {
             engine = Engine.getEngine(PYTORCH);             // loads the natives now (Platform.detectPlatform: TCCL)
             return engine;
         } catch (RuntimeException | LinkageError e) {
+            if (rootMessage(e).contains("already loaded in another classloader")) {
+                failure = new ArborException(ArborException.Kind.UNAVAILABLE, "DJL's PyTorch engine could not start: "
+                        + "its native libraries were already loaded in this JVM by an earlier copy of bundle "
+                        + "dev.arbor.djl.runtime (it was reinstalled or refreshed, or a second framework runs in the "
+                        + "same JVM), and a JVM loads a native library from one class loader only; restart the "
+                        + "runtime (" + rootMessage(e) + ")", e);
+                throw failure;
+            }
             failure = new ArborException(ArborException.Kind.UNAVAILABLE, "DJL's PyTorch engine could not start: "
                     + rootMessage(e) + ". The bundle dev.arbor.djl.runtime embeds the PyTorch natives for "
                     + "linux-x86_64 only and downloads are disabled (ai.djl.offline=true); on another platform build "
