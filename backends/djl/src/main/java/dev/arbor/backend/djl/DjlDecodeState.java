@@ -93,6 +93,19 @@ final class DjlDecodeState implements DecodeState {
         }
     }
 
+    /** Records the validity of slots a {@code StateWrite.At} forward overwrote (their tensors are already set). */
+    void markWritten(int[] slots, boolean[][] newValid) {
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < slots.length; j++) {
+                boolean now = newValid == null || newValid[b][j];
+                if (valid[b].get(slots[j]) != now) {
+                    valid[b].set(slots[j], now);
+                    validCount[b] += now ? 1 : -1;
+                }
+            }
+        }
+    }
+
     @Override
     public void truncate(int newLength) {
         ensureOpen("truncate");

@@ -84,11 +84,11 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
         this.store = new ParameterStore(manager, false);
     }
 
-    /** Capabilities of any network with the bias signature: every attention spec and state edit but write-at. */
+    /** Capabilities of any network with the bias signature: every attention spec and every state edit. */
     static Set<Capability> capabilities(boolean embeddings) {
         EnumSet<Capability> caps = EnumSet.of(Capability.BATCH, Capability.FULL_ATTENTION, Capability.SEGMENT_MASK,
                 Capability.EXPLICIT_MASK, Capability.PADDING, Capability.STATE_TRUNCATE, Capability.STATE_COMPACT,
-                Capability.STATE_FORK, Capability.STATE_SELECT_ROWS);
+                Capability.STATE_FORK, Capability.STATE_SELECT_ROWS, Capability.STATE_WRITE_AT);
         if (embeddings) {
             caps.add(Capability.EMBEDDING_MATRIX);
         }
@@ -223,11 +223,6 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
             AttentionBias.checkMatrix("newTokenValid", newValid.length, batch,
                     b -> newValid[b] == null ? -1 : newValid[b].length, lq);
         }
-        if (req.write() instanceof StateWrite.At) {
-            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "StateWrite.At is not supported by the djl "
-                    + "backend (no STATE_WRITE_AT capability): it appends to the KV cache; truncate or compact the "
-                    + "state and append instead");
-        }
         DjlDecodeState state = null;
         if (req.state() != null) {
             if (!(req.state() instanceof DjlDecodeState s) || s.owner() != this) {
@@ -242,6 +237,14 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
                         + s.batchSize());
             }
             state = s;
+        }
+        int[] writeSlots = null;
+        if (req.write() instanceof StateWrite.At at) {
+            if (state == null) {
+                throw ArborException.invalid("StateWrite.At overwrites slots of a decode state; pass the state the "
+                        + "slots belong to");
+            }
+            writeSlots = checkWriteSlots(at.slots(), lq, state.length());
         }
         boolean append = state != null && req.write() instanceof StateWrite.Append;
         int past = state == null ? 0 : state.length();
@@ -281,6 +284,18 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
                 }
                 state.append(presents, newValid, lq); // moves them into the state's manager before step closes
             } else {
+                if (writeSlots != null) {
+                    // presents are [past ; new] per layer: the new tokens' keys and values go into their slots
+                    NDList targets = state.kv();
+                    for (int i = 1; i < out.size(); i++) {
+                        NDArray present = out.get(i);
+                        for (int j = 0; j < lq; j++) {
+                            targets.get(i - 1).set(new NDIndex(":, :, {}", writeSlots[j]),
+                                    present.get(new NDIndex(":, :, {}", past + j)));
+                        }
+                    }
+                    state.markWritten(writeSlots, newValid);
+                }
                 for (int i = 1; i < out.size(); i++) {
                     if (kv == null || out.get(i) != kv.get(i - 1)) {
                         out.get(i).attach(step); // presents a None write does not keep die with the step
@@ -325,6 +340,25 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
             }
         }
         return out;
+    }
+
+    private static int[] checkWriteSlots(int[] slots, int lq, int past) {
+        if (slots == null || slots.length != lq) {
+            throw ArborException.invalid("StateWrite.At needs one slot per new token (" + lq + "), got "
+                    + (slots == null ? "null" : slots.length));
+        }
+        boolean[] seen = new boolean[past];
+        for (int s : slots) {
+            if (s < 0 || s >= past) {
+                throw ArborException.invalid("StateWrite.At slot " + s + " is outside the state's " + past
+                        + " slots; append first or use StateWrite.APPEND");
+            }
+            if (seen[s]) {
+                throw ArborException.invalid("StateWrite.At writes slot " + s + " twice");
+            }
+            seen[s] = true;
+        }
+        return slots;
     }
 
     private static boolean allZero(float[] values) {

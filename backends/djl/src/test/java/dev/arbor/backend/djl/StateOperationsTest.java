@@ -178,9 +178,38 @@ class StateOperationsTest {
                     .write(StateWrite.NONE).build()).last(0);
             assertThat(state.length()).isEqualTo(3);
             assertThat(maxAbsDiff(peek, recompute(1, 403, 407, 261))).isLessThanOrEqualTo(TOL);
-            assertThatThrownBy(() -> model.forward(ForwardRequest.builder(new int[][] {{1}}).state(state)
-                    .write(new StateWrite.At(new int[] {0})).build())).isInstanceOf(ArborException.class)
-                    .hasMessageContaining("STATE_WRITE_AT");
+        }
+    }
+
+    /**
+     * StateWrite.At (Fast-dLLM's sub-block cache): re-decoding slots 3 and 4 with other tokens overwrites exactly
+     * their keys and values, like the pure-Java reference model does, and later steps see the new contents.
+     */
+    @Test
+    void writeAtOverwritesSlotsLikeTheReferenceModel() {
+        try (dev.arbor.models.llama2c.Llama2cReferenceModel reference = dev.arbor.models.llama2c.Llama2cReferenceModel
+                .open(dev.arbor.testkit.SharedModels.require("stories260K/stories260K.bin"));
+             DecodeState a = model.newState(1); DecodeState b = reference.newState(1)) {
+            int[] prefix = Arrays.copyOf(SEQ, 6);
+            step(a, prefix);
+            reference.forward(ForwardRequest.next(new int[][] {prefix}, b));
+            ForwardRequest.Builder rewrite = ForwardRequest.builder(new int[][] {{300, 301}}).positions(
+                    new int[][] {{3, 4}}).write(new StateWrite.At(new int[] {3, 4}));
+            float[][] djlRows = model.forward(rewrite.state(a).build()).logits()[0];
+            float[][] refRows = reference.forward(rewrite.state(b).build()).logits()[0];
+            for (int r = 0; r < djlRows.length; r++) {
+                assertThat(maxAbsDiff(djlRows[r], refRows[r])).as("rewrite row %d", r).isLessThanOrEqualTo(TOL);
+            }
+            assertThat(a.length()).isEqualTo(6);
+            float[] next = step(a, 261);
+            float[] want = reference.forward(ForwardRequest.next(new int[][] {{261}}, b)).last(0);
+            assertThat(maxAbsDiff(next, want)).as("the step after the rewrite").isLessThanOrEqualTo(TOL);
+            // and the overwritten cache differs from the original one (the write did something)
+            assertThat(maxAbsDiff(next, recompute(1, 403, 407, 261, 378, 432, 261))).isGreaterThan(1e-3);
+            assertThatThrownBy(() -> model.forward(ForwardRequest.builder(new int[][] {{1}}).state(a)
+                    .write(new StateWrite.At(new int[] {7})).build())).isInstanceOf(ArborException.class)
+                    .hasMessageContaining("outside the state's 7 slots");
+            assertThat(model.card().supports(dev.arbor.api.model.Capability.STATE_WRITE_AT)).isTrue();
         }
     }
 

@@ -244,21 +244,36 @@ class DiffusionStrategiesOnTrainedModelsTest {
     }
 
     /**
-     * Fast-dLLM's approximate sub-block cache writes KV at given slots ({@code StateWrite.At}); neither backend
-     * offers STATE_WRITE_AT, so it is refused by name on both (the exact committed-block cache runs everywhere).
+     * Fast-dLLM's approximate sub-block cache writes KV at given slots ({@code StateWrite.At}): the djl backend offers
+     * STATE_WRITE_AT and runs it on the trained block-diffusion model (no MASK left; its agreement with the uncached
+     * decode is measured and printed, since the cache is approximate by design); ONNX Runtime, whose KV lives in
+     * session outputs it cannot scatter into, refuses it by name.
      */
     @Test
-    void fastDllmSubBlockCacheIsRefusedOnBothBackends() {
+    void fastDllmSubBlockCacheRunsOnDjlAndIsRefusedOnOnnxRuntime() {
         int[] prompt = tokenizer.encode(PROMPT, true);
         Strategy fast = DiffusionStrategies.ALL.stream().filter(s -> s.part().equals(FastDllmGenerator.NAME))
                 .findFirst().orElseThrow();
-        for (String backend : Backends.NAMES) {
-            ModelBackend bd = backends.open(backend, trained.checkpoint(TrainedModels.BD));
-            assertThat(bd.card().supports(Capability.STATE_WRITE_AT)).isFalse();
-            assertThatThrownBy(() -> DiffusionRun.greedy(fast, Map.of("use_block_cache", true), bd, null, prompt,
-                    16)).as(backend).isInstanceOf(ArborException.class).hasMessageContaining("STATE_WRITE_AT")
-                    .hasMessageContaining("use_block_cache");
+        ModelBackend ort = backends.open(Backends.ONNXRUNTIME, trained.checkpoint(TrainedModels.BD));
+        assertThat(ort.card().supports(Capability.STATE_WRITE_AT)).isFalse();
+        assertThatThrownBy(() -> DiffusionRun.greedy(fast, Map.of("use_block_cache", true), ort, null, prompt, 16))
+                .isInstanceOf(ArborException.class).hasMessageContaining("STATE_WRITE_AT")
+                .hasMessageContaining("use_block_cache");
+
+        ModelBackend djl = backends.open(Backends.DJL, trained.checkpoint(TrainedModels.BD));
+        assertThat(djl.card().supports(Capability.STATE_WRITE_AT)).isTrue();
+        int[] cached = DiffusionRun.greedy(fast, Map.of("use_block_cache", true), djl, null, prompt, MAX_TOKENS)
+                .tokens();
+        int[] plain = DiffusionRun.greedy(fast, Map.of(), djl, null, prompt, MAX_TOKENS).tokens();
+        int mask = djl.card().maskTokenId().getAsInt();
+        assertThat(cached).isNotEmpty().doesNotContain(mask);
+        int same = 0;
+        for (int i = 0; i < Math.min(cached.length, plain.length); i++) {
+            same += cached[i] == plain[i] ? 1 : 0;
         }
+        System.out.printf("fast-dllm sub-block cache on djl, %s: %d of %d tokens equal to the uncached decode%n",
+                TrainedModels.BD, same, plain.length);
+        assertThat(same).as("the approximate cache still decodes the same opening").isPositive();
     }
 
     /**
