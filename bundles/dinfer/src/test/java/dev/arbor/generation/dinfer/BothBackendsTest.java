@@ -1,5 +1,6 @@
 package dev.arbor.generation.dinfer;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -38,9 +39,9 @@ class BothBackendsTest {
 
     private static void check(ModelBackend onnx, ModelBackend reference, int[] prompt, Map<String, Object> options) {
         DinferGenerator generator = new DinferGenerator();
-        GenerationResult a = generator.generate(Contexts.context(onnx, prompt, 24, Contexts.greedy(), new int[0], 1,
+        GenerationResult a = generator.generate(TestContexts.context(onnx, prompt, 24, TestContexts.greedy(), new int[0], 1,
                 options), TokenSink.DISCARD);
-        GenerationResult b = generator.generate(Contexts.context(reference, prompt, 24, Contexts.greedy(),
+        GenerationResult b = generator.generate(TestContexts.context(reference, prompt, 24, TestContexts.greedy(),
                 new int[0], 1, options), TokenSink.DISCARD);
         assertEquals(24, a.tokens().length);
         assertArrayEquals(b.tokens(), a.tokens(), onnx.card().name() + " " + options);

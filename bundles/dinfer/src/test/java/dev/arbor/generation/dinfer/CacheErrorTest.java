@@ -1,5 +1,6 @@
 package dev.arbor.generation.dinfer;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -68,7 +69,7 @@ class CacheErrorTest {
     }
 
     private GenerationResult generate(ModelBackend model, int[] prompt, Map<String, Object> options) {
-        return dinfer.generate(Contexts.context(model, prompt, 24, Contexts.greedy(), new int[0], 1, options),
+        return dinfer.generate(TestContexts.context(model, prompt, 24, TestContexts.greedy(), new int[0], 1, options),
                 TokenSink.DISCARD);
     }
 }

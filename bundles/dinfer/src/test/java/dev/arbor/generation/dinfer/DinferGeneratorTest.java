@@ -1,5 +1,6 @@
 package dev.arbor.generation.dinfer;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -28,8 +29,8 @@ class DinferGeneratorTest {
 
     private GenerationResult run(ModelBackend model, int[] prompt, int length, boolean greedy, long seed,
                                  Map<String, Object> options) {
-        return dinfer.generate(Contexts.context(model, prompt, length, greedy ? Contexts.greedy()
-                : Contexts.sampling(), new int[0], seed, options), TokenSink.DISCARD);
+        return dinfer.generate(TestContexts.context(model, prompt, length, greedy ? TestContexts.greedy()
+                : TestContexts.sampling(), new int[0], seed, options), TokenSink.DISCARD);
     }
 
     /**
@@ -45,8 +46,8 @@ class DinferGeneratorTest {
                 GenerationResult threshold = run(toy, prompt, 6, true, 1, Map.of("threshold", 1.5,
                         "block_length", 3));
                 GenerationResult fixed = run(toy, prompt, 6, true, 1, Map.of("decoder", "fixed", "block_length", 3));
-                GenerationResult core = new MaskedDiffusionGenerator().generate(Contexts.context(toy, prompt, 6,
-                        Contexts.greedy(), new int[0], 1, Map.of("block_length", 3)), TokenSink.DISCARD);
+                GenerationResult core = new MaskedDiffusionGenerator().generate(TestContexts.context(toy, prompt, 6,
+                        TestContexts.greedy(), new int[0], 1, Map.of("block_length", 3)), TokenSink.DISCARD);
                 assertArrayEquals(core.tokens(), threshold.tokens());
                 assertArrayEquals(core.tokens(), fixed.tokens());
                 assertEquals(6, threshold.forwardPasses(), "one token per forward");
@@ -98,7 +99,7 @@ class DinferGeneratorTest {
     @Test
     void hierarchyPicksTheBestOfEachRun() {
         EnumeratedJointMaskedBackend toy = EnumeratedJointMaskedBackend.random(3, 6, 2, LogitAlignment.SAME);
-        TokenProposer proposer = new TokenProposer(Contexts.context(toy, new int[] {4}, 6, Contexts.greedy(),
+        TokenProposer proposer = new TokenProposer(TestContexts.context(toy, new int[] {4}, 6, TestContexts.greedy(),
                 new int[0], 1, Map.of()), DiffusionModel.of(toy, "test"), ConfidenceMetric.MAX_PROBABILITY);
         HierarchyDecoder decoder = new HierarchyDecoder(proposer, 0.95, 0.4);
         int[] positions = {1, 2, 4, 5, 6};
@@ -154,7 +155,7 @@ class DinferGeneratorTest {
         int early = 0;
         for (long seed = 0; seed < 40; seed++) {
             RecordingSink sink = new RecordingSink();
-            GenerationResult r = dinfer.generate(Contexts.context(toy, new int[] {eos}, 6, Contexts.sampling(),
+            GenerationResult r = dinfer.generate(TestContexts.context(toy, new int[] {eos}, 6, TestContexts.sampling(),
                     new int[] {eos}, seed, Map.of("threshold", 0.5, "block_length", 2)), sink);
             int[] last = sink.canvases().get(sink.canvases().size() - 1).tokens();
             int firstEos = -1;

@@ -1,5 +1,6 @@
 package dev.arbor.generation.entropyorder;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 import dev.arbor.api.generation.GenerationResult;
@@ -28,8 +29,8 @@ class DreamReferenceTest {
                 for (int steps : new int[] {5, 3, 2, 1}) {
                     for (boolean entropy : new boolean[] {true, false}) {
                         int[] expected = reference(model, steps, entropy);
-                        GenerationResult r = generator.generate(Contexts.context(model,
-                                new int[] {model.boundaryToken()}, 5, Contexts.greedy(), new int[0], 1,
+                        GenerationResult r = generator.generate(TestContexts.context(model,
+                                new int[] {model.boundaryToken()}, 5, TestContexts.greedy(), new int[0], 1,
                                 Map.of("steps", steps, "confidence", entropy ? "neg_entropy" : "max_prob")),
                                 TokenSink.DISCARD);
                         assertArrayEquals(expected, r.tokens(), alignment + " seed " + seed + " steps " + steps

@@ -1,5 +1,6 @@
 package dev.arbor.generation.entropyorder;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -60,8 +61,8 @@ class EntropyOrderGeneratorTest {
             EnumeratedJointMaskedBackend model = independent(new double[][] {{0.9, 0.05, 0.05}, {0.7, 0.2, 0.1},
                     {0.5, 0.3, 0.2}, {0.4, 0.35, 0.25}}, alignment);
             RecordingSink sink = new RecordingSink();
-            GenerationResult r = generator.generate(Contexts.context(model, new int[] {model.boundaryToken()}, 4,
-                    Contexts.greedy(), new int[0], 1, Map.of()), sink);
+            GenerationResult r = generator.generate(TestContexts.context(model, new int[] {model.boundaryToken()}, 4,
+                    TestContexts.greedy(), new int[0], 1, Map.of()), sink);
             assertEquals(3, r.forwardPasses(), "S = L = 4: counts 0, 1, 1, 2, the empty step makes no forward");
             assertEquals(List.of(List.of(0), List.of(0, 1), List.of(0, 1, 2, 3)), decodedSets(sink, model));
         }
@@ -77,10 +78,10 @@ class EntropyOrderGeneratorTest {
         EnumeratedJointMaskedBackend model = independent(new double[][] {{0.6, 0.2, 0.2}, {0.55, 0.45, 0},
                 {0.34, 0.33, 0.33}, {0.4, 0.3, 0.3}});
         RecordingSink entropy = new RecordingSink();
-        generator.generate(Contexts.context(model, new int[] {model.boundaryToken()}, 4, Contexts.greedy(),
+        generator.generate(TestContexts.context(model, new int[] {model.boundaryToken()}, 4, TestContexts.greedy(),
                 new int[0], 1, Map.of()), entropy);
         RecordingSink maxProb = new RecordingSink();
-        generator.generate(Contexts.context(model, new int[] {model.boundaryToken()}, 4, Contexts.greedy(),
+        generator.generate(TestContexts.context(model, new int[] {model.boundaryToken()}, 4, TestContexts.greedy(),
                 new int[0], 1, Map.of("confidence", "max_prob")), maxProb);
         assertEquals(List.of(List.of(1), List.of(0, 1), List.of(0, 1, 2, 3)), decodedSets(entropy, model));
         assertEquals(List.of(List.of(0), List.of(0, 1), List.of(0, 1, 2, 3)), decodedSets(maxProb, model));
@@ -121,7 +122,7 @@ class EntropyOrderGeneratorTest {
         long[] counts = new long[4];
         for (int i = 0; i < 4000; i++) {
             RecordingSink sink = new RecordingSink();
-            generator.generate(Contexts.context(model, new int[] {model.boundaryToken()}, 4, Contexts.greedy(),
+            generator.generate(TestContexts.context(model, new int[] {model.boundaryToken()}, 4, TestContexts.greedy(),
                     new int[0], 7919L * i + 1, Map.of("alg_temp", algTemp)), sink);
             List<Integer> first = decodedSets(sink, model).get(0);
             assertEquals(1, first.size());
@@ -146,8 +147,8 @@ class EntropyOrderGeneratorTest {
     @Test
     void refusesACausalModelNamingBothParts() {
         EnumeratedJointBackend causal = EnumeratedJointBackend.random(3, 3, 1);
-        ArborException e = assertThrows(ArborException.class, () -> generator.generate(Contexts.context(causal,
-                new int[] {3}, 3, Contexts.greedy(), new int[0], 1, Map.of()), TokenSink.DISCARD));
+        ArborException e = assertThrows(ArborException.class, () -> generator.generate(TestContexts.context(causal,
+                new int[] {3}, 3, TestContexts.greedy(), new int[0], 1, Map.of()), TokenSink.DISCARD));
         assertEquals(ArborException.Kind.INCOMPATIBLE, e.kind());
         assertTrue(e.getMessage().contains(EntropyOrderGenerator.NAME) && e.getMessage().contains(causal.card().name()),
                 e.getMessage());
@@ -164,8 +165,8 @@ class EntropyOrderGeneratorTest {
     }
 
     private void assertRefused(ModelBackend model, Map<String, Object> options, String expected) {
-        ArborException e = assertThrows(ArborException.class, () -> generator.generate(Contexts.context(model,
-                new int[] {model.card().bosTokenId().getAsInt()}, 4, Contexts.greedy(), new int[0], 1, options),
+        ArborException e = assertThrows(ArborException.class, () -> generator.generate(TestContexts.context(model,
+                new int[] {model.card().bosTokenId().getAsInt()}, 4, TestContexts.greedy(), new int[0], 1, options),
                 TokenSink.DISCARD));
         assertTrue(e.getMessage().contains(expected), options + ": " + e.getMessage());
     }

@@ -1,5 +1,6 @@
 package dev.arbor.generation.eoserass;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -41,7 +42,7 @@ class EoserAssGeneratorTest {
     void assDecodesTheLengthInLog2Steps() {
         ModelBackend tiny = TinyTransformers.bidirectional(LogitAlignment.NEXT, 3);
         RecordingSink sink = new RecordingSink();
-        GenerationResult r = generator.generate(Contexts.context(tiny, new int[] {1, 5, 9}, 64, Contexts.greedy(),
+        GenerationResult r = generator.generate(TestContexts.context(tiny, new int[] {1, 5, 9}, 64, TestContexts.greedy(),
                 new int[0], 1, Map.of()), sink);
         assertEquals(64, r.tokens().length);
         assertEquals(6, r.forwardPasses());
@@ -64,7 +65,7 @@ class EoserAssGeneratorTest {
             for (long seed = 1; seed <= 6; seed++) {
                 EnumeratedJointMaskedBackend model = EnumeratedJointMaskedBackend.randomVariableLength(3, 6, seed,
                         alignment);
-                for (Supplier<Sampler> samplers : List.of(Contexts.greedy(), Contexts.sampling())) {
+                for (Supplier<Sampler> samplers : List.of(TestContexts.greedy(), TestContexts.sampling())) {
                     for (Map<String, Object> shape : List.<Map<String, Object>>of(Map.of("steps", 6),
                             Map.of("steps", 3), Map.of("steps", 4, "block_length", 2))) {
                         Map<String, Object> eoserOptions = new HashMap<>(shape);
@@ -96,7 +97,7 @@ class EoserAssGeneratorTest {
         for (long seed = 1; seed <= 8; seed++) {
             EnumeratedJointMaskedBackend model = EnumeratedJointMaskedBackend.randomVariableLength(3, 6, seed,
                     LogitAlignment.SAME);
-            GenerationContext context = ctx(model, Contexts.sampling(), seed, Map.of("gamma_min", 1, "gamma_max", 1));
+            GenerationContext context = ctx(model, TestContexts.sampling(), seed, Map.of("gamma_min", 1, "gamma_max", 1));
             GenerationResult x = generator.generate(context, TokenSink.DISCARD);
             DiffusionModel dm = DiffusionModel.of(model, "test");
             Canvas canvas = new Canvas(context.prompt(), 6, model.maskToken());
@@ -131,8 +132,8 @@ class EoserAssGeneratorTest {
 
     private static int firstEosStep(EnumeratedJointMaskedBackend model, Map<String, Object> options) {
         RecordingSink sink = new RecordingSink();
-        new EoserAssGenerator().generate(Contexts.context(model, new int[] {model.boundaryToken()}, 4,
-                Contexts.greedy(), new int[0], 1, options), sink);
+        new EoserAssGenerator().generate(TestContexts.context(model, new int[] {model.boundaryToken()}, 4,
+                TestContexts.greedy(), new int[0], 1, options), sink);
         for (RecordingSink.CanvasEvent c : sink.canvases()) {
             if (Arrays.stream(c.tokens()).anyMatch(t -> t == model.boundaryToken())) {
                 return c.step();
@@ -156,8 +157,8 @@ class EoserAssGeneratorTest {
     @Test
     void refusesACausalModelNamingBothParts() {
         EnumeratedJointBackend causal = EnumeratedJointBackend.random(3, 3, 1);
-        ArborException e = assertThrows(ArborException.class, () -> generator.generate(Contexts.context(causal,
-                new int[] {3}, 3, Contexts.greedy(), new int[0], 1, Map.of()), TokenSink.DISCARD));
+        ArborException e = assertThrows(ArborException.class, () -> generator.generate(TestContexts.context(causal,
+                new int[] {3}, 3, TestContexts.greedy(), new int[0], 1, Map.of()), TokenSink.DISCARD));
         assertEquals(ArborException.Kind.INCOMPATIBLE, e.kind());
         assertTrue(e.getMessage().contains(EoserAssGenerator.NAME) && e.getMessage().contains(causal.card().name()),
                 e.getMessage());
@@ -173,20 +174,20 @@ class EoserAssGeneratorTest {
         assertRefused(model, Map.of("confidence", "neg_entropy"), "eoser=false");
         assertRefused(model, Map.of("eoser", "maybe"), "true or false");
         // allowed: neg_entropy without EOSER, and steps that fit
-        generator.generate(ctx(model, Contexts.greedy(), 1, Map.of("confidence", "neg_entropy", "eoser", false)),
+        generator.generate(ctx(model, TestContexts.greedy(), 1, Map.of("confidence", "neg_entropy", "eoser", false)),
                 TokenSink.DISCARD);
-        generator.generate(ctx(model, Contexts.greedy(), 1, Map.of("steps", 2)), TokenSink.DISCARD);
+        generator.generate(ctx(model, TestContexts.greedy(), 1, Map.of("steps", 2)), TokenSink.DISCARD);
     }
 
     private void assertRefused(ModelBackend model, Map<String, Object> options, String expected) {
         ArborException e = assertThrows(ArborException.class,
-                () -> generator.generate(ctx(model, Contexts.greedy(), 1, options), TokenSink.DISCARD));
+                () -> generator.generate(ctx(model, TestContexts.greedy(), 1, options), TokenSink.DISCARD));
         assertTrue(e.getMessage().contains(expected), options + ": " + e.getMessage());
     }
 
     private static GenerationContext ctx(ModelBackend model, Supplier<Sampler> samplers, long seed,
                                          Map<String, ?> options) {
         int bos = model.card().bosTokenId().getAsInt();
-        return Contexts.context(model, new int[] {bos}, 6, samplers, new int[0], seed, options);
+        return TestContexts.context(model, new int[] {bos}, 6, samplers, new int[0], seed, options);
     }
 }

@@ -1,5 +1,6 @@
 package dev.arbor.generation.eoserass;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -33,8 +34,8 @@ class EoserAssReferenceTest {
                     int steps = ass ? 3 : 6;
                     double gammaMin = ass ? 0.01 : 0.4;
                     int[] expected = reference(model, steps, ass, gammaMin);
-                    GenerationResult r = generator.generate(Contexts.context(model, new int[] {model.boundaryToken()},
-                            6, Contexts.greedy(), new int[0], 1, Map.of("schedule", ass ? "ass" : "uniform")),
+                    GenerationResult r = generator.generate(TestContexts.context(model, new int[] {model.boundaryToken()},
+                            6, TestContexts.greedy(), new int[0], 1, Map.of("schedule", ass ? "ass" : "uniform")),
                             TokenSink.DISCARD);
                     assertArrayEquals(expected, r.tokens(), alignment + " seed " + seed + (ass ? " ass" : " uniform"));
                     changed += Arrays.equals(expected, reference(model, steps, ass, 1.0)) ? 0 : 1;

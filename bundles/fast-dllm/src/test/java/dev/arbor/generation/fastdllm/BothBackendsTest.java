@@ -1,5 +1,6 @@
 package dev.arbor.generation.fastdllm;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -34,22 +35,22 @@ class BothBackendsTest {
                 check(models.onnx(NativeAttention.BIDIRECTIONAL, 0), models.reference(NativeAttention.BIDIRECTIONAL,
                         0), models.prompt, Map.of("threshold", threshold, "sub_block_size", 4, "block_size", 8));
             }
-            GenerationResult withSubBlockCache = new FastDllmGenerator().generate(Contexts.context(
-                    models.reference(NativeAttention.BLOCK_CAUSAL, 8), models.prompt, 24, Contexts.greedy(),
+            GenerationResult withSubBlockCache = new FastDllmGenerator().generate(TestContexts.context(
+                    models.reference(NativeAttention.BLOCK_CAUSAL, 8), models.prompt, 24, TestContexts.greedy(),
                     new int[0], 1, Map.of("sub_block_size", 4, "use_block_cache", true)), TokenSink.DISCARD);
             assertEquals(24, withSubBlockCache.tokens().length);
             ArborException e = assertThrows(ArborException.class, () -> new FastDllmGenerator().generate(
-                    Contexts.context(models.onnx(NativeAttention.BLOCK_CAUSAL, 8), models.prompt, 24,
-                            Contexts.greedy(), new int[0], 1, Map.of("use_block_cache", true)), TokenSink.DISCARD));
+                    TestContexts.context(models.onnx(NativeAttention.BLOCK_CAUSAL, 8), models.prompt, 24,
+                            TestContexts.greedy(), new int[0], 1, Map.of("use_block_cache", true)), TokenSink.DISCARD));
             assertTrue(e.getMessage().contains("STATE_WRITE_AT"), e.getMessage());
         }
     }
 
     private static void check(ModelBackend onnx, ModelBackend reference, int[] prompt, Map<String, Object> options) {
         FastDllmGenerator generator = new FastDllmGenerator();
-        GenerationResult a = generator.generate(Contexts.context(onnx, prompt, 24, Contexts.greedy(), new int[0], 1,
+        GenerationResult a = generator.generate(TestContexts.context(onnx, prompt, 24, TestContexts.greedy(), new int[0], 1,
                 options), TokenSink.DISCARD);
-        GenerationResult b = generator.generate(Contexts.context(reference, prompt, 24, Contexts.greedy(),
+        GenerationResult b = generator.generate(TestContexts.context(reference, prompt, 24, TestContexts.greedy(),
                 new int[0], 1, options), TokenSink.DISCARD);
         assertEquals(24, a.tokens().length);
         assertArrayEquals(b.tokens(), a.tokens(), onnx.card().name() + " " + options);

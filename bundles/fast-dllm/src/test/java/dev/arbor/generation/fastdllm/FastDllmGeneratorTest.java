@@ -1,5 +1,6 @@
 package dev.arbor.generation.fastdllm;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -50,9 +51,9 @@ class FastDllmGeneratorTest {
 
     private void compareWithFixed(ModelBackend model, int[] prompt, int length, int blockSize) {
         RecordingSink sink = new RecordingSink();
-        GenerationResult a = fast.generate(Contexts.context(model, prompt, length, Contexts.greedy(), new int[0], 1,
+        GenerationResult a = fast.generate(TestContexts.context(model, prompt, length, TestContexts.greedy(), new int[0], 1,
                 Map.of("threshold", 1.5, "sub_block_size", blockSize)), sink);
-        GenerationResult b = fixed.generate(Contexts.context(model, prompt, length, Contexts.greedy(), new int[0], 1,
+        GenerationResult b = fixed.generate(TestContexts.context(model, prompt, length, TestContexts.greedy(), new int[0], 1,
                 Map.of()), TokenSink.DISCARD);
         assertArrayEquals(b.tokens(), a.tokens(), model.card().name());
         assertEquals(length, a.tokens().length);
@@ -72,7 +73,7 @@ class FastDllmGeneratorTest {
     void thresholdZeroDecodesAWholeSubBlockPerForward() {
         ModelBackend tiny = TinyTransformers.blockCausal(8, LogitAlignment.SAME, 4);
         RecordingSink sink = new RecordingSink();
-        GenerationResult r = fast.generate(Contexts.context(tiny, new int[] {1, 2, 3}, 29, Contexts.greedy(),
+        GenerationResult r = fast.generate(TestContexts.context(tiny, new int[] {1, 2, 3}, 29, TestContexts.greedy(),
                 new int[0], 1, Map.of("threshold", 0.0, "sub_block_size", 4)), sink);
         assertEquals(29, r.tokens().length);
         // the canvas [0, 32) has sub-blocks of 4 starting at 0; the first holds 3 prompt tokens and one MASK
@@ -89,8 +90,8 @@ class FastDllmGeneratorTest {
                     NativeAttention.BLOCK_CAUSAL, 7);
             int previous = Integer.MAX_VALUE;
             for (double tau : new double[] {1.5, 0.9, 0.7, 0.5, 0.3, 0.1, 0.0}) {
-                GenerationResult r = fast.generate(Contexts.context(toy, new int[] {toy.boundaryToken()}, 6,
-                        Contexts.greedy(), new int[0], 1, Map.of("threshold", tau, "sub_block_size", 7)),
+                GenerationResult r = fast.generate(TestContexts.context(toy, new int[] {toy.boundaryToken()}, 6,
+                        TestContexts.greedy(), new int[0], 1, Map.of("threshold", tau, "sub_block_size", 7)),
                         TokenSink.DISCARD);
                 int steps = (int) r.stats().get("steps");
                 assertTrue(steps <= previous, "seed " + seed + ": threshold " + tau + " took " + steps
@@ -150,7 +151,7 @@ class FastDllmGeneratorTest {
         int early = 0;
         for (long seed = 0; seed < 40; seed++) {
             RecordingSink sink = new RecordingSink();
-            GenerationResult r = fast.generate(Contexts.context(toy, new int[] {eos}, 6, Contexts.sampling(),
+            GenerationResult r = fast.generate(TestContexts.context(toy, new int[] {eos}, 6, TestContexts.sampling(),
                     new int[] {eos}, seed, Map.of("block_size", 2, "threshold", 0.5)), sink);
             assertTrue(Arrays.stream(r.tokens()).noneMatch(t -> t == eos));
             assertArrayEquals(r.tokens(), sink.tokens());
@@ -165,8 +166,8 @@ class FastDllmGeneratorTest {
     @Test
     void refusesASubBlockThatDoesNotDivideTheBlock() {
         ModelBackend tiny = TinyTransformers.blockCausal(4, LogitAlignment.NEXT, 1);
-        ArborException e = assertThrows(ArborException.class, () -> fast.generate(Contexts.context(tiny,
-                new int[] {1}, 8, Contexts.greedy(), new int[0], 1, Map.of("sub_block_size", 3)), TokenSink.DISCARD));
+        ArborException e = assertThrows(ArborException.class, () -> fast.generate(TestContexts.context(tiny,
+                new int[] {1}, 8, TestContexts.greedy(), new int[0], 1, Map.of("sub_block_size", 3)), TokenSink.DISCARD));
         assertTrue(e.getMessage().contains("must divide the block size 4"), e.getMessage());
     }
 }

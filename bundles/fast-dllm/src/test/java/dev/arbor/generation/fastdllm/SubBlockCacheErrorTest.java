@@ -1,5 +1,6 @@
 package dev.arbor.generation.fastdllm;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -39,9 +40,9 @@ class SubBlockCacheErrorTest {
                 Shadow shadow = new Shadow(tiny);
                 int[] prompt = {1, 4, 9, 16, 25};
                 Map<String, Object> options = Map.of("threshold", 0.9, "sub_block_size", 4, "use_block_cache", true);
-                GenerationResult cached = fast.generate(Contexts.context(shadow, prompt, 27, Contexts.greedy(),
+                GenerationResult cached = fast.generate(TestContexts.context(shadow, prompt, 27, TestContexts.greedy(),
                         new int[0], 1, options), TokenSink.DISCARD);
-                GenerationResult plain = fast.generate(Contexts.context(tiny, prompt, 27, Contexts.greedy(),
+                GenerationResult plain = fast.generate(TestContexts.context(tiny, prompt, 27, TestContexts.greedy(),
                         new int[0], 1, Map.of("threshold", 0.9, "sub_block_size", 4)), TokenSink.DISCARD);
                 assertEquals(27, cached.tokens().length);
                 cachedForwards += (int) cached.stats().get("sub_block_forwards");

@@ -1,5 +1,6 @@
 package dev.arbor.generation.maskeddiffusion;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import dev.arbor.api.generation.GenerationResult;
@@ -55,8 +56,8 @@ class MaskedDiffusionExactnessTest {
         Map<List<Integer>, Long> counts = new HashMap<>();
         int[] prompt = {model.boundaryToken()};
         for (int i = 0; i < SAMPLES; i++) {
-            GenerationResult r = generator.generate(Contexts.context(model, prompt, model.length(),
-                    Contexts.sampling(), new int[0], 1_000_003L * i + 7, Map.of("remasking", "random", "steps",
+            GenerationResult r = generator.generate(TestContexts.context(model, prompt, model.length(),
+                    TestContexts.sampling(), new int[0], 1_000_003L * i + 7, Map.of("remasking", "random", "steps",
                             steps)), TokenSink.DISCARD);
             List<Integer> seq = new ArrayList<>();
             for (int t : r.tokens()) {

@@ -1,5 +1,6 @@
 package dev.arbor.generation.maskeddiffusion;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -39,9 +40,9 @@ class MaskedDiffusionGeneratorTest {
             EnumeratedJointMaskedBackend next = EnumeratedJointMaskedBackend.random(4, 5, seed, LogitAlignment.NEXT);
             int[] expected = reference(same);
             int[] prompt = {same.boundaryToken()};
-            GenerationResult a = generator.generate(Contexts.context(same, prompt, 5, Contexts.greedy(), new int[0],
+            GenerationResult a = generator.generate(TestContexts.context(same, prompt, 5, TestContexts.greedy(), new int[0],
                     1, Map.of()), TokenSink.DISCARD);
-            GenerationResult b = generator.generate(Contexts.context(next, prompt, 5, Contexts.greedy(), new int[0],
+            GenerationResult b = generator.generate(TestContexts.context(next, prompt, 5, TestContexts.greedy(), new int[0],
                     1, Map.of()), TokenSink.DISCARD);
             assertArrayEquals(expected, a.tokens(), "SAME alignment, seed " + seed);
             assertArrayEquals(expected, b.tokens(), "NEXT alignment, seed " + seed);
@@ -82,8 +83,8 @@ class MaskedDiffusionGeneratorTest {
     void streamsOneCanvasPerStepAndReleasesTokensInOrder() {
         EnumeratedJointMaskedBackend model = EnumeratedJointMaskedBackend.random(3, 6, 3, LogitAlignment.SAME);
         RecordingSink sink = new RecordingSink();
-        GenerationResult r = generator.generate(Contexts.context(model, new int[] {model.boundaryToken()}, 6,
-                Contexts.sampling(), new int[0], 42, Map.of("steps", 3)), sink);
+        GenerationResult r = generator.generate(TestContexts.context(model, new int[] {model.boundaryToken()}, 6,
+                TestContexts.sampling(), new int[0], 42, Map.of("steps", 3)), sink);
         assertEquals(3, r.forwardPasses());
         assertEquals(2.0, (double) r.stats().get("tokens_per_forward"), 1e-12);
         assertEquals(3, sink.canvases().size());
@@ -102,7 +103,7 @@ class MaskedDiffusionGeneratorTest {
     void blocksAreDecodedLeftToRight() {
         EnumeratedJointMaskedBackend model = EnumeratedJointMaskedBackend.random(3, 6, 4, LogitAlignment.SAME);
         RecordingSink sink = new RecordingSink();
-        generator.generate(Contexts.context(model, new int[] {model.boundaryToken()}, 6, Contexts.sampling(),
+        generator.generate(TestContexts.context(model, new int[] {model.boundaryToken()}, 6, TestContexts.sampling(),
                 new int[0], 5, Map.of("block_length", 2, "remasking", "random")), sink);
         for (RecordingSink.CanvasEvent c : sink.canvases()) {
             int firstMasked = -1;
@@ -130,7 +131,7 @@ class MaskedDiffusionGeneratorTest {
         int stopped = 0;
         for (long seed = 0; seed < 50; seed++) {
             RecordingSink sink = new RecordingSink();
-            GenerationResult r = generator.generate(Contexts.context(model, new int[] {eos}, 5, Contexts.sampling(),
+            GenerationResult r = generator.generate(TestContexts.context(model, new int[] {eos}, 5, TestContexts.sampling(),
                     new int[] {eos}, seed, Map.of()), sink);
             assertTrue(Arrays.stream(r.tokens()).noneMatch(t -> t == eos));
             assertArrayEquals(r.tokens(), sink.tokens());
@@ -145,8 +146,8 @@ class MaskedDiffusionGeneratorTest {
     @Test
     void refusesACausalModelNamingBothParts() {
         EnumeratedJointBackend causal = EnumeratedJointBackend.random(3, 3, 1);
-        ArborException e = assertThrows(ArborException.class, () -> generator.generate(Contexts.context(causal,
-                new int[] {3}, 3, Contexts.greedy(), new int[0], 1, Map.of()), TokenSink.DISCARD));
+        ArborException e = assertThrows(ArborException.class, () -> generator.generate(TestContexts.context(causal,
+                new int[] {3}, 3, TestContexts.greedy(), new int[0], 1, Map.of()), TokenSink.DISCARD));
         assertEquals(ArborException.Kind.INCOMPATIBLE, e.kind());
         assertTrue(e.getMessage().contains("masked-diffusion") && e.getMessage().contains(causal.card().name()),
                 e.getMessage());
@@ -179,16 +180,16 @@ class MaskedDiffusionGeneratorTest {
             public void close() {
             }
         };
-        ArborException e = assertThrows(ArborException.class, () -> generator.generate(Contexts.context(model,
-                new int[] {4}, 3, Contexts.greedy(), new int[0], 1, Map.of()), TokenSink.DISCARD));
+        ArborException e = assertThrows(ArborException.class, () -> generator.generate(TestContexts.context(model,
+                new int[] {4}, 3, TestContexts.greedy(), new int[0], 1, Map.of()), TokenSink.DISCARD));
         assertTrue(e.getMessage().contains("MASK token id") && e.getMessage().contains("no-mask"), e.getMessage());
     }
 
     @Test
     void refusesUnknownOptionsWithTheAllowedValues() {
         EnumeratedJointMaskedBackend model = EnumeratedJointMaskedBackend.random(3, 3, 1, LogitAlignment.SAME);
-        ArborException e = assertThrows(ArborException.class, () -> generator.generate(Contexts.context(model,
-                new int[] {4}, 3, Contexts.greedy(), new int[0], 1, Map.of("remasking", "lowest")),
+        ArborException e = assertThrows(ArborException.class, () -> generator.generate(TestContexts.context(model,
+                new int[] {4}, 3, TestContexts.greedy(), new int[0], 1, Map.of("remasking", "lowest")),
                 TokenSink.DISCARD));
         assertTrue(e.getMessage().contains("low_confidence or random"), e.getMessage());
     }
@@ -200,7 +201,7 @@ class MaskedDiffusionGeneratorTest {
         int[] checks = {0};
         dev.arbor.api.generation.Cancellation afterFourSteps = () -> ++checks[0] > 4;
         GenerationResult r = generator.generate(new dev.arbor.api.generation.GenerationContext(model, null,
-                new int[] {4}, 6, Contexts.greedy(), new int[0], 1, dev.arbor.api.Options.of(Map.of("block_length",
+                new int[] {4}, 6, TestContexts.greedy(), new int[0], 1, dev.arbor.api.Options.of(Map.of("block_length",
                 3)), afterFourSteps), TokenSink.DISCARD);
         assertEquals(FinishReason.CANCELLED, r.finishReason());
         assertEquals(3, r.tokens().length, "the first block (3 steps) is complete and released");
@@ -211,7 +212,7 @@ class MaskedDiffusionGeneratorTest {
     void aSinkThatStopsEndsGeneration() {
         EnumeratedJointMaskedBackend model = EnumeratedJointMaskedBackend.random(3, 5, 2, LogitAlignment.SAME);
         RecordingSink sink = new RecordingSink(2);
-        GenerationResult r = generator.generate(Contexts.context(model, new int[] {4}, 5, Contexts.greedy(),
+        GenerationResult r = generator.generate(TestContexts.context(model, new int[] {4}, 5, TestContexts.greedy(),
                 new int[0], 1, Map.of("block_length", 1)), sink);
         assertEquals(2, r.tokens().length);
         assertEquals(FinishReason.STOP, r.finishReason());

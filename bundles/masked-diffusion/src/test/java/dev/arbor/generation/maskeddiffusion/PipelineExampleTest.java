@@ -1,5 +1,6 @@
 package dev.arbor.generation.maskeddiffusion;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.arbor.api.generation.GenerationResult;
@@ -21,8 +22,8 @@ class PipelineExampleTest {
         PipelineDefinition d = parse("/pipelines/arbor-tiny-mdlm.json");
         assertEquals(MaskedDiffusionGenerator.NAME, d.generator().name());
         EnumeratedJointMaskedBackend toy = EnumeratedJointMaskedBackend.random(3, 6, 1, LogitAlignment.SAME);
-        GenerationResult r = new MaskedDiffusionGenerator().generate(Contexts.context(toy,
-                new int[] {toy.boundaryToken()}, 6, Contexts.greedy(), new int[0], 1,
+        GenerationResult r = new MaskedDiffusionGenerator().generate(TestContexts.context(toy,
+                new int[] {toy.boundaryToken()}, 6, TestContexts.greedy(), new int[0], 1,
                 d.generator().options().asMap()), TokenSink.DISCARD);
         assertEquals(6, r.tokens().length);
     }

@@ -1,5 +1,6 @@
 package dev.arbor.generation.rcr;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -43,7 +44,7 @@ class RcrGeneratorTest {
         for (LogitAlignment alignment : LogitAlignment.values()) {
             for (long seed = 1; seed <= 10; seed++) {
                 EnumeratedJointMaskedBackend model = EnumeratedJointMaskedBackend.random(3, 6, seed, alignment);
-                for (Supplier<Sampler> samplers : List.of(Contexts.greedy(), Contexts.sampling())) {
+                for (Supplier<Sampler> samplers : List.of(TestContexts.greedy(), TestContexts.sampling())) {
                     for (String schedule : List.of("linear", "cosine", "uniform")) {
                         for (int[] shape : new int[][] {{6, 0}, {3, 0}, {4, 3}, {6, 2}}) {
                             int steps = shape[0];
@@ -51,7 +52,7 @@ class RcrGeneratorTest {
                             Map<String, Object> options = Map.of("steps", steps, "block_length", blockLength,
                                     "schedule", schedule);
                             RecordingSink sink = new RecordingSink();
-                            GenerationResult r = generator.generate(Contexts.context(model,
+                            GenerationResult r = generator.generate(TestContexts.context(model,
                                     new int[] {model.boundaryToken()}, 6, samplers, new int[0], seed, options), sink);
                             int[] expected = expectedDecoded(schedule, steps, blockLength);
                             String where = alignment + " seed " + seed + " " + options;
@@ -109,7 +110,7 @@ class RcrGeneratorTest {
         for (long seed = 1; seed <= 30; seed++) {
             EnumeratedJointMaskedBackend model = EnumeratedJointMaskedBackend.random(3, 6, seed, LogitAlignment.SAME);
             RecordingSink sink = new RecordingSink();
-            generator.generate(Contexts.context(model, new int[] {model.boundaryToken()}, 6, Contexts.sampling(),
+            generator.generate(TestContexts.context(model, new int[] {model.boundaryToken()}, 6, TestContexts.sampling(),
                     new int[0], seed, Map.of("steps", 6, "block_length", 3)), sink);
             int[] previous = null;
             for (RecordingSink.CanvasEvent c : sink.canvases()) {
@@ -158,10 +159,10 @@ class RcrGeneratorTest {
             RecordingSink a = new RecordingSink();
             RecordingSink b = new RecordingSink();
             Map<String, Object> options = Map.of("steps", steps, "schedule", "uniform");
-            GenerationResult x = generator.generate(Contexts.context(model, new int[] {model.boundaryToken()}, 4,
-                    Contexts.greedy(), new int[0], 1, options), a);
-            GenerationResult y = plain.generate(Contexts.context(model, new int[] {model.boundaryToken()}, 4,
-                    Contexts.greedy(), new int[0], 1, Map.of("steps", steps)), b);
+            GenerationResult x = generator.generate(TestContexts.context(model, new int[] {model.boundaryToken()}, 4,
+                    TestContexts.greedy(), new int[0], 1, options), a);
+            GenerationResult y = plain.generate(TestContexts.context(model, new int[] {model.boundaryToken()}, 4,
+                    TestContexts.greedy(), new int[0], 1, Map.of("steps", steps)), b);
             assertArrayEquals(y.tokens(), x.tokens(), "steps " + steps);
             assertEquals(0, x.stats().get("remasked"));
             for (int i = 0; i < a.canvases().size(); i++) {
@@ -224,8 +225,8 @@ class RcrGeneratorTest {
     @Test
     void refusesACausalModelNamingBothParts() {
         EnumeratedJointBackend causal = EnumeratedJointBackend.random(3, 3, 1);
-        ArborException e = assertThrows(ArborException.class, () -> generator.generate(Contexts.context(causal,
-                new int[] {3}, 3, Contexts.greedy(), new int[0], 1, Map.of()), TokenSink.DISCARD));
+        ArborException e = assertThrows(ArborException.class, () -> generator.generate(TestContexts.context(causal,
+                new int[] {3}, 3, TestContexts.greedy(), new int[0], 1, Map.of()), TokenSink.DISCARD));
         assertEquals(ArborException.Kind.INCOMPATIBLE, e.kind());
         assertTrue(e.getMessage().contains(RcrGenerator.NAME) && e.getMessage().contains(causal.card().name()),
                 e.getMessage());
@@ -240,8 +241,8 @@ class RcrGeneratorTest {
     }
 
     private void assertRefused(ModelBackend model, Map<String, Object> options, String expected) {
-        ArborException e = assertThrows(ArborException.class, () -> generator.generate(Contexts.context(model,
-                new int[] {model.card().bosTokenId().getAsInt()}, 4, Contexts.greedy(), new int[0], 1, options),
+        ArborException e = assertThrows(ArborException.class, () -> generator.generate(TestContexts.context(model,
+                new int[] {model.card().bosTokenId().getAsInt()}, 4, TestContexts.greedy(), new int[0], 1, options),
                 TokenSink.DISCARD));
         assertTrue(e.getMessage().contains(expected), options + ": " + e.getMessage());
     }

@@ -1,5 +1,6 @@
 package dev.arbor.generation.rcr;
 
+import dev.arbor.testkit.TestContexts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -32,8 +33,8 @@ class RcrReferenceTest {
                     int steps = shape[0];
                     int block = shape[1];
                     int[] expected = reference(model, steps, block);
-                    GenerationResult r = generator.generate(Contexts.context(model, new int[] {model.boundaryToken()},
-                            6, Contexts.greedy(), new int[0], 1, Map.of("steps", steps, "block_length", block)),
+                    GenerationResult r = generator.generate(TestContexts.context(model, new int[] {model.boundaryToken()},
+                            6, TestContexts.greedy(), new int[0], 1, Map.of("steps", steps, "block_length", block)),
                             TokenSink.DISCARD);
                     assertArrayEquals(expected, r.tokens(), alignment + " seed " + seed + " steps " + steps
                             + " block " + block);
