@@ -10,10 +10,13 @@ import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 
 /**
- * Owns DJL's process-wide PyTorch engine. Registered as a service once the engine was initialised (or once that
- * failed, so the failure can be reported by whoever asks): DJL bundles reference this service to be sure they never
- * touch {@link Engine} before it is set up, because DJL's static engine registry is filled once per JVM by whoever
- * touches it first (OSGI-NOTES 4.4).
+ * Owns DJL's process-wide PyTorch engine. Registered as a service once DJL's environment is configured: DJL bundles
+ * reference this service and get the engine only through {@link #pytorch()}, so they never touch {@link Engine}
+ * before it is set up, because DJL's static engine registry is filled once per JVM by whoever touches it first
+ * (OSGI-NOTES 4.4). The engine starts on first use (the first model a {@code djl} pipeline opens), so a runtime that
+ * only serves ONNX Runtime pipelines never loads libtorch (about 0.5 s per start, and a 430 MB extraction into the
+ * cache on a fresh installation); the framework property {@code arbor.djl.eager=true} starts it with the bundle
+ * instead, for servers that want the first request to pay nothing.
  *
  * <p>Why explicit registration with the bundle loader as TCCL, and not SPI Fly (OSGI-NOTES 4.2, 4.3, 4.7): DJL finds
  * engines with {@code ServiceLoader.load(EngineProvider.class)} and its natives with
@@ -43,11 +46,18 @@ public final class DjlRuntime {
     private static Engine engine;
     private static RuntimeException failure;
 
-    /** Prepares the environment and initialises the engine; a failure is kept and reported by {@link #pytorch()}. */
+    /**
+     * Prepares the environment and, with {@code arbor.djl.eager=true}, initialises the engine now; a failure is kept
+     * and reported by {@link #pytorch()}.
+     */
     @Activate
     void activate(BundleContext context) {
         String cache = context.getProperty("arbor.cache");
         configure(cache == null || cache.isBlank() ? null : Path.of(cache));
+        if (!Boolean.parseBoolean(context.getProperty("arbor.djl.eager"))) {
+            LOG.fine(() -> "DJL configured (cache " + cacheDir() + "); PyTorch starts on first use");
+            return;
+        }
         try {
             Engine e = pytorch();
             LOG.info(() -> "DJL " + Engine.getDjlVersion() + " ready: engine " + e.getEngineName() + " "
