@@ -62,6 +62,16 @@ final class DjlDecodeState implements DecodeState {
         return valid[row].get(slot);
     }
 
+    /** True when no slot of any row is padding. */
+    boolean allSlotsValid() {
+        for (int b = 0; b < batch; b++) {
+            if (validCount[b] != length) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     int validCount(int row) {
         return validCount[row];
     }

@@ -244,7 +244,7 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
                 throw ArborException.invalid("StateWrite.At overwrites slots of a decode state; pass the state the "
                         + "slots belong to");
             }
-            writeSlots = checkWriteSlots(at.slots(), lq, state.length());
+            writeSlots = at.checkedSlots(lq, state.length());
         }
         boolean append = state != null && req.write() instanceof StateWrite.Append;
         int past = state == null ? 0 : state.length();
@@ -254,17 +254,22 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
         if (logitRows != null) {
             checkLogitRows(logitRows, batch, lq);
         }
+        // The Java llama decoder takes an empty bias for "nothing hidden" (the decode loop's case: one causal token
+        // over a cache without padding), so no bias is built or copied per token; TorchScript networks need it.
+        boolean unmasked = network instanceof LlamaDecoder && newValid == null
+                && (state == null || state.allSlotsValid())
+                && (spec.base() instanceof AttentionSpec.Full
+                    || spec.base() instanceof AttentionSpec.Causal && lq == 1);
         DjlDecodeState st = state;
-        float[] bias = AttentionBias.build(spec.base(), st == null ? (r, k) -> false : st::slotValid, newValid,
-                batch, past, lq);
+        float[] bias = unmasked ? null : AttentionBias.build(spec.base(),
+                st == null ? (r, k) -> false : st::slotValid, newValid, batch, past, lq);
 
         NDList presents = null;
         try (NDManager step = (state != null ? state.manager() : manager).newSubManager()) {
             NDList inputs = new NDList(3 + 2 * layers);
             inputs.add(step.create(flatLongs(tokens, batch, lq), new Shape(batch, lq)));
             inputs.add(step.create(flatLongs(positions, batch, lq), new Shape(batch, lq)));
-            // The Java llama decoder takes an empty bias for "nothing hidden"; TorchScript networks need the tensor.
-            inputs.add(network instanceof LlamaDecoder && allZero(bias) ? step.create(new float[0], new Shape(0))
+            inputs.add(unmasked ? step.create(new float[0], new Shape(0))
                     : step.create(bias, new Shape(batch, 1, lq, past + lq)));
             NDList kv = state == null ? null : state.kv();
             for (int i = 0; i < 2 * layers; i++) {
@@ -340,34 +345,6 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
             }
         }
         return out;
-    }
-
-    private static int[] checkWriteSlots(int[] slots, int lq, int past) {
-        if (slots == null || slots.length != lq) {
-            throw ArborException.invalid("StateWrite.At needs one slot per new token (" + lq + "), got "
-                    + (slots == null ? "null" : slots.length));
-        }
-        boolean[] seen = new boolean[past];
-        for (int s : slots) {
-            if (s < 0 || s >= past) {
-                throw ArborException.invalid("StateWrite.At slot " + s + " is outside the state's " + past
-                        + " slots; append first or use StateWrite.APPEND");
-            }
-            if (seen[s]) {
-                throw ArborException.invalid("StateWrite.At writes slot " + s + " twice");
-            }
-            seen[s] = true;
-        }
-        return slots;
-    }
-
-    private static boolean allZero(float[] values) {
-        for (float v : values) {
-            if (v != 0f) {
-                return false;
-            }
-        }
-        return true;
     }
 
     private static long[] flatLongs(int[][] values, int batch, int lq) {

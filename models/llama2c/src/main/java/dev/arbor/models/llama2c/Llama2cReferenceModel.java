@@ -483,23 +483,7 @@ public final class Llama2cReferenceModel implements ModelBackend, EmbeddingAcces
         if (state == null || !(write instanceof StateWrite.At at)) {
             return null;
         }
-        int[] slots = at.slots();
-        if (slots == null || slots.length != lq) {
-            throw ArborException.invalid("StateWrite.At needs one slot per new token (" + lq + "), got "
-                    + (slots == null ? "null" : slots.length));
-        }
-        boolean[] seen = new boolean[past];
-        for (int s : slots) {
-            if (s < 0 || s >= past) {
-                throw ArborException.invalid("StateWrite.At slot " + s + " is outside the state's " + past
-                        + " slots; append first or use StateWrite.APPEND");
-            }
-            if (seen[s]) {
-                throw ArborException.invalid("StateWrite.At writes slot " + s + " twice");
-            }
-            seen[s] = true;
-        }
-        return slots;
+        return at.checkedSlots(lq, past);
     }
 
     private static int[][] checkLogitRows(int[][] rows, int batch, int lq) {
