@@ -182,24 +182,26 @@ public final class LlamaNet implements AutoCloseable {
         NDArray c = scope.create(cos, new Shape(b, t, 1, half));
         NDArray s = scope.create(sin, new Shape(b, t, 1, half));
         NDArray x = scoped(scope, emb.get(idx.flatten())).reshape(b, t, d);
-        float scale = (float) (1 / Math.sqrt(hs));
+        NDArray scale = constant(scope, (float) (1 / Math.sqrt(hs)));
+        NDArray eps = constant(scope, RMS_EPS);
+        NDArray minusHalf = constant(scope, -0.5f);
         for (int l = 0; l < cfg.nLayers(); l++) {
-            NDArray xn = rmsNorm(x, rmsAtt[l]);
+            NDArray xn = rmsNorm(x, rmsAtt[l], eps, minusHalf);
             NDArray q = rope(linear(scope, xn, wq[l]).reshape(b, t, heads, hs), c, s).transpose(0, 2, 1, 3);
             NDArray k = rope(linear(scope, xn, wk[l]).reshape(b, t, heads, hs), c, s).transpose(0, 2, 1, 3);
             NDArray v = linear(scope, xn, wv[l]).reshape(b, t, heads, hs).transpose(0, 2, 1, 3);
-            NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale);
+            NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale);   // not mul(float): see constant()
             if (bias != null) {
                 scores = scores.add(bias);
             }
             NDArray att = scores.softmax(-1).matMul(v).transpose(0, 2, 1, 3).reshape(b, t, d);
             x = x.add(linear(scope, att, wo[l]));
-            NDArray xf = rmsNorm(x, rmsFfn[l]);
+            NDArray xf = rmsNorm(x, rmsFfn[l], eps, minusHalf);
             NDArray g = linear(scope, xf, w1[l]);
             NDArray hidden = Activation.sigmoid(g).mul(g).mul(linear(scope, xf, w3[l]));
             x = x.add(linear(scope, hidden, w2[l]));
         }
-        x = rmsNorm(x, rmsFinal);
+        x = rmsNorm(x, rmsFinal, eps, minusHalf);
         return linear(scope, x, wcls != null ? wcls : emb);
     }
 
@@ -214,9 +216,21 @@ public final class LlamaNet implements AutoCloseable {
         return a;
     }
 
-    private static NDArray rmsNorm(NDArray x, NDArray w) {
-        NDArray ms = x.square().mean(new int[] {-1}, true).add(RMS_EPS);
-        return x.mul(ms.pow(-0.5f)).mul(w);
+    private static NDArray rmsNorm(NDArray x, NDArray w, NDArray eps, NDArray minusHalf) {
+        NDArray ms = x.square().mean(new int[] {-1}, true).add(eps);
+        return x.mul(ms.pow(minusHalf)).mul(w);
+    }
+
+    /**
+     * A scalar for the differentiable graph, owned by {@code scope}. Never use DJL's {@code mul(Number)},
+     * {@code div(Number)}, {@code pow(Number)} and the like on a path that is differentiated: DJL wraps the number
+     * in a temporary tensor over a Java direct buffer and closes it right after the op, but autograd keeps that
+     * tensor for the backward pass (to compute d(a*s)/da = s); once the garbage collector frees the buffer, the
+     * backward reads freed memory and the gradients turn into NaN or 1e17. A scope-owned scalar lives until the
+     * step's scope closes, after the backward pass.
+     */
+    static NDArray constant(NDManager scope, float value) {
+        return scope.create(value);
     }
 
     /** run.c's RoPE: each (even, odd) pair of a head rotated by pos * freq_j. x is [B, T, H, hs]. */

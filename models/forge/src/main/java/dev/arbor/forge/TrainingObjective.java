@@ -43,7 +43,9 @@ public interface TrainingObjective {
             }
         }
         NDArray logp = logits.logSoftmax(-1).gather(scope.create(tgt, new Shape(b, s, 1)), 2).reshape(b, s);
-        return logp.mul(scope.create(w, new Shape(b, s))).sum().neg().div((float) batch.normalizer());
+        // the normalizer as a scope-owned tensor, not div(float): autograd keeps it for the backward pass
+        return logp.mul(scope.create(w, new Shape(b, s))).sum().neg()
+                .div(LlamaNet.constant(scope, (float) batch.normalizer()));
     }
 
     /** Positions 0..T-1 for every row. */
