@@ -31,6 +31,8 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleEvent;
+import org.osgi.framework.SynchronousBundleListener;
 
 /**
  * The assembled runtime in a real Felix: conformance of the full pipeline with the upstream reference output, the
@@ -39,6 +41,7 @@ import org.osgi.framework.Bundle;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ArborRuntimeIT {
+    private static final String RUNNER_UP = "dev.arbor.test.runnerup";
     @TempDir
     static Path home;
     static RuntimeHarness runtime;
@@ -250,14 +253,28 @@ class ArborRuntimeIT {
         Path tmp = runtime.home.resolve("deploy/.runner-up.tmp");
         Files.copy(jar, tmp);
         Files.move(tmp, runtime.home.resolve("deploy/runner-up-selector.jar"), StandardCopyOption.ATOMIC_MOVE);
-        RuntimeHarness.await(() -> !Arrays.equals(greedy("Once", 12, Map.of()).tokens(), normal), 15_000,
+        RuntimeHarness.await(() -> !Arrays.equals(greedy("Once", 12, Map.of()).tokens(), normal), 60_000,
                 () -> "the deployed runner-up selector was never used");
-        Files.delete(runtime.home.resolve("deploy/runner-up-selector.jar"));
-        RuntimeHarness.await(() -> Arrays.equals(greedy("Once", 12, Map.of()).tokens(), normal), 15_000,
-                () -> "output did not return to normal after the bundle was deleted from deploy/");
-        for (Bundle b : runtime.context().getBundles()) {
-            assertThat(b.getSymbolicName()).isNotEqualTo("dev.arbor.test.runnerup");
+        Bundle deployed = runtime.bundle(RUNNER_UP);
+        // Bundle.uninstall() stops the bundle (its services leave) and only then takes it out of the framework, so
+        // "output is normal again" comes before "uninstalled". A slow STOPPED listener stretches that gap the way a
+        // loaded machine does; the test must wait for the uninstall itself, not for its first visible effect.
+        SynchronousBundleListener slowStop = event -> {
+            if (event.getType() == BundleEvent.STOPPED && event.getBundle().getBundleId() == deployed.getBundleId()) {
+                RuntimeHarness.sleep(1_000);
+            }
+        };
+        runtime.context().addBundleListener(slowStop);
+        try {
+            Files.delete(runtime.home.resolve("deploy/runner-up-selector.jar"));
+            RuntimeHarness.await(() -> deployed.getState() == Bundle.UNINSTALLED && Arrays.stream(
+                    runtime.context().getBundles()).noneMatch(b -> RUNNER_UP.equals(b.getSymbolicName())), 60_000,
+                    () -> "the bundle was not uninstalled after its file was deleted from deploy/");
+        } finally {
+            runtime.context().removeBundleListener(slowStop);
         }
+        // once the uninstall has completed, no request may resolve its part: checked once, not polled
+        assertThat(greedy("Once", 12, Map.of()).tokens()).containsExactly(normal);
     }
 
     @Test
