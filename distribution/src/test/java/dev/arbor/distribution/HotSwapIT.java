@@ -51,6 +51,7 @@ class HotSwapIT {
             AtomicInteger requests = new AtomicInteger();
             ConcurrentLinkedQueue<Throwable> failures = new ConcurrentLinkedQueue<>();
             AtomicReference<Observed> latest = new AtomicReference<>();
+            ConcurrentLinkedQueue<Observed> observed = new ConcurrentLinkedQueue<>();
             CountDownLatch started = new CountDownLatch(2);
             Thread[] load = new Thread[2];
             for (int t = 0; t < load.length; t++) {
@@ -59,8 +60,10 @@ class HotSwapIT {
                     while (running.get()) {
                         try {
                             long start = System.nanoTime();
-                            latest.set(new Observed(start, pipelines.complete(
-                                    CompletionRequest.text("stories260k", "Once", greedy), TextSink.DISCARD)));
+                            Observed o = new Observed(start, pipelines.complete(
+                                    CompletionRequest.text("stories260k", "Once", greedy), TextSink.DISCARD));
+                            latest.set(o);
+                            observed.add(o);
                             requests.incrementAndGet();
                         } catch (Throwable e) {
                             failures.add(e);
@@ -75,9 +78,14 @@ class HotSwapIT {
                     "runner-up-selector.jar").toUri().toString();
             long[] toNew = new long[CYCLES];
             long[] toOld = new long[CYCLES];
+            long[] uninstalled = new long[CYCLES];   // when b.uninstall() had returned
+            long[] nextChange = new long[CYCLES];    // when the next change to the selectors began
             for (int cycle = 0; cycle < CYCLES; cycle++) {
                 // a higher-ranked 'sample' selector arrives: new requests must use it
                 long t0 = System.nanoTime();
+                if (cycle > 0) {
+                    nextChange[cycle - 1] = t0;
+                }
                 Bundle b = runtime.context().installBundle(runnerUp);
                 b.start();
                 RuntimeHarness.await(() -> latestIsNot(latest, normal, t0), 10_000,
@@ -86,11 +94,14 @@ class HotSwapIT {
                 // and leaves: new requests fall back to the real selector
                 long t1 = System.nanoTime();
                 b.uninstall();
+                long gone = System.nanoTime();
+                uninstalled[cycle] = gone;
                 refresh(wiring, List.of(b));
-                RuntimeHarness.await(() -> latestIs(latest, normal, t1), 10_000,
+                RuntimeHarness.await(() -> latestIs(latest, normal, gone), 10_000,
                         () -> "requests did not return to the real selector after uninstall");
                 toOld[cycle] = System.nanoTime() - t1;
             }
+            nextChange[CYCLES - 1] = System.nanoTime();
             // update the sampling bundle in place (stop, reload, start) and refresh its wiring
             Bundle sampling = runtime.bundle("dev.arbor.sampling");
             for (int i = 0; i < 3; i++) {
@@ -120,6 +131,15 @@ class HotSwapIT {
                     + " reconfigure->use %.1f ms%n", requests.get(), failures.size(), millis(toNew), millis(toOld),
                     reconfigured / 1e6);
             assertThat(failures).as("requests that failed during swaps").isEmpty();
+            // once an uninstall has returned, no request that starts afterwards may resolve the removed part
+            for (int cycle = 0; cycle < CYCLES; cycle++) {
+                long from = uninstalled[cycle];
+                long to = nextChange[cycle];
+                assertThat(observed.stream().filter(o -> o.start() > from && o.start() < to)
+                        .map(o -> o.completion().tokens()))
+                        .as("requests started after the runner-up bundle was uninstalled (cycle %d)", cycle)
+                        .isNotEmpty().allSatisfy(tokens -> assertThat(tokens).containsExactly(normal));
+            }
             assertThat(requests.get()).isGreaterThan(CYCLES * 2);
 
             // a part the pipeline needs goes away: the pipeline says which, and comes back with the part

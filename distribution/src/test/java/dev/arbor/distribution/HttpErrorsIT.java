@@ -18,6 +18,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Dictionary;
 import java.util.Hashtable;
 import java.util.List;
@@ -133,6 +134,12 @@ class HttpErrorsIT {
         return post(path, body.replace('\'', '"'), KEY, null);
     }
 
+    /** Threads of this JVM (the framework runs in it) now inside the test bundle's hanging processor. */
+    private static long threadsInHangingProcessor() {
+        return Thread.getAllStackTraces().values().stream().filter(stack -> Arrays.stream(stack)
+                .anyMatch(f -> f.getClassName().contains("HangingProcessorFactory"))).count();
+    }
+
     private static String completion(String model, String extra) {
         return "{'model': '" + model + "', 'prompt': 'Once', 'max_tokens': 8, 'temperature': 0" + extra + "}";
     }
@@ -215,6 +222,7 @@ class HttpErrorsIT {
 
     @Test
     void cutsOffAPluginThatNeverReturnsWhileOthersAreServed() throws Exception {
+        long stuckBefore = threadsInHangingProcessor();
         long start = System.nanoTime();
         CompletableFuture<HttpResponse<String>> hung = CompletableFuture.supplyAsync(() -> {
             try {
@@ -223,7 +231,9 @@ class HttpErrorsIT {
                 throw new IllegalStateException(e);
             }
         });
-        RuntimeHarness.sleep(300);
+        // the other request is sent once a worker is stuck in the plugin (an event, not a guess at a time)
+        RuntimeHarness.await(() -> threadsInHangingProcessor() > stuckBefore, 60_000,
+                () -> "no worker ever entered the hanging processor");
         HttpResponse<String> parallel = post("/v1/completions", completion("stories260k", ""));
         assertThat(parallel.statusCode()).isEqualTo(200);
         assertThat(hung).as("the normal request finished before the hanging one's deadline").isNotDone();

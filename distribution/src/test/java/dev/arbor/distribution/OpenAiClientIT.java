@@ -16,6 +16,7 @@ import com.openai.models.completions.CompletionCreateParams;
 import com.openai.models.completions.CompletionUsage;
 import com.openai.models.models.Model;
 import dev.arbor.testkit.SharedModels;
+import dev.arbor.testkit.framework.RuntimeHarness;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -230,12 +231,13 @@ class OpenAiClientIT {
         java.net.URI console = java.net.URI.create("http://127.0.0.1:" + adminPort + "/system/console/bundles");
         // the admin server is configured by 'serve' and starts asynchronously: give it a moment
         java.net.http.HttpResponse<String> anonymous = null;
-        for (int attempt = 0; anonymous == null; attempt++) {
+        long deadline = System.nanoTime() + RuntimeHarness.MIN_WAIT_MILLIS * 1_000_000L;   // an event that must come
+        while (anonymous == null) {
             try {
                 anonymous = http.send(java.net.http.HttpRequest.newBuilder(console).build(),
                         java.net.http.HttpResponse.BodyHandlers.ofString());
             } catch (ConnectException e) {
-                if (attempt > 100) {
+                if (System.nanoTime() > deadline) {
                     throw new AssertionError("the operator console never listened on " + adminPort + "; log:\n"
                             + log(), e);
                 }

@@ -118,7 +118,8 @@ class HuggingFaceTokenizerInFelixIT {
 
     private static ServiceReference<TokenizerProvider> awaitProvider(BundleContext context) throws Exception {
         String filter = "(" + PartProperties.NAME + "=huggingface)";
-        long deadline = System.nanoTime() + 10_000_000_000L;
+        // a registration that must come: the deadline only ends a broken run, so it allows for a loaded machine
+        long deadline = System.nanoTime() + 60_000_000_000L;
         while (System.nanoTime() < deadline) {
             Collection<ServiceReference<TokenizerProvider>> found =
                     context.getServiceReferences(TokenizerProvider.class, filter);
@@ -127,7 +128,7 @@ class HuggingFaceTokenizerInFelixIT {
             }
             Thread.sleep(20);
         }
-        throw new AssertionError("no TokenizerProvider " + filter + " registered within 10 s");
+        throw new AssertionError("no TokenizerProvider " + filter + " registered within 60 s");
     }
 
     /** A jar of the test classpath (Surefire's real classpath, not its manifest-only booter jar). */

@@ -95,7 +95,7 @@ public final class RuntimeHarness implements AutoCloseable {
 
     public PipelineService pipelines() {
         ServiceReference<PipelineService> ref = null;
-        long deadline = System.nanoTime() + 20_000_000_000L;
+        long deadline = System.nanoTime() + MIN_WAIT_MILLIS * 1_000_000L;
         while (ref == null && System.nanoTime() < deadline) {
             ref = context().getServiceReference(PipelineService.class);
             if (ref == null) {
@@ -103,7 +103,8 @@ public final class RuntimeHarness implements AutoCloseable {
             }
         }
         if (ref == null) {
-            throw new IllegalStateException("the runtime registered no PipelineService within 20 s");
+            throw new IllegalStateException("the runtime registered no PipelineService within " + MIN_WAIT_MILLIS / 1000
+                    + " s");
         }
         return context().getService(ref);
     }
@@ -125,15 +126,24 @@ public final class RuntimeHarness implements AutoCloseable {
         throw new IllegalStateException("no bundle " + symbolicName);
     }
 
+    /**
+     * Polls {@code condition} until it holds: for an event that must happen, never for "soon enough". The deadline
+     * only ends a test whose event never comes, so it is at least {@link #MIN_WAIT_MILLIS} whatever the caller
+     * asks: on a loaded shared machine a bundle starts or a swap lands seconds later than on a quiet one.
+     */
     public static void await(BooleanSupplier condition, long timeoutMillis, java.util.function.Supplier<String> what) {
-        long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
+        long wait = Math.max(timeoutMillis, MIN_WAIT_MILLIS);
+        long deadline = System.nanoTime() + wait * 1_000_000L;
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out after " + timeoutMillis + " ms: " + what.get());
+                throw new AssertionError("timed out after " + wait + " ms: " + what.get());
             }
             sleep(20);
         }
     }
+
+    /** The shortest wait of {@link #await} for an event that must happen. */
+    public static final long MIN_WAIT_MILLIS = 60_000;
 
     public static void sleep(long millis) {
         try {

@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.junit.jupiter.api.AfterAll;
@@ -30,6 +31,9 @@ import org.junit.jupiter.api.Test;
 class OpenAiHandlerTest {
     private static final String KEY = "sesame";
     private static final CountDownLatch RELEASE_HANG = new CountDownLatch(1);
+    private static final CountDownLatch HANG_STARTED = new CountDownLatch(1);
+    /** Every request of this class has this deadline: ample for the fake pipelines on a loaded machine. */
+    private static final int DEADLINE_MS = 3_000;
     private static Server server;
     private static Workers workers;
     private static ServerMetrics metrics;
@@ -57,6 +61,7 @@ class OpenAiHandlerTest {
                 case "boom" -> throw new ArborException(ArborException.Kind.PLUGIN_FAILURE,
                         "logits processor 'throwing' (bundle t 1.0) failed: java.lang.IllegalStateException");
                 case "hang" -> {
+                    HANG_STARTED.countDown();
                     while (RELEASE_HANG.getCount() > 0) {
                         try {
                             RELEASE_HANG.await(); // ignores interrupts: a plugin that never returns
@@ -123,7 +128,7 @@ class OpenAiHandlerTest {
     @BeforeAll
     static void start() throws Exception {
         ServerSettings settings = ServerSettings.from(Map.of("port", 0, "api_key", KEY, "max_body_bytes", 300,
-                "max_prompt_tokens", 20, "max_tokens", 50, "request_timeout_ms", 600, "workers", 2));
+                "max_prompt_tokens", 20, "max_tokens", 50, "request_timeout_ms", DEADLINE_MS, "workers", 2));
         metrics = new ServerMetrics();
         workers = new Workers(settings.workers(), OpenAiHandlerTest.class.getClassLoader(), metrics::abandoned);
         server = new Server();
@@ -266,11 +271,12 @@ class OpenAiHandlerTest {
                 throw new IllegalStateException(e);
             }
         });
-        Thread.sleep(100);
+        // served while the other worker is stuck (waits for the stuck plugin to be running, not for a time)
+        assertThat(HANG_STARTED.await(60, TimeUnit.SECONDS)).as("the hanging pipeline was called").isTrue();
         assertThat(post("/v1/completions", "{'model': 'echo'}", KEY).statusCode()).isEqualTo(200);
         HttpResponse<String> r = hung.get();
         assertThat(r.statusCode()).isEqualTo(504);
-        assertThat(error(r).get("message").asText()).contains("deadline of 600 ms");
+        assertThat(error(r).get("message").asText()).contains("deadline of " + DEADLINE_MS + " ms");
         // both worker permits are free again although one worker is still stuck
         assertThat(post("/v1/completions", "{'model': 'echo'}", KEY).statusCode()).isEqualTo(200);
         assertThat(post("/v1/completions", "{'model': 'echo'}", KEY).statusCode()).isEqualTo(200);
