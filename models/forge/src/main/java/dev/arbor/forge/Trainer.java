@@ -97,8 +97,10 @@ public final class Trainer {
                 if (update(scope, learningRate(recipe.optimizer(), step, total), Float.isFinite(loss))) {
                     badSteps = 0;
                 } else {
-                    // A non-finite loss or gradient (a rare 1/t-weighted outlier batch) is skipped, not applied:
-                    // one such update would turn every weight into NaN.
+                    // A non-finite loss or gradient is skipped, not applied: one such update would turn every
+                    // weight into NaN. It is counted in run.json (skipped_steps) and is never expected (the smoke
+                    // runs require 0): the ones seen came from freed memory read by the backward pass, see
+                    // LlamaNet.constant.
                     skipped++;
                     if (++badSteps >= 10) {
                         throw new IllegalStateException("training diverged: 10 steps in a row up to step "
