@@ -57,7 +57,7 @@ class ConcurrencyTest {
         }
         backend.close();
         for (Thread w : workers) {
-            w.join(10_000);
+            w.join(60_000);   // ends at once once close() is seen; the deadline only ends a broken run
             assertThat(w.isAlive()).isFalse();
         }
         assertThat(unexpected.get()).isNull();
