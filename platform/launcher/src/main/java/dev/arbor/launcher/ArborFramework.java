@@ -41,6 +41,7 @@ public final class ArborFramework implements AutoCloseable {
     private final Framework framework;
     private final Path storage;
     private final boolean deleteStorage;
+    private boolean closed;
 
     private ArborFramework(Framework framework, Path storage, boolean deleteStorage) {
         this.framework = framework;
@@ -154,8 +155,13 @@ public final class ArborFramework implements AutoCloseable {
         return framework.getBundleContext();
     }
 
+    /** Stops the framework and deletes a temporary storage; later calls (a signal and main() both) do nothing. */
     @Override
-    public void close() throws Exception {
+    public synchronized void close() throws Exception {
+        if (closed) {
+            return;
+        }
+        closed = true;
         framework.stop();
         framework.waitForStop(30_000);
         if (deleteStorage) {

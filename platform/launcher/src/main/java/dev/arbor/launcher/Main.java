@@ -49,6 +49,9 @@ public final class Main {
         // temporary framework cache is deleted); a long-running command such as 'serve' returns when it stops
         Thread stopOnSignal = new Thread(() -> stop(runtime), "arbor-shutdown");
         Runtime.getRuntime().addShutdownHook(stopOnSignal);
+        // SIGTERM / Ctrl-C stop the framework before the JVM's own shutdown (see GracefulSignals); the hook stays
+        // for every other way the JVM ends
+        GracefulSignals.install(() -> stop(runtime));
         try {
             Function<String[], Integer> cli = awaitCli(runtime.context(), 20_000);
             if (cli == null) {
@@ -64,7 +67,7 @@ public final class Main {
             }
             // else the JVM is already shutting down and the hook stops the framework
         }
-        System.exit(status);
+        System.exit(GracefulSignals.exitStatus(status));
     }
 
     /** False when the JVM is already shutting down (the hook then runs, or ran). */

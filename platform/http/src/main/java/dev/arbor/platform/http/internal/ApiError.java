@@ -13,13 +13,20 @@ final class ApiError extends RuntimeException {
     final String type;
     final String param;
     final String code;
+    /** Seconds a client should wait before retrying (the {@code Retry-After} header), or 0 for none. */
+    final int retryAfterSeconds;
 
     ApiError(int status, String type, String param, String code, String message) {
-        super(message);
+        this(status, type, param, code, message, 0);
+    }
+
+    ApiError(int status, String type, String param, String code, String message, int retryAfterSeconds) {
+        super(message, null, false, false); // answered to a client, never logged with a stack trace
         this.status = status;
         this.type = type;
         this.param = param;
         this.code = code;
+        this.retryAfterSeconds = retryAfterSeconds;
     }
 
     static ApiError invalid(String param, String message) {
@@ -32,6 +39,27 @@ final class ApiError extends RuntimeException {
 
     static ApiError notFound(String message) {
         return new ApiError(404, "invalid_request_error", null, "not_found", message);
+    }
+
+    /** The server is shutting down: new and queued requests are refused, to be retried elsewhere or after a restart. */
+    static ApiError stopping() {
+        return new ApiError(503, "service_unavailable_error", null, "server_stopping",
+                "the server is stopping; retry on another instance or after the restart", STOPPING_RETRY_SECONDS);
+    }
+
+    /** Retry-After of a stopping server: about as long as a restart takes. */
+    static final int STOPPING_RETRY_SECONDS = 5;
+
+    /** The client did not send its whole body in time ({@code message} says which limit). */
+    static ApiError bodyTimeout(String message) {
+        return new ApiError(408, "invalid_request_error", null, "request_timeout", message);
+    }
+
+    /** The body ended before its declared length, or the connection failed while it was read. */
+    static ApiError bodyAborted(Throwable cause) {
+        return new ApiError(400, "invalid_request_error", null, "incomplete_body", "the request body ended early ("
+                + (cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage())
+                + "); send the whole body");
     }
 
     static ApiError timeout(long millis) {

@@ -11,7 +11,10 @@ import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.osgi.framework.BundleContext;
+import org.osgi.framework.BundleEvent;
+import org.osgi.framework.Constants;
 import org.osgi.framework.ServiceRegistration;
+import org.osgi.framework.SynchronousBundleListener;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
@@ -21,6 +24,10 @@ import org.osgi.service.component.annotations.Reference;
 /**
  * The HTTP server: runs only while configuration {@value HttpEndpoint#PID} exists (REQUIRE), listens, then
  * registers {@link HttpEndpoint} with the bound host and port. A configuration change restarts it.
+ *
+ * <p>It stops gracefully, and first: when the framework begins to stop (SIGTERM), before any bundle stops and any
+ * pipeline goes away, it refuses new and queued requests with 503 and {@code Retry-After} and gives running ones
+ * {@code shutdown_grace_ms} to finish; only then does the framework take the rest down.
  */
 @Component(configurationPid = HttpEndpoint.PID, configurationPolicy = ConfigurationPolicy.REQUIRE,
         immediate = true, service = {})
@@ -31,6 +38,11 @@ public class HttpServerComponent implements HttpEndpoint {
     private PipelineService pipelines;
 
     private Server server;
+    private OpenAiHandler handler;
+    private long shutdownGraceMillis;
+    private BundleContext context;
+    private SynchronousBundleListener frameworkStopping;
+    private final java.util.concurrent.atomic.AtomicBoolean drained = new java.util.concurrent.atomic.AtomicBoolean();
     private Workers workers;
     private ServerMetrics metrics;
     private SwapCounter swaps;
@@ -47,7 +59,7 @@ public class HttpServerComponent implements HttpEndpoint {
         // bundle's loader, which sees the embedded jars. Jetty's threads inherit it from the thread creating them.
         current.setContextClassLoader(own);
         try {
-            metrics = new ServerMetrics();
+            metrics = new ServerMetrics(new ConfiguredNames(pipelines, context));
             swaps = new SwapCounter(context, metrics);
             workers = new Workers(settings.workers(), own, metrics::abandoned);
             QueuedThreadPool threads = new QueuedThreadPool(Math.max(64, settings.workers() * 4 + 16), 4);
@@ -55,7 +67,9 @@ public class HttpServerComponent implements HttpEndpoint {
             server = new Server(threads);
             ServerConnector connector = connector(server, settings);
             server.addConnector(connector);
-            server.setHandler(new OpenAiHandler(pipelines, settings, metrics, workers));
+            handler = new OpenAiHandler(pipelines, settings, metrics, workers);
+            server.setHandler(handler);
+            shutdownGraceMillis = settings.shutdownGraceMillis();
             server.setStopTimeout(5_000);
             try {
                 server.start();
@@ -70,6 +84,15 @@ public class HttpServerComponent implements HttpEndpoint {
             props.put(HOST_PROPERTY, settings.host());
             props.put(PORT_PROPERTY, port);
             registration = context.registerService(HttpEndpoint.class, this, props);
+            this.context = context;
+            // the system bundle announces STOPPING synchronously, before the framework stops any bundle
+            frameworkStopping = event -> {
+                if (event.getType() == BundleEvent.STOPPING
+                        && event.getBundle().getBundleId() == Constants.SYSTEM_BUNDLE_ID) {
+                    drain("the framework is stopping");
+                }
+            };
+            context.addBundleListener(frameworkStopping);
             LOG.log(System.Logger.Level.INFO, "serving the OpenAI API at " + uri + "v1 (API key "
                     + (settings.authenticates() ? "required" : "not required") + ", " + settings.workers()
                     + " workers, deadline " + settings.requestTimeoutMillis() + " ms)");
@@ -100,8 +123,36 @@ public class HttpServerComponent implements HttpEndpoint {
         return host.contains(":") && !host.startsWith("[") ? "[" + host + "]" : host;
     }
 
+    /** Refuses new and queued requests from now on and waits for the running ones (at most the grace period). */
+    private void drain(String why) {
+        OpenAiHandler draining = handler;
+        if (draining == null || !drained.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            long start = System.nanoTime();
+            boolean done = draining.drain(shutdownGraceMillis);
+            LOG.log(done ? System.Logger.Level.INFO : System.Logger.Level.WARNING, "the HTTP server stopped taking"
+                    + " requests (" + why + ") and " + (done ? "its running requests finished in "
+                    + (System.nanoTime() - start) / 1_000_000 + " ms" : "stops requests still running after the"
+                    + " grace of " + shutdownGraceMillis + " ms (shutdown_grace_ms)"));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     @Deactivate
     void deactivate() {
+        if (frameworkStopping != null) {
+            try {
+                context.removeBundleListener(frameworkStopping);
+            } catch (IllegalStateException e) {
+                // the bundle is stopping: its listeners go with it
+            }
+            frameworkStopping = null;
+        }
+        drain("the HTTP component is deactivated");
+        handler = null;
         if (registration != null) {
             registration.unregister();
             registration = null;

@@ -13,8 +13,6 @@ import dev.arbor.platform.http.internal.OpenAiResponses.Choice;
 import dev.arbor.platform.http.internal.OpenAiResponses.Meta;
 import dev.arbor.platform.http.internal.OpenAiResponses.TokenLogprob;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -47,6 +45,9 @@ final class OpenAiHandler extends Handler.Abstract {
     private final Workers workers;
     private final long created = System.currentTimeMillis() / 1000;
     private final byte[] apiKeyDigest;
+    private final RequestJson json;
+    private final ShutdownGate gate = new ShutdownGate();
+    private BodyReader bodies;
 
     OpenAiHandler(PipelineService pipelines, ServerSettings settings, ServerMetrics metrics, Workers workers) {
         this.pipelines = pipelines;
@@ -54,6 +55,25 @@ final class OpenAiHandler extends Handler.Abstract {
         this.metrics = metrics;
         this.workers = workers;
         this.apiKeyDigest = settings.authenticates() ? sha256(settings.apiKey()) : null;
+        this.json = new RequestJson(settings.maxBodyBytes());
+    }
+
+    @Override
+    protected void doStart() throws Exception {
+        super.doStart();
+        bodies = new BodyReader(settings.maxBodyBytes(), settings.bodyTimeoutMillis(), getServer().getScheduler(),
+                getServer().getThreadPool());
+    }
+
+    /**
+     * Starts a graceful shutdown: from now on new requests and those still waiting for a worker are answered 503
+     * with {@code Retry-After}; waits up to {@code graceMillis} for the requests already running; true when all
+     * finished.
+     */
+    boolean drain(long graceMillis) throws InterruptedException {
+        gate.close();
+        workers.drain();
+        return gate.awaitEmpty(graceMillis);
     }
 
     /** The state of one exchange, for the error path and the metrics. */
@@ -64,10 +84,14 @@ final class OpenAiHandler extends Handler.Abstract {
         final String requestId;
         final long start = System.nanoTime();
         String endpoint = "other";
-        String pipeline = "none";
+        String pipeline = ServerMetrics.NO_PIPELINE;
         int status = 200;
-        /** Whether the request body was consumed: if not, the connection cannot carry another request. */
+        /** Whether the whole request body was consumed: if not, the connection cannot carry another request. */
         boolean bodyRead;
+        /** The request body, once read. */
+        byte[] body;
+        /** Whether the shutdown gate let this request in (it then counts it out when finished). */
+        boolean admitted;
         SseStream stream;
 
         Exchange(Request request, Response response, Callback callback, String requestId) {
@@ -78,60 +102,121 @@ final class OpenAiHandler extends Handler.Abstract {
         }
     }
 
+    /** One step of handling an exchange; returns false when the exchange goes on asynchronously (body reading). */
+    private interface Step {
+        boolean run();
+    }
+
     @Override
     public boolean handle(Request request, Response response, Callback callback) {
         String requestId = requestId(request);
         response.getHeaders().put(REQUEST_ID_HEADER, requestId);
         Exchange ex = new Exchange(request, response, callback, requestId);
         metrics.requestStarted();
-        String method = request.getMethod();
-        String path = request.getHttpURI().getPath();
-        try {
-            authenticate(request);
-            switch (path) {
-                case "/v1/models" -> {
-                    ex.endpoint = "models";
-                    requireMethod(method, "GET");
-                    json(ex, 200, OpenAiResponses.models(pipelines.pipelines(), created));
-                }
-                case "/v1/completions", "/v1/chat/completions" -> {
-                    boolean chat = path.equals("/v1/chat/completions");
-                    ex.endpoint = chat ? "chat.completions" : "completions";
-                    requireMethod(method, "POST");
-                    complete(ex, chat);
-                }
-                case "/v1/arbor/watermark/detect" -> {
-                    ex.endpoint = "watermark.detect";
-                    requireMethod(method, "POST");
-                    detect(ex);
-                }
-                case "/metrics" -> {
-                    ex.endpoint = "metrics";
-                    requireMethod(method, "GET");
-                    response.setStatus(200);
-                    response.getHeaders().put(HttpHeader.CONTENT_TYPE, ServerMetrics.CONTENT_TYPE);
-                    response.write(true, ByteBuffer.wrap(metrics.scrape().getBytes(StandardCharsets.UTF_8)),
-                            callback);
-                }
-                default -> throw ApiError.notFound("no route " + method + " " + path + "; this server answers GET"
-                        + " /v1/models, POST /v1/completions, POST /v1/chat/completions, POST /v1/arbor/watermark/detect and"
-                        + " GET /metrics");
+        ex.admitted = gate.enter();
+        serve(ex, () -> {
+            if (!ex.admitted) {
+                throw ApiError.stopping();
             }
+            authenticate(request);
+            if (!readsBody(ex)) {
+                route(ex);
+                return true;
+            }
+            // the body arrives asynchronously: a slow sender holds no thread, and the rest runs once it is in
+            bodies.read(request).whenComplete((body, failure) -> serve(ex, () -> {
+                if (failure != null) {
+                    Throwable cause = failure instanceof java.util.concurrent.CompletionException c
+                            && c.getCause() != null ? c.getCause() : failure;
+                    throw cause instanceof ApiError a ? a : ApiError.bodyAborted(cause);
+                }
+                ex.body = body;
+                ex.bodyRead = true;
+                route(ex);
+                return true;
+            }));
+            return false;
+        });
+        return true;
+    }
+
+    /** Runs {@code step}, answering its failure; finishes the exchange (metrics, log) unless it goes on. */
+    private void serve(Exchange ex, Step step) {
+        boolean finished = true;
+        try {
+            finished = step.run();
         } catch (ApiError e) {
             fail(ex, e);
         } catch (ArborException e) {
             fail(ex, ApiError.from(e));
         } catch (RuntimeException e) {
-            LOG.log(System.Logger.Level.ERROR, "[" + requestId + "] " + method + " " + path + " failed", e);
+            LOG.log(System.Logger.Level.ERROR, "[" + ex.requestId + "] " + ex.request.getMethod() + " "
+                    + ex.request.getHttpURI().getPath() + " failed", e);
             fail(ex, new ApiError(500, "server_error", null, "internal_error", "internal error: " + e));
         } finally {
-            long nanos = System.nanoTime() - ex.start;
-            metrics.requestFinished(ex.endpoint, ex.pipeline, ex.status, nanos);
-            LOG.log(ex.status >= 500 ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
-                    () -> "[" + requestId + "] " + method + " " + path + " -> " + ex.status + " in "
-                            + nanos / 1_000_000 + " ms (pipeline " + ex.pipeline + ")");
+            if (finished) {
+                finish(ex);
+            }
         }
-        return true;
+    }
+
+    private void finish(Exchange ex) {
+        long nanos = System.nanoTime() - ex.start;
+        metrics.requestFinished(ex.endpoint, ex.pipeline, ex.status, nanos);
+        LOG.log(ex.status >= 500 ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
+                () -> "[" + ex.requestId + "] " + ex.request.getMethod() + " " + ex.request.getHttpURI().getPath()
+                        + " -> " + ex.status + " in " + nanos / 1_000_000 + " ms (pipeline " + ex.pipeline + ")");
+        if (ex.admitted) {
+            gate.exit();
+        }
+    }
+
+    /** POSTs to the routes that take a JSON body (named as their endpoint); others are answered without one. */
+    private static boolean readsBody(Exchange ex) {
+        if (!"POST".equals(ex.request.getMethod())) {
+            return false;
+        }
+        ex.endpoint = switch (ex.request.getHttpURI().getPath()) {
+            case "/v1/completions" -> "completions";
+            case "/v1/chat/completions" -> "chat.completions";
+            case "/v1/arbor/watermark/detect" -> "watermark.detect";
+            default -> ex.endpoint;
+        };
+        return !ex.endpoint.equals("other");
+    }
+
+    private void route(Exchange ex) {
+        String method = ex.request.getMethod();
+        String path = ex.request.getHttpURI().getPath();
+        switch (path) {
+            case "/v1/models" -> {
+                ex.endpoint = "models";
+                requireMethod(method, "GET");
+                json(ex, 200, OpenAiResponses.models(pipelines.pipelines(), created));
+            }
+            case "/v1/completions", "/v1/chat/completions" -> {
+                boolean chat = path.equals("/v1/chat/completions");
+                ex.endpoint = chat ? "chat.completions" : "completions";
+                requireMethod(method, "POST");
+                complete(ex, chat);
+            }
+            case "/v1/arbor/watermark/detect" -> {
+                ex.endpoint = "watermark.detect";
+                requireMethod(method, "POST");
+                detect(ex);
+            }
+            case "/metrics" -> {
+                ex.endpoint = "metrics";
+                requireMethod(method, "GET");
+                ex.response.setStatus(200);
+                ex.response.getHeaders().put(HttpHeader.CONTENT_TYPE, ServerMetrics.CONTENT_TYPE);
+                ex.response.write(true, ByteBuffer.wrap(metrics.scrape().getBytes(StandardCharsets.UTF_8)),
+                        ex.callback);
+            }
+            default -> throw ApiError.notFound("no route " + method + " " + path + "; this server answers GET"
+                    + " /v1/models, POST /v1/completions, POST /v1/chat/completions, POST /v1/arbor/watermark/detect and"
+                    + " GET /metrics");
+        }
     }
 
     /** The client's {@code X-Request-Id} when it is a sane token (it goes into logs), else a fresh one. */
@@ -188,7 +273,6 @@ final class OpenAiHandler extends Handler.Abstract {
         if (text == null || !text.isTextual()) {
             throw ApiError.invalid("text", "'text' must be the text to check, as a string");
         }
-        ex.pipeline = model.asText();
         java.util.Map<String, Object> options = new java.util.LinkedHashMap<>();
         JsonNode keyId = body.get("key_id");
         if (keyId != null && !keyId.isNull()) {
@@ -200,6 +284,7 @@ final class OpenAiHandler extends Handler.Abstract {
         if (pipelines.status(model.asText()).isEmpty()) {
             throw ApiError.notFound("unknown pipeline '" + model.asText() + "'; ready pipelines: " + readyNames());
         }
+        ex.pipeline = model.asText();
         var output = pipelines.analyze(model.asText(), text.asText(), dev.arbor.api.Options.of(options));
         com.fasterxml.jackson.databind.node.ObjectNode root = OpenAiResponses.MAPPER.createObjectNode();
         root.put("object", "arbor.watermark.detection");
@@ -425,44 +510,12 @@ final class OpenAiHandler extends Handler.Abstract {
         return ready.isEmpty() ? "none" : String.join(", ", ready);
     }
 
-    /** The body as JSON: 413 past {@code max_body_bytes} (by header or by counting), 400 when it is not JSON. */
+    /** The body, read before routing, as JSON: 400 when it is not JSON or breaks the reader's limits. */
     private JsonNode readJson(Exchange ex) {
-        ex.bodyRead = true;
-        return readJson(ex.request);
-    }
-
-    private JsonNode readJson(Request request) {
-        long declared = request.getLength();
-        long limit = settings.maxBodyBytes();
-        if (declared > limit) {
-            throw tooLarge(declared, limit);
-        }
-        byte[] body;
-        try (InputStream in = Content.Source.asInputStream(request)) {
-            body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, limit + 1));
-        } catch (IOException e) {
-            throw new UncheckedIOException("reading the request body failed", e);
-        }
-        if (body.length > limit) {
-            throw tooLarge(-1, limit);
-        }
-        if (body.length == 0) {
+        if (ex.body == null || ex.body.length == 0) {
             throw ApiError.invalid(null, "the request body is empty; send a JSON object");
         }
-        try {
-            return OpenAiResponses.MAPPER.readTree(body);
-        } catch (JsonProcessingException e) {
-            throw ApiError.invalid(null, "the request body is not valid JSON: " + e.getOriginalMessage()
-                    + " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
-
-    private static ApiError tooLarge(long size, long limit) {
-        return new ApiError(413, "invalid_request_error", null, "request_too_large", "the request body"
-                + (size >= 0 ? " has " + size + " bytes, which is" : " is") + " larger than this server's limit of "
-                + limit + " bytes (max_body_bytes)");
+        return json.parse(ex.body);
     }
 
     private void json(Exchange ex, int status, JsonNode body) {
@@ -488,10 +541,13 @@ final class OpenAiHandler extends Handler.Abstract {
         if (e.status == 401) {
             ex.response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer");
         }
-        if (e.status == 413 || (!ex.bodyRead && !"GET".equals(ex.request.getMethod()))) {
-            // refused before its body was read (401, 404, 405) or with the body cut off (413): the unread bytes make
-            // the connection unusable for another request, so say so rather than let a client reuse it and find it
-            // closed
+        if (e.retryAfterSeconds > 0) {
+            ex.response.getHeaders().put(HttpHeader.RETRY_AFTER, Integer.toString(e.retryAfterSeconds));
+        }
+        if (!ex.admitted || (!ex.bodyRead && !"GET".equals(ex.request.getMethod()))) {
+            // refused before its body was read (401, 404, 405), with the body cut off (413, 408, 400) or because the
+            // server is stopping: the unread bytes make the connection unusable for another request, so say so
+            // rather than let a client reuse it and find it closed
             ex.response.getHeaders().put(HttpHeader.CONNECTION, "close");
         }
         json(ex, e.status, OpenAiResponses.error(e));

@@ -62,29 +62,9 @@ record OpenAiRequest(boolean chat, String model, String prompt, int[] inputIds, 
         if (chat) {
             prompt = ChatPrompt.render(body.get("messages"));
         } else {
-            JsonNode p = body.get("prompt");
-            if (p == null || p.isNull()) {
-                prompt = "";
-            } else if (p.isTextual()) {
-                prompt = p.asText();
-            } else if (p.isArray() && p.size() == 1 && p.get(0).isTextual()) {
-                prompt = p.get(0).asText();
-            } else if (p.isArray() && p.size() > 0 && allIntegers(p)) {
-                inputIds = new int[p.size()];
-                for (int i = 0; i < inputIds.length; i++) {
-                    inputIds[i] = p.get(i).intValue();
-                }
-            } else if (p.isArray() && p.size() == 1 && p.get(0).isArray() && allIntegers(p.get(0))) {
-                inputIds = new int[p.get(0).size()];
-                for (int i = 0; i < inputIds.length; i++) {
-                    inputIds[i] = p.get(0).get(i).intValue();
-                }
-            } else if (p.isArray() && p.size() > 1) {
-                throw ApiError.invalid("prompt", "'prompt' holds " + p.size() + " prompts; this server takes one"
-                        + " prompt per request (use 'n' for several completions of it)");
-            } else {
-                throw ApiError.invalid("prompt", "'prompt' must be a string or a list of token ids, got " + kind(p));
-            }
+            PromptField given = PromptField.parse(body.get("prompt"));
+            prompt = given.text();
+            inputIds = given.ids();
         }
         Integer maxTokens = optionalInt(body, chat && body.hasNonNull("max_completion_tokens")
                 ? "max_completion_tokens" : "max_tokens", 0, Integer.MAX_VALUE);
@@ -222,15 +202,6 @@ record OpenAiRequest(boolean chat, String model, String prompt, int[] inputIds, 
             return out;
         }
         throw ApiError.invalid("stop", "'stop' must be a string or a list of strings, got " + kind(node));
-    }
-
-    private static boolean allIntegers(JsonNode array) {
-        for (JsonNode n : array) {
-            if (!n.isIntegralNumber() || !n.canConvertToInt()) {
-                return false;
-            }
-        }
-        return true;
     }
 
     static String requiredString(JsonNode body, String field) {

@@ -12,7 +12,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * The server's Prometheus metrics (Micrometer names; Prometheus adds {@code _total}, {@code _seconds}, ...):
  * requests by pipeline/endpoint/status, tokens generated, time to first token and latency histograms, active
- * requests, part swaps seen in the framework, and abandoned (stuck) workers.
+ * requests, part swaps seen in the framework, and abandoned (stuck) workers. Pipeline and generator labels pass
+ * through {@link MetricLabels}: a name no operator configured becomes "unknown", so label sets stay bounded whatever
+ * clients send.
  */
 final class ServerMetrics {
     static final String REQUESTS = "arbor.http.requests";
@@ -26,11 +28,16 @@ final class ServerMetrics {
     static final String SPECULATIVE_ACCEPTED = "arbor.speculative.accepted";
     static final String SPECULATIVE_STEPS = "arbor.speculative.steps";
 
+    /** The pipeline label of requests that name none (bad routes, malformed bodies, /metrics). */
+    static final String NO_PIPELINE = "none";
+
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final AtomicInteger active = new AtomicInteger();
     private final Counter abandoned;
+    private final MetricLabels labels;
 
-    ServerMetrics() {
+    ServerMetrics(MetricLabels labels) {
+        this.labels = labels;
         Gauge.builder(ACTIVE, active, AtomicInteger::get).description("requests being handled now")
                 .register(registry);
         abandoned = Counter.builder(ABANDONED)
@@ -47,9 +54,10 @@ final class ServerMetrics {
         active.incrementAndGet();
     }
 
-    /** One finished request: {@code pipeline} is a configured pipeline's name or "none" (keeps label sets bounded). */
-    void requestFinished(String endpoint, String pipeline, int status, long nanos) {
+    /** One finished request: {@code endpoint} is one of the server's fixed route names. */
+    void requestFinished(String endpoint, String requestedPipeline, int status, long nanos) {
         active.decrementAndGet();
+        String pipeline = NO_PIPELINE.equals(requestedPipeline) ? NO_PIPELINE : labels.pipeline(requestedPipeline);
         Counter.builder(REQUESTS).description("HTTP requests answered").tag("endpoint", endpoint)
                 .tag("pipeline", pipeline).tag("status", Integer.toString(status)).register(registry).increment();
         Timer.builder(LATENCY).description("time from receiving a request to its last byte")
@@ -58,7 +66,8 @@ final class ServerMetrics {
                 .register(registry).record(nanos, TimeUnit.NANOSECONDS);
     }
 
-    void generated(String pipeline, int tokens, long timeToFirstTokenNanos) {
+    void generated(String requestedPipeline, int tokens, long timeToFirstTokenNanos) {
+        String pipeline = labels.pipeline(requestedPipeline);
         Counter.builder(TOKENS).description("tokens generated").tag("pipeline", pipeline).register(registry)
                 .increment(tokens);
         Timer.builder(TTFT).description("time from a request's start to its first generated token")
@@ -68,18 +77,20 @@ final class ServerMetrics {
     }
 
     /** Speculative strategies' drafted and accepted tokens and verification steps, by pipeline and generator. */
-    void strategy(String pipeline, StrategyUsage usage) {
+    void strategy(String requestedPipeline, StrategyUsage usage) {
         if (!usage.speculative()) {
             return;
         }
+        String pipeline = labels.pipeline(requestedPipeline);
+        String generator = labels.generator(usage.generator());
         Counter.builder(SPECULATIVE_DRAFTED).description("draft tokens proposed to the target")
-                .tag("pipeline", pipeline).tag("generator", usage.generator()).register(registry)
+                .tag("pipeline", pipeline).tag("generator", generator).register(registry)
                 .increment(usage.drafted());
         Counter.builder(SPECULATIVE_ACCEPTED).description("draft tokens the target accepted")
-                .tag("pipeline", pipeline).tag("generator", usage.generator()).register(registry)
+                .tag("pipeline", pipeline).tag("generator", generator).register(registry)
                 .increment(usage.accepted());
         Counter.builder(SPECULATIVE_STEPS).description("verification forwards of the target")
-                .tag("pipeline", pipeline).tag("generator", usage.generator()).register(registry)
+                .tag("pipeline", pipeline).tag("generator", generator).register(registry)
                 .increment(usage.steps());
     }
 

@@ -14,9 +14,13 @@ import java.util.Map;
  * @param maxTokens        largest {@code max_tokens} a request may ask for
  * @param requestTimeoutMillis deadline of one request, generation included (504 after it)
  * @param workers          generations that may run at once; more wait for a free worker until their deadline
+ * @param bodyTimeoutMillis time a client has to send a whole request body (408 after it): a slow sender must not
+ *                         keep a request open
+ * @param shutdownGraceMillis on shutdown, how long requests already generating may take to finish while new and
+ *                         queued ones are refused (503 with Retry-After)
  */
 record ServerSettings(String host, int port, String apiKey, long maxBodyBytes, int maxPromptTokens, int maxTokens,
-                      long requestTimeoutMillis, int workers) {
+                      long requestTimeoutMillis, int workers, long bodyTimeoutMillis, long shutdownGraceMillis) {
 
     static final String HOST = "host";
     static final String PORT = "port";
@@ -26,6 +30,8 @@ record ServerSettings(String host, int port, String apiKey, long maxBodyBytes, i
     static final String MAX_TOKENS = "max_tokens";
     static final String REQUEST_TIMEOUT_MS = "request_timeout_ms";
     static final String WORKERS = "workers";
+    static final String BODY_TIMEOUT_MS = "body_timeout_ms";
+    static final String SHUTDOWN_GRACE_MS = "shutdown_grace_ms";
 
     static ServerSettings from(Map<String, ?> config) {
         String host = string(config, HOST, "127.0.0.1");
@@ -39,7 +45,9 @@ record ServerSettings(String host, int port, String apiKey, long maxBodyBytes, i
                 (int) number(config, MAX_PROMPT_TOKENS, 0, 0, Integer.MAX_VALUE),
                 (int) number(config, MAX_TOKENS, 4096, 1, Integer.MAX_VALUE),
                 number(config, REQUEST_TIMEOUT_MS, 120_000, 1, Long.MAX_VALUE / 1_000_000L),
-                (int) number(config, WORKERS, Math.max(2, Runtime.getRuntime().availableProcessors()), 1, 4096));
+                (int) number(config, WORKERS, Math.max(2, Runtime.getRuntime().availableProcessors()), 1, 4096),
+                number(config, BODY_TIMEOUT_MS, 30_000, 1, 3_600_000),
+                number(config, SHUTDOWN_GRACE_MS, 10_000, 0, 3_600_000));
     }
 
     boolean authenticates() {

@@ -6,28 +6,34 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Runs generations with a hard deadline: at most {@code size} at once (a permit each), each on its own worker
  * thread so that the HTTP thread can give up on it. A task still running at its deadline is interrupted and
  * abandoned: its permit is returned at once, so a plugin that never returns costs one parked thread, never the
- * server's capacity.
+ * server's capacity. Once {@link #drain() draining} (the server is stopping), requests still waiting for a worker
+ * and new ones are refused with 503, while those already running go on.
  */
 final class Workers implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("dev.arbor.http");
     private final int size;
-    private final Semaphore permits;
+    /** Guards {@link #free} and {@link #draining}; fair, so that waiting requests get workers in arrival order. */
+    private final ReentrantLock lock = new ReentrantLock(true);
+    private final Condition changed = lock.newCondition();
+    private int free;
+    private boolean draining;
     private final ExecutorService threads;
     private final Runnable onAbandon;
 
     Workers(int size, ClassLoader contextLoader, Runnable onAbandon) {
         this.size = size;
-        this.permits = new Semaphore(size, true);
+        this.free = size;
         this.onAbandon = onAbandon;
         AtomicInteger count = new AtomicInteger();
         this.threads = Executors.newCachedThreadPool(r -> {
@@ -43,20 +49,11 @@ final class Workers implements AutoCloseable {
      * the task passes {@code deadlineNanos + graceNanos}; the task's own failures are rethrown unwrapped.
      */
     <T> T call(String requestId, Callable<T> task, long deadlineNanos, long graceNanos, long timeoutMillis) {
-        try {
-            if (!permits.tryAcquire(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS)) {
-                throw new ApiError(503, "service_unavailable_error", null, "server_busy", "all " + size
-                        + " workers of this server stayed busy until the request's deadline of " + timeoutMillis
-                        + " ms; retry later or raise 'workers'");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw stopping();
-        }
+        acquire(deadlineNanos, timeoutMillis);
         AtomicBoolean released = new AtomicBoolean();
         Runnable release = () -> {
             if (released.compareAndSet(false, true)) {
-                permits.release();
+                release();
             }
         };
         java.util.concurrent.atomic.AtomicReference<Thread> runner = new java.util.concurrent.atomic.AtomicReference<>();
@@ -72,7 +69,7 @@ final class Workers implements AutoCloseable {
             });
         } catch (RuntimeException e) {
             release.run();
-            throw stopping();
+            throw ApiError.stopping();
         }
         try {
             return future.get(Math.max(0, deadlineNanos + graceNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
@@ -99,7 +96,63 @@ final class Workers implements AutoCloseable {
         } catch (InterruptedException e) {
             future.cancel(true);
             Thread.currentThread().interrupt();
-            throw stopping();
+            throw ApiError.stopping();
+        }
+    }
+
+    /** Takes a worker, waiting until the deadline: 503 when none frees up in time or the server is draining. */
+    private void acquire(long deadlineNanos, long timeoutMillis) {
+        lock.lock();
+        try {
+            while (free == 0 && !draining) {
+                long left = deadlineNanos - System.nanoTime();
+                if (left <= 0) {
+                    throw new ApiError(503, "service_unavailable_error", null, "server_busy", "all " + size
+                            + " workers of this server stayed busy until the request's deadline of " + timeoutMillis
+                            + " ms; retry later or raise 'workers'", 1);
+                }
+                changed.awaitNanos(left);
+            }
+            if (draining) {
+                throw ApiError.stopping();
+            }
+            free--;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw ApiError.stopping();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void release() {
+        lock.lock();
+        try {
+            free++;
+            changed.signal();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** How many requests wait for a worker now. */
+    int waiting() {
+        lock.lock();
+        try {
+            return lock.getWaitQueueLength(changed);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** From now on refuses waiting and new requests with 503 (the server is stopping); running ones go on. */
+    void drain() {
+        lock.lock();
+        try {
+            draining = true;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -111,11 +164,6 @@ final class Workers implements AutoCloseable {
             sb.append(i == 0 ? "" : " < ").append(stack[i]);
         }
         return sb.toString();
-    }
-
-    private static ApiError stopping() {
-        return new ApiError(503, "service_unavailable_error", null, "server_stopping",
-                "the server is stopping; retry on another instance or after the restart");
     }
 
     @Override

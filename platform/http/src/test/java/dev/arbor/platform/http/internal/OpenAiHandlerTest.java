@@ -125,11 +125,32 @@ class OpenAiHandlerTest {
                 .isEqualTo(404);
     }
 
+    @Test
+    void countsNamesNoOperatorConfiguredUnderOneLabel() throws Exception {
+        List<String> names = new java.util.ArrayList<>();
+        int baseline = 0;
+        for (int i = 0; i < 50; i++) {
+            String name = "bogus-" + java.util.UUID.randomUUID();
+            names.add(name);
+            assertThat(post("/v1/arbor/watermark/detect", "{'model': '" + name + "', 'text': 'abc'}", KEY)
+                    .statusCode()).isEqualTo(404);
+            assertThat(post("/v1/completions", "{'model': '" + name + "'}", KEY).statusCode()).isEqualTo(404);
+            if (i == 0) {
+                baseline = metrics.scrape().length(); // the series of the first unknown name exist now
+            }
+        }
+        String after = metrics.scrape();
+        assertThat(names).noneMatch(after::contains);
+        // 49 more names added no series: only counts and sums changed (a few characters each)
+        assertThat(after.length()).isLessThan(baseline + 2_000);
+    }
+
     @BeforeAll
     static void start() throws Exception {
         ServerSettings settings = ServerSettings.from(Map.of("port", 0, "api_key", KEY, "max_body_bytes", 300,
                 "max_prompt_tokens", 20, "max_tokens", 50, "request_timeout_ms", DEADLINE_MS, "workers", 2));
-        metrics = new ServerMetrics();
+        metrics = new ServerMetrics(MetricLabels.of(java.util.Set.of("echo", "boom", "hang", "broken"),
+                java.util.Set.of()));
         workers = new Workers(settings.workers(), OpenAiHandlerTest.class.getClassLoader(), metrics::abandoned);
         server = new Server();
         ServerConnector connector = HttpServerComponent.connector(server, settings);

@@ -96,6 +96,35 @@ class OpenAiRequestTest {
                 .hasMessageContaining("must be a JSON object");
     }
 
+    @Test
+    void namesTheTokenIdOrElementAtFaultInEachPromptForm() throws Exception {
+        // ids past the int range used to be taken for several prompts ("'prompt' holds 2 prompts")
+        expectInvalid("{'model': 'p', 'prompt': [1, 99999999999]}", "prompt",
+                "'prompt' token id 99999999999 at index 1 is outside the vocabulary");
+        expectInvalid("{'model': 'p', 'prompt': [1, -3]}", "prompt",
+                "'prompt' token id -3 at index 1 is outside the vocabulary");
+        expectInvalid("{'model': 'p', 'prompt': [1, 2.5]}", "prompt", "'prompt' token id 2.5 at index 1 is not an"
+                + " integer");
+        expectInvalid("{'model': 'p', 'prompt': [1, 'a']}", "prompt", "'prompt' mixes token ids with a string"
+                + " (\"a\") at index 1");
+        expectInvalid("{'model': 'p', 'prompt': [[7, 99999999999]]}", "prompt",
+                "'prompt[0]' token id 99999999999 at index 1 is outside the vocabulary");
+        expectInvalid("{'model': 'p', 'prompt': [[1], [2]]}", "prompt", "'prompt' holds 2 prompts");
+        expectInvalid("{'model': 'p', 'prompt': [[1], 2]}", "prompt", "'prompt' mixes lists of token ids with a"
+                + " number (2) at index 1");
+        expectInvalid("{'model': 'p', 'prompt': ['a', 2]}", "prompt", "'prompt' mixes strings with a number (2) at"
+                + " index 1");
+        expectInvalid("{'model': 'p', 'prompt': ['a', 'b', 'c']}", "prompt", "'prompt' holds 3 prompts");
+        expectInvalid("{'model': 'p', 'prompt': []}", "prompt", "'prompt' is an empty list");
+        expectInvalid("{'model': 'p', 'prompt': [[]]}", "prompt", "'prompt[0]' is an empty list of token ids");
+        expectInvalid("{'model': 'p', 'prompt': [true]}", "prompt", "got a list holding a boolean (true) at index 0");
+        expectInvalid("{'model': 'p', 'prompt': {'a': 1}}", "prompt", "'prompt' must be a string or a list of token"
+                + " ids, got an object");
+        assertThat(OpenAiRequest.parse(json("{'model': 'p', 'prompt': [[5, 2147483647]]}"), false).inputIds())
+                .containsExactly(5, Integer.MAX_VALUE);
+        assertThat(OpenAiRequest.parse(json("{'model': 'p', 'prompt': ['one']}"), false).prompt()).isEqualTo("one");
+    }
+
     private static void expectInvalid(String body, String param, String message) {
         assertThatThrownBy(() -> OpenAiRequest.parse(json(body), false)).isInstanceOfSatisfying(ApiError.class,
                 e -> {

@@ -134,7 +134,7 @@ class ResponsesAndErrorsTest {
 
     @Test
     void exposesTheMetricNamesInPrometheusFormat() {
-        ServerMetrics metrics = new ServerMetrics();
+        ServerMetrics metrics = new ServerMetrics(MetricLabels.of(java.util.Set.of("p"), java.util.Set.of()));
         metrics.requestStarted();
         metrics.requestFinished("completions", "p", 200, 5_000_000);
         metrics.generated("p", 12, 1_000_000);
@@ -148,6 +148,29 @@ class ResponsesAndErrorsTest {
                 .contains("arbor_http_active_requests 0.0")
                 .contains("arbor_swaps_total{kind=\"generator\"} 1.0")
                 .contains("arbor_http_abandoned_workers_total 1.0");
+        metrics.close();
+    }
+
+    @Test
+    void labelsOnlyConfiguredPipelinesAndInstalledGenerators() {
+        ServerMetrics metrics = new ServerMetrics(MetricLabels.of(java.util.Set.of("p"), java.util.Set.of("speculative")));
+        for (String generator : new String[] {"speculative", "made-up"}) {
+            StrategyUsage usage = new StrategyUsage();
+            usage.add(new dev.arbor.api.pipeline.Completion("p", "t", new int[] {1}, new int[] {2}, null,
+                    dev.arbor.api.generation.FinishReason.LENGTH, 1, 2, java.util.Map.of("generator", generator,
+                    "speculative.drafted", 4, "speculative.accepted", 3, "speculative.steps", 2)));
+            metrics.strategy("p", usage);
+            metrics.strategy("not-configured", usage);
+        }
+        metrics.requestFinished("completions", "not-configured", 404, 1_000_000);
+        metrics.generated("not-configured", 3, 1_000_000);
+        String text = metrics.scrape();
+        assertThat(text).contains("arbor_speculative_drafted_total{generator=\"speculative\",pipeline=\"p\"} 4.0")
+                .contains("arbor_speculative_drafted_total{generator=\"unknown\",pipeline=\"p\"} 4.0")
+                .contains("arbor_speculative_drafted_total{generator=\"unknown\",pipeline=\"unknown\"} 4.0")
+                .contains("arbor_http_requests_total{endpoint=\"completions\",pipeline=\"unknown\",status=\"404\"}")
+                .contains("arbor_tokens_generated_total{pipeline=\"unknown\"} 3.0")
+                .doesNotContain("made-up").doesNotContain("not-configured");
         metrics.close();
     }
 }

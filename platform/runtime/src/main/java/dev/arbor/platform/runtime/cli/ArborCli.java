@@ -476,6 +476,11 @@ public class ArborCli implements Function<String[], Integer> {
         Long requestTimeoutMillis;
         @Option(names = "--workers", description = "Generations running at once (default: the CPU count).")
         Integer workers;
+        @Option(names = "--body-timeout-ms", description = "Time a client has to send a request body (default 30000).")
+        Long bodyTimeoutMillis;
+        @Option(names = "--shutdown-grace-ms", description = "On stop, time running requests get to finish while new"
+                + " ones are answered 503 (default 10000).")
+        Long shutdownGraceMillis;
         @Option(names = "--admin-port", description = "Port of the operator console and admin REST API, always on"
                 + " 127.0.0.1 (default: ${DEFAULT-VALUE}); credentials from ARBOR_ADMIN_PASSWORD or etc/admin.json,"
                 + " else generated into etc/admin-password.")
@@ -498,6 +503,8 @@ public class ArborCli implements Function<String[], Integer> {
             putIfSet(props, "max_body_bytes", maxBodyBytes);
             putIfSet(props, "request_timeout_ms", requestTimeoutMillis);
             putIfSet(props, "workers", workers);
+            putIfSet(props, "body_timeout_ms", bodyTimeoutMillis);
+            putIfSet(props, "shutdown_grace_ms", shutdownGraceMillis);
             Configuration config = configurationAdmin.getConfiguration(HTTP_PID, "?");
             config.update(props);
             // the operator surface (Web Console, /admin REST) listens on loopback only, on its own port

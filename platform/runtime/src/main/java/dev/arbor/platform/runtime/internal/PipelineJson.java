@@ -47,9 +47,11 @@ public final class PipelineJson {
         try {
             root = MAPPER.readTree(json);
         } catch (JsonProcessingException e) {
+            // some errors (a parser limit such as the nesting depth) carry no location
+            var at = e.getLocation();
             throw new ArborException(ArborException.Kind.INVALID_INPUT, "pipeline file " + source
-                    + " is not valid JSON: " + e.getOriginalMessage() + " at line " + e.getLocation().getLineNr()
-                    + ", column " + e.getLocation().getColumnNr());
+                    + " is not valid JSON: " + e.getOriginalMessage() + (at == null ? ""
+                    : " at line " + at.getLineNr() + ", column " + at.getColumnNr()));
         }
         if (root == null || !root.isObject()) {
             throw ArborException.invalid("pipeline file " + source + " must hold a JSON object");

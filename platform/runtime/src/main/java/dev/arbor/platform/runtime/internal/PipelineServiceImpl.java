@@ -496,7 +496,7 @@ public class PipelineServiceImpl implements PipelineService {
                            Options options, TextSink sink, long start) {
         ModelCard card = r.model.card();
         checkCompatibility(d, generatorRef, r, card);
-
+        checkGivenIds(request.inputIds(), card);
         int[] prompt = checkIds(request.inputIds() != null ? request.inputIds()
                 : r.tokenizer.encode(request.prompt(), true), card);
         if (prompt.length == 0) {
@@ -706,6 +706,16 @@ public class PipelineServiceImpl implements PipelineService {
             }
         }
         return text.toString();
+    }
+
+    /** Token ids a request gives (null: none), checked one by one so that the error names the id and its place. */
+    private static void checkGivenIds(int[] ids, ModelCard card) {
+        for (int i = 0; ids != null && i < ids.length; i++) {
+            if (ids[i] < 0 || ids[i] >= card.vocabSize()) {
+                throw ArborException.invalid("prompt token id " + ids[i] + " at index " + i + " is outside the"
+                        + " vocabulary 0.." + (card.vocabSize() - 1) + " of " + card.name());
+            }
+        }
     }
 
     private static int[] checkIds(int[] ids, ModelCard card) {

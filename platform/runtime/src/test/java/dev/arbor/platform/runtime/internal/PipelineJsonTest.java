@@ -56,4 +56,14 @@ class PipelineJsonTest {
         assertThatThrownBy(() -> PipelineJson.parse("{\"model\": {}}", "m.json", "m", n -> ""))
                 .hasMessageContaining("m.json");
     }
+
+    @Test
+    void refusesNestingPastTheParsersLimitWithoutANullPointerException() {
+        // the parser's nesting limit reports no location; reading it used to throw a NullPointerException
+        String deep = "{\"defaults\": " + "[".repeat(1_001) + "]".repeat(1_001) + "}";
+        assertThatThrownBy(() -> PipelineJson.parse(deep, "etc/pipelines/deep.json", "deep", n -> ""))
+                .isInstanceOfSatisfying(ArborException.class, e -> assertThat(e.kind())
+                        .isEqualTo(ArborException.Kind.INVALID_INPUT))
+                .hasMessageContaining("etc/pipelines/deep.json is not valid JSON").hasMessageContaining("nesting");
+    }
 }
