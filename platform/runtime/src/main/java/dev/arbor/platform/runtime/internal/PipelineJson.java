@@ -179,6 +179,30 @@ public final class PipelineJson {
         return out;
     }
 
+    /** A model reference object {@code {"backend", "format", "path", "options"}} (a registry entry's body). */
+    static ModelRef modelRef(String json, String source, UnaryOperator<String> variables) {
+        JsonNode model;
+        try {
+            model = MAPPER.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw ArborException.invalid(source + " is not valid JSON: " + e.getOriginalMessage());
+        }
+        if (model == null || !model.isObject()) {
+            throw ArborException.invalid(source + " must hold a JSON object {\"backend\", \"format\", \"path\", "
+                    + "\"options\"}");
+        }
+        for (Iterator<String> it = model.fieldNames(); it.hasNext();) {
+            String key = it.next();
+            if (!Set.of("backend", "format", "path", "options", "description").contains(key)) {
+                throw ArborException.invalid(source + " has unknown key '" + key + "'; known keys: backend, "
+                        + "description, format, options, path");
+            }
+        }
+        return new ModelRef(requiredText(model, "backend", source), requiredText(model, "format", source),
+                substitute(requiredText(model, "path", source), source, variables),
+                options(model.get("options"), source, variables));
+    }
+
     private static Options options(JsonNode node, String source, UnaryOperator<String> variables) {
         if (node == null || node.isNull()) {
             return Options.empty();
