@@ -118,10 +118,22 @@ public final class SpeculativeGenerator implements Generator {
         return models.reference(DRAFT, options.raw(DRAFT).orElse(null));
     }
 
+    /** The draft as stats and errors name it: its registry name, or the file name the operator's pipeline gives. */
     private static String describe(Options options) {
-        return options.has(DRAFT_LAYERS)
-                ? "layer-skip draft (the target's first " + options.integer(DRAFT_LAYERS, 0, 1, 4096) + " layers)"
-                : "draft model";
+        if (options.has(DRAFT_LAYERS)) {
+            return "layer-skip draft (the target's first " + options.integer(DRAFT_LAYERS, 0, 1, 4096) + " layers)";
+        }
+        Object draft = options.raw(DRAFT).orElse(null);
+        if (draft instanceof String name) {
+            return "draft model '" + name + "'";
+        }
+        if (draft instanceof java.util.Map<?, ?> m && m.get("model") instanceof String name) {
+            return "draft model '" + name + "'";
+        }
+        if (draft instanceof java.util.Map<?, ?> m && m.get("path") instanceof String path) {
+            return "draft model " + path.substring(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
+        }
+        return "draft model";
     }
 
     /** Refuses a draft that cannot be verified against this target. */
