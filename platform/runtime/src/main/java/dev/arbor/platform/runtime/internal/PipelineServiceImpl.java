@@ -507,8 +507,13 @@ public class PipelineServiceImpl implements PipelineService {
             return backend.get().open(new ModelSpec(Path.of(d.model().path()), d.model().format(),
                     d.model().options()));
         } catch (ArborException e) {
+            // the operator sees the loader's detail (status, log); a client only the kind of failure: a loader's
+            // message may quote values read from the file
             lastErrors.put(d.name(), e.getMessage());
-            throw new ArborException(e.kind(), "pipeline '" + d.name() + "': " + e.getMessage(), e);
+            LOG.log(System.Logger.Level.WARNING, "pipeline '" + d.name() + "': its model could not be opened: "
+                    + e.getMessage());
+            throw new ArborException(e.kind(), "pipeline '" + d.name() + "': its model could not be opened: "
+                    + RequestModels.failure(e.kind(), d.model().format()) + " (the server log has the details)", e);
         } catch (RuntimeException | LinkageError e) {
             lastErrors.put(d.name(), e.toString());
             throw GuardedParts.failure(PartKind.BACKEND.describe(d.model().backend()), backend.bundle(), e);
