@@ -64,6 +64,19 @@ class SpeculativeGeneratorTest {
     }
 
     @Test
+    void aDepartedClientStopsTheLoopAtTheNextStep() {
+        ToyCausalBackend target = ToyCausalBackend.builder().vocabSize(32).seed(5).build();
+        ToyCausalBackend same = ToyCausalBackend.builder().vocabSize(32).seed(5).build();
+        AtomicInteger checks = new AtomicInteger();
+        GenerationResult r = generator.generate(new dev.arbor.api.generation.GenerationContext(target, null,
+                new int[] {1, 2, 3}, 200, GREEDY, null, 0, Options.of(options("lookahead", 4)),
+                () -> checks.incrementAndGet() > 3, TestResolvers.always(same)), TokenSink.DISCARD);
+        assertThat(r.finishReason()).isEqualTo(FinishReason.CANCELLED);
+        assertThat(r.tokens()).hasSize(15); // three steps of 4 accepted drafts plus the bonus token, then no more
+        assertThat(checks).hasValue(4);
+    }
+
+    @Test
     void aPerfectDraftIsAlwaysAcceptedAndEachStepDecidesLookaheadPlusOneTokens() {
         ToyCausalBackend target = ToyCausalBackend.builder().vocabSize(32).seed(5).build();
         ToyCausalBackend same = ToyCausalBackend.builder().vocabSize(32).seed(5).build();
