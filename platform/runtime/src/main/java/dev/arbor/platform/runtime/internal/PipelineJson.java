@@ -43,6 +43,16 @@ public final class PipelineJson {
      */
     public static PipelineDefinition parse(String json, String source, String fallbackName,
                                            UnaryOperator<String> variables) {
+        return parse(json, source, fallbackName, variables, name -> java.util.Optional.empty());
+    }
+
+    /**
+     * As {@link #parse(String, String, String, UnaryOperator)}; {@code registry} resolves a {@code "model"} given as
+     * the name of a model of the installation's registry instead of an object.
+     */
+    public static PipelineDefinition parse(String json, String source, String fallbackName,
+                                           UnaryOperator<String> variables,
+                                           java.util.function.Function<String, java.util.Optional<ModelRef>> registry) {
         JsonNode root;
         try {
             root = MAPPER.readTree(json);
@@ -64,7 +74,11 @@ public final class PipelineJson {
         String name = text(root, "name", fallbackName);
         JsonNode model = required(root, "model", source);
         JsonNode tokenizer = required(root, "tokenizer", source);
-        ModelRef modelRef = new ModelRef(requiredText(model, "backend", source + " model"),
+        ModelRef modelRef = model.isTextual()
+                ? registry.apply(model.asText()).orElseThrow(() -> ArborException.invalid("pipeline file " + source
+                        + " names model '" + model.asText() + "', which the model registry (etc/models/NAME.json)"
+                        + " does not declare"))
+                : new ModelRef(requiredText(model, "backend", source + " model"),
                 requiredText(model, "format", source + " model"),
                 substitute(requiredText(model, "path", source + " model"), source, variables),
                 options(model.get("options"), source, variables));

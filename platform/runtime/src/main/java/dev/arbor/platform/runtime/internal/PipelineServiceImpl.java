@@ -189,7 +189,7 @@ public class PipelineServiceImpl implements PipelineService {
             return cached.definition();
         }
         PipelineDefinition definition = PipelineJson.parse(json, configured.source(), configured.name(),
-                this::variable);
+                this::variable, registry::find);
         parsed.put(configured.name(), new Parsed(json, definition));
         return definition;
     }
