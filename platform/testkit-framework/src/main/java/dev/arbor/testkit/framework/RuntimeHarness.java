@@ -45,6 +45,15 @@ public final class RuntimeHarness implements AutoCloseable {
                 Files.copy(f, home.resolve("etc/pipelines").resolve(f.getFileName()));
             }
         }
+        // the model registry: the models the pipelines and requests name
+        if (Files.isDirectory(dist.resolve("etc/models"))) {
+            Files.createDirectories(home.resolve("etc/models"));
+            try (var files = Files.list(dist.resolve("etc/models"))) {
+                for (Path f : files.toList()) {
+                    Files.copy(f, home.resolve("etc/models").resolve(f.getFileName()));
+                }
+            }
+        }
         // the distribution's trust policy (its header only: nothing in deploy/ is trusted until a test says so)
         Path trust = dist.resolve("etc/trust/trusted-bundles.sha256");
         if (Files.exists(trust) && !Files.exists(trustFile())) {
