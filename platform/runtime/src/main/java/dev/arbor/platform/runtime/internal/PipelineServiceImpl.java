@@ -270,7 +270,13 @@ public class PipelineServiceImpl implements PipelineService {
             Options options = d.defaults().with(d.generator().options());
             for (String key : generator.get().get().modelOptions()) {
                 if (options.has(key)) {
-                    further.open(further.reference(key, options.raw(key).orElse(null)));
+                    try {
+                        further.open(further.reference(key, options.raw(key).orElse(null)));
+                    } catch (ArborException e) {
+                        // the operator defining the pipeline gets the loader's detail a client never sees
+                        throw e.getCause() instanceof ArborException detail ? new ArborException(e.kind(), "option '"
+                                + key + "': " + e.getMessage() + ": " + detail.getMessage(), e) : e;
+                    }
                 }
             }
         }

@@ -60,7 +60,7 @@ final class RequestModels implements ModelResolver {
                     + ") could not be opened: " + e.getMessage());
             throw new ArborException(ArborException.Kind.UNAVAILABLE, "pipeline '" + pipeline.name() + "': "
                     + label + " is unavailable: " + failure(e.kind(), ref.format()) + " (the server log has the "
-                    + "details)");
+                    + "details)", e);
         }
     }
 
