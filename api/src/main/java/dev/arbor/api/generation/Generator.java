@@ -26,4 +26,13 @@ public interface Generator {
     default String incompatibility(Set<Trait> processorTraits) {
         return null;
     }
+
+    /**
+     * The options that hold model references (e.g. {@code draft}, {@code guide}), read with
+     * {@link ModelResolver#reference}; the platform opens them when an operator defines a pipeline, so a broken
+     * reference is refused then instead of failing every request.
+     */
+    default Set<String> modelOptions() {
+        return Set.of();
+    }
 }

@@ -33,6 +33,14 @@ public interface PipelineService {
      */
     dev.arbor.api.postprocess.PostProcessor.Output analyze(String pipeline, String text, dev.arbor.api.Options options);
 
-    /** Adds or replaces a pipeline at run time (operators reconfiguring a strategy); persisted where supported. */
+    /**
+     * Adds or replaces a pipeline at run time (operators reconfiguring a strategy); persisted where supported.
+     * Implementations open the models it references first and refuse a broken one with an {@code ArborException}.
+     */
     void define(PipelineDefinition definition);
+
+    /** The installation's model registry and the shared model cache (entries, bytes, bound), for operators. */
+    default java.util.Map<String, Object> models() {
+        return java.util.Map.of();
+    }
 }

@@ -23,7 +23,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
-import java.util.TreeSet;
 import org.osgi.service.component.annotations.Component;
 
 /**
@@ -44,9 +43,9 @@ import org.osgi.service.component.annotations.Component;
  * stop token. With the deterministic rule every token that was not forced is the guide's greedy choice; given an
  * oracle diffusion model that drafts the guide's greedy continuation the output is exactly the guide's greedy output.
  *
- * <p><b>Options</b> (defaults from the reference's {@code AssistedDiffusionConfig}): {@code guide} (required): a model
- * reference {@code {"backend", "format", "path", "options"}} opened through the request's {@link ModelResolver},
- * backend and format defaulting to the target's, a causal LM sharing the diffusion model's token ids;
+ * <p><b>Options</b> (defaults from the reference's {@code AssistedDiffusionConfig}): {@code guide} (required): the
+ * name of a model in the installation's model registry (see {@link ModelResolver#reference}; an operator's pipeline
+ * file may give a full reference), a causal LM sharing the diffusion model's token ids;
  * {@code strategy} = {@code deterministic} (default), {@code topk} or {@code dynamic_threshold};
  * {@code acceptance_top_k} (5); {@code confidence_threshold} (0.1); {@code verify_batch_size} (32);
  * {@code block_length} (32; block-causal models use their own blocks); {@code cache} = {@code prompt} (default),
@@ -67,7 +66,11 @@ public final class GuidedDiffusionGenerator implements Generator {
     public static final String NAME = "guided-diffusion";
     static final int DEFAULT_BLOCK_LENGTH = 32;
     static final int DEFAULT_VERIFY_BATCH = 32;
-    private static final Set<String> GUIDE_KEYS = Set.of("backend", "format", "path", "options");
+
+    @Override
+    public Set<String> modelOptions() {
+        return Set.of("guide");
+    }
 
     @Override
     public GenerationResult generate(GenerationContext context, TokenSink sink) {
@@ -180,53 +183,14 @@ public final class GuidedDiffusionGenerator implements Generator {
         }
     }
 
-    /** The guide's model reference from option {@code guide}; backend and format default to the target's. */
+    /** The guide's model reference from option {@code guide}: a registry name (see {@link ModelResolver#reference}). */
     static ModelRef guideRef(Options options, ModelResolver models) {
         if (!options.has("guide")) {
-            throw ArborException.invalid("generator '" + NAME + "' needs a guide model: give option 'guide', a model "
-                    + "reference {\"backend\": ..., \"format\": ..., \"path\": ..., \"options\": {...}} naming a small "
-                    + "causal LM that shares the diffusion model's tokenizer");
+            throw ArborException.invalid("generator '" + NAME + "' needs a guide model: give option 'guide', the name "
+                    + "of a model in the installation's model registry (e.g. \"guide\": \"NAME\"): a small causal LM "
+                    + "that shares the diffusion model's tokenizer");
         }
-        Map<String, Object> spec = options.map("guide");
-        Set<String> unknown = new TreeSet<>(spec.keySet());
-        unknown.removeAll(GUIDE_KEYS);
-        if (!unknown.isEmpty()) {
-            throw ArborException.invalid("option 'guide' has unknown keys " + unknown + "; a model reference has keys "
-                    + new TreeSet<>(GUIDE_KEYS));
-        }
-        Object path = spec.get("path");
-        if (!(path instanceof String p) || p.isBlank()) {
-            throw ArborException.invalid("option 'guide' needs a 'path' naming the guide model file, got "
-                    + (path == null ? "none" : "'" + path + "'"));
-        }
-        ModelRef target = models.target();
-        String backend = text(spec, "backend", target == null ? null : target.backend());
-        String format = text(spec, "format", target == null ? null : target.format());
-        if (backend == null || format == null) {
-            throw ArborException.invalid("option 'guide' needs 'backend' and 'format' (this context has no target "
-                    + "model reference to take them from)");
-        }
-        Object nested = spec.get("options");
-        Map<String, Object> guideOptions = new LinkedHashMap<>();
-        if (nested instanceof Map<?, ?> m) {
-            m.forEach((k, v) -> guideOptions.put(String.valueOf(k), v));
-        } else if (nested != null) {
-            throw ArborException.invalid("option 'guide' key 'options' must be an object of backend options, got '"
-                    + nested + "'");
-        }
-        return new ModelRef(backend, format, p, Options.of(guideOptions));
-    }
-
-    private static String text(Map<String, Object> spec, String key, String fallback) {
-        Object v = spec.get(key);
-        if (v == null) {
-            return fallback;
-        }
-        if (!(v instanceof String s) || s.isBlank()) {
-            throw ArborException.invalid("option 'guide' key '" + key + "' must be a non-empty string, got '" + v
-                    + "'");
-        }
-        return s;
+        return models.reference("guide", options.raw("guide").orElse(null));
     }
 
     @Override

@@ -243,7 +243,8 @@ class GuidedDiffusionGeneratorTest {
         TestModels.SharedIdGuide guide = new TestModels.SharedIdGuide(EnumeratedJointBackend.random(3, 4, 2));
         assertRefused(dlm, guide, Map.of(), "needs a guide model");
         assertRefused(dlm, guide, Map.of("guide", Map.of("file", "/x")), "unknown keys [file]");
-        assertRefused(dlm, guide, Map.of("guide", Map.of("backend", "onnxruntime")), "needs a 'path'");
+        assertRefused(dlm, guide, Map.of("guide", Map.of("backend", "onnxruntime")), "must name a model of the registry");
+        assertRefused(dlm, guide, Map.of("guide", "tiny-guide"), "cannot resolve model name 'tiny-guide'");
         assertRefused(dlm, guide, Map.of("guide", TestModels.GUIDE, "strategy", "original"),
                 "deterministic (the guide's argmax), topk");
         assertRefused(dlm, guide, Map.of("guide", TestModels.GUIDE, "cache", "sliding"), "prompt (FreeCache");

@@ -114,6 +114,11 @@ public final class SpeculativeTreeGenerator implements Generator {
     }
 
     @Override
+    public Set<String> modelOptions() {
+        return Set.of(TreeOptions.DRAFT);
+    }
+
+    @Override
     public Set<Trait> requirements() {
         // checked when a pipeline is configured; generate() checks the card again with a detailed message
         return Set.of(Trait.NEEDS_EXPLICIT_MASK, Trait.NEEDS_STATE_COMPACT);
@@ -145,7 +150,7 @@ public final class SpeculativeTreeGenerator implements Generator {
         Objects.requireNonNull(sink, "sink");
         ModelBackend target = context.model();
         ModelCard card = target.card();
-        TreeOptions options = TreeOptions.parse(context.options());
+        TreeOptions options = TreeOptions.parse(context.options(), context.models());
         checkTarget(card);
         int[] prompt = context.prompt().clone();
         Decoding.validatePrompt(prompt, card);
@@ -345,8 +350,7 @@ public final class SpeculativeTreeGenerator implements Generator {
         }
         ModelBackend draft = context.models().open(ref);
         if (draft == null) {
-            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "the model resolver returned no draft for "
-                    + ref.path());
+            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "the model resolver returned no draft model");
         }
         return draft;
     }

@@ -2,6 +2,7 @@ package dev.arbor.generation.stree;
 
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
+import dev.arbor.api.generation.ModelResolver;
 import dev.arbor.api.pipeline.ModelRef;
 import java.util.Arrays;
 import java.util.List;
@@ -22,7 +23,7 @@ import java.util.Map;
  */
 record TreeOptions(ModelRef draft, int draftLayers, int depth, int[] branching, int maxNodes, SamplingRule sampling,
                    int maxNewTokens) {
-    /** Option: the draft model, {@code {"backend", "format", "path", "options"}}. */
+    /** Option: the draft model, a registry name ({@code "NAME"} or {@code {"model": "NAME"}}). */
     static final String DRAFT = "draft";
     /** Option: a self-draft made of the target's first N layers ({@code keep_layers=N}). */
     static final String DRAFT_LAYERS = "draft_layers";
@@ -64,6 +65,11 @@ record TreeOptions(ModelRef draft, int draftLayers, int depth, int[] branching, 
     }
 
     static TreeOptions parse(Options options) {
+        return parse(options, ModelResolver.none(null));
+    }
+
+    /** The options, with a {@code draft} resolved through {@code models} (a registry name, see ModelResolver). */
+    static TreeOptions parse(Options options, ModelResolver models) {
         ModelRef draft = null;
         int draftLayers = 0;
         boolean hasDraft = options.has(DRAFT);
@@ -75,10 +81,10 @@ record TreeOptions(ModelRef draft, int draftLayers, int depth, int[] branching, 
         if (!hasDraft && !hasLayers) {
             throw ArborException.invalid("speculative-tree needs a draft model: set option '" + DRAFT_LAYERS
                     + "' (e.g. 2: the target's first 2 layers, for llama2.c models on onnxruntime) or '" + DRAFT
-                    + "' ({\"backend\": ..., \"format\": ..., \"path\": ..., \"options\": {...}})");
+                    + "' (the name of a model in the installation's model registry, e.g. \"draft\": \"NAME\")");
         }
         if (hasDraft) {
-            draft = draftRef(options);
+            draft = models.reference(DRAFT, options.raw(DRAFT).orElse(null));
         } else {
             draftLayers = options.integer(DRAFT_LAYERS, 0, 1, 1024);
         }
@@ -125,25 +131,6 @@ record TreeOptions(ModelRef draft, int draftLayers, int depth, int[] branching, 
             }
         }
         return b;
-    }
-
-    private static ModelRef draftRef(Options options) {
-        Map<String, Object> m = options.map(DRAFT);
-        for (String key : m.keySet()) {
-            if (!List.of("backend", "format", "path", "options").contains(key)) {
-                throw ArborException.invalid("option '" + DRAFT + "' has unknown key '" + key
-                        + "'; allowed: backend, format, path, options");
-            }
-        }
-        Options d = Options.of(m);
-        for (String key : List.of("backend", "format", "path")) {
-            if (!d.has(key) || d.string(key, "").isBlank()) {
-                throw ArborException.invalid("option '" + DRAFT + "' needs '" + key
-                        + "' (e.g. {\"backend\": \"onnxruntime\", \"format\": \"llama2c\", \"path\": \"...\"})");
-            }
-        }
-        return new ModelRef(d.string("backend", null), d.string("format", null), d.string("path", null),
-                Options.of(d.map("options")));
     }
 
     @Override

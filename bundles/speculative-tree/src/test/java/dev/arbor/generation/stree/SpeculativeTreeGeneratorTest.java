@@ -283,10 +283,11 @@ class SpeculativeTreeGeneratorTest {
             {with(DRAFT, "branching", "three"), "branching"},
             {with(DRAFT, "max_nodes", 0), "max_nodes"},
             {with(DRAFT, "sampling_verification", "typical"), "sampling_verification"},
-            {Map.of("draft", Map.of("backend", "onnxruntime", "path", "x.bin")), "'format'"},
             {Map.of("draft", Map.of("backend", "onnxruntime", "format", "onnx", "path", "x", "layers", 2)),
-                "unknown key 'layers'"},
-            {Map.of("draft", "stories260K.bin"), "must be an object"},
+                "unknown keys [layers]"},
+            {Map.of("draft", Map.of("model", "tiny", "options", Map.of())), "give only {\"model\": \"NAME\"}"},
+            {Map.of("draft", 3), "must name a model of the registry"},
+            {Map.of("draft", "stories260K.bin"), "cannot resolve model name 'stories260K.bin'"},
         };
         for (Object[] c : cases) {
             @SuppressWarnings("unchecked")

@@ -14,12 +14,9 @@ import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.pipeline.ModelRef;
 import dev.arbor.speculative.SpeculativeDecoding;
-import java.util.LinkedHashMap;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
-import java.util.TreeSet;
 import org.osgi.service.component.annotations.Component;
 
 /**
@@ -33,9 +30,10 @@ import org.osgi.service.component.annotations.Component;
  *
  * <p><b>Options</b> (exactly one of {@code draft} and {@code draft_layers}):
  * <ul>
- *   <li>{@code draft}: a model reference {@code {"backend": ..., "format": ..., "path": ..., "options": {...}}},
- *       opened through {@link ModelResolver#open} (shared with other requests); {@code backend} and {@code format}
- *       default to the target's. Its vocabulary must be the target's.</li>
+ *   <li>{@code draft}: the name of a model in the installation's model registry ({@code "draft": "NAME"} or
+ *       {@code {"model": "NAME"}}), resolved by {@link ModelResolver#reference} and opened through
+ *       {@link ModelResolver#open} (shared with other requests); an operator's pipeline file may instead give a full
+ *       reference {@code {"backend", "format", "path", "options"}}. Its vocabulary must be the target's.</li>
  *   <li>{@code draft_layers}: N &gt;= 1, the self-speculative layer-skip draft: the target's own model reference
  *       ({@link ModelResolver#target()}) with backend option {@code keep_layers=N}, i.e. the target's first N
  *       layers with its embedding, final norm and output head (format {@code llama2c} converts such a model), so any
@@ -56,7 +54,11 @@ public final class SpeculativeGenerator implements Generator {
     static final String DRAFT = "draft";
     static final String DRAFT_LAYERS = "draft_layers";
     static final int DEFAULT_LOOKAHEAD = 4;
-    private static final Set<String> DRAFT_KEYS = Set.of("backend", "format", "path", "options");
+
+    @Override
+    public Set<String> modelOptions() {
+        return Set.of(DRAFT);
+    }
 
     @Override
     public Set<Trait> requirements() {
@@ -76,7 +78,7 @@ public final class SpeculativeGenerator implements Generator {
         int lookahead = SpeculativeDecoding.lookahead(options, DEFAULT_LOOKAHEAD);
         ModelRef ref = draftRef(options, context.models());
         ModelBackend draft = context.models().open(ref);
-        String description = describe(ref, options);
+        String description = describe(options);
         checkDraft(draft.card(), context.model().card(), description);
         return SpeculativeDecoding.decode(context, sink, new ModelDrafter(draft, description), lookahead);
     }
@@ -88,9 +90,9 @@ public final class SpeculativeGenerator implements Generator {
         if (hasDraft == hasLayers) {
             throw ArborException.invalid(hasDraft
                     ? "options 'draft' and 'draft_layers' both name a draft model; give only one"
-                    : "speculative decoding needs a draft model: give option 'draft' (a model reference "
-                    + "{\"backend\": ..., \"format\": ..., \"path\": ..., \"options\": {...}} sharing the target's "
-                    + "vocabulary) or 'draft_layers' (N: the target's own first N layers, for llama2c models)");
+                    : "speculative decoding needs a draft model: give option 'draft' (the name of a model in the "
+                    + "installation's model registry sharing the target's vocabulary, e.g. \"draft\": \"NAME\") or "
+                    + "'draft_layers' (N: the target's own first N layers, for llama2c models)");
         }
         ModelRef target = models.target();
         if (hasLayers) {
@@ -101,8 +103,8 @@ public final class SpeculativeGenerator implements Generator {
             }
             if (!"llama2c".equals(target.format().toLowerCase(Locale.ROOT))) {
                 throw ArborException.invalid("option 'draft_layers' makes a layer-skip draft with the llama2c "
-                        + "format's 'keep_layers' option, but the target model '" + target.path() + "' has format '"
-                        + target.format() + "'; give option 'draft' with a draft model file instead");
+                        + "format's 'keep_layers' option, but the target model has format '" + target.format()
+                        + "'; give option 'draft' naming a draft model of the registry instead");
             }
             int targetLayers = target.options().integer("keep_layers", 0, 0, Integer.MAX_VALUE);
             if (targetLayers > 0 && layers >= targetLayers) {
@@ -113,57 +115,25 @@ public final class SpeculativeGenerator implements Generator {
             return new ModelRef(target.backend(), target.format(), target.path(),
                     target.options().with("keep_layers", layers));
         }
-        Map<String, Object> spec = options.map(DRAFT);
-        Set<String> unknown = new TreeSet<>(spec.keySet());
-        unknown.removeAll(DRAFT_KEYS);
-        if (!unknown.isEmpty()) {
-            throw ArborException.invalid("option 'draft' has unknown keys " + unknown + "; a draft model reference "
-                    + "has keys " + new TreeSet<>(DRAFT_KEYS));
-        }
-        Object path = spec.get("path");
-        if (!(path instanceof String p) || p.isBlank()) {
-            throw ArborException.invalid("option 'draft' needs a 'path' naming the draft model file, got "
-                    + (path == null ? "none" : "'" + path + "'"));
-        }
-        String backend = text(spec, "backend", target == null ? null : target.backend());
-        String format = text(spec, "format", target == null ? null : target.format());
-        if (backend == null || format == null) {
-            throw ArborException.invalid("option 'draft' needs 'backend' and 'format' (this context has no target "
-                    + "model reference to take them from)");
-        }
-        Object nested = spec.get("options");
-        Map<String, Object> draftOptions = new LinkedHashMap<>();
-        if (nested instanceof Map<?, ?> m) {
-            m.forEach((k, v) -> draftOptions.put(String.valueOf(k), v));
-        } else if (nested != null) {
-            throw ArborException.invalid("option 'draft' key 'options' must be an object of backend options, got '"
-                    + nested + "'");
-        }
-        return new ModelRef(backend, format, p, Options.of(draftOptions));
+        return models.reference(DRAFT, options.raw(DRAFT).orElse(null));
     }
 
-    private static String text(Map<String, Object> spec, String key, String fallback) {
-        Object v = spec.get(key);
-        if (v == null) {
-            return fallback;
+    /** The draft as stats and errors name it: its registry name, or the file name the operator's pipeline gives. */
+    private static String describe(Options options) {
+        if (options.has(DRAFT_LAYERS)) {
+            return "layer-skip draft (the target's first " + options.integer(DRAFT_LAYERS, 0, 1, 4096) + " layers)";
         }
-        if (!(v instanceof String s) || s.isBlank()) {
-            throw ArborException.invalid("option 'draft' key '" + key + "' must be a non-empty string, got '" + v
-                    + "'");
+        Object draft = options.raw(DRAFT).orElse(null);
+        if (draft instanceof String name) {
+            return "draft model '" + name + "'";
         }
-        return s;
-    }
-
-    private static String describe(ModelRef ref, Options options) {
-        return options.has(DRAFT_LAYERS)
-                ? "layer-skip draft (first " + options.integer(DRAFT_LAYERS, 0, 1, 4096) + " layers of "
-                + fileName(ref.path()) + ")"
-                : "draft model " + fileName(ref.path());
-    }
-
-    private static String fileName(String path) {
-        int slash = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
-        return path.substring(slash + 1);
+        if (draft instanceof java.util.Map<?, ?> m && m.get("model") instanceof String name) {
+            return "draft model '" + name + "'";
+        }
+        if (draft instanceof java.util.Map<?, ?> m && m.get("path") instanceof String path) {
+            return "draft model " + path.substring(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
+        }
+        return "draft model";
     }
 
     /** Refuses a draft that cannot be verified against this target. */

@@ -64,6 +64,19 @@ class SpeculativeGeneratorTest {
     }
 
     @Test
+    void aDepartedClientStopsTheLoopAtTheNextStep() {
+        ToyCausalBackend target = ToyCausalBackend.builder().vocabSize(32).seed(5).build();
+        ToyCausalBackend same = ToyCausalBackend.builder().vocabSize(32).seed(5).build();
+        AtomicInteger checks = new AtomicInteger();
+        GenerationResult r = generator.generate(new dev.arbor.api.generation.GenerationContext(target, null,
+                new int[] {1, 2, 3}, 200, GREEDY, null, 0, Options.of(options("lookahead", 4)),
+                () -> checks.incrementAndGet() > 3, TestResolvers.always(same)), TokenSink.DISCARD);
+        assertThat(r.finishReason()).isEqualTo(FinishReason.CANCELLED);
+        assertThat(r.tokens()).hasSize(15); // three steps of 4 accepted drafts plus the bonus token, then no more
+        assertThat(checks).hasValue(4);
+    }
+
+    @Test
     void aPerfectDraftIsAlwaysAcceptedAndEachStepDecidesLookaheadPlusOneTokens() {
         ToyCausalBackend target = ToyCausalBackend.builder().vocabSize(32).seed(5).build();
         ToyCausalBackend same = ToyCausalBackend.builder().vocabSize(32).seed(5).build();
@@ -242,8 +255,9 @@ class SpeculativeGeneratorTest {
         cases.put(options("lookahead", "many"), "'lookahead' must be an integer");
         cases.put(Map.of(), "needs a draft model");
         cases.put(options("draft_layers", 2), "both name a draft model");
-        cases.put(Map.of("draft", "model.bin"), "'draft' must be an object");
-        cases.put(Map.of("draft", Map.of("format", "llama2c")), "needs a 'path'");
+        cases.put(Map.of("draft", "model.bin"), "cannot resolve model name 'model.bin'");
+        cases.put(Map.of("draft", 7), "'draft' must name a model of the registry");
+        cases.put(Map.of("draft", Map.of("format", "llama2c")), "must name a model of the registry");
         cases.put(Map.of("draft", Map.of("path", "d.bin", "layers", 2)), "unknown keys [layers]");
         cases.put(Map.of("draft", Map.of("path", "d.bin", "options", 3)), "'options' must be an object");
         cases.put(Map.of("draft_layers", 0), "'draft_layers' must be between 1");
@@ -272,7 +286,7 @@ class SpeculativeGeneratorTest {
         assertThat(models.opened).containsExactly(new ModelRef("onnxruntime", "llama2c", "/m/stories260K.bin",
                 Options.of(Map.of("device", "cpu", "keep_layers", 3))));
         assertThat(r.stats().get(SpeculativeDecoding.DRAFTER))
-                .isEqualTo("layer-skip draft (first 3 layers of stories260K.bin)");
+                .isEqualTo("layer-skip draft (the target's first 3 layers)");
 
         ModelRef fewer = new ModelRef("onnxruntime", "llama2c", "/m/x.bin", Options.of(Map.of("keep_layers", 3)));
         assertThatThrownBy(() -> generator.generate(context(target, new int[] {1}, 6, GREEDY, null, 0,

@@ -22,8 +22,8 @@ public final class RuntimeHarness implements AutoCloseable {
     public static final String API_PACKAGES = String.join(",",
             "dev.arbor.api;version=1.0.0", "dev.arbor.api.model;version=1.1.0",
             "dev.arbor.api.tokenizer;version=1.0.0", "dev.arbor.api.sampling;version=1.0.0",
-            "dev.arbor.api.generation;version=1.1.0", "dev.arbor.api.postprocess;version=1.0.0",
-            "dev.arbor.api.pipeline;version=1.1.0");
+            "dev.arbor.api.generation;version=1.2.0", "dev.arbor.api.postprocess;version=1.0.0",
+            "dev.arbor.api.pipeline;version=1.2.0");
 
     public final Path home;
     public final ArborFramework runtime;
@@ -43,6 +43,15 @@ public final class RuntimeHarness implements AutoCloseable {
         try (var files = Files.list(dist.resolve("etc/pipelines"))) {
             for (Path f : files.toList()) {
                 Files.copy(f, home.resolve("etc/pipelines").resolve(f.getFileName()));
+            }
+        }
+        // the model registry: the models the pipelines and requests name
+        if (Files.isDirectory(dist.resolve("etc/models"))) {
+            Files.createDirectories(home.resolve("etc/models"));
+            try (var files = Files.list(dist.resolve("etc/models"))) {
+                for (Path f : files.toList()) {
+                    Files.copy(f, home.resolve("etc/models").resolve(f.getFileName()));
+                }
             }
         }
         // the distribution's trust policy (its header only: nothing in deploy/ is trusted until a test says so)

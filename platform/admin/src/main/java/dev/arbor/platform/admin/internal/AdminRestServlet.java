@@ -40,6 +40,8 @@ final class AdminRestServlet extends HttpServlet {
         Matcher one = PIPELINE.matcher(path);
         if (path.equals("/bundles")) {
             send(response, 200, operations.bundles());
+        } else if (path.equals("/models")) {
+            send(response, 200, operations.models());
         } else if (path.equals("/pipelines")) {
             send(response, 200, operations.pipelines().stream().map(Operations::describe).toList());
         } else if (one.matches()) {
@@ -49,7 +51,7 @@ final class AdminRestServlet extends HttpServlet {
                     () -> error(response, 404, "unknown pipeline '" + name + "'"));
         } else {
             error(response, 404, "no such admin resource: GET " + request.getRequestURI()
-                    + "; try /admin/bundles or /admin/pipelines");
+                    + "; try /admin/bundles, /admin/models or /admin/pipelines");
         }
     }
 
@@ -126,7 +128,7 @@ final class AdminRestServlet extends HttpServlet {
 
     /** The routes, for the admin server's startup log line. */
     static List<String> routes() {
-        return List.of("GET /admin/bundles", "GET /admin/pipelines", "GET /admin/pipelines/{name}",
+        return List.of("GET /admin/bundles", "GET /admin/models", "GET /admin/pipelines", "GET /admin/pipelines/{name}",
                 "PUT /admin/pipelines/{name}/strategy");
     }
 }

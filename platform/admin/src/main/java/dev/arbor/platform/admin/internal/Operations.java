@@ -87,6 +87,11 @@ final class Operations {
         return pipelines.pipelines();
     }
 
+    /** The model registry and the model cache (entries, bytes, bound). */
+    Map<String, Object> models() {
+        return pipelines.models();
+    }
+
     /**
      * Makes {@code generator} (with {@code options}) the strategy of pipeline {@code name} for every new request;
      * requests already running keep the strategy they started with. Returns the pipeline's status afterwards.

@@ -470,6 +470,15 @@ public class ArborCli implements Function<String[], Integer> {
         Integer maxTokens;
         @Option(names = "--max-prompt-tokens", description = "Most prompt tokens per request (default: the context).")
         Integer maxPromptTokens;
+        @Option(names = "--max-beams", description = "Most beams a request may ask for (default 16).")
+        Integer maxBeams;
+        @Option(names = "--max-beam-tokens", description = "Most num_beams x max_tokens (default 16384).")
+        Integer maxBeamTokens;
+        @Option(names = "--max-draft-tokens", description = "Most tokens drafted or verified per step: lookahead,"
+                + " max_nodes, verify_batch_size, window (default 64).")
+        Integer maxDraftTokens;
+        @Option(names = "--max-canvas-work", description = "Most diffusion canvas positions x steps (default 262144).")
+        Integer maxCanvasWork;
         @Option(names = "--max-body-bytes", description = "Largest request body (default 1 MiB).")
         Long maxBodyBytes;
         @Option(names = "--request-timeout-ms", description = "Deadline of one request (default 120000).")
@@ -505,6 +514,7 @@ public class ArborCli implements Function<String[], Integer> {
             putIfSet(props, "workers", workers);
             putIfSet(props, "body_timeout_ms", bodyTimeoutMillis);
             putIfSet(props, "shutdown_grace_ms", shutdownGraceMillis);
+            CostLimitOptions.apply(maxBeams, maxBeamTokens, maxDraftTokens, maxCanvasWork);
             Configuration config = configurationAdmin.getConfiguration(HTTP_PID, "?");
             config.update(props);
             // the operator surface (Web Console, /admin REST) listens on loopback only, on its own port

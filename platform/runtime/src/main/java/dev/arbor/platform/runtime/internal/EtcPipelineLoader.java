@@ -105,7 +105,8 @@ public class EtcPipelineLoader {
         try {
             String json = Files.readString(file, StandardCharsets.UTF_8);
             // syntax and structure check only; variables resolve when the pipeline is used
-            PipelineJson.parse(json, file.toString(), name, v -> "");
+            PipelineJson.parse(json, file.toString(), name, v -> "", model -> java.util.Optional.of(
+                    new dev.arbor.api.pipeline.ModelRef("registry", "registry", model, null)));
             String declared = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json).path("name")
                     .asText(name);
             Configuration config = configurationAdmin.getFactoryConfiguration(PipelineComponent.FACTORY_PID,

@@ -43,6 +43,16 @@ public final class PipelineJson {
      */
     public static PipelineDefinition parse(String json, String source, String fallbackName,
                                            UnaryOperator<String> variables) {
+        return parse(json, source, fallbackName, variables, name -> java.util.Optional.empty());
+    }
+
+    /**
+     * As {@link #parse(String, String, String, UnaryOperator)}; {@code registry} resolves a {@code "model"} given as
+     * the name of a model of the installation's registry instead of an object.
+     */
+    public static PipelineDefinition parse(String json, String source, String fallbackName,
+                                           UnaryOperator<String> variables,
+                                           java.util.function.Function<String, java.util.Optional<ModelRef>> registry) {
         JsonNode root;
         try {
             root = MAPPER.readTree(json);
@@ -66,7 +76,11 @@ public final class PipelineJson {
         String name = text(root, "name", fallbackName);
         JsonNode model = required(root, "model", source);
         JsonNode tokenizer = required(root, "tokenizer", source);
-        ModelRef modelRef = new ModelRef(requiredText(model, "backend", source + " model"),
+        ModelRef modelRef = model.isTextual()
+                ? registry.apply(model.asText()).orElseThrow(() -> ArborException.invalid("pipeline file " + source
+                        + " names model '" + model.asText() + "', which the model registry (etc/models/NAME.json)"
+                        + " does not declare"))
+                : new ModelRef(requiredText(model, "backend", source + " model"),
                 requiredText(model, "format", source + " model"),
                 substitute(requiredText(model, "path", source + " model"), source, variables),
                 options(model.get("options"), source, variables));
@@ -179,6 +193,30 @@ public final class PipelineJson {
         List<PartRef> out = new ArrayList<>();
         node.forEach(n -> out.add(part(n, source, variables)));
         return out;
+    }
+
+    /** A model reference object {@code {"backend", "format", "path", "options"}} (a registry entry's body). */
+    static ModelRef modelRef(String json, String source, UnaryOperator<String> variables) {
+        JsonNode model;
+        try {
+            model = MAPPER.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw ArborException.invalid(source + " is not valid JSON: " + e.getOriginalMessage());
+        }
+        if (model == null || !model.isObject()) {
+            throw ArborException.invalid(source + " must hold a JSON object {\"backend\", \"format\", \"path\", "
+                    + "\"options\"}");
+        }
+        for (Iterator<String> it = model.fieldNames(); it.hasNext();) {
+            String key = it.next();
+            if (!Set.of("backend", "format", "path", "options", "description").contains(key)) {
+                throw ArborException.invalid(source + " has unknown key '" + key + "'; known keys: backend, "
+                        + "description, format, options, path");
+            }
+        }
+        return new ModelRef(requiredText(model, "backend", source), requiredText(model, "format", source),
+                substitute(requiredText(model, "path", source), source, variables),
+                options(model.get("options"), source, variables));
     }
 
     private static Options options(JsonNode node, String source, UnaryOperator<String> variables) {

@@ -68,7 +68,9 @@ public class PipelineServiceImpl implements PipelineService {
     private final Map<String, ConfiguredPipeline> pipelines = new ConcurrentHashMap<>();
     private final Map<String, String> lastErrors = new ConcurrentHashMap<>();
     private final Map<String, Parsed> parsed = new ConcurrentHashMap<>();
-    private final ResourceCache<ModelBackend> models = new ResourceCache<>(ModelBackend::close);
+    /** Every model any request opened (targets, drafts, guides), bounded by bytes; see {@link ModelKeys}. */
+    private ResourceCache<ModelBackend> models;
+    private ModelRegistry registry;
     /** Tokenizers are owned (and freed) by their providers; the cache only shares them between requests. */
     private final ResourceCache<Tokenizer> tokenizers = new ResourceCache<>(t -> { });
     private BundleContext context;
@@ -94,6 +96,10 @@ public class PipelineServiceImpl implements PipelineService {
         this.context = context;
         this.graceMillis = Long.parseLong(property(PART_GRACE_PROPERTY, "2000"));
         this.maxTokensLimit = Integer.parseInt(property(MAX_TOKENS_LIMIT_PROPERTY, "4096"));
+        this.models = new ResourceCache<>(ModelBackend::close, ModelCacheBound.bytes(n -> property(n, null)),
+                ModelCacheBound.PROPERTY);
+        String etc = context.getProperty(EtcPipelineLoader.ETC_PROPERTY);
+        this.registry = new ModelRegistry(etc == null ? null : Path.of(etc, "models"), this::variable);
         this.parts = new PartRegistry(context);
         parts.onChange(this::retireStaleResources);
     }
@@ -183,7 +189,7 @@ public class PipelineServiceImpl implements PipelineService {
             return cached.definition();
         }
         PipelineDefinition definition = PipelineJson.parse(json, configured.source(), configured.name(),
-                this::variable);
+                this::variable, registry::find);
         parsed.put(configured.name(), new Parsed(json, definition));
         return definition;
     }
@@ -212,6 +218,7 @@ public class PipelineServiceImpl implements PipelineService {
 
     @Override
     public void define(PipelineDefinition definition) {
+        verifyModels(definition);
         String json = PipelineJson.write(definition);
         try {
             Configuration config = configurationAdmin.getFactoryConfiguration(PipelineComponent.FACTORY_PID,
@@ -242,11 +249,45 @@ public class PipelineServiceImpl implements PipelineService {
         LOG.log(System.Logger.Level.WARNING, "pipeline '" + definition.name() + "' was stored but not yet applied");
     }
 
+    /**
+     * Opens the target and every model reference among the generator's model options (registry names or the
+     * operator's paths), so a definition naming an unknown, missing or unreadable model is refused before it is
+     * stored, instead of being accepted as ready and failing every request.
+     */
+    private void verifyModels(PipelineDefinition d) {
+        try (Resolution r = new Resolution()) {
+            Lease<ModelBackendProvider> backend = need(r, d, PartKind.BACKEND, d.model().backend(),
+                    ModelBackendProvider.class);
+            r.held.add(models.acquire(ModelKeys.key(backend.serviceId(), d.model()), ModelKeys.bytes(d.model()),
+                    () -> openFurtherModel(d.model(), backend)));
+            Optional<Lease<Generator>> generator = parts.acquire(PartKind.GENERATOR, d.generator().name(),
+                    Generator.class, graceMillis);
+            if (generator.isEmpty()) {
+                return; // reported as a missing part by the pipeline's status
+            }
+            r.hold(generator.get());
+            dev.arbor.api.generation.ModelResolver further = resolver(d, r);
+            Options options = d.defaults().with(d.generator().options());
+            for (String key : generator.get().get().modelOptions()) {
+                if (options.has(key)) {
+                    try {
+                        further.open(further.reference(key, options.raw(key).orElse(null)));
+                    } catch (ArborException e) {
+                        // the operator defining the pipeline gets the loader's detail a client never sees
+                        throw e.getCause() instanceof ArborException detail ? new ArborException(e.kind(), "option '"
+                                + key + "': " + e.getMessage() + ": " + detail.getMessage(), e) : e;
+                    }
+                }
+            }
+        }
+    }
+
     // ----------------------------------------------------------------------------------------------- complete
 
     @Override
     public Completion complete(CompletionRequest request, TextSink sink) {
         long start = System.nanoTime();
+        RequestPathGuard.check(request, () -> List.copyOf(registry.names().keySet()));
         ConfiguredPipeline configured = pipelines.get(request.pipeline());
         if (configured == null) {
             throw new ArborException(ArborException.Kind.NOT_FOUND, "unknown pipeline '" + request.pipeline()
@@ -450,8 +491,8 @@ public class PipelineServiceImpl implements PipelineService {
                     ModelBackendProvider.class);
             Lease<TokenizerProvider> tokenizerProvider = need(r, d, PartKind.TOKENIZER, d.tokenizer().format(),
                     TokenizerProvider.class);
-            var modelHandle = models.acquire(new ResourceCache.Key(backend.serviceId(), d.model().toString()),
-                    () -> openModel(d, backend));
+            var modelHandle = models.acquire(ModelKeys.key(backend.serviceId(), d.model()),
+                    ModelKeys.bytes(d.model()), () -> openModel(d, backend));
             r.held.add(modelHandle);
             r.model = modelHandle.get();
             var tokenizerHandle = tokenizers.acquire(
@@ -472,8 +513,13 @@ public class PipelineServiceImpl implements PipelineService {
             return backend.get().open(new ModelSpec(Path.of(d.model().path()), d.model().format(),
                     d.model().options()));
         } catch (ArborException e) {
+            // the operator sees the loader's detail (status, log); a client only the kind of failure: a loader's
+            // message may quote values read from the file
             lastErrors.put(d.name(), e.getMessage());
-            throw new ArborException(e.kind(), "pipeline '" + d.name() + "': " + e.getMessage(), e);
+            LOG.log(System.Logger.Level.WARNING, "pipeline '" + d.name() + "': its model could not be opened: "
+                    + e.getMessage());
+            throw new ArborException(e.kind(), "pipeline '" + d.name() + "': its model could not be opened: "
+                    + RequestModels.failure(e.kind(), d.model().format()) + " (the server log has the details)", e);
         } catch (RuntimeException | LinkageError e) {
             lastErrors.put(d.name(), e.toString());
             throw GuardedParts.failure(PartKind.BACKEND.describe(d.model().backend()), backend.bundle(), e);
@@ -544,6 +590,8 @@ public class PipelineServiceImpl implements PipelineService {
         // a part's own options are the operator's and win over the request's (keys, drafts); pipeline defaults and
         // request values fill in the rest
         Options generatorOptions = options.with(generatorRef.options());
+        CostLimits.from(n -> property(n, null)).check(generatorOptions, maxTokens,
+                r.generator.get().requirements().contains(Trait.NEEDS_BIDIRECTIONAL));
         GenerationContext ctx = new GenerationContext(r.model, r.tokenizer, prompt, maxTokens, samplers, stopTokens,
                 seed, generatorOptions, cancellation, resolver(d, r));
         GenerationResult result;
@@ -580,27 +628,45 @@ public class PipelineServiceImpl implements PipelineService {
 
     /** Further models for this request (drafts, guides): leased and shared like the target, released at its end. */
     private dev.arbor.api.generation.ModelResolver resolver(PipelineDefinition d, Resolution r) {
-        return new dev.arbor.api.generation.ModelResolver() {
-            @Override
-            public dev.arbor.api.pipeline.ModelRef target() {
-                return d.model();
+        return new RequestModels(d, registry, ref -> {
+            synchronized (r) {
+                Lease<ModelBackendProvider> backend = need(r, d, PartKind.BACKEND, ref.backend(),
+                        ModelBackendProvider.class);
+                var handle = models.acquire(ModelKeys.key(backend.serviceId(), ref), ModelKeys.bytes(ref),
+                        () -> openFurtherModel(ref, backend));
+                r.held.add(handle);
+                return handle.get();
             }
+        });
+    }
 
-            @Override
-            public ModelBackend open(dev.arbor.api.pipeline.ModelRef ref) {
-                synchronized (r) {
-                    Lease<ModelBackendProvider> backend = need(r, d, PartKind.BACKEND, ref.backend(),
-                            ModelBackendProvider.class);
-                    PipelineDefinition asTarget = new PipelineDefinition(d.name(), d.description(), ref, d.tokenizer(),
-                            d.generator(), d.processors(), d.selector(), d.postProcessors(), d.defaults(),
-                            d.overrides());
-                    var handle = models.acquire(new ResourceCache.Key(backend.serviceId(), ref.toString()),
-                            () -> openModel(asTarget, backend));
-                    r.held.add(handle);
-                    return handle.get();
-                }
-            }
-        };
+    /** Opens a draft or guide; unlike the target, its failure says nothing about the pipeline's availability. */
+    private static ModelBackend openFurtherModel(dev.arbor.api.pipeline.ModelRef ref,
+                                                 Lease<ModelBackendProvider> backend) {
+        try {
+            return backend.get().open(new ModelSpec(Path.of(ref.path()), ref.format(), ref.options()));
+        } catch (ArborException e) {
+            throw e;
+        } catch (RuntimeException | LinkageError e) {
+            throw GuardedParts.failure(PartKind.BACKEND.describe(ref.backend()), backend.bundle(), e);
+        }
+    }
+
+    /** The model registry and the model cache, as operators see them (admin API). */
+    @Override
+    public Map<String, Object> models() {
+        Map<String, Object> out = new LinkedHashMap<>();
+        Map<String, Object> declared = new LinkedHashMap<>();
+        registry.names().forEach((name, ref) -> declared.put(name, Map.of("backend", ref.backend(), "format",
+                ref.format(), "path", ref.path())));
+        out.put("registry", declared);
+        List<Map<String, Object>> entries = new ArrayList<>();
+        for (ResourceCache.EntryInfo e : models.entries()) {
+            entries.add(Map.of("key", e.description(), "bytes", e.bytes(), "users", e.users()));
+        }
+        out.put("cache", Map.of("entries", entries.size(), "bytes", models.bytes(), "max_bytes",
+                models.maxBytes(), "models", entries));
+        return out;
     }
 
     private Supplier<Sampler> samplerFactory(Resolution r, PipelineDefinition d, Options options) {

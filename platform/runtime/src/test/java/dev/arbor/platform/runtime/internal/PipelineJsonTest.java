@@ -66,4 +66,18 @@ class PipelineJsonTest {
                         .isEqualTo(ArborException.Kind.INVALID_INPUT))
                 .hasMessageContaining("etc/pipelines/deep.json is not valid JSON").hasMessageContaining("nesting");
     }
+
+    @Test
+    void aModelMayBeNamedFromTheRegistry() {
+        String json = JSON.replace("""
+                "model": {"backend": "onnxruntime", "format": "llama2c", "path": "${arbor.models}/m.bin",
+                            "options": {"keep_layers": 2}},""", "\"model\": \"tiny\",");
+        dev.arbor.api.pipeline.ModelRef tiny = new dev.arbor.api.pipeline.ModelRef("djl", "llama2c", "/r/t.bin", null);
+        PipelineDefinition d = PipelineJson.parse(json, "p.json", "p", Map.of("arbor.models", "/m")::get,
+                name -> java.util.Optional.ofNullable(name.equals("tiny") ? tiny : null));
+        assertThat(d.model()).isEqualTo(tiny);
+        assertThatThrownBy(() -> PipelineJson.parse(json.replace("\"tiny\"", "\"other\""), "p.json", "p",
+                Map.of("arbor.models", "/m")::get, name -> java.util.Optional.empty()))
+                .hasMessageContaining("names model 'other', which the model registry");
+    }
 }
