@@ -95,8 +95,10 @@ public final class ArborFramework implements AutoCloseable {
         java.util.logging.Logger.getLogger("dev.arbor.launcher").info(() -> "framework storage " + cache);
         framework.start();
         BundleContext ctx = framework.getBundleContext();
+        // the same file the deploy watcher reads (a framework property, else a system property, else etc/trust)
         BundleTrust trust = new BundleTrust(home.resolve("bundles"), Path.of(config.getOrDefault(TRUST_PROPERTY,
-                Path.of(config.get("arbor.etc"), "trust", "trusted-bundles.sha256").toString())));
+                System.getProperty(TRUST_PROPERTY, Path.of(config.get("arbor.etc"), "trust",
+                        "trusted-bundles.sha256").toString()))));
         trust.enforce(ctx);
         List<Bundle> installed = new ArrayList<>();
         List<Path> jars;

@@ -62,8 +62,12 @@ final class ServedArbor implements AutoCloseable {
 
     /** As {@link #start(String...)}, with extra environment variables for the server process. */
     static ServedArbor start(Map<String, String> env, String... extraServeArgs) throws Exception {
+        return startIn(distribution(), env, extraServeArgs);
+    }
+
+    /** As {@link #start(Map, String...)}, running the installation at {@code dist} (its {@code bin/arbor}). */
+    static ServedArbor startIn(Path dist, Map<String, String> env, String... extraServeArgs) throws Exception {
         Path models = SharedModels.require("stories260K/stories260K.bin").getParent().getParent();
-        Path dist = distribution();
         Path log = Files.createTempFile("arbor-security-", ".log");
         int adminPort;
         try (ServerSocket free = new ServerSocket(0)) {
