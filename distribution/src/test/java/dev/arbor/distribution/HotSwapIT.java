@@ -74,8 +74,10 @@ class HotSwapIT {
             }
             started.await();
             FrameworkWiring wiring = runtime.context().getBundle(0).adapt(FrameworkWiring.class);
-            String runnerUp = Path.of(System.getProperty("arbor.testBundles", "target/test-bundles"),
-                    "runner-up-selector.jar").toUri().toString();
+            Path runnerUpJar = Path.of(System.getProperty("arbor.testBundles", "target/test-bundles"),
+                    "runner-up-selector.jar");
+            runtime.trust(runnerUpJar); // a bundle from outside the installation resolves only when trusted
+            String runnerUp = runnerUpJar.toUri().toString();
             long[] toNew = new long[CYCLES];
             long[] toOld = new long[CYCLES];
             long[] uninstalled = new long[CYCLES];   // when b.uninstall() had returned

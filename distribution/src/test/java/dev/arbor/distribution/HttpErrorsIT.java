@@ -54,8 +54,10 @@ class HttpErrorsIT {
         runtime = new RuntimeHarness(home, models);
         pipelines = runtime.pipelines();
         base = runtime.awaitReady("stories260k").definition();
-        Bundle failing = runtime.context().installBundle(Path.of(System.getProperty("arbor.testBundles",
-                "target/test-bundles"), "failing-processors.jar").toUri().toString());
+        Path failingJar = Path.of(System.getProperty("arbor.testBundles", "target/test-bundles"),
+                "failing-processors.jar");
+        runtime.trust(failingJar); // a bundle from outside the installation resolves only when trusted
+        Bundle failing = runtime.context().installBundle(failingJar.toUri().toString());
         failing.start();
         pipelines.define(withProcessors("throws", List.of(PartRef.of("throwing")), base.overrides()));
         pipelines.define(withProcessors("hangs", List.of(PartRef.of("hanging")), base.overrides()));

@@ -197,6 +197,28 @@ class OperatorToolsIT {
         assertThat(generatorOfNextRequest()).isEqualTo("beam-search");
     }
 
+    @Test
+    @Order(6)
+    void aBundleInstalledFromGogoObeysTheTrustPolicy() throws Exception {
+        java.util.jar.Manifest m = new java.util.jar.Manifest();
+        m.getMainAttributes().put(java.util.jar.Attributes.Name.MANIFEST_VERSION, "1.0");
+        m.getMainAttributes().putValue("Bundle-ManifestVersion", "2");
+        m.getMainAttributes().putValue("Bundle-SymbolicName", "dev.arbor.test.gogo.untrusted");
+        Path jar = home.resolve("gogo-untrusted.jar");
+        try (var out = new java.util.jar.JarOutputStream(Files.newOutputStream(jar), m)) {
+            out.flush();
+        }
+        gogo("felix:install " + jar.toUri());
+        org.osgi.framework.Bundle installed = runtime.bundle("dev.arbor.test.gogo.untrusted");
+        org.assertj.core.api.Assertions.assertThatThrownBy(installed::start)
+                .isInstanceOf(org.osgi.framework.BundleException.class);
+        assertThat(installed.getState()).isEqualTo(org.osgi.framework.Bundle.INSTALLED);
+
+        runtime.trust(jar); // the same bytes, once listed, may start
+        installed.start();
+        assertThat(installed.getState()).isEqualTo(org.osgi.framework.Bundle.ACTIVE);
+    }
+
     private static String generatorOfNextRequest() {
         Completion c = pipelines.complete(CompletionRequest.text("stories260k", "Once",
                 Options.of(Map.of("temperature", 0, "max_tokens", 4))), TextSink.DISCARD);

@@ -25,9 +25,15 @@ import org.osgi.framework.wiring.BundleRevision;
  * providers first), {@code deploy/} (watched by the deploy bundle: a bundle dropped in starts if
  * {@code etc/trust/trusted-bundles.sha256} lists its SHA-256; delete it, it goes), {@code etc/} (pipeline files,
  * trust policy, admin credentials). Used by the launcher and by in-framework tests.
+ *
+ * <p>Whatever installs a bundle later (deploy/, the Web Console, Gogo, code), {@link BundleTrust} lets it resolve only
+ * when the trust policy lists its SHA-256 or its bytes are a jar of {@code bundles/}. The framework storage is
+ * private to the user ({@link PrivateStorage}).
  */
 public final class ArborFramework implements AutoCloseable {
     private static final String SERVICELOADER_NAMESPACE = "osgi.serviceloader";
+    /** The trust policy file (default {@code <arbor.etc>/trust/trusted-bundles.sha256}), as the deploy watcher reads it. */
+    static final String TRUST_PROPERTY = "arbor.deploy.trust";
     /** Felix HTTP's logger; held here because java.util.logging keeps loggers (and their filters) weakly. */
     private static final java.util.logging.Logger FELIX_HTTP_LOG = java.util.logging.Logger.getLogger(
             "org.apache.felix.http");
@@ -58,12 +64,14 @@ public final class ArborFramework implements AutoCloseable {
             throws IOException, BundleException {
         NoPhoningHome.apply();
         boolean temporary = storage == null;
-        Path cache = temporary ? Files.createTempDirectory("arbor-felix-") : storage;
+        // the storage holds copies of every bundle and Config Admin's files: private to this user from the start
+        Path cache = temporary ? Files.createTempDirectory("arbor-felix-") : PrivateStorage.cleaned(storage);
         Path deploy = home.resolve("deploy");
         Files.createDirectories(deploy);
         Map<String, String> config = new HashMap<>();
         config.put(Constants.FRAMEWORK_STORAGE, cache.toString());
-        config.put(Constants.FRAMEWORK_STORAGE_CLEAN, Constants.FRAMEWORK_STORAGE_CLEAN_ONFIRSTINIT);
+        // no FRAMEWORK_STORAGE_CLEAN: Felix would clean by deleting the folder and creating it anew with the
+        // process umask's permissions; the folder is fresh (temporary) or emptied above instead
         config.put("felix.log.level", "1");
         config.put("arbor.deploy", deploy.toString());
         // The admin server (Felix HTTP + Web Console) listens only when asked to (arbor.admin.enabled or Config
@@ -84,8 +92,15 @@ public final class ArborFramework implements AutoCloseable {
         FrameworkFactory factory = ServiceLoader.load(FrameworkFactory.class).iterator().next();
         Framework framework = factory.newFramework(config);
         framework.init();
+        PrivateStorage.restrict(cache);
+        java.util.logging.Logger.getLogger("dev.arbor.launcher").info(() -> "framework storage " + cache);
         framework.start();
         BundleContext ctx = framework.getBundleContext();
+        // the same file the deploy watcher reads (a framework property, else a system property, else etc/trust)
+        BundleTrust trust = new BundleTrust(home.resolve("bundles"), Path.of(config.getOrDefault(TRUST_PROPERTY,
+                System.getProperty(TRUST_PROPERTY, Path.of(config.get("arbor.etc"), "trust",
+                        "trusted-bundles.sha256").toString()))));
+        trust.enforce(ctx);
         List<Bundle> installed = new ArrayList<>();
         List<Path> jars;
         try (Stream<Path> files = Files.list(home.resolve("bundles"))) {
@@ -96,7 +111,7 @@ public final class ArborFramework implements AutoCloseable {
             if (!skip.isEmpty() && jar.getFileName().toString().matches(skip)) {
                 continue;
             }
-            installed.add(ctx.installBundle(jar.toUri().toString()));
+            installed.add(trust.installFromInstallation(ctx, jar));
         }
         for (Bundle b : serviceLoaderProvidersFirst(installed)) {
             if (b.getHeaders().get(Constants.FRAGMENT_HOST) == null) {

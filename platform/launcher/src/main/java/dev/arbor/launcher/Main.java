@@ -17,6 +17,10 @@ import org.osgi.framework.ServiceReference;
  * with its status. Global options come before the command; everything after is the command's.
  */
 public final class Main {
+    /** Held here because java.util.logging keeps loggers (and their handlers) weakly. */
+    private static final java.util.logging.Logger AUDIT_LOG = java.util.logging.Logger.getLogger(
+            BundleTrust.AUDIT_LOGGER);
+
     private Main() {
     }
 
@@ -89,7 +93,8 @@ public final class Main {
 
     /**
      * The command's output is the product: runtime logs (java.util.logging) go to stderr at WARNING and above
-     * unless {@code ARBOR_LOG_LEVEL} (e.g. INFO, FINE) asks for more.
+     * unless {@code ARBOR_LOG_LEVEL} (e.g. INFO, FINE) asks for more. Changes to the code that runs (bundles
+     * installed, updated, uninstalled or refused after launch) are shown at INFO whatever the level, unless OFF.
      */
     private static void quietLogs() {
         String configured = System.getenv().getOrDefault("ARBOR_LOG_LEVEL", "WARNING");
@@ -103,6 +108,13 @@ public final class Main {
         root.setLevel(level);
         for (java.util.logging.Handler h : root.getHandlers()) {
             h.setLevel(level);
+        }
+        if (level != java.util.logging.Level.OFF && level.intValue() > java.util.logging.Level.INFO.intValue()) {
+            java.util.logging.ConsoleHandler audit = new java.util.logging.ConsoleHandler();
+            audit.setLevel(java.util.logging.Level.INFO);
+            AUDIT_LOG.setLevel(java.util.logging.Level.INFO);
+            AUDIT_LOG.setUseParentHandlers(false);
+            AUDIT_LOG.addHandler(audit);
         }
     }
 

@@ -62,8 +62,12 @@ final class ServedArbor implements AutoCloseable {
 
     /** As {@link #start(String...)}, with extra environment variables for the server process. */
     static ServedArbor start(Map<String, String> env, String... extraServeArgs) throws Exception {
+        return startIn(distribution(), env, extraServeArgs);
+    }
+
+    /** As {@link #start(Map, String...)}, running the installation at {@code dist} (its {@code bin/arbor}). */
+    static ServedArbor startIn(Path dist, Map<String, String> env, String... extraServeArgs) throws Exception {
         Path models = SharedModels.require("stories260K/stories260K.bin").getParent().getParent();
-        Path dist = distribution();
         Path log = Files.createTempFile("arbor-security-", ".log");
         int adminPort;
         try (ServerSocket free = new ServerSocket(0)) {
@@ -110,7 +114,25 @@ final class ServedArbor implements AutoCloseable {
         assertThat(line).as("'arbor serve' announced its address; its log:\n%s", Files.readString(log)).isNotNull();
         Matcher m = SERVING.matcher(line);
         assertThat(m.find()).isTrue();
-        return new ServedArbor(dist, models, log, Integer.parseInt(m.group(2)), adminPort, process);
+        ServedArbor served = new ServedArbor(dist, models, log, Integer.parseInt(m.group(2)), adminPort, process);
+        if (!List.of(extraServeArgs).contains("--no-admin")) {
+            served.awaitAdminPort(); // the banner comes when the API listens; the admin server starts beside it
+        }
+        return served;
+    }
+
+    private void awaitAdminPort() throws Exception {
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (true) {
+            try (java.net.Socket s = new java.net.Socket("127.0.0.1", adminPort)) {
+                return;
+            } catch (IOException notYet) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("the admin server never listened on " + adminPort + "; log:\n" + log());
+                }
+                Thread.sleep(50);
+            }
+        }
     }
 
     URI api(String path) {

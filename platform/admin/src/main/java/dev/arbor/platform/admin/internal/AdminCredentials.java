@@ -63,6 +63,7 @@ final class AdminCredentials {
             if (node.hasNonNull("password")) {
                 password = node.get("password").asText();
                 source = json.toString();
+                warnIfReadableByOthers(json, password);
             }
         }
         String fromEnv = environment.apply(PASSWORD_ENV);
@@ -89,6 +90,24 @@ final class AdminCredentials {
                     + " digest (32 bytes)");
         }
         return new AdminCredentials(username, digest, source, fresh);
+    }
+
+    /** A password in clear in a file others may read is no secret: say so (the file is the operator's to fix). */
+    private static void warnIfReadableByOthers(Path file, String password) {
+        if (password.startsWith(HASH_PREFIX)) {
+            return;
+        }
+        try {
+            var permissions = Files.getPosixFilePermissions(file);
+            if (permissions.contains(java.nio.file.attribute.PosixFilePermission.GROUP_READ)
+                    || permissions.contains(java.nio.file.attribute.PosixFilePermission.OTHERS_READ)) {
+                System.getLogger("dev.arbor.admin").log(System.Logger.Level.WARNING, file + " holds the admin"
+                        + " password in clear and other users may read it: 'chmod 600 " + file + "', or store"
+                        + " " + HASH_PREFIX + "<base64 SHA-256> instead of the password");
+            }
+        } catch (UnsupportedOperationException | IOException notPosix) {
+            // no POSIX permissions to judge
+        }
     }
 
     /** Writes a random password to {@code file}, readable by its owner only, and returns it. */

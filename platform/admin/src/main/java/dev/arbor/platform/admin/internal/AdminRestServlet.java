@@ -17,11 +17,16 @@ import java.util.regex.Pattern;
 /**
  * The admin REST endpoint under {@code /admin} (authentication is done by {@link AdminContext}):
  * {@code GET /admin/bundles}, {@code GET /admin/pipelines}, {@code GET /admin/pipelines/{name}} and
- * {@code PUT /admin/pipelines/{name}/strategy} with {@code {"generator": "beam-search", "options": {...}}}.
+ * {@code PUT /admin/pipelines/{name}/strategy} with {@code {"generator": "beam-search", "options": {...}}}: saved in
+ * the pipeline's file in {@code etc/pipelines} (the answer's {@code "persisted": true, "file"}), or with
+ * {@code ?persist=false}, or for a pipeline without a file, in force until restart ({@code "persisted": false} and a
+ * {@code "note"} saying so).
  */
 final class AdminRestServlet extends HttpServlet {
     private static final long serialVersionUID = 1L;
     private static final System.Logger LOG = System.getLogger("dev.arbor.admin");
+    /** Operator changes are shown at the launcher's default log level (see the launcher's Main). */
+    private static final System.Logger AUDIT = System.getLogger("dev.arbor.audit");
     private static final Pattern PIPELINE = Pattern.compile("/pipelines/([^/]+)");
     private static final Pattern STRATEGY = Pattern.compile("/pipelines/([^/]+)/strategy");
     private static final int MAX_BODY = 64 * 1024;
@@ -93,15 +98,32 @@ final class AdminRestServlet extends HttpServlet {
         @SuppressWarnings("unchecked")
         Map<String, Object> optionMap = options == null || options.isNull() ? Map.of()
                 : json.convertValue(options, Map.class);
+        String persist = request.getParameter("persist");
+        if (persist != null && !persist.equals("true") && !persist.equals("false")) {
+            error(response, 400, "'persist' must be true (the default: the pipeline file keeps the change) or false"
+                    + " (the change lasts until the runtime restarts)");
+            return;
+        }
         try {
-            var status = operations.switchStrategy(name, generator.asText(), optionMap);
-            LOG.log(System.Logger.Level.INFO, "admin " + request.getRemoteUser() + " switched pipeline '" + name
-                    + "' to generator '" + generator.asText() + "' " + optionMap);
-            send(response, 200, Operations.describe(status));
+            var change = operations.switchStrategy(name, generator.asText(), optionMap, !"false".equals(persist));
+            AUDIT.log(System.Logger.Level.INFO, "admin " + request.getRemoteUser() + " switched pipeline '" + name
+                    + "' to generator '" + generator.asText() + "' " + optionMap + (change.persisted()
+                    ? "; saved in " + change.file() : "; " + change.note()));
+            Map<String, Object> answer = new java.util.LinkedHashMap<>(Operations.describe(change.status()));
+            answer.put("persisted", change.persisted());
+            if (change.persisted()) {
+                answer.put("file", change.file().toString());
+            } else {
+                answer.put("note", change.note());
+            }
+            send(response, 200, answer);
         } catch (Operations.NotFound e) {
             error(response, 404, e.getMessage());
         } catch (IllegalArgumentException | ArborException e) {
             error(response, 400, e.getMessage());
+        } catch (java.io.UncheckedIOException e) {
+            LOG.log(System.Logger.Level.ERROR, e.getMessage());
+            error(response, 500, e.getMessage());
         }
     }
 

@@ -25,6 +25,7 @@ import org.osgi.service.metatype.annotations.Designate;
 import org.osgi.service.metatype.annotations.ObjectClassDefinition;
 import org.osgi.service.servlet.context.ServletContextHelper;
 import org.osgi.service.servlet.whiteboard.HttpWhiteboardConstants;
+import org.osgi.service.servlet.whiteboard.Preprocessor;
 
 /**
  * Turns the admin server on and off. Off (the default, so one-shot commands listen on nothing): Felix HTTP runs no
@@ -102,6 +103,9 @@ public class AdminServer {
         provider.put(SecurityProvider.PROPERTY_ID, AdminSecurityProvider.ID);
         provider.put(Constants.SERVICE_RANKING, 1000);
         registrations.add(context.registerService(SecurityProvider.class, new AdminSecurityProvider(auth), provider));
+
+        // before any servlet: cross-origin writes are refused whichever context (console, /admin) would serve them
+        registrations.add(context.registerService(Preprocessor.class, new SameOriginWrites(), new Hashtable<>()));
 
         Dictionary<String, Object> helper = new Hashtable<>();
         helper.put(HttpWhiteboardConstants.HTTP_WHITEBOARD_CONTEXT_NAME, AdminContext.NAME);

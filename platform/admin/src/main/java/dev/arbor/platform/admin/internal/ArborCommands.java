@@ -76,9 +76,10 @@ public class ArborCommands {
             }
             values.put(option.substring(0, eq), value(option.substring(eq + 1)));
         }
-        PipelineStatus status = operations.switchStrategy(pipeline, generator, values);
+        Operations.StrategyChange change = operations.switchStrategy(pipeline, generator, values, true);
         System.out.println("pipeline " + pipeline + " now uses generator " + generator
-                + (values.isEmpty() ? "" : " " + values) + " for new requests: " + status.describe());
+                + (values.isEmpty() ? "" : " " + values) + " for new requests: " + change.status().describe()
+                + (change.persisted() ? " (saved in " + change.file() + ")" : " (" + change.note() + ")"));
     }
 
     /** Numbers and booleans keep their type (as in a pipeline file); anything else is a string. */

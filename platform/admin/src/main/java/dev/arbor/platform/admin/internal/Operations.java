@@ -12,6 +12,7 @@ import dev.arbor.api.postprocess.PostProcessor;
 import dev.arbor.api.sampling.LogitsProcessorFactory;
 import dev.arbor.api.sampling.TokenSelectorFactory;
 import dev.arbor.api.tokenizer.TokenizerProvider;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -40,10 +41,23 @@ final class Operations {
 
     private final BundleContext context;
     private final PipelineService pipelines;
+    private final PipelineFiles files;
 
     Operations(BundleContext context, PipelineService pipelines) {
         this.context = context;
         this.pipelines = pipelines;
+        String etc = context.getProperty("arbor.etc");
+        this.files = new PipelineFiles(etc == null ? null : Path.of(etc, "pipelines"));
+    }
+
+    /**
+     * The outcome of a strategy switch: the pipeline's status, and the pipeline file that now holds the change, or
+     * null with {@code note} saying why it lasts only until the runtime restarts.
+     */
+    record StrategyChange(PipelineStatus status, Path file, String note) {
+        boolean persisted() {
+            return file != null;
+        }
     }
 
     /** A pipeline part a bundle provides. */
@@ -94,12 +108,15 @@ final class Operations {
 
     /**
      * Makes {@code generator} (with {@code options}) the strategy of pipeline {@code name} for every new request;
-     * requests already running keep the strategy they started with. Returns the pipeline's status afterwards.
+     * requests already running keep the strategy they started with. With {@code persist}, the pipeline's file in
+     * {@code etc/pipelines} is rewritten first, so the change survives a restart; a pipeline without a file, or
+     * {@code persist} false, keeps the change until the runtime restarts, and the result says so.
      *
      * @throws NotFound                 when no such pipeline is configured
      * @throws IllegalArgumentException when the generator is not installed or the pipeline file is broken
+     * @throws java.io.UncheckedIOException when the pipeline file cannot be rewritten (nothing was changed then)
      */
-    PipelineStatus switchStrategy(String name, String generator, Map<String, Object> options) {
+    StrategyChange switchStrategy(String name, String generator, Map<String, Object> options, boolean persist) {
         PipelineStatus status = pipelines.status(name).orElseThrow(() -> new NotFound("unknown pipeline '" + name
                 + "'; configured pipelines: " + String.join(", ", pipelines.pipelines().stream()
                 .map(PipelineStatus::name).toList())));
@@ -116,8 +133,24 @@ final class Operations {
             throw new IllegalArgumentException("no generator '" + generator + "' is installed; installed generators: "
                     + String.join(", ", installed));
         }
-        pipelines.define(definition.withGenerator(new PartRef(generator, Options.of(options))));
-        return pipelines.status(name).orElseThrow(() -> new NotFound("pipeline '" + name + "' went away"));
+        PartRef part = new PartRef(generator, Options.of(options));
+        Path file = null;
+        String note = null;
+        try {
+            file = persist ? files.fileOf(name).orElse(null) : null;
+            if (file != null) {
+                files.writeGenerator(file, part);
+            } else {
+                note = (persist ? "pipeline '" + name + "' has no file in etc/pipelines (it was defined at run time)"
+                        : "not persisted, as asked") + ": the change lasts until the runtime restarts";
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot rewrite the pipeline file of '" + name + "' ("
+                    + e.getMessage() + "); nothing was changed", e);
+        }
+        pipelines.define(definition.withGenerator(part));
+        return new StrategyChange(pipelines.status(name).orElseThrow(() -> new NotFound("pipeline '" + name
+                + "' went away")), file, note);
     }
 
     private TreeSet<String> installedGenerators() {

@@ -35,6 +35,42 @@ class AdminCredentialsTest {
     }
 
     @Test
+    void aClearPasswordInAnAdminJsonOthersMayReadIsReported(@TempDir Path etc) throws Exception {
+        java.util.List<String> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Logger logger = java.util.logging.Logger.getLogger("dev.arbor.admin");
+        java.util.logging.Handler capture = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                warnings.add(r.getLevel() + " " + r.getMessage());
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        logger.addHandler(capture);
+        try {
+            Path json = etc.resolve("admin.json");
+            Files.writeString(json, "{\"password\": \"s3cret\"}");
+            Files.setPosixFilePermissions(json, PosixFilePermissions.fromString("rw-r--r--"));
+            AdminCredentials.load(etc, NO_ENV);
+            assertThat(warnings).anySatisfy(w -> assertThat(w).startsWith("WARNING").contains("chmod 600")
+                    .doesNotContain("s3cret"));
+
+            warnings.clear();
+            Files.setPosixFilePermissions(json, PosixFilePermissions.fromString("rw-------"));
+            AdminCredentials.load(etc, NO_ENV);
+            assertThat(warnings).noneMatch(w -> w.contains("chmod 600"));
+        } finally {
+            logger.removeHandler(capture);
+        }
+    }
+
+    @Test
     void adminJsonGivesUserAndPasswordInClearOrHashedAndTheEnvironmentOverridesThePassword(@TempDir Path etc)
             throws Exception {
         Files.writeString(etc.resolve("admin.json"), "{\"username\": \"ops\", \"password\": \"s3cret\"}");

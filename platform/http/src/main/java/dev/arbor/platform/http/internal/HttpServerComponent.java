@@ -52,6 +52,11 @@ public class HttpServerComponent implements HttpEndpoint {
     @Activate
     void activate(BundleContext context, Map<String, Object> config) throws Exception {
         ServerSettings settings = ServerSettings.from(config);
+        if (config.get(ServerSettings.API_KEY) != null) {
+            LOG.log(System.Logger.Level.WARNING, "configuration " + PID + " holds '" + ServerSettings.API_KEY + "' in"
+                    + " clear, which Config Admin stores and the Web Console shows; configure '"
+                    + ServerSettings.API_KEY_HASH + "' instead ('arbor serve' does)");
+        }
         ClassLoader own = getClass().getClassLoader();
         Thread current = Thread.currentThread();
         ClassLoader previous = current.getContextClassLoader();

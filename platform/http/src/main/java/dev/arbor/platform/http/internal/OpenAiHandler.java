@@ -15,8 +15,6 @@ import dev.arbor.platform.http.internal.OpenAiResponses.TokenLogprob;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -44,7 +42,7 @@ final class OpenAiHandler extends Handler.Abstract {
     private final ServerMetrics metrics;
     private final Workers workers;
     private final long created = System.currentTimeMillis() / 1000;
-    private final byte[] apiKeyDigest;
+    private final ApiKeyHash apiKey;
     private final RequestJson json;
     private final ShutdownGate gate = new ShutdownGate();
     private BodyReader bodies;
@@ -54,7 +52,7 @@ final class OpenAiHandler extends Handler.Abstract {
         this.settings = settings;
         this.metrics = metrics;
         this.workers = workers;
-        this.apiKeyDigest = settings.authenticates() ? sha256(settings.apiKey()) : null;
+        this.apiKey = settings.apiKey();
         this.json = new RequestJson(settings.maxBodyBytes());
     }
 
@@ -229,7 +227,7 @@ final class OpenAiHandler extends Handler.Abstract {
     }
 
     private void authenticate(Request request) {
-        if (apiKeyDigest == null) {
+        if (apiKey == null) {
             return;
         }
         String header = request.getHeaders().get(HttpHeader.AUTHORIZATION);
@@ -237,16 +235,8 @@ final class OpenAiHandler extends Handler.Abstract {
             throw ApiError.unauthorized("missing API key: send the header 'Authorization: Bearer <key>'");
         }
         // digests have equal length whatever the key's length, so the comparison's time reveals nothing
-        if (!MessageDigest.isEqual(apiKeyDigest, sha256(header.substring(7).trim()))) {
+        if (!apiKey.matches(header.substring(7).trim())) {
             throw ApiError.unauthorized("incorrect API key");
-        }
-    }
-
-    private static byte[] sha256(String text) {
-        try {
-            return MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("the JRE has no SHA-256", e);
         }
     }
 

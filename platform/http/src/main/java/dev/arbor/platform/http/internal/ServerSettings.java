@@ -8,7 +8,9 @@ import java.util.Map;
  *
  * @param host             interface to bind (loopback by default: exposing the API is the operator's decision)
  * @param port             TCP port; 0 = ephemeral (the bound port is published on the HttpEndpoint service)
- * @param apiKey           Bearer key every request must carry; empty = no authentication
+ * @param apiKey           the Bearer key every request must carry, as a salted hash; null = no authentication.
+ *                         Configured as {@value #API_KEY_HASH} (what {@code arbor serve} writes) or, in clear,
+ *                         {@value #API_KEY} (then Config Admin stores the key in clear: avoid)
  * @param maxBodyBytes     largest request body accepted (413 above)
  * @param maxPromptTokens  most prompt tokens a request may send; 0 = only the model's context limits it
  * @param maxTokens        largest {@code max_tokens} a request may ask for
@@ -19,12 +21,13 @@ import java.util.Map;
  * @param shutdownGraceMillis on shutdown, how long requests already generating may take to finish while new and
  *                         queued ones are refused (503 with Retry-After)
  */
-record ServerSettings(String host, int port, String apiKey, long maxBodyBytes, int maxPromptTokens, int maxTokens,
+record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyBytes, int maxPromptTokens, int maxTokens,
                       long requestTimeoutMillis, int workers, long bodyTimeoutMillis, long shutdownGraceMillis) {
 
     static final String HOST = "host";
     static final String PORT = "port";
     static final String API_KEY = "api_key";
+    static final String API_KEY_HASH = "api_key_hash";
     static final String MAX_BODY_BYTES = "max_body_bytes";
     static final String MAX_PROMPT_TOKENS = "max_prompt_tokens";
     static final String MAX_TOKENS = "max_tokens";
@@ -40,7 +43,7 @@ record ServerSettings(String host, int port, String apiKey, long maxBodyBytes, i
         }
         return new ServerSettings(host.trim(),
                 (int) number(config, PORT, 8080, 0, 65535),
-                string(config, API_KEY, ""),
+                apiKey(config),
                 number(config, MAX_BODY_BYTES, 1024 * 1024, 1, Integer.MAX_VALUE),
                 (int) number(config, MAX_PROMPT_TOKENS, 0, 0, Integer.MAX_VALUE),
                 (int) number(config, MAX_TOKENS, 4096, 1, Integer.MAX_VALUE),
@@ -51,7 +54,17 @@ record ServerSettings(String host, int port, String apiKey, long maxBodyBytes, i
     }
 
     boolean authenticates() {
-        return !apiKey.isEmpty();
+        return apiKey != null;
+    }
+
+    /** The hash from {@value #API_KEY_HASH}, else the hash of a clear {@value #API_KEY}; null when neither is set. */
+    private static ApiKeyHash apiKey(Map<String, ?> config) {
+        String hash = string(config, API_KEY_HASH, "");
+        if (!hash.isBlank()) {
+            return ApiKeyHash.parse(hash);
+        }
+        String clear = string(config, API_KEY, "");
+        return clear.isEmpty() ? null : ApiKeyHash.of(clear);
     }
 
     private static String string(Map<String, ?> config, String key, String fallback) {

@@ -506,7 +506,11 @@ public class ArborCli implements Function<String[], Integer> {
             Hashtable<String, Object> props = new Hashtable<>();
             props.put("host", host);
             props.put("port", port);
-            props.put("api_key", apiKey());
+            String key = apiKey();
+            if (!key.isEmpty()) {
+                // Config Admin persists this configuration in the framework storage: only a salted hash goes there
+                props.put("api_key_hash", ApiKeyHashing.hash(key));
+            }
             putIfSet(props, "max_tokens", maxTokens);
             putIfSet(props, "max_prompt_tokens", maxPromptTokens);
             putIfSet(props, "max_body_bytes", maxBodyBytes);
