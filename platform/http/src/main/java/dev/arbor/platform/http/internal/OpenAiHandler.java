@@ -45,6 +45,7 @@ final class OpenAiHandler extends Handler.Abstract {
     private final ServerSettings settings;
     private final ServerMetrics metrics;
     private final Workers workers;
+    private final PromptLimits promptLimits;
     private final long created = System.currentTimeMillis() / 1000;
     private final byte[] apiKeyDigest;
 
@@ -53,6 +54,7 @@ final class OpenAiHandler extends Handler.Abstract {
         this.settings = settings;
         this.metrics = metrics;
         this.workers = workers;
+        this.promptLimits = new PromptLimits(settings);
         this.apiKeyDigest = settings.authenticates() ? sha256(settings.apiKey()) : null;
     }
 
@@ -218,15 +220,7 @@ final class OpenAiHandler extends Handler.Abstract {
                         + readyNames()));
         ex.pipeline = req.model();
         int maxTokens = maxTokens(req, status);
-        if (settings.maxPromptTokens() > 0) {
-            int count = req.inputIds() != null ? req.inputIds().length
-                    : pipelines.tokenize(req.model(), req.prompt()).length;
-            if (count > settings.maxPromptTokens()) {
-                throw ApiError.invalid(chat ? "messages" : "prompt", "the prompt has " + count
-                        + " tokens, more than this server's limit of " + settings.maxPromptTokens()
-                        + " (max_prompt_tokens)");
-            }
-        }
+        promptLimits.checkBytes(req); // before anything tokenizes it; the token count is checked in the worker
         long timeoutMillis = settings.requestTimeoutMillis();
         long deadline = ex.start + timeoutMillis * 1_000_000L;
         // generators that honour timeout_ms stop on their own just before the hard cut-off, so they are not
@@ -241,10 +235,16 @@ final class OpenAiHandler extends Handler.Abstract {
                 ex.response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
                 return Content.Sink.asOutputStream(ex.response);
             });
-            workers.call(ex.requestId, () -> {
-                stream(ex, req, meta, maxTokens, deadline);
-                return null;
-            }, deadline, grace, timeoutMillis);
+            ClientDeparture departure = ClientDeparture.watch(ex.request);
+            try {
+                workers.call(ex.requestId, () -> {
+                    promptLimits.checkTokens(req, pipelines);
+                    stream(ex, req, meta, maxTokens, deadline);
+                    return null;
+                }, deadline, grace, timeoutMillis, departure);
+            } finally {
+                departure.close();
+            }
             IOException broken = ex.stream.broken();
             if (broken != null) {
                 ex.status = 499; // the client went away; nothing left to answer
@@ -254,8 +254,19 @@ final class OpenAiHandler extends Handler.Abstract {
             }
         } else {
             List<Completion> done = new ArrayList<>();
-            List<Choice> choices = workers.call(ex.requestId, () -> completeAll(req, maxTokens, deadline, done),
-                    deadline, grace, timeoutMillis);
+            List<Choice> choices;
+            ClientDeparture departure = ClientDeparture.watch(ex.request);
+            try {
+                choices = workers.call(ex.requestId, () -> {
+                    promptLimits.checkTokens(req, pipelines);
+                    return completeAll(req, maxTokens, deadline, done);
+                }, deadline, grace, timeoutMillis, departure);
+            } finally {
+                departure.close();
+            }
+            if (departure.pipelined()) {
+                ex.response.getHeaders().put(HttpHeader.CONNECTION, "close"); // a byte of the next request was read
+            }
             Completion first = done.get(0);
             StrategyUsage strategy = new StrategyUsage();
             done.forEach(strategy::add);
@@ -475,6 +486,11 @@ final class OpenAiHandler extends Handler.Abstract {
     private void fail(Exchange ex, ApiError e) {
         LOG.log(e.status >= 500 ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
                 () -> "[" + ex.requestId + "] " + e.status + " " + e.getMessage());
+        if (e.status == 499) {
+            ex.status = 499; // the client left: nobody to answer, the connection is dropped (quietly: EofException)
+            ex.callback.failed(new org.eclipse.jetty.io.EofException(e.getMessage()));
+            return;
+        }
         if (ex.stream != null && ex.stream.fail(OpenAiResponses.error(e))) {
             ex.status = e.status;
             ex.callback.succeeded();

@@ -14,9 +14,11 @@ import java.util.Map;
  * @param maxTokens        largest {@code max_tokens} a request may ask for
  * @param requestTimeoutMillis deadline of one request, generation included (504 after it)
  * @param workers          generations that may run at once; more wait for a free worker until their deadline
+ * @param maxPromptBytes   largest prompt in UTF-8 bytes, refused before it is tokenized; 0 = derived from
+ *                         {@code maxPromptTokens} (see {@link PromptLimits}), or only {@code maxBodyBytes} without it
  */
 record ServerSettings(String host, int port, String apiKey, long maxBodyBytes, int maxPromptTokens, int maxTokens,
-                      long requestTimeoutMillis, int workers) {
+                      long requestTimeoutMillis, int workers, long maxPromptBytes) {
 
     static final String HOST = "host";
     static final String PORT = "port";
@@ -26,6 +28,7 @@ record ServerSettings(String host, int port, String apiKey, long maxBodyBytes, i
     static final String MAX_TOKENS = "max_tokens";
     static final String REQUEST_TIMEOUT_MS = "request_timeout_ms";
     static final String WORKERS = "workers";
+    static final String MAX_PROMPT_BYTES = "max_prompt_bytes";
 
     static ServerSettings from(Map<String, ?> config) {
         String host = string(config, HOST, "127.0.0.1");
@@ -39,7 +42,8 @@ record ServerSettings(String host, int port, String apiKey, long maxBodyBytes, i
                 (int) number(config, MAX_PROMPT_TOKENS, 0, 0, Integer.MAX_VALUE),
                 (int) number(config, MAX_TOKENS, 4096, 1, Integer.MAX_VALUE),
                 number(config, REQUEST_TIMEOUT_MS, 120_000, 1, Long.MAX_VALUE / 1_000_000L),
-                (int) number(config, WORKERS, Math.max(2, Runtime.getRuntime().availableProcessors()), 1, 4096));
+                (int) number(config, WORKERS, Math.max(2, Runtime.getRuntime().availableProcessors()), 1, 4096),
+                number(config, MAX_PROMPT_BYTES, 0, 0, Integer.MAX_VALUE));
     }
 
     boolean authenticates() {
