@@ -46,6 +46,8 @@ public final class Llama2cTokenizer implements Tokenizer {
     private final Map<String, Integer> lookup;
     /** For each id, the raw byte it stands for if its piece is {@code <0xXX>}, else -1. */
     private final int[] byteValue;
+    /** For each byte value, the lowest id whose piece is that single byte, else -1 (the lookup of ASCII text). */
+    private final int[] singleByte = new int[256];
     /** run.c's merge loop over this vocabulary. */
     private final PairMerges merges;
 
@@ -59,6 +61,10 @@ public final class Llama2cTokenizer implements Tokenizer {
         for (int i = 0; i < pieces.length; i++) {
             lookup.putIfAbsent(key(pieces[i]), i);
             byteValue[i] = parseBytePiece(pieces[i]);
+        }
+        for (int b = 0; b < 256; b++) {
+            Integer id = lookup.get(String.valueOf((char) b));
+            singleByte[b] = id == null ? -1 : id;
         }
         this.merges = new PairMerges(pieces, scores, lookup);
     }
@@ -174,7 +180,9 @@ public final class Llama2cTokenizer implements Tokenizer {
             while (end < bytes.length && (bytes[end] & 0xC0) == 0x80 && end - start < 4) {
                 end++;
             }
-            Integer id = lookup.get(new String(bytes, start, end - start, StandardCharsets.ISO_8859_1));
+            Integer id = end - start == 1 ? (singleByte[bytes[start] & 0xFF] < 0 ? null
+                    : singleByte[bytes[start] & 0xFF])
+                    : lookup.get(new String(bytes, start, end - start, StandardCharsets.ISO_8859_1));
             if (id != null) {
                 tokens[n++] = id;
             } else {

@@ -12,7 +12,8 @@ import java.util.Map;
  * score, the leftmost pair on equal scores) in O(n log n) instead of O(n²): the symbols form a linked list, every
  * mergeable adjacent pair sits in a max-heap ordered by (score, position), and a heap entry is checked when it is
  * popped (lazy invalidation, as sentencepiece's BPE model does), so each merge costs two heap pushes rather than a
- * rescan of the whole text. The result is identical to run.c's loop, tie-breaking and {@code -1e10} floor included.
+ * rescan of the whole text. A heap entry is one long (score and position), checked against the current pair when
+ * popped. The result is identical to run.c's loop, tie-breaking and {@code -1e10} floor included.
  * Immutable and thread-safe; {@link #merge} keeps its state on the stack.
  */
 final class PairMerges {
@@ -99,24 +100,33 @@ final class PairMerges {
             next[i] = i + 1 < n ? i + 1 : -1;
             prev[i] = i - 1;
         }
-        Heap heap = new Heap(3 * n);
+        LongHeap heap = new LongHeap(3 * n);
         for (int i = 0; i + 1 < n; i++) {
-            offer(heap, id, i, i + 1);
+            int target = mergedId(id[i], id[i + 1]);
+            if (target >= 0) {
+                heap.add(key(scores[target], i));
+            }
         }
+        heap.heapify();
         int pops = 0;
         while (heap.size > 0) {
             if (++pops % CANCEL_CHECK_INTERVAL == 0 && Thread.currentThread().isInterrupted()) {
                 throw new ArborException(ArborException.Kind.CANCELLED, "tokenization stopped: the request was "
                         + "cancelled (its deadline passed or its client left)");
             }
-            int e = heap.pop();
-            int left = heap.node[e];
+            long top = heap.pop();
+            int left = (int) top;
             int right = next[left];
-            // stale: the left symbol was merged away, or either symbol changed since the pair was queued
-            if (id[left] != heap.leftId[e] || right < 0 || id[right] != heap.rightId[e]) {
+            if (id[left] < 0 || right < 0) {
+                continue; // stale: the left symbol was merged away or is now the last one
+            }
+            int target = mergedId(id[left], id[right]);
+            // stale unless the pair now at 'left' merges with exactly the queued score: then it is that pair's
+            // entry in all but name (same score, same position), and merging it now is what run.c does
+            if (target < 0 || key(scores[target], left) != top) {
                 continue;
             }
-            id[left] = heap.mergedId[e];
+            id[left] = target;
             id[right] = -1;
             int after = next[right];
             next[left] = after;
@@ -135,11 +145,22 @@ final class PairMerges {
         return m;
     }
 
-    private void offer(Heap heap, int[] id, int left, int right) {
+    private void offer(LongHeap heap, int[] id, int left, int right) {
         int target = mergedId(id[left], id[right]);
         if (target >= 0) {
-            heap.push(scores[target], left, id[left], id[right], target);
+            heap.push(key(scores[target], left));
         }
+    }
+
+    /**
+     * A heap key ordering the highest score first, then the leftmost node: the score's bits made order-preserving
+     * as a signed int, inverted, above the node number. {@code + 0f} maps -0f to 0f, which run.c's '>' treats as
+     * equal (a tie, leftmost wins); NaN never gets here (the table leaves out pieces that cannot merge).
+     */
+    private static long key(float score, int node) {
+        int bits = Float.floatToIntBits(score + 0f);
+        int ordered = bits ^ ((bits >> 31) & 0x7FFFFFFF);
+        return ((long) ~ordered << 32) | node;
     }
 
     private int slot(long k) {
@@ -159,73 +180,62 @@ final class PairMerges {
         return new String(piece, StandardCharsets.ISO_8859_1);
     }
 
-    /** A binary max-heap of queued pairs: the highest score first, the leftmost node on equal scores. */
-    private static final class Heap {
-        final float[] score;
-        final int[] node;
-        final int[] leftId;
-        final int[] rightId;
-        final int[] mergedId;
-        /** Heap order over entry numbers. */
-        final int[] order;
+    /** A binary min-heap of longs (the queued pairs' keys). */
+    private static final class LongHeap {
+        final long[] keys;
         int size;
-        int entries;
 
-        Heap(int capacity) {
-            score = new float[capacity];
-            node = new int[capacity];
-            leftId = new int[capacity];
-            rightId = new int[capacity];
-            mergedId = new int[capacity];
-            order = new int[capacity];
+        LongHeap(int capacity) {
+            keys = new long[Math.max(1, capacity)];
         }
 
-        void push(float s, int at, int l, int r, int m) {
-            int e = entries++;
-            score[e] = s;
-            node[e] = at;
-            leftId[e] = l;
-            rightId[e] = r;
-            mergedId[e] = m;
+        /** Appends without ordering; call {@link #heapify()} before the first pop. */
+        void add(long key) {
+            keys[size++] = key;
+        }
+
+        void heapify() {
+            for (int i = (size >>> 1) - 1; i >= 0; i--) {
+                siftDown(i, keys[i]);
+            }
+        }
+
+        void push(long key) {
             int i = size++;
             while (i > 0) {
                 int parent = (i - 1) >>> 1;
-                if (!before(e, order[parent])) {
+                if (keys[parent] <= key) {
                     break;
                 }
-                order[i] = order[parent];
+                keys[i] = keys[parent];
                 i = parent;
             }
-            order[i] = e;
+            keys[i] = key;
         }
 
-        int pop() {
-            int top = order[0];
-            int last = order[--size];
-            int i = 0;
-            while (true) {
-                int child = 2 * i + 1;
-                if (child >= size) {
-                    break;
-                }
-                if (child + 1 < size && before(order[child + 1], order[child])) {
-                    child++;
-                }
-                if (!before(order[child], last)) {
-                    break;
-                }
-                order[i] = order[child];
-                i = child;
-            }
+        long pop() {
+            long top = keys[0];
+            long last = keys[--size];
             if (size > 0) {
-                order[i] = last;
+                siftDown(0, last);
             }
             return top;
         }
 
-        /** Primitive comparisons as run.c's '>': 0f and -0f tie (leftmost wins), NaN never gets queued. */
-        private boolean before(int a, int b) {
-            return score[a] > score[b] || (score[a] == score[b] && node[a] < node[b]);
+        private void siftDown(int i, long key) {
+            int half = size >>> 1;
+            while (i < half) {
+                int child = 2 * i + 1;
+                if (child + 1 < size && keys[child + 1] < keys[child]) {
+                    child++;
+                }
+                if (key <= keys[child]) {
+                    break;
+                }
+                keys[i] = keys[child];
+                i = child;
+            }
+            keys[i] = key;
         }
     }
 }
