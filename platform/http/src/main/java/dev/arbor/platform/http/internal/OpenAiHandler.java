@@ -71,6 +71,8 @@ final class OpenAiHandler extends Handler.Abstract {
         /** Whether the request body was consumed: if not, the connection cannot carry another request. */
         boolean bodyRead;
         SseStream stream;
+        /** Watches the connection while the request's work runs; null before that. */
+        ClientDeparture departure;
 
         Exchange(Request request, Response response, Callback callback, String requestId) {
             this.request = request;
@@ -202,7 +204,18 @@ final class OpenAiHandler extends Handler.Abstract {
         if (pipelines.status(model.asText()).isEmpty()) {
             throw ApiError.notFound("unknown pipeline '" + model.asText() + "'; ready pipelines: " + readyNames());
         }
-        var output = pipelines.analyze(model.asText(), text.asText(), dev.arbor.api.Options.of(options));
+        // tokenizes the text: on a worker, under the request's deadline and cancellation like a completion
+        long timeoutMillis = settings.requestTimeoutMillis();
+        ClientDeparture departure = ClientDeparture.watch(ex.request);
+        ex.departure = departure;
+        dev.arbor.api.postprocess.PostProcessor.Output output;
+        try {
+            output = workers.call(ex.requestId, () -> pipelines.analyze(model.asText(), text.asText(),
+                    dev.arbor.api.Options.of(options)), ex.start + timeoutMillis * 1_000_000L, grace(timeoutMillis),
+                    timeoutMillis, departure);
+        } finally {
+            departure.close();
+        }
         com.fasterxml.jackson.databind.node.ObjectNode root = OpenAiResponses.MAPPER.createObjectNode();
         root.put("object", "arbor.watermark.detection");
         root.put("model", model.asText());
@@ -225,17 +238,19 @@ final class OpenAiHandler extends Handler.Abstract {
         long deadline = ex.start + timeoutMillis * 1_000_000L;
         // generators that honour timeout_ms stop on their own just before the hard cut-off, so they are not
         // abandoned: the grace is the time they get to return their partial result
-        long grace = Math.min(1_000, Math.max(50, timeoutMillis / 20)) * 1_000_000L;
+        long grace = grace(timeoutMillis);
         Meta meta = new Meta((chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", ""),
                 System.currentTimeMillis() / 1000, req.model(), chat);
         if (req.stream()) {
+            ClientDeparture departure = ClientDeparture.watch(ex.request);
+            ex.departure = departure;
             ex.stream = new SseStream(() -> {
                 ex.response.setStatus(200);
                 ex.response.getHeaders().put(HttpHeader.CONTENT_TYPE, SseStream.CONTENT_TYPE);
                 ex.response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
+                closeIfPipelined(ex);
                 return Content.Sink.asOutputStream(ex.response);
             });
-            ClientDeparture departure = ClientDeparture.watch(ex.request);
             try {
                 workers.call(ex.requestId, () -> {
                     promptLimits.checkTokens(req, pipelines);
@@ -249,6 +264,11 @@ final class OpenAiHandler extends Handler.Abstract {
             if (broken != null) {
                 ex.status = 499; // the client went away; nothing left to answer
                 ex.callback.failed(broken);
+            } else if (departure.pipelined()
+                    && !"close".equals(ex.response.getHeaders().get(HttpHeader.CONNECTION))) {
+                // a byte of a pipelined request was consumed after the headers went out: drop the connection rather
+                // than let Jetty misread that request
+                ex.callback.failed(new org.eclipse.jetty.io.EofException("pipelined request during a stream"));
             } else {
                 ex.callback.succeeded();
             }
@@ -256,6 +276,7 @@ final class OpenAiHandler extends Handler.Abstract {
             List<Completion> done = new ArrayList<>();
             List<Choice> choices;
             ClientDeparture departure = ClientDeparture.watch(ex.request);
+            ex.departure = departure;
             try {
                 choices = workers.call(ex.requestId, () -> {
                     promptLimits.checkTokens(req, pipelines);
@@ -264,9 +285,7 @@ final class OpenAiHandler extends Handler.Abstract {
             } finally {
                 departure.close();
             }
-            if (departure.pipelined()) {
-                ex.response.getHeaders().put(HttpHeader.CONNECTION, "close"); // a byte of the next request was read
-            }
+            closeIfPipelined(ex);
             Completion first = done.get(0);
             StrategyUsage strategy = new StrategyUsage();
             done.forEach(strategy::add);
@@ -274,6 +293,11 @@ final class OpenAiHandler extends Handler.Abstract {
             json(ex, 200, OpenAiResponses.response(meta, choices, req.logprobs(), req.topLogprobs(),
                     first.promptTokens().length, strategy));
         }
+    }
+
+    /** Nanoseconds a generator honouring timeout_ms gets past the deadline to return its partial result. */
+    private static long grace(long timeoutMillis) {
+        return Math.min(1_000, Math.max(50, timeoutMillis / 20)) * 1_000_000L;
     }
 
     /** The request's {@code max_tokens} checked against the server's limit; absent: the pipeline's default, capped. */
@@ -483,6 +507,13 @@ final class OpenAiHandler extends Handler.Abstract {
         ex.response.write(true, ByteBuffer.wrap(body.toString().getBytes(StandardCharsets.UTF_8)), ex.callback);
     }
 
+    /** A byte of a pipelined next request was consumed watching for departure: close after this answer. */
+    private static void closeIfPipelined(Exchange ex) {
+        if (ex.departure != null && ex.departure.pipelined()) {
+            ex.response.getHeaders().put(HttpHeader.CONNECTION, "close");
+        }
+    }
+
     private void fail(Exchange ex, ApiError e) {
         LOG.log(e.status >= 500 ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
                 () -> "[" + ex.requestId + "] " + e.status + " " + e.getMessage());
@@ -504,6 +535,7 @@ final class OpenAiHandler extends Handler.Abstract {
         if (e.status == 401) {
             ex.response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer");
         }
+        closeIfPipelined(ex);
         if (e.status == 413 || (!ex.bodyRead && !"GET".equals(ex.request.getMethod()))) {
             // refused before its body was read (401, 404, 405) or with the body cut off (413): the unread bytes make
             // the connection unusable for another request, so say so rather than let a client reuse it and find it

@@ -179,6 +179,36 @@ class CancellationAndPromptLimitsTest {
         assertThat(post("{\"model\": \"echo\", \"prompt\": \"a\", \"stream\": true}").body()).contains("[DONE]");
     }
 
+    @Test
+    void pipelinedRequestsAreAnsweredInOrder() throws Exception {
+        start(60_000);
+        String body = "{\"model\": \"echo\", \"prompt\": \"a\"}";
+        String one = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY
+                + "\r\nContent-Length: " + body.length() + "\r\n\r\n" + body;
+        try (Socket socket = new Socket(base.getHost(), base.getPort())) {
+            socket.setSoTimeout(10_000);
+            socket.getOutputStream().write((one + one).getBytes(StandardCharsets.UTF_8));
+            socket.getOutputStream().flush();
+            java.io.InputStream in = socket.getInputStream();
+            StringBuilder got = new StringBuilder();
+            byte[] buf = new byte[4096];
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (got.toString().split("HTTP/1.1 ", -1).length < 3 && System.nanoTime() < until) {
+                int n = in.read(buf);
+                if (n < 0) {
+                    break;
+                }
+                got.append(new String(buf, 0, n, StandardCharsets.UTF_8));
+            }
+            String all = got.toString();
+            // both answered, or the first with Connection: close; never a misread second request
+            assertThat(all).startsWith("HTTP/1.1 200").doesNotContain("400").doesNotContain("Bad Message");
+            if (!all.contains("Connection: close")) {
+                assertThat(all.split("HTTP/1.1 200", -1)).hasSize(3);
+            }
+        }
+    }
+
     private void leaveMidRequest(boolean stream) throws Exception {
         start(60_000); // far beyond the test: only the client's departure can stop the work
         String body = "{\"model\": \"spin\", \"prompt\": \"a\", \"stream\": " + stream + "}";
