@@ -39,7 +39,7 @@ class HuggingFaceTokenizerScalingTest {
         long millis = (System.nanoTime() - start) / 1_000_000;
         System.out.printf("HF tokenizer (GPT-2), 400 KB of %s: %d ids in %d ms%n", kind, ids.length, millis);
         assertThat(ids).isNotEmpty();
-        assertThat(millis).as("400 KB encode time in ms").isLessThan(6_000);
+        assertThat(millis).as("400 KB encode time in ms").isLessThan(10_000);
     }
 
     static String text(String kind, int bytes) {

@@ -50,9 +50,9 @@ class Llama2cTokenizerEquivalenceTest {
         QuadraticReferenceEncoder reference = new QuadraticReferenceEncoder(tok);
         Random random = new Random(file.getFileName().hashCode() * 31L + 7);
         String[] alphabet = alphabet(tok);
-        for (int round = 0; round < 1500; round++) {
+        for (int round = 0; round < 1200; round++) {
             StringBuilder sb = new StringBuilder();
-            int len = random.nextInt(round < 1000 ? 40 : 400);
+            int len = random.nextInt(round < 1000 ? 40 : 300);
             for (int i = 0; i < len; i++) {
                 int kind = random.nextInt(10);
                 if (kind < 7) {
@@ -154,9 +154,11 @@ class Llama2cTokenizerEquivalenceTest {
             scores.add(0f);
         }
         String[] extra = {" ", "a", "b", "c", "é", "ab", "ba", "aa", "bb", "abc", "cab", "aab", "ab", "a b", " a",
-            "bc", "ca", "", "abab", "ccc", "cc", "éa", "aé", " b", "bab", "<0x61>a", "a<0x62>"};
+            "bc", "ca", "", "abab", "ccc", "cc", "éa", "aé", " b", "bab", "<0x61>a", "a<0x62>", "x", "y", "z", "xy",
+            "yz"};
+        // "xy" (-0f) and "yz" (0f) tie under run.c's '>': in "xyz" the left pair must win
         float[] extraScores = {-1, -1, -1, -1, -1, 5, 5, 5, 0f, -0f, 5, 5, 7, 3, 5, Float.NaN, -1e10f, 2, 5, 5,
-            -1.5e10f, 4, 4, 0f, 5, 9, 9};
+            -1.5e10f, 4, 4, 0f, 5, 9, 9, -1, -1, -1, -0f, 0f};
         for (int i = 0; i < extra.length; i++) {
             pieces.add(extra[i]);
             scores.add(extraScores[i]);
