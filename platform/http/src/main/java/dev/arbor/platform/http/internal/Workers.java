@@ -71,6 +71,10 @@ final class Workers implements AutoCloseable {
                 permits.release();
             }
         };
+        if (departure.departed()) {
+            release.run(); // the client left while the request waited for a worker: nothing to start
+            throw ApiError.clientLeft();
+        }
         java.util.concurrent.CountDownLatch finished = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.atomic.AtomicReference<Thread> runner = new java.util.concurrent.atomic.AtomicReference<>();
         Future<T> future;
