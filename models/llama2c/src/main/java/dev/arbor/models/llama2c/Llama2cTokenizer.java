@@ -25,11 +25,12 @@ import java.util.OptionalInt;
  * <p>{@link #encode}: optional BOS (1); the dummy-prefix piece " " when the text is not empty (as sentencepiece's
  * add_dummy_prefix); each UTF-8 code point looked up as a piece, falling back to one {@code <0xXX>} token per byte
  * (id = byte + 3); then repeatedly merge the adjacent pair whose concatenation is a piece with the highest score
- * (first such pair on ties) until no pair merges. {@link #decode}: concatenates piece bytes, strips the leading
+ * (first such pair on ties) until no pair merges; {@link PairMerges} does this in O(n log n). {@link #decode}: concatenates piece bytes, strips the leading
  * space of the first piece of the text and of any piece following BOS (sentencepiece's dummy prefix), turns
  * {@code <0xXX>} pieces into raw bytes and UTF-8-decodes the whole byte string at the end, so multi-byte
  * characters split over byte tokens survive. Like run.c's {@code safe_printf}, a lone non-printable ASCII control
- * byte (other than whitespace) is dropped; BOS and EOS are skipped. Immutable and thread-safe.
+ * byte (other than whitespace) is dropped; BOS and EOS are skipped. Immutable and thread-safe. An encode whose
+ * thread is interrupted (its request was cancelled) stops with {@link ArborException.Kind#CANCELLED}.
  */
 public final class Llama2cTokenizer implements Tokenizer {
     /** llama2.c's fixed special ids. */
@@ -45,6 +46,10 @@ public final class Llama2cTokenizer implements Tokenizer {
     private final Map<String, Integer> lookup;
     /** For each id, the raw byte it stands for if its piece is {@code <0xXX>}, else -1. */
     private final int[] byteValue;
+    /** For each byte value, the lowest id whose piece is that single byte, else -1 (the lookup of ASCII text). */
+    private final int[] singleByte = new int[256];
+    /** run.c's merge loop over this vocabulary. */
+    private final PairMerges merges;
 
     private Llama2cTokenizer(String source, byte[][] pieces, float[] scores, int maxTokenLength) {
         this.source = source;
@@ -57,6 +62,11 @@ public final class Llama2cTokenizer implements Tokenizer {
             lookup.putIfAbsent(key(pieces[i]), i);
             byteValue[i] = parseBytePiece(pieces[i]);
         }
+        for (int b = 0; b < 256; b++) {
+            Integer id = lookup.get(String.valueOf((char) b));
+            singleByte[b] = id == null ? -1 : id;
+        }
+        this.merges = new PairMerges(pieces, scores, lookup);
     }
 
     /**
@@ -161,7 +171,7 @@ public final class Llama2cTokenizer implements Tokenizer {
         if (bytes.length > 0) {
             Integer prefix = lookup.get(" ");
             // run.c assumes " " is a piece; a vocabulary without it gets the byte token of 0x20 instead.
-            tokens[n++] = prefix != null ? prefix : ' ' + 3;
+            tokens[n++] = prefix != null ? prefix : byteToken(' ');
         }
         // Code points: a lead byte and its continuation bytes (at most 4), exactly as run.c walks the bytes.
         int start = 0;
@@ -170,36 +180,20 @@ public final class Llama2cTokenizer implements Tokenizer {
             while (end < bytes.length && (bytes[end] & 0xC0) == 0x80 && end - start < 4) {
                 end++;
             }
-            Integer id = lookup.get(new String(bytes, start, end - start, StandardCharsets.ISO_8859_1));
+            Integer id = end - start == 1 ? (singleByte[bytes[start] & 0xFF] < 0 ? null
+                    : singleByte[bytes[start] & 0xFF])
+                    : lookup.get(new String(bytes, start, end - start, StandardCharsets.ISO_8859_1));
             if (id != null) {
                 tokens[n++] = id;
             } else {
                 for (int i = start; i < end; i++) {
-                    tokens[n++] = (bytes[i] & 0xFF) + 3;
+                    tokens[n++] = byteToken(bytes[i] & 0xFF);
                 }
             }
             start = end;
         }
-        // Greedy merges: the best-scoring mergeable adjacent pair first, the leftmost on ties.
-        while (true) {
-            float bestScore = -1e10f;
-            int bestId = -1;
-            int bestIdx = -1;
-            for (int i = 0; i < n - 1; i++) {
-                Integer id = lookup.get(key(pieces[tokens[i]]) + key(pieces[tokens[i + 1]]));
-                if (id != null && scores[id] > bestScore) {
-                    bestScore = scores[id];
-                    bestId = id;
-                    bestIdx = i;
-                }
-            }
-            if (bestIdx == -1) {
-                break;
-            }
-            tokens[bestIdx] = bestId;
-            System.arraycopy(tokens, bestIdx + 2, tokens, bestIdx + 1, n - bestIdx - 2);
-            n--;
-        }
+        // Greedy merges: the best-scoring mergeable adjacent pair first, the leftmost on ties (O(n log n)).
+        n = merges.merge(tokens, n);
         return Arrays.copyOf(tokens, n);
     }
 
@@ -256,6 +250,17 @@ public final class Llama2cTokenizer implements Tokenizer {
     public String tokenText(int id) {
         checkId(id);
         return new String(pieces[id], StandardCharsets.UTF_8);
+    }
+
+    /** run.c's byte fallback: byte b is token b + 3 ({@code <0xXX>}). */
+    private int byteToken(int b) {
+        int id = b + 3;
+        if (id >= pieces.length) {
+            throw ArborException.invalid("the text holds a character that " + source + " has no piece for, and its "
+                    + "vocabulary of " + pieces.length + " tokens has no byte token <0x" + String.format("%02X", b)
+                    + "> to fall back to");
+        }
+        return id;
     }
 
     private void checkId(int id) {

@@ -67,6 +67,12 @@ final class ApiError extends RuntimeException {
                 "the request ran past its deadline of " + millis + " ms (request_timeout_ms) and was stopped");
     }
 
+    /** The client closed its connection before the answer (nginx's 499): nothing can be answered any more. */
+    static ApiError clientLeft() {
+        return new ApiError(499, "client_closed_request", null, "client_closed_request",
+                "the client closed the connection; the request's work was stopped");
+    }
+
     /** Maps the platform's failure kinds to HTTP: the input (400), a name (404), a missing part (503), a plugin (500). */
     static ApiError from(ArborException e) {
         String message = e.getMessage();

@@ -67,6 +67,7 @@ public class HttpServerComponent implements HttpEndpoint {
             metrics = new ServerMetrics(new ConfiguredNames(pipelines, context));
             swaps = new SwapCounter(context, metrics);
             workers = new Workers(settings.workers(), own, metrics::abandoned);
+            metrics.trackWorkers(workers::running);
             QueuedThreadPool threads = new QueuedThreadPool(Math.max(64, settings.workers() * 4 + 16), 4);
             threads.setName("arbor-http");
             server = new Server(threads);

@@ -41,6 +41,7 @@ final class OpenAiHandler extends Handler.Abstract {
     private final ServerSettings settings;
     private final ServerMetrics metrics;
     private final Workers workers;
+    private final PromptLimits promptLimits;
     private final long created = System.currentTimeMillis() / 1000;
     private final ApiKeyHash apiKey;
     private final RequestJson json;
@@ -52,6 +53,7 @@ final class OpenAiHandler extends Handler.Abstract {
         this.settings = settings;
         this.metrics = metrics;
         this.workers = workers;
+        this.promptLimits = new PromptLimits(settings);
         this.apiKey = settings.apiKey();
         this.json = new RequestJson(settings.maxBodyBytes());
     }
@@ -91,6 +93,8 @@ final class OpenAiHandler extends Handler.Abstract {
         /** Whether the shutdown gate let this request in (it then counts it out when finished). */
         boolean admitted;
         SseStream stream;
+        /** Watches the connection while the request's work runs; null before that. */
+        ClientDeparture departure;
 
         Exchange(Request request, Response response, Callback callback, String requestId) {
             this.request = request;
@@ -275,7 +279,18 @@ final class OpenAiHandler extends Handler.Abstract {
             throw ApiError.notFound("unknown pipeline '" + model.asText() + "'; ready pipelines: " + readyNames());
         }
         ex.pipeline = model.asText();
-        var output = pipelines.analyze(model.asText(), text.asText(), dev.arbor.api.Options.of(options));
+        // tokenizes the text: on a worker, under the request's deadline and cancellation like a completion
+        long timeoutMillis = settings.requestTimeoutMillis();
+        ClientDeparture departure = ClientDeparture.watch(ex.request);
+        ex.departure = departure;
+        dev.arbor.api.postprocess.PostProcessor.Output output;
+        try {
+            output = workers.call(ex.requestId, () -> pipelines.analyze(model.asText(), text.asText(),
+                    dev.arbor.api.Options.of(options)), ex.start + timeoutMillis * 1_000_000L, grace(timeoutMillis),
+                    timeoutMillis, departure);
+        } finally {
+            departure.close();
+        }
         com.fasterxml.jackson.databind.node.ObjectNode root = OpenAiResponses.MAPPER.createObjectNode();
         root.put("object", "arbor.watermark.detection");
         root.put("model", model.asText());
@@ -293,44 +308,59 @@ final class OpenAiHandler extends Handler.Abstract {
                         + readyNames()));
         ex.pipeline = req.model();
         int maxTokens = maxTokens(req, status);
-        if (settings.maxPromptTokens() > 0) {
-            int count = req.inputIds() != null ? req.inputIds().length
-                    : pipelines.tokenize(req.model(), req.prompt()).length;
-            if (count > settings.maxPromptTokens()) {
-                throw ApiError.invalid(chat ? "messages" : "prompt", "the prompt has " + count
-                        + " tokens, more than this server's limit of " + settings.maxPromptTokens()
-                        + " (max_prompt_tokens)");
-            }
-        }
+        promptLimits.checkBytes(req); // before anything tokenizes it; the token count is checked in the worker
         long timeoutMillis = settings.requestTimeoutMillis();
         long deadline = ex.start + timeoutMillis * 1_000_000L;
         // generators that honour timeout_ms stop on their own just before the hard cut-off, so they are not
         // abandoned: the grace is the time they get to return their partial result
-        long grace = Math.min(1_000, Math.max(50, timeoutMillis / 20)) * 1_000_000L;
+        long grace = grace(timeoutMillis);
         Meta meta = new Meta((chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", ""),
                 System.currentTimeMillis() / 1000, req.model(), chat);
         if (req.stream()) {
+            ClientDeparture departure = ClientDeparture.watch(ex.request);
+            ex.departure = departure;
             ex.stream = new SseStream(() -> {
                 ex.response.setStatus(200);
                 ex.response.getHeaders().put(HttpHeader.CONTENT_TYPE, SseStream.CONTENT_TYPE);
                 ex.response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
+                closeIfPipelined(ex);
                 return Content.Sink.asOutputStream(ex.response);
             });
-            workers.call(ex.requestId, () -> {
-                stream(ex, req, meta, maxTokens, deadline);
-                return null;
-            }, deadline, grace, timeoutMillis);
+            try {
+                workers.call(ex.requestId, () -> {
+                    promptLimits.checkTokens(req, pipelines);
+                    stream(ex, req, meta, maxTokens, deadline);
+                    return null;
+                }, deadline, grace, timeoutMillis, departure);
+            } finally {
+                departure.close();
+            }
             IOException broken = ex.stream.broken();
             if (broken != null) {
                 ex.status = 499; // the client went away; nothing left to answer
                 ex.callback.failed(broken);
+            } else if (departure.pipelined()
+                    && !"close".equals(ex.response.getHeaders().get(HttpHeader.CONNECTION))) {
+                // a byte of a pipelined request was consumed after the headers went out: drop the connection rather
+                // than let Jetty misread that request
+                ex.callback.failed(new org.eclipse.jetty.io.EofException("pipelined request during a stream"));
             } else {
                 ex.callback.succeeded();
             }
         } else {
             List<Completion> done = new ArrayList<>();
-            List<Choice> choices = workers.call(ex.requestId, () -> completeAll(req, maxTokens, deadline, done),
-                    deadline, grace, timeoutMillis);
+            List<Choice> choices;
+            ClientDeparture departure = ClientDeparture.watch(ex.request);
+            ex.departure = departure;
+            try {
+                choices = workers.call(ex.requestId, () -> {
+                    promptLimits.checkTokens(req, pipelines);
+                    return completeAll(req, maxTokens, deadline, done);
+                }, deadline, grace, timeoutMillis, departure);
+            } finally {
+                departure.close();
+            }
+            closeIfPipelined(ex);
             Completion first = done.get(0);
             StrategyUsage strategy = new StrategyUsage();
             done.forEach(strategy::add);
@@ -338,6 +368,11 @@ final class OpenAiHandler extends Handler.Abstract {
             json(ex, 200, OpenAiResponses.response(meta, choices, req.logprobs(), req.topLogprobs(),
                     first.promptTokens().length, strategy));
         }
+    }
+
+    /** Nanoseconds a generator honouring timeout_ms gets past the deadline to return its partial result. */
+    private static long grace(long timeoutMillis) {
+        return Math.min(1_000, Math.max(50, timeoutMillis / 20)) * 1_000_000L;
     }
 
     /** The request's {@code max_tokens} checked against the server's limit; absent: the pipeline's default, capped. */
@@ -515,9 +550,21 @@ final class OpenAiHandler extends Handler.Abstract {
         ex.response.write(true, ByteBuffer.wrap(body.toString().getBytes(StandardCharsets.UTF_8)), ex.callback);
     }
 
+    /** A byte of a pipelined next request was consumed watching for departure: close after this answer. */
+    private static void closeIfPipelined(Exchange ex) {
+        if (ex.departure != null && ex.departure.pipelined()) {
+            ex.response.getHeaders().put(HttpHeader.CONNECTION, "close");
+        }
+    }
+
     private void fail(Exchange ex, ApiError e) {
         LOG.log(e.status >= 500 ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
                 () -> "[" + ex.requestId + "] " + e.status + " " + e.getMessage());
+        if (e.status == 499) {
+            ex.status = 499; // the client left: nobody to answer, the connection is dropped (quietly: EofException)
+            ex.callback.failed(new org.eclipse.jetty.io.EofException(e.getMessage()));
+            return;
+        }
         if (ex.stream != null && ex.stream.fail(OpenAiResponses.error(e))) {
             ex.status = e.status;
             ex.callback.succeeded();
@@ -534,7 +581,8 @@ final class OpenAiHandler extends Handler.Abstract {
         if (e.retryAfterSeconds > 0) {
             ex.response.getHeaders().put(HttpHeader.RETRY_AFTER, Integer.toString(e.retryAfterSeconds));
         }
-        if (!ex.admitted || (!ex.bodyRead && !"GET".equals(ex.request.getMethod()))) {
+        closeIfPipelined(ex);
+        if (!ex.admitted || e.status == 413 || (!ex.bodyRead && !"GET".equals(ex.request.getMethod()))) {
             // refused before its body was read (401, 404, 405), with the body cut off (413, 408, 400) or because the
             // server is stopping: the unread bytes make the connection unusable for another request, so say so
             // rather than let a client reuse it and find it closed

@@ -8,13 +8,15 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntSupplier;
 
 /**
  * The server's Prometheus metrics (Micrometer names; Prometheus adds {@code _total}, {@code _seconds}, ...):
  * requests by pipeline/endpoint/status, tokens generated, time to first token and latency histograms, active
- * requests, part swaps seen in the framework, and abandoned (stuck) workers. Pipeline and generator labels pass
- * through {@link MetricLabels}: a name no operator configured becomes "unknown", so label sets stay bounded whatever
- * clients send.
+ * requests, part swaps seen in the framework, abandoned (stuck) workers, and worker threads still running (a
+ * cancelled or abandoned request's work included, so a worker that keeps a core busy shows). Pipeline and generator
+ * labels pass through {@link MetricLabels}: a name no operator configured becomes "unknown", so label sets stay
+ * bounded whatever clients send.
  */
 final class ServerMetrics {
     static final String REQUESTS = "arbor.http.requests";
@@ -24,6 +26,7 @@ final class ServerMetrics {
     static final String ACTIVE = "arbor.http.active.requests";
     static final String SWAPS = "arbor.swaps";
     static final String ABANDONED = "arbor.http.abandoned.workers";
+    static final String RUNNING_WORKERS = "arbor.http.running.workers";
     static final String SPECULATIVE_DRAFTED = "arbor.speculative.drafted";
     static final String SPECULATIVE_ACCEPTED = "arbor.speculative.accepted";
     static final String SPECULATIVE_STEPS = "arbor.speculative.steps";
@@ -102,6 +105,14 @@ final class ServerMetrics {
         return Counter.builder(SWAPS)
                 .description("part services registered or unregistered, and pipeline configurations changed")
                 .tag("kind", kind).register(registry);
+    }
+
+    /** Registers the gauge of worker threads still running a request's work. */
+    void trackWorkers(IntSupplier running) {
+        // strong: Micrometer holds gauge state weakly, and a method reference has no other owner
+        Gauge.builder(RUNNING_WORKERS, running, IntSupplier::getAsInt).strongReference(true)
+                .description("worker threads still running a request's work, cancelled and abandoned ones included")
+                .register(registry);
     }
 
     void abandoned() {

@@ -20,9 +20,12 @@ import java.util.Map;
  *                         keep a request open
  * @param shutdownGraceMillis on shutdown, how long requests already generating may take to finish while new and
  *                         queued ones are refused (503 with Retry-After)
+ * @param maxPromptBytes   largest prompt in UTF-8 bytes, refused before it is tokenized; 0 = derived from
+ *                         {@code maxPromptTokens} (see {@link PromptLimits}), or only {@code maxBodyBytes} without it
  */
 record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyBytes, int maxPromptTokens, int maxTokens,
-                      long requestTimeoutMillis, int workers, long bodyTimeoutMillis, long shutdownGraceMillis) {
+                      long requestTimeoutMillis, int workers, long bodyTimeoutMillis, long shutdownGraceMillis,
+                      long maxPromptBytes) {
 
     static final String HOST = "host";
     static final String PORT = "port";
@@ -35,6 +38,7 @@ record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyByte
     static final String WORKERS = "workers";
     static final String BODY_TIMEOUT_MS = "body_timeout_ms";
     static final String SHUTDOWN_GRACE_MS = "shutdown_grace_ms";
+    static final String MAX_PROMPT_BYTES = "max_prompt_bytes";
 
     static ServerSettings from(Map<String, ?> config) {
         String host = string(config, HOST, "127.0.0.1");
@@ -50,7 +54,8 @@ record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyByte
                 number(config, REQUEST_TIMEOUT_MS, 120_000, 1, Long.MAX_VALUE / 1_000_000L),
                 (int) number(config, WORKERS, Math.max(2, Runtime.getRuntime().availableProcessors()), 1, 4096),
                 number(config, BODY_TIMEOUT_MS, 30_000, 1, 3_600_000),
-                number(config, SHUTDOWN_GRACE_MS, 10_000, 0, 3_600_000));
+                number(config, SHUTDOWN_GRACE_MS, 10_000, 0, 3_600_000),
+                number(config, MAX_PROMPT_BYTES, 0, 0, Integer.MAX_VALUE));
     }
 
     boolean authenticates() {

@@ -17,8 +17,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * Runs generations with a hard deadline: at most {@code size} at once (a permit each), each on its own worker
  * thread so that the HTTP thread can give up on it. A task still running at its deadline is interrupted and
  * abandoned: its permit is returned at once, so a plugin that never returns costs one parked thread, never the
- * server's capacity. Once {@link #drain() draining} (the server is stopping), requests still waiting for a worker
- * and new ones are refused with 503, while those already running go on.
+ * server's capacity. A task is cancelled by interrupting its thread, at its deadline and as soon as its client
+ * leaves; the platform turns the interrupt into the generation's {@code Cancellation}, so cooperating parts stop
+ * within one step. {@link #running()} counts tasks whose threads still run, abandoned ones included. Once
+ * {@link #drain() draining} (the server is stopping), requests still waiting for a worker and new ones are refused
+ * with 503, while those already running go on.
  */
 final class Workers implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("dev.arbor.http");
@@ -30,6 +33,9 @@ final class Workers implements AutoCloseable {
     private boolean draining;
     private final ExecutorService threads;
     private final Runnable onAbandon;
+    private final AtomicInteger running = new AtomicInteger();
+    /** How long an interrupted task gets to end before it counts as abandoned. */
+    private static final long STOP_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
 
     Workers(int size, ClassLoader contextLoader, Runnable onAbandon) {
         this.size = size;
@@ -44,11 +50,18 @@ final class Workers implements AutoCloseable {
         });
     }
 
+    /** Tasks whose worker threads are still running, including abandoned ones that passed their deadline. */
+    int running() {
+        return running.get();
+    }
+
     /**
      * Runs {@code task} and returns its result, or fails: 503 when no worker frees up before the deadline, 504 when
-     * the task passes {@code deadlineNanos + graceNanos}; the task's own failures are rethrown unwrapped.
+     * the task passes {@code deadlineNanos + graceNanos}, 499 when {@code departure} sees the client leave (the task
+     * is interrupted then); the task's own failures are rethrown unwrapped.
      */
-    <T> T call(String requestId, Callable<T> task, long deadlineNanos, long graceNanos, long timeoutMillis) {
+    <T> T call(String requestId, Callable<T> task, long deadlineNanos, long graceNanos, long timeoutMillis,
+               ClientDeparture departure) {
         acquire(deadlineNanos, timeoutMillis);
         AtomicBoolean released = new AtomicBoolean();
         Runnable release = () -> {
@@ -56,26 +69,40 @@ final class Workers implements AutoCloseable {
                 release();
             }
         };
+        if (departure.departed()) {
+            release.run(); // the client left while the request waited for a worker: nothing to start
+            throw ApiError.clientLeft();
+        }
+        java.util.concurrent.CountDownLatch finished = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.atomic.AtomicReference<Thread> runner = new java.util.concurrent.atomic.AtomicReference<>();
         Future<T> future;
         try {
             future = threads.submit(() -> {
                 runner.set(Thread.currentThread());
+                running.incrementAndGet();
                 try {
                     return task.call();
                 } finally {
+                    running.decrementAndGet();
                     release.run();
+                    finished.countDown();
                 }
             });
         } catch (RuntimeException e) {
             release.run();
             throw ApiError.stopping();
         }
+        Future<T> submitted = future;
+        departure.onDeparture(() -> submitted.cancel(true));
         try {
             return future.get(Math.max(0, deadlineNanos + graceNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.CancellationException e) {
+            LOG.log(System.Logger.Level.INFO, "[" + requestId + "] the client left; its worker was interrupted");
+            throw ApiError.clientLeft();
         } catch (TimeoutException e) {
             future.cancel(true);
-            if (!released.get()) {
+            // the interrupt is the task's cancellation: a cooperating task ends within a step, only others are stuck
+            if (!awaitQuietly(finished, Math.min(graceNanos, STOP_WAIT_NANOS)) && !released.get()) {
                 Thread stuck = runner.get();
                 LOG.log(System.Logger.Level.WARNING, "[" + requestId + "] abandoned worker "
                         + (stuck == null ? "(not started)" : stuck.getName()) + " still running at the deadline of "
@@ -153,6 +180,15 @@ final class Workers implements AutoCloseable {
             changed.signalAll();
         } finally {
             lock.unlock();
+        }
+    }
+
+    private static boolean awaitQuietly(java.util.concurrent.CountDownLatch latch, long nanos) {
+        try {
+            return latch.await(nanos, TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
         }
     }
 

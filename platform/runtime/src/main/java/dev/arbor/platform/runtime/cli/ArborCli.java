@@ -479,6 +479,9 @@ public class ArborCli implements Function<String[], Integer> {
         Integer maxDraftTokens;
         @Option(names = "--max-canvas-work", description = "Most diffusion canvas positions x steps (default 262144).")
         Integer maxCanvasWork;
+        @Option(names = "--max-prompt-bytes", description = "Largest prompt in UTF-8 bytes, refused before tokenizing"
+                + " (default: 256 x --max-prompt-tokens when that is set).")
+        Long maxPromptBytes;
         @Option(names = "--max-body-bytes", description = "Largest request body (default 1 MiB).")
         Long maxBodyBytes;
         @Option(names = "--request-timeout-ms", description = "Deadline of one request (default 120000).")
@@ -513,6 +516,7 @@ public class ArborCli implements Function<String[], Integer> {
             }
             putIfSet(props, "max_tokens", maxTokens);
             putIfSet(props, "max_prompt_tokens", maxPromptTokens);
+            putIfSet(props, "max_prompt_bytes", maxPromptBytes);
             putIfSet(props, "max_body_bytes", maxBodyBytes);
             putIfSet(props, "request_timeout_ms", requestTimeoutMillis);
             putIfSet(props, "workers", workers);

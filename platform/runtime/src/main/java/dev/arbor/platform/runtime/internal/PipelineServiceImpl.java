@@ -585,8 +585,7 @@ public class PipelineServiceImpl implements PipelineService {
             }
         };
         long timeoutMillis = options.longValue("timeout_ms").orElse(0L);
-        Cancellation cancellation = timeoutMillis > 0
-                ? Cancellation.deadline(start + timeoutMillis * 1_000_000L) : Cancellation.NEVER;
+        Cancellation cancellation = RequestCancellation.forCurrentThread(start, timeoutMillis);
         // a part's own options are the operator's and win over the request's (keys, drafts); pipeline defaults and
         // request values fill in the rest
         Options generatorOptions = options.with(generatorRef.options());
