@@ -39,7 +39,7 @@ public final class Main {
                     + " build it with 'mvn -q install -DskipTests' and run bin/arbor");
             System.exit(1);
         }
-        quietLogs();
+        LogLevels.apply(System.getenv());
         props.putIfAbsent("arbor.models", modelsFolder(home));
         props.put("arbor.cache", System.getProperty("arbor.cache", home.resolve("cache").toString()));
         System.setProperty("arbor.cache", props.get("arbor.cache"));
@@ -81,25 +81,6 @@ public final class Main {
             runtime.close();
         } catch (Exception e) {
             System.err.println("arbor: stopping the runtime failed: " + e);
-        }
-    }
-
-    /**
-     * The command's output is the product: runtime logs (java.util.logging) go to stderr at WARNING and above
-     * unless {@code ARBOR_LOG_LEVEL} (e.g. INFO, FINE) asks for more.
-     */
-    private static void quietLogs() {
-        String configured = System.getenv().getOrDefault("ARBOR_LOG_LEVEL", "WARNING");
-        java.util.logging.Level level;
-        try {
-            level = java.util.logging.Level.parse(configured.toUpperCase(java.util.Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            level = java.util.logging.Level.WARNING;
-        }
-        java.util.logging.Logger root = java.util.logging.Logger.getLogger("");
-        root.setLevel(level);
-        for (java.util.logging.Handler h : root.getHandlers()) {
-            h.setLevel(level);
         }
     }
 
