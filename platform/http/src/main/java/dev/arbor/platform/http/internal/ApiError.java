@@ -39,8 +39,23 @@ final class ApiError extends RuntimeException {
                 "the request ran past its deadline of " + millis + " ms (request_timeout_ms) and was stopped");
     }
 
-    /** Maps the platform's failure kinds to HTTP: the input (400), a name (404), a missing part (503), a plugin (500). */
+    /** This error with the failure behind it, which the server logs with its stack trace (the client never sees it). */
+    ApiError causedBy(Throwable cause) {
+        initCause(cause);
+        return this;
+    }
+
+    /**
+     * Maps the platform's failure kinds to HTTP: the input (400), a name (404), a missing part (503), a plugin (500).
+     * A server-side fault (a plugin, a bad model) keeps {@code e} as its cause, so the log shows where it happened.
+     */
     static ApiError from(ArborException e) {
+        ApiError error = status(e);
+        return e.kind() == ArborException.Kind.PLUGIN_FAILURE || e.kind() == ArborException.Kind.BAD_MODEL
+                ? error.causedBy(e) : error;
+    }
+
+    private static ApiError status(ArborException e) {
         String message = e.getMessage();
         return switch (e.kind()) {
             case INVALID_INPUT -> new ApiError(400, "invalid_request_error", null, "invalid_input", message);

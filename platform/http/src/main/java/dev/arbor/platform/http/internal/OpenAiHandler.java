@@ -473,8 +473,14 @@ final class OpenAiHandler extends Handler.Abstract {
     }
 
     private void fail(Exchange ex, ApiError e) {
-        LOG.log(e.status >= 500 ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
-                () -> "[" + ex.requestId + "] " + e.status + " " + e.getMessage());
+        if (e.status >= 500 && e.getCause() != null) {
+            // a plugin or model failed: once per failure, with the request id and the stack trace of the cause
+            LOG.log(System.Logger.Level.WARNING, "[" + ex.requestId + "] " + e.status + " " + e.getMessage(),
+                    e.getCause());
+        } else {
+            LOG.log(e.status >= 500 ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
+                    () -> "[" + ex.requestId + "] " + e.status + " " + e.getMessage());
+        }
         if (ex.stream != null && ex.stream.fail(OpenAiResponses.error(e))) {
             ex.status = e.status;
             ex.callback.succeeded();

@@ -453,7 +453,7 @@ public class PipelineServiceImpl implements PipelineService {
             var modelHandle = models.acquire(new ResourceCache.Key(backend.serviceId(), d.model().toString()),
                     () -> openModel(d, backend));
             r.held.add(modelHandle);
-            r.model = modelHandle.get();
+            r.model = new LogitsCheckedModel(modelHandle.get(), d.name());
             var tokenizerHandle = tokenizers.acquire(
                     new ResourceCache.Key(tokenizerProvider.serviceId(), d.tokenizer().toString()),
                     () -> openTokenizer(d, tokenizerProvider));
@@ -597,7 +597,7 @@ public class PipelineServiceImpl implements PipelineService {
                     var handle = models.acquire(new ResourceCache.Key(backend.serviceId(), ref.toString()),
                             () -> openModel(asTarget, backend));
                     r.held.add(handle);
-                    return handle.get();
+                    return new LogitsCheckedModel(handle.get(), d.name());
                 }
             }
         };
