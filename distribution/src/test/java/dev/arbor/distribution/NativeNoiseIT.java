@@ -66,6 +66,32 @@ class NativeNoiseIT {
     }
 
     @Test
+    void aJvmStartedWithoutTheTelemetrySwitchIsRefusedCleanlyInsteadOfCrashing() throws Exception {
+        // not through bin/arbor: a plain java command with the forge's class path (ONNX Runtime + OrtRuntime)
+        Path dist = Path.of(System.getProperty("arbor.dist"));
+        Path testClasses = Path.of(NativeNoiseIT.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        String javaCommand = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> cmd = List.of(javaCommand, "-Darbor.test.padding=" + "x".repeat(16 * 1024), "-cp",
+                dist.resolve("forge/lib") + "/*" + java.io.File.pathSeparator + testClasses,
+                OrtRuntimeProbe.class.getName());
+        for (boolean disabled : new boolean[] {false, true}) {
+            ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+            pb.environment().remove("ORT_DISABLE_TELEMETRY");
+            if (disabled) {
+                pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
+            }
+            Process p = pb.start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).as("exit status (139 = SIGSEGV); output:%n%s", out).isZero();
+            assertThat(out).contains(disabled ? "ready 1.29" : "refused: ONNX Runtime not started");
+            if (!disabled) {
+                assertThat(out).contains("ORT_DISABLE_TELEMETRY=1");
+            }
+        }
+    }
+
+    @Test
     void onnxRuntimeWarningsAreQuietByDefaultAndShownWhenAsked() throws Exception {
         // a valid graph with an initializer no node reads: ONNX Runtime warns "Removing initializer" when loading it
         Path model = Files.write(work.resolve("unused-initializer.onnx"), identityWithUnusedInitializer());
