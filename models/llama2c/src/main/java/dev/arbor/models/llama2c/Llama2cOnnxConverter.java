@@ -21,8 +21,10 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Set;
 
 /**
  * Converts a llama2.c checkpoint into an ONNX decoder graph (opset 17, standard operators only) that computes
@@ -338,7 +340,7 @@ public final class Llama2cOnnxConverter {
          * it on every load).
          */
         GraphProto.Builder finish(String name) {
-            java.util.Set<String> read = new java.util.HashSet<>();
+            Set<String> read = new HashSet<>();
             graph.getNodeList().forEach(n -> read.addAll(n.getInputList()));
             List<String> unused = graph.getInitializerList().stream().map(TensorProto::getName)
                     .filter(i -> !read.contains(i)).toList();
