@@ -18,8 +18,6 @@ import org.osgi.framework.ServiceReference;
  */
 public final class Main {
     /** Held here because java.util.logging keeps loggers (and their handlers) weakly. */
-    private static final java.util.logging.Logger AUDIT_LOG = java.util.logging.Logger.getLogger(
-            BundleTrust.AUDIT_LOGGER);
 
     private Main() {
     }
@@ -43,7 +41,7 @@ public final class Main {
                     + " build it with 'mvn -q install -DskipTests' and run bin/arbor");
             System.exit(1);
         }
-        quietLogs();
+        LogLevels.apply(System.getenv());
         props.putIfAbsent("arbor.models", modelsFolder(home));
         props.put("arbor.cache", System.getProperty("arbor.cache", home.resolve("cache").toString()));
         System.setProperty("arbor.cache", props.get("arbor.cache"));
@@ -88,33 +86,6 @@ public final class Main {
             runtime.close();
         } catch (Exception e) {
             System.err.println("arbor: stopping the runtime failed: " + e);
-        }
-    }
-
-    /**
-     * The command's output is the product: runtime logs (java.util.logging) go to stderr at WARNING and above
-     * unless {@code ARBOR_LOG_LEVEL} (e.g. INFO, FINE) asks for more. Changes to the code that runs (bundles
-     * installed, updated, uninstalled or refused after launch) are shown at INFO whatever the level, unless OFF.
-     */
-    private static void quietLogs() {
-        String configured = System.getenv().getOrDefault("ARBOR_LOG_LEVEL", "WARNING");
-        java.util.logging.Level level;
-        try {
-            level = java.util.logging.Level.parse(configured.toUpperCase(java.util.Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            level = java.util.logging.Level.WARNING;
-        }
-        java.util.logging.Logger root = java.util.logging.Logger.getLogger("");
-        root.setLevel(level);
-        for (java.util.logging.Handler h : root.getHandlers()) {
-            h.setLevel(level);
-        }
-        if (level != java.util.logging.Level.OFF && level.intValue() > java.util.logging.Level.INFO.intValue()) {
-            java.util.logging.ConsoleHandler audit = new java.util.logging.ConsoleHandler();
-            audit.setLevel(java.util.logging.Level.INFO);
-            AUDIT_LOG.setLevel(java.util.logging.Level.INFO);
-            AUDIT_LOG.setUseParentHandlers(false);
-            AUDIT_LOG.addHandler(audit);
         }
     }
 

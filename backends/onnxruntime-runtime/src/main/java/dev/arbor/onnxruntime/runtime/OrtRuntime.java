@@ -2,6 +2,7 @@ package dev.arbor.onnxruntime.runtime;
 
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtProvider;
 import java.util.EnumSet;
 import java.util.logging.Logger;
@@ -9,37 +10,52 @@ import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 
 /**
- * Creates the process-wide {@link OrtEnvironment} when the runtime bundle starts and switches ONNX Runtime's
- * telemetry off before any model bundle can create a session. Immediate, so the ~0.6 s native load happens at
- * startup rather than on the first request (OSGI-NOTES 6.11). The environment is a JVM singleton owned by ORT:
- * backends obtain the same instance with {@link OrtEnvironment#getEnvironment()} and also disable telemetry
- * themselves, so correctness never depends on activation order. It is deliberately never closed: closing it would
- * invalidate every session in the JVM, and native code cannot be reloaded anyway.
+ * Creates the process-wide {@link OrtEnvironment} when the runtime bundle starts: only where creating it cannot crash
+ * the JVM ({@link TelemetryGuard}), with telemetry off and at the native log level the user chose
+ * ({@link NativeLogLevel}). Immediate, so the ~0.6 s native load happens at startup rather than on the first request
+ * (OSGI-NOTES 6.11). The environment is a JVM singleton owned by ORT: backends obtain it from {@link #environment()},
+ * so correctness never depends on activation order. It is deliberately never closed: closing it would invalidate
+ * every session in the JVM, and native code cannot be reloaded anyway.
  */
 @Component(immediate = true, service = {})
 public final class OrtRuntime {
     private static final Logger LOG = Logger.getLogger(OrtRuntime.class.getName());
+    private static OrtEnvironment environment;
 
     /** Loads the natives, creates the environment and disables telemetry. */
     @Activate
     void activate() {
         OrtEnvironment env = environment();
         EnumSet<OrtProvider> providers = OrtEnvironment.getAvailableProviders();
-        LOG.info(() -> "ONNX Runtime " + env.getVersion() + " ready, telemetry off, providers " + providers);
+        LOG.info(() -> "ONNX Runtime " + env.getVersion() + " ready, telemetry off, native log level "
+                + logLevel() + ", providers " + providers);
     }
 
     /**
-     * The single ORT environment with telemetry disabled; safe to call repeatedly and from any thread.
+     * The single ORT environment with telemetry disabled and the configured native log level; safe to call
+     * repeatedly and from any thread.
      *
-     * @throws IllegalStateException when the natives cannot be loaded or telemetry cannot be switched off
+     * @throws IllegalStateException when the environment could crash this process, the natives cannot be loaded or
+     *                               telemetry cannot be switched off
      */
-    public static OrtEnvironment environment() {
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
-        try {
-            env.setTelemetry(false);
-        } catch (OrtException e) {
-            throw new IllegalStateException("could not disable ONNX Runtime telemetry: " + e.getMessage(), e);
+    public static synchronized OrtEnvironment environment() {
+        if (environment == null) {
+            TelemetryGuard.check();
+            OrtLoggingLevel level = logLevel();
+            // the level is fixed when the environment is created; sessions also get it through their options
+            OrtEnvironment env = OrtEnvironment.getEnvironment(level, "arbor");
+            try {
+                env.setTelemetry(false);
+            } catch (OrtException e) {
+                throw new IllegalStateException("could not disable ONNX Runtime telemetry: " + e.getMessage(), e);
+            }
+            environment = env;
         }
-        return env;
+        return environment;
+    }
+
+    /** The severity of ONNX Runtime's own log lines, for the environment and for each session's options. */
+    public static OrtLoggingLevel logLevel() {
+        return NativeLogLevel.ort();
     }
 }

@@ -6,6 +6,7 @@ import ai.onnxruntime.OrtProvider;
 import ai.onnxruntime.OrtSession;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
+import dev.arbor.onnxruntime.runtime.OrtRuntime;
 import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.Locale;
@@ -44,6 +45,7 @@ final class DeviceSelection {
         OrtSession.SessionOptions so = new OrtSession.SessionOptions();
         try {
             so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            so.setSessionLogLevel(OrtRuntime.logLevel()); // the session's native log lines, as the user chose
             if (threads > 0) {
                 so.setIntraOpNumThreads(threads);
             }
@@ -63,6 +65,7 @@ final class DeviceSelection {
             so.close();
             so = new OrtSession.SessionOptions();
             so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            so.setSessionLogLevel(OrtRuntime.logLevel()); // the session's native log lines, as the user chose
             if (threads > 0) {
                 so.setIntraOpNumThreads(threads);
             }

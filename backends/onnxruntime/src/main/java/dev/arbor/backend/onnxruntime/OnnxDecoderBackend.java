@@ -17,6 +17,7 @@ import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.StateWrite;
+import dev.arbor.onnxruntime.runtime.OrtRuntime;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
@@ -117,12 +118,11 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
         Objects.requireNonNull(path, "model path");
         options = options == null ? Options.empty() : options;
         Path file = resolveFile(path);
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        OrtEnvironment env;
         try {
-            env.setTelemetry(false);
-        } catch (OrtException e) {
-            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "could not disable ONNX Runtime telemetry: "
-                    + e.getMessage(), e);
+            env = OrtRuntime.environment();
+        } catch (IllegalStateException e) {
+            throw new ArborException(ArborException.Kind.UNAVAILABLE, e.getMessage(), e);
         }
         DeviceSelection.Choice choice = DeviceSelection.sessionOptions(file, options);
         OrtSession session;

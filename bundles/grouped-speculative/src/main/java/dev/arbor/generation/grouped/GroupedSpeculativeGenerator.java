@@ -41,8 +41,8 @@ public final class GroupedSpeculativeGenerator implements Generator {
         EmbeddingAccess embeddings = model.extension(EmbeddingAccess.class).orElseThrow(() -> new ArborException(
                 ArborException.Kind.INCOMPATIBLE, "generator 'grouped-speculative' (GSD) groups tokens that are near "
                 + "in input-embedding space and so needs the model's embedding matrix (EmbeddingAccess, "
-                + Capability.EMBEDDING_MATRIX + "), but backend " + model.getClass().getSimpleName()
-                + " does not offer it for model '" + model.card().name() + "'; use a llama2.c checkpoint (format "
+                + Capability.EMBEDDING_MATRIX + "), but the backend of model '" + model.card().name()
+                + "' does not offer it; use a llama2.c checkpoint (format "
                 + "llama2c) on the onnxruntime backend, which offers it, or generator 'jacobi' (SJD), which needs no "
                 + "embeddings"));
         if (embeddings.embeddingSize() <= 0) {

@@ -61,8 +61,9 @@ public final class Llama2cCheckpoint {
     /**
      * Reads and validates a checkpoint file.
      *
-     * @throws ArborException (NOT_FOUND) when the file is missing, (BAD_MODEL) for a bad header or a file whose size
-     *                        is not exactly what the header implies (truncated or with trailing bytes)
+     * @throws ArborException (NOT_FOUND) when the file is missing, (BAD_MODEL) for a bad header, a file whose size
+     *                        is not exactly what the header implies (truncated or with trailing bytes) or a weight
+     *                        that is NaN or infinite
      */
     public static Llama2cCheckpoint read(Path file) {
         String name = file.toString();
@@ -288,9 +289,23 @@ public final class Llama2cCheckpoint {
             }
             buf.flip();
             buf.asFloatBuffer().get(out, done, chunk);
+            requireFinite(out, done, chunk, file, tensor);
             done += chunk;
         }
         return out;
+    }
+
+    /**
+     * Refuses a non-finite weight at load: a NaN or infinity in a checkpoint (a diverged training run, a corrupt
+     * copy) would otherwise surface much later as NaN logits blamed on whatever reads them first.
+     */
+    private static void requireFinite(float[] values, int from, int count, String file, String tensor) {
+        for (int i = from; i < from + count; i++) {
+            if (!Float.isFinite(values[i])) {
+                throw bad(file, "tensor " + tensor + " holds " + values[i] + " at index " + i + "; a checkpoint's"
+                        + " weights must be finite: the file is corrupt or was saved from a diverged training run");
+            }
+        }
     }
 
     private static ByteBuffer readFully(FileChannel ch, int bytes, String file) throws IOException {

@@ -14,18 +14,17 @@ import com.google.protobuf.ByteString;
 import dev.arbor.api.ArborException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Set;
 
 /**
  * Converts a llama2.c checkpoint into an ONNX decoder graph (opset 17, standard operators only) that computes
@@ -46,8 +45,11 @@ import java.util.List;
  * Weight matrices are stored transposed ([in, out]) so that each projection is one MatMul.
  */
 public final class Llama2cOnnxConverter {
-    /** Bumped whenever the generated graph changes, so stale cache entries are not reused. */
-    public static final int CONVERTER_VERSION = 2;
+    /**
+     * Bumped whenever the generated graph or the cache layout changes, so stale cache entries are not reused
+     * (3: no unused initializers; a verified digest beside each cached file).
+     */
+    public static final int CONVERTER_VERSION = 3;
     /** The ONNX opset the graph uses (ReduceMean still takes axes as an attribute at 17). */
     public static final int OPSET = 17;
     /** The additive bias value that hides a key. */
@@ -60,8 +62,9 @@ public final class Llama2cOnnxConverter {
 
     /**
      * The converted model for {@code checkpoint}, keeping its first {@code keepLayers} layers (0 = all), from
-     * {@code cacheDir} when converted before, else converted now, written to a temp file and atomically moved into
-     * place (concurrent callers are safe: each move installs identical bytes).
+     * {@code cacheDir} when converted before and the cached file still verifies against its digest, else converted
+     * now and written atomically with its digest (see {@link VerifiedCacheFile}; concurrent callers are safe: each
+     * move installs identical bytes).
      *
      * @throws ArborException (NOT_FOUND / BAD_MODEL) naming the checkpoint when it is missing, truncated or
      *                        malformed; (INVALID_INPUT) for a bad keepLayers
@@ -75,37 +78,18 @@ public final class Llama2cOnnxConverter {
         // The card's facts go into the graph's metadata, so a changed sidecar must give a new cache entry.
         String key = card.sha256().isEmpty() ? sha : sha + "-card" + card.sha256().substring(0, 16);
         Path target = cacheDir.resolve("llama2c-" + key + "-keep" + keepLayers + "-v" + CONVERTER_VERSION + ".onnx");
-        if (Files.isRegularFile(target)) {
+        if (VerifiedCacheFile.usable(target)) {
             return target;
         }
         Llama2cCheckpoint weights = Llama2cCheckpoint.read(checkpoint);
         card.validateAgainst(weights.config(), checkpoint.toString());
         ModelProto model = build(weights, keepLayers, sha, card);
-        Path tmp = null;
         try {
-            Files.createDirectories(cacheDir);
-            tmp = Files.createTempFile(cacheDir, target.getFileName().toString(), ".tmp");
-            try (OutputStream out = Files.newOutputStream(tmp)) {
-                model.writeTo(out);
-            }
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-            tmp = null;
+            VerifiedCacheFile.write(target, model::writeTo);
             return target;
         } catch (IOException e) {
             throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "cannot write the converted ONNX model of "
                     + checkpoint + " into cache folder " + cacheDir + ": " + e.getMessage(), e);
-        } finally {
-            if (tmp != null) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // best effort: a leftover .tmp file is harmless and never read
-                }
-            }
         }
     }
 
@@ -179,8 +163,11 @@ public final class Llama2cOnnxConverter {
         g.longs("shape_q_heads", 0, 0, nH, hs);
         g.longs("shape_kv_heads", 0, 0, nKv, hs);
         g.longs("shape_model", 0, 0, dim);
-        g.longs("shape_gqa_expand", 1, 1, c.kvMul(), 1, 1);
-        g.longs("shape_gqa_merge", 0, nH, -1, hs);
+        if (c.kvMul() > 1) {
+            // only grouped-query attention repeats kv heads (repeatKv); ONNX Runtime warns about unused initializers
+            g.longs("shape_gqa_expand", 1, 1, c.kvMul(), 1, 1);
+            g.longs("shape_gqa_merge", 0, nH, -1, hs);
+        }
         g.longs("axis2", 2);
         g.longs("axis4", 4);
 
@@ -254,7 +241,7 @@ public final class Llama2cOnnxConverter {
                 .setProducerName("arbor-llama2c-converter")
                 .setProducerVersion(String.valueOf(CONVERTER_VERSION))
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
-                .setGraph(g.graph.setName("llama2c"));
+                .setGraph(g.finish("llama2c"));
         meta(m, "arbor.format", "llama2c");
         meta(m, "arbor.vocab_size", c.vocabSize());
         meta(m, "arbor.max_positions", c.seqLen());
@@ -345,8 +332,23 @@ public final class Llama2cOnnxConverter {
 
     /** A small builder over tribuo-util-onnx's OnnxMl protobuf classes: unique names, initializers, typed I/O. */
     private static final class Graph {
-        final GraphProto.Builder graph = GraphProto.newBuilder();
+        private final GraphProto.Builder graph = GraphProto.newBuilder();
         private int counter;
+
+        /**
+         * The named graph; refuses an initializer that no node reads (a converter bug: ONNX Runtime would warn about
+         * it on every load).
+         */
+        GraphProto.Builder finish(String name) {
+            Set<String> read = new HashSet<>();
+            graph.getNodeList().forEach(n -> read.addAll(n.getInputList()));
+            List<String> unused = graph.getInitializerList().stream().map(TensorProto::getName)
+                    .filter(i -> !read.contains(i)).toList();
+            if (!unused.isEmpty()) {
+                throw new IllegalStateException("the llama2.c converter declared initializers no node reads: " + unused);
+            }
+            return graph.setName(name);
+        }
 
         String node(String op, List<String> inputs, AttributeProto... attributes) {
             return nodeNamed(op, inputs, op.toLowerCase() + "_" + (counter++), attributes);

@@ -16,6 +16,9 @@ final class ApiError extends RuntimeException {
     /** Seconds a client should wait before retrying (the {@code Retry-After} header), or 0 for none. */
     final int retryAfterSeconds;
 
+    /** The server-side failure behind this answer, for the log; never sent to the client. */
+    private Throwable fault;
+
     ApiError(int status, String type, String param, String code, String message) {
         this(status, type, param, code, message, 0);
     }
@@ -73,8 +76,29 @@ final class ApiError extends RuntimeException {
                 "the client closed the connection; the request's work was stopped");
     }
 
-    /** Maps the platform's failure kinds to HTTP: the input (400), a name (404), a missing part (503), a plugin (500). */
+    /** This error with the failure behind it, which the server logs with its stack trace (the client never sees it). */
+    ApiError causedBy(Throwable cause) {
+        // not initCause: the constructor fixed the cause to null (no stack, no cause), so keep the fault apart
+        this.fault = cause;
+        return this;
+    }
+
+    @Override
+    public synchronized Throwable getCause() {
+        return fault;
+    }
+
+    /**
+     * Maps the platform's failure kinds to HTTP: the input (400), a name (404), a missing part (503), a plugin (500).
+     * A server-side fault (a plugin, a bad model) keeps {@code e} as its cause, so the log shows where it happened.
+     */
     static ApiError from(ArborException e) {
+        ApiError error = status(e);
+        return e.kind() == ArborException.Kind.PLUGIN_FAILURE || e.kind() == ArborException.Kind.BAD_MODEL
+                ? error.causedBy(e) : error;
+    }
+
+    private static ApiError status(ArborException e) {
         String message = e.getMessage();
         return switch (e.kind()) {
             case INVALID_INPUT -> new ApiError(400, "invalid_request_error", null, "invalid_input", message);

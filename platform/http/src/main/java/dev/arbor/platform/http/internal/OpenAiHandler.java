@@ -558,8 +558,14 @@ final class OpenAiHandler extends Handler.Abstract {
     }
 
     private void fail(Exchange ex, ApiError e) {
-        LOG.log(e.status >= 500 ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
-                () -> "[" + ex.requestId + "] " + e.status + " " + e.getMessage());
+        if (e.status >= 500 && e.getCause() != null) {
+            // a plugin or model failed: once per failure, with the request id and the stack trace of the cause
+            LOG.log(System.Logger.Level.WARNING, "[" + ex.requestId + "] " + e.status + " " + e.getMessage(),
+                    e.getCause());
+        } else {
+            LOG.log(e.status >= 500 ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
+                    () -> "[" + ex.requestId + "] " + e.status + " " + e.getMessage());
+        }
         if (e.status == 499) {
             ex.status = 499; // the client left: nobody to answer, the connection is dropped (quietly: EofException)
             ex.callback.failed(new org.eclipse.jetty.io.EofException(e.getMessage()));

@@ -119,7 +119,8 @@ final class Workers implements AutoCloseable {
             if (cause instanceof ArborException a) {
                 throw a;
             }
-            throw new ApiError(500, "server_error", null, "internal_error", "generation failed: " + cause);
+            throw new ApiError(500, "server_error", null, "internal_error", "generation failed: " + cause)
+                    .causedBy(cause);
         } catch (InterruptedException e) {
             future.cancel(true);
             Thread.currentThread().interrupt();

@@ -101,6 +101,10 @@ public class ArborCli implements Function<String[], Integer> {
                     default -> 1;
                 };
             }
+            if (e instanceof java.io.IOException || e instanceof java.io.UncheckedIOException) {
+                err.println("arbor: " + e.getMessage() + " (" + e.getClass().getSimpleName() + ")");
+                return 1; // a file or stream problem is the user's to fix: one line, no stack trace
+            }
             throw e;
         });
         return cli.execute(args);
@@ -420,7 +424,7 @@ public class ArborCli implements Function<String[], Integer> {
         String pipeline;
         @Option(names = "--key-id", description = "Refuse unless the pipeline's key has this id (as reports show it).")
         String keyId;
-        @Parameters(arity = "0..1", description = "File with the text (default: standard input).")
+        @Parameters(arity = "0..1", description = "File with the text; '-' or none: standard input.")
         Path file;
 
         Detect(PrintStream out) {
@@ -429,11 +433,7 @@ public class ArborCli implements Function<String[], Integer> {
 
         @Override
         public Integer call() throws Exception {
-            String text = file == null ? new String(System.in.readAllBytes(), StandardCharsets.UTF_8)
-                    : Files.readString(file, StandardCharsets.UTF_8);
-            if (file != null && !Files.isReadable(file)) {
-                throw ArborException.invalid("cannot read " + file);
-            }
+            String text = CliFiles.readText(file, "text", System.in);
             awaitReady(pipeline);
             Map<String, Object> options = new LinkedHashMap<>();
             put(options, "key_id", keyId);
@@ -464,7 +464,8 @@ public class ArborCli implements Function<String[], Integer> {
         String host = "127.0.0.1";
         @Option(names = "--port", description = "Port to listen on; 0 = any free port (default: ${DEFAULT-VALUE}).")
         int port = 8080;
-        @Option(names = "--api-key-file", description = "File whose first line is the Bearer API key.")
+        @Option(names = "--api-key-file", description = "File whose first line is the Bearer API key ('-': standard"
+                + " input).")
         Path apiKeyFile;
         @Option(names = "--max-tokens", description = "Largest max_tokens a request may ask for (default 4096).")
         Integer maxTokens;
@@ -551,11 +552,8 @@ public class ArborCli implements Function<String[], Integer> {
 
         private String apiKey() throws java.io.IOException {
             if (apiKeyFile != null) {
-                if (!Files.isReadable(apiKeyFile)) {
-                    throw ArborException.invalid("cannot read the API key file " + apiKeyFile);
-                }
-                String key = Files.readAllLines(apiKeyFile, StandardCharsets.UTF_8).stream().findFirst()
-                        .orElse("").trim();
+                String key = CliFiles.readText(apiKeyFile, "API key", System.in).lines().findFirst().orElse("")
+                        .trim();
                 if (key.isEmpty()) {
                     throw ArborException.invalid("the API key file " + apiKeyFile + " is empty");
                 }

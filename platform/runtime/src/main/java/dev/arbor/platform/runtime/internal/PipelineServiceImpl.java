@@ -494,7 +494,7 @@ public class PipelineServiceImpl implements PipelineService {
             var modelHandle = models.acquire(ModelKeys.key(backend.serviceId(), d.model()),
                     ModelKeys.bytes(d.model()), () -> openModel(d, backend));
             r.held.add(modelHandle);
-            r.model = modelHandle.get();
+            r.model = new LogitsCheckedModel(modelHandle.get(), d.name());
             var tokenizerHandle = tokenizers.acquire(
                     new ResourceCache.Key(tokenizerProvider.serviceId(), d.tokenizer().toString()),
                     () -> openTokenizer(d, tokenizerProvider));
@@ -634,7 +634,7 @@ public class PipelineServiceImpl implements PipelineService {
                 var handle = models.acquire(ModelKeys.key(backend.serviceId(), ref), ModelKeys.bytes(ref),
                         () -> openFurtherModel(ref, backend));
                 r.held.add(handle);
-                return handle.get();
+                return new LogitsCheckedModel(handle.get(), d.name());
             }
         });
     }
