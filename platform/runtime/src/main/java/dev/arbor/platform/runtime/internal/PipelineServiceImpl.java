@@ -309,29 +309,31 @@ public class PipelineServiceImpl implements PipelineService {
 
     /**
      * The pipeline as this request runs it: its own processor chain or the request's, after checking the request's
-     * choices against the pipeline's allow-list (operators decide what a request may change).
+     * choices against the pipeline's allow-list and its fixed parts (operators decide what a request may change).
      */
-    private static PipelineDefinition applyOverrides(PipelineDefinition d, CompletionRequest request) {
+    private PipelineDefinition applyOverrides(PipelineDefinition d, CompletionRequest request) {
         if (request.generator() != null && !request.generator().name().equals(d.generator().name())
                 && !d.overrides().generators().contains(request.generator().name())) {
             throw ArborException.invalid("pipeline '" + d.name() + "' does not let a request choose generator '"
                     + request.generator().name() + "'; allowed: " + allowed(d.generator().name(),
                     d.overrides().generators()));
         }
-        if (request.processors() == null) {
+        List<PartRef> chain = RequestChain.of(d, request.processors(), name -> declaresFixed(d, name));
+        if (chain == d.processors()) {
             return d;
         }
-        List<String> own = d.processors().stream().map(PartRef::name).toList();
-        for (PartRef p : request.processors()) {
-            if (!own.contains(p.name()) && !d.overrides().processors().contains(p.name())) {
-                List<String> all = new ArrayList<>(own);
-                all.addAll(d.overrides().processors());
-                throw ArborException.invalid("pipeline '" + d.name() + "' does not let a request use logits"
-                        + " processor '" + p.name() + "'; allowed: " + String.join(", ", all));
-            }
-        }
         return new PipelineDefinition(d.name(), d.description(), d.model(), d.tokenizer(), d.generator(),
-                request.processors(), d.selector(), d.postProcessors(), d.defaults(), d.overrides());
+                chain, d.selector(), d.postProcessors(), d.defaults(), d.overrides());
+    }
+
+    /** Whether processor part {@code name} declares itself fixed (a watermark); a missing part fails closed. */
+    private boolean declaresFixed(PipelineDefinition d, String name) {
+        try (Lease<LogitsProcessorFactory> lease = parts.acquire(PartKind.PROCESSOR, name,
+                LogitsProcessorFactory.class, graceMillis).orElseThrow(() -> new ArborException(
+                ArborException.Kind.UNAVAILABLE, "pipeline '" + d.name() + "' unavailable: needs "
+                + PartKind.PROCESSOR.describe(name)))) {
+            return lease.get().traits().contains(Trait.WATERMARK);
+        }
     }
 
     private static String allowed(String own, List<String> others) {
@@ -622,8 +624,11 @@ public class PipelineServiceImpl implements PipelineService {
                 PartRef ref = r.processorRefs.get(i);
                 String label = PartKind.PROCESSOR.describe(ref.name());
                 LogitsProcessor p;
+                // a fixed part (a watermark) sees only the operator's values: no request option reaches it
+                Options base = RequestChain.isFixed(d, ref, factories.get(i).traits().contains(Trait.WATERMARK))
+                        ? d.defaults() : options;
                 try {
-                    p = factories.get(i).create(options.with(ref.options()));
+                    p = factories.get(i).create(base.with(ref.options()));
                 } catch (RuntimeException | LinkageError e) {
                     throw GuardedParts.failure(label, bundles.get(i), e);
                 }
