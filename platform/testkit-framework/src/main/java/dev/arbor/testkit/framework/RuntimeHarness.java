@@ -20,10 +20,10 @@ import org.osgi.framework.ServiceReference;
  */
 public final class RuntimeHarness implements AutoCloseable {
     public static final String API_PACKAGES = String.join(",",
-            "dev.arbor.api;version=1.0.0", "dev.arbor.api.model;version=1.1.0",
+            "dev.arbor.api;version=1.1.0", "dev.arbor.api.model;version=1.1.0",
             "dev.arbor.api.tokenizer;version=1.0.0", "dev.arbor.api.sampling;version=1.0.0",
             "dev.arbor.api.generation;version=1.1.0", "dev.arbor.api.postprocess;version=1.0.0",
-            "dev.arbor.api.pipeline;version=1.1.0");
+            "dev.arbor.api.pipeline;version=1.2.0");
 
     public final Path home;
     public final ArborFramework runtime;
