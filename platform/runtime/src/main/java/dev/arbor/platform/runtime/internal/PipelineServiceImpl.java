@@ -513,11 +513,13 @@ public class PipelineServiceImpl implements PipelineService {
         int maxTokens = options.integer("max_tokens", DEFAULT_MAX_TOKENS, 0, maxTokensLimit);
         long seed = options.longValue("seed").orElseGet(() -> ThreadLocalRandom.current().nextLong());
 
-        Supplier<Sampler> samplers = samplerFactory(r, d, options);
+        FixedPartGuard fixedParts = new FixedPartGuard();
+        Supplier<Sampler> samplers = samplerFactory(r, d, options, fixedParts);
         // Validates every processor's and the selector's options before any compute, and runs the chain once on a
         // neutral row with its own RNG: the parts load their classes now, while a failure can still be retried
         // (a part whose bundle is refreshed mid-request cannot load classes any more).
         samplers.get().sample(new float[card.vocabSize()], SamplingContext.seeded(prompt, card.vocabSize(), 0L));
+        fixedParts.reset();
 
         int[] stopTokens = stopTokens(card, options);
         long[] firstToken = {0L};
@@ -528,6 +530,7 @@ public class PipelineServiceImpl implements PipelineService {
             @Override
             public boolean accept(int row, int token, dev.arbor.api.sampling.Selection selection) {
                 if (firstToken[0] == 0L) {
+                    fixedParts.checkCommit(generatorRef.name(), d.name());
                     firstToken[0] = System.nanoTime();
                 }
                 return streamer.accept(token, selection == null ? Double.NaN : selection.logProbability());
@@ -605,7 +608,8 @@ public class PipelineServiceImpl implements PipelineService {
         };
     }
 
-    private Supplier<Sampler> samplerFactory(Resolution r, PipelineDefinition d, Options options) {
+    private Supplier<Sampler> samplerFactory(Resolution r, PipelineDefinition d, Options options,
+                                             FixedPartGuard fixedParts) {
         List<LogitsProcessorFactory> factories = new ArrayList<>();
         List<String> bundles = new ArrayList<>();
         r.processors.forEach(l -> {
@@ -625,8 +629,8 @@ public class PipelineServiceImpl implements PipelineService {
                 String label = PartKind.PROCESSOR.describe(ref.name());
                 LogitsProcessor p;
                 // a fixed part (a watermark) sees only the operator's values: no request option reaches it
-                Options base = RequestChain.isFixed(d, ref, factories.get(i).traits().contains(Trait.WATERMARK))
-                        ? d.defaults() : options;
+                boolean fixed = RequestChain.isFixed(d, ref, factories.get(i).traits().contains(Trait.WATERMARK));
+                Options base = fixed ? d.defaults() : options;
                 try {
                     p = factories.get(i).create(base.with(ref.options()));
                 } catch (RuntimeException | LinkageError e) {
@@ -635,7 +639,8 @@ public class PipelineServiceImpl implements PipelineService {
                 if (greedy && factories.get(i).traits().contains(Trait.ARGMAX_INVARIANT)) {
                     continue; // created only to validate its options
                 }
-                chain.add(GuardedParts.processor(p, label, bundles.get(i)));
+                LogitsProcessor guarded = GuardedParts.processor(p, label, bundles.get(i));
+                chain.add(fixed ? fixedParts.watch(guarded) : guarded);
             }
             String label = PartKind.SELECTOR.describe(d.selector().name());
             try {
