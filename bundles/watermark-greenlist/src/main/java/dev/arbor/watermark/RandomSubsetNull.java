@@ -21,8 +21,8 @@ import java.util.List;
  * exact tail, so a reported p-value is never optimistic.
  */
 public final class RandomSubsetNull {
-    /** Work above which the Chernoff bound replaces the exact distribution (about 50 ms on one core). */
-    public static final long EXACT_BUDGET = 40_000_000L;
+    /** Work above which the Chernoff bound replaces the exact distribution (about 15 ms on one core). */
+    public static final long EXACT_BUDGET = 10_000_000L;
 
     private RandomSubsetNull() {
     }
@@ -35,8 +35,20 @@ public final class RandomSubsetNull {
      *                                  ids in a group than the universe holds
      */
     public static double upperTail(List<long[]> groups, long universe, long listSize, long observed) {
+        return upperTails(groups, universe, listSize, new long[] {observed})[0];
+    }
+
+    /**
+     * {@link #upperTail} for several observed counts of the same groups at once (the lists of a pool scored on one
+     * text): one exact distribution serves them all.
+     */
+    public static double[] upperTails(List<long[]> groups, long universe, long listSize, long[] observed) {
         if (universe < 1 || listSize < 0 || listSize > universe) {
             throw new IllegalArgumentException("list size " + listSize + " of " + universe + " ids");
+        }
+        long max = 0;
+        for (long o : observed) {
+            max = Math.max(max, o);
         }
         long cost = 0;
         long all = 0;
@@ -52,20 +64,33 @@ public final class RandomSubsetNull {
                 sum += x;
             }
             all += sum;
-            long cells = Math.min(sum, Math.max(observed, 0)) + 1;
-            cost += (long) w.length * (Math.min(w.length, listSize) + 1) * cells + (Math.max(observed, 0) + 1) * cells;
+            long cells = Math.min(sum, max) + 1;
+            cost += (long) w.length * (Math.min(w.length, listSize) + 1) * cells + (max + 1) * cells;
         }
-        if (observed <= 0) {
-            return 1;
+        int cap = (int) Math.min(max, all);
+        double[] distribution = cost <= EXACT_BUDGET && cap > 0 ? exact(groups, universe, listSize, cap) : null;
+        double[] tails = new double[observed.length];
+        for (int i = 0; i < observed.length; i++) {
+            long o = observed[i];
+            if (o <= 0) {
+                tails[i] = 1;
+            } else if (o > all) {
+                tails[i] = 0;
+            } else if (distribution != null) {
+                double tail = 0;
+                for (int s = (int) o; s <= cap; s++) {
+                    tail += distribution[s];
+                }
+                tails[i] = Math.min(1, tail);
+            } else {
+                tails[i] = Math.min(1, chernoff(groups, universe, listSize, o));
+            }
         }
-        if (observed > all) {
-            return 0;
-        }
-        return cost <= EXACT_BUDGET ? exact(groups, universe, listSize, (int) observed)
-                : Math.min(1, chernoff(groups, universe, listSize, observed));
+        return tails;
     }
 
-    private static double exact(List<long[]> groups, long universe, long listSize, int cap) {
+    /** The distribution of S, sums at or above {@code cap} in cell {@code cap}. */
+    private static double[] exact(List<long[]> groups, long universe, long listSize, int cap) {
         double[] total = new double[cap + 1];
         total[0] = 1;
         int reach = 0;
@@ -78,7 +103,7 @@ public final class RandomSubsetNull {
             total = convolve(total, reach, group(w, universe, listSize, cap), groupReach, cap);
             reach = (int) Math.min(cap, (long) reach + groupReach);
         }
-        return Math.min(1, total[cap]);
+        return total;
     }
 
     /** Distribution of one group's green weight, sums {@code ≥ cap} in cell {@code cap}. */

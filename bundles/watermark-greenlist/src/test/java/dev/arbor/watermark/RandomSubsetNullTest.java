@@ -101,4 +101,17 @@ class RandomSubsetNullTest {
         assertThat(near).isLessThan(1).isGreaterThan(far);
         assertThat(far).isGreaterThan(0).isLessThan(0.01); // normal tail ~1e-4 (3.7 sd): the bound is conservative
     }
+
+    @Test
+    void severalCountsOfOneTextShareOneDistribution() {
+        long[] weights = {5, 3, 3, 1, 1, 1, 2, 7};
+        long[] observed = {0, 3, 6, 9, 12, 23, 24};
+        double[] tails = RandomSubsetNull.upperTails(List.<long[]>of(weights), 64, 16, observed);
+        for (int i = 0; i < observed.length; i++) {
+            assertThat(tails[i]).as("observed %d", observed[i])
+                    .isCloseTo(RandomSubsetNull.upperTail(List.<long[]>of(weights), 64, 16, observed[i]), within(1e-14));
+        }
+        assertThat(tails[0]).isEqualTo(1);
+        assertThat(tails[6]).isZero(); // more than the 23 the text holds
+    }
 }

@@ -145,15 +145,19 @@ public final class LbwDetector implements PostProcessor {
         long bestGreen = 0;
         double bestZ = Double.NEGATIVE_INFINITY;
         double p = 1;
+        long[] greens = new long[pool.length];
         for (int k = 0; k < pool.length; k++) {
-            long green = 0;
             for (int v = pool[k].nextSetBit(start); v >= 0 && v < end; v = pool[k].nextSetBit(v + 1)) {
-                green += counts[v - start];
+                greens[k] += counts[v - start];
             }
+        }
+        // the exact tail of each list's count under a random key (RandomSubsetNull), not a normal approximation
+        double[] tails = RandomSubsetNull.upperTails(group, universe, listSize, greens);
+        for (int k = 0; k < pool.length; k++) {
+            long green = greens[k];
             double z = unique ? WatermarkStatistics.zScore(green, n, gamma)
                     : WatermarkStatistics.zScoreRandomSubset(green, n, sumOfSquares, universe, gamma);
-            // the exact tail of this list's count under a random key (RandomSubsetNull), not a normal approximation
-            double listP = RandomSubsetNull.upperTail(group, universe, listSize, green);
+            double listP = tails[k];
             if (listP < p || (listP == p && z > bestZ)) {
                 p = listP;
                 bestZ = z;
