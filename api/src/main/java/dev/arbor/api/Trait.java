@@ -24,5 +24,10 @@ public enum Trait {
     /** Needs a backend whose state supports {@code compact} (keeping an accepted tree path). */
     NEEDS_STATE_COMPACT,
     /** Needs explicit per-query attention masks (tree attention). */
-    NEEDS_EXPLICIT_MASK
+    NEEDS_EXPLICIT_MASK,
+    /**
+     * Embeds the operator's watermark: a pipeline keeps such a processor fixed, so a request can neither remove,
+     * move nor re-option it (a third-party watermark declares this trait to get the same protection).
+     */
+    WATERMARK
 }

@@ -1,10 +1,12 @@
 package dev.arbor.diffusion;
 
 import dev.arbor.api.ArborException;
+import dev.arbor.api.Trait;
 import dev.arbor.api.generation.GenerationContext;
 import dev.arbor.api.sampling.Sampler;
 import dev.arbor.api.sampling.SamplingContext;
 import dev.arbor.api.sampling.Selection;
+import java.util.Set;
 import java.util.random.RandomGenerator;
 
 /**
@@ -20,6 +22,21 @@ import java.util.random.RandomGenerator;
  * committed, which for a diffusion decoder is not left to right. Not thread-safe (one per request).
  */
 public final class TokenProposer {
+    /**
+     * Why a diffusion decoder cannot honour processors with {@code traits}, or null: for every generator built on
+     * this proposer ({@code Generator.incompatibility}). A watermark seeded by the preceding tokens (WATERMARK and
+     * HISTORY_DEPENDENT) would be seeded by whatever was committed last instead of each token's left neighbour, so
+     * its detector could not find it: serving such a pipeline would silently strip the watermark.
+     */
+    public static String processorRefusal(Set<Trait> traits) {
+        if (traits.contains(Trait.WATERMARK) && traits.contains(Trait.HISTORY_DEPENDENT)) {
+            return "a diffusion decoder commits tokens out of order, so a watermark seeded by the preceding tokens "
+                    + "would not be seeded by each token's left neighbour and could not be detected; use an "
+                    + "autoregressive generator, or a context-free watermark (watermark-lbw)";
+        }
+        return null;
+    }
+
     private final Sampler sampler;
     private final SamplingContext history;
     private final ConfidenceMetric metric;

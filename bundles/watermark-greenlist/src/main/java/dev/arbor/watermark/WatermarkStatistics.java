@@ -10,9 +10,11 @@ import org.apache.commons.math3.special.Erf;
  * {@code z = (g − γT) / sqrt(Tγ(1−γ))} is approximately standard normal. Detection is one-sided (a watermark only
  * raises g).
  *
- * <p>p-values are the exact normal upper tail {@code 1 − Φ(z) = erfc(z/√2)/2} (Commons Math), accurate far into
- * the tail; Hugging Face's {@code WatermarkDetector._compute_pval} uses a closed-form approximation of Φ instead,
- * which differs in the third decimal — decisions use z and the threshold, as HF's do, so they are unaffected.
+ * <p>{@link #pValue} is the normal upper tail {@code 1 − Φ(z) = erfc(z/√2)/2} (Commons Math), accurate far into
+ * the tail; Hugging Face's {@code WatermarkDetector._compute_pval} uses a closed-form approximation of Φ instead.
+ * The normal approximation itself is not: repeated tokens, tokens sharing a list and short texts make the true
+ * tail heavier, so the detectors report and decide on the exact tail of {@link RandomSubsetNull} instead, and
+ * z-scores remain for comparison.
  */
 public final class WatermarkStatistics {
     private static final NormalDistribution STANDARD_NORMAL = new NormalDistribution(null, 0, 1);
@@ -77,6 +79,9 @@ public final class WatermarkStatistics {
         checkTests(tests);
         if (p >= 1) {
             return 1;
+        }
+        if (tests == 1) {
+            return p; // exactly, without a log/exp round trip
         }
         return -Math.expm1(tests * Math.log1p(-p));
     }

@@ -40,6 +40,12 @@ import org.osgi.service.component.annotations.Component;
         PartProperties.DESCRIPTION + "=dInfer diffusion decoding: threshold/credit/hierarchy/fixed decoders with "
                 + "prefix or dual KV cache (decoder, threshold, cache, block_length)"})
 public final class DinferGenerator implements Generator {
+    /** Refuses what its {@link TokenProposer} cannot honour (a context-seeded watermark). */
+    @Override
+    public String incompatibility(Set<Trait> processorTraits) {
+        return TokenProposer.processorRefusal(processorTraits);
+    }
+
     public static final String NAME = "dinfer";
     static final int DEFAULT_BLOCK_LENGTH = 64;
 

@@ -37,6 +37,12 @@ import org.osgi.service.component.annotations.Component;
         PartProperties.DESCRIPTION + "=DiffuCoder entropy-ordered unmasking for diffusion LMs with Dream's time "
                 + "schedule and position temperature (steps, eps, alg_temp, confidence)"})
 public final class EntropyOrderGenerator implements Generator {
+    /** Refuses what its {@link TokenProposer} cannot honour (a context-seeded watermark). */
+    @Override
+    public String incompatibility(Set<Trait> processorTraits) {
+        return TokenProposer.processorRefusal(processorTraits);
+    }
+
     public static final String NAME = "entropy-order";
 
     @Override

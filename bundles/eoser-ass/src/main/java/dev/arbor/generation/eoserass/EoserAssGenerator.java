@@ -43,6 +43,12 @@ import org.osgi.service.component.annotations.Component;
         PartProperties.DESCRIPTION + "=EOS early rejection + ascending step-size schedule for diffusion LMs: "
                 + "log2(L) forwards (schedule, eoser, gamma_min, gamma_max, steps, block_length)"})
 public final class EoserAssGenerator implements Generator {
+    /** Refuses what its {@link TokenProposer} cannot honour (a context-seeded watermark). */
+    @Override
+    public String incompatibility(Set<Trait> processorTraits) {
+        return TokenProposer.processorRefusal(processorTraits);
+    }
+
     public static final String NAME = "eoser-ass";
 
     @Override

@@ -3,6 +3,7 @@ package dev.arbor.generation.fastdllm;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
 import dev.arbor.api.PartProperties;
+import dev.arbor.api.Trait;
 import dev.arbor.api.generation.GenerationContext;
 import dev.arbor.api.generation.GenerationResult;
 import dev.arbor.api.generation.Generator;
@@ -23,6 +24,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import org.osgi.service.component.annotations.Component;
 
 /**
@@ -60,6 +62,12 @@ import org.osgi.service.component.annotations.Component;
         PartProperties.DESCRIPTION + "=Fast-dLLM v2 block diffusion: threshold parallel unmasking by sub-blocks with "
                 + "block and sub-block caches (threshold, sub_block_size, use_block_cache)"})
 public final class FastDllmGenerator implements Generator {
+    /** Refuses what its {@link TokenProposer} cannot honour (a context-seeded watermark). */
+    @Override
+    public String incompatibility(Set<Trait> processorTraits) {
+        return TokenProposer.processorRefusal(processorTraits);
+    }
+
     public static final String NAME = "fast-dllm";
     static final double DEFAULT_THRESHOLD = 0.9;
     static final int DEFAULT_SUB_BLOCK = 8;

@@ -63,6 +63,12 @@ import org.osgi.service.component.annotations.Component;
                 + "LM's left-to-right drafts, FreeCache freezes the prompt KV (guide, strategy, cache, "
                 + "verify_batch_size)"})
 public final class GuidedDiffusionGenerator implements Generator {
+    /** Refuses what its {@link TokenProposer} cannot honour (a context-seeded watermark). */
+    @Override
+    public String incompatibility(Set<Trait> processorTraits) {
+        return TokenProposer.processorRefusal(processorTraits);
+    }
+
     public static final String NAME = "guided-diffusion";
     static final int DEFAULT_BLOCK_LENGTH = 32;
     static final int DEFAULT_VERIFY_BATCH = 32;

@@ -43,6 +43,12 @@ import org.osgi.service.component.annotations.Component;
         PartProperties.DESCRIPTION + "=LLaDA masked-diffusion decoding with low-confidence remasking (steps, "
                 + "block_length, remasking, confidence)"})
 public final class MaskedDiffusionGenerator implements Generator {
+    /** Refuses what its {@link TokenProposer} cannot honour (a context-seeded watermark). */
+    @Override
+    public String incompatibility(Set<Trait> processorTraits) {
+        return TokenProposer.processorRefusal(processorTraits);
+    }
+
     public static final String NAME = "masked-diffusion";
 
     @Override

@@ -38,6 +38,12 @@ import org.osgi.service.component.annotations.Component;
         PartProperties.DESCRIPTION + "=Running confidence remasking (MDPO) for diffusion LMs: low-confidence "
                 + "tokens of the current block are revised (steps, block_length, schedule, confidence)"})
 public final class RcrGenerator implements Generator {
+    /** Refuses what its {@link TokenProposer} cannot honour (a context-seeded watermark). */
+    @Override
+    public String incompatibility(Set<Trait> processorTraits) {
+        return TokenProposer.processorRefusal(processorTraits);
+    }
+
     public static final String NAME = "rcr";
 
     @Override

@@ -57,7 +57,7 @@ class HuggingFaceTokenizerInFelixIT {
         config.put(Constants.FRAMEWORK_STORAGE_CLEAN, Constants.FRAMEWORK_STORAGE_CLEAN_ONFIRSTINIT);
         // The API comes from the test classpath, so the test and the bundle share its classes.
         config.put(Constants.FRAMEWORK_SYSTEMPACKAGES_EXTRA,
-                "dev.arbor.api;version=1.0.0,dev.arbor.api.tokenizer;version=1.0.0");
+                "dev.arbor.api;version=1.1.0,dev.arbor.api.tokenizer;version=1.0.0");
         Framework framework = ServiceLoader.load(FrameworkFactory.class).iterator().next().newFramework(config);
         framework.init();
         framework.start();

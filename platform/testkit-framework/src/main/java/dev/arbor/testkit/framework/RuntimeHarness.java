@@ -19,11 +19,8 @@ import org.osgi.framework.ServiceReference;
  * other bundle is the real one.
  */
 public final class RuntimeHarness implements AutoCloseable {
-    public static final String API_PACKAGES = String.join(",",
-            "dev.arbor.api;version=1.0.0", "dev.arbor.api.model;version=1.1.0",
-            "dev.arbor.api.tokenizer;version=1.0.0", "dev.arbor.api.sampling;version=1.0.0",
-            "dev.arbor.api.generation;version=1.2.0", "dev.arbor.api.postprocess;version=1.0.0",
-            "dev.arbor.api.pipeline;version=1.2.0");
+    /** The API packages at the versions the API bundle exports (from its manifest). */
+    public static final String API_PACKAGES = ApiExports.packages();
 
     public final Path home;
     public final ArborFramework runtime;

@@ -23,7 +23,8 @@ public final class GreenlistProcessorFactory implements LogitsProcessorFactory {
     static final String PART = "watermark-greenlist";
     static final String BIAS = "bias";
     static final double MAX_BIAS = 100;
-    static final Set<Trait> TRAITS = Set.of(Trait.HISTORY_DEPENDENT, Trait.SPECULATIVE_SAFE, Trait.BATCH_SAFE);
+    static final Set<Trait> TRAITS = Set.of(Trait.HISTORY_DEPENDENT, Trait.SPECULATIVE_SAFE, Trait.BATCH_SAFE,
+            Trait.WATERMARK);
 
     @Override
     public LogitsProcessor create(Options options) {

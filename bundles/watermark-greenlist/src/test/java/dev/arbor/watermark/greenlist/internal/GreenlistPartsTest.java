@@ -228,6 +228,38 @@ class GreenlistPartsTest {
     }
 
     @Test
+    void lefthashWithAWiderContextCountsEachTestOnceNotEachNgram() {
+        // lefthash seeds by the last context token only: (1, 5, 6) and (2, 5, 6) are the same test "6 in list(5)"
+        int[] tokens = {1, 5, 6, 2, 5, 6, 3, 5, 6};
+        Options o = options("hashing_key", KEY, "context_width", 2, "ignore_repeated_ngrams", true);
+        Map<String, Object> r = detect(tokens, tokenizer(16, null), o);
+        // seven scored positions, seven distinct trigrams (HF would score 7), but five distinct tests:
+        // 6 in list(5) three times, then 2 in list(6), 5 in list(2), 3 in list(6), 5 in list(3)
+        assertThat(r.get("tokens_scored")).isEqualTo(5L);
+        assertThat(r.get("distinct_tests")).isEqualTo(5);
+        assertThat(detect(tokens, tokenizer(16, null), o.with("ignore_repeated_ngrams", false))
+                .get("tokens_scored")).isEqualTo(7L);
+    }
+
+    @Test
+    void pValuesAreExactForARandomKeyNotNormal() {
+        // one position repeated 20 times: a single test, green with probability 1/4 under a random key, whatever
+        // the count; the normal approximation of 20 independent tokens would call an all-green text p ~ 1e-11
+        int[] tokens = new int[41];
+        for (int i = 0; i < tokens.length; i++) {
+            tokens[i] = i % 2 == 0 ? 5 : 6;
+        }
+        Options o = options("hashing_key", KEY, "greenlist_ratio", 0.25);
+        Map<String, Object> r = detect(tokens, tokenizer(16, null), o);
+        // two distinct tests (5 -> 6, 6 -> 5), 20 occurrences each, in independent lists of 4 of 16 ids
+        double p = (double) r.get("p_value");
+        long green = (long) r.get("green_tokens");
+        double expected = green == 0 ? 1 : green == 20 ? 1 - 0.75 * 0.75 : 0.25 * 0.25;
+        assertThat(p).isCloseTo(expected, within(1e-12));
+        assertThat(r.get("detected")).isEqualTo(false);
+    }
+
+    @Test
     void missingKeyIsRefusedWithWhereToConfigureIt() {
         for (Runnable r : List.<Runnable>of(() -> new GreenlistProcessorFactory().create(Options.empty()),
                 () -> detect(new int[] {1, 2}, tokenizer(8, null), options("hashing_key", " ")))) {

@@ -33,7 +33,7 @@ import org.junit.jupiter.api.Test;
  * Reliability of Watermarks", §A), which the test pins down by comparing dispersions.
  *
  * <p><b>Power</b>: 100 watermarked generations of 200 tokens (δ = 2, γ = 0.25, lefthash, one fixed key), detected
- * at the default threshold 4 on their first 50, 100 and 200 tokens.
+ * at the default threshold 4 (exact p-value at most 1 − Φ(4)) on their first 50, 100 and 200 tokens.
  */
 class GreenlistStories260kTest {
     private static final int NULL_PER_PROMPT = 50;
@@ -120,21 +120,25 @@ class GreenlistStories260kTest {
     void watermarkedTextIsDetectedAt50_100And200Tokens() {
         double[] rate = rates(Options.of(Map.of("hashing_key", KEY)));
         double[] distinct = rates(Options.of(Map.of("hashing_key", KEY, "ignore_repeated_ngrams", true)));
-        System.out.printf("green list detection rate at z > 4 (delta 2, gamma 0.25, lefthash): 50 tokens %.2f, 100 "
-                + "tokens %.2f, 200 tokens %.2f; with ignore_repeated_ngrams %.2f, %.2f, %.2f%n", rate[0], rate[1],
-                rate[2], distinct[0], distinct[1], distinct[2]);
-        assertThat(rate[0]).as("detection rate at 50 tokens").isGreaterThanOrEqualTo(BAR_50);
-        assertThat(rate[1]).as("detection rate at 100 tokens").isGreaterThanOrEqualTo(BAR_100);
-        assertThat(rate[2]).as("detection rate at 200 tokens").isGreaterThanOrEqualTo(BAR_200);
+        System.out.printf("green list detection rate at p <= 1 - Phi(4) (delta 2, gamma 0.25, lefthash): 50 tokens "
+                + "%.2f, 100 tokens %.2f, 200 tokens %.2f; with ignore_repeated_ngrams %.2f, %.2f, %.2f%n", rate[0],
+                rate[1], rate[2], distinct[0], distinct[1], distinct[2]);
+        assertThat(distinct[0]).as("detection rate at 50 tokens").isGreaterThanOrEqualTo(BAR_50);
+        assertThat(distinct[1]).as("detection rate at 100 tokens").isGreaterThanOrEqualTo(BAR_100);
+        assertThat(distinct[2]).as("detection rate at 200 tokens").isGreaterThanOrEqualTo(BAR_200);
+        assertThat(rate[2]).as("detection rate at 200 tokens, every occurrence").isGreaterThanOrEqualTo(BAR_200_ALL);
     }
 
     /**
-     * Bars about two binomial standard errors (n = 100) below the measured rates 0.63, 0.92 and 1.00, so that a real
-     * loss of power fails while the choice of texts does not.
+     * Bars about two binomial standard errors (n = 100) below the rates measured with exact p-values at the level
+     * of z = 4 (3.2e-5) and distinct tests, as the shipped pipelines detect: 0.32, 0.78 and 1.00; counting every
+     * occurrence, 0.29, 0.68 and 0.93. The normal approximation used before gave 0.63, 0.92, 1.00 for every
+     * occurrence, but its level was not 3.2e-5: repeated n-grams make that z overdispersed (sd 1.22 under the null).
      */
-    private static final double BAR_50 = 0.50;
-    private static final double BAR_100 = 0.85;
+    private static final double BAR_50 = 0.22;
+    private static final double BAR_100 = 0.70;
     private static final double BAR_200 = 0.95;
+    private static final double BAR_200_ALL = 0.85;
 
     private static double[] rates(Options options) {
         int[] lengths = {50, 100, 200};

@@ -6,6 +6,7 @@ import dev.arbor.api.PartProperties;
 import dev.arbor.api.postprocess.PostProcessor;
 import dev.arbor.api.tokenizer.Tokenizer;
 import dev.arbor.api.tokenizer.VocabularyPartition;
+import dev.arbor.watermark.RandomSubsetNull;
 import dev.arbor.watermark.WatermarkKeys;
 import dev.arbor.watermark.WatermarkReport;
 import dev.arbor.watermark.WatermarkStatistics;
@@ -28,18 +29,23 @@ import java.util.Map;
  * the occurrences of one id are not independent evidence. {@code occurrences} (default): green count
  * {@code g_n = Σ_{v ∈ G_n} c_v}, standardised with its exact mean and variance when the list is a random subset
  * independent of the text ({@link WatermarkStatistics#zScoreRandomSubset}: the variance grows with Σc_v², so
- * repetition cannot fake a watermark). {@code unique}: each distinct id once, the spec's binomial z
+ * repetition cannot fake a watermark; the decision uses the exact tail below). {@code unique}: each distinct id once, the spec's binomial z
  * {@code (g_n − γ·U)/sqrt(U·γ(1−γ))} over the U distinct ids (exactly {@code sqrt(U(1−γ)/γ)} when all are green).
  * The plain binomial z over all occurrences (the spec's formula read literally) is not offered: on unwatermarked
  * stories260K text scored against random keys its standard deviation is 1.5, so its false-positive rate is far above
  * nominal; {@code occurrences} keeps the null at N(0, 1) and is the more powerful of the two calibrated statistics
  * (unique counting saturates: which distinct ids a story uses changes little under a soft bias).
  *
- * <p><b>Decision</b>: for every list n (green fraction γ_n = m/|range|) its count and z_n; the best list (largest z,
- * lowest index on ties) has its one-sided p-value corrected for the N lists looked at with Šidák,
- * {@code p = 1 − (1 − p_best)^N}, so that the false-positive rate stays at {@code alpha} (default 0.01): exact for a
- * random key, as the lists are then independent random subsets, and never above Bonferroni's N·p_best. Detected iff
- * {@code p ≤ alpha}, i.e. {@code z_best} at or above {@code threshold = Φ⁻¹(1 − (1 − (1 − alpha)^{1/N}))}.
+ * <p><b>Decision</b>: for every list n (green fraction γ_n = m/|range|) its count, z_n (reported) and its exact
+ * one-sided p-value p_n: the probability that a uniformly random m-subset of the range — what list n is under a
+ * random key — gathers a count at least g_n from this text's counts ({@link RandomSubsetNull}; for {@code unique}
+ * this is the hypergeometric tail). The normal approximation used before had a right tail too light for a count
+ * dominated by a few repeated ids: 11 of 500 unwatermarked texts (2.2 %) were flagged at nominal 1 %. The best
+ * list (smallest p_n, then largest z, then lowest index) has its p-value corrected for the N lists looked at with
+ * Šidák, {@code p = 1 − (1 − p_best)^N}: valid for a random key, as the lists are then independent random subsets
+ * given the text, and never above Bonferroni's N·p_best. Detected iff {@code p ≤ alpha} (default 0.01);
+ * {@code threshold} reports the z that the normal approximation would need, {@code Φ⁻¹(1 − (1 − (1 −
+ * alpha)^{1/N}))}, for comparison only.
  *
  * <p><b>What the false-positive guarantee covers</b>: like every keyed watermark, the rate is over the key (a key
  * drawn at random, independent of the text). A context-free list is the same for every position, so for one fixed
@@ -117,25 +123,43 @@ public final class LbwDetector implements PostProcessor {
         }
         long n = 0;
         long sumOfSquares = 0;
+        int used = 0;
         for (int c : counts) {
             n += c;
             sumOfSquares += (long) c * c;
+            used += c > 0 ? 1 : 0;
         }
+        long[] weights = new long[used];
+        for (int v = 0, i = 0; v < counts.length; v++) {
+            if (counts[v] > 0) {
+                weights[i++] = counts[v];
+            }
+        }
+        List<long[]> group = List.of(weights);
         int universe = end - start;
-        double gamma = (double) scheme.listSize(universe) / universe;
+        int listSize = scheme.listSize(universe);
+        double gamma = (double) listSize / universe;
         BitSet[] pool = scheme.pool(start, end);
         List<Map<String, Object>> lists = new ArrayList<>();
         int best = 0;
         long bestGreen = 0;
         double bestZ = Double.NEGATIVE_INFINITY;
+        double p = 1;
+        long[] greens = new long[pool.length];
         for (int k = 0; k < pool.length; k++) {
-            long green = 0;
             for (int v = pool[k].nextSetBit(start); v >= 0 && v < end; v = pool[k].nextSetBit(v + 1)) {
-                green += counts[v - start];
+                greens[k] += counts[v - start];
             }
+        }
+        // the exact tail of each list's count under a random key (RandomSubsetNull), not a normal approximation
+        double[] tails = RandomSubsetNull.upperTails(group, universe, listSize, greens);
+        for (int k = 0; k < pool.length; k++) {
+            long green = greens[k];
             double z = unique ? WatermarkStatistics.zScore(green, n, gamma)
                     : WatermarkStatistics.zScoreRandomSubset(green, n, sumOfSquares, universe, gamma);
-            if (z > bestZ) {
+            double listP = tails[k];
+            if (listP < p || (listP == p && z > bestZ)) {
+                p = listP;
                 bestZ = z;
                 best = k;
                 bestGreen = green;
@@ -144,9 +168,12 @@ public final class LbwDetector implements PostProcessor {
             entry.put("list", k);
             entry.put("green_tokens", green);
             entry.put("z_score", z);
+            entry.put("p_value", listP);
             lists.add(entry);
         }
-        double p = WatermarkStatistics.pValue(bestZ);
+        if (bestZ == Double.NEGATIVE_INFINITY) {
+            bestZ = 0;
+        }
         double corrected = WatermarkStatistics.sidak(p, pool.length);
         double threshold = WatermarkStatistics.zThreshold(WatermarkStatistics.sidakPerTestLevel(alpha, pool.length));
         WatermarkReport report = WatermarkReport.of(LbwScheme.SCHEME, keyId, n, bestGreen, bestZ, corrected,

@@ -28,7 +28,7 @@ public final class LbwProcessorFactory implements LogitsProcessorFactory {
     static final String PART = "watermark-lbw";
     static final String BIAS = "bias";
     static final String MODE = "mode";
-    static final Set<Trait> TRAITS = Set.of(Trait.USES_RANDOMNESS, Trait.SPECULATIVE_SAFE);
+    static final Set<Trait> TRAITS = Set.of(Trait.USES_RANDOMNESS, Trait.SPECULATIVE_SAFE, Trait.WATERMARK);
 
     @Override
     public LogitsProcessor create(Options options) {

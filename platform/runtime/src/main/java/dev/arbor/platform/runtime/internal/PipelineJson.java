@@ -24,12 +24,15 @@ import java.util.regex.Pattern;
 
 /**
  * Reads and writes pipeline files ({@code etc/pipelines/NAME.json}). A part is either a name ({@code "top-p"}) or
- * an object {@code {"name": "top-p", "options": {...}}}. Strings may contain {@code ${variable}}, resolved from
+ * an object {@code {"name": "top-p", "options": {...}}}; a processor entry may add {@code "fixed": true} (requests
+ * can then neither remove, move nor re-option it). Strings may contain {@code ${variable}}, resolved from
  * framework properties, system properties and the environment when the pipeline is used, so a moved models
  * folder needs one property, not an edit of every file.
  */
 public final class PipelineJson {
     private static final ObjectMapper MAPPER = new ObjectMapper();
+    /** A processor entry's flag: the operator fixes this part (see {@link PartPolicy#fixed()}). */
+    static final String FIXED = "fixed";
     private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z0-9_.-]+)}");
     private static final Set<String> KNOWN_KEYS = Set.of("name", "description", "model", "tokenizer", "generator",
             "processors", "selector", "postprocessors", "defaults", "overrides");
@@ -87,26 +90,53 @@ public final class PipelineJson {
         TokenizerRef tokenizerRef = new TokenizerRef(requiredText(tokenizer, "format", source + " tokenizer"),
                 substitute(requiredText(tokenizer, "path", source + " tokenizer"), source, variables),
                 options(tokenizer.get("options"), source, variables));
+        List<PartRef> processors = parts(root.get("processors"), source, variables);
         return new PipelineDefinition(name, text(root, "description", ""), modelRef, tokenizerRef,
                 part(required(root, "generator", source), source, variables),
-                parts(root.get("processors"), source, variables),
+                processors,
                 part(root.has("selector") ? root.get("selector") : MAPPER.getNodeFactory().textNode("sample"),
                         source, variables),
                 parts(root.get("postprocessors"), source, variables),
                 options(root.get("defaults"), source, variables),
-                policy(root.get("overrides"), source));
+                policy(root.get("overrides"), fixedProcessors(root.get("processors"), source), source));
     }
 
-    /** {@code "overrides": {"generators": [...], "processors": [...]}}: what a request may choose. */
-    private static PartPolicy policy(JsonNode node, String source) {
+    /**
+     * {@code "overrides": {"generators": [...], "processors": [...]}}: what a request may choose; {@code fixed}: the
+     * processors marked {@code "fixed": true}, which a request cannot touch.
+     */
+    private static PartPolicy policy(JsonNode node, List<String> fixed, String source) {
         if (node == null || node.isNull()) {
-            return PartPolicy.NONE;
+            return new PartPolicy(List.of(), List.of(), fixed);
         }
         if (!node.isObject()) {
             throw ArborException.invalid(source + ": \"overrides\" must be an object with \"generators\" and"
                     + " \"processors\" lists");
         }
-        return new PartPolicy(names(node.get("generators"), source), names(node.get("processors"), source));
+        return new PartPolicy(names(node.get("generators"), source), names(node.get("processors"), source), fixed);
+    }
+
+    /** Names of the processor entries marked {@code "fixed": true} (the operator's: no request may change them). */
+    private static List<String> fixedProcessors(JsonNode processors, String source) {
+        List<String> fixed = new ArrayList<>();
+        if (processors == null || !processors.isArray()) {
+            return fixed;
+        }
+        for (JsonNode entry : processors) {
+            JsonNode flag = entry.isObject() ? entry.get(FIXED) : null;
+            if (flag == null || flag.isNull()) {
+                continue;
+            }
+            if (!flag.isBoolean()) {
+                throw ArborException.invalid(source + ": \"" + FIXED + "\" of processor " + entry.get("name")
+                        + " must be true or false, got " + flag);
+            }
+            String name = entry.get("name").asText();
+            if (flag.booleanValue() && !fixed.contains(name)) {
+                fixed.add(name);
+            }
+        }
+        return fixed;
     }
 
     private static List<String> names(JsonNode node, String source) {
@@ -137,7 +167,13 @@ public final class PipelineJson {
         tokenizer.set("options", MAPPER.valueToTree(definition.tokenizer().options().asMap()));
         root.set("generator", partNode(definition.generator()));
         ArrayNode processors = root.putArray("processors");
-        definition.processors().forEach(p -> processors.add(partNode(p)));
+        for (PartRef p : definition.processors()) {
+            ObjectNode node = partNode(p);
+            if (definition.overrides().fixed().contains(p.name())) {
+                node.put(FIXED, true);
+            }
+            processors.add(node);
+        }
         root.set("selector", partNode(definition.selector()));
         ArrayNode post = root.putArray("postprocessors");
         definition.postProcessors().forEach(p -> post.add(partNode(p)));

@@ -350,29 +350,31 @@ public class PipelineServiceImpl implements PipelineService {
 
     /**
      * The pipeline as this request runs it: its own processor chain or the request's, after checking the request's
-     * choices against the pipeline's allow-list (operators decide what a request may change).
+     * choices against the pipeline's allow-list and its fixed parts (operators decide what a request may change).
      */
-    private static PipelineDefinition applyOverrides(PipelineDefinition d, CompletionRequest request) {
+    private PipelineDefinition applyOverrides(PipelineDefinition d, CompletionRequest request) {
         if (request.generator() != null && !request.generator().name().equals(d.generator().name())
                 && !d.overrides().generators().contains(request.generator().name())) {
             throw ArborException.invalid("pipeline '" + d.name() + "' does not let a request choose generator '"
                     + request.generator().name() + "'; allowed: " + allowed(d.generator().name(),
                     d.overrides().generators()));
         }
-        if (request.processors() == null) {
+        List<PartRef> chain = RequestChain.of(d, request.processors(), name -> declaresFixed(d, name));
+        if (chain == d.processors()) {
             return d;
         }
-        List<String> own = d.processors().stream().map(PartRef::name).toList();
-        for (PartRef p : request.processors()) {
-            if (!own.contains(p.name()) && !d.overrides().processors().contains(p.name())) {
-                List<String> all = new ArrayList<>(own);
-                all.addAll(d.overrides().processors());
-                throw ArborException.invalid("pipeline '" + d.name() + "' does not let a request use logits"
-                        + " processor '" + p.name() + "'; allowed: " + String.join(", ", all));
-            }
-        }
         return new PipelineDefinition(d.name(), d.description(), d.model(), d.tokenizer(), d.generator(),
-                request.processors(), d.selector(), d.postProcessors(), d.defaults(), d.overrides());
+                chain, d.selector(), d.postProcessors(), d.defaults(), d.overrides());
+    }
+
+    /** Whether processor part {@code name} declares itself fixed (a watermark); a missing part fails closed. */
+    private boolean declaresFixed(PipelineDefinition d, String name) {
+        try (Lease<LogitsProcessorFactory> lease = parts.acquire(PartKind.PROCESSOR, name,
+                LogitsProcessorFactory.class, graceMillis).orElseThrow(() -> new ArborException(
+                ArborException.Kind.UNAVAILABLE, "pipeline '" + d.name() + "' unavailable: needs "
+                + PartKind.PROCESSOR.describe(name)))) {
+            return lease.get().traits().contains(Trait.WATERMARK);
+        }
     }
 
     private static String allowed(String own, List<String> others) {
@@ -557,11 +559,13 @@ public class PipelineServiceImpl implements PipelineService {
         int maxTokens = options.integer("max_tokens", DEFAULT_MAX_TOKENS, 0, maxTokensLimit);
         long seed = options.longValue("seed").orElseGet(() -> ThreadLocalRandom.current().nextLong());
 
-        Supplier<Sampler> samplers = samplerFactory(r, d, options);
+        FixedPartGuard fixedParts = new FixedPartGuard();
+        Supplier<Sampler> samplers = samplerFactory(r, d, options, fixedParts);
         // Validates every processor's and the selector's options before any compute, and runs the chain once on a
         // neutral row with its own RNG: the parts load their classes now, while a failure can still be retried
         // (a part whose bundle is refreshed mid-request cannot load classes any more).
         samplers.get().sample(new float[card.vocabSize()], SamplingContext.seeded(prompt, card.vocabSize(), 0L));
+        fixedParts.reset();
 
         int[] stopTokens = stopTokens(card, options);
         long[] firstToken = {0L};
@@ -572,6 +576,7 @@ public class PipelineServiceImpl implements PipelineService {
             @Override
             public boolean accept(int row, int token, dev.arbor.api.sampling.Selection selection) {
                 if (firstToken[0] == 0L) {
+                    fixedParts.checkCommit(generatorRef.name(), d.name());
                     firstToken[0] = System.nanoTime();
                 }
                 return streamer.accept(token, selection == null ? Double.NaN : selection.logProbability());
@@ -668,7 +673,8 @@ public class PipelineServiceImpl implements PipelineService {
         return out;
     }
 
-    private Supplier<Sampler> samplerFactory(Resolution r, PipelineDefinition d, Options options) {
+    private Supplier<Sampler> samplerFactory(Resolution r, PipelineDefinition d, Options options,
+                                             FixedPartGuard fixedParts) {
         List<LogitsProcessorFactory> factories = new ArrayList<>();
         List<String> bundles = new ArrayList<>();
         r.processors.forEach(l -> {
@@ -687,15 +693,19 @@ public class PipelineServiceImpl implements PipelineService {
                 PartRef ref = r.processorRefs.get(i);
                 String label = PartKind.PROCESSOR.describe(ref.name());
                 LogitsProcessor p;
+                // a fixed part (a watermark) sees only the operator's values: no request option reaches it
+                boolean fixed = RequestChain.isFixed(d, ref, factories.get(i).traits().contains(Trait.WATERMARK));
+                Options base = fixed ? d.defaults() : options;
                 try {
-                    p = factories.get(i).create(options.with(ref.options()));
+                    p = factories.get(i).create(base.with(ref.options()));
                 } catch (RuntimeException | LinkageError e) {
                     throw GuardedParts.failure(label, bundles.get(i), e);
                 }
                 if (greedy && factories.get(i).traits().contains(Trait.ARGMAX_INVARIANT)) {
                     continue; // created only to validate its options
                 }
-                chain.add(GuardedParts.processor(p, label, bundles.get(i)));
+                LogitsProcessor guarded = GuardedParts.processor(p, label, bundles.get(i));
+                chain.add(fixed ? fixedParts.watch(guarded) : guarded);
             }
             String label = PartKind.SELECTOR.describe(d.selector().name());
             try {

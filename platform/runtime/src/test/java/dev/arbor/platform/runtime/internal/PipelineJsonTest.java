@@ -80,4 +80,21 @@ class PipelineJsonTest {
                 Map.of("arbor.models", "/m")::get, name -> java.util.Optional.empty()))
                 .hasMessageContaining("names model 'other', which the model registry");
     }
+
+    @Test
+    void aProcessorMarkedFixedIsInThePolicyAndSurvivesARoundTrip() {
+        String json = """
+                {"name": "f", "model": {"backend": "b", "format": "f", "path": "/m"},
+                 "tokenizer": {"format": "f", "path": "/t"}, "generator": "autoregressive",
+                 "processors": [{"name": "repetition-penalty", "fixed": true}, "temperature"],
+                 "overrides": {"processors": ["min-p"]}}
+                """;
+        PipelineDefinition d = PipelineJson.parse(json, "f.json", "f", n -> null);
+        assertThat(d.overrides().fixed()).containsExactly("repetition-penalty");
+        assertThat(d.overrides().processors()).containsExactly("min-p");
+        PipelineDefinition again = PipelineJson.parse(PipelineJson.write(d), "again", "f", n -> null);
+        assertThat(again.overrides()).isEqualTo(d.overrides());
+        assertThatThrownBy(() -> PipelineJson.parse(json.replace("\"fixed\": true", "\"fixed\": \"yes\""), "f.json",
+                "f", n -> null)).isInstanceOf(ArborException.class).hasMessageContaining("must be true or false");
+    }
 }
