@@ -10,8 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Base64;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -24,25 +22,9 @@ import org.junit.jupiter.api.TestMethodOrder;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class AdminSecurityIT {
+class AdminSecurityIT extends PrivatelyServed {
     private static final String EVIL = "http://evil.example";
     private final ObjectMapper json = new ObjectMapper();
-    private Path home;
-    private ServedArbor arbor;
-
-    @BeforeAll
-    void serve() throws Exception {
-        home = PrivateInstallation.of(ServedArbor.distribution());
-        arbor = ServedArbor.startIn(home, Map.of());
-    }
-
-    @AfterAll
-    void stop() throws Exception {
-        if (arbor != null) {
-            arbor.close();
-        }
-        PrivateInstallation.delete(home);
-    }
 
     @Test
     @Order(1)

@@ -10,35 +10,14 @@ import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * One trust policy for every way code gets in: a jar uploaded through the Web Console runs only if the trust policy
  * ({@code etc/trust/trusted-bundles.sha256}) lists its SHA-256, exactly as for {@code deploy/}; the refusal and the
  * install are logged at the default log level.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class TrustPolicyIT {
-    private Path home;
-    private ServedArbor arbor;
-
-    @BeforeAll
-    void serve() throws Exception {
-        home = PrivateInstallation.of(ServedArbor.distribution());
-        arbor = ServedArbor.startIn(home, Map.of());
-    }
-
-    @AfterAll
-    void stop() throws Exception {
-        if (arbor != null) {
-            arbor.close();
-        }
-        PrivateInstallation.delete(home);
-    }
-
+class TrustPolicyIT extends PrivatelyServed {
     @Test
     void anUntrustedJarInstalledThroughTheWebConsoleNeverResolvesAndTheRefusalIsLogged() throws Exception {
         String name = "dev.arbor.test.untrusted.console";
