@@ -16,7 +16,9 @@ import org.eclipse.jetty.util.Callback;
  * body has been read to its end, this watches the connection for readability: end of stream means the client left.
  * Data instead means a pipelined next request, whose first byte is consumed here; {@link #pipelined()} then says to
  * close the connection after this answer rather than misread that request. {@link #close()} stops watching before
- * the answer is written and the connection is handed back to Jetty.
+ * the answer is written and the connection is handed back to Jetty; it waits for a read in progress, so that
+ * {@link #pipelined()} is final once it returned. A streamed answer closes it before its last bytes go out: a
+ * keep-alive client sends its next request as soon as it has them.
  */
 final class ClientDeparture implements AutoCloseable {
     private final AbstractEndPoint endPoint;
@@ -73,21 +75,26 @@ final class ClientDeparture implements AutoCloseable {
     private final Callback probe = new Callback() {
         @Override
         public void succeeded() {
-            if (closed.get()) {
-                return;
-            }
             int read;
-            try {
-                // a buffer with room for one byte (Jetty fills from limit to capacity)
-                read = endPoint.fill(ByteBuffer.allocate(1).limit(0));
-            } catch (IOException e) {
-                read = -1;
+            synchronized (ClientDeparture.this) {
+                // exclusive with close(): once close() returned, no byte is read here any more, and one read before
+                // it is already recorded in pipelined
+                if (closed.get()) {
+                    return;
+                }
+                try {
+                    // a buffer with room for one byte (Jetty fills from limit to capacity)
+                    read = endPoint.fill(ByteBuffer.allocate(1).limit(0));
+                } catch (IOException e) {
+                    read = -1;
+                }
+                if (read > 0) {
+                    pipelined = true;
+                }
             }
             if (read < 0) {
                 depart();
-            } else if (read > 0) {
-                pipelined = true;
-            } else {
+            } else if (read == 0) {
                 arm();
             }
         }
@@ -120,8 +127,13 @@ final class ClientDeparture implements AutoCloseable {
     /** Stops watching, so that Jetty can read the connection's next request; call before writing the answer. */
     @Override
     public void close() {
-        if (endPoint != null && closed.compareAndSet(false, true)) {
-            cancelInterest();
+        if (endPoint == null) {
+            return;
+        }
+        synchronized (this) {
+            if (closed.compareAndSet(false, true)) {
+                cancelInterest();
+            }
         }
     }
 }

@@ -524,6 +524,9 @@ final class OpenAiHandler extends Handler.Abstract {
                 strategy))) {
             return;
         }
+        // stop watching the connection before the stream's last bytes go out: once a client has them it may send its
+        // next request on this connection, which the watch must not consume
+        ex.departure.close();
         stream.finish();
     }
 
