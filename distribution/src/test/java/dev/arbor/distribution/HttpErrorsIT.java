@@ -281,8 +281,17 @@ class HttpErrorsIT {
         assertThat(generated.headers().firstValue("X-Request-Id").orElseThrow()).matches("req-[0-9a-f]{32}");
 
         pipelines.define(withProcessors("swapped", base.processors(), base.overrides()));
-        HttpResponse<String> metrics = http.send(HttpRequest.newBuilder(uri.resolve("/metrics"))
-                .header("Authorization", "Bearer " + KEY).build(), HttpResponse.BodyHandlers.ofString());
+        // requests are counted as their exchanges complete (just after the client has the answer) and swaps as
+        // Config Admin's events arrive: scrape until both are in, then check everything
+        HttpResponse<String> metrics;
+        for (long until = System.nanoTime() + 60_000_000_000L; ; Thread.sleep(50)) {
+            metrics = http.send(HttpRequest.newBuilder(uri.resolve("/metrics"))
+                    .header("Authorization", "Bearer " + KEY).build(), HttpResponse.BodyHandlers.ofString());
+            if (System.nanoTime() > until || (metrics.body().contains("pipeline=\"none\",status=\"404\"}")
+                    && metrics.body().matches("(?s).*arbor_swaps_total\\{kind=\"pipeline-config\"} [1-9].*"))) {
+                break;
+            }
+        }
         assertThat(metrics.statusCode()).isEqualTo(200);
         assertThat(metrics.headers().firstValue("Content-Type").orElseThrow()).startsWith("text/plain");
         assertThat(metrics.body())

@@ -57,9 +57,11 @@ final class ServerMetrics {
         active.incrementAndGet();
     }
 
-    /** One finished request: {@code endpoint} is one of the server's fixed route names. */
+    /**
+     * One finished request: {@code endpoint} is one of the server's fixed route names. It leaves the active gauge
+     * only after it is counted, so an active count of zero means every answered request is in the counters.
+     */
     void requestFinished(String endpoint, String requestedPipeline, int status, long nanos) {
-        active.decrementAndGet();
         String pipeline = NO_PIPELINE.equals(requestedPipeline) ? NO_PIPELINE : labels.pipeline(requestedPipeline);
         Counter.builder(REQUESTS).description("HTTP requests answered").tag("endpoint", endpoint)
                 .tag("pipeline", pipeline).tag("status", Integer.toString(status)).register(registry).increment();
@@ -67,6 +69,12 @@ final class ServerMetrics {
                 .tag("endpoint", endpoint).tag("pipeline", pipeline).publishPercentileHistogram()
                 .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofMinutes(5))
                 .register(registry).record(nanos, TimeUnit.NANOSECONDS);
+        active.decrementAndGet();
+    }
+
+    /** Requests being handled now (started, not yet counted as finished). */
+    int active() {
+        return active.get();
     }
 
     void generated(String requestedPipeline, int tokens, long timeToFirstTokenNanos) {

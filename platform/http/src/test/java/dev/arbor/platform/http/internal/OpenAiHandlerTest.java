@@ -136,13 +136,23 @@ class OpenAiHandlerTest {
                     .statusCode()).isEqualTo(404);
             assertThat(post("/v1/completions", "{'model': '" + name + "'}", KEY).statusCode()).isEqualTo(404);
             if (i == 0) {
+                awaitAllCounted();
                 baseline = metrics.scrape().length(); // the series of the first unknown name exist now
             }
         }
+        awaitAllCounted();
         String after = metrics.scrape();
         assertThat(names).noneMatch(after::contains);
         // 49 more names added no series: only counts and sums changed (a few characters each)
         assertThat(after.length()).isLessThan(baseline + 2_000);
+    }
+
+    /** A request is counted as its exchange completes, just after its client has the answer: waits for that. */
+    private static void awaitAllCounted() throws InterruptedException {
+        for (long until = System.nanoTime() + 60_000_000_000L; metrics.active() > 0 && System.nanoTime() < until; ) {
+            Thread.sleep(10);
+        }
+        assertThat(metrics.active()).as("requests not yet counted").isZero();
     }
 
     @BeforeAll
