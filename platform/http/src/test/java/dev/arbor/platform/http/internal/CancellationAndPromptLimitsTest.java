@@ -237,7 +237,8 @@ class CancellationAndPromptLimitsTest {
             }
             String all = got.toString();
             // both answered, or the first with Connection: close; never a misread second request
-            assertThat(all).startsWith("HTTP/1.1 200").doesNotContain("400").doesNotContain("Bad Message");
+            // (status lines only: a random completion id may well contain "400")
+            assertThat(all).startsWith("HTTP/1.1 200").doesNotContain("HTTP/1.1 4").doesNotContain("Bad Message");
             if (!all.contains("Connection: close")) {
                 assertThat(all.split("HTTP/1.1 200", -1)).hasSize(3);
             }
