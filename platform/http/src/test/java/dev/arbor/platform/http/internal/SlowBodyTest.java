@@ -114,7 +114,12 @@ class SlowBodyTest {
         trickle.setDaemon(true);
         trickle.start();
         try {
-            Thread.sleep(300); // the slow requests are in (none is answered before the body timeout)
+            // the slow requests are in (none is answered before the body timeout): wait for the server to hold them all
+            for (long until = System.nanoTime() + 60_000_000_000L; metrics.active() < SLOW_CLIENTS
+                    && System.nanoTime() < until; ) {
+                Thread.sleep(10);
+            }
+            assertThat(metrics.active()).as("slow requests being handled").isEqualTo(SLOW_CLIENTS);
             HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
             for (int i = 0; i < 3; i++) {
                 HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
