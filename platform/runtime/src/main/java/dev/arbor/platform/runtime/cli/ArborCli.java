@@ -198,7 +198,8 @@ public class ArborCli implements Function<String[], Integer> {
         String strategy;
         @Option(names = "--no-cache", description = "Cache-free reference path (full recompute every step).")
         boolean noCache;
-        @Option(names = "--option", description = "Extra option key=value (repeatable).")
+        @Option(names = "--option", description = "Extra option key=value (repeatable). With --model, model keys "
+                + "(precision=fp32|int8|int4, graph=reference|fused, device, batching, ...) configure the model.")
         Map<String, String> extra = new LinkedHashMap<>();
         @Option(names = "--stats", description = "Print timing and finish reason to stderr.")
         boolean stats;
@@ -214,13 +215,15 @@ public class ArborCli implements Function<String[], Integer> {
 
         @Override
         public Integer call() {
-            String name = model != null ? definePipelineForModel() : (pipeline != null ? pipeline : defaultPipeline());
+            String requested = pipeline != null ? pipeline : defaultPipeline();
+            ModelOptionKeys.Split split = ModelOptionKeys.split(extra, model != null, requested);
+            String name = model != null ? definePipelineForModel(split.model()) : requested;
             PipelineStatus status = awaitReady(name);
             if (!status.ready()) {
                 err.println("arbor: pipeline '" + name + "' " + status.describe());
                 return EXIT_UNAVAILABLE;
             }
-            Map<String, Object> options = new LinkedHashMap<>(extra);
+            Map<String, Object> options = new LinkedHashMap<>(split.request());
             put(options, "max_tokens", maxTokens);
             put(options, "temperature", temperature);
             put(options, "top_p", topP);
@@ -277,7 +280,7 @@ public class ArborCli implements Function<String[], Integer> {
             return 0;
         }
 
-        private String definePipelineForModel() {
+        private String definePipelineForModel(Map<String, Object> modelOptions) {
             if (!Files.exists(model)) {
                 throw ArborException.invalid("model file " + model + " does not exist");
             }
@@ -285,11 +288,13 @@ public class ArborCli implements Function<String[], Integer> {
             String format = file.endsWith(".onnx") ? "onnx" : "llama2c";
             Path tok = tokenizer != null ? tokenizer : findTokenizer(model.toAbsolutePath().getParent(), format);
             String tokFormat = tok.getFileName().toString().endsWith(".json") ? "huggingface" : "llama2c";
-            String name = "model:" + file;
+            // Model options change the loaded network, so they are part of the ad-hoc pipeline's identity.
+            String name = "model:" + file + (modelOptions.isEmpty() ? "" : ":" + modelOptions.entrySet().stream()
+                    .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(",")));
             PipelineDefinition base = pipelines.status(defaultPipeline()).map(PipelineStatus::definition)
                     .orElse(null);
             pipelines.define(new PipelineDefinition(name, "ad-hoc pipeline for " + model,
-                    new ModelRef("onnxruntime", format, model.toAbsolutePath().toString(), Options.empty()),
+                    new ModelRef("onnxruntime", format, model.toAbsolutePath().toString(), Options.of(modelOptions)),
                     new TokenizerRef(tokFormat, tok.toAbsolutePath().toString(), Options.empty()),
                     PartRef.of("autoregressive"),
                     base != null ? base.processors() : List.of(PartRef.of("temperature"), PartRef.of("top-k"),
