@@ -9,8 +9,9 @@ import dev.arbor.api.generation.GenerationContext;
  * <p>The platform maps the request's (or the pipeline's default) {@code max_tokens} to
  * {@link GenerationContext#maxNewTokens()}, already checked against the server's limit. A strategy option
  * {@value #MAX_NEW_TOKENS} can only lower it, and prompt + generated never exceeds the model's context
- * ({@code maxPositions}). Greedy decoding at temperature 0 is not a loop's decision: the platform drops
- * argmax-invariant processors and the {@code sample} selector turns greedy, so a loop draws through the chain and
+ * ({@code maxPositions}). Greedy decoding at temperature 0 is decided by
+ * {@link dev.arbor.api.sampling.SamplingOptions#greedy} for the platform (which then drops argmax-invariant
+ * processors) and the {@code sample} selector (which then takes the argmax); a loop draws through the chain and
  * reads what it drew from in {@code Selection.distribution()} (one-hot under greedy).
  */
 public final class DecodeLimits {
