@@ -16,27 +16,24 @@ class ModelOptionsTest {
             Options.of(Map.of("device", "cpu")));
     private static final ModelRef DRAFT = new ModelRef("onnxruntime", "llama2c", "/m/draft.bin", Options.empty());
 
-    /** Knows the target and one registry model, "tiny-draft". */
-    private static ModelResolver resolver(ModelRef target) {
-        return new ModelResolver() {
-            @Override
-            public ModelRef target() {
-                return target;
-            }
+    /** Knows the target and one registry model, "tiny-draft"; opens nothing. */
+    private record Registry(ModelRef target) implements ModelResolver {
+        @Override
+        public ModelBackend open(ModelRef ref) {
+            throw new AssertionError("parsing model options opens no model");
+        }
 
-            @Override
-            public ModelBackend open(ModelRef ref) {
-                throw new AssertionError("not opened here");
-            }
-
-            @Override
-            public ModelRef named(String name) {
-                if (name.equals("tiny-draft")) {
-                    return DRAFT;
-                }
+        @Override
+        public ModelRef named(String name) {
+            if (!name.equals("tiny-draft")) {
                 throw ArborException.invalid("no model named '" + name + "'");
             }
-        };
+            return DRAFT;
+        }
+    }
+
+    private static ModelResolver resolver(ModelRef target) {
+        return new Registry(target);
     }
 
     @Test
