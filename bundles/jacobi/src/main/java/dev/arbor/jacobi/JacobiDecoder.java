@@ -355,18 +355,13 @@ public final class JacobiDecoder {
                     draftQ = Arrays.copyOfRange(p, k, window);
 
                     // 6. Commit.
-                    boolean stop = false;
-                    for (int i = 0; i < k && !stop; i++) {
+                    boolean open = true;
+                    for (int i = 0; i < k && open; i++) {
                         int token = out[i];
-                        if (output.stopsAt(token)) {
-                            stop = true;
-                        } else {
-                            double logProb = token == advanced[i] ? advancedLogProb[i]
-                                    : logSoftmaxAt(processed[i], token);
-                            stop = !output.emit(token, new Selection(token, distributions[i], logProb, p[i][token]));
-                        }
+                        double logProb = token == advanced[i] ? advancedLogProb[i] : logSoftmaxAt(processed[i], token);
+                        open = output.commit(token, new Selection(token, distributions[i], logProb, p[i][token]));
                     }
-                    if (stop) {
+                    if (!open) {
                         break;
                     }
                 }
