@@ -6,9 +6,7 @@ import dev.arbor.api.generation.ModelResolver;
 import dev.arbor.autoregressive.DecodeLimits;
 import dev.arbor.autoregressive.ModelOptions;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 
 /**
  * The options of {@link SpeculativeTreeGenerator}, validated eagerly with messages that name the key, the value and
