@@ -9,6 +9,7 @@ import dev.arbor.api.sampling.Selection;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Objects;
+import java.util.random.RandomGenerator;
 
 /**
  * The commit step of every autoregressive loop, for one row: a stop token ends the row with
@@ -28,6 +29,18 @@ public final class TokenOutput {
     private FinishReason reason = FinishReason.LENGTH;
 
     /**
+     * A row over the request's own history: the prompt, the model's vocabulary and the request's one RNG, seeded
+     * with {@link GenerationContext#seed()} ({@link #history()}, {@link #random()}).
+     *
+     * @param prompt the prompt (validated, see {@link DecodeChecks#validatePrompt})
+     * @param budget the most tokens this row may generate ({@link DecodeLimits#budget})
+     */
+    public TokenOutput(GenerationContext context, TokenSink sink, int[] prompt, int budget) {
+        this(context, sink, SamplingContext.seeded(prompt, context.model().card().vocabSize(), context.seed()),
+                budget);
+    }
+
+    /**
      * @param history the chain's history (prompt + committed tokens, with the request's seeded RNG); committed
      *                tokens are appended to it
      * @param budget  the most tokens this row may generate ({@link DecodeLimits#budget})
@@ -39,6 +52,19 @@ public final class TokenOutput {
         this.budget = budget;
         this.tokens = new int[Math.max(0, Math.min(budget, 256))];
         this.logProbs = new double[tokens.length];
+    }
+
+    /** The chain's history: prompt + committed tokens; loops append drafted tokens and truncate them again. */
+    public SamplingContext history() {
+        return history;
+    }
+
+    /**
+     * The request's RNG, seeded with its seed: every draw of the request (the selector's, acceptance tests, fresh
+     * drafts) comes from it, in an order the loop documents, so one seed reproduces one output.
+     */
+    public RandomGenerator random() {
+        return history.random();
     }
 
     /** True while the row may take another token: budget left and no stop. */

@@ -11,9 +11,9 @@
  * text streamer applies them and answers false from the sink, which {@code TokenOutput} turns into STOP.
  *
  * <p><b>Randomness.</b> All of a request's randomness comes from one RNG, seeded with the request's seed:
- * {@code SamplingContext.seeded(prompt, vocab, context.seed())} builds the history the chain sees, and
- * {@code history.random()} is that RNG; a loop that draws for itself (acceptance tests, fresh drafts) draws from
- * it, in an order it documents, so a seed reproduces the output.
+ * {@code new TokenOutput(context, sink, prompt, budget)} builds the history the chain sees
+ * ({@code output.history()}) around it, and {@code output.random()} is that RNG; a loop that draws for itself
+ * (acceptance tests, fresh drafts) draws from it, in an order it documents, so a seed reproduces the output.
  *
  * <p><b>Adding a loop.</b> A {@code Generator} whose step is "forward, sample, commit" needs only this:
  * <pre>{@code
@@ -21,8 +21,8 @@
  * DecodeChecks.validatePrompt(prompt, card);
  * int budget = DecodeLimits.budget(context, prompt.length);
  * Sampler sampler = DecodeChecks.sampler(context);
- * SamplingContext history = SamplingContext.seeded(prompt, card.vocabSize(), context.seed());
- * TokenOutput output = new TokenOutput(context, sink, history, budget);
+ * TokenOutput output = new TokenOutput(context, sink, prompt, budget); // history + the request's seeded RNG
+ * SamplingContext history = output.history();
  * int forwards = 0;
  * try (KvCache cache = new KvCache(model)) {
  *     int[] feed = prompt;                                        // prefill, then one token per step

@@ -32,8 +32,8 @@ class ToolkitLoopTest {
             DecodeChecks.validatePrompt(prompt, card);
             int budget = DecodeLimits.budget(context, prompt.length);
             Sampler sampler = DecodeChecks.sampler(context);
-            SamplingContext history = SamplingContext.seeded(prompt, card.vocabSize(), context.seed());
-            TokenOutput output = new TokenOutput(context, sink, history, budget);
+            TokenOutput output = new TokenOutput(context, sink, prompt, budget);
+            SamplingContext history = output.history();
             int forwards = 0;
             try (KvCache cache = new KvCache(model)) {
                 int[] feed = prompt;

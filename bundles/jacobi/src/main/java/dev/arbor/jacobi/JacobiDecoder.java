@@ -228,8 +228,9 @@ public final class JacobiDecoder {
             }
             this.budget = DecodeLimits.budget(context, prompt.length, settings.cap());
             this.sampler = DecodeChecks.sampler(context);
-            this.history = SamplingContext.seeded(prompt, vocab, context.seed());
-            this.rng = history.random();
+            this.output = new TokenOutput(context, sink, prompt, budget);
+            this.history = output.history();
+            this.rng = output.random();
             int low = 0;
             int high = vocab;
             if (context.tokenizer() != null) {
@@ -243,7 +244,6 @@ public final class JacobiDecoder {
             }
             this.initLow = low;
             this.initHigh = high;
-            this.output = new TokenOutput(context, sink, history, budget);
         }
 
         GenerationResult decode() {

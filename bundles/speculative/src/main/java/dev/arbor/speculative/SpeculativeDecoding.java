@@ -183,9 +183,9 @@ public final class SpeculativeDecoding {
     private GenerationResult loop(GenerationContext context, TokenSink sink, Drafter drafter, int lookahead,
                                   ModelBackend target, ModelCard card, int[] prompt, int budget, Sampler sampler) {
         int vocab = card.vocabSize();
-        SamplingContext history = SamplingContext.seeded(prompt, vocab, context.seed());
-        RandomGenerator rng = history.random();
-        TokenOutput output = new TokenOutput(context, sink, history, budget);
+        TokenOutput output = new TokenOutput(context, sink, prompt, budget);
+        SamplingContext history = output.history();
+        RandomGenerator rng = output.random();
         int forwards = 0;
         long drafted = 0;
         long accepted = 0;

@@ -67,8 +67,8 @@ public final class AutoregressiveGenerator implements Generator {
         boolean useCache = DecodeLimits.useCache(context.options());
         int budget = DecodeLimits.budget(context, prompt.length);
         Sampler sampler = DecodeChecks.sampler(context);
-        SamplingContext history = SamplingContext.seeded(prompt, card.vocabSize(), context.seed());
-        TokenOutput output = new TokenOutput(context, sink, history, budget);
+        TokenOutput output = new TokenOutput(context, sink, prompt, budget);
+        SamplingContext history = output.history();
 
         int forwards = 0;
         long forwardTokens = 0;

@@ -79,8 +79,8 @@ public final class ClassifierFreeGuidanceGenerator implements Generator {
         CfgSettings settings = CfgSettings.read(context, prompt);
         int budget = budget(context, prompt.length, settings);
         Sampler sampler = DecodeChecks.sampler(context);
-        SamplingContext history = SamplingContext.seeded(prompt, card.vocabSize(), context.seed());
-        TokenOutput output = new TokenOutput(context, sink, history, budget);
+        TokenOutput output = new TokenOutput(context, sink, prompt, budget);
+        SamplingContext history = output.history();
 
         int guidedTokens = 0;
         long prefillNanos = 0;

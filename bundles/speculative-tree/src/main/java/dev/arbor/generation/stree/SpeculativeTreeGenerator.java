@@ -172,9 +172,9 @@ public final class SpeculativeTreeGenerator implements Generator {
         ModelBackend draft = openDraft(context, options);
         checkDraft(draft.card(), card, options);
 
-        SamplingContext history = SamplingContext.seeded(prompt, card.vocabSize(), context.seed());
-        RandomGenerator rng = history.random();
-        TokenOutput output = new TokenOutput(context, sink, history, budget);
+        TokenOutput output = new TokenOutput(context, sink, prompt, budget);
+        SamplingContext history = output.history();
+        RandomGenerator rng = output.random();
         int steps = 0;
         long drafted = 0;
         long accepted = 0;
