@@ -1,7 +1,8 @@
 /**
  * Logits processing and token selection: a chain of {@link dev.arbor.api.sampling.LogitsProcessor}s followed by a
- * {@link dev.arbor.api.sampling.TokenSelector} that returns the token together with the processed distribution.
+ * {@link dev.arbor.api.sampling.TokenSelector} that returns the token together with the processed distribution;
+ * {@link dev.arbor.api.sampling.SamplingOptions} decides what request options such as {@code temperature} mean.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package dev.arbor.api.sampling;

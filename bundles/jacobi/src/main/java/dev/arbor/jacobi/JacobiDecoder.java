@@ -3,21 +3,22 @@ package dev.arbor.jacobi;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
 import dev.arbor.api.Trait;
-import dev.arbor.api.generation.FinishReason;
 import dev.arbor.api.generation.GenerationContext;
 import dev.arbor.api.generation.GenerationResult;
 import dev.arbor.api.generation.TokenSink;
 import dev.arbor.api.model.Capability;
-import dev.arbor.api.model.DecodeState;
 import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
-import dev.arbor.api.model.StateWrite;
 import dev.arbor.api.sampling.Sampler;
 import dev.arbor.api.sampling.SamplingContext;
 import dev.arbor.api.sampling.Selection;
 import dev.arbor.api.tokenizer.VocabularyPartition;
+import dev.arbor.autoregressive.DecodeChecks;
+import dev.arbor.autoregressive.DecodeLimits;
+import dev.arbor.autoregressive.KvCache;
+import dev.arbor.autoregressive.TokenOutput;
 import dev.arbor.sampling.SamplingMath;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -93,10 +94,20 @@ public final class JacobiDecoder {
     public static final String WINDOW = "window";
     /** Option: how fresh drafts are initialised, {@code random} or {@code repeat}. */
     public static final String INIT = "init";
-    /** Option: false selects the stateless reference path. */
-    public static final String USE_CACHE = "use_cache";
-    /** Option: caps the new tokens below {@link GenerationContext#maxNewTokens()}. */
-    public static final String MAX_NEW_TOKENS = "max_new_tokens";
+    /**
+     * Option: false selects the stateless reference path.
+     *
+     * @deprecated the family's options are read in {@link DecodeLimits}; use {@link DecodeLimits#USE_CACHE}
+     */
+    @Deprecated
+    public static final String USE_CACHE = DecodeLimits.USE_CACHE;
+    /**
+     * Option: caps the new tokens below {@link GenerationContext#maxNewTokens()}.
+     *
+     * @deprecated the family's budget is decided in {@link DecodeLimits}; use {@link DecodeLimits#MAX_NEW_TOKENS}
+     */
+    @Deprecated
+    public static final String MAX_NEW_TOKENS = DecodeLimits.MAX_NEW_TOKENS;
     /** Default window, from the SJD reference tests ({@code max_num_new_tokens = 16}). */
     public static final int DEFAULT_WINDOW = 16;
     /** Largest window accepted (a forward of W tokens and W rows of logits per iteration). */
@@ -131,8 +142,8 @@ public final class JacobiDecoder {
                         + "vocabulary) or 'repeat' (copy the token to the left), got '" + options.string(INIT, "")
                         + "'");
             };
-            boolean useCache = options.bool(USE_CACHE, true);
-            int cap = options.integer(MAX_NEW_TOKENS, Integer.MAX_VALUE, 0, Integer.MAX_VALUE);
+            boolean useCache = DecodeLimits.useCache(options);
+            int cap = DecodeLimits.cap(options);
             return new Settings(window, scheme, useCache, cap);
         }
     }
@@ -176,30 +187,8 @@ public final class JacobiDecoder {
         return new Run(context, sink, rule, settings).decode();
     }
 
-    /** Refuses prompts no forward could serve (as the autoregressive generator does). */
-    static void validatePrompt(int[] prompt, ModelCard card) {
-        if (prompt.length == 0) {
-            throw ArborException.invalid("the prompt is empty; a causal model needs at least one token to condition "
-                    + "on (start the prompt with BOS" + (card.bosTokenId().isPresent()
-                    ? ", id " + card.bosTokenId().getAsInt() : "") + ")");
-        }
-        if (prompt.length >= card.maxPositions()) {
-            throw ArborException.invalid("prompt has " + prompt.length + " tokens but " + card.name()
-                    + "'s context is " + card.maxPositions() + "; shorten the prompt to at most "
-                    + (card.maxPositions() - 1) + " tokens to leave room for generation");
-        }
-        for (int i = 0; i < prompt.length; i++) {
-            if (prompt[i] < 0 || prompt[i] >= card.vocabSize()) {
-                throw ArborException.invalid("prompt token " + i + " has id " + prompt[i] + ", outside "
-                        + card.name() + "'s vocabulary [0, " + card.vocabSize() + ")");
-            }
-        }
-    }
-
     /** The state of one request. */
     private static final class Run {
-        private final GenerationContext context;
-        private final TokenSink sink;
         private final AcceptanceRule rule;
         private final Settings settings;
         private final ModelBackend model;
@@ -217,40 +206,31 @@ public final class JacobiDecoder {
         private int[] drafts = new int[0];
         private double[][] draftQ = new double[0][];
 
-        private int[] tokens;
-        private double[] logProbs;
-        private int generated;
+        private final TokenOutput output;
         private int steps;
         private long drafted;
         private long accepted;
         private long forwardTokens;
 
         Run(GenerationContext context, TokenSink sink, AcceptanceRule rule, Settings settings) {
-            this.context = context;
-            this.sink = sink;
             this.rule = rule;
             this.settings = settings;
             this.model = context.model();
             this.card = model.card();
             this.vocab = card.vocabSize();
             this.prompt = context.prompt().clone();
-            validatePrompt(prompt, card);
+            DecodeChecks.validatePrompt(prompt, card);
             if (settings.useCache() && !card.supports(Capability.STATE_TRUNCATE)) {
                 throw new ArborException(ArborException.Kind.INCOMPATIBLE, "Jacobi decoding rolls the KV cache back "
                         + "after a rejection, but " + card.name() + " does not offer " + Capability.STATE_TRUNCATE
                         + "; use a backend whose state supports truncate, or option use_cache=false (stateless, "
                         + "recomputes the whole sequence every iteration)");
             }
-            this.budget = Math.min(Math.min(context.maxNewTokens(), settings.cap()),
-                    card.maxPositions() - prompt.length);
-            Sampler chain = context.samplers().get();
-            if (chain == null) {
-                throw new ArborException(ArborException.Kind.PLUGIN_FAILURE,
-                        "the pipeline's sampler supplier returned null");
-            }
-            this.sampler = chain;
-            this.history = SamplingContext.seeded(prompt, vocab, context.seed());
-            this.rng = history.random();
+            this.budget = DecodeLimits.budget(context, prompt.length, settings.cap());
+            this.sampler = DecodeChecks.sampler(context);
+            this.output = new TokenOutput(context, sink, prompt, budget);
+            this.history = output.history();
+            this.rng = output.random();
             int low = 0;
             int high = vocab;
             if (context.tokenizer() != null) {
@@ -264,33 +244,26 @@ public final class JacobiDecoder {
             }
             this.initLow = low;
             this.initHigh = high;
-            this.tokens = new int[Math.max(0, Math.min(budget, 256))];
-            this.logProbs = new double[tokens.length];
         }
 
         GenerationResult decode() {
-            FinishReason reason = FinishReason.LENGTH;
             long start = System.nanoTime();
-            DecodeState state = null;
+            KvCache cache = null;
             try {
                 if (settings.useCache() && budget > 0) {
-                    state = model.newState(1);
+                    cache = new KvCache(model);
                 }
                 boolean prefilled = false;
-                while (generated < budget) {
-                    if (context.cancellation().isCancelled()) {
-                        reason = FinishReason.CANCELLED;
-                        break;
-                    }
-                    int window = Math.min(settings.window(), budget - generated);
+                while (output.hasRoom() && !output.cancelled()) {
+                    int window = Math.min(settings.window(), output.left());
                     int n = window - 1;
                     refillDrafts(n);
                     int historyLength = history.length();
 
                     // 1. One forward over [last(S), d_1..d_n] (or S + drafts on the first / stateless iteration).
-                    ForwardRequest request;
+                    ForwardResult result;
                     int[] input;
-                    if (state == null || !prefilled) {
+                    if (cache == null || !prefilled) {
                         int[] s = history.tokens();
                         input = Arrays.copyOf(s, s.length + n);
                         System.arraycopy(drafts, 0, input, s.length, n);
@@ -298,20 +271,14 @@ public final class JacobiDecoder {
                         for (int j = 0; j < window; j++) {
                             rows[j] = s.length - 1 + j;
                         }
-                        ForwardRequest.Builder b = ForwardRequest.builder(new int[][] {input})
-                                .logitRows(new int[][] {rows});
-                        if (state != null) {
-                            b.state(state).write(StateWrite.APPEND);
-                        }
-                        request = b.build();
+                        result = cache != null ? cache.append(input, rows) : model.forward(
+                                ForwardRequest.builder(new int[][] {input}).logitRows(new int[][] {rows}).build());
                     } else {
                         input = new int[window];
                         input[0] = history.token(historyLength - 1);
                         System.arraycopy(drafts, 0, input, 1, n);
-                        request = ForwardRequest.builder(new int[][] {input}).state(state).write(StateWrite.APPEND)
-                                .build();
+                        result = cache.append(input, null);
                     }
-                    ForwardResult result = model.forward(request);
                     prefilled = true;
                     steps++;
                     drafted += n;
@@ -332,9 +299,9 @@ public final class JacobiDecoder {
                         if (j > 0) {
                             history.append(drafts[j - 1]);
                         }
-                        float[] logits = checkedCopy(result.logits(0, j));
+                        float[] logits = DecodeChecks.checkedCopy(result.logits(0, j), card);
                         Selection selection = sampler.sample(logits, history);
-                        checkToken(selection.token());
+                        DecodeChecks.checkToken(selection.token(), card);
                         float[] dist = selection.distribution();
                         if (dist == null || dist.length != vocab) {
                             throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "the token selector "
@@ -379,11 +346,8 @@ public final class JacobiDecoder {
                     }
 
                     // 4. KV rollback: keep every committed token but the last.
-                    if (state != null) {
-                        int keep = historyLength - 1 + k;
-                        if (state.length() > keep) {
-                            state.truncate(keep);
-                        }
+                    if (cache != null) {
+                        cache.rollback(historyLength - 1 + k);
                     }
 
                     // 5. Recycle the un-accepted tail's advanced tokens as drafts, with their p as q.
@@ -391,30 +355,19 @@ public final class JacobiDecoder {
                     draftQ = Arrays.copyOfRange(p, k, window);
 
                     // 6. Commit.
-                    boolean stop = false;
-                    for (int i = 0; i < k; i++) {
+                    boolean open = true;
+                    for (int i = 0; i < k && open; i++) {
                         int token = out[i];
-                        if (context.isStopToken(token)) {
-                            reason = FinishReason.STOP;
-                            stop = true;
-                            break;
-                        }
                         double logProb = token == advanced[i] ? advancedLogProb[i] : logSoftmaxAt(processed[i], token);
-                        history.append(token);
-                        record(token, logProb);
-                        if (!sink.accept(0, token, new Selection(token, distributions[i], logProb, p[i][token]))) {
-                            reason = FinishReason.STOP;
-                            stop = true;
-                            break;
-                        }
+                        open = output.commit(token, new Selection(token, distributions[i], logProb, p[i][token]));
                     }
-                    if (stop) {
+                    if (!open) {
                         break;
                     }
                 }
             } finally {
-                if (state != null) {
-                    state.close();
+                if (cache != null) {
+                    cache.close();
                 }
             }
             Map<String, Object> stats = new LinkedHashMap<>();
@@ -422,7 +375,7 @@ public final class JacobiDecoder {
             stats.put("speculative.drafted", drafted);
             stats.put("speculative.accepted", accepted);
             stats.put("speculative.acceptance_rate", drafted == 0 ? 0.0 : (double) accepted / drafted);
-            stats.put("speculative.tokens_per_step", steps == 0 ? 0.0 : (double) generated / steps);
+            stats.put("speculative.tokens_per_step", steps == 0 ? 0.0 : (double) output.generated() / steps);
             stats.put("jacobi.window", settings.window());
             stats.put("jacobi.init", settings.init().name().toLowerCase(Locale.ROOT));
             stats.put("jacobi.rule", rule.getClass().getSimpleName());
@@ -431,8 +384,7 @@ public final class JacobiDecoder {
             stats.put("forward_tokens", forwardTokens);
             stats.put("decode_nanos", System.nanoTime() - start);
             rule.stats().forEach(stats::putIfAbsent);
-            return new GenerationResult(Arrays.copyOf(tokens, generated), Arrays.copyOf(logProbs, generated), reason,
-                    steps, stats);
+            return output.result(steps, stats);
         }
 
         /** Keeps at most {@code n} pending drafts and appends fresh ones until there are {@code n}. */
@@ -463,32 +415,6 @@ public final class JacobiDecoder {
             double u = rng.nextDouble();
             // Rounding only: p and q agree to float precision, so p itself is the right distribution.
             return SamplingMath.inverseCdf(sum > 0 ? r : p, u);
-        }
-
-        private void record(int token, double logProb) {
-            if (generated == tokens.length) {
-                tokens = Arrays.copyOf(tokens, Math.min(budget, Math.max(16, tokens.length * 2)));
-                logProbs = Arrays.copyOf(logProbs, tokens.length);
-            }
-            tokens[generated] = token;
-            logProbs[generated] = logProb;
-            generated++;
-        }
-
-        private float[] checkedCopy(float[] logits) {
-            if (logits == null || logits.length != vocab) {
-                throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, card.name() + " returned "
-                        + (logits == null ? "no logits" : logits.length + " logits") + " for a row, but its card "
-                        + "says " + vocab);
-            }
-            return logits.clone();
-        }
-
-        private void checkToken(int token) {
-            if (token < 0 || token >= vocab) {
-                throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "the token selector chose id " + token
-                        + ", outside " + card.name() + "'s vocabulary [0, " + vocab + ")");
-            }
         }
 
         private static double logSoftmaxAt(float[] logits, int token) {

@@ -3,23 +3,22 @@ package dev.arbor.speculative;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
 import dev.arbor.api.Trait;
-import dev.arbor.api.generation.FinishReason;
 import dev.arbor.api.generation.GenerationContext;
 import dev.arbor.api.generation.GenerationResult;
 import dev.arbor.api.generation.TokenSink;
 import dev.arbor.api.model.Capability;
-import dev.arbor.api.model.DecodeState;
-import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
-import dev.arbor.api.model.StateWrite;
 import dev.arbor.api.sampling.LogitsProcessor;
 import dev.arbor.api.sampling.Sampler;
 import dev.arbor.api.sampling.SamplingContext;
 import dev.arbor.api.sampling.Selection;
+import dev.arbor.autoregressive.DecodeChecks;
+import dev.arbor.autoregressive.DecodeLimits;
+import dev.arbor.autoregressive.KvCache;
+import dev.arbor.autoregressive.TokenOutput;
 import dev.arbor.sampling.SamplingMath;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -89,8 +88,13 @@ import java.util.random.RandomGenerator;
 public final class SpeculativeDecoding {
     /** Option: tokens the drafter proposes per step (the paper's gamma). */
     public static final String LOOKAHEAD = "lookahead";
-    /** Option: caps the new tokens below {@link GenerationContext#maxNewTokens()} (never raises it). */
-    public static final String MAX_NEW_TOKENS = "max_new_tokens";
+    /**
+     * Option: caps the new tokens below {@link GenerationContext#maxNewTokens()} (never raises it).
+     *
+     * @deprecated the family's budget is decided in {@link DecodeLimits}; use {@link DecodeLimits#MAX_NEW_TOKENS}
+     */
+    @Deprecated
+    public static final String MAX_NEW_TOKENS = DecodeLimits.MAX_NEW_TOKENS;
 
     public static final String STEPS = "speculative.steps";
     public static final String DRAFTED = "speculative.drafted";
@@ -162,14 +166,9 @@ public final class SpeculativeDecoding {
                         + "support DecodeState.truncate (Capability.STATE_TRUNCATE)");
             }
             int[] prompt = context.prompt().clone();
-            validatePrompt(prompt, card);
-            int cap = context.options().integer(MAX_NEW_TOKENS, Integer.MAX_VALUE, 0, Integer.MAX_VALUE);
-            int budget = Math.min(Math.min(context.maxNewTokens(), cap), card.maxPositions() - prompt.length);
-            Sampler sampler = context.samplers().get();
-            if (sampler == null) {
-                throw new ArborException(ArborException.Kind.PLUGIN_FAILURE,
-                        "the pipeline's sampler supplier returned null");
-            }
+            DecodeChecks.validatePrompt(prompt, card);
+            int budget = DecodeLimits.budget(context, prompt.length);
+            Sampler sampler = DecodeChecks.sampler(context);
             for (LogitsProcessor p : sampler.processors()) {
                 String reason = processorRefusal(p.traits());
                 if (reason != null) {
@@ -184,31 +183,23 @@ public final class SpeculativeDecoding {
     private GenerationResult loop(GenerationContext context, TokenSink sink, Drafter drafter, int lookahead,
                                   ModelBackend target, ModelCard card, int[] prompt, int budget, Sampler sampler) {
         int vocab = card.vocabSize();
-        SamplingContext history = SamplingContext.seeded(prompt, vocab, context.seed());
-        RandomGenerator rng = history.random();
-        int[] tokens = new int[Math.min(Math.max(budget, 0), 256)];
-        double[] logProbs = new double[tokens.length];
-        int generated = 0;
+        TokenOutput output = new TokenOutput(context, sink, prompt, budget);
+        SamplingContext history = output.history();
+        RandomGenerator rng = output.random();
         int forwards = 0;
         long drafted = 0;
         long accepted = 0;
         long rejected = 0;
         long decided = 0;
-        FinishReason reason = FinishReason.LENGTH;
-        DecodeState state = null;
+        KvCache cache = null; // holds the committed tokens but the last decided one, between steps
         try {
             if (budget > 0) {
-                state = target.newState(1);
+                cache = new KvCache(target);
             }
-            int inState = 0; // committed tokens held by the target state (all but the last decided one)
             steps:
-            while (generated < budget) {
-                if (context.cancellation().isCancelled()) {
-                    reason = FinishReason.CANCELLED;
-                    break;
-                }
+            while (output.hasRoom() && !output.cancelled()) {
                 int committed = history.length();
-                int k = Math.min(lookahead, budget - generated - 1);
+                int k = Math.min(lookahead, output.left() - 1);
                 Draft draft = Draft.EMPTY;
                 if (k > 0) {
                     draft = drafter.propose(new DraftRequest(history, sampler, k, context.stopTokens()));
@@ -218,6 +209,7 @@ public final class SpeculativeDecoding {
                     checkDraft(draft, k, vocab, drafter);
                 }
                 int d = draft.size();
+                int inState = cache.length();
                 int pending = committed - inState;
                 int[] feed = new int[pending + d];
                 for (int i = 0; i < pending; i++) {
@@ -228,17 +220,15 @@ public final class SpeculativeDecoding {
                 for (int i = 0; i <= d; i++) {
                     rows[i] = pending - 1 + i;
                 }
-                ForwardResult result = target.forward(ForwardRequest.builder(new int[][] {feed}).state(state)
-                        .write(StateWrite.APPEND).logitRows(new int[][] {rows}).build());
+                ForwardResult result = cache.append(feed, rows);
                 forwards++;
-                inState += feed.length;
                 drafted += d;
 
                 int acceptedHere = 0;
                 int next = -1;
                 Selection nextSelection = null;
                 for (int i = 0; i <= d; i++) {
-                    float[] logits = checkedCopy(result.logits(0, i), card);
+                    float[] logits = DecodeChecks.checkedCopy(result.logits(0, i), card);
                     Selection targetSelection = sampler.sample(logits, history); // logits are processed in place now
                     float[] p = targetSelection.distribution();
                     if (p == null || p.length != vocab) {
@@ -249,7 +239,7 @@ public final class SpeculativeDecoding {
                     }
                     if (i == d) {
                         next = targetSelection.token(); // bonus token: every draft was accepted
-                        checkToken(next, card);
+                        DecodeChecks.checkToken(next, card);
                         nextSelection = targetSelection;
                         break;
                     }
@@ -268,21 +258,7 @@ public final class SpeculativeDecoding {
                         accepted++;
                         acceptedHere++;
                         decided++;
-                        if (context.isStopToken(x)) {
-                            reason = FinishReason.STOP;
-                            break steps;
-                        }
-                        history.append(x);
-                        Selection s = selection(x, p, logits);
-                        if (generated == tokens.length) {
-                            tokens = Arrays.copyOf(tokens, Math.min(budget, tokens.length * 2));
-                            logProbs = Arrays.copyOf(logProbs, tokens.length);
-                        }
-                        tokens[generated] = x;
-                        logProbs[generated] = s.logProbability();
-                        generated++;
-                        if (!sink.accept(0, x, s)) {
-                            reason = FinishReason.STOP;
+                        if (!output.commit(x, selection(x, p, logits))) {
                             break steps;
                         }
                         continue;
@@ -308,31 +284,14 @@ public final class SpeculativeDecoding {
                 }
                 decided++;
                 // Rollback: the target state holds committed + all d drafts; keep committed + accepted drafts.
-                int valid = committed + acceptedHere;
-                if (inState > valid) {
-                    state.truncate(valid);
-                    inState = valid;
-                }
-                if (context.isStopToken(next)) {
-                    reason = FinishReason.STOP;
-                    break;
-                }
-                history.append(next);
-                if (generated == tokens.length) {
-                    tokens = Arrays.copyOf(tokens, Math.min(budget, tokens.length * 2));
-                    logProbs = Arrays.copyOf(logProbs, tokens.length);
-                }
-                tokens[generated] = next;
-                logProbs[generated] = nextSelection.logProbability();
-                generated++;
-                if (!sink.accept(0, next, nextSelection)) {
-                    reason = FinishReason.STOP;
+                cache.rollback(committed + acceptedHere);
+                if (!output.commit(next, nextSelection)) {
                     break;
                 }
             }
         } finally {
-            if (state != null) {
-                state.close();
+            if (cache != null) {
+                cache.close();
             }
         }
         Map<String, Object> stats = new LinkedHashMap<>();
@@ -346,8 +305,7 @@ public final class SpeculativeDecoding {
         stats.put(DRAFT_FORWARDS, drafter.forwardPasses());
         stats.put(DRAFTER, drafter.describe());
         stats.put("budget", budget);
-        return new GenerationResult(Arrays.copyOf(tokens, generated), Arrays.copyOf(logProbs, generated), reason,
-                forwards, stats);
+        return output.result(forwards, stats);
     }
 
     /** The selection streamed for {@code token}: p, log softmax of the processed target logits, p(token). */
@@ -379,42 +337,6 @@ public final class SpeculativeDecoding {
                 throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, drafter.describe() + " gave a draft "
                         + "distribution of " + draft.distributions()[i].length + " entries; the target's vocabulary "
                         + "has " + vocab);
-            }
-        }
-    }
-
-    private static float[] checkedCopy(float[] logits, ModelCard card) {
-        if (logits == null || logits.length != card.vocabSize()) {
-            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, card.name() + " returned "
-                    + (logits == null ? "no logits" : logits.length + " logits") + " for a row, but its card says "
-                    + card.vocabSize());
-        }
-        return logits.clone(); // processors work in place; a backend may reuse its buffer
-    }
-
-    private static void checkToken(int token, ModelCard card) {
-        if (token < 0 || token >= card.vocabSize()) {
-            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "the token selector chose id " + token
-                    + ", outside " + card.name() + "'s vocabulary [0, " + card.vocabSize() + ")");
-        }
-    }
-
-    /** Refuses prompts no forward could serve: empty, no room left in the context, ids outside the vocabulary. */
-    static void validatePrompt(int[] prompt, ModelCard card) {
-        if (prompt.length == 0) {
-            throw ArborException.invalid("the prompt is empty; a causal model needs at least one token to condition "
-                    + "on (start the prompt with BOS" + (card.bosTokenId().isPresent()
-                    ? ", id " + card.bosTokenId().getAsInt() : "") + ")");
-        }
-        if (prompt.length >= card.maxPositions()) {
-            throw ArborException.invalid("prompt has " + prompt.length + " tokens but " + card.name()
-                    + "'s context is " + card.maxPositions() + "; shorten the prompt to at most "
-                    + (card.maxPositions() - 1) + " tokens to leave room for generation");
-        }
-        for (int i = 0; i < prompt.length; i++) {
-            if (prompt[i] < 0 || prompt[i] >= card.vocabSize()) {
-                throw ArborException.invalid("prompt token " + i + " has id " + prompt[i] + ", outside "
-                        + card.name() + "'s vocabulary [0, " + card.vocabSize() + ")");
             }
         }
     }

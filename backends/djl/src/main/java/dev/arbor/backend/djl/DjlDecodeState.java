@@ -7,9 +7,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.model.DecodeState;
+import dev.arbor.backend.support.StateSlots;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.BitSet;
 import java.util.List;
 
 /**
@@ -22,22 +21,14 @@ import java.util.List;
 final class DjlDecodeState implements DecodeState {
     private final DjlDecoderBackend owner;
     private final NDManager manager;
-    private int batch;
-    private int length;
+    private StateSlots slots;
     private NDList kv;
-    private BitSet[] valid;
-    private int[] validCount;
     private boolean closed;
 
     DjlDecodeState(DjlDecoderBackend owner, NDManager manager, int batch) {
         this.owner = owner;
         this.manager = manager;
-        this.batch = batch;
-        this.valid = new BitSet[batch];
-        this.validCount = new int[batch];
-        for (int b = 0; b < batch; b++) {
-            valid[b] = new BitSet();
-        }
+        this.slots = new StateSlots(batch);
     }
 
     DjlDecoderBackend owner() {
@@ -50,30 +41,25 @@ final class DjlDecodeState implements DecodeState {
 
     @Override
     public int batchSize() {
-        return batch;
+        return slots.batchSize();
     }
 
     @Override
     public int length() {
-        return length;
+        return slots.length();
     }
 
     boolean slotValid(int row, int slot) {
-        return valid[row].get(slot);
+        return slots.isValid(row, slot);
     }
 
     /** True when no slot of any row is padding. */
     boolean allSlotsValid() {
-        for (int b = 0; b < batch; b++) {
-            if (validCount[b] != length) {
-                return false;
-            }
-        }
-        return true;
+        return slots.allValid();
     }
 
     int validCount(int row) {
-        return validCount[row];
+        return slots.validCount(row);
     }
 
     /** The past tensors (key, value per layer), or null while the state is empty. */
@@ -89,72 +75,34 @@ final class DjlDecodeState implements DecodeState {
         }
         NDList previous = kv;
         kv = presents;
-        for (int b = 0; b < batch; b++) {
-            for (int j = 0; j < lq; j++) {
-                if (newValid == null || newValid[b][j]) {
-                    valid[b].set(length + j);
-                    validCount[b]++;
-                }
-            }
-        }
-        length += lq;
+        slots.append(newValid, lq);
         if (previous != null) {
             previous.close();
         }
     }
 
     /** Records the validity of slots a {@code StateWrite.At} forward overwrote (their tensors are already set). */
-    void markWritten(int[] slots, boolean[][] newValid) {
-        for (int b = 0; b < batch; b++) {
-            for (int j = 0; j < slots.length; j++) {
-                boolean now = newValid == null || newValid[b][j];
-                if (valid[b].get(slots[j]) != now) {
-                    valid[b].set(slots[j], now);
-                    validCount[b] += now ? 1 : -1;
-                }
-            }
-        }
+    void markWritten(int[] written, boolean[][] newValid) {
+        slots.markWritten(written, newValid);
     }
 
     @Override
     public void truncate(int newLength) {
         ensureOpen("truncate");
-        if (newLength < 0 || newLength > length) {
-            throw ArborException.invalid("truncate(" + newLength + ") is outside [0, " + length + "], the state's "
-                    + "current length");
-        }
-        if (newLength == length) {
-            return;
-        }
-        int[] slots = new int[newLength];
-        Arrays.setAll(slots, i -> i);
-        rebuild(identityRows(), slots);
+        rebuild(slots.truncation(newLength));
     }
 
     @Override
     public void compact(int[] keepSlots) {
         ensureOpen("compact");
-        for (int i = 0; i < keepSlots.length; i++) {
-            if (keepSlots[i] < 0 || keepSlots[i] >= length || (i > 0 && keepSlots[i] <= keepSlots[i - 1])) {
-                throw ArborException.invalid("compact: keepSlots must be strictly ascending slots in [0, " + length
-                        + "), got " + Arrays.toString(keepSlots));
-            }
-        }
-        if (keepSlots.length == length) {
-            return;
-        }
-        rebuild(identityRows(), keepSlots.clone());
+        rebuild(slots.compaction(keepSlots));
     }
 
     @Override
     public DecodeState fork() {
         ensureOpen("fork");
-        DjlDecodeState copy = owner.newStateFor(batch);
-        copy.length = length;
-        copy.validCount = validCount.clone();
-        for (int b = 0; b < batch; b++) {
-            copy.valid[b] = (BitSet) valid[b].clone();
-        }
+        DjlDecodeState copy = owner.newStateFor(slots.batchSize());
+        copy.slots = slots.copy();
         if (kv != null) {
             copy.kv = new NDList(kv.size());
             for (NDArray a : kv) {
@@ -169,52 +117,23 @@ final class DjlDecodeState implements DecodeState {
     @Override
     public void selectRows(int[] sourceRows) {
         ensureOpen("selectRows");
-        if (sourceRows.length == 0) {
-            throw ArborException.invalid("selectRows: at least one row must remain");
-        }
-        boolean identity = sourceRows.length == batch;
-        for (int i = 0; i < sourceRows.length; i++) {
-            if (sourceRows[i] < 0 || sourceRows[i] >= batch) {
-                throw ArborException.invalid("selectRows: row " + sourceRows[i] + " is outside [0, " + batch + ")");
-            }
-            identity &= sourceRows[i] == i;
-        }
-        if (identity) {
+        rebuild(slots.rowSelection(sourceRows));
+    }
+
+    /** Replaces the KV tensors by the rows and slots {@code edit} selects; null: nothing to change. */
+    private void rebuild(StateSlots.Edit edit) {
+        if (edit == null) {
             return;
         }
-        int[] slots = new int[length];
-        Arrays.setAll(slots, i -> i);
-        rebuild(sourceRows.clone(), slots);
-    }
-
-    private int[] identityRows() {
-        int[] rows = new int[batch];
-        Arrays.setAll(rows, i -> i);
-        return rows;
-    }
-
-    /** Replaces the KV tensors and validity bits by the rows and slots selected. */
-    private void rebuild(int[] rows, int[] slots) {
         NDList next = null;
-        if (kv != null && slots.length > 0) {
+        if (kv != null && edit.slots().length > 0) {
             next = new NDList(kv.size());
             try (NDManager scratch = manager.newSubManager()) {
                 for (NDArray a : kv) {
-                    NDArray r = gather(gather(a, rows, 0, scratch), slots, 2, scratch);
+                    NDArray r = gather(gather(a, edit.rows(), 0, scratch), edit.slots(), 2, scratch);
                     NDArray kept = r.duplicate(); // a compact copy, not a view pinning the old storage
                     kept.attach(manager);
                     next.add(kept);
-                }
-            }
-        }
-        BitSet[] nextValid = new BitSet[rows.length];
-        int[] nextCount = new int[rows.length];
-        for (int b = 0; b < rows.length; b++) {
-            nextValid[b] = new BitSet();
-            for (int j = 0; j < slots.length; j++) {
-                if (valid[rows[b]].get(slots[j])) {
-                    nextValid[b].set(j);
-                    nextCount[b]++;
                 }
             }
         }
@@ -222,10 +141,7 @@ final class DjlDecodeState implements DecodeState {
             kv.close();
         }
         kv = next;
-        valid = nextValid;
-        validCount = nextCount;
-        batch = rows.length;
-        length = slots.length;
+        slots.apply(edit);
     }
 
     /** {@code a} restricted to {@code index} along {@code axis}: one slice per run of consecutive indices. */

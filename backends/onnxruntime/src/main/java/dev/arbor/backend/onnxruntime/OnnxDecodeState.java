@@ -4,7 +4,7 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.model.DecodeState;
-import java.util.BitSet;
+import dev.arbor.backend.support.StateSlots;
 
 /**
  * The KV cache of one request: the current {@link KvBlock} (null while empty), its length in slots, and per row
@@ -14,34 +14,20 @@ import java.util.BitSet;
  */
 final class OnnxDecodeState implements DecodeState {
     private final OnnxDecoderBackend owner;
-    private int batch;
-    private int length;
+    private final StateSlots slots;
     private KvBlock kv;
-    private BitSet[] valid;
-    private int[] validCount;
     private boolean closed;
     private final Scratch scratch = new Scratch();
 
     OnnxDecodeState(OnnxDecoderBackend owner, int batch) {
         this.owner = owner;
-        this.batch = batch;
-        this.valid = new BitSet[batch];
-        this.validCount = new int[batch];
-        for (int b = 0; b < batch; b++) {
-            valid[b] = new BitSet();
-        }
+        this.slots = new StateSlots(batch);
     }
 
     private OnnxDecodeState(OnnxDecodeState from) {
         this.owner = from.owner;
-        this.batch = from.batch;
-        this.length = from.length;
+        this.slots = from.slots.copy();
         this.kv = from.kv == null ? null : from.kv.retain();
-        this.valid = new BitSet[batch];
-        for (int b = 0; b < batch; b++) {
-            valid[b] = (BitSet) from.valid[b].clone();
-        }
-        this.validCount = from.validCount.clone();
     }
 
     /** Reusable input/output buffers of this state's forward calls. */
@@ -55,22 +41,22 @@ final class OnnxDecodeState implements DecodeState {
 
     @Override
     public int batchSize() {
-        return batch;
+        return slots.batchSize();
     }
 
     @Override
     public int length() {
-        return length;
+        return slots.length();
     }
 
     /** True when slot {@code slot} of row {@code row} holds a real token. */
     boolean slotValid(int row, int slot) {
-        return valid[row].get(slot);
+        return slots.isValid(row, slot);
     }
 
     /** Real (non-padding) tokens held by {@code row}: the default position of its next token. */
     int validCount(int row) {
-        return validCount[row];
+        return slots.validCount(row);
     }
 
     /** The past tensors to feed, aligned with the graph's past inputs, or null while the state is empty. */
@@ -86,15 +72,7 @@ final class OnnxDecodeState implements DecodeState {
     void append(OnnxTensor[] presents, boolean[][] newValid, int lq) {
         KvBlock previous = kv;
         kv = new KvBlock(presents);
-        for (int b = 0; b < batch; b++) {
-            for (int j = 0; j < lq; j++) {
-                if (newValid == null || newValid[b][j]) {
-                    valid[b].set(length + j);
-                    validCount[b]++;
-                }
-            }
-        }
-        length += lq;
+        slots.append(newValid, lq);
         if (previous != null) {
             previous.release();
         }
@@ -103,33 +81,13 @@ final class OnnxDecodeState implements DecodeState {
     @Override
     public void truncate(int newLength) {
         ensureOpen("truncate");
-        if (newLength < 0 || newLength > length) {
-            throw ArborException.invalid("truncate(" + newLength + ") is outside [0, " + length + "], the state's "
-                    + "current length");
-        }
-        if (newLength == length) {
-            return;
-        }
-        int[] slots = new int[newLength];
-        for (int i = 0; i < newLength; i++) {
-            slots[i] = i;
-        }
-        rebuild(identityRows(), slots, "truncate");
+        rebuild(slots.truncation(newLength), "truncate");
     }
 
     @Override
     public void compact(int[] keepSlots) {
         ensureOpen("compact");
-        for (int i = 0; i < keepSlots.length; i++) {
-            if (keepSlots[i] < 0 || keepSlots[i] >= length || (i > 0 && keepSlots[i] <= keepSlots[i - 1])) {
-                throw ArborException.invalid("compact: keepSlots must be strictly ascending slots in [0, " + length
-                        + "), got " + java.util.Arrays.toString(keepSlots));
-            }
-        }
-        if (keepSlots.length == length) {
-            return;
-        }
-        rebuild(identityRows(), keepSlots.clone(), "compact");
+        rebuild(slots.compaction(keepSlots), "compact");
     }
 
     @Override
@@ -141,64 +99,29 @@ final class OnnxDecodeState implements DecodeState {
     @Override
     public void selectRows(int[] sourceRows) {
         ensureOpen("selectRows");
-        if (sourceRows.length == 0) {
-            throw ArborException.invalid("selectRows: at least one row must remain");
-        }
-        boolean identity = sourceRows.length == batch;
-        for (int i = 0; i < sourceRows.length; i++) {
-            if (sourceRows[i] < 0 || sourceRows[i] >= batch) {
-                throw ArborException.invalid("selectRows: row " + sourceRows[i] + " is outside [0, " + batch + ")");
-            }
-            identity &= sourceRows[i] == i;
-        }
-        if (identity) {
+        rebuild(slots.rowSelection(sourceRows), "selectRows");
+    }
+
+    /** Replaces the KV block by the rows and slots {@code edit} selects (copies through Java memory); null: none. */
+    private void rebuild(StateSlots.Edit edit, String op) {
+        if (edit == null) {
             return;
         }
-        int[] slots = new int[length];
-        for (int i = 0; i < length; i++) {
-            slots[i] = i;
-        }
-        rebuild(sourceRows.clone(), slots, "selectRows");
-    }
-
-    private int[] identityRows() {
-        int[] rows = new int[batch];
-        for (int b = 0; b < batch; b++) {
-            rows[b] = b;
-        }
-        return rows;
-    }
-
-    /** Replaces the KV block and validity bits by the rows and slots selected (copies through Java memory). */
-    private void rebuild(int[] rows, int[] slots, String op) {
         KvBlock next = null;
-        if (kv != null && slots.length > 0) {
+        if (kv != null && edit.slots().length > 0) {
             try {
-                next = KvBlock.gather(owner.environment(), owner.signature(), kv, batch, length, rows, slots);
+                next = KvBlock.gather(owner.environment(), owner.signature(), kv, slots.batchSize(), slots.length(),
+                        edit.rows(), edit.slots());
             } catch (OrtException e) {
                 throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, op + " of the KV cache of '"
                         + owner.card().name() + "' failed: " + e.getMessage(), e);
-            }
-        }
-        BitSet[] nextValid = new BitSet[rows.length];
-        int[] nextCount = new int[rows.length];
-        for (int b = 0; b < rows.length; b++) {
-            nextValid[b] = new BitSet();
-            for (int j = 0; j < slots.length; j++) {
-                if (valid[rows[b]].get(slots[j])) {
-                    nextValid[b].set(j);
-                    nextCount[b]++;
-                }
             }
         }
         if (kv != null) {
             kv.release();
         }
         kv = next;
-        valid = nextValid;
-        validCount = nextCount;
-        batch = rows.length;
-        length = slots.length;
+        slots.apply(edit);
     }
 
     private void ensureOpen(String op) {

@@ -8,13 +8,17 @@ import dev.arbor.api.generation.Generator;
 import dev.arbor.api.generation.TokenSink;
 import dev.arbor.api.model.DecodeState;
 import dev.arbor.api.model.ForwardRequest;
+import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.StateWrite;
 import dev.arbor.api.sampling.Sampler;
 import dev.arbor.api.sampling.SamplingContext;
 import dev.arbor.api.sampling.Selection;
-import java.util.Arrays;
+import dev.arbor.autoregressive.DecodeChecks;
+import dev.arbor.autoregressive.DecodeLimits;
+import dev.arbor.autoregressive.KvCache;
+import dev.arbor.autoregressive.TokenOutput;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -59,73 +63,57 @@ public final class AutoregressiveGenerator implements Generator {
         ModelBackend model = context.model();
         ModelCard card = model.card();
         int[] prompt = context.prompt().clone();
-        Decoding.validatePrompt(prompt, card);
-        boolean useCache = context.options().bool(Decoding.USE_CACHE, true);
-        int budget = Decoding.budget(context, prompt.length);
-        Sampler sampler = Decoding.chain(context);
-        SamplingContext history = SamplingContext.seeded(prompt, card.vocabSize(), context.seed());
+        DecodeChecks.validatePrompt(prompt, card);
+        boolean useCache = DecodeLimits.useCache(context.options());
+        int budget = DecodeLimits.budget(context, prompt.length);
+        Sampler sampler = DecodeChecks.sampler(context);
+        TokenOutput output = new TokenOutput(context, sink, prompt, budget);
+        SamplingContext history = output.history();
 
-        int[] tokens = new int[Math.min(budget, 256)];
-        double[] logProbs = new double[tokens.length];
-        int generated = 0;
         int forwards = 0;
         long forwardTokens = 0;
         long prefillNanos = 0;
         long decodeStart = 0;
-        FinishReason reason = FinishReason.LENGTH;
-        DecodeState state = null;
+        KvCache cache = null;
         try {
             if (useCache && budget > 0) {
-                state = model.newState(1);
+                cache = new KvCache(model);
             }
             int last = -1;
-            while (generated < budget) {
-                if (context.cancellation().isCancelled()) {
-                    reason = FinishReason.CANCELLED;
-                    break;
-                }
-                ForwardRequest request;
-                if (!useCache) {
-                    request = ForwardRequest.builder(new int[][] {history.tokens()}).lastRowOnly().build();
-                } else if (forwards == 0) {
-                    request = ForwardRequest.builder(new int[][] {prompt}).state(state).write(StateWrite.APPEND)
-                            .lastRowOnly().build();
-                } else {
-                    request = ForwardRequest.next(new int[][] {{last}}, state);
-                }
+            while (output.hasRoom() && !output.cancelled()) {
                 long start = System.nanoTime();
-                float[] logits = Decoding.checkedCopy(model.forward(request).last(0), card);
+                ForwardResult result;
+                int fed;
+                if (cache == null) {
+                    int[] all = history.tokens();
+                    result = model.forward(ForwardRequest.builder(new int[][] {all}).lastRowOnly().build());
+                    fed = all.length;
+                } else if (forwards == 0) {
+                    result = cache.appendLast(prompt);
+                    fed = prompt.length;
+                } else {
+                    result = cache.appendLast(last);
+                    fed = 1;
+                }
+                float[] logits = DecodeChecks.checkedCopy(result.last(0), card);
                 if (forwards == 0) {
                     prefillNanos = System.nanoTime() - start;
                     decodeStart = System.nanoTime();
                 }
                 forwards++;
-                forwardTokens += request.queryLength();
+                forwardTokens += fed;
 
                 Selection selection = sampler.sample(logits, history);
                 int token = selection.token();
-                Decoding.checkToken(token, card);
-                if (context.isStopToken(token)) {
-                    reason = FinishReason.STOP;
+                DecodeChecks.checkToken(token, card);
+                if (!output.commit(token, selection)) {
                     break;
                 }
-                history.append(token);
-                if (generated == tokens.length) {
-                    tokens = Arrays.copyOf(tokens, Math.min(budget, tokens.length * 2));
-                    logProbs = Arrays.copyOf(logProbs, tokens.length);
-                }
-                tokens[generated] = token;
-                logProbs[generated] = selection.logProbability();
-                generated++;
                 last = token;
-                if (!sink.accept(0, token, selection)) {
-                    reason = FinishReason.STOP;
-                    break;
-                }
             }
         } finally {
-            if (state != null) {
-                state.close();
+            if (cache != null) {
+                cache.close();
             }
         }
         Map<String, Object> stats = new LinkedHashMap<>();
@@ -135,7 +123,6 @@ public final class AutoregressiveGenerator implements Generator {
         stats.put("budget", budget);
         stats.put("prefill_nanos", prefillNanos);
         stats.put("decode_nanos", forwards == 0 ? 0L : System.nanoTime() - decodeStart);
-        return new GenerationResult(Arrays.copyOf(tokens, generated), Arrays.copyOf(logProbs, generated), reason,
-                forwards, stats);
+        return output.result(forwards, stats);
     }
 }

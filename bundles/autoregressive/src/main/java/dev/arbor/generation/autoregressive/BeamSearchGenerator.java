@@ -12,6 +12,8 @@ import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.sampling.Sampler;
 import dev.arbor.api.sampling.SamplingContext;
 import dev.arbor.api.sampling.Selection;
+import dev.arbor.autoregressive.DecodeChecks;
+import dev.arbor.autoregressive.DecodeLimits;
 import dev.arbor.generation.autoregressive.BeamHypotheses.EarlyStopping;
 import dev.arbor.generation.autoregressive.BeamHypotheses.Hypothesis;
 import java.util.ArrayList;
@@ -88,10 +90,10 @@ public final class BeamSearchGenerator implements Generator {
         double lengthPenalty = options.number(LENGTH_PENALTY, 1.0, -1000, 1000);
         EarlyStopping earlyStopping = earlyStopping(options);
         int numReturn = options.integer(NUM_RETURN_SEQUENCES, 1, 1, numBeams);
-        boolean useCache = options.bool(Decoding.USE_CACHE, true);
+        boolean useCache = DecodeLimits.useCache(options);
         int[] prompt = context.prompt().clone();
-        Decoding.validatePrompt(prompt, card);
-        int budget = Decoding.budget(context, prompt.length);
+        DecodeChecks.validatePrompt(prompt, card);
+        int budget = DecodeLimits.budget(context, prompt.length);
         int vocab = card.vocabSize();
         int keep = (int) Math.min((long) Math.max(2, 1 + context.stopTokens().length) * numBeams,
                 (long) numBeams * vocab);
@@ -102,7 +104,7 @@ public final class BeamSearchGenerator implements Generator {
         for (int i = 0; i < numBeams; i++) {
             beams[i] = new Beam(new int[0], new double[0], i == 0 ? 0.0 : INACTIVE_BEAM_SCORE,
                     i == 0 ? root : root.fork());
-            chains[i] = Decoding.chain(context);
+            chains[i] = DecodeChecks.sampler(context);
         }
         BeamHypotheses hypotheses = new BeamHypotheses(numBeams, lengthPenalty, earlyStopping, budget);
         boolean done = false;
@@ -118,9 +120,9 @@ public final class BeamSearchGenerator implements Generator {
                 float[][] logits = steps == 0 ? states.prefill(prompt) : states.step(sequences(prompt, beams));
                 double[][] scores = new double[numBeams][];
                 for (int i = 0; i < numBeams; i++) {
-                    float[] row = Decoding.checkedCopy(logits[i], card);
+                    float[] row = DecodeChecks.checkedCopy(logits[i], card);
                     chains[i].process(row, beams[i].history);
-                    scores[i] = Decoding.logSoftmax(row);
+                    scores[i] = logSoftmax(row);
                 }
                 Candidate[] candidates = topCandidates(beams, scores, keep);
 
@@ -219,6 +221,31 @@ public final class BeamSearchGenerator implements Generator {
                         + "hypotheses are finished), false (HF's heuristic bound) or \"never\" (the exact bound), got '"
                         + raw + "'");
         }
+    }
+
+    /**
+     * {@code log softmax(logits)} in double (as HF upcasts to float32 before it; double costs nothing here). A row
+     * whose every entry is {@code -inf} (a chain that removed every token) stays all {@code -inf} instead of NaN.
+     */
+    private static double[] logSoftmax(float[] logits) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (float l : logits) {
+            max = Math.max(max, l);
+        }
+        double[] out = new double[logits.length];
+        if (max == Double.NEGATIVE_INFINITY) {
+            java.util.Arrays.fill(out, Double.NEGATIVE_INFINITY);
+            return out;
+        }
+        double sum = 0;
+        for (float l : logits) {
+            sum += Math.exp(l - max);
+        }
+        double logZ = max + Math.log(sum);
+        for (int i = 0; i < logits.length; i++) {
+            out[i] = logits[i] - logZ;
+        }
+        return out;
     }
 
     private static int[][] sequences(int[] prompt, Beam[] beams) {

@@ -31,8 +31,6 @@ record CfgSettings(double scale, int interval, Mode mode, int[] uncond, String u
     static final String NEGATIVE_PROMPT_IDS = "negative_prompt_ids";
     /** Option: {@code auto}, {@code fork} or {@code batch}. */
     static final String MODE = "mode";
-    /** Option: caps the new tokens below {@link GenerationContext#maxNewTokens()} (never raises it). */
-    static final String MAX_NEW_TOKENS = "max_new_tokens";
 
     /** The default scale: VAR's evaluation default and a moderate value for text (LlamaGen's images use 2-7.5). */
     static final double DEFAULT_SCALE = 1.5;

@@ -1,8 +1,6 @@
 package dev.arbor.generation.cfg;
 
-import dev.arbor.api.ArborException;
 import dev.arbor.api.PartProperties;
-import dev.arbor.api.generation.FinishReason;
 import dev.arbor.api.generation.GenerationContext;
 import dev.arbor.api.generation.GenerationResult;
 import dev.arbor.api.generation.Generator;
@@ -12,7 +10,9 @@ import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.sampling.Sampler;
 import dev.arbor.api.sampling.SamplingContext;
 import dev.arbor.api.sampling.Selection;
-import java.util.Arrays;
+import dev.arbor.autoregressive.DecodeChecks;
+import dev.arbor.autoregressive.DecodeLimits;
+import dev.arbor.autoregressive.TokenOutput;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -75,35 +75,24 @@ public final class ClassifierFreeGuidanceGenerator implements Generator {
         ModelBackend model = context.model();
         ModelCard card = model.card();
         int[] prompt = context.prompt().clone();
-        validatePrompt(prompt, card);
+        DecodeChecks.validatePrompt(prompt, card);
         CfgSettings settings = CfgSettings.read(context, prompt);
         int budget = budget(context, prompt.length, settings);
-        Sampler sampler = context.samplers().get();
-        if (sampler == null) {
-            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE,
-                    "the pipeline's sampler supplier returned null");
-        }
-        SamplingContext history = SamplingContext.seeded(prompt, card.vocabSize(), context.seed());
+        Sampler sampler = DecodeChecks.sampler(context);
+        TokenOutput output = new TokenOutput(context, sink, prompt, budget);
+        SamplingContext history = output.history();
 
-        int[] tokens = new int[Math.min(budget, 256)];
-        double[] logProbs = new double[tokens.length];
-        int generated = 0;
         int guidedTokens = 0;
         long prefillNanos = 0;
         long decodeStart = 0;
-        FinishReason reason = FinishReason.LENGTH;
         TwinRows rows = TwinRows.open(model, prompt, settings);
         try {
             int last = -1;
-            while (generated < budget) {
-                if (context.cancellation().isCancelled()) {
-                    reason = FinishReason.CANCELLED;
-                    break;
-                }
-                boolean guided = settings.guidesToken(generated);
+            while (output.hasRoom() && !output.cancelled()) {
+                boolean guided = settings.guidesToken(output.generated());
                 long start = System.nanoTime();
                 float[][] both = rows.next(last, guided);
-                if (generated == 0) {
+                if (output.generated() == 0) {
                     prefillNanos = System.nanoTime() - start;
                     decodeStart = System.nanoTime();
                 }
@@ -116,27 +105,11 @@ public final class ClassifierFreeGuidanceGenerator implements Generator {
                 }
                 Selection selection = sampler.sample(logits, history);
                 int token = selection.token();
-                if (token < 0 || token >= card.vocabSize()) {
-                    throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "the token selector chose id "
-                            + token + ", outside " + card.name() + "'s vocabulary [0, " + card.vocabSize() + ")");
-                }
-                if (context.isStopToken(token)) {
-                    reason = FinishReason.STOP;
+                DecodeChecks.checkToken(token, card);
+                if (!output.commit(token, selection)) {
                     break;
                 }
-                history.append(token);
-                if (generated == tokens.length) {
-                    tokens = Arrays.copyOf(tokens, Math.min(budget, tokens.length * 2));
-                    logProbs = Arrays.copyOf(logProbs, tokens.length);
-                }
-                tokens[generated] = token;
-                logProbs[generated] = selection.logProbability();
-                generated++;
                 last = token;
-                if (!sink.accept(0, token, selection)) {
-                    reason = FinishReason.STOP;
-                    break;
-                }
             }
         } finally {
             rows.close();
@@ -155,31 +128,7 @@ public final class ClassifierFreeGuidanceGenerator implements Generator {
         stats.put("budget", budget);
         stats.put("prefill_nanos", prefillNanos);
         stats.put("decode_nanos", rows.forwards() == 0 ? 0L : System.nanoTime() - decodeStart);
-        return new GenerationResult(Arrays.copyOf(tokens, generated), Arrays.copyOf(logProbs, generated), reason,
-                rows.forwards(), stats);
-    }
-
-    /**
-     * Refuses prompts no forward could serve, before any forward: empty ones, ones that leave no room in the
-     * context, ids outside the vocabulary (the same rules and wording as the autoregressive generator).
-     */
-    static void validatePrompt(int[] prompt, ModelCard card) {
-        if (prompt.length == 0) {
-            throw ArborException.invalid("the prompt is empty; a causal model needs at least one token to condition "
-                    + "on (start the prompt with BOS" + (card.bosTokenId().isPresent()
-                    ? ", id " + card.bosTokenId().getAsInt() : "") + ")");
-        }
-        if (prompt.length >= card.maxPositions()) {
-            throw ArborException.invalid("prompt has " + prompt.length + " tokens but " + card.name()
-                    + "'s context is " + card.maxPositions() + "; shorten the prompt to at most "
-                    + (card.maxPositions() - 1) + " tokens to leave room for generation");
-        }
-        for (int i = 0; i < prompt.length; i++) {
-            if (prompt[i] < 0 || prompt[i] >= card.vocabSize()) {
-                throw ArborException.invalid("prompt token " + i + " has id " + prompt[i] + ", outside "
-                        + card.name() + "'s vocabulary [0, " + card.vocabSize() + ")");
-            }
-        }
+        return output.result(rows.forwards(), stats);
     }
 
     /**
@@ -187,9 +136,8 @@ public final class ClassifierFreeGuidanceGenerator implements Generator {
      * guidance lasts, the unconditional row; in batch mode both share the longer length) never outgrows it.
      */
     private static int budget(GenerationContext context, int promptLength, CfgSettings settings) {
-        int cap = context.options().integer(CfgSettings.MAX_NEW_TOKENS, Integer.MAX_VALUE, 0, Integer.MAX_VALUE);
         int max = context.model().card().maxPositions();
-        int budget = Math.min(Math.min(context.maxNewTokens(), cap), max - promptLength);
+        int budget = DecodeLimits.budget(context, promptLength);
         if (settings.guides()) {
             int uncondLength = settings.uncond().length;
             if (settings.mode() == CfgSettings.Mode.BATCH) {

@@ -1,6 +1,5 @@
 package dev.arbor.generation.cfg;
 
-import dev.arbor.api.ArborException;
 import dev.arbor.api.model.AttentionSpec;
 import dev.arbor.api.model.Capability;
 import dev.arbor.api.model.DecodeState;
@@ -9,6 +8,7 @@ import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.StateWrite;
+import dev.arbor.autoregressive.DecodeChecks;
 import java.util.Arrays;
 
 /**
@@ -95,12 +95,7 @@ abstract class TwinRows implements AutoCloseable {
 
     /** A checked copy of one logit row (processors work in place; a backend may reuse its buffers). */
     protected final float[] copy(float[] logits) {
-        if (logits == null || logits.length != card.vocabSize()) {
-            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, card.name() + " returned "
-                    + (logits == null ? "no logits" : logits.length + " logits") + " for a row, but its card says "
-                    + card.vocabSize());
-        }
-        return logits.clone();
+        return DecodeChecks.checkedCopy(logits, card);
     }
 
     protected static void closeQuietly(DecodeState state, RuntimeException primary) {

@@ -2,12 +2,11 @@ package dev.arbor.generation.guideddiffusion;
 
 import dev.arbor.api.ArborException;
 import dev.arbor.api.model.Capability;
-import dev.arbor.api.model.DecodeState;
-import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.LogitAlignment;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.NativeAttention;
+import dev.arbor.autoregressive.KvCache;
 import dev.arbor.diffusion.Canvas;
 
 /**
@@ -46,7 +45,7 @@ final class GuideVerifier implements AutoCloseable {
     private final Strategy strategy;
     private final int topK;
     private final double threshold;
-    private final DecodeState state;
+    private final KvCache cache;
     private int forwardPasses;
 
     GuideVerifier(ModelBackend guide, Strategy strategy, int topK, double threshold) {
@@ -54,7 +53,7 @@ final class GuideVerifier implements AutoCloseable {
         this.strategy = strategy;
         this.topK = topK;
         this.threshold = threshold;
-        this.state = guide.newState(1);
+        this.cache = new KvCache(guide);
     }
 
     /**
@@ -93,7 +92,7 @@ final class GuideVerifier implements AutoCloseable {
      * {@link #committed} after committing.
      */
     int verify(Canvas canvas, int first, int[] drafts) {
-        int synced = state.length();
+        int synced = cache.length();
         if (synced > first - 1) {
             throw new IllegalStateException("guide cache holds " + synced + " positions, past the committed prefix");
         }
@@ -109,9 +108,7 @@ final class GuideVerifier implements AutoCloseable {
         for (int j = 0; j < n; j++) {
             rows[j] = first - 1 - synced + j;
         }
-        ForwardRequest request = ForwardRequest.builder(new int[][] {feed}).state(state)
-                .logitRows(new int[][] {rows}).build();
-        float[][] logits = guide.forward(request).logits()[0];
+        float[][] logits = cache.append(feed, rows).logits()[0];
         forwardPasses++;
         if (logits == null || logits.length != n) {
             throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "guide '" + guide.card().name()
@@ -126,10 +123,7 @@ final class GuideVerifier implements AutoCloseable {
 
     /** Crops the guide's cache after the committed prefix grew to {@code committedEnd}. */
     void committed(int committedEnd) {
-        int keep = committedEnd - 1;
-        if (state.length() > keep) {
-            state.truncate(keep);
-        }
+        cache.rollback(committedEnd - 1);
     }
 
     private boolean accepts(float[] row, int draft) {
@@ -177,6 +171,6 @@ final class GuideVerifier implements AutoCloseable {
 
     @Override
     public void close() {
-        state.close();
+        cache.close();
     }
 }

@@ -1,6 +1,5 @@
 package dev.arbor.generation.guideddiffusion;
 
-import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
 import dev.arbor.api.PartProperties;
 import dev.arbor.api.Trait;
@@ -11,6 +10,7 @@ import dev.arbor.api.generation.ModelResolver;
 import dev.arbor.api.generation.TokenSink;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.pipeline.ModelRef;
+import dev.arbor.autoregressive.ModelOptions;
 import dev.arbor.diffusion.Canvas;
 import dev.arbor.diffusion.CanvasOutput;
 import dev.arbor.diffusion.ConfidenceMetric;
@@ -191,12 +191,8 @@ public final class GuidedDiffusionGenerator implements Generator {
 
     /** The guide's model reference from option {@code guide}: a registry name (see {@link ModelResolver#reference}). */
     static ModelRef guideRef(Options options, ModelResolver models) {
-        if (!options.has("guide")) {
-            throw ArborException.invalid("generator '" + NAME + "' needs a guide model: give option 'guide', the name "
-                    + "of a model in the installation's model registry (e.g. \"guide\": \"NAME\"): a small causal LM "
-                    + "that shares the diffusion model's tokenizer");
-        }
-        return models.reference("guide", options.raw("guide").orElse(null));
+        return ModelOptions.required(options, models, "guide", "generator '" + NAME + "' needs a guide model",
+                "a small causal LM that shares the diffusion model's tokenizer");
     }
 
     @Override

@@ -2,6 +2,7 @@ package dev.arbor.sampling.internal;
 
 import dev.arbor.api.Options;
 import dev.arbor.api.PartProperties;
+import dev.arbor.api.sampling.SamplingOptions;
 import dev.arbor.api.sampling.TokenSelector;
 import dev.arbor.api.sampling.TokenSelectorFactory;
 import org.osgi.service.component.annotations.Component;
@@ -19,7 +20,7 @@ public final class SampleSelectorFactory implements TokenSelectorFactory {
 
     @Override
     public TokenSelector create(Options options) {
-        double t = options.number(TemperatureFactory.TEMPERATURE, 1.0, 0, Checks.MAX_SCALE);
-        return t == 0 ? GreedySelector.INSTANCE : CategoricalSelector.INSTANCE;
+        options.number(TemperatureFactory.TEMPERATURE, 1.0, 0, Checks.MAX_SCALE); // validated as the processor does
+        return SamplingOptions.greedy(options) ? GreedySelector.INSTANCE : CategoricalSelector.INSTANCE;
     }
 }

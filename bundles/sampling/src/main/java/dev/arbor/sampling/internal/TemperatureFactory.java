@@ -5,6 +5,7 @@ import dev.arbor.api.PartProperties;
 import dev.arbor.api.Trait;
 import dev.arbor.api.sampling.LogitsProcessor;
 import dev.arbor.api.sampling.LogitsProcessorFactory;
+import dev.arbor.api.sampling.SamplingOptions;
 import java.util.Set;
 import org.osgi.service.component.annotations.Component;
 
@@ -13,7 +14,7 @@ import org.osgi.service.component.annotations.Component;
     PartProperties.NAME + "=temperature",
     PartProperties.DESCRIPTION + "=Divides logits by option 'temperature' (HF TemperatureLogitsWarper); 0 = greedy"})
 public final class TemperatureFactory implements LogitsProcessorFactory {
-    static final String TEMPERATURE = "temperature";
+    static final String TEMPERATURE = SamplingOptions.TEMPERATURE;
 
     @Override
     public LogitsProcessor create(Options options) {

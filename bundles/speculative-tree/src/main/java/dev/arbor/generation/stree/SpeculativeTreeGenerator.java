@@ -14,12 +14,15 @@ import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.StateWrite;
-import dev.arbor.api.pipeline.ModelRef;
 import dev.arbor.api.sampling.LogitsProcessor;
 import dev.arbor.api.sampling.Sampler;
 import dev.arbor.api.sampling.SamplingContext;
 import dev.arbor.api.sampling.Selection;
 import dev.arbor.api.sampling.TokenSelector;
+import dev.arbor.autoregressive.DecodeChecks;
+import dev.arbor.autoregressive.DecodeLimits;
+import dev.arbor.autoregressive.ModelOptions;
+import dev.arbor.autoregressive.TokenOutput;
 import dev.arbor.sampling.SamplingMath;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -115,7 +118,7 @@ public final class SpeculativeTreeGenerator implements Generator {
 
     @Override
     public Set<String> modelOptions() {
-        return Set.of(TreeOptions.DRAFT);
+        return Set.of(ModelOptions.DRAFT);
     }
 
     @Override
@@ -153,14 +156,9 @@ public final class SpeculativeTreeGenerator implements Generator {
         TreeOptions options = TreeOptions.parse(context.options(), context.models());
         checkTarget(card);
         int[] prompt = context.prompt().clone();
-        Decoding.validatePrompt(prompt, card);
-        int budget = Math.min(Math.min(context.maxNewTokens(), options.maxNewTokens()),
-                card.maxPositions() - prompt.length);
-        Sampler sampler = context.samplers().get();
-        if (sampler == null) {
-            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE,
-                    "the pipeline's sampler supplier returned null");
-        }
+        DecodeChecks.validatePrompt(prompt, card);
+        int budget = DecodeLimits.budget(context, prompt.length, options.maxNewTokens());
+        Sampler sampler = DecodeChecks.sampler(context);
         checkProcessors(sampler);
         boolean greedy = isArgmaxSelector(sampler.selector(), prompt, card.vocabSize());
         TreeVerifier verifier = greedy ? TreeVerifier.Greedy.INSTANCE
@@ -174,16 +172,13 @@ public final class SpeculativeTreeGenerator implements Generator {
         ModelBackend draft = openDraft(context, options);
         checkDraft(draft.card(), card, options);
 
-        SamplingContext history = SamplingContext.seeded(prompt, card.vocabSize(), context.seed());
-        RandomGenerator rng = history.random();
-        int[] tokens = new int[Math.min(budget, 256)];
-        double[] logProbs = new double[tokens.length];
-        int generated = 0;
+        TokenOutput output = new TokenOutput(context, sink, prompt, budget);
+        SamplingContext history = output.history();
+        RandomGenerator rng = output.random();
         int steps = 0;
         long drafted = 0;
         long accepted = 0;
         long targetForwardTokens = 0;
-        FinishReason reason = FinishReason.LENGTH;
         DecodeState state = null;
         TreeDrafter drafter = null;
         try {
@@ -192,17 +187,13 @@ public final class SpeculativeTreeGenerator implements Generator {
             int stateLength = 0;
             double[][] draftDistributions = new double[16][];
             steps:
-            while (generated < budget) {
-                if (context.cancellation().isCancelled()) {
-                    reason = FinishReason.CANCELLED;
-                    break;
-                }
+            while (output.hasRoom() && !output.cancelled()) {
                 int committed = history.length();
                 // The tree's nodes occupy state slots during the step: they must fit in both contexts, and no
                 // node may lie deeper than the tokens left to generate.
                 int nodeBudget = Math.min(options.maxNodes(), Math.min(card.maxPositions(),
                         draft.card().maxPositions()) - committed);
-                int depth = nodeBudget <= 0 ? 0 : Math.min(options.depth(), budget - generated - 1);
+                int depth = nodeBudget <= 0 ? 0 : Math.min(options.depth(), output.left() - 1);
                 TokenTree tree = new TokenTree(history.token(committed - 1));
                 NodeRows rows = new NodeRows(tree, history, sampler);
                 Arrays.fill(draftDistributions, null);
@@ -242,26 +233,16 @@ public final class SpeculativeTreeGenerator implements Generator {
                         throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "verifier " + verifier.name()
                                 + " chose id " + token + ", outside the vocabulary of " + card.name());
                     }
-                    if (context.isStopToken(token)) {
-                        reason = FinishReason.STOP;
+                    if (output.stopsAt(token)) {
                         break steps;
                     }
-                    Selection selection = rows.selection(from, token, greedy);
-                    history.append(token);
-                    if (generated == tokens.length) {
-                        tokens = Arrays.copyOf(tokens, Math.min(budget, tokens.length * 2));
-                        logProbs = Arrays.copyOf(logProbs, tokens.length);
-                    }
-                    tokens[generated] = token;
-                    logProbs[generated] = selection.logProbability();
-                    generated++;
                     newTokens[i] = token;
-                    if (!sink.accept(0, token, selection)) {
-                        reason = FinishReason.STOP;
+                    // the selection reads the history before the token joins it
+                    if (!output.emit(token, rows.selection(from, token, greedy))) {
                         break steps;
                     }
                 }
-                if (generated < budget) {
+                if (output.hasRoom()) {
                     int[] keep = tree.keepSlots(stateLength, pending.length, verdict.accepted());
                     if (keep.length < state.length()) {
                         state.compact(keep);
@@ -279,10 +260,9 @@ public final class SpeculativeTreeGenerator implements Generator {
             }
         }
         int draftForwards = drafter.forwards();
-        Map<String, Object> stats = stats(verifier, steps, drafted, accepted, generated, targetForwardTokens,
-                draftForwards, drafter.forwardTokens());
-        return new GenerationResult(Arrays.copyOf(tokens, generated), Arrays.copyOf(logProbs, generated), reason,
-                steps + draftForwards, stats);
+        Map<String, Object> stats = stats(verifier, steps, drafted, accepted, output.generated(),
+                targetForwardTokens, draftForwards, drafter.forwardTokens());
+        return output.result(steps + draftForwards, stats);
     }
 
     private static Map<String, Object> stats(TreeVerifier verifier, int steps, long drafted, long accepted,
@@ -337,18 +317,7 @@ public final class SpeculativeTreeGenerator implements Generator {
     }
 
     private static ModelBackend openDraft(GenerationContext context, TreeOptions options) {
-        ModelRef ref = options.draft();
-        if (ref == null) {
-            ModelRef target = context.models().target();
-            if (target == null) {
-                throw ArborException.invalid("speculative-tree: option '" + TreeOptions.DRAFT_LAYERS + "' makes the "
-                        + "draft from the pipeline's model, but this request does not name one; give option '"
-                        + TreeOptions.DRAFT + "' instead");
-            }
-            ref = new ModelRef(target.backend(), target.format(), target.path(),
-                    target.options().with("keep_layers", options.draftLayers()));
-        }
-        ModelBackend draft = context.models().open(ref);
+        ModelBackend draft = context.models().open(options.draft().resolve(context.models()));
         if (draft == null) {
             throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "the model resolver returned no draft model");
         }

@@ -5,6 +5,7 @@ import dev.arbor.api.model.DecodeState;
 import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.StateWrite;
+import dev.arbor.autoregressive.DecodeChecks;
 import dev.arbor.sampling.SamplingMath;
 import java.util.Arrays;
 import java.util.BitSet;
@@ -65,7 +66,7 @@ final class TreeDrafter implements AutoCloseable {
         if (tree.size() != 1) {
             throw new IllegalStateException("expand needs a tree that holds only its root");
         }
-        float[] rootLogits = Decoding.checkedCopy(draft.forward(ForwardRequest.next(new int[][] {pending}, state))
+        float[] rootLogits = DecodeChecks.checkedCopy(draft.forward(ForwardRequest.next(new int[][] {pending}, state))
                 .last(0), draft.card());
         forwards++;
         forwardTokens += pending.length;
@@ -145,7 +146,7 @@ final class TreeDrafter implements AutoCloseable {
         }
         float[][] out = new float[lq][];
         for (int j = 0; j < lq; j++) {
-            out[j] = Decoding.checkedCopy(logits[j], draft.card());
+            out[j] = DecodeChecks.checkedCopy(logits[j], draft.card());
         }
         return out;
     }

@@ -3,30 +3,24 @@ package dev.arbor.generation.stree;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
 import dev.arbor.api.generation.ModelResolver;
-import dev.arbor.api.pipeline.ModelRef;
+import dev.arbor.autoregressive.DecodeLimits;
+import dev.arbor.autoregressive.ModelOptions;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 
 /**
  * The options of {@link SpeculativeTreeGenerator}, validated eagerly with messages that name the key, the value and
  * what is allowed.
  *
- * @param draft        the draft model as a pipeline would name it, or null when {@code draftLayers} is used
- * @param draftLayers  the number of target layers the self-draft keeps ({@code keep_layers}), or 0
+ * @param draft        the draft model ({@code draft}), or the target's first N layers ({@code draft_layers})
  * @param depth        the deepest drafted level (STree's {@code npad}, default 4)
  * @param branching    children per node at each depth 0..depth-1 (the last entry repeats)
  * @param maxNodes     the node budget of one tree (the root excluded)
  * @param sampling     the sampling verification rule (greedy decoding ignores it)
  * @param maxNewTokens the option {@code max_new_tokens}, or {@code Integer.MAX_VALUE}
  */
-record TreeOptions(ModelRef draft, int draftLayers, int depth, int[] branching, int maxNodes, SamplingRule sampling,
+record TreeOptions(ModelOptions.DraftChoice draft, int depth, int[] branching, int maxNodes, SamplingRule sampling,
                    int maxNewTokens) {
-    /** Option: the draft model, a registry name ({@code "NAME"} or {@code {"model": "NAME"}}). */
-    static final String DRAFT = "draft";
-    /** Option: a self-draft made of the target's first N layers ({@code keep_layers=N}). */
-    static final String DRAFT_LAYERS = "draft_layers";
     /** Option: drafted levels. */
     static final String DEPTH = "depth";
     /** Option: children per node, one integer for every level or a list per level. */
@@ -35,8 +29,6 @@ record TreeOptions(ModelRef draft, int draftLayers, int depth, int[] branching, 
     static final String MAX_NODES = "max_nodes";
     /** Option: the sampling verification rule, {@code rrs} or {@code target_only}. */
     static final String SAMPLING_VERIFICATION = "sampling_verification";
-    /** Option: caps the request's new tokens (never raises the platform's limit). */
-    static final String MAX_NEW_TOKENS = "max_new_tokens";
 
     /** STree's {@code --npad 4}. */
     static final int DEFAULT_DEPTH = 4;
@@ -70,24 +62,7 @@ record TreeOptions(ModelRef draft, int draftLayers, int depth, int[] branching, 
 
     /** The options, with a {@code draft} resolved through {@code models} (a registry name, see ModelResolver). */
     static TreeOptions parse(Options options, ModelResolver models) {
-        ModelRef draft = null;
-        int draftLayers = 0;
-        boolean hasDraft = options.has(DRAFT);
-        boolean hasLayers = options.has(DRAFT_LAYERS);
-        if (hasDraft && hasLayers) {
-            throw ArborException.invalid("speculative-tree: give either option '" + DRAFT + "' (a draft model) or '"
-                    + DRAFT_LAYERS + "' (the target's first N layers as the draft), not both");
-        }
-        if (!hasDraft && !hasLayers) {
-            throw ArborException.invalid("speculative-tree needs a draft model: set option '" + DRAFT_LAYERS
-                    + "' (e.g. 2: the target's first 2 layers, for llama2.c models on onnxruntime) or '" + DRAFT
-                    + "' (the name of a model in the installation's model registry, e.g. \"draft\": \"NAME\")");
-        }
-        if (hasDraft) {
-            draft = models.reference(DRAFT, options.raw(DRAFT).orElse(null));
-        } else {
-            draftLayers = options.integer(DRAFT_LAYERS, 0, 1, 1024);
-        }
+        ModelOptions.DraftChoice draft = ModelOptions.draft(options, models, "speculative-tree");
         int depth = options.integer(DEPTH, DEFAULT_DEPTH, 1, MAX_DEPTH);
         int[] branching = branching(options);
         int maxNodes = options.integer(MAX_NODES, DEFAULT_MAX_NODES, 1, MAX_TREE_NODES);
@@ -100,8 +75,8 @@ record TreeOptions(ModelRef draft, int draftLayers, int depth, int[] branching, 
                     + "' must be 'rrs' (recursive rejection sampling over siblings) or 'target_only' (STree's "
                     + "sample-the-target rule), got '" + options.string(SAMPLING_VERIFICATION, "") + "'");
         };
-        int maxNewTokens = options.integer(MAX_NEW_TOKENS, Integer.MAX_VALUE, 0, Integer.MAX_VALUE);
-        return new TreeOptions(draft, draftLayers, depth, branching, maxNodes, sampling, maxNewTokens);
+        int maxNewTokens = DecodeLimits.cap(options);
+        return new TreeOptions(draft, depth, branching, maxNodes, sampling, maxNewTokens);
     }
 
     /** Children per node at {@code depth} (the root is depth 0). */
@@ -135,20 +110,21 @@ record TreeOptions(ModelRef draft, int draftLayers, int depth, int[] branching, 
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof TreeOptions t && java.util.Objects.equals(t.draft, draft) && t.draftLayers == draftLayers
+        return o instanceof TreeOptions t && java.util.Objects.equals(t.draft, draft)
                 && t.depth == depth && Arrays.equals(t.branching, branching) && t.maxNodes == maxNodes
                 && t.sampling == sampling && t.maxNewTokens == maxNewTokens;
     }
 
     @Override
     public int hashCode() {
-        return java.util.Objects.hash(draft, draftLayers, depth, Arrays.hashCode(branching), maxNodes, sampling,
+        return java.util.Objects.hash(draft, depth, Arrays.hashCode(branching), maxNodes, sampling,
                 maxNewTokens);
     }
 
     @Override
     public String toString() {
-        return "TreeOptions[draft=" + (draft != null ? draft.path() : "target keep_layers=" + draftLayers)
+        return "TreeOptions[draft=" + (draft.layerSkip() ? "target keep_layers=" + draft.layers()
+                : draft.model().path())
                 + ", depth=" + depth + ", branching=" + Arrays.toString(branching) + ", max_nodes=" + maxNodes
                 + ", sampling_verification=" + sampling.wireName + "]";
     }

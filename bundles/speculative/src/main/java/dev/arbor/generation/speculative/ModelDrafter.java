@@ -1,12 +1,11 @@
 package dev.arbor.generation.speculative;
 
 import dev.arbor.api.ArborException;
-import dev.arbor.api.model.DecodeState;
-import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.sampling.SamplingContext;
 import dev.arbor.api.sampling.Selection;
+import dev.arbor.autoregressive.KvCache;
 import dev.arbor.speculative.Draft;
 import dev.arbor.speculative.DraftRequest;
 import dev.arbor.speculative.Drafter;
@@ -30,9 +29,7 @@ import java.util.Arrays;
 final class ModelDrafter implements Drafter {
     private final ModelBackend draft;
     private final String description;
-    private DecodeState state;
-    private int[] held = new int[64];
-    private int heldLength;
+    private KvCache cache;
     private int forwards;
 
     ModelDrafter(ModelBackend draft, String description) {
@@ -50,29 +47,16 @@ final class ModelDrafter implements Drafter {
         if (max < 1) {
             return Draft.EMPTY;
         }
-        if (state == null) {
-            state = draft.newState(1);
+        if (cache == null) {
+            cache = new KvCache(draft);
         }
-        int keep = 0;
-        int limit = Math.min(heldLength, n - 1);
-        while (keep < limit && held[keep] == history.token(keep)) {
-            keep++;
-        }
-        if (keep < heldLength) {
-            state.truncate(keep);
-            heldLength = keep;
-        }
-        int[] feed = new int[n - keep];
-        for (int i = keep; i < n; i++) {
-            feed[i - keep] = history.token(i);
-        }
+        int[] feed = cache.pending(history);
         int[] tokens = new int[max];
         float[][] q = new float[max][];
         int count = 0;
         while (true) {
-            float[] logits = draft.forward(ForwardRequest.next(new int[][] {feed}, state)).last(0);
+            float[] logits = cache.appendLast(feed).last(0);
             forwards++;
-            hold(feed);
             if (logits == null || logits.length != card.vocabSize()) {
                 throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, description + " returned "
                         + (logits == null ? "no logits" : logits.length + " logits") + " for a row, but its card "
@@ -96,14 +80,6 @@ final class ModelDrafter implements Drafter {
         return new Draft(Arrays.copyOf(tokens, count), Arrays.copyOf(q, count));
     }
 
-    private void hold(int[] fed) {
-        if (heldLength + fed.length > held.length) {
-            held = Arrays.copyOf(held, Math.max(held.length * 2, heldLength + fed.length));
-        }
-        System.arraycopy(fed, 0, held, heldLength, fed.length);
-        heldLength += fed.length;
-    }
-
     @Override
     public int forwardPasses() {
         return forwards;
@@ -116,9 +92,9 @@ final class ModelDrafter implements Drafter {
 
     @Override
     public void close() {
-        if (state != null) {
-            state.close();
-            state = null;
+        if (cache != null) {
+            cache.close();
+            cache = null;
         }
     }
 }

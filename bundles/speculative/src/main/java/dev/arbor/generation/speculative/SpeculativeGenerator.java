@@ -13,6 +13,7 @@ import dev.arbor.api.model.Capability;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.pipeline.ModelRef;
+import dev.arbor.autoregressive.ModelOptions;
 import dev.arbor.speculative.SpeculativeDecoding;
 import java.util.Locale;
 import java.util.Objects;
@@ -51,13 +52,11 @@ import org.osgi.service.component.annotations.Component;
         PartProperties.DESCRIPTION + "=Speculative sampling with a draft model or the target's first N layers "
                 + "(draft, draft_layers, lookahead); exact target distribution, greedy equals plain greedy"})
 public final class SpeculativeGenerator implements Generator {
-    static final String DRAFT = "draft";
-    static final String DRAFT_LAYERS = "draft_layers";
     static final int DEFAULT_LOOKAHEAD = 4;
 
     @Override
     public Set<String> modelOptions() {
-        return Set.of(DRAFT);
+        return Set.of(ModelOptions.DRAFT);
     }
 
     @Override
@@ -76,64 +75,25 @@ public final class SpeculativeGenerator implements Generator {
         Objects.requireNonNull(sink, "sink");
         Options options = context.options();
         int lookahead = SpeculativeDecoding.lookahead(options, DEFAULT_LOOKAHEAD);
-        ModelRef ref = draftRef(options, context.models());
-        ModelBackend draft = context.models().open(ref);
-        String description = describe(options);
-        checkDraft(draft.card(), context.model().card(), description);
-        return SpeculativeDecoding.decode(context, sink, new ModelDrafter(draft, description), lookahead);
+        ModelOptions.DraftChoice choice = ModelOptions.draft(options, context.models(), "speculative decoding");
+        ModelBackend draft = context.models().open(draftRef(choice, context.models()));
+        checkDraft(draft.card(), context.model().card(), choice.description());
+        return SpeculativeDecoding.decode(context, sink, new ModelDrafter(draft, choice.description()), lookahead);
     }
 
-    /** The draft's model reference from options {@code draft} or {@code draft_layers}; refuses anything else. */
-    static ModelRef draftRef(Options options, ModelResolver models) {
-        boolean hasDraft = options.has(DRAFT);
-        boolean hasLayers = options.has(DRAFT_LAYERS);
-        if (hasDraft == hasLayers) {
-            throw ArborException.invalid(hasDraft
-                    ? "options 'draft' and 'draft_layers' both name a draft model; give only one"
-                    : "speculative decoding needs a draft model: give option 'draft' (the name of a model in the "
-                    + "installation's model registry sharing the target's vocabulary, e.g. \"draft\": \"NAME\") or "
-                    + "'draft_layers' (N: the target's own first N layers, for llama2c models)");
-        }
+    /**
+     * The draft's model reference; a layer-skip draft is made with the llama2c format's {@code keep_layers} option,
+     * so a target of another format is refused here.
+     */
+    static ModelRef draftRef(ModelOptions.DraftChoice choice, ModelResolver models) {
         ModelRef target = models.target();
-        if (hasLayers) {
-            int layers = options.integer(DRAFT_LAYERS, 0, 1, 4096);
-            if (target == null) {
-                throw ArborException.invalid("option 'draft_layers' builds the draft from the target's model "
-                        + "reference, which this context does not know; give option 'draft' instead");
-            }
-            if (!"llama2c".equals(target.format().toLowerCase(Locale.ROOT))) {
-                throw ArborException.invalid("option 'draft_layers' makes a layer-skip draft with the llama2c "
-                        + "format's 'keep_layers' option, but the target model has format '" + target.format()
-                        + "'; give option 'draft' naming a draft model of the registry instead");
-            }
-            int targetLayers = target.options().integer("keep_layers", 0, 0, Integer.MAX_VALUE);
-            if (targetLayers > 0 && layers >= targetLayers) {
-                throw ArborException.invalid("option 'draft_layers' is " + layers + " but the target itself keeps "
-                        + "only " + targetLayers + " layers (keep_layers); a layer-skip draft needs fewer layers "
-                        + "than the target, at most " + (targetLayers - 1));
-            }
-            return new ModelRef(target.backend(), target.format(), target.path(),
-                    target.options().with("keep_layers", layers));
+        if (choice.layerSkip() && target != null && !"llama2c".equals(target.format().toLowerCase(Locale.ROOT))) {
+            throw ArborException.invalid("option '" + ModelOptions.DRAFT_LAYERS + "' makes a layer-skip draft with "
+                    + "the llama2c format's 'keep_layers' option, but the target model has format '"
+                    + target.format() + "'; give option '" + ModelOptions.DRAFT + "' naming a draft model of the "
+                    + "registry instead");
         }
-        return models.reference(DRAFT, options.raw(DRAFT).orElse(null));
-    }
-
-    /** The draft as stats and errors name it: its registry name, or the file name the operator's pipeline gives. */
-    private static String describe(Options options) {
-        if (options.has(DRAFT_LAYERS)) {
-            return "layer-skip draft (the target's first " + options.integer(DRAFT_LAYERS, 0, 1, 4096) + " layers)";
-        }
-        Object draft = options.raw(DRAFT).orElse(null);
-        if (draft instanceof String name) {
-            return "draft model '" + name + "'";
-        }
-        if (draft instanceof java.util.Map<?, ?> m && m.get("model") instanceof String name) {
-            return "draft model '" + name + "'";
-        }
-        if (draft instanceof java.util.Map<?, ?> m && m.get("path") instanceof String path) {
-            return "draft model " + path.substring(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
-        }
-        return "draft model";
+        return choice.resolve(models);
     }
 
     /** Refuses a draft that cannot be verified against this target. */

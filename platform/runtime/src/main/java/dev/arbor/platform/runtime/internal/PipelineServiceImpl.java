@@ -25,6 +25,7 @@ import dev.arbor.api.sampling.LogitsProcessor;
 import dev.arbor.api.sampling.LogitsProcessorFactory;
 import dev.arbor.api.sampling.Sampler;
 import dev.arbor.api.sampling.SamplingContext;
+import dev.arbor.api.sampling.SamplingOptions;
 import dev.arbor.api.sampling.TokenSelectorFactory;
 import dev.arbor.api.tokenizer.Tokenizer;
 import dev.arbor.api.tokenizer.TokenizerProvider;
@@ -685,8 +686,7 @@ public class PipelineServiceImpl implements PipelineService {
         String selectorBundle = r.selector.bundle();
         // Greedy decoding takes the argmax, which warpers that never change the argmax (temperature, top-k,
         // top-p, ...) cannot affect: like Hugging Face, which applies its warpers only when sampling, skip them.
-        boolean greedy = "greedy".equals(d.selector().name()) || options.number("temperature", 1.0, 0.0,
-                Double.MAX_VALUE) == 0.0;
+        boolean greedy = "greedy".equals(d.selector().name()) || SamplingOptions.greedy(options);
         return () -> {
             List<LogitsProcessor> chain = new ArrayList<>();
             for (int i = 0; i < factories.size(); i++) {
