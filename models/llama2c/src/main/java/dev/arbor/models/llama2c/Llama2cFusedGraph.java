@@ -4,7 +4,6 @@ import static dev.arbor.models.llama2c.OnnxGraphBuilder.MS_DOMAIN;
 import static dev.arbor.models.llama2c.OnnxGraphBuilder.floatAttr;
 import static dev.arbor.models.llama2c.OnnxGraphBuilder.intAttr;
 
-import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import java.util.ArrayList;
@@ -29,38 +28,40 @@ import java.util.List;
  * The I/O contract is in {@link Llama2cOnnxConverter}.
  */
 final class Llama2cFusedGraph {
-    /** MatMulNBits block size along K; a K that is not a multiple (hidden 172 of stories260K) is padded. */
-    static final int BLOCK_SIZE = 32;
     /**
-     * MatMulNBits accuracy_level: 4 quantizes the activations to int8 per block and runs an int8 GEMM (measured
-     * faster than 0 = fp32 compute on dequantized weights, at the same quality; docs/engine.md).
+     * How MatMulNBits weights are made and computed.
+     *
+     * @param accuracyLevel MatMulNBits accuracy_level: 0 computes in fp32 on dequantized weights, 4 quantizes the
+     *                      activations to int8 per block and runs an int8 GEMM
+     * @param blockSize     weights per scale along K (a power of two >= 16); a K that is not a multiple (hidden 172
+     *                      of stories260K) is padded
+     * @param asymmetric    per-block zero points (min/max range) instead of a range symmetric around zero
      */
-    static final int ACCURACY_LEVEL = 4;
+    record Quantization(int accuracyLevel, int blockSize, boolean asymmetric) {
+        /** The defaults, chosen by measurement (docs/engine.md). */
+        static final Quantization DEFAULT = new Quantization(4, 32, false);
+    }
 
     private final OnnxGraphBuilder g = new OnnxGraphBuilder();
     private final Llama2cCheckpoint w;
     private final Llama2cConfig c;
     private final Llama2cPrecision precision;
-    private final int accuracyLevel;
+    private final Quantization quantization;
 
-    private Llama2cFusedGraph(Llama2cCheckpoint w, Llama2cPrecision precision, int accuracyLevel) {
+    private Llama2cFusedGraph(Llama2cCheckpoint w, Llama2cPrecision precision, Quantization quantization) {
         this.w = w;
         this.c = w.config();
         this.precision = precision;
-        this.accuracyLevel = accuracyLevel;
+        this.quantization = quantization;
     }
 
     /** The fused graph of {@code weights} (layers already restricted) at a fused {@code precision}. */
-    static GraphProto.Builder build(Llama2cCheckpoint weights, Llama2cPrecision precision) {
-        return build(weights, precision, ACCURACY_LEVEL);
-    }
-
-    /** As {@link #build(Llama2cCheckpoint, Llama2cPrecision)} with an explicit MatMulNBits accuracy level. */
-    static GraphProto.Builder build(Llama2cCheckpoint weights, Llama2cPrecision precision, int accuracyLevel) {
+    static GraphProto.Builder build(Llama2cCheckpoint weights, Llama2cPrecision precision,
+                                    Quantization quantization) {
         if (!precision.fused()) {
             throw new IllegalArgumentException("not a fused precision: " + precision);
         }
-        return new Llama2cFusedGraph(weights, precision, accuracyLevel).graph();
+        return new Llama2cFusedGraph(weights, precision, quantization).graph();
     }
 
     private GraphProto.Builder graph() {
@@ -173,14 +174,18 @@ final class Llama2cFusedGraph {
     }
 
     private String quantized(String x, String name, float[] weight, int n, int k, String output) {
-        BlockQuantizedMatrix q = BlockQuantizedMatrix.quantize(weight, n, k, precision.bits(), BLOCK_SIZE);
+        BlockQuantizedMatrix q = BlockQuantizedMatrix.quantize(weight, n, k, precision.bits(),
+                quantization.blockSize(), quantization.asymmetric());
         g.bytes(name + "_q", q.packed(), n, q.blocks(), q.blobSize());
         g.floats(name + "_scales", q.scales(), (long) n * q.blocks());
-        List<AttributeProto> attrs = new ArrayList<>(List.of(intAttr("K", k), intAttr("N", n),
-                intAttr("bits", q.bits()), intAttr("block_size", q.blockSize())));
-        attrs.add(intAttr("accuracy_level", accuracyLevel));
-        g.nodeIn(MS_DOMAIN, "MatMulNBits", List.of(x, name + "_q", name + "_scales"), List.of(output),
-                attrs.toArray(AttributeProto[]::new));
+        List<String> inputs = new ArrayList<>(List.of(x, name + "_q", name + "_scales"));
+        if (q.zeroPoints() != null) {
+            g.bytes(name + "_zero_points", q.zeroPoints(), q.zeroPoints().length);
+            inputs.add(name + "_zero_points");
+        }
+        g.nodeIn(MS_DOMAIN, "MatMulNBits", inputs, List.of(output), intAttr("K", k), intAttr("N", n),
+                intAttr("bits", q.bits()), intAttr("block_size", q.blockSize()),
+                intAttr("accuracy_level", quantization.accuracyLevel()));
         return output;
     }
 
