@@ -23,7 +23,9 @@ import java.util.List;
  *   <li>{@code com.microsoft.GroupQueryAttention} (do_rotary=0, scale 1/sqrt(head_dim)) over a past/present KV
  *       buffer of capacity {@code max_positions} per row that may be shared: when the caller passes the same tensor
  *       as {@code past_key_values.i.*} and as the pinned output {@code present.i.*}, the kernel writes the new keys
- *       and values in place at each row's offset ({@code seqlens_k[row] + 1 - seq}).</li>
+ *       and values in place at each row's offset ({@code seqlens_k[row] + 1 - seq}); {@code attention_bias} is
+ *       added to the scaled scores on top of the kernel's own causal mask (it can hide keys, never reveal later
+ *       ones).</li>
  * </ul>
  * The I/O contract is in {@link Llama2cOnnxConverter}.
  */
@@ -75,6 +77,7 @@ final class Llama2cFusedGraph {
         g.input("position_ids", TensorProto.DataType.INT64, "batch", "seq");
         g.input("seqlens_k", TensorProto.DataType.INT32, "batch");
         g.scalarInput("total_sequence_length", TensorProto.DataType.INT32);
+        g.input("attention_bias", TensorProto.DataType.FLOAT, "batch", 1, "seq", "total_sequence_length");
         for (int l = 0; l < c.nLayers(); l++) {
             g.input("past_key_values." + l + ".key", TensorProto.DataType.FLOAT, "batch", nKv, "max_positions", hs);
             g.input("past_key_values." + l + ".value", TensorProto.DataType.FLOAT, "batch", nKv, "max_positions", hs);
@@ -112,9 +115,10 @@ final class Llama2cFusedGraph {
             String q = rotary(parts.get(0), c.nHeads());
             String k = rotary(parts.get(1), nKv);
             String attn = g.fresh("attn");
+            // inputs 7-9 (cos/sin caches, position_ids) are for do_rotary=1 and stay empty; 10 is the bias
             g.nodeIn(MS_DOMAIN, "GroupQueryAttention", List.of(q, k, parts.get(2),
                             "past_key_values." + l + ".key", "past_key_values." + l + ".value", "seqlens_k",
-                            "total_sequence_length"),
+                            "total_sequence_length", "", "", "", "attention_bias"),
                     List.of(attn, "present." + l + ".key", "present." + l + ".value"),
                     intAttr("num_heads", c.nHeads()), intAttr("kv_num_heads", nKv),
                     floatAttr("scale", (float) (1 / Math.sqrt(hs))), intAttr("do_rotary", 0));

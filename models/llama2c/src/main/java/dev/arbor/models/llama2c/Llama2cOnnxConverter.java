@@ -41,7 +41,10 @@ import java.util.List;
  * <ul>
  *   <li>inputs {@code input_ids} int64 [batch, seq], {@code position_ids} int64 [batch, seq], {@code seqlens_k}
  *       int32 [batch] (per row: its tokens after this call, minus 1), {@code total_sequence_length} int32 scalar
- *       (the largest number of tokens any row has after this call) and per layer i
+ *       (the largest number of tokens any row has after this call), {@code attention_bias} float32 [batch, 1, seq,
+ *       total_sequence_length] (0 visible, {@link #HIDDEN_BIAS} hidden; column j is buffer slot j; it is added on
+ *       top of GroupQueryAttention's causal mask, so it can hide keys, e.g. a speculative tree's siblings, but never
+ *       show a later slot) and per layer i
  *       {@code past_key_values.i.key/value} float32 [batch, n_kv_heads, max_positions, head_dim]: a buffer of
  *       capacity max_positions per row whose first {@code seqlens_k[row] + 1 - seq} slots hold the row's past;</li>
  *   <li>outputs {@code logits} float32 [batch, seq, vocab] and {@code present.i.key/value} of the past's shape:
