@@ -242,6 +242,52 @@ class Llama2cFusedGraphTest {
         }
     }
 
+    /** A random grouped-query model with its own classifier and a hidden size that is not a multiple of 16. */
+    @Test
+    void ownClassifierGqaRandomModelBatchEqualsTheReferenceGraph(@TempDir Path dir) throws OrtException {
+        Llama2cConfig cfg = new Llama2cConfig(32, 40, 2, 4, 2, 60, 32, false);
+        Llama2cCheckpoint w = Llama2cCheckpoint.random(cfg, 11);
+        Llama2cModelCard card = Llama2cModelCard.forCheckpoint(dir.resolve("none.bin"));
+        int[][] tokens = {{1, 5, 9, 33}, {1, 59, 2, 7}};
+        float[] bias = new float[2 * 16];
+        System.arraycopy(Llama2cOnnxConverterTest.causal(4, 0), 0, bias, 0, 16);
+        System.arraycopy(Llama2cOnnxConverterTest.causal(4, 0), 0, bias, 16, 16);
+        try (OrtSession fused = env.createSession(Llama2cOnnxConverter.toOnnx(w, 0, "t", card,
+                Llama2cPrecision.FUSED_FP32), new OrtSession.SessionOptions());
+             OrtSession plain = env.createSession(Llama2cOnnxConverter.toOnnx(w, 0, "t", card,
+                     Llama2cPrecision.REFERENCE_FP32), new OrtSession.SessionOptions());
+             FusedGraphDecoder dec = new FusedGraphDecoder(env, fused, 2);
+             ReferenceGraphDecoder ref = ReferenceGraphDecoder.of(env, plain)) {
+            float[][][] a = dec.step(tokens, new int[] {4, 4});
+            float[][][] b = ref.step(tokens, new int[][] {iota(0, 4), iota(0, 4)}, bias);
+            for (int r = 0; r < 2; r++) {
+                for (int q = 0; q < 4; q++) {
+                    assertThat(maxAbsDiff(a[r][q], b[r][q])).as("row %d position %d", r, q)
+                            .isLessThanOrEqualTo(TOL);
+                }
+            }
+        }
+    }
+
+    @Test
+    void eachPrecisionHasItsOwnCacheEntryAndTheReferenceKeepsItsName(@TempDir Path dir) {
+        java.util.Set<Path> files = new java.util.HashSet<>();
+        for (Llama2cPrecision p : Llama2cPrecision.values()) {
+            Path file = Llama2cOnnxConverter.convertCached(Stories260K.checkpoint(), 0, dir, p);
+            assertThat(Llama2cOnnxConverter.convertCached(Stories260K.checkpoint(), 0, dir, p)).isEqualTo(file);
+            assertThat(file.getFileName().toString()).satisfies(name -> {
+                if (p.fused()) {
+                    assertThat(name).contains("-fused-" + p.precision() + "-");
+                } else {
+                    assertThat(name).doesNotContain("fused").isEqualTo(Llama2cOnnxConverter.convertCached(
+                            Stories260K.checkpoint(), 0, dir).getFileName().toString());
+                }
+            });
+            files.add(file);
+        }
+        assertThat(files).hasSize(Llama2cPrecision.values().length);
+    }
+
     static int[] iota(int from, int n) {
         int[] out = new int[n];
         for (int i = 0; i < n; i++) {
