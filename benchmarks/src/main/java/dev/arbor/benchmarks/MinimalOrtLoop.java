@@ -22,9 +22,18 @@ final class MinimalOrtLoop implements AutoCloseable {
     private final int headDim;
 
     MinimalOrtLoop(Path onnx) throws OrtException {
+        this(onnx, 0);
+    }
+
+    /** With {@code intraOpThreads} ONNX Runtime threads (0: ONNX Runtime's default, one per core). */
+    MinimalOrtLoop(Path onnx, int intraOpThreads) throws OrtException {
         env = OrtEnvironment.getEnvironment();
         env.setTelemetry(false);
-        session = env.createSession(onnx.toString(), new OrtSession.SessionOptions());
+        OrtSession.SessionOptions options = new OrtSession.SessionOptions();
+        if (intraOpThreads > 0) {
+            options.setIntraOpNumThreads(intraOpThreads);
+        }
+        session = env.createSession(onnx.toString(), options);
         Map<String, String> meta = session.getMetadata().getCustomMetadata();
         layers = Integer.parseInt(meta.get("arbor.num_layers"));
         kvHeads = Integer.parseInt(meta.get("arbor.num_kv_heads"));

@@ -1,0 +1,619 @@
+package dev.arbor.benchmarks;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
+import dev.arbor.api.pipeline.Completion;
+import dev.arbor.api.pipeline.CompletionRequest;
+import dev.arbor.api.pipeline.PipelineService;
+import dev.arbor.api.pipeline.TextSink;
+import dev.arbor.benchmarks.engine.AllocationMeter;
+import dev.arbor.benchmarks.engine.Peers;
+import dev.arbor.benchmarks.engine.Samples;
+import dev.arbor.benchmarks.engine.Variant;
+import dev.arbor.benchmarks.plot.SvgChart;
+import dev.arbor.launcher.ArborFramework;
+import dev.arbor.models.llama2c.Llama2cOnnxConverter;
+import dev.arbor.tests.serving.HttpEndpoints;
+import dev.arbor.tests.serving.LoadGenerator;
+import dev.arbor.tests.serving.LoadReport;
+import java.lang.management.ManagementFactory;
+import java.net.InetAddress;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.ZonedDateTime;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Arbor's decode engine against its peers, side by side in one run: for stories260K and a random-weight llama of
+ * stories15M's shape (written by {@code RandomLlama2cCheckpoint}),
+ * <ol>
+ *   <li>single-stream greedy decode tokens/s over a fixed number of tokens from BOS, and time to first token, for
+ *       every Arbor variant (model options such as {@code precision}, {@code graph}, {@code intra_op_threads}),
+ *       the minimal ONNX Runtime loop ({@link MinimalOrtLoop}) on the reference graph with the same thread counts,
+ *       llama2.c's run.c (1 thread; OpenMP, 2 threads) and llama.cpp's llama-bench (F32, Q8_0, Q4_0 at 1 and 2
+ *       threads), interleaved round by round so all see the same machine state; every peer is reported as the ratio
+ *       of the matching Arbor variant (same precision, same threads) to it;</li>
+ *   <li>heap bytes allocated per generated token in steady state, per Arbor variant and for the minimal loop:
+ *       allocation of an N-token request minus that of an N/2-token request, over N/2 (the difference removes
+ *       per-request costs), the minimum of three tries;</li>
+ *   <li>serving: aggregate tokens/s and p50/p99 latency at several concurrency levels over the OpenAI-compatible
+ *       HTTP API, driven by {@code tests/serving}'s {@link LoadGenerator} (the path users take, so queueing and
+ *       streaming are included).</li>
+ * </ol>
+ * Peers run as subprocesses given by path; one that is absent is reported "not measured". Writes
+ * {@code engine.md} (tables ready for BENCHMARKS.md), {@code engine-tokens.svg} and {@code engine-concurrency.svg}
+ * to {@code out}. Arguments are {@code key=value}; see {@link #USAGE}.
+ */
+public final class EngineBenchmark {
+    static final String USAGE = """
+            EngineBenchmark [key=value ...]
+              dist=DIR            assembled distribution (distribution/target/arbor)
+              models=DIR          holds stories260K/stories260K.bin and tok512.bin (../shared/models)
+              random15m=FILE      random llama2.c checkpoint of stories15M's shape (optional)
+              tokenizer32k=FILE   llama2.c's 32000-token tokenizer.bin for it (PEERS/tokenizer.bin)
+              peers=DIR           scratch folder of build-peers: run, runomp, llama.cpp/build/bin/llama-bench, gguf/
+              run=FILE runomp=FILE llama-bench=FILE gguf=DIR   override single peer paths
+              variants=LIST       name:key=value;key=value,...  (plain-t1:intra_op_threads=1,plain-t2:intra_op_threads=2)
+              tokens=N            tokens per single-stream request (200)
+              rounds=N warmup=N   measured and warm-up rounds (5, 2)
+              concurrency=LIST    serving levels (1,4,16,64); serving-tokens=N (64); serving-requests=N per client (4)
+              serving-models=LIST stories260K[,random15m] (stories260K); serving-variant=NAME (last variant)
+              out=DIR             engine.md and the SVG plots (benchmarks/target/engine)
+            """;
+    private static final List<String> PROMPTS = List.of("Once upon a time", "Lily and Ben", "The dog");
+    private static final int GOAL_BYTES_PER_TOKEN = 1024;
+
+    /** A model under test: its key in tables and pipeline names, checkpoint, tokenizer and GGUF base name. */
+    private record Model(String key, String label, Path checkpoint, Path tokenizer) {
+    }
+
+    /** One line of the single-stream table. */
+    private static final class Row {
+        final Model model;
+        final String engine;
+        final String precision;
+        final int threads;              // 0: the engine's default
+        final Variant variant;          // Arbor rows only
+        final Samples tokensPerSecond = new Samples();
+        final Samples firstTokenMillis = new Samples();
+        int[] ids;                      // last greedy sequence (Arbor and minimal loop)
+
+        Row(Model model, String engine, String precision, int threads, Variant variant) {
+            this.model = model;
+            this.engine = engine;
+            this.precision = precision;
+            this.threads = threads;
+            this.variant = variant;
+        }
+
+        boolean arbor() {
+            return variant != null;
+        }
+    }
+
+    private EngineBenchmark() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> a = arguments(args);
+        Path dist = Path.of(a.getOrDefault("dist", "distribution/target/arbor")).toAbsolutePath();
+        Path models = Path.of(a.getOrDefault("models", "../shared/models")).toAbsolutePath().normalize();
+        Path peers = a.containsKey("peers") ? Path.of(a.get("peers")).toAbsolutePath() : null;
+        Path run = peerPath(a, "run", peers, "run");
+        Path runomp = peerPath(a, "runomp", peers, "runomp");
+        Path llamaBench = peerPath(a, "llama-bench", peers, "llama.cpp/build/bin/llama-bench");
+        Path gguf = peerPath(a, "gguf", peers, "gguf");
+        Path tokenizer32k = peerPath(a, "tokenizer32k", peers, "tokenizer.bin");
+        List<Variant> variants = Variant.parseList(a.getOrDefault("variants",
+                "plain-t1:intra_op_threads=1,plain-t2:intra_op_threads=2"));
+        int tokens = integer(a, "tokens", 200);
+        int rounds = integer(a, "rounds", 5);
+        int warmup = integer(a, "warmup", 2);
+        int[] levels = Arrays.stream(a.getOrDefault("concurrency", "1,4,16,64").split(","))
+                .mapToInt(s -> Integer.parseInt(s.trim())).toArray();
+        int servingTokens = integer(a, "serving-tokens", 64);
+        int servingRequests = integer(a, "serving-requests", 4);
+        Set<String> servingModels = new LinkedHashSet<>(List.of(a.getOrDefault("serving-models", "stories260K")
+                .split(",")));
+        String servingVariant = a.getOrDefault("serving-variant", variants.get(variants.size() - 1).name());
+        Path out = Path.of(a.getOrDefault("out", "benchmarks/target/engine")).toAbsolutePath();
+        if (variants.stream().noneMatch(v -> v.name().equals(servingVariant))) {
+            throw ArborException.invalid("serving-variant '" + servingVariant + "' is not one of the variants");
+        }
+        if (tokens < 2) {
+            throw ArborException.invalid("tokens must be at least 2 (decode speed is timed from the second token)");
+        }
+        System.setProperty("OPT_OUT_TRACKING", "true");
+        System.setProperty("ai.djl.offline", "true");
+
+        List<Model> modelList = new ArrayList<>();
+        modelList.add(new Model("stories260K", "stories260K", models.resolve("stories260K/stories260K.bin"),
+                models.resolve("stories260K/tok512.bin")));
+        if (a.containsKey("random15m")) {
+            Path ck = Path.of(a.get("random15m")).toAbsolutePath();
+            if (tokenizer32k == null || !Files.isRegularFile(tokenizer32k)) {
+                throw ArborException.invalid("random15m needs tokenizer32k=FILE (llama2.c's 32000-token tokenizer.bin)"
+                        + " or peers=DIR holding it");
+            }
+            modelList.add(new Model("random15m", "random llama, stories15M shape", ck, tokenizer32k));
+        }
+        for (Model m : modelList) {
+            if (!Files.isRegularFile(m.checkpoint()) || !Files.isRegularFile(m.tokenizer())) {
+                throw ArborException.invalid("model " + m.key() + ": " + m.checkpoint() + " or " + m.tokenizer()
+                        + " does not exist");
+            }
+        }
+
+        Path cache = Files.createTempDirectory("arbor-bench-cache");
+        System.setProperty("arbor.cache", cache.toString());
+        Path home = Files.createTempDirectory("arbor-bench-home");
+        Files.createDirectories(home.resolve("etc/pipelines"));
+        Files.createSymbolicLink(home.resolve("bundles"), dist.resolve("bundles"));
+        for (Model m : modelList) {
+            for (Variant v : variants) {
+                writePipeline(home, m, v);
+            }
+        }
+        String header = header(tokens, rounds, warmup);
+        System.out.println(header);
+
+        List<Row> rows = new ArrayList<>();
+        Map<Row, MinimalOrtLoop> minimalLoops = new LinkedHashMap<>();
+        StringBuilder md = new StringBuilder(header).append("\n\n");
+        try (ArborFramework runtime = ArborFramework.start(home, null, Map.of(
+                "org.osgi.framework.system.packages.extra", BenchmarkRuntime.API_AND_ONNXRUNTIME,
+                "arbor.launcher.skip", "arbor-api\\.jar|arbor-onnxruntime-runtime\\.jar",
+                "arbor.models", models.toString(), "arbor.cache", cache.toString(), "arbor.etc.poll.ms", "0"))) {
+            PipelineService pipelines = null;
+            for (Model m : modelList) {
+                for (Variant v : variants) {
+                    pipelines = BenchmarkRuntime.awaitReady(runtime, pipelineName(m, v));
+                    rows.add(new Row(m, "Arbor " + v.name(), v.precision(), v.threads(), v));
+                }
+                // the minimal loop on the reference graph, once per thread count a reference variant uses
+                Set<Integer> threadCounts = new LinkedHashSet<>();
+                variants.stream().filter(Variant::onReferenceGraph).forEach(v -> threadCounts.add(v.threads()));
+                if (!threadCounts.isEmpty()) {
+                    Path onnx = Llama2cOnnxConverter.convertCached(m.checkpoint(), 0, cache);
+                    for (int t : threadCounts) {
+                        Row row = new Row(m, "minimal ONNX Runtime loop", "fp32", t, null);
+                        minimalLoops.put(row, new MinimalOrtLoop(onnx, t));
+                        rows.add(row);
+                    }
+                }
+            }
+            List<Row> peerRows = peerRows(modelList);
+            rows.addAll(peerRows);
+            rows.sort(java.util.Comparator.comparingInt(r -> modelList.indexOf(r.model)));   // stable: by model
+
+            singleStream(pipelines, rows, minimalLoops, peerRows, run, runomp, llamaBench, gguf, tokens, rounds,
+                    warmup);
+            md.append(singleStreamTable(rows, tokens)).append('\n');
+            md.append(allocationTable(pipelines, rows, minimalLoops, tokens)).append('\n');
+            for (MinimalOrtLoop loop : minimalLoops.values()) {
+                loop.close();
+            }
+
+            HttpEndpoints.configure(runtime.context(), Map.of("host", "127.0.0.1", "port", 0));
+            URI uri = HttpEndpoints.await(runtime.context(), Duration.ofSeconds(30));
+            Variant sv = variants.stream().filter(v -> v.name().equals(servingVariant)).findFirst().orElseThrow();
+            List<SvgChart.LinePanel> servingPanels = new ArrayList<>();
+            md.append(servingTable(uri, modelList, servingModels, sv, levels, servingTokens, servingRequests,
+                    servingPanels)).append('\n');
+
+            md.append(goals(rows));
+            Files.createDirectories(out);
+            Files.writeString(out.resolve("engine.md"), md);
+            SvgChart.bars("Greedy decode tokens/s, one stream (" + tokens + " tokens, median of " + rounds
+                    + " rounds)", "tokens/s", barPanels(rows, modelList), out.resolve("engine-tokens.svg"));
+            if (!servingPanels.isEmpty()) {
+                SvgChart.lines("Aggregate tokens/s against concurrency (HTTP, " + servingTokens + " tokens each)",
+                        "concurrent streams", "tokens/s", servingPanels, out.resolve("engine-concurrency.svg"));
+            }
+            System.out.println();
+            System.out.println(md);
+            System.out.println("wrote " + out.resolve("engine.md") + ", engine-tokens.svg, engine-concurrency.svg");
+        }
+    }
+
+    /** Rounds of every Arbor variant, minimal loop and peer, interleaved; peers are skipped in warm-up rounds. */
+    private static void singleStream(PipelineService pipelines, List<Row> rows, Map<Row, MinimalOrtLoop> loops,
+                                     List<Row> peerRows, Path run, Path runomp, Path llamaBench, Path gguf,
+                                     int tokens, int rounds, int warmup) throws Exception {
+        for (int r = -warmup; r < rounds; r++) {
+            boolean measured = r >= 0;
+            for (Row row : rows) {
+                if (row.arbor()) {
+                    Completion c = pipelines.complete(greedy(pipelineName(row.model, row.variant), tokens),
+                            TextSink.DISCARD);
+                    if (c.tokens().length != tokens) {
+                        throw new IllegalStateException(row.engine + " on " + row.model.key() + " stopped after "
+                                + c.tokens().length + " of " + tokens + " tokens (" + c.finishReason()
+                                + "): the comparison needs a fixed length");
+                    }
+                    row.ids = c.tokens();
+                    if (measured) {
+                        row.tokensPerSecond.add(decodeRate(tokens, c.timeToFirstTokenNanos(), c.totalNanos()));
+                        row.firstTokenMillis.add(c.timeToFirstTokenNanos() / 1e6);
+                    }
+                } else if (loops.containsKey(row)) {
+                    int[] ids = new int[tokens];
+                    long[] t = loops.get(row).run(1, ids);
+                    row.ids = ids;
+                    if (measured) {
+                        row.tokensPerSecond.add(decodeRate(tokens, t[0], t[1]));
+                        row.firstTokenMillis.add(t[0] / 1e6);
+                    }
+                }
+            }
+            if (measured) {
+                measurePeers(peerRows, run, runomp, llamaBench, gguf, tokens);
+            }
+            System.out.printf(Locale.ROOT, "round %d done%n", r);
+        }
+    }
+
+    private static void measurePeers(List<Row> peerRows, Path run, Path runomp, Path llamaBench, Path gguf,
+                                     int tokens) throws Exception {
+        Map<String, Map<Integer, Double>> benchByFile = new LinkedHashMap<>();
+        for (Row row : peerRows) {
+            Double tps;
+            if (row.engine.startsWith("llama2.c")) {
+                boolean omp = row.threads > 1;
+                tps = Peers.llama2c(omp ? runomp : run, row.threads, row.model.checkpoint(), row.model.tokenizer(),
+                        tokens);
+            } else if (gguf != null) {
+                Path file = gguf.resolve(ggufName(row.model, row.engine));
+                // one llama-bench call measures both thread counts of a file
+                Map<Integer, Double> byThreads = benchByFile.get(file.toString());
+                if (byThreads == null) {
+                    byThreads = Peers.llamaBench(llamaBench, file, tokens, new int[] {1, 2});
+                    benchByFile.put(file.toString(), byThreads);
+                }
+                tps = byThreads.get(row.threads);
+            } else {
+                tps = null;
+            }
+            if (tps != null) {
+                row.tokensPerSecond.add(tps);
+            }
+        }
+    }
+
+    /** Peer rows of every model, in table order (filled only where the binaries and files exist). */
+    private static List<Row> peerRows(List<Model> models) {
+        List<Row> rows = new ArrayList<>();
+        for (Model m : models) {
+            rows.add(new Row(m, "llama2.c run.c", "fp32", 1, null));
+            rows.add(new Row(m, "llama2.c run.c (OpenMP)", "fp32", 2, null));
+            for (String[] q : new String[][] {{"F32", "fp32"}, {"Q8_0", "int8"}, {"Q4_0", "int4"}}) {
+                for (int t : new int[] {1, 2}) {
+                    rows.add(new Row(m, "llama.cpp " + q[0], q[1], t, null));
+                }
+            }
+        }
+        return rows;
+    }
+
+    private static String ggufName(Model m, String engine) {
+        String q = engine.substring("llama.cpp ".length());
+        return m.checkpoint().getFileName().toString().replaceFirst("\\.bin$", "")
+                + "-" + (q.equals("F32") ? "f32" : q) + ".gguf";
+    }
+
+    private static String singleStreamTable(List<Row> rows, int tokens) {
+        StringBuilder s = new StringBuilder();
+        s.append("Single stream, greedy from BOS, ").append(tokens).append(" tokens; decode tokens/s counts tokens 2..N")
+                .append(" over their time (all engines time it so); medians over rounds, min–max in brackets.")
+                .append(" Ratio: the matching Arbor variant (same precision, same threads) over the row.\n\n");
+        s.append("| model | engine | precision | threads | decode tokens/s | first token (ms) | Arbor / this |"
+                + " same greedy tokens as the reference |\n");
+        s.append("|---|---|---|---|---|---|---|---|\n");
+        for (Row row : rows) {
+            String tps = row.tokensPerSecond.isEmpty() ? "not measured" : String.format(Locale.ROOT,
+                    "%,.0f (%,.0f–%,.0f)", row.tokensPerSecond.median(), row.tokensPerSecond.min(),
+                    row.tokensPerSecond.max());
+            String ttft = row.firstTokenMillis.isEmpty() ? "—"
+                    : String.format(Locale.ROOT, "%.2f", row.firstTokenMillis.median());
+            String ratio = "—";
+            Row arbor = row.arbor() ? null : matchingArbor(rows, row);
+            if (arbor != null && !row.tokensPerSecond.isEmpty() && !arbor.tokensPerSecond.isEmpty()) {
+                ratio = String.format(Locale.ROOT, "**%.2f** (%s)", arbor.tokensPerSecond.median()
+                        / row.tokensPerSecond.median(), arbor.variant.name());
+            }
+            s.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s |%n", row.model.key(),
+                    row.engine, row.precision, row.threads == 0 ? "default" : String.valueOf(row.threads), tps, ttft,
+                    ratio, agreement(rows, row)));
+        }
+        return s.toString();
+    }
+
+    /**
+     * The Arbor variant a peer row is compared with: for the minimal loop the reference-graph variant with the same
+     * threads; otherwise same precision and threads, else same precision at the engine default.
+     */
+    private static Row matchingArbor(List<Row> rows, Row peer) {
+        boolean minimal = peer.engine.startsWith("minimal");
+        Row fallback = null;
+        for (Row r : rows) {
+            if (!r.arbor() || r.model != peer.model || !r.precision.equals(peer.precision)
+                    || (minimal && !r.variant.onReferenceGraph())) {
+                continue;
+            }
+            if (r.threads == peer.threads) {
+                return r;
+            }
+            if (r.threads == 0 && !minimal) {
+                fallback = r;
+            }
+        }
+        return fallback;
+    }
+
+    /** Length of the common prefix of this row's greedy ids with the first reference-graph sequence of its model. */
+    private static String agreement(List<Row> rows, Row row) {
+        if (row.ids == null) {
+            return "—";
+        }
+        int[] reference = null;
+        for (Row r : rows) {
+            if (r.model == row.model && r.ids != null && (r.engine.startsWith("minimal")
+                    || (r.arbor() && r.variant.onReferenceGraph()))) {
+                reference = r.ids;
+                break;
+            }
+        }
+        if (reference == null) {
+            return "—";
+        }
+        int n = 0;
+        while (n < Math.min(reference.length, row.ids.length) && reference[n] == row.ids[n]) {
+            n++;
+        }
+        return n == reference.length && n == row.ids.length ? "all " + n : "first " + n + " of " + reference.length;
+    }
+
+    /** Steady-state heap allocation per token: (bytes(N) - bytes(N/2)) / (N - N/2), the least of three tries. */
+    private static String allocationTable(PipelineService pipelines, List<Row> rows, Map<Row, MinimalOrtLoop> loops,
+                                          int tokens) throws Exception {
+        AllocationMeter meter = new AllocationMeter();
+        int half = tokens / 2;
+        StringBuilder s = new StringBuilder();
+        s.append("Heap allocated per generated token in steady state, all JVM threads (HotSpot per-thread counters):"
+                + " (bytes of a ").append(tokens).append("-token request − bytes of a ").append(half)
+                .append("-token request) / ").append(tokens - half).append(", least of 3 tries. Goal: under ")
+                .append(GOAL_BYTES_PER_TOKEN).append(" bytes for the decode loop.\n\n");
+        s.append("| model | engine | bytes per token | under the goal |\n|---|---|---|---|\n");
+        for (Row row : rows) {
+            if (!row.arbor() && !loops.containsKey(row)) {
+                continue;
+            }
+            double best = Double.MAX_VALUE;
+            for (int i = 0; i < 3; i++) {
+                long full = allocated(meter, pipelines, loops, row, tokens);
+                long part = allocated(meter, pipelines, loops, row, half);
+                best = Math.min(best, (full - part) / (double) (tokens - half));
+            }
+            s.append(String.format(Locale.ROOT, "| %s | %s%s | %,.0f | %s |%n", row.model.key(), row.engine,
+                    row.threads == 0 ? "" : " (" + row.threads + " thr)", best,
+                    best < GOAL_BYTES_PER_TOKEN ? "yes" : "no"));
+        }
+        return s.toString();
+    }
+
+    private static long allocated(AllocationMeter meter, PipelineService pipelines, Map<Row, MinimalOrtLoop> loops,
+                                  Row row, int n) throws Exception {
+        if (row.arbor()) {
+            CompletionRequest request = greedy(pipelineName(row.model, row.variant), n);
+            meter.start();
+            pipelines.complete(request, TextSink.DISCARD);
+            return meter.bytesSinceStart();
+        }
+        int[] ids = new int[n];
+        meter.start();
+        loops.get(row).run(1, ids);
+        return meter.bytesSinceStart();
+    }
+
+    /** Aggregate tokens/s and latency percentiles at each concurrency level, over HTTP. */
+    private static String servingTable(URI uri, List<Model> models, Set<String> servingModels, Variant variant,
+                                       int[] levels, int maxTokens, int perClient, List<SvgChart.LinePanel> panels)
+            throws Exception {
+        StringBuilder s = new StringBuilder();
+        s.append("Serving over HTTP (streaming /v1/completions, ").append(maxTokens).append(" tokens, temperature 0,"
+                + " prompts in turn), variant ").append(variant.name()).append(" ").append(variant.options())
+                .append("; per level a warm-up then max(16, ").append(perClient).append(" × concurrency) requests;"
+                        + " latency from sending to [DONE], nearest-rank percentiles.\n\n");
+        s.append("| model | concurrency | requests | failed / truncated / malformed | aggregate tokens/s | × concurrency 1"
+                + " | latency p50 (ms) | latency p99 (ms) | p99 × concurrency 1 | first token p50 (ms) |\n");
+        s.append("|---|---|---|---|---|---|---|---|---|---|\n");
+        for (Model m : models) {
+            if (!servingModels.contains(m.key())) {
+                continue;
+            }
+            LoadGenerator.Config base = LoadGenerator.Config.of(uri, pipelineName(m, variant), PROMPTS, maxTokens, 1)
+                    .withRequestTimeout(Duration.ofMinutes(5));
+            double tps1 = Double.NaN;
+            double p99one = Double.NaN;
+            double[] xs = new double[levels.length];
+            double[] ys = new double[levels.length];
+            for (int i = 0; i < levels.length; i++) {
+                int c = levels[i];
+                try (LoadGenerator load = new LoadGenerator(base.withConcurrency(c))) {
+                    load.run(Math.max(8, 2L * c), Duration.ofMinutes(5));   // warm-up: JIT, connections
+                    LoadReport r = load.run(Math.max(16, (long) perClient * c), Duration.ofMinutes(10));
+                    if (i == 0) {
+                        tps1 = r.tokensPerSecond();
+                        p99one = r.latencyMillis(99);
+                    }
+                    xs[i] = c;
+                    ys[i] = r.tokensPerSecond();
+                    s.append(String.format(Locale.ROOT, "| %s | %d | %d | %d / %d / %d | %,.0f | %.2f | %.1f | %.1f"
+                                    + " | %.2f | %.1f |%n", m.key(), c, r.results().size(), r.failed(), r.truncated(),
+                            r.malformed(), r.tokensPerSecond(), r.tokensPerSecond() / tps1, r.latencyMillis(50),
+                            r.latencyMillis(99), r.latencyMillis(99) / p99one, r.timeToFirstTokenMillis(50)));
+                    System.out.printf(Locale.ROOT, "serving %s c=%d: %s%n", m.key(), c, r.summary());
+                }
+            }
+            panels.add(new SvgChart.LinePanel(m.label() + ", " + variant.name(),
+                    List.of(new SvgChart.Series("Arbor " + variant.name(), xs, ys))));
+        }
+        return s.toString();
+    }
+
+    /** The issue's goals that this run's figures decide, each with its measured ratio. */
+    private static String goals(List<Row> rows) {
+        StringBuilder s = new StringBuilder("Goals (ratios from this run):\n\n");
+        for (Row row : rows) {
+            if (row.arbor() || row.tokensPerSecond.isEmpty()) {
+                continue;
+            }
+            Row arbor = matchingArbor(rows, row);
+            if (arbor == null || arbor.tokensPerSecond.isEmpty()) {
+                continue;
+            }
+            boolean goal = (row.model.key().equals("random15m") && row.threads == 2
+                    && row.engine.startsWith("llama.cpp"))
+                    || (row.model.key().equals("stories260K") && row.threads == 1
+                    && row.engine.equals("llama.cpp F32"))
+                    || (row.model.key().equals("stories260K") && row.engine.startsWith("minimal"));
+            if (!goal) {
+                continue;
+            }
+            double need = row.engine.startsWith("minimal") ? 0.97 : 1.0;
+            double ratio = arbor.tokensPerSecond.median() / row.tokensPerSecond.median();
+            s.append(String.format(Locale.ROOT, "- %s: Arbor %s / %s (%d thr) = %.2f, goal >= %.2f: %s%n",
+                    row.model.key(), arbor.variant.name(), row.engine, row.threads, ratio, need,
+                    ratio >= need ? "met" : "not met"));
+        }
+        return s.toString();
+    }
+
+    private static List<SvgChart.BarPanel> barPanels(List<Row> rows, List<Model> models) {
+        List<SvgChart.BarPanel> panels = new ArrayList<>();
+        for (Model m : models) {
+            List<SvgChart.Bar> bars = new ArrayList<>();
+            for (Row row : rows) {
+                if (row.model == m) {
+                    String label = row.engine + (row.arbor() ? "" : " " + row.precision) + ", "
+                            + (row.threads == 0 ? "default threads" : row.threads + " thr");
+                    bars.add(new SvgChart.Bar(label, row.tokensPerSecond.isEmpty() ? null
+                            : row.tokensPerSecond.median()));
+                }
+            }
+            panels.add(new SvgChart.BarPanel(m.label(), bars));
+        }
+        return panels;
+    }
+
+    /** Tokens 2..N over the time after the first token: what run.c's "achieved tok/s" and llama-bench's tg time. */
+    private static double decodeRate(int tokens, long firstTokenNanos, long totalNanos) {
+        return (tokens - 1) / ((totalNanos - firstTokenNanos) / 1e9);
+    }
+
+    private static CompletionRequest greedy(String pipeline, int tokens) {
+        return CompletionRequest.text(pipeline, "", Options.of(Map.of("temperature", 0, "max_tokens", tokens,
+                "repetition_penalty", 1.0)));
+    }
+
+    private static String pipelineName(Model m, Variant v) {
+        return m.key().toLowerCase(Locale.ROOT) + "-" + v.name();
+    }
+
+    /** A pipeline like the distribution's stories260k, on {@code m}'s files, with the variant's model options. */
+    private static void writePipeline(Path home, Model m, Variant v) throws Exception {
+        Map<String, Object> options = new LinkedHashMap<>();
+        options.put("device", "cpu");
+        v.options().forEach((k, value) -> options.put(k, jsonValue(value)));
+        Map<String, Object> p = new LinkedHashMap<>();
+        p.put("name", pipelineName(m, v));
+        p.put("description", m.label() + ", " + v.name() + " (EngineBenchmark)");
+        p.put("model", Map.of("backend", "onnxruntime", "format", "llama2c", "path", m.checkpoint().toString(),
+                "options", options));
+        p.put("tokenizer", Map.of("format", "llama2c", "path", m.tokenizer().toString()));
+        p.put("generator", "autoregressive");
+        p.put("processors", List.of("repetition-penalty", "temperature", "top-k", "top-p"));
+        p.put("selector", "sample");
+        p.put("postprocessors", List.of());
+        p.put("defaults", Map.of("max_tokens", 256, "temperature", 0.8, "top_p", 0.9));
+        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(
+                home.resolve("etc/pipelines/" + pipelineName(m, v) + ".json").toFile(), p);
+    }
+
+    /** Option values as JSON numbers and booleans where they read as such (the backend reads typed options). */
+    private static Object jsonValue(String text) {
+        if (text.matches("-?[0-9]+")) {
+            return Long.parseLong(text);
+        }
+        if (text.equals("true") || text.equals("false")) {
+            return Boolean.parseBoolean(text);
+        }
+        return text;
+    }
+
+    private static String header(int tokens, int rounds, int warmup) throws Exception {
+        double load = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+        return String.format(Locale.ROOT, "Measured %s on %s: %d CPUs, load average %.2f at the start, %s %s, %s;"
+                        + " %d tokens, %d rounds (+%d warm-up), interleaved.",
+                ZonedDateTime.now(ZoneOffset.UTC).format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm 'UTC'")),
+                InetAddress.getLocalHost().getHostName(), Runtime.getRuntime().availableProcessors(), load,
+                System.getProperty("java.vm.name"), System.getProperty("java.version"), cpuModel(), tokens, rounds,
+                warmup);
+    }
+
+    private static String cpuModel() {
+        try {
+            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("unknown CPU");
+        } catch (Exception e) {
+            return "unknown CPU";
+        }
+    }
+
+    private static Path peerPath(Map<String, String> a, String key, Path peers, String relative) {
+        if (a.containsKey(key)) {
+            return Path.of(a.get(key)).toAbsolutePath();
+        }
+        return peers == null ? null : peers.resolve(relative);
+    }
+
+    private static Map<String, String> arguments(String[] args) {
+        Map<String, String> out = new LinkedHashMap<>();
+        Set<String> known = Set.of("dist", "models", "random15m", "tokenizer32k", "peers", "run", "runomp",
+                "llama-bench", "gguf", "variants", "tokens", "rounds", "warmup", "concurrency", "serving-tokens",
+                "serving-requests", "serving-models", "serving-variant", "out");
+        for (String arg : args) {
+            int eq = arg.indexOf('=');
+            String key = eq < 0 ? arg : arg.substring(0, eq);
+            if (eq < 0 || !known.contains(key)) {
+                throw ArborException.invalid("unknown argument '" + arg + "'\n" + USAGE);
+            }
+            out.put(key, arg.substring(eq + 1));
+        }
+        return out;
+    }
+
+    private static int integer(Map<String, String> a, String key, int fallback) {
+        String v = a.get(key);
+        if (v == null) {
+            return fallback;
+        }
+        try {
+            return Integer.parseInt(v.trim());
+        } catch (NumberFormatException e) {
+            throw ArborException.invalid(key + " must be an integer, got '" + v + "'");
+        }
+    }
+}
