@@ -14,6 +14,7 @@ import dev.arbor.benchmarks.engine.Variant;
 import dev.arbor.benchmarks.plot.SvgChart;
 import dev.arbor.launcher.ArborFramework;
 import dev.arbor.models.llama2c.Llama2cOnnxConverter;
+import dev.arbor.models.llama2c.Llama2cPrecision;
 import dev.arbor.tests.serving.HttpEndpoints;
 import dev.arbor.tests.serving.LoadGenerator;
 import dev.arbor.tests.serving.LoadReport;
@@ -65,15 +66,22 @@ public final class EngineBenchmark {
               tokenizer32k=FILE   llama2.c's 32000-token tokenizer.bin for it (PEERS/tokenizer.bin)
               peers=DIR           scratch folder of build-peers: run, runomp, llama.cpp/build/bin/llama-bench, gguf/
               run=FILE runomp=FILE llama-bench=FILE gguf=DIR   override single peer paths
-              variants=LIST       name:key=value;key=value,...  (plain-t1:intra_op_threads=1,plain-t2:intra_op_threads=2)
+              variants=LIST       name:key=value;key=value,...  (DEFAULT_VARIANTS: reference, fused fp32, int8, int4 at 1 and 2
+                                  ONNX Runtime threads)
               tokens=N            tokens per single-stream request (200)
               rounds=N warmup=N   measured and warm-up rounds (5, 2)
               concurrency=LIST    serving levels (1,4,16,64); serving-tokens=N (64); serving-requests=N per client (4)
-              serving-models=LIST stories260K[,random15m] (stories260K); serving-variant=NAME (last variant)
+              serving-models=LIST stories260K[,random15m] (stories260K); serving-variant=NAME (the first variant)
               out=DIR             engine.md and the SVG plots (benchmarks/target/engine)
             """;
+    /** Every graph and precision at one and two ONNX Runtime threads (the peers' thread counts). */
+    static final String DEFAULT_VARIANTS = "ref-t1:intra_op_threads=1,ref-t2:intra_op_threads=2,"
+            + "fused-t1:graph=fused;intra_op_threads=1,fused-t2:graph=fused;intra_op_threads=2,"
+            + "int8-t1:precision=int8;intra_op_threads=1,int8-t2:precision=int8;intra_op_threads=2,"
+            + "int4-t1:precision=int4;intra_op_threads=1,int4-t2:precision=int4;intra_op_threads=2";
     private static final List<String> PROMPTS = List.of("Once upon a time", "Lily and Ben", "The dog");
     private static final int GOAL_BYTES_PER_TOKEN = 1024;
+    private static final int LLAMA2C_RUNS_PER_ROUND = 3;
 
     /** A model under test: its key in tables and pipeline names, checkpoint, tokenizer and GGUF base name. */
     private record Model(String key, String label, Path checkpoint, Path tokenizer) {
@@ -86,16 +94,23 @@ public final class EngineBenchmark {
         final String precision;
         final int threads;              // 0: the engine's default
         final Variant variant;          // Arbor rows only
+        final String graph;             // reference | fused for Arbor and minimal-loop rows, null for peers
         final Samples tokensPerSecond = new Samples();
         final Samples firstTokenMillis = new Samples();
         int[] ids;                      // last greedy sequence (Arbor and minimal loop)
+        String failure;                 // why the row could not run (e.g. a graph the backend does not run yet)
 
-        Row(Model model, String engine, String precision, int threads, Variant variant) {
+        Row(Model model, String engine, String precision, int threads, Variant variant, String graph) {
             this.model = model;
             this.engine = engine;
             this.precision = precision;
             this.threads = threads;
             this.variant = variant;
+            this.graph = graph;
+        }
+
+        boolean minimal() {
+            return variant == null && graph != null;
         }
 
         boolean arbor() {
@@ -116,8 +131,7 @@ public final class EngineBenchmark {
         Path llamaBench = peerPath(a, "llama-bench", peers, "llama.cpp/build/bin/llama-bench");
         Path gguf = peerPath(a, "gguf", peers, "gguf");
         Path tokenizer32k = peerPath(a, "tokenizer32k", peers, "tokenizer.bin");
-        List<Variant> variants = Variant.parseList(a.getOrDefault("variants",
-                "plain-t1:intra_op_threads=1,plain-t2:intra_op_threads=2"));
+        List<Variant> variants = Variant.parseList(a.getOrDefault("variants", DEFAULT_VARIANTS));
         int tokens = integer(a, "tokens", 200);
         int rounds = integer(a, "rounds", 5);
         int warmup = integer(a, "warmup", 2);
@@ -127,7 +141,7 @@ public final class EngineBenchmark {
         int servingRequests = integer(a, "serving-requests", 4);
         Set<String> servingModels = new LinkedHashSet<>(List.of(a.getOrDefault("serving-models", "stories260K")
                 .split(",")));
-        String servingVariant = a.getOrDefault("serving-variant", variants.get(variants.size() - 1).name());
+        String servingVariant = a.getOrDefault("serving-variant", variants.get(0).name());
         Path out = Path.of(a.getOrDefault("out", "benchmarks/target/engine")).toAbsolutePath();
         if (variants.stream().noneMatch(v -> v.name().equals(servingVariant))) {
             throw ArborException.invalid("serving-variant '" + servingVariant + "' is not one of the variants");
@@ -170,7 +184,7 @@ public final class EngineBenchmark {
         System.out.println(header);
 
         List<Row> rows = new ArrayList<>();
-        Map<Row, MinimalOrtLoop> minimalLoops = new LinkedHashMap<>();
+        Map<Row, GreedyLoop> minimalLoops = new LinkedHashMap<>();
         StringBuilder md = new StringBuilder(header).append("\n\n");
         try (ArborFramework runtime = ArborFramework.start(home, null, Map.of(
                 "org.osgi.framework.system.packages.extra", BenchmarkRuntime.API_AND_ONNXRUNTIME,
@@ -180,17 +194,24 @@ public final class EngineBenchmark {
             for (Model m : modelList) {
                 for (Variant v : variants) {
                     pipelines = BenchmarkRuntime.awaitReady(runtime, pipelineName(m, v));
-                    rows.add(new Row(m, "Arbor " + v.name(), v.precision(), v.threads(), v));
+                    rows.add(new Row(m, "Arbor " + v.name(), v.precision(), v.threads(), v, v.graph()));
                 }
-                // the minimal loop on the reference graph, once per thread count a reference variant uses
-                Set<Integer> threadCounts = new LinkedHashSet<>();
-                variants.stream().filter(Variant::onReferenceGraph).forEach(v -> threadCounts.add(v.threads()));
-                if (!threadCounts.isEmpty()) {
-                    Path onnx = Llama2cOnnxConverter.convertCached(m.checkpoint(), 0, cache);
-                    for (int t : threadCounts) {
-                        Row row = new Row(m, "minimal ONNX Runtime loop", "fp32", t, null);
-                        minimalLoops.put(row, new MinimalOrtLoop(onnx, t));
-                        rows.add(row);
+                // the hand-written loop on each graph, precision and thread count a variant uses
+                Set<List<Object>> loops = new LinkedHashSet<>();
+                variants.forEach(v -> loops.add(List.of(v.graph(), v.precision(), v.threads())));
+                for (List<Object> key : loops) {
+                    String graph = (String) key.get(0);
+                    String precision = (String) key.get(1);
+                    int t = (Integer) key.get(2);
+                    Row row = new Row(m, "minimal ONNX Runtime loop", precision, t, null, graph);
+                    rows.add(row);
+                    try {
+                        Path onnx = Llama2cOnnxConverter.convertCached(m.checkpoint(), 0, cache,
+                                Llama2cPrecision.of(graph, precision));
+                        minimalLoops.put(row, graph.equals("fused") ? new MinimalFusedOrtLoop(onnx, t)
+                                : new MinimalOrtLoop(onnx, t));
+                    } catch (Exception e) {
+                        row.failure = firstLine(e);
                     }
                 }
             }
@@ -202,7 +223,7 @@ public final class EngineBenchmark {
                     warmup);
             md.append(singleStreamTable(rows, tokens)).append('\n');
             md.append(allocationTable(pipelines, rows, minimalLoops, tokens)).append('\n');
-            for (MinimalOrtLoop loop : minimalLoops.values()) {
+            for (GreedyLoop loop : minimalLoops.values()) {
                 loop.close();
             }
 
@@ -210,7 +231,13 @@ public final class EngineBenchmark {
             URI uri = HttpEndpoints.await(runtime.context(), Duration.ofSeconds(30));
             Variant sv = variants.stream().filter(v -> v.name().equals(servingVariant)).findFirst().orElseThrow();
             List<SvgChart.LinePanel> servingPanels = new ArrayList<>();
-            md.append(servingTable(uri, modelList, servingModels, sv, levels, servingTokens, servingRequests,
+            Set<String> servable = new LinkedHashSet<>();
+            for (Row row : rows) {
+                if (row.arbor() && row.variant == sv && row.failure == null && servingModels.contains(row.model.key())) {
+                    servable.add(row.model.key());
+                }
+            }
+            md.append(servingTable(uri, modelList, servable, sv, levels, servingTokens, servingRequests,
                     servingPanels)).append('\n');
 
             md.append(goals(rows));
@@ -229,15 +256,26 @@ public final class EngineBenchmark {
     }
 
     /** Rounds of every Arbor variant, minimal loop and peer, interleaved; peers are skipped in warm-up rounds. */
-    private static void singleStream(PipelineService pipelines, List<Row> rows, Map<Row, MinimalOrtLoop> loops,
+    private static void singleStream(PipelineService pipelines, List<Row> rows, Map<Row, GreedyLoop> loops,
                                      List<Row> peerRows, Path run, Path runomp, Path llamaBench, Path gguf,
                                      int tokens, int rounds, int warmup) throws Exception {
         for (int r = -warmup; r < rounds; r++) {
             boolean measured = r >= 0;
             for (Row row : rows) {
+                if (row.failure != null) {
+                    continue;
+                }
                 if (row.arbor()) {
-                    Completion c = pipelines.complete(greedy(pipelineName(row.model, row.variant), tokens),
-                            TextSink.DISCARD);
+                    Completion c;
+                    try {
+                        c = pipelines.complete(greedy(pipelineName(row.model, row.variant), tokens),
+                                TextSink.DISCARD);
+                    } catch (ArborException e) {
+                        // a variant the installed backend cannot run yet is reported, not fatal
+                        row.failure = firstLine(e);
+                        System.out.println(row.model.key() + " " + row.engine + ": " + row.failure);
+                        continue;
+                    }
                     if (c.tokens().length != tokens) {
                         throw new IllegalStateException(row.engine + " on " + row.model.key() + " stopped after "
                                 + c.tokens().length + " of " + tokens + " tokens (" + c.finishReason()
@@ -271,9 +309,17 @@ public final class EngineBenchmark {
         for (Row row : peerRows) {
             Double tps;
             if (row.engine.startsWith("llama2.c")) {
+                // run.c times in whole milliseconds: on stories260K (~10 ms per run) one run is a coarse figure, so
+                // each round takes several runs as samples
                 boolean omp = row.threads > 1;
-                tps = Peers.llama2c(omp ? runomp : run, row.threads, row.model.checkpoint(), row.model.tokenizer(),
-                        tokens);
+                for (int i = 0; i < LLAMA2C_RUNS_PER_ROUND; i++) {
+                    Double one = Peers.llama2c(omp ? runomp : run, row.threads, row.model.checkpoint(),
+                            row.model.tokenizer(), tokens);
+                    if (one != null) {
+                        row.tokensPerSecond.add(one);
+                    }
+                }
+                continue;
             } else if (gguf != null) {
                 Path file = gguf.resolve(ggufName(row.model, row.engine));
                 // one llama-bench call measures both thread counts of a file
@@ -296,11 +342,11 @@ public final class EngineBenchmark {
     private static List<Row> peerRows(List<Model> models) {
         List<Row> rows = new ArrayList<>();
         for (Model m : models) {
-            rows.add(new Row(m, "llama2.c run.c", "fp32", 1, null));
-            rows.add(new Row(m, "llama2.c run.c (OpenMP)", "fp32", 2, null));
+            rows.add(new Row(m, "llama2.c run.c", "fp32", 1, null, null));
+            rows.add(new Row(m, "llama2.c run.c (OpenMP)", "fp32", 2, null, null));
             for (String[] q : new String[][] {{"F32", "fp32"}, {"Q8_0", "int8"}, {"Q4_0", "int4"}}) {
                 for (int t : new int[] {1, 2}) {
-                    rows.add(new Row(m, "llama.cpp " + q[0], q[1], t, null));
+                    rows.add(new Row(m, "llama.cpp " + q[0], q[1], t, null, null));
                 }
             }
         }
@@ -316,13 +362,17 @@ public final class EngineBenchmark {
     private static String singleStreamTable(List<Row> rows, int tokens) {
         StringBuilder s = new StringBuilder();
         s.append("Single stream, greedy from BOS, ").append(tokens).append(" tokens; decode tokens/s counts tokens 2..N")
-                .append(" over their time (all engines time it so); medians over rounds, min–max in brackets.")
-                .append(" Ratio: the matching Arbor variant (same precision, same threads) over the row.\n\n");
-        s.append("| model | engine | precision | threads | decode tokens/s | first token (ms) | Arbor / this |"
+                .append(" over their time (all engines time it so); medians over rounds (run.c: ")
+                .append(LLAMA2C_RUNS_PER_ROUND).append(" runs per round, it times in whole ms), min–max in brackets.")
+                .append(" Arbor / this: the fastest Arbor variant of the same precision and threads (for a minimal")
+                .append(" loop: on the same graph) over the row. Greedy agreement: common prefix with the reference")
+                .append(" graph's ids.\n\n");
+        s.append("| model | engine | graph | precision | threads | decode tokens/s | first token (ms) | Arbor / this |"
                 + " same greedy tokens as the reference |\n");
-        s.append("|---|---|---|---|---|---|---|---|\n");
+        s.append("|---|---|---|---|---|---|---|---|---|\n");
         for (Row row : rows) {
-            String tps = row.tokensPerSecond.isEmpty() ? "not measured" : String.format(Locale.ROOT,
+            String tps = row.failure != null ? "not runnable: " + row.failure.replace("|", "/")
+                    : row.tokensPerSecond.isEmpty() ? "not measured" : String.format(Locale.ROOT,
                     "%,.0f (%,.0f–%,.0f)", row.tokensPerSecond.median(), row.tokensPerSecond.min(),
                     row.tokensPerSecond.max());
             String ttft = row.firstTokenMillis.isEmpty() ? "—"
@@ -333,33 +383,36 @@ public final class EngineBenchmark {
                 ratio = String.format(Locale.ROOT, "**%.2f** (%s)", arbor.tokensPerSecond.median()
                         / row.tokensPerSecond.median(), arbor.variant.name());
             }
-            s.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s |%n", row.model.key(),
-                    row.engine, row.precision, row.threads == 0 ? "default" : String.valueOf(row.threads), tps, ttft,
+            s.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |%n",
+                    row.model.key(), row.engine, row.graph == null ? "—" : row.graph, row.precision, row.threads == 0 ? "default" : String.valueOf(row.threads), tps, ttft,
                     ratio, agreement(rows, row)));
         }
         return s.toString();
     }
 
     /**
-     * The Arbor variant a peer row is compared with: for the minimal loop the reference-graph variant with the same
-     * threads; otherwise same precision and threads, else same precision at the engine default.
+     * The Arbor variant a row is compared with: for a minimal loop the variant on the same graph, precision and
+     * threads; for a peer the fastest measured variant of the same precision and threads, else of the same precision
+     * at ONNX Runtime's default thread count.
      */
     private static Row matchingArbor(List<Row> rows, Row peer) {
-        boolean minimal = peer.engine.startsWith("minimal");
+        Row best = null;
         Row fallback = null;
         for (Row r : rows) {
             if (!r.arbor() || r.model != peer.model || !r.precision.equals(peer.precision)
-                    || (minimal && !r.variant.onReferenceGraph())) {
+                    || r.tokensPerSecond.isEmpty() || (peer.minimal() && !r.graph.equals(peer.graph))) {
                 continue;
             }
             if (r.threads == peer.threads) {
-                return r;
-            }
-            if (r.threads == 0 && !minimal) {
+                if (best == null || r.tokensPerSecond.median() > best.tokensPerSecond.median()) {
+                    best = r;
+                }
+            } else if (r.threads == 0 && !peer.minimal()
+                    && (fallback == null || r.tokensPerSecond.median() > fallback.tokensPerSecond.median())) {
                 fallback = r;
             }
         }
-        return fallback;
+        return best != null ? best : fallback;
     }
 
     /** Length of the common prefix of this row's greedy ids with the first reference-graph sequence of its model. */
@@ -369,8 +422,7 @@ public final class EngineBenchmark {
         }
         int[] reference = null;
         for (Row r : rows) {
-            if (r.model == row.model && r.ids != null && (r.engine.startsWith("minimal")
-                    || (r.arbor() && r.variant.onReferenceGraph()))) {
+            if (r.model == row.model && r.ids != null && "reference".equals(r.graph)) {
                 reference = r.ids;
                 break;
             }
@@ -386,7 +438,7 @@ public final class EngineBenchmark {
     }
 
     /** Steady-state heap allocation per token: (bytes(N) - bytes(N/2)) / (N - N/2), the least of three tries. */
-    private static String allocationTable(PipelineService pipelines, List<Row> rows, Map<Row, MinimalOrtLoop> loops,
+    private static String allocationTable(PipelineService pipelines, List<Row> rows, Map<Row, GreedyLoop> loops,
                                           int tokens) throws Exception {
         AllocationMeter meter = new AllocationMeter();
         int half = tokens / 2;
@@ -397,7 +449,7 @@ public final class EngineBenchmark {
                 .append(GOAL_BYTES_PER_TOKEN).append(" bytes for the decode loop.\n\n");
         s.append("| model | engine | bytes per token | under the goal |\n|---|---|---|---|\n");
         for (Row row : rows) {
-            if (!row.arbor() && !loops.containsKey(row)) {
+            if ((!row.arbor() && !loops.containsKey(row)) || row.failure != null) {
                 continue;
             }
             double best = Double.MAX_VALUE;
@@ -406,14 +458,14 @@ public final class EngineBenchmark {
                 long part = allocated(meter, pipelines, loops, row, half);
                 best = Math.min(best, (full - part) / (double) (tokens - half));
             }
-            s.append(String.format(Locale.ROOT, "| %s | %s%s | %,.0f | %s |%n", row.model.key(), row.engine,
-                    row.threads == 0 ? "" : " (" + row.threads + " thr)", best,
+            s.append(String.format(Locale.ROOT, "| %s | %s (%s %s%s) | %,.0f | %s |%n", row.model.key(), row.engine,
+                    row.graph, row.precision, row.threads == 0 ? "" : ", " + row.threads + " thr", best,
                     best < GOAL_BYTES_PER_TOKEN ? "yes" : "no"));
         }
         return s.toString();
     }
 
-    private static long allocated(AllocationMeter meter, PipelineService pipelines, Map<Row, MinimalOrtLoop> loops,
+    private static long allocated(AllocationMeter meter, PipelineService pipelines, Map<Row, GreedyLoop> loops,
                                   Row row, int n) throws Exception {
         if (row.arbor()) {
             CompletionRequest request = greedy(pipelineName(row.model, row.variant), n);
@@ -488,14 +540,15 @@ public final class EngineBenchmark {
                     && row.engine.startsWith("llama.cpp"))
                     || (row.model.key().equals("stories260K") && row.threads == 1
                     && row.engine.equals("llama.cpp F32"))
-                    || (row.model.key().equals("stories260K") && row.engine.startsWith("minimal"));
+                    || (row.model.key().equals("stories260K") && row.minimal());
             if (!goal) {
                 continue;
             }
-            double need = row.engine.startsWith("minimal") ? 0.97 : 1.0;
+            double need = row.minimal() ? 0.97 : 1.0;
             double ratio = arbor.tokensPerSecond.median() / row.tokensPerSecond.median();
-            s.append(String.format(Locale.ROOT, "- %s: Arbor %s / %s (%d thr) = %.2f, goal >= %.2f: %s%n",
-                    row.model.key(), arbor.variant.name(), row.engine, row.threads, ratio, need,
+            s.append(String.format(Locale.ROOT, "- %s: Arbor %s / %s (%s, %d thr) = %.2f, goal >= %.2f: %s%n",
+                    row.model.key(), arbor.variant.name(), row.engine, row.graph == null ? row.precision
+                            : row.graph + " " + row.precision, row.threads, ratio, need,
                     ratio >= need ? "met" : "not met"));
         }
         return s.toString();
@@ -507,7 +560,8 @@ public final class EngineBenchmark {
             List<SvgChart.Bar> bars = new ArrayList<>();
             for (Row row : rows) {
                 if (row.model == m) {
-                    String label = row.engine + (row.arbor() ? "" : " " + row.precision) + ", "
+                    String label = row.engine + (row.arbor() ? "" : row.minimal() ? " " + row.graph + " "
+                            + row.precision : " " + row.precision) + ", "
                             + (row.threads == 0 ? "default threads" : row.threads + " thr");
                     bars.add(new SvgChart.Bar(label, row.tokensPerSecond.isEmpty() ? null
                             : row.tokensPerSecond.median()));
@@ -580,6 +634,13 @@ public final class EngineBenchmark {
         } catch (Exception e) {
             return "unknown CPU";
         }
+    }
+
+    private static String firstLine(Throwable e) {
+        String m = String.valueOf(e.getMessage());
+        int nl = m.indexOf('\n');
+        m = nl < 0 ? m : m.substring(0, nl);
+        return m.length() > 240 ? m.substring(0, 240) + "…" : m;
     }
 
     private static Path peerPath(Map<String, String> a, String key, Path peers, String relative) {

@@ -14,7 +14,7 @@ import java.util.Map;
  * The baseline a user could write by hand: greedy decoding of a converted llama2.c model with ONNX Runtime,
  * KV tensors fed straight back from one run to the next, nothing else. Arbor's overhead is measured against it.
  */
-final class MinimalOrtLoop implements AutoCloseable {
+final class MinimalOrtLoop implements GreedyLoop {
     private final OrtEnvironment env;
     private final OrtSession session;
     private final int layers;
@@ -40,8 +40,8 @@ final class MinimalOrtLoop implements AutoCloseable {
         headDim = Integer.parseInt(meta.get("arbor.head_dim"));
     }
 
-    /** Greedy from {@code bos}; returns [time to first token ns, total ns] and fills {@code out} with the ids. */
-    long[] run(int bos, int[] out) throws OrtException {
+    @Override
+    public long[] run(int bos, int[] out) throws OrtException {
         long start = System.nanoTime();
         long firstToken = 0;
         Map<String, OnnxTensor> past = new HashMap<>();

@@ -64,10 +64,19 @@ public record Variant(String name, Map<String, String> options) {
     }
 
     /**
-     * Whether the variant runs the plain-op fp32 reference graph, the one {@code MinimalOrtLoop} runs: no
-     * {@code graph} option or {@code graph=reference}, at fp32. (The reference graph is the default graph.)
+     * The graph the variant runs, as the llama2.c converter decides it: its {@code graph} option when given, else
+     * {@code reference} at fp32 and {@code fused} for int8 and int4 (only fused graphs quantize).
      */
+    public String graph() {
+        String g = options.get("graph");
+        if (g != null) {
+            return g;
+        }
+        return precision().equals("fp32") ? "reference" : "fused";
+    }
+
+    /** Whether the variant runs the plain-op fp32 reference graph, the one {@code MinimalOrtLoop} runs. */
     public boolean onReferenceGraph() {
-        return options.getOrDefault("graph", "reference").equals("reference") && precision().equals("fp32");
+        return graph().equals("reference");
     }
 }
