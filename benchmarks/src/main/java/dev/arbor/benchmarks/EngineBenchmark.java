@@ -240,7 +240,7 @@ public final class EngineBenchmark {
             md.append(servingTable(uri, modelList, servable, sv, levels, servingTokens, servingRequests,
                     servingPanels)).append('\n');
 
-            md.append(goals(rows));
+            md.append(goals(rows)).append('\n').append(loadNote()).append('\n');
             Files.createDirectories(out);
             Files.writeString(out.resolve("engine.md"), md);
             SvgChart.bars("Greedy decode tokens/s, one stream (" + tokens + " tokens, median of " + rounds
@@ -627,6 +627,15 @@ public final class EngineBenchmark {
                 warmup);
     }
 
+    /** The load average at the end, with a warning when other work competed for the CPUs during the run. */
+    private static String loadNote() {
+        double load = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+        int cpus = Runtime.getRuntime().availableProcessors();
+        return String.format(Locale.ROOT, "Load average at the end: %.2f on %d CPUs.%s%n", load, cpus,
+                load > cpus ? " **Other work competed for the CPUs (load above the CPU count): multi-threaded figures"
+                        + " and ratios of this run are not meaningful; rerun on a quiet machine.**" : "");
+    }
+
     private static String cpuModel() {
         try {
             return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
@@ -636,8 +645,15 @@ public final class EngineBenchmark {
         }
     }
 
+    /** The innermost cause's first line (the outer ones say "could not be opened", the inner one says why). */
     private static String firstLine(Throwable e) {
-        String m = String.valueOf(e.getMessage());
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause().getMessage() != null) {
+            root = root.getCause();
+        }
+        String m = String.valueOf(root.getMessage());
+        int sentence = m.indexOf(". ");
+        m = sentence < 0 ? m : m.substring(0, sentence + 1);
         int nl = m.indexOf('\n');
         m = nl < 0 ? m : m.substring(0, nl);
         return m.length() > 240 ? m.substring(0, 240) + "…" : m;

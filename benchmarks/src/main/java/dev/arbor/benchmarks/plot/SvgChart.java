@@ -187,7 +187,7 @@ public final class SvgChart {
                 x1, y1, x2, y2));
     }
 
-    /** The smallest 1, 2 or 5 times a power of ten that is at least {@code v} (an axis end with round ticks). */
+    /** The smallest 1, 2, 4 or 5 times a power of ten at least {@code v}: an axis end whose quarter ticks are round. */
     static double niceCeiling(double v) {
         if (!(v > 0)) {
             return 1;
