@@ -654,6 +654,7 @@ public final class EngineBenchmark {
         String m = String.valueOf(root.getMessage());
         int sentence = m.indexOf(". ");
         m = sentence < 0 ? m : m.substring(0, sentence + 1);
+        m = m.replaceAll("'/[^']*/([^'/]+)'", "'$1'");   // a quoted path: its file name says enough in a table
         int nl = m.indexOf('\n');
         m = nl < 0 ? m : m.substring(0, nl);
         return m.length() > 240 ? m.substring(0, 240) + "…" : m;
