@@ -20,7 +20,9 @@ import java.util.Random;
  * llama2.c's exporter wrote. The classifier rows of tokens 1 (BOS) and 2 (EOS) are zero, so those two logits are
  * exactly 0 while the maximum over the other rows is well above 0: greedy decoding never picks them and every engine
  * decodes the full requested length (run.c stops at BOS, Arbor and llama.cpp at EOS), which a fixed-length
- * tokens/s comparison needs. The same shape and seed always give the same bytes ({@link Random#nextGaussian} is
+ * tokens/s comparison needs. With a shared classifier the zero row is also BOS's embedding, so the first step from
+ * BOS computes all-zero activations and logits and every engine's greedy argmax takes id 0; from the second step on
+ * the activations are ordinary (the cost of every step is the same either way). The same shape and seed always give the same bytes ({@link Random#nextGaussian} is
  * specified exactly).
  *
  * <pre>java ... dev.arbor.models.llama2c.RandomLlama2cCheckpoint OUT.bin [seed] [dim,hidden,layers,heads,kv_heads,vocab,seq_len] [shared|unshared]</pre>

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.arbor.api.ArborException;
+import dev.arbor.api.model.DecodeState;
+import dev.arbor.api.model.ForwardRequest;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,6 +43,30 @@ class RandomLlama2cCheckpointTest {
         double std = Math.sqrt(sq / w1.length - mean * mean);
         assertThat(mean).isBetween(-0.003, 0.003);
         assertThat(std).isBetween(0.018, 0.022);
+    }
+
+    @Test
+    void greedyDecodingNeverPicksBosOrEosSoEveryEngineRunsTheFullLength(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("random.bin");
+        Llama2cConfig config = new Llama2cConfig(48, 96, 2, 4, 4, 256, 64, true);
+        RandomLlama2cCheckpoint.write(config, 5, file);
+        try (Llama2cReferenceModel model = Llama2cReferenceModel.open(file);
+             DecodeState state = model.newState(1)) {
+            // BOS's embedding row is zero: the first step's activations, hence all its logits, are exactly 0 and
+            // greedy takes the first id, 0, in every engine
+            float[] first = model.forward(ForwardRequest.next(new int[][] {{1}}, state)).last(0);
+            assertThat(first).containsOnly(0f);
+            int token = Stories260K.argmax(first);
+            assertThat(token).isZero();
+            for (int step = 1; step < 60; step++) {
+                float[] logits = model.forward(ForwardRequest.next(new int[][] {{token}}, state)).last(0);
+                assertThat(logits[1]).isZero();
+                assertThat(logits[2]).isZero();
+                token = Stories260K.argmax(logits);
+                assertThat(token).isNotIn(1, 2);
+                assertThat(logits[token]).isPositive().isLessThan(10f);   // activations stay in a sane range
+            }
+        }
     }
 
     @Test
