@@ -17,9 +17,10 @@ import java.util.Set;
 /**
  * The hand-written baseline for a fused llama2.c graph (GroupQueryAttention over a shared past/present buffer; fp32,
  * int8 or int4 weights): batch 1, one token per run, every tensor created once over a direct buffer and rewritten in
- * place — input ids, position, {@code seqlens_k}, {@code total_sequence_length}, the per-layer KV buffers (passed as
- * past input and as pinned present output, so GroupQueryAttention appends in place) and the logits (a pinned
- * output). This is the fastest way ONNX Runtime's Java API runs the graph, so it bounds what an engine on ONNX Runtime
+ * place — input ids, position, {@code seqlens_k}, the per-layer KV buffers (passed as past input and as pinned
+ * present output, so GroupQueryAttention appends in place) and the logits (a pinned output). As the backend does,
+ * {@code total_sequence_length} is the buffer's capacity in every call (the kernel reads each row's length from
+ * {@code seqlens_k}), so {@code attention_bias} [1, 1, 1, capacity] is one zero tensor made once (plain causal). This is the fastest way ONNX Runtime's Java API runs the graph, so it bounds what an engine on ONNX Runtime
  * can reach on it.
  */
 final class MinimalFusedOrtLoop implements GreedyLoop {
@@ -56,7 +57,12 @@ final class MinimalFusedOrtLoop implements GreedyLoop {
         inputs.put("input_ids", OnnxTensor.createTensor(env, ids, new long[] {1, 1}));
         inputs.put("position_ids", OnnxTensor.createTensor(env, position, new long[] {1, 1}));
         inputs.put("seqlens_k", OnnxTensor.createTensor(env, seqlens, new long[] {1}));
+        total.put(0, capacity);
         inputs.put("total_sequence_length", OnnxTensor.createTensor(env, total, new long[0]));
+        if (session.getInputNames().contains("attention_bias")) {   // graphs converted before it was added lack it
+            inputs.put("attention_bias", OnnxTensor.createTensor(env, direct(4 * capacity).asFloatBuffer(),
+                    new long[] {1, 1, 1, capacity}));
+        }
         pinned.put("logits", OnnxTensor.createTensor(env, logits, new long[] {1, 1, vocab}));
         kvBuffers = new FloatBuffer[2 * layers];
         long[] shape = {1, kvHeads, capacity, headDim};
@@ -77,8 +83,7 @@ final class MinimalFusedOrtLoop implements GreedyLoop {
         for (int step = 0; step < out.length; step++) {
             ids.put(0, token);
             position.put(0, step);
-            seqlens.put(0, step);          // GroupQueryAttention: total length - 1
-            total.put(0, step + 1);
+            seqlens.put(0, step);          // GroupQueryAttention: this row's length after the call, minus 1
             session.run(inputs, Set.of(), pinned).close();
             int best = 0;
             float max = Float.NEGATIVE_INFINITY;
