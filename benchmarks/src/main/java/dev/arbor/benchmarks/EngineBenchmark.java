@@ -66,8 +66,8 @@ public final class EngineBenchmark {
               tokenizer32k=FILE   llama2.c's 32000-token tokenizer.bin for it (PEERS/tokenizer.bin)
               peers=DIR           scratch folder of build-peers: run, runomp, llama.cpp/build/bin/llama-bench, gguf/
               run=FILE runomp=FILE llama-bench=FILE gguf=DIR   override single peer paths
-              variants=LIST       name:key=value;key=value,...  (DEFAULT_VARIANTS: reference, fused fp32, int8, int4 at 1 and 2
-                                  ONNX Runtime threads)
+              variants=LIST       name:key=value;key=value,...  (default: ref-, fused-, int8-, int4- each -t1 and -t2,
+                                  i.e. reference, fused fp32, int8, int4 at 1 and 2 ONNX Runtime threads)
               tokens=N            tokens per single-stream request (200)
               rounds=N warmup=N   measured and warm-up rounds (5, 2)
               concurrency=LIST    serving levels (1,4,16,64); serving-tokens=N (64); serving-requests=N per client (4)
@@ -87,10 +87,14 @@ public final class EngineBenchmark {
     private record Model(String key, String label, Path checkpoint, Path tokenizer) {
     }
 
+    /** What runs a row. */
+    private enum Kind { ARBOR, MINIMAL_LOOP, LLAMA2C, LLAMACPP }
+
     /** One line of the single-stream table. */
     private static final class Row {
         final Model model;
-        final String engine;
+        final Kind kind;
+        final String engine;            // the label in tables
         final String precision;
         final int threads;              // 0: the engine's default
         final Variant variant;          // Arbor rows only
@@ -99,9 +103,11 @@ public final class EngineBenchmark {
         final Samples firstTokenMillis = new Samples();
         int[] ids;                      // last greedy sequence (Arbor and minimal loop)
         String failure;                 // why the row could not run (e.g. a graph the backend does not run yet)
+        String ggufType;                // llama.cpp rows: F32, Q8_0 or Q4_0
 
-        Row(Model model, String engine, String precision, int threads, Variant variant, String graph) {
+        Row(Model model, Kind kind, String engine, String precision, int threads, Variant variant, String graph) {
             this.model = model;
+            this.kind = kind;
             this.engine = engine;
             this.precision = precision;
             this.threads = threads;
@@ -110,11 +116,11 @@ public final class EngineBenchmark {
         }
 
         boolean minimal() {
-            return variant == null && graph != null;
+            return kind == Kind.MINIMAL_LOOP;
         }
 
         boolean arbor() {
-            return variant != null;
+            return kind == Kind.ARBOR;
         }
     }
 
@@ -122,6 +128,16 @@ public final class EngineBenchmark {
     }
 
     public static void main(String[] args) throws Exception {
+        try {
+            run(args);
+        } catch (ArborException e) {
+            // a usage or set-up error the user can act on: the message, not a stack trace
+            System.err.println("EngineBenchmark: " + e.getMessage());
+            System.exit(2);
+        }
+    }
+
+    private static void run(String[] args) throws Exception {
         Map<String, String> a = arguments(args);
         Path dist = Path.of(a.getOrDefault("dist", "distribution/target/arbor")).toAbsolutePath();
         Path models = Path.of(a.getOrDefault("models", "../shared/models")).toAbsolutePath().normalize();
@@ -194,7 +210,7 @@ public final class EngineBenchmark {
             for (Model m : modelList) {
                 for (Variant v : variants) {
                     pipelines = BenchmarkRuntime.awaitReady(runtime, pipelineName(m, v));
-                    rows.add(new Row(m, "Arbor " + v.name(), v.precision(), v.threads(), v, v.graph()));
+                    rows.add(new Row(m, Kind.ARBOR, "Arbor " + v.name(), v.precision(), v.threads(), v, v.graph()));
                 }
                 // the hand-written loop on each graph, precision and thread count a variant uses
                 Set<List<Object>> loops = new LinkedHashSet<>();
@@ -203,7 +219,7 @@ public final class EngineBenchmark {
                     String graph = (String) key.get(0);
                     String precision = (String) key.get(1);
                     int t = (Integer) key.get(2);
-                    Row row = new Row(m, "minimal ONNX Runtime loop", precision, t, null, graph);
+                    Row row = new Row(m, Kind.MINIMAL_LOOP, "minimal ONNX Runtime loop", precision, t, null, graph);
                     rows.add(row);
                     try {
                         Path onnx = Llama2cOnnxConverter.convertCached(m.checkpoint(), 0, cache,
@@ -309,7 +325,7 @@ public final class EngineBenchmark {
         Map<String, Map<Integer, Double>> benchByFile = new LinkedHashMap<>();
         for (Row row : peerRows) {
             Double tps;
-            if (row.engine.startsWith("llama2.c")) {
+            if (row.kind == Kind.LLAMA2C) {
                 // run.c times in whole milliseconds: on stories260K (~10 ms per run) one run is a coarse figure, so
                 // each round takes several runs as samples
                 boolean omp = row.threads > 1;
@@ -322,7 +338,7 @@ public final class EngineBenchmark {
                 }
                 continue;
             } else if (gguf != null) {
-                Path file = gguf.resolve(ggufName(row.model, row.engine));
+                Path file = gguf.resolve(ggufName(row.model, row.ggufType));
                 // one llama-bench call measures both thread counts of a file
                 Map<Integer, Double> byThreads = benchByFile.get(file.toString());
                 if (byThreads == null) {
@@ -343,19 +359,21 @@ public final class EngineBenchmark {
     private static List<Row> peerRows(List<Model> models) {
         List<Row> rows = new ArrayList<>();
         for (Model m : models) {
-            rows.add(new Row(m, "llama2.c run.c", "fp32", 1, null, null));
-            rows.add(new Row(m, "llama2.c run.c (OpenMP)", "fp32", 2, null, null));
+            rows.add(new Row(m, Kind.LLAMA2C, "llama2.c run.c", "fp32", 1, null, null));
+            rows.add(new Row(m, Kind.LLAMA2C, "llama2.c run.c (OpenMP)", "fp32", 2, null, null));
             for (String[] q : new String[][] {{"F32", "fp32"}, {"Q8_0", "int8"}, {"Q4_0", "int4"}}) {
                 for (int t : new int[] {1, 2}) {
-                    rows.add(new Row(m, "llama.cpp " + q[0], q[1], t, null, null));
+                    Row row = new Row(m, Kind.LLAMACPP, "llama.cpp " + q[0], q[1], t, null, null);
+                    row.ggufType = q[0];
+                    rows.add(row);
                 }
             }
         }
         return rows;
     }
 
-    private static String ggufName(Model m, String engine) {
-        String q = engine.substring("llama.cpp ".length());
+    /** {@code engine-bench.sh}'s naming: the checkpoint's base name, then -f32, -Q8_0 or -Q4_0. */
+    private static String ggufName(Model m, String q) {
         return m.checkpoint().getFileName().toString().replaceFirst("\\.bin$", "")
                 + "-" + (q.equals("F32") ? "f32" : q) + ".gguf";
     }
@@ -550,9 +568,9 @@ public final class EngineBenchmark {
                 continue;
             }
             boolean goal = (row.model.key().equals("random15m") && row.threads == 2
-                    && row.engine.startsWith("llama.cpp"))
+                    && row.kind == Kind.LLAMACPP)
                     || (row.model.key().equals("stories260K") && row.threads == 1
-                    && row.engine.equals("llama.cpp F32"))
+                    && row.kind == Kind.LLAMACPP && "F32".equals(row.ggufType))
                     || (row.model.key().equals("stories260K") && row.minimal());
             if (!goal) {
                 continue;
