@@ -50,7 +50,7 @@ fi
 BIN="$PEERS/llama.cpp/build/bin"
 GGUF="$PEERS/gguf"
 mkdir -p "$GGUF"
-convert() {   # convert CHECKPOINT TOKENIZER
+to_gguf() {   # to_gguf CHECKPOINT TOKENIZER
   local name; name=$(basename "$1" .bin)
   if [ -x "$BIN/llama-convert-llama2c-to-ggml" ] && [ ! -f "$GGUF/$name-f32.gguf" ]; then
     "$BIN/llama-convert-llama2c-to-ggml" --copy-vocab-from-model "$2" --llama2c-model "$1" \
@@ -69,8 +69,8 @@ convert() {   # convert CHECKPOINT TOKENIZER
   done
 }
 echo "== GGUF files in $GGUF"
-convert "$MODELS/stories260K/stories260K.bin" "$MODELS/stories260K/tok512.bin"
-convert "$RANDOM15M" "$PEERS/tokenizer.bin"
+to_gguf "$MODELS/stories260K/stories260K.bin" "$MODELS/stories260K/tok512.bin"
+to_gguf "$RANDOM15M" "$PEERS/tokenizer.bin"
 
 # 4. the benchmark (one JVM; peers as subprocesses, interleaved round by round)
 ARGS=(dist="$REPO/distribution/target/arbor" models="$MODELS" peers="$PEERS" random15m="$RANDOM15M"
