@@ -287,16 +287,17 @@ public final class EngineBenchmark {
                     try {
                         c = pipelines.complete(greedy(pipelineName(row.model, row.variant), tokens),
                                 TextSink.DISCARD);
-                    } catch (ArborException e) {
-                        // a variant the installed backend cannot run yet is reported, not fatal
+                    } catch (RuntimeException e) {
+                        // a variant the installed backend cannot run (yet) is reported, and the others go on
                         row.failure = firstLine(e);
                         System.out.println(row.model.key() + " " + row.engine + ": " + row.failure);
                         continue;
                     }
                     if (c.tokens().length != tokens) {
-                        throw new IllegalStateException(row.engine + " on " + row.model.key() + " stopped after "
-                                + c.tokens().length + " of " + tokens + " tokens (" + c.finishReason()
-                                + "): the comparison needs a fixed length");
+                        row.failure = "stopped after " + c.tokens().length + " of " + tokens + " tokens ("
+                                + c.finishReason() + "); the comparison needs the fixed length";
+                        System.out.println(row.model.key() + " " + row.engine + ": " + row.failure);
+                        continue;
                     }
                     row.ids = c.tokens();
                     if (measured) {
@@ -305,7 +306,14 @@ public final class EngineBenchmark {
                     }
                 } else if (loops.containsKey(row)) {
                     int[] ids = new int[tokens];
-                    long[] t = loops.get(row).run(1, ids);
+                    long[] t;
+                    try {
+                        t = loops.get(row).run(1, ids);
+                    } catch (Exception e) {
+                        row.failure = firstLine(e);
+                        System.out.println(row.model.key() + " " + row.engine + ": " + row.failure);
+                        continue;
+                    }
                     row.ids = ids;
                     if (measured) {
                         row.tokensPerSecond.add(decodeRate(tokens, t[0], t[1]));
