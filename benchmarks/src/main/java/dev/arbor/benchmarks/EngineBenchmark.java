@@ -603,8 +603,8 @@ public final class EngineBenchmark {
                     String label = row.engine + (row.arbor() ? "" : row.minimal() ? " " + row.graph + " "
                             + row.precision : " " + row.precision) + ", "
                             + (row.threads == 0 ? "default threads" : row.threads + " thr");
-                    bars.add(new SvgChart.Bar(label, row.tokensPerSecond.isEmpty() ? null
-                            : row.tokensPerSecond.median()));
+                    bars.add(new SvgChart.Bar(label, row.tokensPerSecond.isEmpty() || row.failure != null ? null
+                            : row.tokensPerSecond.median(), row.kind.ordinal()));
                 }
             }
             panels.add(new SvgChart.BarPanel(m.label(), bars));

@@ -16,8 +16,15 @@ import java.util.Locale;
  * <p>Each {@code write} call lays out panels side by side, one per group, each with its own value scale.
  */
 public final class SvgChart {
-    /** One bar: a label and a value; a null value is drawn as "not measured". */
-    public record Bar(String label, Double value) {
+    /**
+     * One bar: a label, a value (null: drawn as "not measured") and a colour group (bars of one engine share a
+     * colour across panels).
+     */
+    public record Bar(String label, Double value, int group) {
+        /** A bar coloured by its position in the panel. */
+        public Bar(String label, Double value) {
+            this(label, value, -1);
+        }
     }
 
     /** A titled group of bars (one panel). */
@@ -66,7 +73,8 @@ public final class SvgChart {
                 double w = BAR_AREA * b.value() / scale;
                 s.append(String.format(Locale.ROOT,
                         "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>%n",
-                        (double) x0 + LABEL_WIDTH, y + 3, w, ROW - 6, COLORS[i % COLORS.length]));
+                        (double) x0 + LABEL_WIDTH, y + 3, w, ROW - 6,
+                        COLORS[(b.group() >= 0 ? b.group() : i) % COLORS.length]));
                 text(s, x0 + LABEL_WIDTH + w + 4, y + 15, format(b.value()), "start", 11, false);
             }
             double axisY = top + panel.bars().size() * ROW + 4;
