@@ -13,10 +13,12 @@ final class BenchmarkRuntime {
     /**
      * The API packages plus the class path's ONNX Runtime: two native copies of ONNX Runtime in one JVM crash, so a
      * benchmark that also runs ONNX Runtime directly makes the backend bundle use this one and skips the natives
-     * bundle.
+     * bundle ({@code arbor-onnxruntime-runtime.jar}); that bundle's own package, the shared environment the backend
+     * asks for, then comes from the class path's classes jar as well.
      */
     static final String API_AND_ONNXRUNTIME = API_PACKAGES
-            + ",ai.onnxruntime;version=1.29.0,ai.onnxruntime.providers;version=1.29.0";
+            + ",ai.onnxruntime;version=1.29.0,ai.onnxruntime.providers;version=1.29.0"
+            + ",dev.arbor.onnxruntime.runtime;version=1.0.0";
 
     private BenchmarkRuntime() {
     }

@@ -14,7 +14,7 @@ import java.util.Map;
  * The baseline a user could write by hand: greedy decoding of a converted llama2.c model with ONNX Runtime,
  * KV tensors fed straight back from one run to the next, nothing else. Arbor's overhead is measured against it.
  */
-final class MinimalOrtLoop implements AutoCloseable {
+final class MinimalOrtLoop implements GreedyLoop {
     private final OrtEnvironment env;
     private final OrtSession session;
     private final int layers;
@@ -22,17 +22,26 @@ final class MinimalOrtLoop implements AutoCloseable {
     private final int headDim;
 
     MinimalOrtLoop(Path onnx) throws OrtException {
+        this(onnx, 0);
+    }
+
+    /** With {@code intraOpThreads} ONNX Runtime threads (0: ONNX Runtime's default, one per core). */
+    MinimalOrtLoop(Path onnx, int intraOpThreads) throws OrtException {
         env = OrtEnvironment.getEnvironment();
         env.setTelemetry(false);
-        session = env.createSession(onnx.toString(), new OrtSession.SessionOptions());
+        OrtSession.SessionOptions options = new OrtSession.SessionOptions();
+        if (intraOpThreads > 0) {
+            options.setIntraOpNumThreads(intraOpThreads);
+        }
+        session = env.createSession(onnx.toString(), options);
         Map<String, String> meta = session.getMetadata().getCustomMetadata();
         layers = Integer.parseInt(meta.get("arbor.num_layers"));
         kvHeads = Integer.parseInt(meta.get("arbor.num_kv_heads"));
         headDim = Integer.parseInt(meta.get("arbor.head_dim"));
     }
 
-    /** Greedy from {@code bos}; returns [time to first token ns, total ns] and fills {@code out} with the ids. */
-    long[] run(int bos, int[] out) throws OrtException {
+    @Override
+    public long[] run(int bos, int[] out) throws OrtException {
         long start = System.nanoTime();
         long firstToken = 0;
         Map<String, OnnxTensor> past = new HashMap<>();
