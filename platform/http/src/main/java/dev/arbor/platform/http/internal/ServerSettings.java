@@ -15,7 +15,10 @@ import java.util.Map;
  * @param maxPromptTokens  most prompt tokens a request may send; 0 = only the model's context limits it
  * @param maxTokens        largest {@code max_tokens} a request may ask for
  * @param requestTimeoutMillis deadline of one request, generation included (504 after it)
- * @param workers          generations that may run at once; more wait for a free worker until their deadline
+ * @param workers          generations that may run at once; more wait for a free worker until their deadline.
+ *                         Default {@value #DEFAULT_WORKERS}: a batching backend (fused ONNX graphs, DJL) coalesces
+ *                         the decode steps of running generations into one run at a time, so it is this number that
+ *                         bounds the batch, while the cores a step uses are the backend's (its intra-op threads)
  * @param bodyTimeoutMillis time a client has to send a whole request body (408 after it): a slow sender must not
  *                         keep a request open
  * @param shutdownGraceMillis on shutdown, how long requests already generating may take to finish while new and
@@ -36,6 +39,8 @@ record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyByte
     static final String MAX_TOKENS = "max_tokens";
     static final String REQUEST_TIMEOUT_MS = "request_timeout_ms";
     static final String WORKERS = "workers";
+    /** Default of {@link #WORKERS}: as many generations as a backend batches by default (max_batch_rows). */
+    static final int DEFAULT_WORKERS = 64;
     static final String BODY_TIMEOUT_MS = "body_timeout_ms";
     static final String SHUTDOWN_GRACE_MS = "shutdown_grace_ms";
     static final String MAX_PROMPT_BYTES = "max_prompt_bytes";
@@ -52,7 +57,7 @@ record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyByte
                 (int) number(config, MAX_PROMPT_TOKENS, 0, 0, Integer.MAX_VALUE),
                 (int) number(config, MAX_TOKENS, 4096, 1, Integer.MAX_VALUE),
                 number(config, REQUEST_TIMEOUT_MS, 120_000, 1, Long.MAX_VALUE / 1_000_000L),
-                (int) number(config, WORKERS, Math.max(2, Runtime.getRuntime().availableProcessors()), 1, 4096),
+                (int) number(config, WORKERS, DEFAULT_WORKERS, 1, 4096),
                 number(config, BODY_TIMEOUT_MS, 30_000, 1, 3_600_000),
                 number(config, SHUTDOWN_GRACE_MS, 10_000, 0, 3_600_000),
                 number(config, MAX_PROMPT_BYTES, 0, 0, Integer.MAX_VALUE));

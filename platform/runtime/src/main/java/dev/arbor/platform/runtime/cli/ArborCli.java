@@ -492,7 +492,8 @@ public class ArborCli implements Function<String[], Integer> {
         Long maxBodyBytes;
         @Option(names = "--request-timeout-ms", description = "Deadline of one request (default 120000).")
         Long requestTimeoutMillis;
-        @Option(names = "--workers", description = "Generations running at once (default: the CPU count).")
+        @Option(names = "--workers", description = "Generations running at once (default 64; batching backends "
+                + "run their decode steps together, one batched run at a time).")
         Integer workers;
         @Option(names = "--body-timeout-ms", description = "Time a client has to send a request body (default 30000).")
         Long bodyTimeoutMillis;
