@@ -145,8 +145,9 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
                 caps.add(Capability.PADDING);
             }
             if (sig.hasBias) {
+                // The bias lets the caller hide the slots a StateWrite.At rewrites, as the reference semantics need.
                 caps.addAll(EnumSet.of(Capability.FULL_ATTENTION, Capability.SEGMENT_MASK,
-                        Capability.EXPLICIT_MASK));
+                        Capability.EXPLICIT_MASK, Capability.STATE_WRITE_AT));
             }
             if (llama2cCheckpoint != null) {
                 caps.add(Capability.EMBEDDING_MATRIX);
@@ -314,10 +315,11 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             checkMatrix("newTokenValid", newValid.length, batch, b -> newValid[b] == null ? -1 : newValid[b].length,
                     lq);
         }
-        if (req.write() instanceof StateWrite.At) {
+        if (req.write() instanceof StateWrite.At && !sig.hasBias) {
             throw new ArborException(ArborException.Kind.INCOMPATIBLE, "StateWrite.At is not supported by the "
-                    + "onnxruntime backend (no STATE_WRITE_AT capability): its graphs can only append to the KV "
-                    + "cache; truncate or compact the state and append instead");
+                    + "onnxruntime backend for '" + card.name() + "' (no STATE_WRITE_AT capability): its graph has no "
+                    + "attention_bias input, so the slots being rewritten cannot be hidden from the new tokens; "
+                    + "truncate or compact the state and append instead");
         }
         OnnxDecodeState state = null;
         if (req.state() != null) {
@@ -335,7 +337,16 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             }
             state = s;
         }
+        int[] writeSlots = null;
+        if (req.write() instanceof StateWrite.At at) {
+            if (state == null) {
+                throw ArborException.invalid("StateWrite.At overwrites slots of a decode state; pass the state the "
+                        + "slots belong to");
+            }
+            writeSlots = at.checkedSlots(lq, state.length());
+        }
         boolean append = state != null && req.write() instanceof StateWrite.Append;
+        boolean keepPresents = append || writeSlots != null;
         int past = state == null ? 0 : state.length();
         int total = past + lq;
         int[][] positions = req.positions() != null ? req.positions() : defaultPositions(state, newValid, batch, lq);
@@ -376,17 +387,21 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
                 inputs.put(sig.pastNames[i], pastTensors != null ? pastTensors[i] : emptyPast(batch));
             }
             OnnxTensor logits = scratch.logits(env, new long[] {batch, lq, card.vocabSize()});
-            result = session.run(inputs, append ? presentOutputs : Set.of(),
+            result = session.run(inputs, keepPresents ? presentOutputs : Set.of(),
                     Map.of(DecoderSignature.LOGITS, logits));
             float[][][] out = readLogits(scratch.logitsData(), batch, lq, logitRows);
-            if (append) {
+            if (keepPresents) {
                 OnnxTensor[] presents = new OnnxTensor[sig.presentNames.length];
                 for (int i = 0; i < presents.length; i++) {
                     OnnxValue v = result.get(sig.presentNames[i]).orElseThrow();
                     presents[i] = (OnnxTensor) v;
                 }
-                state.append(presents, newValid, lq);
                 presentsTaken = true;
+                if (append) {
+                    state.append(presents, newValid, lq);
+                } else {
+                    state.writeAt(presents, writeSlots, newValid);
+                }
             }
             return new ForwardResult(out, null);
         } catch (OrtException e) {
