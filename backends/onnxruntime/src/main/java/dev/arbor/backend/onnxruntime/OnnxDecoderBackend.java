@@ -80,12 +80,15 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
     private final Consumer<OnnxDecoderBackend> onClose;
     /** The input-embedding rows of a llama2.c model, or null when this model offers none. */
     private final Llama2cSupport.Embeddings embeddings;
+    /** The fused-graph path (KV arena, continuous batching), or null for the other conventions. */
+    private final FusedDecoder fused;
     private boolean closed;
 
     private OnnxDecoderBackend(OrtEnvironment env, OrtSession session, Path file, DecoderSignature sig,
                                ModelCard card, String device, Consumer<OnnxDecoderBackend> onClose,
-                               Llama2cSupport.Embeddings embeddings) {
+                               Llama2cSupport.Embeddings embeddings, FusedDecoder fused) {
         this.env = env;
+        this.fused = fused;
         this.session = session;
         this.file = file;
         this.sig = sig;
@@ -139,12 +142,18 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             DecoderSignature sig = DecoderSignature.detect(file, session.getInputInfo(), session.getOutputInfo(),
                     sources.kvHeads(), sources.headDim());
             ModelFacts facts = sources.resolve(sig.logitsVocab);
+            if ("fused".equals(metadata.get("arbor.graph")) && !sig.fused) {
+                throw ArborException.badModel("ONNX model '" + file + "' says arbor.graph=fused but has no seqlens_k "
+                        + "and total_sequence_length inputs: " + sig.describe(), null);
+            }
             EnumSet<Capability> caps = EnumSet.of(Capability.BATCH, Capability.STATE_TRUNCATE,
                     Capability.STATE_COMPACT, Capability.STATE_FORK, Capability.STATE_SELECT_ROWS);
-            if (sig.maskType != null || sig.hasBias) {
+            if ((sig.maskType != null || sig.hasBias) && !sig.fused) {
                 caps.add(Capability.PADDING);
             }
-            if (sig.hasBias) {
+            // A fused graph's attention is GroupQueryAttention's causal mask over each row's length: no padding,
+            // no other mask, and appends only (its optional attention_bias is fed as zeros).
+            if (sig.hasBias && !sig.fused) {
                 // The bias lets the caller hide the slots a StateWrite.At rewrites, as the reference semantics need.
                 caps.addAll(EnumSet.of(Capability.FULL_ATTENTION, Capability.SEGMENT_MASK,
                         Capability.EXPLICIT_MASK, Capability.STATE_WRITE_AT));
@@ -162,7 +171,9 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
                     + facts.source() + "; " + card);
             Llama2cSupport.Embeddings embeddings = llama2cCheckpoint == null ? null
                     : new Llama2cSupport.Embeddings(llama2cCheckpoint, card.vocabSize());
-            return new OnnxDecoderBackend(env, session, file, sig, card, choice.device(), onClose, embeddings);
+            FusedDecoder fused = sig.fused ? new FusedDecoder(env, session, sig, file, card.name(), card.vocabSize(),
+                    card.maxPositions(), options) : null;
+            return new OnnxDecoderBackend(env, session, file, sig, card, choice.device(), onClose, embeddings, fused);
         } catch (OrtException e) {
             closeQuietly(session);
             throw ArborException.badModel("cannot read the inputs and outputs of '" + file + "': "
@@ -223,13 +234,18 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
         return sig;
     }
 
+    /** The fused-graph path, or null when the graph is not fused. */
+    FusedDecoder fused() {
+        return fused;
+    }
+
     @Override
     public DecodeState newState(int batchSize) {
         if (batchSize < 1) {
             throw ArborException.invalid("batch size must be at least 1, got " + batchSize);
         }
         ensureOpen();
-        return new OnnxDecodeState(this, batchSize);
+        return fused != null ? fused.newState(batchSize) : new OnnxDecodeState(this, batchSize);
     }
 
     @Override
@@ -314,6 +330,13 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
         if (newValid != null) {
             checkMatrix("newTokenValid", newValid.length, batch, b -> newValid[b] == null ? -1 : newValid[b].length,
                     lq);
+        }
+        if (fused != null) {
+            int[][] rows = req.logitRows();
+            if (rows != null) {
+                checkLogitRows(rows, batch, lq);
+            }
+            return fused.forward(req, tokens, lq, rows);
         }
         if (req.write() instanceof StateWrite.At && !sig.hasBias) {
             throw new ArborException(ArborException.Kind.INCOMPATIBLE, "StateWrite.At is not supported by the "
@@ -648,6 +671,9 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
                 return;
             }
             closed = true;
+            if (fused != null) {
+                fused.close();
+            }
             emptyPast.values().forEach(OnnxTensor::close);
             emptyPast.clear();
             closeQuietly(session);
