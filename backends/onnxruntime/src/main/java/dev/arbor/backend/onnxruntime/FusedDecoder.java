@@ -38,8 +38,9 @@ import java.util.concurrent.locks.Lock;
  *
  * <p>Options: {@code batching} (default true; false runs each forward on its own, concurrently, over its own rows),
  * {@code max_batch_rows} (default 64: rows of the arena, i.e. the rows of open states together),
- * {@code prefill_chunk} (default 64 tokens) and {@code arena_rows} (initial arena rows, default 4; it doubles on
- * demand).
+ * {@code prefill_chunk} (default 64 tokens), {@code batch_gather_us} (default 300: how long a batch may wait for
+ * the requests of the previous batch to come back with their next step, see {@link StepCoalescer}) and
+ * {@code arena_rows} (initial arena rows, default 4; it doubles on demand).
  *
  * <p>Steady decoding allocates no tensor: the id, position and length inputs and the logits output are views over
  * direct buffers made once per batch size, and the KV views once per slice.
@@ -74,7 +75,8 @@ final class FusedDecoder implements AutoCloseable {
         this.arena = new KvArena(env, sig, name, maxPositions, initial, maxRows);
         boolean batching = options.bool("batching", true);
         this.shared = batching ? new RunBuffers() : null;
-        this.coalescer = batching ? new StepCoalescer<>(POLICY, this::runBatch, maxRows, null) : null;
+        long gather = options.integer("batch_gather_us", 300, 0, 1_000_000) * 1000L;
+        this.coalescer = batching ? new StepCoalescer<>(POLICY, this::runBatch, maxRows, gather, null) : null;
     }
 
     /** One run's worth of a forward: tokens {@code from..to-1} of every row of {@code state}. */
