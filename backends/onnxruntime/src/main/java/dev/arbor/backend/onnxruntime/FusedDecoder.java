@@ -61,7 +61,7 @@ final class FusedDecoder implements AutoCloseable {
     private final RunBuffers shared;
 
     FusedDecoder(OrtEnvironment env, OrtSession session, DecoderSignature sig, Path file, String name, int vocab,
-                 int maxPositions, Options options) {
+                 int maxPositions, Options options, StepCoalescer.Observer observer) {
         this.env = env;
         this.session = session;
         this.sig = sig;
@@ -76,7 +76,7 @@ final class FusedDecoder implements AutoCloseable {
         boolean batching = options.bool("batching", true);
         this.shared = batching ? new RunBuffers() : null;
         long gather = options.integer("batch_gather_us", 300, 0, 1_000_000) * 1000L;
-        this.coalescer = batching ? new StepCoalescer<>(POLICY, this::runBatch, maxRows, gather, null) : null;
+        this.coalescer = batching ? new StepCoalescer<>(POLICY, this::runBatch, maxRows, gather, observer) : null;
     }
 
     /** One run's worth of a forward: tokens {@code from..to-1} of every row of {@code state}. */

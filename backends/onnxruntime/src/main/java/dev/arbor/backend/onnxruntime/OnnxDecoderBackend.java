@@ -17,6 +17,7 @@ import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.StateWrite;
+import dev.arbor.backend.support.StepCoalescer;
 import dev.arbor.onnxruntime.runtime.OrtRuntime;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -108,16 +109,17 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
      *                        INCOMPATIBLE for an unavailable device
      */
     public static OnnxDecoderBackend open(Path path, Options options, Consumer<OnnxDecoderBackend> onClose) {
-        return open(path, options, onClose, null);
+        return open(path, options, onClose, null, null);
     }
 
     /**
      * As {@link #open(Path, Options, Consumer)} for a file converted from the llama2.c checkpoint
      * {@code llama2cCheckpoint} (null: none), whose token embedding the backend then offers as
-     * {@link EmbeddingAccess}.
+     * {@link EmbeddingAccess}, and whose batched runs (fused graphs only) are reported to {@code observer} (null:
+     * nobody).
      */
     static OnnxDecoderBackend open(Path path, Options options, Consumer<OnnxDecoderBackend> onClose,
-                                   Path llama2cCheckpoint) {
+                                   Path llama2cCheckpoint, StepCoalescer.Observer observer) {
         Objects.requireNonNull(path, "model path");
         options = options == null ? Options.empty() : options;
         Path file = resolveFile(path);
@@ -172,7 +174,7 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             Llama2cSupport.Embeddings embeddings = llama2cCheckpoint == null ? null
                     : new Llama2cSupport.Embeddings(llama2cCheckpoint, card.vocabSize());
             FusedDecoder fused = sig.fused ? new FusedDecoder(env, session, sig, file, card.name(), card.vocabSize(),
-                    card.maxPositions(), options) : null;
+                    card.maxPositions(), options, observer) : null;
             return new OnnxDecoderBackend(env, session, file, sig, card, choice.device(), onClose, embeddings, fused);
         } catch (OrtException e) {
             closeQuietly(session);
@@ -232,6 +234,11 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
 
     DecoderSignature signature() {
         return sig;
+    }
+
+    /** The .onnx file the session runs. */
+    Path file() {
+        return file;
     }
 
     /** The fused-graph path, or null when the graph is not fused. */

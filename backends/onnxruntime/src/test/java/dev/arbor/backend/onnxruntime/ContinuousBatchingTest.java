@@ -60,8 +60,10 @@ class ContinuousBatchingTest {
             expected.add(greedy(alone, prompts.get(i), lengths[i]));
         }
         ExecutorService pool = Executors.newFixedThreadPool(streams);
+        java.util.concurrent.atomic.AtomicLong observed = new java.util.concurrent.atomic.AtomicLong();
         try (OnnxDecoderBackend m = OnnxDecoderBackend.open(model, Options.of(Map.of("batching", batching,
-                "prefill_chunk", 4, "arena_rows", 2)), null)) {
+                "prefill_chunk", 4, "arena_rows", 2)), null, null,
+                (steps, rows, waits) -> observed.addAndGet(steps == waits.length ? steps : -1_000_000))) {
             CyclicBarrier start = new CyclicBarrier(streams / 2);
             CountDownLatch lateJoin = new CountDownLatch(1);
             List<Future<int[]>> results = new ArrayList<>();
@@ -97,8 +99,10 @@ class ContinuousBatchingTest {
                         stats.meanBatchSize(), stats.largestBatch(), stats.queueWaitNanos() / 1e3 / stats.steps());
                 assertThat(stats.largestBatch()).isBetween(1, 64);
                 assertThat(stats.rows()).isEqualTo(stats.steps()); // single-row states
+                assertThat(observed.get()).as("steps reported to the observer").isEqualTo(stats.steps());
             } else {
                 assertThat(stats).isNull();
+                assertThat(observed.get()).isZero();
             }
         } finally {
             pool.shutdownNow();

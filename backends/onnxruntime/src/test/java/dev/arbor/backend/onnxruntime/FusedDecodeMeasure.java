@@ -61,6 +61,49 @@ public final class FusedDecodeMeasure {
         try (ModelBackend m = open(checkpoint, cache, "reference", threads, spinning, true)) {
             allocation(m, false);
         }
+        try (OnnxDecoderBackend m = (OnnxDecoderBackend) open(checkpoint, cache, "fused", threads, spinning, false)) {
+            rawRunAllocation(m);
+        }
+    }
+
+    /** Heap bytes ONNX Runtime's Java API itself allocates per {@code OrtSession.run} of one decode step. */
+    private static void rawRunAllocation(OnnxDecoderBackend m) throws Exception {
+        ai.onnxruntime.OrtEnvironment env = m.environment();
+        DecoderSignature sig = m.signature();
+        try (ai.onnxruntime.OrtSession session = env.createSession(m.file().toString(),
+                new ai.onnxruntime.OrtSession.SessionOptions())) {
+            Map<String, ai.onnxruntime.OnnxTensor> in = new HashMap<>();
+            Map<String, ai.onnxruntime.OnnxValue> pinned = new HashMap<>();
+            in.put("input_ids", ai.onnxruntime.OnnxTensor.createTensor(env, new long[][] {{1}}));
+            in.put("position_ids", ai.onnxruntime.OnnxTensor.createTensor(env, new long[][] {{0}}));
+            in.put("seqlens_k", ai.onnxruntime.OnnxTensor.createTensor(env, new int[] {0}));
+            in.put("total_sequence_length", ai.onnxruntime.OnnxTensor.createTensor(env, 1));
+            int slots = m.card().maxPositions();
+            for (int i = 0; i < sig.pastNames.length; i++) {
+                java.nio.FloatBuffer kv = java.nio.ByteBuffer.allocateDirect(sig.kvHeads * slots * sig.headDim * 4)
+                        .order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
+                ai.onnxruntime.OnnxTensor t = ai.onnxruntime.OnnxTensor.createTensor(env, kv,
+                        sig.kvShape(1, slots));
+                in.put(sig.pastNames[i], t);
+                pinned.put(sig.presentNames[i], t);
+            }
+            pinned.put("logits", ai.onnxruntime.OnnxTensor.createTensor(env, java.nio.ByteBuffer
+                    .allocateDirect(m.card().vocabSize() * 4).order(java.nio.ByteOrder.nativeOrder())
+                    .asFloatBuffer(), new long[] {1, 1, m.card().vocabSize()}));
+            com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory
+                    .getThreadMXBean();
+            long self = Thread.currentThread().getId();
+            for (int round = 0; round < 3; round++) {
+                long before = mx.getThreadAllocatedBytes(self);
+                for (int i = 0; i < 400; i++) {
+                    session.run(in, pinned).close();
+                }
+                if (round == 2) {
+                    System.out.printf("raw OrtSession.run (same tensors every time): %d bytes/run allocated by "
+                            + "ONNX Runtime's Java API%n", (mx.getThreadAllocatedBytes(self) - before) / 400);
+                }
+            }
+        }
     }
 
     private static ModelBackend open(Path checkpoint, String cache, String graph, String threads, String spinning,
