@@ -4,7 +4,6 @@ import static dev.arbor.models.llama2c.OnnxGraphBuilder.MS_DOMAIN;
 import static dev.arbor.models.llama2c.OnnxGraphBuilder.floatAttr;
 import static dev.arbor.models.llama2c.OnnxGraphBuilder.intAttr;
 
-import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import java.util.ArrayList;
@@ -24,43 +23,47 @@ import java.util.List;
  *   <li>{@code com.microsoft.GroupQueryAttention} (do_rotary=0, scale 1/sqrt(head_dim)) over a past/present KV
  *       buffer of capacity {@code max_positions} per row that may be shared: when the caller passes the same tensor
  *       as {@code past_key_values.i.*} and as the pinned output {@code present.i.*}, the kernel writes the new keys
- *       and values in place at each row's offset ({@code seqlens_k[row] + 1 - seq}).</li>
+ *       and values in place at each row's offset ({@code seqlens_k[row] + 1 - seq}); {@code attention_bias} is
+ *       added to the scaled scores on top of the kernel's own causal mask (it can hide keys, never reveal later
+ *       ones).</li>
  * </ul>
  * The I/O contract is in {@link Llama2cOnnxConverter}.
  */
 final class Llama2cFusedGraph {
-    /** MatMulNBits block size along K; a K that is not a multiple (hidden 172 of stories260K) is padded. */
-    static final int BLOCK_SIZE = 32;
     /**
-     * MatMulNBits accuracy_level: 4 quantizes the activations to int8 per block and runs an int8 GEMM (measured
-     * faster than 0 = fp32 compute on dequantized weights, at the same quality; docs/engine.md).
+     * How MatMulNBits weights are made and computed.
+     *
+     * @param accuracyLevel MatMulNBits accuracy_level: 0 computes in fp32 on dequantized weights, 4 quantizes the
+     *                      activations to int8 per block and runs an int8 GEMM
+     * @param blockSize     weights per scale along K (a power of two >= 16); a K that is not a multiple (hidden 172
+     *                      of stories260K) is padded
+     * @param asymmetric    per-block zero points (min/max range) instead of a range symmetric around zero
      */
-    static final int ACCURACY_LEVEL = 4;
+    record Quantization(int accuracyLevel, int blockSize, boolean asymmetric) {
+        /** The defaults, chosen by measurement (docs/engine.md). */
+        static final Quantization DEFAULT = new Quantization(4, 32, false);
+    }
 
     private final OnnxGraphBuilder g = new OnnxGraphBuilder();
     private final Llama2cCheckpoint w;
     private final Llama2cConfig c;
     private final Llama2cPrecision precision;
-    private final int accuracyLevel;
+    private final Quantization quantization;
 
-    private Llama2cFusedGraph(Llama2cCheckpoint w, Llama2cPrecision precision, int accuracyLevel) {
+    private Llama2cFusedGraph(Llama2cCheckpoint w, Llama2cPrecision precision, Quantization quantization) {
         this.w = w;
         this.c = w.config();
         this.precision = precision;
-        this.accuracyLevel = accuracyLevel;
+        this.quantization = quantization;
     }
 
     /** The fused graph of {@code weights} (layers already restricted) at a fused {@code precision}. */
-    static GraphProto.Builder build(Llama2cCheckpoint weights, Llama2cPrecision precision) {
-        return build(weights, precision, ACCURACY_LEVEL);
-    }
-
-    /** As {@link #build(Llama2cCheckpoint, Llama2cPrecision)} with an explicit MatMulNBits accuracy level. */
-    static GraphProto.Builder build(Llama2cCheckpoint weights, Llama2cPrecision precision, int accuracyLevel) {
+    static GraphProto.Builder build(Llama2cCheckpoint weights, Llama2cPrecision precision,
+                                    Quantization quantization) {
         if (!precision.fused()) {
             throw new IllegalArgumentException("not a fused precision: " + precision);
         }
-        return new Llama2cFusedGraph(weights, precision, accuracyLevel).graph();
+        return new Llama2cFusedGraph(weights, precision, quantization).graph();
     }
 
     private GraphProto.Builder graph() {
@@ -74,6 +77,7 @@ final class Llama2cFusedGraph {
         g.input("position_ids", TensorProto.DataType.INT64, "batch", "seq");
         g.input("seqlens_k", TensorProto.DataType.INT32, "batch");
         g.scalarInput("total_sequence_length", TensorProto.DataType.INT32);
+        g.input("attention_bias", TensorProto.DataType.FLOAT, "batch", 1, "seq", "total_sequence_length");
         for (int l = 0; l < c.nLayers(); l++) {
             g.input("past_key_values." + l + ".key", TensorProto.DataType.FLOAT, "batch", nKv, "max_positions", hs);
             g.input("past_key_values." + l + ".value", TensorProto.DataType.FLOAT, "batch", nKv, "max_positions", hs);
@@ -111,9 +115,10 @@ final class Llama2cFusedGraph {
             String q = rotary(parts.get(0), c.nHeads());
             String k = rotary(parts.get(1), nKv);
             String attn = g.fresh("attn");
+            // inputs 7-9 (cos/sin caches, position_ids) are for do_rotary=1 and stay empty; 10 is the bias
             g.nodeIn(MS_DOMAIN, "GroupQueryAttention", List.of(q, k, parts.get(2),
                             "past_key_values." + l + ".key", "past_key_values." + l + ".value", "seqlens_k",
-                            "total_sequence_length"),
+                            "total_sequence_length", "", "", "", "attention_bias"),
                     List.of(attn, "present." + l + ".key", "present." + l + ".value"),
                     intAttr("num_heads", c.nHeads()), intAttr("kv_num_heads", nKv),
                     floatAttr("scale", (float) (1 / Math.sqrt(hs))), intAttr("do_rotary", 0));
@@ -173,14 +178,18 @@ final class Llama2cFusedGraph {
     }
 
     private String quantized(String x, String name, float[] weight, int n, int k, String output) {
-        BlockQuantizedMatrix q = BlockQuantizedMatrix.quantize(weight, n, k, precision.bits(), BLOCK_SIZE);
+        BlockQuantizedMatrix q = BlockQuantizedMatrix.quantize(weight, n, k, precision.bits(),
+                quantization.blockSize(), quantization.asymmetric());
         g.bytes(name + "_q", q.packed(), n, q.blocks(), q.blobSize());
         g.floats(name + "_scales", q.scales(), (long) n * q.blocks());
-        List<AttributeProto> attrs = new ArrayList<>(List.of(intAttr("K", k), intAttr("N", n),
-                intAttr("bits", q.bits()), intAttr("block_size", q.blockSize())));
-        attrs.add(intAttr("accuracy_level", accuracyLevel));
-        g.nodeIn(MS_DOMAIN, "MatMulNBits", List.of(x, name + "_q", name + "_scales"), List.of(output),
-                attrs.toArray(AttributeProto[]::new));
+        List<String> inputs = new ArrayList<>(List.of(x, name + "_q", name + "_scales"));
+        if (q.zeroPoints() != null) {
+            g.bytes(name + "_zero_points", q.zeroPoints(), q.zeroPoints().length);
+            inputs.add(name + "_zero_points");
+        }
+        g.nodeIn(MS_DOMAIN, "MatMulNBits", inputs, List.of(output), intAttr("K", k), intAttr("N", n),
+                intAttr("bits", q.bits()), intAttr("block_size", q.blockSize()),
+                intAttr("accuracy_level", quantization.accuracyLevel()));
         return output;
     }
 

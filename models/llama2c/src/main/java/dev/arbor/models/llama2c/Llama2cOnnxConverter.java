@@ -6,6 +6,7 @@ import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import ai.onnx.proto.OnnxMl.StringStringEntryProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import dev.arbor.api.ArborException;
+import dev.arbor.api.model.NativeAttention;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -40,7 +41,10 @@ import java.util.List;
  * <ul>
  *   <li>inputs {@code input_ids} int64 [batch, seq], {@code position_ids} int64 [batch, seq], {@code seqlens_k}
  *       int32 [batch] (per row: its tokens after this call, minus 1), {@code total_sequence_length} int32 scalar
- *       (the largest number of tokens any row has after this call) and per layer i
+ *       (the largest number of tokens any row has after this call), {@code attention_bias} float32 [batch, 1, seq,
+ *       total_sequence_length] (0 visible, {@link #HIDDEN_BIAS} hidden; column j is buffer slot j; it is added on
+ *       top of GroupQueryAttention's causal mask, so it can hide keys, e.g. a speculative tree's siblings, but never
+ *       show a later slot) and per layer i
  *       {@code past_key_values.i.key/value} float32 [batch, n_kv_heads, max_positions, head_dim]: a buffer of
  *       capacity max_positions per row whose first {@code seqlens_k[row] + 1 - seq} slots hold the row's past;</li>
  *   <li>outputs {@code logits} float32 [batch, seq, vocab] and {@code present.i.key/value} of the past's shape:
@@ -129,6 +133,16 @@ public final class Llama2cOnnxConverter {
                 precision).toByteArray();
     }
 
+    /**
+     * A fused model of all of {@code weights}' layers with explicit MatMulNBits parameters, for the measurements that
+     * chose the defaults ({@link #convertCached} always uses those).
+     */
+    static byte[] toFusedOnnx(Llama2cCheckpoint weights, Llama2cModelCard card, Llama2cPrecision precision,
+                              Llama2cFusedGraph.Quantization quantization) {
+        return model(Llama2cFusedGraph.build(weights, precision, quantization), weights.config(), "", card,
+                precision).toByteArray();
+    }
+
     /** Hex SHA-256 of a file's bytes. */
     public static String sha256(Path file) {
         try (InputStream in = Files.newInputStream(file)) {
@@ -161,7 +175,14 @@ public final class Llama2cOnnxConverter {
         if (!precision.fused()) {
             return model(referenceGraph(w), c, sha, card, null);
         }
-        return model(Llama2cFusedGraph.build(w, precision), c, sha, card, precision);
+        if (card.attention() != NativeAttention.CAUSAL) {
+            // GroupQueryAttention is always causal; only the reference graph's attention_bias can express others.
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "llama2.c model " + w.source() + " uses "
+                    + card.attention() + " attention, but the fused graph (graph=fused, precision="
+                    + precision.precision() + ") computes only causal attention; use graph=reference precision=fp32");
+        }
+        return model(Llama2cFusedGraph.build(w, precision, Llama2cFusedGraph.Quantization.DEFAULT), c, sha, card,
+                precision);
     }
 
     /** run.c's forward pass in standard operators (the reference graph; the class comment has its contract). */

@@ -61,6 +61,14 @@ final class FusedGraphDecoder implements AutoCloseable {
      * shorter row is padding) and returns the logits [batch][seq][vocab].
      */
     float[][][] step(int[][] ids, int[] counts) throws OrtException {
+        return step(ids, counts, null, null);
+    }
+
+    /**
+     * As {@link #step(int[][], int[])} with explicit {@code positions} [batch][seq] (null: each row's length
+     * onwards) and {@code bias} [batch, 1, seq, total] as {@code attention_bias} (null: all zeros, plain causal).
+     */
+    float[][][] step(int[][] ids, int[] counts, int[][] explicitPositions, float[] bias) throws OrtException {
         int seq = ids[0].length;
         long[] flatIds = new long[batch * seq];
         long[] positions = new long[batch * seq];
@@ -69,21 +77,26 @@ final class FusedGraphDecoder implements AutoCloseable {
         for (int b = 0; b < batch; b++) {
             for (int s = 0; s < seq; s++) {
                 flatIds[b * seq + s] = ids[b][s];
-                positions[b * seq + s] = lengths[b] + Math.min(s, Math.max(0, counts[b] - 1));
+                positions[b * seq + s] = explicitPositions != null ? explicitPositions[b][s]
+                        : lengths[b] + Math.min(s, Math.max(0, counts[b] - 1));
             }
             seqlens[b] = lengths[b] + counts[b] - 1;
             total = Math.max(total, lengths[b] + counts[b]);
         }
+        float[] attentionBias = bias != null ? bias : new float[batch * seq * total];
         Map<String, OnnxTensor> in = new HashMap<>();
         Map<String, OnnxTensor> pinned = new HashMap<>();
         try (OnnxTensor idT = OnnxTensor.createTensor(env, LongBuffer.wrap(flatIds), new long[] {batch, seq});
              OnnxTensor posT = OnnxTensor.createTensor(env, LongBuffer.wrap(positions), new long[] {batch, seq});
              OnnxTensor seqT = OnnxTensor.createTensor(env, IntBuffer.wrap(seqlens), new long[] {batch});
-             OnnxTensor totT = OnnxTensor.createTensor(env, IntBuffer.wrap(new int[] {total}), new long[0])) {
+             OnnxTensor totT = OnnxTensor.createTensor(env, IntBuffer.wrap(new int[] {total}), new long[0]);
+             OnnxTensor biasT = OnnxTensor.createTensor(env, FloatBuffer.wrap(attentionBias),
+                     new long[] {batch, 1, seq, total})) {
             in.put("input_ids", idT);
             in.put("position_ids", posT);
             in.put("seqlens_k", seqT);
             in.put("total_sequence_length", totT);
+            in.put("attention_bias", biasT);
             for (int l = 0; l < layers; l++) {
                 in.put("past_key_values." + l + ".key", kv[2 * l]);
                 in.put("past_key_values." + l + ".value", kv[2 * l + 1]);

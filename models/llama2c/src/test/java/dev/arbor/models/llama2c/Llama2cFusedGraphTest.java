@@ -48,7 +48,7 @@ class Llama2cFusedGraphTest {
                     .containsEntry("arbor.format", "llama2c").containsEntry("arbor.max_positions", "512")
                     .containsEntry("arbor.num_kv_heads", "4").containsEntry("arbor.head_dim", "8");
             assertThat(s.getInputNames()).containsExactlyInAnyOrder("input_ids", "position_ids", "seqlens_k",
-                    "total_sequence_length", "past_key_values.0.key", "past_key_values.0.value",
+                    "total_sequence_length", "attention_bias", "past_key_values.0.key", "past_key_values.0.value",
                     "past_key_values.1.key", "past_key_values.1.value", "past_key_values.2.key",
                     "past_key_values.2.value", "past_key_values.3.key", "past_key_values.3.value",
                     "past_key_values.4.key", "past_key_values.4.value");
@@ -183,6 +183,109 @@ class Llama2cFusedGraphTest {
                 assertThat(maxAbsDiff(got, whole[0][q])).as("position %d", q).isLessThanOrEqualTo(TOL);
             }
         }
+    }
+
+    /**
+     * A speculative tree after the prompt: node 0 at position n, its two children 1 and 2 both at position n + 1;
+     * attention_bias hides sibling 1 from node 2. Equals the reference graph given the same tree bias.
+     */
+    @Test
+    void attentionBiasMasksATreeLikeTheReferenceGraph() throws OrtException {
+        try (OrtSession fused = env.createSession(model("stories260K", Llama2cPrecision.FUSED_FP32).toString(),
+                new OrtSession.SessionOptions());
+             OrtSession plain = env.createSession(model("stories260K", Llama2cPrecision.REFERENCE_FP32).toString(),
+                     new OrtSession.SessionOptions());
+             FusedGraphDecoder dec = new FusedGraphDecoder(env, fused, 1);
+             ReferenceGraphDecoder ref = ReferenceGraphDecoder.of(env, plain)) {
+            int n = PROMPT.length;
+            dec.step(new int[][] {PROMPT}, new int[] {n});
+            ref.step(new int[][] {PROMPT}, new int[][] {iota(0, n)}, Llama2cOnnxConverterTest.causal(n, 0));
+            int[][] tree = {{376, 298, 301}};
+            int[][] positions = {{n, n + 1, n + 1}};
+            float[] bias = Llama2cOnnxConverterTest.causal(3, n);
+            bias[2 * (n + 3) + n + 1] = Llama2cOnnxConverter.HIDDEN_BIAS;
+            float[][][] a = dec.step(tree, new int[] {3}, positions, bias);
+            float[][][] b = ref.step(tree, positions, bias);
+            for (int q = 0; q < 3; q++) {
+                assertThat(maxAbsDiff(a[0][q], b[0][q])).as("tree node %d", q).isLessThanOrEqualTo(TOL);
+            }
+            float[] unmasked = Llama2cOnnxConverterTest.causal(3, n);
+            try (FusedGraphDecoder again = new FusedGraphDecoder(env, fused, 1)) {
+                again.step(new int[][] {PROMPT}, new int[] {n});
+                float[][][] c = again.step(tree, new int[] {3}, positions, unmasked);
+                assertThat(maxAbsDiff(c[0][2], a[0][2])).as("the bias changed node 2").isGreaterThan(1e-3f);
+            }
+        }
+    }
+
+    /** In a batch of rows of different lengths, bias column j is slot j of every row (here hiding slot 1 of row 0). */
+    @Test
+    void attentionBiasColumnsAreBufferSlotsInEveryRow() throws OrtException {
+        int[][] prompts = {{1, 403, 407}, PROMPT};
+        try (OrtSession fused = env.createSession(model("stories260K", Llama2cPrecision.FUSED_FP32).toString(),
+                new OrtSession.SessionOptions());
+             OrtSession plain = env.createSession(model("stories260K", Llama2cPrecision.REFERENCE_FP32).toString(),
+                     new OrtSession.SessionOptions());
+             FusedGraphDecoder batch = new FusedGraphDecoder(env, fused, 2);
+             ReferenceGraphDecoder ref = ReferenceGraphDecoder.of(env, plain)) {
+            int n = PROMPT.length;
+            int[][] padded = {Arrays.copyOf(prompts[0], n), PROMPT};
+            batch.step(padded, new int[] {3, n});
+            int total = n + 1;
+            float[] bias = new float[2 * total];
+            bias[1] = Llama2cOnnxConverter.HIDDEN_BIAS; // row 0 hides slot 1; row 1 sees everything
+            float[][][] out = batch.step(new int[][] {{261}, {261}}, new int[] {1, 1}, new int[][] {{3}, {n}}, bias);
+            ref.step(new int[][] {prompts[0]}, new int[][] {iota(0, 3)}, Llama2cOnnxConverterTest.causal(3, 0));
+            float[] rowBias = {0, Llama2cOnnxConverter.HIDDEN_BIAS, 0, 0};
+            float[] expected = ref.step(new int[][] {{261}}, new int[][] {{3}}, rowBias)[0][0];
+            assertThat(maxAbsDiff(out[0][0], expected)).isLessThanOrEqualTo(TOL);
+        }
+    }
+
+    /** A random grouped-query model with its own classifier and a hidden size that is not a multiple of 16. */
+    @Test
+    void ownClassifierGqaRandomModelBatchEqualsTheReferenceGraph(@TempDir Path dir) throws OrtException {
+        Llama2cConfig cfg = new Llama2cConfig(32, 40, 2, 4, 2, 60, 32, false);
+        Llama2cCheckpoint w = Llama2cCheckpoint.random(cfg, 11);
+        Llama2cModelCard card = Llama2cModelCard.forCheckpoint(dir.resolve("none.bin"));
+        int[][] tokens = {{1, 5, 9, 33}, {1, 59, 2, 7}};
+        float[] bias = new float[2 * 16];
+        System.arraycopy(Llama2cOnnxConverterTest.causal(4, 0), 0, bias, 0, 16);
+        System.arraycopy(Llama2cOnnxConverterTest.causal(4, 0), 0, bias, 16, 16);
+        try (OrtSession fused = env.createSession(Llama2cOnnxConverter.toOnnx(w, 0, "t", card,
+                Llama2cPrecision.FUSED_FP32), new OrtSession.SessionOptions());
+             OrtSession plain = env.createSession(Llama2cOnnxConverter.toOnnx(w, 0, "t", card,
+                     Llama2cPrecision.REFERENCE_FP32), new OrtSession.SessionOptions());
+             FusedGraphDecoder dec = new FusedGraphDecoder(env, fused, 2);
+             ReferenceGraphDecoder ref = ReferenceGraphDecoder.of(env, plain)) {
+            float[][][] a = dec.step(tokens, new int[] {4, 4});
+            float[][][] b = ref.step(tokens, new int[][] {iota(0, 4), iota(0, 4)}, bias);
+            for (int r = 0; r < 2; r++) {
+                for (int q = 0; q < 4; q++) {
+                    assertThat(maxAbsDiff(a[r][q], b[r][q])).as("row %d position %d", r, q)
+                            .isLessThanOrEqualTo(TOL);
+                }
+            }
+        }
+    }
+
+    @Test
+    void eachPrecisionHasItsOwnCacheEntryAndTheReferenceKeepsItsName(@TempDir Path dir) {
+        java.util.Set<Path> files = new java.util.HashSet<>();
+        for (Llama2cPrecision p : Llama2cPrecision.values()) {
+            Path file = Llama2cOnnxConverter.convertCached(Stories260K.checkpoint(), 0, dir, p);
+            assertThat(Llama2cOnnxConverter.convertCached(Stories260K.checkpoint(), 0, dir, p)).isEqualTo(file);
+            assertThat(file.getFileName().toString()).satisfies(name -> {
+                if (p.fused()) {
+                    assertThat(name).contains("-fused-" + p.precision() + "-");
+                } else {
+                    assertThat(name).doesNotContain("fused").isEqualTo(Llama2cOnnxConverter.convertCached(
+                            Stories260K.checkpoint(), 0, dir).getFileName().toString());
+                }
+            });
+            files.add(file);
+        }
+        assertThat(files).hasSize(Llama2cPrecision.values().length);
     }
 
     static int[] iota(int from, int n) {
