@@ -400,9 +400,13 @@ final class FusedDecoder implements AutoCloseable {
         }
     }
 
-    /** One run of one token per row over arena rows r0..r0+n-1 (rows without a step get a dummy token). */
+    /**
+     * One run of one token per row over arena rows r0..r0+n-1 (rows without a step get a dummy token). Each row's
+     * past comes from seqlens_k alone in a single-token run, so total_sequence_length is given as the row capacity:
+     * the run's shapes (and the zero attention_bias, when the graph has one) then stay the same from step to step
+     * and their tensors are made once.
+     */
     private void runSlice(int r0, int n, Step[] rowStep, RunBuffers scratch) throws OrtException {
-        int maxTotal = 1;
         for (int i = 0; i < n; i++) {
             int r = r0 + i;
             Step s = rowStep[r];
@@ -420,9 +424,10 @@ final class FusedDecoder implements AutoCloseable {
                 put(scratch.positions, sig.positionType, i, Math.min(length, maxPositions - 1));
             }
             scratch.seqlens.putInt(i * Integer.BYTES, length); // tokens after the step, minus 1
-            maxTotal = Math.max(maxTotal, length + 1);
         }
-        scratch.total.putInt(0, maxTotal);
+        // capacity >= every row's tokens after the step, and never equal to the query length 1 unless the capacity
+        // is 1 (then every row is empty and GroupQueryAttention's first-prompt path is right as well)
+        scratch.total.putInt(0, arena.slots());
         Map<String, OnnxTensor> inputs = scratch.inputs;
         Map<String, OnnxValue> pinned = scratch.pinned;
         scratch.ensureDecodeTensors(n);
@@ -432,23 +437,16 @@ final class FusedDecoder implements AutoCloseable {
         }
         inputs.put(DecoderSignature.SEQLENS_K, scratch.seqlensT[n]);
         inputs.put(DecoderSignature.TOTAL_SEQUENCE_LENGTH, scratch.totalTensor());
-        OnnxTensor bias = sig.hasBias ? zeroBias(n, 1, maxTotal) : null;
-        try {
-            if (bias != null) {
-                inputs.put(DecoderSignature.ATTENTION_BIAS, bias);
-            }
-            OnnxTensor[] kv = arena.view(r0, n);
-            for (int i = 0; i < kv.length; i++) {
-                inputs.put(sig.pastNames[i], kv[i]);
-                pinned.put(sig.presentNames[i], kv[i]);
-            }
-            pinned.put(DecoderSignature.LOGITS, scratch.logitsT[n]);
-            session.run(inputs, pinned).close();
-        } finally {
-            if (bias != null) {
-                bias.close();
-            }
+        if (sig.hasBias) {
+            inputs.put(DecoderSignature.ATTENTION_BIAS, scratch.biasT[n]);
         }
+        OnnxTensor[] kv = arena.view(r0, n);
+        for (int i = 0; i < kv.length; i++) {
+            inputs.put(sig.pastNames[i], kv[i]);
+            pinned.put(sig.presentNames[i], kv[i]);
+        }
+        pinned.put(DecoderSignature.LOGITS, scratch.logitsT[n]);
+        session.run(inputs, pinned).close();
         for (int i = 0; i < n; i++) {
             Step s = rowStep[r0 + i];
             if (s != null) {
@@ -529,6 +527,9 @@ final class FusedDecoder implements AutoCloseable {
         final OnnxTensor[] positionsT = new OnnxTensor[maxRows + 1];
         final OnnxTensor[] seqlensT = new OnnxTensor[maxRows + 1];
         final OnnxTensor[] logitsT = new OnnxTensor[maxRows + 1];
+        /** Zero attention_bias [n, 1, 1, slots] per n, over one shared zero buffer (graphs with the input only). */
+        final OnnxTensor[] biasT = new OnnxTensor[maxRows + 1];
+        private ByteBuffer zeros;
         private OnnxTensor totalT;
         final Map<String, OnnxTensor> inputs = new HashMap<>();
         final Map<String, OnnxValue> pinned = new HashMap<>();
@@ -575,11 +576,18 @@ final class FusedDecoder implements AutoCloseable {
                     .order(ByteOrder.nativeOrder()).asIntBuffer(), new long[] {n});
             logitsT[n] = OnnxTensor.createTensor(env, logits.slice(0, n * vocab * Float.BYTES)
                     .order(ByteOrder.nativeOrder()).asFloatBuffer(), new long[] {n, 1, vocab});
+            if (sig.hasBias) {
+                if (zeros == null) {
+                    zeros = direct(maxRows * arena.slots() * Float.BYTES); // direct buffers start zeroed
+                }
+                biasT[n] = OnnxTensor.createTensor(env, zeros.slice(0, n * arena.slots() * Float.BYTES)
+                        .order(ByteOrder.nativeOrder()).asFloatBuffer(), new long[] {n, 1, 1, arena.slots()});
+            }
         }
 
         @Override
         public void close() {
-            for (OnnxTensor[] ts : List.of(idsT, positionsT, seqlensT, logitsT)) {
+            for (OnnxTensor[] ts : List.of(idsT, positionsT, seqlensT, logitsT, biasT)) {
                 for (int i = 0; i < ts.length; i++) {
                     if (ts[i] != null) {
                         ts[i].close();

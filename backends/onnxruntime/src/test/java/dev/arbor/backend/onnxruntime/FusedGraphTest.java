@@ -231,6 +231,35 @@ class FusedGraphTest {
     }
 
     @Test
+    void aGraphWithAttentionBiasIsFedZerosAndComputesTheSame() throws Exception {
+        Path withBias = TinyFusedGraph.write(dir, 7, null, true); // the same weights plus the bias input
+        try (OnnxDecoderBackend m = OnnxDecoderBackend.open(withBias, Options.of(Map.of("prefill_chunk", 3)), null)) {
+            assertThat(m.signature().hasBias).isTrue();
+            assertThat(m.card().capabilities()).doesNotContain(Capability.EXPLICIT_MASK, Capability.PADDING);
+            int[] pa = tokens(20, 7);
+            int[] pb = tokens(21, 4);
+            try (FusedDecodeState a = (FusedDecodeState) m.newState(1);
+                 FusedDecodeState b = (FusedDecodeState) m.newState(1);
+                 FusedDecodeState c = (FusedDecodeState) m.newState(1)) {
+                float[][] prefill = m.forward(ForwardRequest.builder(new int[][] {pa}).state(a).build()).logits()[0];
+                float[][] ref = reference(backend, pa);
+                for (int t = 0; t < pa.length; t++) {
+                    assertClose(prefill[t], ref[t], TOL, "chunked prefill with bias " + t);
+                }
+                m.forward(ForwardRequest.builder(new int[][] {pb}).state(b).build());
+                m.forward(ForwardRequest.builder(new int[][] {{1, 2}}).state(c).build());
+                // a and c batched over b's row
+                List<float[][][]> out = m.fused().forwardTogether(List.of(a, c), List.of(new int[][] {{9}},
+                        new int[][] {{8}}));
+                assertClose(out.get(0)[0][0], reference(backend, concat(pa, 9))[7], TOL, "batched a with bias");
+                assertClose(out.get(1)[0][0], reference(backend, new int[] {1, 2, 8})[2], TOL, "batched c with bias");
+                assertClose(m.forward(ForwardRequest.next(new int[][] {{5}}, b)).last(0),
+                        reference(backend, concat(pb, 5))[4], TOL, "b intact, with bias");
+            }
+        }
+    }
+
+    @Test
     void theArenaGrowsUpToMaxBatchRowsThenRefusesNamingTheOption() {
         try (OnnxDecoderBackend m = OnnxDecoderBackend.open(model, Options.of(Map.of("arena_rows", 1,
                 "max_batch_rows", 3)), null)) {

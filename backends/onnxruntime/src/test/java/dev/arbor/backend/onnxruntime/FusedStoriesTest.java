@@ -59,6 +59,8 @@ class FusedStoriesTest {
     void opensOnTheFusedPath() {
         assertThat(((OnnxDecoderBackend) fused).signature().fused).isTrue();
         assertThat(((OnnxDecoderBackend) plain).signature().fused).isFalse();
+        assertThat(((OnnxDecoderBackend) fused).signature().hasBias).as("the converter's fused graph takes "
+                + "attention_bias, which the decode path feeds as zeros").isTrue();
     }
 
     @Test

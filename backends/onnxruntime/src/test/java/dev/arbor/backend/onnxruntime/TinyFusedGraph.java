@@ -31,6 +31,14 @@ final class TinyFusedGraph {
 
     /** Writes the graph (seeded weights) to {@code dir/fused.onnx}; {@code extraInput} adds an unknown input. */
     static Path write(Path dir, long seed, String extraInput) throws IOException {
+        return write(dir, seed, extraInput, false);
+    }
+
+    /**
+     * As {@link #write(Path, long, String)}; with {@code bias} the graph also takes attention_bias [batch, 1, seq,
+     * total_sequence_length], GroupQueryAttention's input 10 (added to the scores on top of its causal mask).
+     */
+    static Path write(Path dir, long seed, String extraInput, boolean bias) throws IOException {
         Random rnd = new Random(seed);
         OnnxMl.GraphProto.Builder g = OnnxMl.GraphProto.newBuilder().setName("tiny-fused");
         g.addInput(tensor("input_ids", DataType.INT64, "batch", "seq"));
@@ -39,6 +47,9 @@ final class TinyFusedGraph {
         g.addInput(tensor("total_sequence_length", DataType.INT32));
         if (extraInput != null) {
             g.addInput(tensor(extraInput, DataType.FLOAT, "batch", 4));
+        }
+        if (bias) {
+            g.addInput(tensor("attention_bias", DataType.FLOAT, "batch", 1, "seq", "total"));
         }
         g.addInitializer(weights("E", rnd, 1f, VOCAB, HIDDEN));
         g.addInitializer(weights("P", rnd, 0.5f, MAX_POSITIONS, HIDDEN));
@@ -61,8 +72,10 @@ final class TinyFusedGraph {
             g.addNode(node("MatMul", new String[] {x, "Wq" + l}, new String[] {"q" + l}));
             g.addNode(node("MatMul", new String[] {x, "Wk" + l}, new String[] {"k" + l}));
             g.addNode(node("MatMul", new String[] {x, "Wv" + l}, new String[] {"v" + l}));
-            g.addNode(node("GroupQueryAttention", new String[] {"q" + l, "k" + l, "v" + l, pk, pv, "seqlens_k",
-                    "total_sequence_length"}, new String[] {"a" + l, "present." + l + ".key",
+            String[] gqaInputs = bias ? new String[] {"q" + l, "k" + l, "v" + l, pk, pv, "seqlens_k",
+                "total_sequence_length", "", "", "", "attention_bias"} : new String[] {"q" + l, "k" + l, "v" + l, pk,
+                pv, "seqlens_k", "total_sequence_length"};
+            g.addNode(node("GroupQueryAttention", gqaInputs, new String[] {"a" + l, "present." + l + ".key",
                     "present." + l + ".value"}).toBuilder().setDomain("com.microsoft")
                     .addAttribute(intAttr("num_heads", HEADS)).addAttribute(intAttr("kv_num_heads", KV_HEADS))
                     .build());
@@ -84,7 +97,7 @@ final class TinyFusedGraph {
                 .addMetadataProps(meta("arbor.head_dim", Integer.toString(HEAD_DIM)))
                 .addMetadataProps(meta("arbor.name", "tiny-fused"))
                 .setGraph(g).build();
-        Path file = dir.resolve(extraInput == null ? "fused.onnx" : "fused-extra.onnx");
+        Path file = dir.resolve((extraInput == null ? "fused" : "fused-extra") + (bias ? "-bias" : "") + ".onnx");
         Files.write(file, proto.toByteArray());
         return file;
     }
