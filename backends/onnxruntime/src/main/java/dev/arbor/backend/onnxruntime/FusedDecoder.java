@@ -88,25 +88,33 @@ final class FusedDecoder implements AutoCloseable {
         /** The state's length when the forward started; the chunk's first token goes to slot base + from. */
         final int base;
         final boolean append;
+        /** The request's explicit positions (all its new tokens), null for slot order. */
+        final int[][] positions;
         /** The request's logit rows (indices into all its new tokens), null for every row. */
         final int[][] logitRows;
         /** The request's result, filled chunk by chunk. */
         final float[][][] out;
 
-        Step(FusedDecodeState state, int[][] tokens, int from, int to, int base, boolean append, int[][] logitRows,
-             float[][][] out) {
+        Step(FusedDecodeState state, int[][] tokens, int from, int to, int base, boolean append, int[][] positions,
+             int[][] logitRows, float[][][] out) {
             this.state = state;
             this.tokens = tokens;
             this.from = from;
             this.to = to;
             this.base = base;
             this.append = append;
+            this.positions = positions;
             this.logitRows = logitRows;
             this.out = out;
         }
 
         int lq() {
             return to - from;
+        }
+
+        /** The position of token {@code t} of this chunk in request row {@code b}. */
+        int position(int b, int t) {
+            return positions != null ? positions[b][from + t] : base + from + t;
         }
     }
 
@@ -186,7 +194,8 @@ final class FusedDecoder implements AutoCloseable {
             // forward stays whole, since rows it does not append to may be written past their length meanwhile.
             int step = coalescer != null && append ? chunk : lq;
             for (int from = 0; from < lq; from += step) {
-                submit(new Step(state, tokens, from, Math.min(lq, from + step), base, append, logitRows, out));
+                submit(new Step(state, tokens, from, Math.min(lq, from + step), base, append, req.positions(),
+                        logitRows, out));
             }
             return new ForwardResult(out, null);
         } finally {
@@ -207,7 +216,7 @@ final class FusedDecoder implements AutoCloseable {
             FusedDecodeState s = states.get(i);
             float[][][] out = new float[s.batchSize()][1][];
             outs.add(out);
-            steps.add(new Step(s, tokens.get(i), 0, 1, s.length(), true, null, out));
+            steps.add(new Step(s, tokens.get(i), 0, 1, s.length(), true, null, null, out));
         }
         runBatch(steps);
         return outs;
@@ -217,10 +226,16 @@ final class FusedDecoder implements AutoCloseable {
         return arena;
     }
 
-    /** Explicit positions must be the slots the graph derives from seqlens_k (its attention places keys by slot). */
+    /**
+     * Explicit positions go to the graph's position_ids input (keys still go to slot state length + j, as
+     * GroupQueryAttention places them); a graph without that input can only take the slot order.
+     */
     private void checkPositions(int[][] positions, int batch, int lq, int base) {
         if (positions == null) {
             return;
+        }
+        if (positions.length != batch) {
+            throw ArborException.invalid("positions has " + positions.length + " rows, the request has " + batch);
         }
         for (int b = 0; b < batch; b++) {
             if (positions[b] == null || positions[b].length != lq) {
@@ -228,12 +243,15 @@ final class FusedDecoder implements AutoCloseable {
                         : positions[b].length + " entries") + ", expected " + lq);
             }
             for (int j = 0; j < lq; j++) {
-                if (positions[b][j] != base + j) {
-                    throw new ArborException(ArborException.Kind.INCOMPATIBLE, "the fused graph of '" + name
-                            + "' places token j of a forward at position state length + j (GroupQueryAttention "
-                            + "derives positions from seqlens_k); positions[" + b + "][" + j + "] is "
-                            + positions[b][j] + ", expected " + (base + j) + ". Use the plain graph for explicit "
-                            + "positions");
+                int p = positions[b][j];
+                if (sig.positionType == null && p != base + j) {
+                    throw new ArborException(ArborException.Kind.INCOMPATIBLE, "model '" + name + "' has no "
+                            + "position_ids input, so token j of a forward is at position state length + j; "
+                            + "positions[" + b + "][" + j + "] is " + p + ", expected " + (base + j));
+                }
+                if (p < 0 || p >= maxPositions) {
+                    throw ArborException.invalid("position " + p + " in row " + b + " is outside the context [0, "
+                            + maxPositions + ") of '" + name + "'");
                 }
             }
         }
@@ -317,7 +335,7 @@ final class FusedDecoder implements AutoCloseable {
                     int k = i * lq + t;
                     put(scratch.promptIds, sig.idsType, k, step.tokens[b0 + i][step.from + t]);
                     if (sig.positionType != null) {
-                        put(scratch.promptPositions, sig.positionType, k, past + t);
+                        put(scratch.promptPositions, sig.positionType, k, step.position(b0 + i, t));
                     }
                 }
             }
@@ -412,16 +430,19 @@ final class FusedDecoder implements AutoCloseable {
             Step s = rowStep[r];
             int token;
             int length;
+            int position;
             if (s != null) {
                 token = s.tokens[r - s.state.firstRow()][s.from];
                 length = s.base + s.from;
+                position = s.position(r - s.state.firstRow(), 0);
             } else {
                 token = 0;
                 length = arena.length(r);
+                position = Math.min(length, maxPositions - 1);
             }
             put(scratch.ids, sig.idsType, i, token);
             if (sig.positionType != null) {
-                put(scratch.positions, sig.positionType, i, Math.min(length, maxPositions - 1));
+                put(scratch.positions, sig.positionType, i, position);
             }
             scratch.seqlens.putInt(i * Integer.BYTES, length); // tokens after the step, minus 1
         }

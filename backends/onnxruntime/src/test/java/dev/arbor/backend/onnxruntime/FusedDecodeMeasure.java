@@ -7,6 +7,7 @@ import dev.arbor.api.model.DecodeState;
 import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelSpec;
+import dev.arbor.backend.support.StepCoalescer;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -36,49 +37,115 @@ public final class FusedDecodeMeasure {
         String threads = args.length > 2 ? args[2] : "1";
         String spinning = args.length > 3 ? args[3] : "true";
         System.out.printf("intra_op_threads=%s allow_spinning=%s%n", threads, spinning);
-        for (String graph : new String[] {"reference", "fused"}) {
-            try (ModelBackend m = open(checkpoint, cache, graph, threads, spinning, true)) {
+        // Single stream: the graphs measured in turn, round after round, so that load changes hit each alike.
+        try (ModelBackend ref = open(checkpoint, cache, "reference", threads, spinning, true);
+             ModelBackend fusedOn = open(checkpoint, cache, "fused", threads, spinning, true);
+             ModelBackend fusedOff = open(checkpoint, cache, "fused", threads, spinning, false)) {
+            List<ModelBackend> ms = List.of(ref, fusedOn, fusedOff);
+            String[] names = {"reference graph", "fused graph, batching on", "fused graph, batching off"};
+            double[][] runs = new double[3][7];
+            for (ModelBackend m : ms) {
                 single(m, 3);
-                double best = 0;
-                for (int i = 0; i < 5; i++) {
-                    best = Math.max(best, single(m, 1));
+            }
+            for (int r = 0; r < 7; r++) {
+                for (int i = 0; i < 3; i++) {
+                    runs[i][r] = single(ms.get(i), 1);
                 }
-                System.out.printf("single stream, %s graph: %.0f tokens/s (best of 5 x %d tokens)%n", graph, best,
-                        TOKENS);
+            }
+            for (int i = 0; i < 3; i++) {
+                double[] v = runs[i].clone();
+                java.util.Arrays.sort(v);
+                System.out.printf("single stream, %s: median %.0f, best %.0f tokens/s (7 x %d tokens)%n", names[i],
+                        v[3], v[6], TOKENS);
             }
         }
-        for (boolean batching : new boolean[] {true, false}) {
-            try (ModelBackend m = open(checkpoint, cache, "fused", threads, spinning, batching)) {
-                concurrent(m, 4, 64); // warm-up
-                for (int streams : new int[] {1, 4, 16}) {
-                    double tps = concurrent(m, streams, 128);
-                    System.out.printf("fused, batching=%s, %2d streams: %.0f tokens/s aggregate%s%n", batching,
-                            streams, tps, batching ? ", " + ((OnnxDecoderBackend) m).fused().stats() : "");
+        // Concurrent streams: batching on and off in turn, 5 rounds, medians.
+        try (ModelBackend on = open(checkpoint, cache, "fused", threads, spinning, true);
+             ModelBackend off = open(checkpoint, cache, "fused", threads, spinning, false)) {
+            concurrent(on, 4, 64); // warm-up
+            concurrent(off, 4, 64);
+            for (int streams : new int[] {1, 4, 16}) {
+                double[][] tps = new double[2][5];
+                StepCoalescer.Stats before = ((OnnxDecoderBackend) on).fused().stats();
+                for (int r = 0; r < 5; r++) {
+                    tps[0][r] = concurrent(on, streams, 128);
+                    tps[1][r] = concurrent(off, streams, 128);
                 }
-                allocation(m, batching);
+                StepCoalescer.Stats after = ((OnnxDecoderBackend) on).fused().stats();
+                java.util.Arrays.sort(tps[0]);
+                java.util.Arrays.sort(tps[1]);
+                long steps = after.steps() - before.steps();
+                long batches = after.batches() - before.batches();
+                System.out.printf("fused, %2d streams: batching on median %.0f (range %.0f-%.0f), off median %.0f "
+                        + "(range %.0f-%.0f) tokens/s aggregate; mean batch %.2f steps, mean queue wait %.0f us%n",
+                        streams, tps[0][2], tps[0][0], tps[0][4], tps[1][2], tps[1][0], tps[1][4],
+                        (double) steps / batches, (after.queueWaitNanos() - before.queueWaitNanos()) / 1e3 / steps);
             }
+            allocation(on, true);
+            allocation(off, false);
         }
         try (ModelBackend m = open(checkpoint, cache, "reference", threads, spinning, true)) {
             allocation(m, false);
         }
         try (OnnxDecoderBackend m = (OnnxDecoderBackend) open(checkpoint, cache, "fused", threads, spinning, false)) {
-            rawRunAllocation(m);
+            rawRunAllocation(m, threads, spinning);
+        }
+        // The cost of one batched run by rows (the batch's steps at 100 cached slots), through forwardTogether.
+        try (OnnxDecoderBackend m = (OnnxDecoderBackend) open(checkpoint, cache, "fused", threads, spinning, true)) {
+            for (int rows : new int[] {1, 4, 16}) {
+                List<FusedDecodeState> states = new ArrayList<>();
+                List<int[][]> tokens = new ArrayList<>();
+                for (int i = 0; i < rows; i++) {
+                    FusedDecodeState s = (FusedDecodeState) m.newState(1);
+                    m.forward(ForwardRequest.builder(new int[][] {new int[100]}).state(s).build());
+                    states.add(s);
+                    tokens.add(new int[][] {{5}});
+                }
+                double best = Double.MAX_VALUE;
+                for (int r = 0; r < 5; r++) {
+                    for (FusedDecodeState s : states) {
+                        s.truncate(100);
+                    }
+                    long t0 = System.nanoTime();
+                    for (int i = 0; i < 50; i++) {
+                        m.fused().forwardTogether(states, tokens);
+                    }
+                    best = Math.min(best, (System.nanoTime() - t0) / 50 / 1e3);
+                }
+                System.out.printf("one batched decode run of %2d rows: %.0f us (%.0f us per row)%n", rows, best,
+                        best / rows);
+                states.forEach(FusedDecodeState::close);
+            }
         }
     }
 
     /** Heap bytes ONNX Runtime's Java API itself allocates per {@code OrtSession.run} of one decode step. */
-    private static void rawRunAllocation(OnnxDecoderBackend m) throws Exception {
+    private static void rawRunAllocation(OnnxDecoderBackend m, String threads, String spinning) throws Exception {
         ai.onnxruntime.OrtEnvironment env = m.environment();
         DecoderSignature sig = m.signature();
-        try (ai.onnxruntime.OrtSession session = env.createSession(m.file().toString(),
-                new ai.onnxruntime.OrtSession.SessionOptions())) {
+        ai.onnxruntime.OrtSession.SessionOptions so = new ai.onnxruntime.OrtSession.SessionOptions();
+        so.setIntraOpNumThreads(Integer.parseInt(threads));
+        so.setOptimizationLevel(ai.onnxruntime.OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        if (!spinning.equals("default")) {
+            so.addConfigEntry("session.intra_op.allow_spinning", Boolean.parseBoolean(spinning) ? "1" : "0");
+        }
+        try (ai.onnxruntime.OrtSession session = env.createSession(m.file().toString(), so)) {
             Map<String, ai.onnxruntime.OnnxTensor> in = new HashMap<>();
             Map<String, ai.onnxruntime.OnnxValue> pinned = new HashMap<>();
-            in.put("input_ids", ai.onnxruntime.OnnxTensor.createTensor(env, new long[][] {{1}}));
-            in.put("position_ids", ai.onnxruntime.OnnxTensor.createTensor(env, new long[][] {{0}}));
-            in.put("seqlens_k", ai.onnxruntime.OnnxTensor.createTensor(env, new int[] {0}));
-            in.put("total_sequence_length", ai.onnxruntime.OnnxTensor.createTensor(env, 1));
+            java.nio.ByteBuffer small = java.nio.ByteBuffer.allocateDirect(64).order(java.nio.ByteOrder.nativeOrder());
+            in.put("input_ids", ai.onnxruntime.OnnxTensor.createTensor(env, small.slice(0, 8)
+                    .order(java.nio.ByteOrder.nativeOrder()).asLongBuffer(), new long[] {1, 1}));
+            in.put("position_ids", ai.onnxruntime.OnnxTensor.createTensor(env, small.slice(8, 8)
+                    .order(java.nio.ByteOrder.nativeOrder()).asLongBuffer(), new long[] {1, 1}));
+            in.put("seqlens_k", ai.onnxruntime.OnnxTensor.createTensor(env, small.slice(16, 4)
+                    .order(java.nio.ByteOrder.nativeOrder()).asIntBuffer(), new long[] {1}));
             int slots = m.card().maxPositions();
+            in.put("total_sequence_length", ai.onnxruntime.OnnxTensor.createTensor(env, slots));
+            if (sig.hasBias) {
+                in.put("attention_bias", ai.onnxruntime.OnnxTensor.createTensor(env, java.nio.ByteBuffer
+                        .allocateDirect(slots * 4).order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer(),
+                        new long[] {1, 1, 1, slots}));
+            }
             for (int i = 0; i < sig.pastNames.length; i++) {
                 java.nio.FloatBuffer kv = java.nio.ByteBuffer.allocateDirect(sig.kvHeads * slots * sig.headDim * 4)
                         .order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
@@ -87,9 +154,27 @@ public final class FusedDecodeMeasure {
                 in.put(sig.pastNames[i], t);
                 pinned.put(sig.presentNames[i], t);
             }
-            pinned.put("logits", ai.onnxruntime.OnnxTensor.createTensor(env, java.nio.ByteBuffer
-                    .allocateDirect(m.card().vocabSize() * 4).order(java.nio.ByteOrder.nativeOrder())
-                    .asFloatBuffer(), new long[] {1, 1, m.card().vocabSize()}));
+            int vocab = m.card().vocabSize();
+            java.nio.FloatBuffer logits = java.nio.ByteBuffer.allocateDirect(vocab * 4)
+                    .order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
+            pinned.put("logits", ai.onnxruntime.OnnxTensor.createTensor(env, logits, new long[] {1, 1, vocab}));
+            // A minimal greedy loop on the same graph: write id/position/length, run, argmax in place.
+            double best = 0;
+            float[] row = new float[vocab];
+            for (int round = 0; round < 6; round++) {
+                int next = 1;
+                long t0 = System.nanoTime();
+                for (int i = 0; i < TOKENS; i++) {
+                    small.putLong(0, next);
+                    small.putLong(8, i);
+                    small.putInt(16, i);
+                    session.run(in, pinned).close();
+                    logits.get(0, row);
+                    next = argmax(row);
+                }
+                best = Math.max(best, TOKENS / ((System.nanoTime() - t0) / 1e9));
+            }
+            System.out.printf("minimal ORT loop on the fused graph: %.0f tokens/s (best of 6 x %d)%n", best, TOKENS);
             com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory
                     .getThreadMXBean();
             long self = Thread.currentThread().getId();

@@ -286,13 +286,18 @@ class FusedGraphTest {
                     .write(new StateWrite.At(new int[] {0})).build()))
                     .isInstanceOf(ArborException.class).hasMessageContaining("StateWrite.At");
             assertThatThrownBy(() -> backend.forward(ForwardRequest.builder(new int[][] {{3}}).state(s)
-                    .positions(new int[][] {{7}}).build()))
-                    .isInstanceOf(ArborException.class).hasMessageContaining("expected 2");
+                    .positions(new int[][] {{TinyFusedGraph.MAX_POSITIONS}}).build()))
+                    .isInstanceOf(ArborException.class).hasMessageContaining("outside the context [0, 96)");
             assertThatThrownBy(() -> backend.forward(ForwardRequest.builder(new int[][] {{3}})
                     .attention(AttentionSpec.FULL).build()))
                     .isInstanceOf(ArborException.class).hasMessageContaining("FULL_ATTENTION");
-            assertThat(backend.forward(ForwardRequest.builder(new int[][] {{3}}).state(s)
-                    .positions(new int[][] {{2}}).build()).logits()[0]).hasNumberOfRows(1);
+            // explicit positions feed position_ids; keys still go to the next slot
+            float[] at7 = backend.forward(ForwardRequest.builder(new int[][] {{3}}).state(s)
+                    .positions(new int[][] {{7}}).build()).last(0);
+            float[] expected = backend.forward(ForwardRequest.builder(new int[][] {{1, 2, 3}})
+                    .positions(new int[][] {{0, 1, 7}}).build()).logits()[0][2];
+            assertClose(at7, expected, TOL, "explicit position 7");
+            assertThat(s.length()).isEqualTo(3);
         }
     }
 
