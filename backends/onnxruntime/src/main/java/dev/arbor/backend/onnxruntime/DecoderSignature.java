@@ -74,6 +74,8 @@ final class DecoderSignature {
     final boolean fused;
     /** Rank of the fused graph's total_sequence_length input (0: scalar, 1: one-element vector); 0 when not fused. */
     final int totalRank;
+    /** The sequence axis the KV inputs declare, or -1 when symbolic (a fused graph's buffer capacity). */
+    final long pastSeqDim;
     /** Past input names, ordered by layer (key before value); {@link #presentNames} is aligned with it. */
     final String[] pastNames;
     final String[] presentNames;
@@ -84,8 +86,8 @@ final class DecoderSignature {
     final int logitsVocab;
 
     private DecoderSignature(KvNaming naming, OnnxJavaType idsType, OnnxJavaType maskType, OnnxJavaType positionType,
-                             boolean hasBias, boolean fused, int totalRank, String[] pastNames, String[] presentNames,
-                             int layers, int kvHeads, int headDim, int logitsVocab) {
+                             boolean hasBias, boolean fused, int totalRank, long pastSeqDim, String[] pastNames,
+                             String[] presentNames, int layers, int kvHeads, int headDim, int logitsVocab) {
         this.naming = naming;
         this.idsType = idsType;
         this.maskType = maskType;
@@ -93,6 +95,7 @@ final class DecoderSignature {
         this.hasBias = hasBias;
         this.fused = fused;
         this.totalRank = totalRank;
+        this.pastSeqDim = pastSeqDim;
         this.pastNames = pastNames;
         this.presentNames = presentNames;
         this.layers = layers;
@@ -244,7 +247,9 @@ final class DecoderSignature {
         long v = logits.getShape()[2];
         int layers = naming == KvNaming.GENAI ? past.size() : past.size() / 2;
         int totalRank = fused ? tensorInfo(file, inputs, TOTAL_SEQUENCE_LENGTH).getShape().length : 0;
-        return new DecoderSignature(naming, ids, mask, pos, bias, fused, totalRank, past.toArray(String[]::new),
+        long seqDim = first[naming == KvNaming.GENAI ? 3 : 2];
+        return new DecoderSignature(naming, ids, mask, pos, bias, fused, totalRank, seqDim > 0 ? seqDim : -1,
+                past.toArray(String[]::new),
                 present.toArray(String[]::new), layers, kvHeads, headDim, v > 0 ? (int) v : -1);
     }
 

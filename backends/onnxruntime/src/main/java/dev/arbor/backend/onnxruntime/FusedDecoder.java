@@ -69,6 +69,12 @@ final class FusedDecoder implements AutoCloseable {
         this.name = name;
         this.vocab = vocab;
         this.maxPositions = maxPositions;
+        if (sig.pastSeqDim > 0 && sig.pastSeqDim != maxPositions) {
+            throw ArborException.badModel("fused ONNX model '" + file + "' declares a KV buffer of " + sig.pastSeqDim
+                    + " slots per row (" + sig.pastNames[0] + ") but a context of " + maxPositions + " positions; "
+                    + "the backend allocates one slot per position, so the two must agree (or leave the axis "
+                    + "symbolic)", null);
+        }
         this.maxRows = options.integer("max_batch_rows", 64, 1, 4096);
         this.chunk = options.integer("prefill_chunk", 64, 1, Integer.MAX_VALUE);
         int initial = options.integer("arena_rows", Math.min(4, maxRows), 1, maxRows);

@@ -260,6 +260,20 @@ class FusedGraphTest {
     }
 
     @Test
+    void aFixedKvCapacityOtherThanTheContextIsRefusedAtLoad() throws Exception {
+        Path fixed = TinyFusedGraph.write(dir, 7, null, false, 64);
+        assertThatThrownBy(() -> OnnxDecoderBackend.open(fixed, Options.empty(), null))
+                .isInstanceOf(ArborException.class).hasMessageContaining("KV buffer of 64 slots per row")
+                .hasMessageContaining("context of 96 positions");
+        Path matching = TinyFusedGraph.write(dir, 7, null, false, TinyFusedGraph.MAX_POSITIONS);
+        try (OnnxDecoderBackend m = OnnxDecoderBackend.open(matching, Options.empty(), null)) {
+            int[] seq = tokens(30, 6);
+            assertClose(m.forward(ForwardRequest.builder(new int[][] {seq}).build()).last(0),
+                    reference(backend, seq)[5], TOL, "fixed capacity equal to the context");
+        }
+    }
+
+    @Test
     void theArenaGrowsUpToMaxBatchRowsThenRefusesNamingTheOption() {
         try (OnnxDecoderBackend m = OnnxDecoderBackend.open(model, Options.of(Map.of("arena_rows", 1,
                 "max_batch_rows", 3)), null)) {

@@ -75,6 +75,7 @@ class FusedSignatureTest {
         assertThat(sig.kvHeads).isEqualTo(2);
         assertThat(sig.headDim).isEqualTo(8);
         assertThat(sig.describe()).contains("fused");
+        assertThat(sig.pastSeqDim).as("declared KV capacity").isEqualTo(4);
         DecoderSignature plain = DecoderSignature.detect(FILE, inputs(m -> {
             m.remove("seqlens_k");
             m.remove("total_sequence_length");

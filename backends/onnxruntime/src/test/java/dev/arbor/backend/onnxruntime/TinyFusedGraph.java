@@ -39,6 +39,11 @@ final class TinyFusedGraph {
      * total_sequence_length], GroupQueryAttention's input 10 (added to the scores on top of its causal mask).
      */
     static Path write(Path dir, long seed, String extraInput, boolean bias) throws IOException {
+        return write(dir, seed, extraInput, bias, "past");
+    }
+
+    /** As {@link #write(Path, long, String, boolean)} with the KV inputs' sequence axis {@code pastDim}. */
+    static Path write(Path dir, long seed, String extraInput, boolean bias, Object pastDim) throws IOException {
         Random rnd = new Random(seed);
         OnnxMl.GraphProto.Builder g = OnnxMl.GraphProto.newBuilder().setName("tiny-fused");
         g.addInput(tensor("input_ids", DataType.INT64, "batch", "seq"));
@@ -60,8 +65,8 @@ final class TinyFusedGraph {
         for (int l = 0; l < LAYERS; l++) {
             String pk = "past_key_values." + l + ".key";
             String pv = "past_key_values." + l + ".value";
-            g.addInput(tensor(pk, DataType.FLOAT, "batch", KV_HEADS, "past", HEAD_DIM));
-            g.addInput(tensor(pv, DataType.FLOAT, "batch", KV_HEADS, "past", HEAD_DIM));
+            g.addInput(tensor(pk, DataType.FLOAT, "batch", KV_HEADS, pastDim, HEAD_DIM));
+            g.addInput(tensor(pv, DataType.FLOAT, "batch", KV_HEADS, pastDim, HEAD_DIM));
             g.addOutput(tensor("present." + l + ".key", DataType.FLOAT, "batch", KV_HEADS, "present", HEAD_DIM));
             g.addOutput(tensor("present." + l + ".value", DataType.FLOAT, "batch", KV_HEADS, "present", HEAD_DIM));
             float scale = (float) (1 / Math.sqrt(HIDDEN));
@@ -97,7 +102,8 @@ final class TinyFusedGraph {
                 .addMetadataProps(meta("arbor.head_dim", Integer.toString(HEAD_DIM)))
                 .addMetadataProps(meta("arbor.name", "tiny-fused"))
                 .setGraph(g).build();
-        Path file = dir.resolve((extraInput == null ? "fused" : "fused-extra") + (bias ? "-bias" : "") + ".onnx");
+        Path file = dir.resolve((extraInput == null ? "fused" : "fused-extra") + (bias ? "-bias" : "")
+                + ("past".equals(pastDim) ? "" : "-" + pastDim) + ".onnx");
         Files.write(file, proto.toByteArray());
         return file;
     }
