@@ -87,7 +87,8 @@ public final class Llama2cOnnxConverter {
      * graph keeps the cache name it always had; a fused graph's name adds {@code -fused-<precision>}.
      *
      * @throws ArborException (NOT_FOUND / BAD_MODEL) naming the checkpoint when it is missing, truncated or
-     *                        malformed; (INVALID_INPUT) for a bad keepLayers
+     *                        malformed; (INVALID_INPUT) for a bad keepLayers; (INCOMPATIBLE) for a fused graph of a
+     *                        model whose card says its attention is not causal
      */
     public static Path convertCached(Path checkpoint, int keepLayers, Path cacheDir, Llama2cPrecision precision) {
         if (keepLayers < 0) {
@@ -139,8 +140,7 @@ public final class Llama2cOnnxConverter {
      */
     static byte[] toFusedOnnx(Llama2cCheckpoint weights, Llama2cModelCard card, Llama2cPrecision precision,
                               Llama2cFusedGraph.Quantization quantization) {
-        return model(Llama2cFusedGraph.build(weights, precision, quantization), weights.config(), "", card,
-                precision).toByteArray();
+        return fusedModel(weights, "", card, precision, quantization).toByteArray();
     }
 
     /** Hex SHA-256 of a file's bytes. */
@@ -175,14 +175,18 @@ public final class Llama2cOnnxConverter {
         if (!precision.fused()) {
             return model(referenceGraph(w), c, sha, card, null);
         }
+        return fusedModel(w, sha, card, precision, Llama2cFusedGraph.Quantization.DEFAULT);
+    }
+
+    private static ModelProto fusedModel(Llama2cCheckpoint w, String sha, Llama2cModelCard card,
+                                         Llama2cPrecision precision, Llama2cFusedGraph.Quantization quantization) {
         if (card.attention() != NativeAttention.CAUSAL) {
             // GroupQueryAttention is always causal; only the reference graph's attention_bias can express others.
             throw new ArborException(ArborException.Kind.INCOMPATIBLE, "llama2.c model " + w.source() + " uses "
                     + card.attention() + " attention, but the fused graph (graph=fused, precision="
                     + precision.precision() + ") computes only causal attention; use graph=reference precision=fp32");
         }
-        return model(Llama2cFusedGraph.build(w, precision, Llama2cFusedGraph.Quantization.DEFAULT), c, sha, card,
-                precision);
+        return model(Llama2cFusedGraph.build(w, precision, quantization), w.config(), sha, card, precision);
     }
 
     /** run.c's forward pass in standard operators (the reference graph; the class comment has its contract). */

@@ -17,17 +17,24 @@ import dev.arbor.api.model.NativeAttention;
  * MatMulNBits settings, at intra-op threads 1 and 2, each the best of three runs of {@code tokens} decode steps
  * after an 8-token prefill. Drives the graphs like the tests do (fused: shared
  * KV buffer, pinned outputs; reference: present fed back as past). Usage (docs/engine.md):
- * {@code java -cp <test classpath> dev.arbor.models.llama2c.FusedDecodeTiming <checkpoint> [tokens] [spinning]}.
+ * {@code java -cp <test classpath> dev.arbor.models.llama2c.FusedDecodeTiming <checkpoint | random-15M> [tokens]
+ * [allow_spinning 0|1|-] [NO_OPT|BASIC_OPT|EXTENDED_OPT|ALL_OPT] [label filter]}.
  */
 public final class FusedDecodeTiming {
     private static final int[] PROMPT = {1, 403, 407, 261, 378, 432, 383, 286};
+
+    private static final java.lang.management.ThreadMXBean THREADS =
+            java.lang.management.ManagementFactory.getThreadMXBean();
 
     private FusedDecodeTiming() {
     }
 
     public static void main(String[] args) throws OrtException, IOException {
         int tokens = args.length > 1 ? Integer.parseInt(args[1]) : 300;
-        String spinning = args.length > 2 ? args[2] : null;
+        String spinning = args.length > 2 && !args[2].equals("-") ? args[2] : null;
+        OrtSession.SessionOptions.OptLevel level = args.length > 3
+                ? OrtSession.SessionOptions.OptLevel.valueOf(args[3]) : OrtSession.SessionOptions.OptLevel.ALL_OPT;
+        String only = args.length > 4 ? args[4] : null;
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         env.setTelemetry(false);
         Llama2cCheckpoint w;
@@ -65,18 +72,30 @@ public final class FusedDecodeTiming {
         for (int threads : new int[] {1, 2}) {
             for (int i = 0; i < models.size(); i++) {
                 OrtSession.SessionOptions o = new OrtSession.SessionOptions();
+                if (only != null && !labels.get(i).contains(only)) {
+                    continue;
+                }
                 o.setIntraOpNumThreads(threads);
+                o.setOptimizationLevel(level);
                 if (spinning != null) {
                     o.addConfigEntry("session.intra_op.allow_spinning", spinning);
                 }
                 double best = 0;
+                double bestCpu = 0;
                 try (OrtSession s = env.createSession(models.get(i), o)) {
                     for (int repeat = 0; repeat < 3; repeat++) {
-                        best = Math.max(best, labels.get(i).startsWith("reference") ? reference(env, s, tokens)
-                                : fused(env, s, tokens));
+                        long cpu0 = THREADS.getCurrentThreadCpuTime();
+                        double perSecond = labels.get(i).startsWith("reference") ? reference(env, s, tokens)
+                                : fused(env, s, tokens);
+                        double cpuSeconds = (THREADS.getCurrentThreadCpuTime() - cpu0) / 1e9;
+                        best = Math.max(best, perSecond);
+                        bestCpu = Math.max(bestCpu, (tokens + 1) / cpuSeconds);
                     }
                 }
-                System.out.printf("%-36s threads %d: %8.0f tokens/s%n", labels.get(i), threads, best);
+                // With one intra-op thread ONNX Runtime computes on the calling thread, so its CPU time is the
+                // work itself and holds up on a loaded machine, where wall-clock figures swing.
+                System.out.printf("%-36s threads %d: %8.0f tokens/s wall%s%n", labels.get(i), threads, best,
+                        threads == 1 ? String.format(", %8.0f tokens per CPU-second", bestCpu) : "");
             }
         }
     }

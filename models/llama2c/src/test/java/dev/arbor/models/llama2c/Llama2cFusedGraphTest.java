@@ -85,6 +85,18 @@ class Llama2cFusedGraphTest {
                     }
                 }
             }
+            // A decode step writes slot n of the same buffer.
+            dec.next(376);
+            ref.step(new int[][] {{376}}, new int[][] {{n}}, new float[n + 1]);
+            float[] expected = ref.present(0, false); // [1, 4, n + 1, 8]
+            FloatBuffer buf = dec.buffer(0, false);
+            for (int h = 0; h < 4; h++) {
+                float[] got = new float[8];
+                buf.position((h * 512 + n) * 8);
+                buf.get(got);
+                float[] want = Arrays.copyOfRange(expected, (h * (n + 1) + n) * 8, (h * (n + 1) + n + 1) * 8);
+                assertThat(maxAbsDiff(got, want)).as("decoded key, head %d", h).isLessThanOrEqualTo(TOL);
+            }
         }
     }
 

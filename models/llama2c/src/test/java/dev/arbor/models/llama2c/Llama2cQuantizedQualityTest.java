@@ -86,9 +86,6 @@ class Llama2cQuantizedQualityTest {
      * continuations hold the same token; one early difference changes the rest, so it is noisy on tiny models).
      */
     static Quality measure(String which, OrtSession fp32, OrtSession quantized) throws OrtException {
-        if (env == null) {
-            setUpQuietly();
-        }
         Llama2cConfig cfg = Llama2cCheckpoint.read(checkpoint(which)).config();
         Llama2cTokenizer tokenizer = Llama2cTokenizer.read(which.equals("stories260K") ? Stories260K.tokenizer()
                 : ArborTinyAr.tokenizer(), cfg.vocabSize());
@@ -121,14 +118,6 @@ class Llama2cQuantizedQualityTest {
             return String.format("held-out perplexity fp32 %.4f, quantized %.4f (x%.4f); greedy agreement "
                     + "teacher-forced %.3f, free-running %.3f (%d prompts x %d tokens)", pplFp32, pplQuantized,
                     pplRatio(), teacherForced, freeRunning, PROMPTS.size(), CONTINUATION);
-        }
-    }
-
-    private static void setUpQuietly() {
-        try {
-            setUp();
-        } catch (OrtException | IOException e) {
-            throw new IllegalStateException(e);
         }
     }
 
