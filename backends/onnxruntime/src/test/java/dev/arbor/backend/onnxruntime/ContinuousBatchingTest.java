@@ -86,6 +86,10 @@ class ContinuousBatchingTest {
                             logits = m.forward(ForwardRequest.next(new int[][] {{out[t]}}, s)).last(0);
                         }
                         return out;
+                    } finally {
+                        if (id == 0) {
+                            lateJoin.countDown(); // a failing first stream must not leave the late ones waiting
+                        }
                     }
                 }));
             }
