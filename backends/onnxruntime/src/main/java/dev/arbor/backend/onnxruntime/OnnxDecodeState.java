@@ -80,22 +80,27 @@ final class OnnxDecodeState implements DecodeState {
 
     /**
      * Takes the graph's {@code present} outputs of a forward that read this state ({@code length} slots) and fed
-     * {@code slots.length} new tokens, and keeps the state's length: new token j's keys and values replace slot
-     * {@code slots[j]}, every other slot keeps its cached entry (copied through Java memory, as the rare state edits
+     * {@code written.length} new tokens, and keeps the state's length: new token j's keys and values replace slot
+     * {@code written[j]}, every other slot keeps its cached entry (copied through Java memory, as the rare state edits
      * are). Records the written slots' validity from {@code newValid} (null: all valid). Frees the presents.
      */
-    void writeAt(OnnxTensor[] presents, int[] slots, boolean[][] newValid) {
-        KvBlock written = new KvBlock(presents);
+    void writeAt(OnnxTensor[] presents, int[] written, boolean[][] newValid) {
+        int length = slots.length();
+        KvBlock fresh = new KvBlock(presents);
         try {
             int[] slotMap = new int[length];
             for (int s = 0; s < length; s++) {
                 slotMap[s] = s;
             }
-            for (int j = 0; j < slots.length; j++) {
-                slotMap[slots[j]] = length + j;
+            for (int j = 0; j < written.length; j++) {
+                slotMap[written[j]] = length + j;
             }
-            KvBlock next = KvBlock.gather(owner.environment(), owner.signature(), written, batch,
-                    length + slots.length, identityRows(), slotMap);
+            int[] rows = new int[slots.batchSize()];
+            for (int b = 0; b < rows.length; b++) {
+                rows[b] = b;
+            }
+            KvBlock next = KvBlock.gather(owner.environment(), owner.signature(), fresh, rows.length,
+                    length + written.length, rows, slotMap);
             if (kv != null) {
                 kv.release();
             }
@@ -104,17 +109,9 @@ final class OnnxDecodeState implements DecodeState {
             throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "writing the KV cache of '"
                     + owner.card().name() + "' at given slots failed: " + e.getMessage(), e);
         } finally {
-            written.release();
+            fresh.release();
         }
-        for (int b = 0; b < batch; b++) {
-            for (int j = 0; j < slots.length; j++) {
-                boolean now = newValid == null || newValid[b][j];
-                if (valid[b].get(slots[j]) != now) {
-                    valid[b].set(slots[j], now);
-                    validCount[b] += now ? 1 : -1;
-                }
-            }
-        }
+        slots.markWritten(written, newValid);
     }
 
     @Override
