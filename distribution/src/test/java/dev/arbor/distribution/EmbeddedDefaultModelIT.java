@@ -65,6 +65,31 @@ class EmbeddedDefaultModelIT {
     }
 
     @Test
+    void fusedAndQuantizedGraphsOfTheDefaultModel() throws Exception {
+        Run plain = arbor("generate", "--pipeline", "arbor-tiny", "--temperature", "0", "--max-tokens", "40",
+                "--print-ids", "Lily saw a");
+        Run fused = arbor("generate", "--pipeline", "arbor-tiny-fused", "--temperature", "0", "--max-tokens", "40",
+                "--print-ids", "Lily saw a");
+        assertThat(plain.exit()).as("stderr:%n%s", plain.err()).isZero();
+        assertThat(fused.exit()).as("stderr:%n%s", fused.err()).isZero();
+        // The fused fp32 graph computes the same network (logits within 1e-4): the same greedy tokens.
+        assertThat(fused.out()).isEqualTo(plain.out());
+
+        Path model = Path.of(System.getProperty("arbor.dist")).resolve("models/arbor-tiny-ar/arbor-tiny-ar.bin");
+        Run int4 = arbor("generate", "--model", model.toString(), "--option", "precision=int4", "--temperature", "0",
+                "--max-tokens", "40", "--stats", "Lily saw a");
+        assertThat(int4.exit()).as("stderr:%n%s", int4.err()).isZero();
+        assertThat(int4.out().strip().split("\\s+").length).as("generated: %s", int4.out())
+                .isGreaterThanOrEqualTo(5);
+        assertThat(int4.err()).contains("precision=int4");
+
+        // A named pipeline fixes its model: a model option on the command line is refused, naming where it goes.
+        Run misplaced = arbor("generate", "--pipeline", "arbor-tiny", "--option", "precision=int8", "Lily");
+        assertThat(misplaced.exit()).isNotZero();
+        assertThat(misplaced.err()).contains("precision", "etc/pipelines/arbor-tiny.json");
+    }
+
+    @Test
     void forgeCommandRunsInItsOwnJvm() throws Exception {
         Run r = arbor("forge", "--help");
         assertThat(r.exit()).as("stderr:%n%s", r.err()).isZero();
