@@ -8,6 +8,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
+import dev.arbor.api.model.AttentionSpec;
 import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.StateWrite;
@@ -17,6 +18,7 @@ import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.BitSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -100,9 +102,11 @@ final class FusedDecoder implements AutoCloseable {
         final int[][] logitRows;
         /** The request's result, filled chunk by chunk. */
         final float[][][] out;
+        /** An explicit mask's visibility (keys: state slots, then new tokens), null for plain causal attention. */
+        final BitSet[][] visible;
 
         Step(FusedDecodeState state, int[][] tokens, int from, int to, int base, boolean append, int[][] positions,
-             int[][] logitRows, float[][][] out) {
+             int[][] logitRows, float[][][] out, BitSet[][] visible) {
             this.state = state;
             this.tokens = tokens;
             this.from = from;
@@ -112,6 +116,7 @@ final class FusedDecoder implements AutoCloseable {
             this.positions = positions;
             this.logitRows = logitRows;
             this.out = out;
+            this.visible = visible;
         }
 
         int lq() {
@@ -133,7 +138,8 @@ final class FusedDecoder implements AutoCloseable {
 
         @Override
         public boolean compatible(Step first, Step other) {
-            return first.lq() == 1 && other.lq() == 1;
+            // A masked step feeds its own attention_bias, so it runs alone (speculative trees: rare and short).
+            return first.lq() == 1 && other.lq() == 1 && first.visible == null && other.visible == null;
         }
     };
 
@@ -186,6 +192,8 @@ final class FusedDecoder implements AutoCloseable {
                     + ") of '" + name + "': the row's context is full (truncate the state, or start a new one)");
         }
         checkPositions(req.positions(), batch, lq, base);
+        BitSet[][] visible = req.attention() instanceof AttentionSpec.Explicit e ? checkMask(e, batch, lq, base)
+                : null;
         boolean temporary = state == null;
         if (temporary) {
             state = newState(batch);
@@ -201,7 +209,7 @@ final class FusedDecoder implements AutoCloseable {
             int step = coalescer != null && append ? chunk : lq;
             for (int from = 0; from < lq; from += step) {
                 submit(new Step(state, tokens, from, Math.min(lq, from + step), base, append, req.positions(),
-                        logitRows, out));
+                        logitRows, out, visible));
             }
             return new ForwardResult(out, null);
         } finally {
@@ -222,7 +230,7 @@ final class FusedDecoder implements AutoCloseable {
             FusedDecodeState s = states.get(i);
             float[][][] out = new float[s.batchSize()][1][];
             outs.add(out);
-            steps.add(new Step(s, tokens.get(i), 0, 1, s.length(), true, null, null, out));
+            steps.add(new Step(s, tokens.get(i), 0, 1, s.length(), true, null, null, out, null));
         }
         runBatch(steps);
         return outs;
@@ -230,6 +238,42 @@ final class FusedDecoder implements AutoCloseable {
 
     KvArena arena() {
         return arena;
+    }
+
+    /**
+     * The visibility of an explicit mask, checked against what GroupQueryAttention can do: its attention_bias is added
+     * to the kernel's own causal mask, so a query may hide keys (a draft tree's other branches, dropped prompt parts)
+     * but never see a later slot than its own.
+     */
+    private BitSet[][] checkMask(AttentionSpec.Explicit mask, int batch, int lq, int base) {
+        if (!sig.hasBias) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "the fused graph of '" + name + "' has no "
+                    + "attention_bias input, so it takes causal attention only; convert it again for explicit masks");
+        }
+        BitSet[][] visible = mask.visible();
+        if (visible.length != batch) {
+            throw ArborException.invalid("Explicit attention: visible has " + visible.length + " rows, the request "
+                    + "has " + batch);
+        }
+        for (int b = 0; b < batch; b++) {
+            if (visible[b] == null || visible[b].length != lq) {
+                throw ArborException.invalid("Explicit attention: visible[" + b + "] has " + (visible[b] == null
+                        ? "no entries" : visible[b].length + " entries") + ", expected one per new token (" + lq + ")");
+            }
+            for (int q = 0; q < lq; q++) {
+                if (visible[b][q] == null) {
+                    throw ArborException.invalid("Explicit attention: visible[" + b + "][" + q + "] is null");
+                }
+                int later = visible[b][q].nextSetBit(base + q + 1);
+                if (later >= 0) {
+                    throw new ArborException(ArborException.Kind.INCOMPATIBLE, "Explicit attention: query " + q
+                            + " of row " + b + " sees key " + later + ", after its own slot " + (base + q) + "; the "
+                            + "fused graph of '" + name + "' can only hide keys within causal attention (use the "
+                            + "reference graph, option graph=reference, for other masks)");
+                }
+            }
+        }
+        return visible;
     }
 
     /**
@@ -295,7 +339,7 @@ final class FusedDecoder implements AutoCloseable {
 
     private void run(List<Step> steps, RunBuffers scratch) {
         try {
-            if (steps.size() == 1 && steps.get(0).lq() > 1) {
+            if (steps.size() == 1 && (steps.get(0).lq() > 1 || steps.get(0).visible != null)) {
                 runPrompt(steps.get(0), scratch);
             } else {
                 runDecode(steps, scratch);
@@ -363,7 +407,8 @@ final class FusedDecoder implements AutoCloseable {
             scratch.total.putInt(0, past + lq);
             inputs.put(DecoderSignature.TOTAL_SEQUENCE_LENGTH, scratch.totalTensor());
             if (sig.hasBias) {
-                inputs.put(DecoderSignature.ATTENTION_BIAS, add(created, zeroBias(n, lq, past + lq)));
+                inputs.put(DecoderSignature.ATTENTION_BIAS, add(created, step.visible == null
+                        ? zeroBias(n, lq, past + lq) : maskBias(step, b0, n, past)));
             }
             OnnxTensor[] kv = arena.view(r0, n);
             for (int i = 0; i < kv.length; i++) {
@@ -506,6 +551,28 @@ final class FusedDecoder implements AutoCloseable {
         float[] v = new float[vocab];
         logits.get(row * vocab, v, 0, vocab);
         return v;
+    }
+
+    /**
+     * attention_bias [n, 1, lq, past + lq] of rows b0..b0+n-1 of a masked step's chunk: 0 where the query sees the
+     * key, {@link OnnxDecoderBackend#HIDDEN} elsewhere. Column k is slot k, which is also key k of the mask (state slots, then the
+     * request's new tokens from slot base on).
+     */
+    private OnnxTensor maskBias(Step step, int b0, int n, int past) throws OrtException {
+        int lq = step.lq();
+        int total = past + lq;
+        FloatBuffer bias = ByteBuffer.allocateDirect(n * lq * total * Float.BYTES).order(ByteOrder.nativeOrder())
+                .asFloatBuffer();
+        for (int i = 0; i < n; i++) {
+            for (int t = 0; t < lq; t++) {
+                BitSet seen = step.visible[b0 + i][step.from + t];
+                int offset = (i * lq + t) * total;
+                for (int k = 0; k < total; k++) {
+                    bias.put(offset + k, seen.get(k) ? 0f : OnnxDecoderBackend.HIDDEN);
+                }
+            }
+        }
+        return OnnxTensor.createTensor(env, bias, new long[] {n, 1, lq, total});
     }
 
     /** An all-zero attention_bias [n, 1, lq, total]: the graph's own causal masking decides visibility. */

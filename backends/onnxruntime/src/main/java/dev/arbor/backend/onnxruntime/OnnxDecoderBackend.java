@@ -153,8 +153,12 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             if ((sig.maskType != null || sig.hasBias) && !sig.fused) {
                 caps.add(Capability.PADDING);
             }
-            // A fused graph's attention is GroupQueryAttention's causal mask over each row's length: no padding,
-            // no other mask, and appends only (its optional attention_bias is fed as zeros).
+            // A fused graph's attention is GroupQueryAttention's causal mask over each row's length: no padding and
+            // appends only. Its attention_bias (zeros on the decode path) can hide keys within that causal mask, which
+            // is what explicit masks of draft trees need; a mask showing a later key is refused per request.
+            if (sig.hasBias && sig.fused) {
+                caps.add(Capability.EXPLICIT_MASK);
+            }
             if (sig.hasBias && !sig.fused) {
                 // The bias lets the caller hide the slots a StateWrite.At rewrites, as the reference semantics need.
                 caps.addAll(EnumSet.of(Capability.FULL_ATTENTION, Capability.SEGMENT_MASK,
