@@ -64,7 +64,8 @@ final class TorchScriptDecoder {
             String prefix = fileName.endsWith(".pt") ? fileName.substring(0, fileName.length() - 3) : fileName;
             model.load(file.getParent() == null ? Path.of(".") : file.getParent(), prefix);
             DjlDecoderBackend backend = new DjlDecoderBackend(file.toString(), model.getBlock(), model.getNDManager(),
-                    model, card, device, layers, kvHeads, headSize, null, 0, onClose);
+                    model, card, device, layers, kvHeads, headSize, null, 0,
+                    DjlDecoderBackend.maxBatch(options), onClose);
             LOG.info(() -> "opened TorchScript decoder '" + file + "' on DJL/PyTorch " + device + ": " + card);
             return backend;
         } catch (IOException | MalformedModelException | RuntimeException e) {

@@ -1,0 +1,199 @@
+package dev.arbor.backend.djl;
+
+import static dev.arbor.backend.djl.DjlTestSupport.argmax;
+import static dev.arbor.backend.djl.DjlTestSupport.maxAbsDiff;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.arbor.api.Options;
+import dev.arbor.api.model.AttentionSpec;
+import dev.arbor.api.model.DecodeState;
+import dev.arbor.api.model.ForwardRequest;
+import dev.arbor.api.model.ModelBackend;
+import dev.arbor.api.model.ModelSpec;
+import dev.arbor.testkit.SharedModels;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Continuous batching on the djl backend: decode steps of requests with different prompts and cache lengths, run
+ * as one batched forward, give each request the logits and greedy tokens it gets alone.
+ */
+class BatchedDecodeTest {
+    private static final double TOL = 1e-4;
+    private static final int STEPS = 24;
+    /** Prompts of different lengths (BOS first), so the batched rows have different KV lengths. */
+    private static final int[][] PROMPTS = {
+        {1}, {1, 403, 407, 261}, {1, 376, 261, 378, 432, 383, 286}, {1, 261, 376}};
+    private static DjlDecoderBackend model;
+
+    @BeforeAll
+    static void open() {
+        model = (DjlDecoderBackend) DjlTestSupport.stories260k();
+    }
+
+    @AfterAll
+    static void close() {
+        if (model != null) {
+            model.close();
+        }
+    }
+
+    /** Greedy decoding of {@code prompt} alone (batching cannot apply: nothing else runs): the tokens and logits. */
+    private static List<float[]> alone(int[] prompt, int[] tokensOut) {
+        List<float[]> logits = new ArrayList<>();
+        try (DecodeState state = model.newState(1)) {
+            float[] last = model.forward(ForwardRequest.next(new int[][] {prompt}, state)).last(0);
+            for (int i = 0; i < STEPS; i++) {
+                tokensOut[i] = argmax(last);
+                logits.add(last);
+                last = model.forward(ForwardRequest.next(new int[][] {{tokensOut[i]}}, state)).last(0);
+            }
+        }
+        return logits;
+    }
+
+    @Test
+    void aBatchedStepGivesEveryRowItsUnbatchedLogitsAndTokens() {
+        int n = PROMPTS.length;
+        int[][] expected = new int[n][STEPS];
+        List<List<float[]>> expectedLogits = new ArrayList<>();
+        for (int r = 0; r < n; r++) {
+            expectedLogits.add(alone(PROMPTS[r], expected[r]));
+        }
+        DecodeState[] states = new DecodeState[n];
+        try {
+            float[][] last = new float[n][];
+            for (int r = 0; r < n; r++) {
+                states[r] = model.newState(1);
+                last[r] = model.forward(ForwardRequest.next(new int[][] {PROMPTS[r]}, states[r])).last(0);
+            }
+            for (int i = 0; i < STEPS; i++) {
+                List<BatchedDecode.Step> steps = new ArrayList<>();
+                for (int r = 0; r < n; r++) {
+                    int token = argmax(last[r]);
+                    assertThat(token).as("row %d step %d", r, i).isEqualTo(expected[r][i]);
+                    assertThat(maxAbsDiff(last[r], expectedLogits.get(r).get(i))).as("row %d step %d", r, i)
+                            .isLessThanOrEqualTo(TOL);
+                    BatchedDecode.Step step = BatchedDecode.Step.of(
+                            ForwardRequest.next(new int[][] {{token}}, states[r]), model);
+                    assertThat(step).isNotNull();
+                    steps.add(step);
+                }
+                List<float[]> out = model.runSteps(steps);
+                for (int r = 0; r < n; r++) {
+                    last[r] = out.get(r);
+                }
+            }
+            for (int r = 0; r < n; r++) {
+                assertThat(states[r].length()).isEqualTo(PROMPTS[r].length + STEPS);
+            }
+        } finally {
+            for (DecodeState s : states) {
+                if (s != null) {
+                    s.close();
+                }
+            }
+        }
+    }
+
+    @Test
+    void paddingSlotsAStateHoldsStayHiddenInABatch() {
+        // row 0 was prefilled with two left-padding slots: its padding and the batch's padding are both hidden
+        int[] prompt = {1, 403, 407, 261};
+        boolean[][] valid = {{false, false, true, true, true, true}};
+        int[][] padded = {{0, 0, 1, 403, 407, 261}};
+        int[] expected = new int[STEPS];
+        List<float[]> expectedLogits = alone(prompt, expected);
+        try (DecodeState a = model.newState(1); DecodeState b = model.newState(1)) {
+            float[] lastA = model.forward(ForwardRequest.builder(padded).state(a).lastRowOnly()
+                    .attention(new AttentionSpec.WithPadding(AttentionSpec.CAUSAL, valid)).build()).last(0);
+            float[] lastB = model.forward(ForwardRequest.next(new int[][] {{1, 376}}, b)).last(0);
+            for (int i = 0; i < STEPS; i++) {
+                assertThat(argmax(lastA)).as("step %d", i).isEqualTo(expected[i]);
+                assertThat(maxAbsDiff(lastA, expectedLogits.get(i))).as("step %d", i).isLessThanOrEqualTo(TOL);
+                List<float[]> out = model.runSteps(List.of(
+                        BatchedDecode.Step.of(ForwardRequest.next(new int[][] {{expected[i]}}, a), model),
+                        BatchedDecode.Step.of(ForwardRequest.next(new int[][] {{argmax(lastB)}}, b), model)));
+                lastA = out.get(0);
+                lastB = out.get(1);
+            }
+        }
+    }
+
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void concurrentGreedyRequestsAreBatchedAndEachEqualsItsRunAlone() throws Exception {
+        int n = PROMPTS.length;
+        int[][] expected = new int[n][STEPS];
+        for (int r = 0; r < n; r++) {
+            alone(PROMPTS[r], expected[r]);
+        }
+        long stepsBefore = model.batchingStats().steps();
+        int largestBefore = model.batchingStats().largestBatch();
+        // Hold the first decode run until every other request's first decode step is queued behind it, so the
+        // others must meet in one batch (an event, not a timing guess).
+        AtomicBoolean held = new AtomicBoolean();
+        model.observeBatches((steps, rows, waits) -> {
+            if (held.compareAndSet(false, true)) {
+                while (model.queuedSteps() < n - 1) {
+                    Thread.onSpinWait();
+                }
+            }
+        });
+        CountDownLatch prefilled = new CountDownLatch(n);
+        ExecutorService pool = Executors.newFixedThreadPool(n);
+        try {
+            List<Future<int[]>> results = new ArrayList<>();
+            for (int r = 0; r < n; r++) {
+                int[] prompt = PROMPTS[r];
+                results.add(pool.submit(() -> {
+                    int[] out = new int[STEPS];
+                    try (DecodeState state = model.newState(1)) {
+                        float[] last = model.forward(ForwardRequest.next(new int[][] {prompt}, state)).last(0);
+                        prefilled.countDown();
+                        prefilled.await(); // every request starts decoding with its prompt already cached
+                        for (int i = 0; i < STEPS; i++) {
+                            out[i] = argmax(last);
+                            last = model.forward(ForwardRequest.next(new int[][] {{out[i]}}, state)).last(0);
+                        }
+                    }
+                    return out;
+                }));
+            }
+            for (int r = 0; r < n; r++) {
+                assertThat(results.get(r).get()).as("request %d (prompt %s)", r, Arrays.toString(PROMPTS[r]))
+                        .containsExactly(expected[r]);
+            }
+        } finally {
+            model.observeBatches(null);
+            pool.shutdownNow();
+        }
+        assertThat(model.batchingStats().steps() - stepsBefore).isEqualTo((long) n * STEPS);
+        assertThat(Math.max(largestBefore, model.batchingStats().largestBatch())).isGreaterThanOrEqualTo(n - 1);
+    }
+
+    @Test
+    void batchingCanBeTurnedOff() {
+        try (DjlDecoderBackend off = (DjlDecoderBackend) DjlTestSupport.provider().open(new ModelSpec(
+                SharedModels.require("stories260K/stories260K.bin"), "llama2c", Options.of(
+                        java.util.Map.of("batching", false))))) {
+            assertThat(off.batchingStats()).isNull();
+            try (DecodeState s = off.newState(1)) {
+                float[] a = off.forward(ForwardRequest.next(new int[][] {{1, 403}}, s)).last(0);
+                assertThat(maxAbsDiff(a, model.forward(ForwardRequest.builder(new int[][] {{1, 403}})
+                        .lastRowOnly().build()).last(0))).isLessThanOrEqualTo(TOL);
+            }
+        }
+    }
+}
