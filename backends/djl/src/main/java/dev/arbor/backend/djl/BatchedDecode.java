@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
@@ -21,8 +20,10 @@ import java.util.List;
  * own single-row {@link DjlDecodeState}, and the states hold different numbers of slots. The rows are stacked into a
  * batch of {@code n} rows over {@code S = max length} cached slots: each row's past keys and values are left-padded
  * with zeros to {@code S}, and the attention bias hides the padding (and any padding slot a state already holds), so
- * every row attends to exactly what it would alone; softmax gives the hidden keys weight exactly 0. After the run,
- * each state takes its row of the present tensors without the padding (a view, no copy), and its logits.
+ * every row attends to exactly what it would alone; softmax gives the hidden keys weight exactly 0. After the run
+ * the present tensors stay whole as a {@link SharedKv} that each state holds a row of: when the same states run
+ * together again (the steady state of continuous batching) those tensors are the next past as they are, with the
+ * same padding, so the run is the network alone; only when the batch changes are rows taken out and re-stacked.
  *
  * <p>Float rounding may differ from the unbatched run in the last bits (matrix products over n rows instead of one,
  * softmax over the zero-weight padding), never the visible keys: greedy tokens are the same.
@@ -83,44 +84,45 @@ final class BatchedDecode {
      */
     static List<float[]> run(List<Step> steps, Block network, ParameterStore store, NDManager manager, int layers) {
         int n = steps.size();
-        int longest = 0;
-        for (Step s : steps) {
-            longest = Math.max(longest, s.state().length());
+        SharedKv common = steps.get(0).state().shared();
+        // Steady batch: the same states as last run, and no one else, hold the rows of one batch: its tensors are
+        // this run's past as they are, each state keeps its row and its padding (all grew by one slot).
+        boolean steady = common != null && common.rows() == n && common.holders() == n;
+        for (int i = 1; steady && i < n; i++) {
+            steady = steps.get(i).state().shared() == common;
         }
-        boolean aligned = true;
-        long[] ids = new long[n];
-        long[] positions = new long[n];
+        int[] rowOf = new int[n];
         int[] pad = new int[n];
+        int longest = 0;
         for (int i = 0; i < n; i++) {
             DjlDecodeState st = steps.get(i).state();
-            ids[i] = steps.get(i).token();
-            positions[i] = steps.get(i).position();
-            pad[i] = longest - st.length();
-            aligned &= pad[i] == 0 && st.allSlotsValid();
+            rowOf[i] = steady ? st.sharedRow() : i;
+            longest = Math.max(longest, st.length());
+        }
+        long[] ids = new long[n];
+        long[] positions = new long[n];
+        boolean aligned = true;
+        for (int i = 0; i < n; i++) {
+            DjlDecodeState st = steps.get(i).state();
+            int r = rowOf[i];
+            ids[r] = steps.get(i).token();
+            positions[r] = steps.get(i).position();
+            pad[r] = steady ? common.pads()[r] : longest - st.length();
+            aligned &= pad[r] == 0 && st.allSlotsValid();
         }
         // The llama decoder reads an empty bias as "nothing hidden" (see LlamaDecoder); TorchScript networks need one.
         boolean unmasked = aligned && network instanceof LlamaDecoder;
-        int width = longest + 1;
+        int width = pad[rowOf[0]] + steps.get(0).state().length() + 1; // every row: padding + its slots + new token
         try (NDManager step = manager.newSubManager()) {
             NDList inputs = new NDList(3 + 2 * layers);
             inputs.add(step.create(ids, new Shape(n, 1)));
             inputs.add(step.create(positions, new Shape(n, 1)));
             inputs.add(unmasked ? step.create(new float[0], new Shape(0))
-                    : step.create(bias(steps, pad, width), new Shape(n, 1, 1, width)));
-            List<NDArray> rows = new ArrayList<>(n);
-            for (int t = 0; t < 2 * layers; t++) {
-                rows.clear();
-                for (int i = 0; i < n; i++) {
-                    NDArray past = steps.get(i).state().kv().get(t);
-                    if (pad[i] > 0) { // torch pad order: last dimension first; zeros before the row's slots
-                        past = past.pad(new Shape(0, 0, pad[i], 0), 0f);
-                        past.attach(step);
-                    }
-                    rows.add(past);
-                }
-                NDArray stacked = NDArrays.concat(new NDList(rows), 0);
-                stacked.attach(step); // the result belongs to the first row's manager, a state's: move it
-                inputs.add(stacked);
+                    : step.create(bias(steps, rowOf, pad, width), new Shape(n, 1, 1, width)));
+            if (steady) {
+                inputs.addAll(common.tensors());
+            } else {
+                stackPasts(steps, pad, layers, step, inputs);
             }
             NDList out = network.forward(store, inputs, false);
             if (out.size() != 1 + 2 * layers) {
@@ -129,45 +131,60 @@ final class BatchedDecode {
             }
             NDArray logits = out.get(0);
             Shape shape = logits.getShape();
-            int vocab = (int) shape.get(shape.dimension() - 1);
             if (shape.dimension() != 3 || shape.get(0) != n || shape.get(1) != 1) {
                 throw ArborException.badModel("the network returned logits of shape " + shape + " for " + n
                         + " rows of one token", null);
             }
+            int vocab = (int) shape.get(2);
             float[] data = logits.toFloatArray();
             List<float[]> result = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
                 float[] row = new float[vocab];
-                System.arraycopy(data, i * vocab, row, 0, vocab);
+                System.arraycopy(data, rowOf[i] * vocab, row, 0, vocab);
                 result.add(row);
             }
-            List<NDList> presents = new ArrayList<>(n);
+            // the presents become the states' shared KV, in a manager of their own that the last holder closes
+            SharedKv next = new SharedKv(manager.newSubManager(), out.subNDList(1), pad);
             for (int i = 0; i < n; i++) {
-                presents.add(new NDList(2 * layers));
-            }
-            for (int t = 0; t < 2 * layers; t++) {
-                NDList split = out.get(1 + t).split(n, 0); // views [1, kvHeads, width, headSize]
-                for (int i = 0; i < n; i++) {
-                    NDArray row = split.get(i);
-                    // the row without its padding: a view that keeps the batch's storage alive, not a copy
-                    presents.get(i).add(pad[i] == 0 ? row : row.get(new NDIndex(":, :, {}:", pad[i])));
-                }
-            }
-            for (int i = 0; i < n; i++) {
-                steps.get(i).state().append(presents.get(i), null, 1); // moves them out of the step's manager
+                steps.get(i).state().appendShared(next, rowOf[i]); // lets go of the previous batch or own tensors
             }
             return result;
         }
     }
 
+    /** Row i's past keys and values left-padded with zeros to the longest, stacked into {@code inputs}. */
+    private static void stackPasts(List<Step> steps, int[] pad, int layers, NDManager step, NDList inputs) {
+        int n = steps.size();
+        NDList[] pasts = new NDList[n];
+        for (int i = 0; i < n; i++) {
+            pasts[i] = steps.get(i).state().kv(); // a state still holding a batch row takes it as its own view
+        }
+        List<NDArray> rows = new ArrayList<>(n);
+        for (int t = 0; t < 2 * layers; t++) {
+            rows.clear();
+            for (int i = 0; i < n; i++) {
+                NDArray past = pasts[i].get(t);
+                if (pad[i] > 0) { // torch pad order: last dimension first; zeros before the row's slots
+                    past = past.pad(new Shape(0, 0, pad[i], 0), 0f);
+                    past.attach(step);
+                }
+                rows.add(past);
+            }
+            NDArray stacked = NDArrays.concat(new NDList(rows), 0);
+            stacked.attach(step); // the result belongs to the first row's manager, a state's: move it
+            inputs.add(stacked);
+        }
+    }
+
     /** The additive bias [n, 1, 1, width]: padding and a state's own padding slots hidden, the new token visible. */
-    private static float[] bias(List<Step> steps, int[] pad, int width) {
+    private static float[] bias(List<Step> steps, int[] rowOf, int[] pad, int width) {
         float[] bias = new float[steps.size() * width];
         for (int i = 0; i < steps.size(); i++) {
             DjlDecodeState st = steps.get(i).state();
-            int at = i * width;
+            int r = rowOf[i];
+            int at = r * width;
             for (int k = 0; k < width - 1; k++) {
-                bias[at + k] = k < pad[i] || !st.slotValid(0, k - pad[i]) ? AttentionBias.HIDDEN : 0f;
+                bias[at + k] = k < pad[r] || !st.slotValid(0, k - pad[r]) ? AttentionBias.HIDDEN : 0f;
             }
         }
         return bias;

@@ -17,7 +17,9 @@ import java.util.List;
  * (null while empty), owned by this state's own {@link NDManager} so that closing the state frees exactly its
  * memory, plus per row which slots hold real tokens rather than left padding (padding slots stay, hidden from every
  * query by the attention bias, and do not count towards default positions). State edits slice and concatenate on
- * the native side; nothing is copied through Java. Not thread-safe: one request owns it.
+ * the native side; nothing is copied through Java. After a batched decode run the state may instead hold a row of
+ * the batch's tensors ({@link SharedKv}), taken as its own view the first time anything else needs its tensors.
+ * Not thread-safe: one request owns it.
  */
 final class DjlDecodeState implements DecodeState {
     private final DjlDecoderBackend owner;
@@ -25,6 +27,9 @@ final class DjlDecodeState implements DecodeState {
     private int batch;
     private int length;
     private NDList kv;
+    /** When not null, the KV is row {@link #sharedRow} of these batch tensors and {@link #kv} is null. */
+    private SharedKv shared;
+    private int sharedRow;
     private BitSet[] valid;
     private int[] validCount;
     private boolean closed;
@@ -79,7 +84,27 @@ final class DjlDecodeState implements DecodeState {
     /** The past tensors (key, value per layer), or null while the state is empty. */
     NDList kv() {
         ensureOpen("forward");
+        ownKv();
         return kv;
+    }
+
+    /** The batch tensors this state holds a row of, or null when it holds its own tensors. */
+    SharedKv shared() {
+        return shared;
+    }
+
+    /** This state's row in {@link #shared()}. */
+    int sharedRow() {
+        return sharedRow;
+    }
+
+    /** Replaces a row of batch tensors by views of it that this state owns. */
+    private void ownKv() {
+        if (shared != null) {
+            kv = shared.row(sharedRow, manager);
+            shared.release();
+            shared = null;
+        }
     }
 
     /** Takes the network's present tensors (moved into this state's manager) and frees the previous ones. */
@@ -87,8 +112,32 @@ final class DjlDecodeState implements DecodeState {
         for (NDArray p : presents) {
             p.attach(manager);
         }
-        NDList previous = kv;
+        releaseKv();
         kv = presents;
+        recordAppended(newValid, lq);
+    }
+
+    /** After a batched run: the state's KV is now row {@code row} of {@code batch} (one new valid token). */
+    void appendShared(SharedKv batchKv, int row) {
+        releaseKv();
+        shared = batchKv;
+        sharedRow = row;
+        recordAppended(null, 1);
+    }
+
+    /** Frees this state's own tensors, or lets go of its batch row. */
+    private void releaseKv() {
+        if (shared != null) {
+            shared.release();
+            shared = null;
+        }
+        if (kv != null) {
+            kv.close();
+            kv = null;
+        }
+    }
+
+    private void recordAppended(boolean[][] newValid, int lq) {
         for (int b = 0; b < batch; b++) {
             for (int j = 0; j < lq; j++) {
                 if (newValid == null || newValid[b][j]) {
@@ -98,9 +147,6 @@ final class DjlDecodeState implements DecodeState {
             }
         }
         length += lq;
-        if (previous != null) {
-            previous.close();
-        }
     }
 
     /** Records the validity of slots a {@code StateWrite.At} forward overwrote (their tensors are already set). */
@@ -149,6 +195,7 @@ final class DjlDecodeState implements DecodeState {
     @Override
     public DecodeState fork() {
         ensureOpen("fork");
+        ownKv();
         DjlDecodeState copy = owner.newStateFor(batch);
         copy.length = length;
         copy.validCount = validCount.clone();
@@ -195,6 +242,7 @@ final class DjlDecodeState implements DecodeState {
 
     /** Replaces the KV tensors and validity bits by the rows and slots selected. */
     private void rebuild(int[] rows, int[] slots) {
+        ownKv();
         NDList next = null;
         if (kv != null && slots.length > 0) {
             next = new NDList(kv.size());
@@ -268,6 +316,10 @@ final class DjlDecodeState implements DecodeState {
             return;
         }
         closed = true;
+        if (shared != null) {
+            shared.release();
+            shared = null;
+        }
         kv = null;
         manager.close();
     }

@@ -131,6 +131,68 @@ class BatchedDecodeTest {
         }
     }
 
+    /** Runs one batched step of {@code states} with {@code tokens}; returns each state's logits. */
+    private static List<float[]> batchedStep(DecodeState[] states, int[] tokens) {
+        List<BatchedDecode.Step> steps = new ArrayList<>();
+        for (int r = 0; r < states.length; r++) {
+            steps.add(BatchedDecode.Step.of(ForwardRequest.next(new int[][] {{tokens[r]}}, states[r]), model));
+        }
+        return model.runSteps(steps);
+    }
+
+    @Test
+    void statesLeaveAndRejoinBatchesRunAloneForkAndTruncateExactly() {
+        int[] pa = PROMPTS[1];
+        int[] pb = PROMPTS[2];
+        int[] ea = new int[STEPS];
+        int[] eb = new int[STEPS];
+        List<float[]> la = alone(pa, ea);
+        List<float[]> lb = alone(pb, eb);
+        try (DecodeState a = model.newState(1); DecodeState b = model.newState(1)) {
+            DecodeState c = model.newState(1);
+            model.forward(ForwardRequest.next(new int[][] {pa}, a));
+            model.forward(ForwardRequest.next(new int[][] {pb}, b));
+            model.forward(ForwardRequest.next(new int[][] {PROMPTS[0]}, c));
+            List<float[]> out = null;
+            SharedKv previous = null;
+            for (int i = 0; i < 4; i++) { // a, b, c together: steady after the first run
+                out = batchedStep(new DecodeState[] {a, b, c}, new int[] {ea[i], eb[i], 1});
+                SharedKv now = ((DjlDecodeState) a).shared();
+                assertThat(now).isNotNull().isSameAs(((DjlDecodeState) b).shared());
+                if (previous != null) { // the last run's tensors were freed when every row moved on
+                    assertThat(previous.holders()).isZero();
+                    assertThat(previous.tensors().get(0).isReleased()).isTrue();
+                }
+                previous = now;
+                assertThat(maxAbsDiff(out.get(0), la.get(i + 1))).as("a, step %d", i).isLessThanOrEqualTo(TOL);
+                assertThat(maxAbsDiff(out.get(1), lb.get(i + 1))).as("b, step %d", i).isLessThanOrEqualTo(TOL);
+            }
+            c.close(); // c leaves: a and b re-stack from their rows
+            assertThat(previous.holders()).isEqualTo(2);
+            for (int i = 4; i < 8; i++) { // the steps arrive in either order; each keeps its batch row
+                boolean bFirst = i % 2 == 0;
+                out = batchedStep(bFirst ? new DecodeState[] {b, a} : new DecodeState[] {a, b},
+                        bFirst ? new int[] {eb[i], ea[i]} : new int[] {ea[i], eb[i]});
+                assertThat(maxAbsDiff(out.get(bFirst ? 1 : 0), la.get(i + 1))).as("a, step %d", i)
+                        .isLessThanOrEqualTo(TOL);
+                assertThat(maxAbsDiff(out.get(bFirst ? 0 : 1), lb.get(i + 1))).as("b, step %d", i)
+                        .isLessThanOrEqualTo(TOL);
+            }
+            // a runs alone, b forks while holding a batch row; the fork and b continue identically
+            float[] aloneA = model.forward(ForwardRequest.next(new int[][] {{ea[8]}}, a)).last(0);
+            assertThat(maxAbsDiff(aloneA, la.get(9))).isLessThanOrEqualTo(TOL);
+            try (DecodeState fork = b.fork()) {
+                float[] fromFork = model.forward(ForwardRequest.next(new int[][] {{eb[8]}}, fork)).last(0);
+                assertThat(maxAbsDiff(fromFork, lb.get(9))).isLessThanOrEqualTo(TOL);
+            }
+            // b truncates back one slot (still holding its batch row) and redoes step 7 with a
+            b.truncate(b.length() - 1);
+            out = batchedStep(new DecodeState[] {a, b}, new int[] {ea[9], eb[7]});
+            assertThat(maxAbsDiff(out.get(0), la.get(10))).isLessThanOrEqualTo(TOL);
+            assertThat(maxAbsDiff(out.get(1), lb.get(8))).isLessThanOrEqualTo(TOL);
+        }
+    }
+
     @Test
     @Timeout(value = 120, unit = TimeUnit.SECONDS)
     void concurrentGreedyRequestsAreBatchedAndEachEqualsItsRunAlone() throws Exception {
