@@ -78,11 +78,12 @@ final class BatchedDecode {
 
     /**
      * Runs {@code steps} (at least two, distinct states) as one forward of {@code network} and appends each new
-     * token's key and value to its state.
+     * token's key and value to its state; {@code noBias} is the llama decoder's empty "nothing hidden" bias.
      *
      * @return each step's logits for its new token, in the order of {@code steps}
      */
-    static List<float[]> run(List<Step> steps, Block network, ParameterStore store, NDManager manager, int layers) {
+    static List<float[]> run(List<Step> steps, Block network, ParameterStore store, NDManager manager, int layers,
+                             NDArray noBias) {
         int n = steps.size();
         SharedKv common = steps.get(0).state().shared();
         // Steady batch: the same states as last run, and no one else, hold the rows of one batch: its tensors are
@@ -117,8 +118,7 @@ final class BatchedDecode {
             NDList inputs = new NDList(3 + 2 * layers);
             inputs.add(step.create(ids, new Shape(n, 1)));
             inputs.add(step.create(positions, new Shape(n, 1)));
-            inputs.add(unmasked ? step.create(new float[0], new Shape(0))
-                    : step.create(bias(steps, rowOf, pad, width), new Shape(n, 1, 1, width)));
+            inputs.add(unmasked ? noBias : step.create(bias(steps, rowOf, pad, width), new Shape(n, 1, 1, width)));
             if (steady) {
                 inputs.addAll(common.tensors());
             } else {

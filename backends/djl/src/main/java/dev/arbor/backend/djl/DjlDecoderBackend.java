@@ -65,6 +65,8 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
     private final int embeddingWidth;
     private final Consumer<DjlDecoderBackend> onClose;
     private final ParameterStore store;
+    /** The empty bias that tells the llama decoder "nothing hidden"; read-only, shared by every call. */
+    private final NDArray noBias;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     /** Coalesces concurrent decode steps; null when option {@code batching} is off. */
     private final StepCoalescer<BatchedDecode.Step, float[]> coalescer;
@@ -95,6 +97,7 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
         this.embeddingWidth = embeddingWidth;
         this.onClose = onClose;
         this.store = new ParameterStore(manager, false);
+        this.noBias = manager.create(new float[0], new Shape(0));
         this.coalescer = maxBatch < 1 ? null : new StepCoalescer<>(new StepCoalescer.Policy<>() {
             @Override
             public int rows(BatchedDecode.Step step) {
@@ -257,7 +260,7 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
             return List.of(run(steps.get(0).request()).logits()[0][0]);
         }
         try {
-            return BatchedDecode.run(steps, network, store, manager, layers);
+            return BatchedDecode.run(steps, network, store, manager, layers, noBias);
         } catch (EngineException e) {
             throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "PyTorch failed on '" + source + "' for a "
                     + "batched decode step of " + steps.size() + " requests: " + e.getMessage(), e);
@@ -339,8 +342,7 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
             NDList inputs = new NDList(3 + 2 * layers);
             inputs.add(step.create(flatLongs(tokens, batch, lq), new Shape(batch, lq)));
             inputs.add(step.create(flatLongs(positions, batch, lq), new Shape(batch, lq)));
-            inputs.add(unmasked ? step.create(new float[0], new Shape(0))
-                    : step.create(bias, new Shape(batch, 1, lq, past + lq)));
+            inputs.add(unmasked ? noBias : step.create(bias, new Shape(batch, 1, lq, past + lq)));
             NDList kv = state == null ? null : state.kv();
             for (int i = 0; i < 2 * layers; i++) {
                 inputs.add(kv != null ? kv.get(i) : step.zeros(new Shape(batch, kvHeads, 0, headSize),
