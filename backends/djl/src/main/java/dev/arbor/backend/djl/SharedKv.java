@@ -19,6 +19,7 @@ final class SharedKv {
     private final NDList tensors;
     private final int[] pads;
     private final AtomicInteger holders;
+    private final DecodeGathering gathering = new DecodeGathering(this::holders);
 
     /** Takes {@code tensors} into {@code manager} (its own; closed with the last release), one holder per row. */
     SharedKv(NDManager manager, NDList tensors, int[] pads) {
@@ -27,6 +28,11 @@ final class SharedKv {
         this.pads = pads;
         this.holders = new AtomicInteger(pads.length);
         tensors.attach(manager);
+    }
+
+    /** Where the holders' next decode steps meet to run as one group. */
+    DecodeGathering gathering() {
+        return gathering;
     }
 
     /** Rows of the batch. */
@@ -49,7 +55,7 @@ final class SharedKv {
         return tensors;
     }
 
-    /** Row {@code r} without its padding, per tensor {@code [1, kvHeads, S - pad, headSize]}: views in {@code target}. */
+    /** Row {@code r} without its padding, per tensor {@code [1, kvHeads, S - pad, headSize]}: views in target. */
     NDList row(int r, NDManager target) {
         NDList out = new NDList(tensors.size());
         NDIndex index = new NDIndex("{}:{}, :, {}:", r, r + 1, pads[r]);
@@ -64,5 +70,6 @@ final class SharedKv {
         if (holders.decrementAndGet() == 0) {
             manager.close();
         }
+        gathering.holderLeft(); // steps waiting for this holder may now be the whole group
     }
 }

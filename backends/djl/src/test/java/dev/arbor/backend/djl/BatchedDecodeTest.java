@@ -20,6 +20,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -201,12 +202,13 @@ class BatchedDecodeTest {
         for (int r = 0; r < n; r++) {
             alone(PROMPTS[r], expected[r]);
         }
-        long stepsBefore = model.batchingStats().steps();
-        int largestBefore = model.batchingStats().largestBatch();
+        long rowsBefore = model.batchingStats().rows();
         // Hold the first decode run until every other request's first decode step is queued behind it, so the
-        // others must meet in one batch (an event, not a timing guess).
+        // others must meet in one batch (an event, not a timing guess); from then on they gather as a group.
         AtomicBoolean held = new AtomicBoolean();
+        AtomicInteger largest = new AtomicInteger();
         model.observeBatches((steps, rows, waits) -> {
+            largest.accumulateAndGet(rows, Math::max);
             if (held.compareAndSet(false, true)) {
                 while (model.queuedSteps() < n - 1) {
                     Thread.onSpinWait();
@@ -241,8 +243,62 @@ class BatchedDecodeTest {
             model.observeBatches(null);
             pool.shutdownNow();
         }
-        assertThat(model.batchingStats().steps() - stepsBefore).isEqualTo((long) n * STEPS);
-        assertThat(Math.max(largestBefore, model.batchingStats().largestBatch())).isGreaterThanOrEqualTo(n - 1);
+        assertThat(model.batchingStats().rows() - rowsBefore).isEqualTo((long) n * STEPS); // every decode step
+        assertThat(largest.get()).isGreaterThanOrEqualTo(n - 1);
+    }
+
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void theRequestsOfALastBatchGatherAndLeaversAreNotWaitedFor() throws Exception {
+        // a wait bound (60 s) beyond the test's timeout: only arrivals and departures can end a wait here
+        try (DjlDecoderBackend m = (DjlDecoderBackend) DjlTestSupport.provider().open(new ModelSpec(
+                SharedModels.require("stories260K/stories260K.bin"), "llama2c", Options.of(
+                        java.util.Map.of("batch_wait_us", 60_000_000))))) {
+            List<Integer> batchRows = new java.util.concurrent.CopyOnWriteArrayList<>();
+            m.observeBatches((steps, rows, waits) -> batchRows.add(rows));
+            DecodeState[] states = new DecodeState[3];
+            ExecutorService pool = Executors.newFixedThreadPool(3);
+            try {
+                List<BatchedDecode.Step> first = new ArrayList<>();
+                for (int r = 0; r < 3; r++) {
+                    states[r] = m.newState(1);
+                    m.forward(ForwardRequest.next(new int[][] {PROMPTS[r]}, states[r]));
+                    first.add(BatchedDecode.Step.of(ForwardRequest.next(new int[][] {{261}}, states[r]), m));
+                }
+                m.runSteps(first); // the three now hold rows of one batch
+                SharedKv batch = ((DjlDecodeState) states[0]).shared();
+                // two of them step and wait for the third; it arrives only once both are seen waiting
+                Future<?> a = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{376}}, states[0])));
+                Future<?> b = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{376}}, states[1])));
+                while (batch.gathering().waiting() < 2) {
+                    Thread.onSpinWait();
+                }
+                assertThat(batchRows).isEmpty();
+                Future<?> c = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{376}}, states[2])));
+                a.get();
+                b.get();
+                c.get();
+                assertThat(batchRows).containsExactly(3);
+                // the third leaves (closes its state): the other two must not wait for it
+                SharedKv next = ((DjlDecodeState) states[0]).shared();
+                Future<?> a2 = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{407}}, states[0])));
+                Future<?> b2 = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{407}}, states[1])));
+                while (next.gathering().waiting() < 1 && batchRows.size() == 1) {
+                    Thread.onSpinWait(); // at least one of them waits (or both already ran together)
+                }
+                states[2].close();
+                a2.get();
+                b2.get();
+                assertThat(batchRows).containsExactly(3, 2);
+            } finally {
+                pool.shutdownNow();
+                for (DecodeState s : states) {
+                    if (s != null) {
+                        s.close();
+                    }
+                }
+            }
+        }
     }
 
     @Test
