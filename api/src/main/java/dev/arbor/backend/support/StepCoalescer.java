@@ -22,6 +22,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * step always runs next, so a step that merges with nothing (another query length, a prefill chunk, another mask)
  * runs alone in its turn and never starves.
  *
+ * <p>Gathering: the callers of a batch need a moment (a thread wake-up, their own sampling) before they submit their
+ * next step, so the first of them to come back would otherwise run alone while the others arrive just after it. With
+ * a gather window, a runner whose queue holds fewer steps than the previous batch had waits for more, at most that
+ * window (a departed caller costs one window once). A window of 0 never waits.
+ *
  * <p>Runs never overlap, which is what a backend that shares memory between steps (a KV arena) or that uses every
  * core per run wants. Thread-safe.
  *
@@ -92,6 +97,9 @@ public final class StepCoalescer<S, R> {
     private final Observer observer;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
+    private final Condition arrived = lock.newCondition();
+    private final long gatherNanos;
+    private int lastBatchSteps;
     private final ArrayDeque<Pending<S, R>> queue = new ArrayDeque<>();
     private boolean running;
     private final AtomicLong batches = new AtomicLong();
@@ -105,6 +113,20 @@ public final class StepCoalescer<S, R> {
      * @param observer told about every batch, may be null
      */
     public StepCoalescer(Policy<S> policy, BatchRunner<S, R> runner, int maxRows, Observer observer) {
+        this(policy, runner, maxRows, 0, observer);
+    }
+
+    /**
+     * @param maxRows     the most rows one run may take (a single larger step still runs, alone)
+     * @param gatherNanos how long a runner may wait for the callers of the previous batch to submit again (0: never)
+     * @param observer    told about every batch, may be null
+     */
+    public StepCoalescer(Policy<S> policy, BatchRunner<S, R> runner, int maxRows, long gatherNanos,
+                         Observer observer) {
+        if (gatherNanos < 0) {
+            throw new IllegalArgumentException("gatherNanos must not be negative, got " + gatherNanos);
+        }
+        this.gatherNanos = gatherNanos;
         this.policy = Objects.requireNonNull(policy, "policy");
         this.runner = Objects.requireNonNull(runner, "runner");
         if (maxRows < 1) {
@@ -128,6 +150,9 @@ public final class StepCoalescer<S, R> {
         lock.lock();
         try {
             queue.addLast(mine);
+            if (running) {
+                arrived.signal(); // a gathering runner counts arrivals
+            }
             while (true) {
                 while (!mine.done && running) {
                     try {
@@ -148,6 +173,7 @@ public final class StepCoalescer<S, R> {
                     return outcome(mine);
                 }
                 running = true;
+                gather();
                 batch = take();
                 lock.unlock();
                 try {
@@ -178,6 +204,26 @@ public final class StepCoalescer<S, R> {
         return new Stats(batches.get(), steps.get(), rows.get(), queueWait.get(), largest);
     }
 
+    /** Waits (under the lock, at most the gather window) until the queue is as long as the previous batch was. */
+    private void gather() {
+        if (gatherNanos == 0 || queue.size() >= lastBatchSteps) {
+            return;
+        }
+        long deadline = System.nanoTime() + gatherNanos;
+        while (queue.size() < lastBatchSteps) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return;
+            }
+            try {
+                arrived.awaitNanos(left);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt(); // run what is there; the caller sees the flag
+                return;
+            }
+        }
+    }
+
     /** The oldest step and the compatible queued steps after it, removed from the queue; called under the lock. */
     private List<Pending<S, R>> take() {
         Pending<S, R> first = queue.pollFirst();
@@ -194,6 +240,9 @@ public final class StepCoalescer<S, R> {
                 batch.add(p);
                 taken += r;
             }
+        }
+        if (policy.compatible(first.step, first.step)) {
+            lastBatchSteps = batch.size(); // steps that never merge (prompts) say nothing about the next batch
         }
         return batch;
     }

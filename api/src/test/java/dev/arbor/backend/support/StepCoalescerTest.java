@@ -135,6 +135,74 @@ class StepCoalescerTest {
     }
 
     @Test
+    void aRunnerGathersAsManyStepsAsThePreviousBatchHad() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch gate = new CountDownLatch(1);
+        AtomicInteger calls = new AtomicInteger();
+        // a window far longer than the test, so only arrivals end the gathering
+        StepCoalescer<Step, Integer> c = new StepCoalescer<>(BY_KEY, steps -> {
+            batches.add(steps.stream().map(Step::value).toList());
+            if (calls.getAndIncrement() == 0) {
+                entered.countDown();
+                await(gate);
+            }
+            return steps.stream().map(Step::value).toList();
+        }, 8, 60_000_000_000L, null);
+        Future<Integer> first = pool.submit(() -> c.submit(new Step(1, 0, 1)));
+        await(entered);
+        List<Future<Integer>> second = new ArrayList<>();
+        for (int v = 2; v <= 4; v++) {
+            int value = v;
+            second.add(pool.submit(() -> c.submit(new Step(value, 0, 1))));
+            awaitQueued(c, v - 1);
+        }
+        gate.countDown();
+        first.get();
+        for (Future<Integer> f : second) {
+            f.get();
+        }
+        // The previous batch had 3 steps: the next runner waits for 3 queued steps, however they trickle in.
+        List<Future<Integer>> third = new ArrayList<>();
+        for (int v = 5; v <= 7; v++) {
+            int value = v;
+            third.add(pool.submit(() -> c.submit(new Step(value, 0, 1))));
+            awaitQueued(c, v - 4);
+        }
+        for (Future<Integer> f : third) {
+            f.get();
+        }
+        assertThat(batches).containsExactly(List.of(1), List.of(2, 3, 4), List.of(5, 6, 7));
+    }
+
+    @Test
+    void aGatheringRunnerRunsWhatItHasWhenTheWindowEnds() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch gate = new CountDownLatch(1);
+        AtomicInteger calls = new AtomicInteger();
+        StepCoalescer<Step, Integer> c = new StepCoalescer<>(BY_KEY, steps -> {
+            batches.add(steps.stream().map(Step::value).toList());
+            if (calls.getAndIncrement() == 0) {
+                entered.countDown();
+                await(gate);
+            }
+            return steps.stream().map(Step::value).toList();
+        }, 8, 1_000_000L, null);
+        Future<Integer> first = pool.submit(() -> c.submit(new Step(1, 0, 1)));
+        await(entered);
+        Future<Integer> a = pool.submit(() -> c.submit(new Step(2, 0, 1)));
+        awaitQueued(c, 1);
+        Future<Integer> b = pool.submit(() -> c.submit(new Step(3, 0, 1)));
+        awaitQueued(c, 2);
+        gate.countDown();
+        first.get();
+        a.get();
+        b.get();
+        // one caller of the batch of two never comes back: the next runs alone once the 1 ms window has passed
+        assertThat(c.submit(new Step(4, 0, 1))).isEqualTo(4);
+        assertThat(batches).containsExactly(List.of(1), List.of(2, 3), List.of(4));
+    }
+
+    @Test
     void aFailingBatchFailsItsStepsOnlyAndTheCoalescerGoesOn() throws Exception {
         CountDownLatch entered = new CountDownLatch(1);
         CountDownLatch gate = new CountDownLatch(1);

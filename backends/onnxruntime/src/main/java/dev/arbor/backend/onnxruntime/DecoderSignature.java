@@ -23,7 +23,12 @@ import java.util.regex.Pattern;
  *   <li>onnxruntime-genai: {@code past_N} to {@code present_N} with K and V stacked, [2, batch, kv_heads, seq,
  *       head_dim];</li>
  *   <li>either of them plus {@code attention_bias} float [batch, 1, seq, past+seq] (Arbor's own exports), which
- *       lets the caller choose any visibility pattern instead of the graph's built-in causal mask.</li>
+ *       lets the caller choose any visibility pattern instead of the graph's built-in causal mask;</li>
+ *   <li>fused (GroupQueryAttention, onnxruntime-genai's model builder and Arbor's {@code graph=fused} exports):
+ *       {@code seqlens_k} int32 [batch] (per row, the tokens held after the step minus 1) and
+ *       {@code total_sequence_length} int32 scalar (their maximum plus 1) beside Optimum-named KV inputs
+ *       [batch, kv_heads, capacity, head_dim] that the graph updates in place when fed as both past and present
+ *       (see {@link KvArena}); no attention_mask, optionally attention_bias.</li>
  * </ul>
  * {@code input_ids} is required, {@code attention_mask} and {@code position_ids} are optional, and id, mask and
  * position inputs may be int32 or int64 (the declared type is what gets fed). Any other input is refused with a
@@ -36,12 +41,16 @@ final class DecoderSignature {
     static final String POSITION_IDS = "position_ids";
     static final String ATTENTION_BIAS = "attention_bias";
     static final String LOGITS = "logits";
+    static final String SEQLENS_K = "seqlens_k";
+    static final String TOTAL_SEQUENCE_LENGTH = "total_sequence_length";
 
     private static final Pattern OPTIMUM_PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
     private static final Pattern GENAI_PAST = Pattern.compile("past_(\\d+)");
     private static final String EXPECTED = "input_ids, optional attention_mask, optional position_ids, optional "
             + "attention_bias, and per layer N either past_key_values.N.key + past_key_values.N.value (HF Optimum) "
-            + "or past_N (onnxruntime-genai, K and V stacked)";
+            + "or past_N (onnxruntime-genai, K and V stacked); or, for a fused (GroupQueryAttention) graph, input_ids, "
+            + "optional position_ids, optional attention_bias, seqlens_k, total_sequence_length and "
+            + "past_key_values.N.key/value";
 
     /** How the KV inputs are named and laid out. */
     enum KvNaming {
@@ -58,6 +67,15 @@ final class DecoderSignature {
     /** Null when the graph has no position_ids input. */
     final OnnxJavaType positionType;
     final boolean hasBias;
+    /**
+     * True for the fused convention: the graph takes {@code seqlens_k} and {@code total_sequence_length} and writes
+     * each step's keys and values into the past buffers in place (GroupQueryAttention's shared past/present).
+     */
+    final boolean fused;
+    /** Rank of the fused graph's total_sequence_length input (0: scalar, 1: one-element vector); 0 when not fused. */
+    final int totalRank;
+    /** The sequence axis the KV inputs declare, or -1 when symbolic (a fused graph's buffer capacity). */
+    final long pastSeqDim;
     /** Past input names, ordered by layer (key before value); {@link #presentNames} is aligned with it. */
     final String[] pastNames;
     final String[] presentNames;
@@ -68,13 +86,16 @@ final class DecoderSignature {
     final int logitsVocab;
 
     private DecoderSignature(KvNaming naming, OnnxJavaType idsType, OnnxJavaType maskType, OnnxJavaType positionType,
-                             boolean hasBias, String[] pastNames, String[] presentNames, int layers, int kvHeads,
-                             int headDim, int logitsVocab) {
+                             boolean hasBias, boolean fused, int totalRank, long pastSeqDim, String[] pastNames,
+                             String[] presentNames, int layers, int kvHeads, int headDim, int logitsVocab) {
         this.naming = naming;
         this.idsType = idsType;
         this.maskType = maskType;
         this.positionType = positionType;
         this.hasBias = hasBias;
+        this.fused = fused;
+        this.totalRank = totalRank;
+        this.pastSeqDim = pastSeqDim;
         this.pastNames = pastNames;
         this.presentNames = presentNames;
         this.layers = layers;
@@ -102,7 +123,8 @@ final class DecoderSignature {
 
     /** A short description for logs and model cards. */
     String describe() {
-        return (naming == KvNaming.GENAI ? "onnxruntime-genai" : "HF Optimum") + (hasBias ? " + attention_bias" : "")
+        return (fused ? "fused (GroupQueryAttention, KV written in place)" : naming == KvNaming.GENAI
+                ? "onnxruntime-genai" : "HF Optimum") + (hasBias ? " + attention_bias" : "")
                 + ", " + layers + " layers, " + kvHeads + " kv heads x " + headDim + ", ids " + idsType
                 + (maskType != null ? ", attention_mask " + maskType : "")
                 + (positionType != null ? ", position_ids " + positionType : "");
@@ -124,7 +146,7 @@ final class DecoderSignature {
         for (String name : inputs.keySet()) {
             Matcher m;
             if (name.equals(INPUT_IDS) || name.equals(ATTENTION_MASK) || name.equals(POSITION_IDS)
-                    || name.equals(ATTENTION_BIAS)) {
+                    || name.equals(ATTENTION_BIAS) || name.equals(SEQLENS_K) || name.equals(TOTAL_SEQUENCE_LENGTH)) {
                 continue;
             }
             if ((m = OPTIMUM_PAST.matcher(name)).matches()) {
@@ -164,6 +186,10 @@ final class DecoderSignature {
         }
 
         KvNaming naming = optimumLayers.isEmpty() ? KvNaming.GENAI : KvNaming.OPTIMUM;
+        boolean fused = inputs.containsKey(SEQLENS_K) || inputs.containsKey(TOTAL_SEQUENCE_LENGTH);
+        if (fused) {
+            checkFused(file, inputs, naming, found);
+        }
         List<String> past = new ArrayList<>();
         List<String> present = new ArrayList<>();
         if (naming == KvNaming.OPTIMUM) {
@@ -220,8 +246,48 @@ final class DecoderSignature {
         TensorInfo logits = requireFloat(file, "output", LOGITS, tensorInfo(file, outputs, LOGITS), 3);
         long v = logits.getShape()[2];
         int layers = naming == KvNaming.GENAI ? past.size() : past.size() / 2;
-        return new DecoderSignature(naming, ids, mask, pos, bias, past.toArray(String[]::new),
+        int totalRank = fused ? tensorInfo(file, inputs, TOTAL_SEQUENCE_LENGTH).getShape().length : 0;
+        long seqDim = first[naming == KvNaming.GENAI ? 3 : 2];
+        return new DecoderSignature(naming, ids, mask, pos, bias, fused, totalRank, seqDim > 0 ? seqDim : -1,
+                past.toArray(String[]::new),
                 present.toArray(String[]::new), layers, kvHeads, headDim, v > 0 ? (int) v : -1);
+    }
+
+    /**
+     * The fused convention's own inputs: both of seqlens_k (int32 [batch]) and total_sequence_length (int32 scalar),
+     * Optimum-named KV (GroupQueryAttention keeps K and V apart), and no attention_mask (the lengths replace it).
+     */
+    private static void checkFused(Path file, Map<String, NodeInfo> inputs, KvNaming naming, String found) {
+        String missing = !inputs.containsKey(SEQLENS_K) ? SEQLENS_K
+                : !inputs.containsKey(TOTAL_SEQUENCE_LENGTH) ? TOTAL_SEQUENCE_LENGTH : null;
+        if (missing != null) {
+            throw ArborException.badModel("ONNX model '" + file + "' looks fused (it takes "
+                    + (missing.equals(SEQLENS_K) ? TOTAL_SEQUENCE_LENGTH : SEQLENS_K) + ") but has no '" + missing
+                    + "' input; a fused graph needs both. Inputs found: " + found + ". Expected: " + EXPECTED + ".",
+                    null);
+        }
+        if (inputs.containsKey(ATTENTION_MASK)) {
+            throw ArborException.badModel("ONNX model '" + file + "' takes both attention_mask and seqlens_k; the "
+                    + "onnxruntime backend feeds a fused graph row lengths only (seqlens_k, total_sequence_length), "
+                    + "so export it without attention_mask. Inputs found: " + found + ".", null);
+        }
+        if (naming != KvNaming.OPTIMUM) {
+            throw ArborException.badModel("ONNX model '" + file + "' is fused but names its KV inputs past_N "
+                    + "(K and V stacked); a fused graph needs past_key_values.N.key and past_key_values.N.value, "
+                    + "which GroupQueryAttention updates in place. Inputs found: " + found + ".", null);
+        }
+        TensorInfo seqlens = tensorInfo(file, inputs, SEQLENS_K);
+        if (seqlens.type != OnnxJavaType.INT32) {
+            throw ArborException.badModel("ONNX model '" + file + "': input '" + SEQLENS_K + "' has type "
+                    + seqlens.type + "; expected int32 [batch] (GroupQueryAttention's convention).", null);
+        }
+        checkRank(file, "input", SEQLENS_K, seqlens, 1);
+        TensorInfo total = tensorInfo(file, inputs, TOTAL_SEQUENCE_LENGTH);
+        if (total.type != OnnxJavaType.INT32 || total.getShape().length > 1
+                || (total.getShape().length == 1 && total.getShape()[0] > 1)) {
+            throw ArborException.badModel("ONNX model '" + file + "': input '" + TOTAL_SEQUENCE_LENGTH + "' is "
+                    + total.type + " " + Arrays.toString(total.getShape()) + "; expected an int32 scalar.", null);
+        }
     }
 
     private static int resolveDim(Path file, String tensor, long[] shape, int axis, int hint, String what) {

@@ -15,7 +15,9 @@ import java.util.logging.Logger;
 /**
  * Builds the {@link OrtSession.SessionOptions} for a model from the spec's options:
  * {@code device} = {@code cpu} (default) or {@code cuda}, {@code device_id} (default 0),
- * {@code allow_cpu_fallback} (default false) and {@code intra_op_threads} (default 0 = ONNX Runtime's choice).
+ * {@code allow_cpu_fallback} (default false), {@code intra_op_threads} (default 0 = ONNX Runtime's choice) and
+ * {@code allow_spinning} (default: ONNX Runtime's, which spins its worker threads between runs; false frees the cores
+ * for the request threads, which matters when many requests share few cores).
  * Asking for CUDA where it cannot work is an error that says what failed and how to get CUDA, because a silent CPU
  * fallback would turn a configuration mistake into a 10-100x slowdown nobody notices.
  */
@@ -42,12 +44,16 @@ final class DeviceSelection {
         int deviceId = options.integer("device_id", 0, 0, 1024);
         boolean fallback = options.bool("allow_cpu_fallback", false);
         int threads = options.integer("intra_op_threads", 0, 0, 4096);
+        Boolean spinning = options.has("allow_spinning") ? options.bool("allow_spinning", true) : null;
         OrtSession.SessionOptions so = new OrtSession.SessionOptions();
         try {
             so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
             so.setSessionLogLevel(OrtRuntime.logLevel()); // the session's native log lines, as the user chose
             if (threads > 0) {
                 so.setIntraOpNumThreads(threads);
+            }
+            if (spinning != null) {
+                so.addConfigEntry("session.intra_op.allow_spinning", spinning ? "1" : "0");
             }
             if (device.equals("cpu")) {
                 return new Choice(so, "cpu");
@@ -68,6 +74,9 @@ final class DeviceSelection {
             so.setSessionLogLevel(OrtRuntime.logLevel()); // the session's native log lines, as the user chose
             if (threads > 0) {
                 so.setIntraOpNumThreads(threads);
+            }
+            if (spinning != null) {
+                so.addConfigEntry("session.intra_op.allow_spinning", spinning ? "1" : "0");
             }
             return new Choice(so, "cpu (cuda unavailable)");
         } catch (OrtException e) {

@@ -4,6 +4,7 @@ import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
 import dev.arbor.models.llama2c.Llama2cCheckpoint;
 import dev.arbor.models.llama2c.Llama2cOnnxConverter;
+import dev.arbor.models.llama2c.Llama2cPrecision;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -11,13 +12,19 @@ import java.nio.file.Path;
  * Format {@code llama2c}: converts a llama2.c checkpoint into an Arbor ONNX decoder (attention_bias convention) with
  * {@link Llama2cOnnxConverter#convertCached}, which caches the result by the checkpoint's SHA-256, so only the first
  * open of a checkpoint pays for the conversion. The returned file is then opened as format {@code onnx}; its
- * {@code arbor.*} metadata supplies vocabulary, context length and special ids.
+ * {@code arbor.*} metadata supplies vocabulary, context length and special ids. Options {@code graph}
+ * ({@code reference} | {@code fused}) and {@code precision} ({@code fp32} | {@code int8} | {@code int4}) pick the
+ * graph ({@link Llama2cPrecision#of}): by default the fp32 reference graph; int8/int4 imply the fused graph, whose
+ * metadata says {@code arbor.graph=fused}.
  */
 final class Llama2cSupport {
     private Llama2cSupport() {
     }
 
-    /** The converted ONNX file for {@code checkpoint}, honouring options {@code keep_layers} and {@code cache_dir}. */
+    /**
+     * The converted ONNX file for {@code checkpoint}, honouring options {@code keep_layers}, {@code cache_dir},
+     * {@code graph} and {@code precision}.
+     */
     static Path convert(Path checkpoint, Options options) {
         if (!Files.isRegularFile(checkpoint)) {
             throw new ArborException(ArborException.Kind.NOT_FOUND, "llama2.c checkpoint '" + checkpoint
@@ -25,7 +32,9 @@ final class Llama2cSupport {
         }
         int keepLayers = options.integer("keep_layers", 0, 0, Integer.MAX_VALUE);
         try {
-            return Llama2cOnnxConverter.convertCached(checkpoint, keepLayers, cacheDir(options));
+            Llama2cPrecision precision = Llama2cPrecision.of(options.string("graph", null),
+                    options.string("precision", null));
+            return Llama2cOnnxConverter.convertCached(checkpoint, keepLayers, cacheDir(options), precision);
         } catch (NoClassDefFoundError e) {
             // The package import is optional (bnd.bnd) so that format onnx works without the converter bundle.
             throw new ArborException(ArborException.Kind.UNAVAILABLE, "format llama2c of '" + checkpoint + "' needs "

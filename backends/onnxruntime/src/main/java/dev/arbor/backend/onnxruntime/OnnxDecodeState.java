@@ -100,6 +100,45 @@ final class OnnxDecodeState implements DecodeState {
         }
     }
 
+    /**
+     * Takes the graph's {@code present} outputs of a forward that read this state ({@code length} slots) and fed
+     * {@code slots.length} new tokens, and keeps the state's length: new token j's keys and values replace slot
+     * {@code slots[j]}, every other slot keeps its cached entry (copied through Java memory, as the rare state edits
+     * are). Records the written slots' validity from {@code newValid} (null: all valid). Frees the presents.
+     */
+    void writeAt(OnnxTensor[] presents, int[] slots, boolean[][] newValid) {
+        KvBlock written = new KvBlock(presents);
+        try {
+            int[] slotMap = new int[length];
+            for (int s = 0; s < length; s++) {
+                slotMap[s] = s;
+            }
+            for (int j = 0; j < slots.length; j++) {
+                slotMap[slots[j]] = length + j;
+            }
+            KvBlock next = KvBlock.gather(owner.environment(), owner.signature(), written, batch,
+                    length + slots.length, identityRows(), slotMap);
+            if (kv != null) {
+                kv.release();
+            }
+            kv = next;
+        } catch (OrtException e) {
+            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "writing the KV cache of '"
+                    + owner.card().name() + "' at given slots failed: " + e.getMessage(), e);
+        } finally {
+            written.release();
+        }
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < slots.length; j++) {
+                boolean now = newValid == null || newValid[b][j];
+                if (valid[b].get(slots[j]) != now) {
+                    valid[b].set(slots[j], now);
+                    validCount[b] += now ? 1 : -1;
+                }
+            }
+        }
+    }
+
     @Override
     public void truncate(int newLength) {
         ensureOpen("truncate");

@@ -17,6 +17,7 @@ import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.StateWrite;
+import dev.arbor.backend.support.StepCoalescer;
 import dev.arbor.onnxruntime.runtime.OrtRuntime;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -80,12 +81,15 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
     private final Consumer<OnnxDecoderBackend> onClose;
     /** The input-embedding rows of a llama2.c model, or null when this model offers none. */
     private final Llama2cSupport.Embeddings embeddings;
+    /** The fused-graph path (KV arena, continuous batching), or null for the other conventions. */
+    private final FusedDecoder fused;
     private boolean closed;
 
     private OnnxDecoderBackend(OrtEnvironment env, OrtSession session, Path file, DecoderSignature sig,
                                ModelCard card, String device, Consumer<OnnxDecoderBackend> onClose,
-                               Llama2cSupport.Embeddings embeddings) {
+                               Llama2cSupport.Embeddings embeddings, FusedDecoder fused) {
         this.env = env;
+        this.fused = fused;
         this.session = session;
         this.file = file;
         this.sig = sig;
@@ -105,16 +109,17 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
      *                        INCOMPATIBLE for an unavailable device
      */
     public static OnnxDecoderBackend open(Path path, Options options, Consumer<OnnxDecoderBackend> onClose) {
-        return open(path, options, onClose, null);
+        return open(path, options, onClose, null, null);
     }
 
     /**
      * As {@link #open(Path, Options, Consumer)} for a file converted from the llama2.c checkpoint
      * {@code llama2cCheckpoint} (null: none), whose token embedding the backend then offers as
-     * {@link EmbeddingAccess}.
+     * {@link EmbeddingAccess}, and whose batched runs (fused graphs only) are reported to {@code observer} (null:
+     * nobody).
      */
     static OnnxDecoderBackend open(Path path, Options options, Consumer<OnnxDecoderBackend> onClose,
-                                   Path llama2cCheckpoint) {
+                                   Path llama2cCheckpoint, StepCoalescer.Observer observer) {
         Objects.requireNonNull(path, "model path");
         options = options == null ? Options.empty() : options;
         Path file = resolveFile(path);
@@ -139,14 +144,21 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             DecoderSignature sig = DecoderSignature.detect(file, session.getInputInfo(), session.getOutputInfo(),
                     sources.kvHeads(), sources.headDim());
             ModelFacts facts = sources.resolve(sig.logitsVocab);
+            if ("fused".equals(metadata.get("arbor.graph")) && !sig.fused) {
+                throw ArborException.badModel("ONNX model '" + file + "' says arbor.graph=fused but has no seqlens_k "
+                        + "and total_sequence_length inputs: " + sig.describe(), null);
+            }
             EnumSet<Capability> caps = EnumSet.of(Capability.BATCH, Capability.STATE_TRUNCATE,
                     Capability.STATE_COMPACT, Capability.STATE_FORK, Capability.STATE_SELECT_ROWS);
-            if (sig.maskType != null || sig.hasBias) {
+            if ((sig.maskType != null || sig.hasBias) && !sig.fused) {
                 caps.add(Capability.PADDING);
             }
-            if (sig.hasBias) {
+            // A fused graph's attention is GroupQueryAttention's causal mask over each row's length: no padding,
+            // no other mask, and appends only (its optional attention_bias is fed as zeros).
+            if (sig.hasBias && !sig.fused) {
+                // The bias lets the caller hide the slots a StateWrite.At rewrites, as the reference semantics need.
                 caps.addAll(EnumSet.of(Capability.FULL_ATTENTION, Capability.SEGMENT_MASK,
-                        Capability.EXPLICIT_MASK));
+                        Capability.EXPLICIT_MASK, Capability.STATE_WRITE_AT));
             }
             if (llama2cCheckpoint != null) {
                 caps.add(Capability.EMBEDDING_MATRIX);
@@ -161,7 +173,9 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
                     + facts.source() + "; " + card);
             Llama2cSupport.Embeddings embeddings = llama2cCheckpoint == null ? null
                     : new Llama2cSupport.Embeddings(llama2cCheckpoint, card.vocabSize());
-            return new OnnxDecoderBackend(env, session, file, sig, card, choice.device(), onClose, embeddings);
+            FusedDecoder fused = sig.fused ? new FusedDecoder(env, session, sig, file, card.name(), card.vocabSize(),
+                    card.maxPositions(), options, observer) : null;
+            return new OnnxDecoderBackend(env, session, file, sig, card, choice.device(), onClose, embeddings, fused);
         } catch (OrtException e) {
             closeQuietly(session);
             throw ArborException.badModel("cannot read the inputs and outputs of '" + file + "': "
@@ -222,13 +236,23 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
         return sig;
     }
 
+    /** The .onnx file the session runs. */
+    Path file() {
+        return file;
+    }
+
+    /** The fused-graph path, or null when the graph is not fused. */
+    FusedDecoder fused() {
+        return fused;
+    }
+
     @Override
     public DecodeState newState(int batchSize) {
         if (batchSize < 1) {
             throw ArborException.invalid("batch size must be at least 1, got " + batchSize);
         }
         ensureOpen();
-        return new OnnxDecodeState(this, batchSize);
+        return fused != null ? fused.newState(batchSize) : new OnnxDecodeState(this, batchSize);
     }
 
     @Override
@@ -314,10 +338,18 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             checkMatrix("newTokenValid", newValid.length, batch, b -> newValid[b] == null ? -1 : newValid[b].length,
                     lq);
         }
-        if (req.write() instanceof StateWrite.At) {
+        if (fused != null) {
+            int[][] rows = req.logitRows();
+            if (rows != null) {
+                checkLogitRows(rows, batch, lq);
+            }
+            return fused.forward(req, tokens, lq, rows);
+        }
+        if (req.write() instanceof StateWrite.At && !sig.hasBias) {
             throw new ArborException(ArborException.Kind.INCOMPATIBLE, "StateWrite.At is not supported by the "
-                    + "onnxruntime backend (no STATE_WRITE_AT capability): its graphs can only append to the KV "
-                    + "cache; truncate or compact the state and append instead");
+                    + "onnxruntime backend for '" + card.name() + "' (no STATE_WRITE_AT capability): its graph has no "
+                    + "attention_bias input, so the slots being rewritten cannot be hidden from the new tokens; "
+                    + "truncate or compact the state and append instead");
         }
         OnnxDecodeState state = null;
         if (req.state() != null) {
@@ -335,7 +367,16 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             }
             state = s;
         }
+        int[] writeSlots = null;
+        if (req.write() instanceof StateWrite.At at) {
+            if (state == null) {
+                throw ArborException.invalid("StateWrite.At overwrites slots of a decode state; pass the state the "
+                        + "slots belong to");
+            }
+            writeSlots = at.checkedSlots(lq, state.length());
+        }
         boolean append = state != null && req.write() instanceof StateWrite.Append;
+        boolean keepPresents = append || writeSlots != null;
         int past = state == null ? 0 : state.length();
         int total = past + lq;
         int[][] positions = req.positions() != null ? req.positions() : defaultPositions(state, newValid, batch, lq);
@@ -376,17 +417,21 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
                 inputs.put(sig.pastNames[i], pastTensors != null ? pastTensors[i] : emptyPast(batch));
             }
             OnnxTensor logits = scratch.logits(env, new long[] {batch, lq, card.vocabSize()});
-            result = session.run(inputs, append ? presentOutputs : Set.of(),
+            result = session.run(inputs, keepPresents ? presentOutputs : Set.of(),
                     Map.of(DecoderSignature.LOGITS, logits));
             float[][][] out = readLogits(scratch.logitsData(), batch, lq, logitRows);
-            if (append) {
+            if (keepPresents) {
                 OnnxTensor[] presents = new OnnxTensor[sig.presentNames.length];
                 for (int i = 0; i < presents.length; i++) {
                     OnnxValue v = result.get(sig.presentNames[i]).orElseThrow();
                     presents[i] = (OnnxTensor) v;
                 }
-                state.append(presents, newValid, lq);
                 presentsTaken = true;
+                if (append) {
+                    state.append(presents, newValid, lq);
+                } else {
+                    state.writeAt(presents, writeSlots, newValid);
+                }
             }
             return new ForwardResult(out, null);
         } catch (OrtException e) {
@@ -633,6 +678,9 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
                 return;
             }
             closed = true;
+            if (fused != null) {
+                fused.close();
+            }
             emptyPast.values().forEach(OnnxTensor::close);
             emptyPast.clear();
             closeQuietly(session);

@@ -5,6 +5,7 @@ import dev.arbor.api.PartProperties;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelBackendProvider;
 import dev.arbor.api.model.ModelSpec;
+import dev.arbor.backend.support.StepCoalescer;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -12,6 +13,9 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
 
 /**
  * The {@code onnxruntime} backend part. Formats:
@@ -23,7 +27,9 @@ import org.osgi.service.component.annotations.Deactivate;
  *       also offers its input-embedding matrix ({@code EmbeddingAccess}, {@code Capability.EMBEDDING_MATRIX}).</li>
  * </ul>
  * Backends it opened and that are still open are closed when the component deactivates (bundle stop), each waiting
- * for its in-flight calls, so no native session outlives the bundle that created it.
+ * for its in-flight calls, so no native session outlives the bundle that created it. Fused models batch the forward
+ * steps of concurrent requests; every {@link StepCoalescer.Observer} service (the HTTP server's metrics) hears of
+ * each batch.
  */
 @Component(immediate = true, service = ModelBackendProvider.class, property = {
         PartProperties.NAME + "=onnxruntime",
@@ -33,6 +39,18 @@ public final class OnnxRuntimeBackendProvider implements ModelBackendProvider {
     public static final List<String> FORMATS = List.of("onnx", "llama2c");
 
     private final Set<OnnxDecoderBackend> open = ConcurrentHashMap.newKeySet();
+
+    /** Observers of batched runs, replaced by DS as services come and go; none on a plain class path. */
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
+            service = StepCoalescer.Observer.class)
+    private volatile List<StepCoalescer.Observer> batchObservers = List.of();
+
+    /** Tells every current observer service of a batch. */
+    private void batched(int steps, int rows, long[] queueWaitNanos) {
+        for (StepCoalescer.Observer o : batchObservers) {
+            o.batch(steps, rows, queueWaitNanos);
+        }
+    }
 
     /** Opens {@code spec}; fails with an ArborException naming the file and the cause. */
     @Override
@@ -46,7 +64,7 @@ public final class OnnxRuntimeBackendProvider implements ModelBackendProvider {
         };
         // A llama2c model also offers its checkpoint's token embedding (EmbeddingAccess, read lazily).
         OnnxDecoderBackend backend = OnnxDecoderBackend.open(onnx, spec.options(), open::remove,
-                format.equals("llama2c") ? spec.path() : null);
+                format.equals("llama2c") ? spec.path() : null, this::batched);
         open.add(backend);
         return backend;
     }

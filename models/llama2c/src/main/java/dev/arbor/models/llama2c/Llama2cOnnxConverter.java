@@ -1,30 +1,21 @@
 package dev.arbor.models.llama2c;
 
-import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
-import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import ai.onnx.proto.OnnxMl.StringStringEntryProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
-import ai.onnx.proto.OnnxMl.TensorShapeProto;
-import ai.onnx.proto.OnnxMl.TypeProto;
-import ai.onnx.proto.OnnxMl.ValueInfoProto;
-import com.google.protobuf.ByteString;
 import dev.arbor.api.ArborException;
+import dev.arbor.api.model.NativeAttention;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Set;
 
 /**
  * Converts a llama2.c checkpoint into an ONNX decoder graph (opset 17, standard operators only) that computes
@@ -42,7 +33,27 @@ import java.util.Set;
  *   <li>{@code metadata_props}: arbor.format, vocab_size, max_positions, hidden_size, num_layers, num_heads,
  *       num_kv_heads, head_dim, bos_token_id, eos_token_ids, source_sha256.</li>
  * </ul>
- * Weight matrices are stored transposed ([in, out]) so that each projection is one MatMul.
+ * Weight matrices are stored transposed ([in, out]) so that each projection is one MatMul. That is the reference
+ * graph ({@link Llama2cPrecision#REFERENCE_FP32}, the default and the exactness reference).
+ *
+ * <p>A fused graph ({@link Llama2cPrecision#fused()}, built by {@link Llama2cFusedGraph} from ONNX Runtime contrib
+ * operators, fp32 or int8/int4 MatMulNBits weights) has its own contract:
+ * <ul>
+ *   <li>inputs {@code input_ids} int64 [batch, seq], {@code position_ids} int64 [batch, seq], {@code seqlens_k}
+ *       int32 [batch] (per row: its tokens after this call, minus 1), {@code total_sequence_length} int32 scalar
+ *       (the largest number of tokens any row has after this call), {@code attention_bias} float32 [batch, 1, seq,
+ *       total_sequence_length] (0 visible, {@link #HIDDEN_BIAS} hidden; column j is buffer slot j; it is added on
+ *       top of GroupQueryAttention's causal mask, so it can hide keys, e.g. a speculative tree's siblings, but never
+ *       show a later slot) and per layer i
+ *       {@code past_key_values.i.key/value} float32 [batch, n_kv_heads, max_positions, head_dim]: a buffer of
+ *       capacity max_positions per row whose first {@code seqlens_k[row] + 1 - seq} slots hold the row's past;</li>
+ *   <li>outputs {@code logits} float32 [batch, seq, vocab] and {@code present.i.key/value} of the past's shape:
+ *       the past with this call's keys/values written at each row's offset. Pass the same tensor as past input
+ *       and as pinned present output and the kernel writes in place (no copy, no allocation);</li>
+ *   <li>attention is causal within each row; several rows with seq &gt; 1 are a right-padded first prompt (no
+ *       past); seq &gt; 1 over a non-empty past (chunked prefill) needs batch 1 (GroupQueryAttention's rule);</li>
+ *   <li>{@code metadata_props} as above plus {@code arbor.graph=fused} and {@code arbor.precision}.</li>
+ * </ul>
  */
 public final class Llama2cOnnxConverter {
     /**
@@ -61,15 +72,25 @@ public final class Llama2cOnnxConverter {
     }
 
     /**
-     * The converted model for {@code checkpoint}, keeping its first {@code keepLayers} layers (0 = all), from
-     * {@code cacheDir} when converted before and the cached file still verifies against its digest, else converted
-     * now and written atomically with its digest (see {@link VerifiedCacheFile}; concurrent callers are safe: each
-     * move installs identical bytes).
-     *
-     * @throws ArborException (NOT_FOUND / BAD_MODEL) naming the checkpoint when it is missing, truncated or
-     *                        malformed; (INVALID_INPUT) for a bad keepLayers
+     * The converted reference graph ({@link Llama2cPrecision#REFERENCE_FP32}) for {@code checkpoint}; see
+     * {@link #convertCached(Path, int, Path, Llama2cPrecision)}.
      */
     public static Path convertCached(Path checkpoint, int keepLayers, Path cacheDir) {
+        return convertCached(checkpoint, keepLayers, cacheDir, Llama2cPrecision.REFERENCE_FP32);
+    }
+
+    /**
+     * The converted model for {@code checkpoint} as the graph {@code precision} names, keeping its first
+     * {@code keepLayers} layers (0 = all), from {@code cacheDir} when converted before and the cached file still
+     * verifies against its digest, else converted now and written atomically with its digest (see
+     * {@link VerifiedCacheFile}; concurrent callers are safe: each move installs identical bytes). The reference
+     * graph keeps the cache name it always had; a fused graph's name adds {@code -fused-<precision>}.
+     *
+     * @throws ArborException (NOT_FOUND / BAD_MODEL) naming the checkpoint when it is missing, truncated or
+     *                        malformed; (INVALID_INPUT) for a bad keepLayers; (INCOMPATIBLE) for a fused graph of a
+     *                        model whose card says its attention is not causal
+     */
+    public static Path convertCached(Path checkpoint, int keepLayers, Path cacheDir, Llama2cPrecision precision) {
         if (keepLayers < 0) {
             throw ArborException.invalid("keepLayers must be 0 (all layers) or positive, got " + keepLayers);
         }
@@ -77,13 +98,15 @@ public final class Llama2cOnnxConverter {
         Llama2cModelCard card = Llama2cModelCard.forCheckpoint(checkpoint);
         // The card's facts go into the graph's metadata, so a changed sidecar must give a new cache entry.
         String key = card.sha256().isEmpty() ? sha : sha + "-card" + card.sha256().substring(0, 16);
-        Path target = cacheDir.resolve("llama2c-" + key + "-keep" + keepLayers + "-v" + CONVERTER_VERSION + ".onnx");
+        String variant = precision.fused() ? "-" + precision.graph() + "-" + precision.precision() : "";
+        Path target = cacheDir.resolve("llama2c-" + key + "-keep" + keepLayers + variant + "-v" + CONVERTER_VERSION
+                + ".onnx");
         if (VerifiedCacheFile.usable(target)) {
             return target;
         }
         Llama2cCheckpoint weights = Llama2cCheckpoint.read(checkpoint);
         card.validateAgainst(weights.config(), checkpoint.toString());
-        ModelProto model = build(weights, keepLayers, sha, card);
+        ModelProto model = build(weights, keepLayers, sha, card, precision);
         try {
             VerifiedCacheFile.write(target, model::writeTo);
             return target;
@@ -101,8 +124,23 @@ public final class Llama2cOnnxConverter {
     /** As {@link #toOnnx(Llama2cCheckpoint, int, String)} with the card's facts written into the metadata. */
     public static byte[] toOnnx(Llama2cCheckpoint weights, int keepLayers, String sourceSha256,
                                 Llama2cModelCard card) {
-        return build(weights, keepLayers, sourceSha256, card.validateAgainst(weights.config(), weights.source()))
-                .toByteArray();
+        return toOnnx(weights, keepLayers, sourceSha256, card, Llama2cPrecision.REFERENCE_FP32);
+    }
+
+    /** As {@link #toOnnx(Llama2cCheckpoint, int, String, Llama2cModelCard)} for the graph {@code precision} names. */
+    public static byte[] toOnnx(Llama2cCheckpoint weights, int keepLayers, String sourceSha256,
+                                Llama2cModelCard card, Llama2cPrecision precision) {
+        return build(weights, keepLayers, sourceSha256, card.validateAgainst(weights.config(), weights.source()),
+                precision).toByteArray();
+    }
+
+    /**
+     * A fused model of all of {@code weights}' layers with explicit MatMulNBits parameters, for the measurements that
+     * chose the defaults ({@link #convertCached} always uses those).
+     */
+    static byte[] toFusedOnnx(Llama2cCheckpoint weights, Llama2cModelCard card, Llama2cPrecision precision,
+                              Llama2cFusedGraph.Quantization quantization) {
+        return fusedModel(weights, "", card, precision, quantization).toByteArray();
     }
 
     /** Hex SHA-256 of a file's bytes. */
@@ -124,7 +162,8 @@ public final class Llama2cOnnxConverter {
         }
     }
 
-    private static ModelProto build(Llama2cCheckpoint full, int keepLayers, String sha, Llama2cModelCard card) {
+    private static ModelProto build(Llama2cCheckpoint full, int keepLayers, String sha, Llama2cModelCard card,
+                                    Llama2cPrecision precision) {
         Llama2cCheckpoint w = full.withLayers(keepLayers);
         Llama2cConfig c = w.config();
         long weightBytes = 4L * c.fileFloatCount();
@@ -133,7 +172,27 @@ public final class Llama2cOnnxConverter {
                     + weightBytes + " bytes of weights, more than a single-file ONNX model can hold (2 GiB); "
                     + "use keepLayers to convert fewer layers");
         }
-        Graph g = new Graph();
+        if (!precision.fused()) {
+            return model(referenceGraph(w), c, sha, card, null);
+        }
+        return fusedModel(w, sha, card, precision, Llama2cFusedGraph.Quantization.DEFAULT);
+    }
+
+    private static ModelProto fusedModel(Llama2cCheckpoint w, String sha, Llama2cModelCard card,
+                                         Llama2cPrecision precision, Llama2cFusedGraph.Quantization quantization) {
+        if (card.attention() != NativeAttention.CAUSAL) {
+            // GroupQueryAttention is always causal; only the reference graph's attention_bias can express others.
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "llama2.c model " + w.source() + " uses "
+                    + card.attention() + " attention, but the fused graph (graph=fused, precision="
+                    + precision.precision() + ") computes only causal attention; use graph=reference precision=fp32");
+        }
+        return model(Llama2cFusedGraph.build(w, precision, quantization), w.config(), sha, card, precision);
+    }
+
+    /** run.c's forward pass in standard operators (the reference graph; the class comment has its contract). */
+    private static GraphProto.Builder referenceGraph(Llama2cCheckpoint w) {
+        Llama2cConfig c = w.config();
+        OnnxGraphBuilder g = new OnnxGraphBuilder();
         int dim = c.dim();
         int hs = c.headSize();
         int half = hs / 2;
@@ -198,22 +257,22 @@ public final class Llama2cOnnxConverter {
                     sin);
             String v = g.node("Reshape", List.of(g.node("MatMul", List.of(h, p + "wv_t")), "shape_kv_heads"));
             // [batch, seq, heads, hs] -> [batch, heads, seq, hs]
-            String qT = g.node("Transpose", List.of(q), ints("perm", 0, 2, 1, 3));
-            String kT = g.node("Transpose", List.of(k), ints("perm", 0, 2, 1, 3));
-            String vT = g.node("Transpose", List.of(v), ints("perm", 0, 2, 1, 3));
+            String qT = g.node("Transpose", List.of(q), OnnxGraphBuilder.ints("perm", 0, 2, 1, 3));
+            String kT = g.node("Transpose", List.of(k), OnnxGraphBuilder.ints("perm", 0, 2, 1, 3));
+            String vT = g.node("Transpose", List.of(v), OnnxGraphBuilder.ints("perm", 0, 2, 1, 3));
             String presentK = g.nodeNamed("Concat", List.of("past_key_values." + l + ".key", kT),
-                    "present." + l + ".key", intAttr("axis", 2));
+                    "present." + l + ".key", OnnxGraphBuilder.intAttr("axis", 2));
             String presentV = g.nodeNamed("Concat", List.of("past_key_values." + l + ".value", vT),
-                    "present." + l + ".value", intAttr("axis", 2));
+                    "present." + l + ".value", OnnxGraphBuilder.intAttr("axis", 2));
             String kAll = repeatKv(g, presentK, c.kvMul());
             String vAll = repeatKv(g, presentV, c.kvMul());
             String scores = g.node("Div", List.of(
-                    g.node("MatMul", List.of(qT, g.node("Transpose", List.of(kAll), ints("perm", 0, 1, 3, 2)))),
+                    g.node("MatMul", List.of(qT, g.node("Transpose", List.of(kAll), OnnxGraphBuilder.ints("perm", 0, 1, 3, 2)))),
                     "attn_scale"));
             String probs = g.node("Softmax", List.of(g.node("Add", List.of(scores, "attention_bias"))),
-                    intAttr("axis", -1));
+                    OnnxGraphBuilder.intAttr("axis", -1));
             String ctx = g.node("Reshape", List.of(
-                    g.node("Transpose", List.of(g.node("MatMul", List.of(probs, vAll))), ints("perm", 0, 2, 1, 3)),
+                    g.node("Transpose", List.of(g.node("MatMul", List.of(probs, vAll))), OnnxGraphBuilder.ints("perm", 0, 2, 1, 3)),
                     "shape_model"));
             x = g.node("Add", List.of(x, g.node("MatMul", List.of(ctx, p + "wo_t"))));
 
@@ -229,19 +288,34 @@ public final class Llama2cOnnxConverter {
         String wclsT;
         if (c.sharedClassifier()) {
             // Shared classifier: transpose the embedding in the graph rather than storing it twice.
-            wclsT = g.node("Transpose", List.of("token_embedding"), ints("perm", 1, 0));
+            wclsT = g.node("Transpose", List.of("token_embedding"), OnnxGraphBuilder.ints("perm", 1, 0));
         } else {
             g.floats("wcls_t", transpose(w.wcls(), c.vocabSize(), dim), dim, c.vocabSize());
             wclsT = "wcls_t";
         }
         g.nodeNamed("MatMul", List.of(hFinal, wclsT), "logits");
+        return g.finish("llama2c");
+    }
 
+    /**
+     * The model around {@code graph} with the contract's metadata; a fused graph (non-null {@code fused}) also
+     * imports the contrib-operator domain and says {@code arbor.graph=fused} and its {@code arbor.precision}.
+     */
+    private static ModelProto model(GraphProto.Builder graph, Llama2cConfig c, String sha, Llama2cModelCard card,
+                                    Llama2cPrecision fused) {
+        int dim = c.dim();
+        int hs = c.headSize();
+        int nH = c.nHeads();
+        int nKv = c.nKvHeads();
         ModelProto.Builder m = ModelProto.newBuilder()
                 .setIrVersion(8)
                 .setProducerName("arbor-llama2c-converter")
                 .setProducerVersion(String.valueOf(CONVERTER_VERSION))
-                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
-                .setGraph(g.finish("llama2c"));
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET));
+        if (fused != null) {
+            m.addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(OnnxGraphBuilder.MS_DOMAIN).setVersion(1));
+        }
+        m.setGraph(graph);
         meta(m, "arbor.format", "llama2c");
         meta(m, "arbor.vocab_size", c.vocabSize());
         meta(m, "arbor.max_positions", c.seqLen());
@@ -267,13 +341,17 @@ public final class Llama2cOnnxConverter {
         meta(m, "arbor.block_size", card.blockSize());
         meta(m, "arbor.name", card.name());
         meta(m, "arbor.source_sha256", sha == null ? "" : sha);
+        if (fused != null) {
+            meta(m, "arbor.graph", fused.graph());
+            meta(m, "arbor.precision", fused.precision());
+        }
         return m.build();
     }
 
     /** run.c's rmsnorm as graph nodes: weight * (x * 1/sqrt(mean(x^2) + eps)). */
-    private static String rmsNorm(Graph g, String x, String weight) {
-        String ms = g.node("ReduceMean", List.of(g.node("Mul", List.of(x, x))), ints("axes", -1),
-                intAttr("keepdims", 1));
+    private static String rmsNorm(OnnxGraphBuilder g, String x, String weight) {
+        String ms = g.node("ReduceMean", List.of(g.node("Mul", List.of(x, x))), OnnxGraphBuilder.ints("axes", -1),
+                OnnxGraphBuilder.intAttr("keepdims", 1));
         String inv = g.node("Div", List.of("one", g.node("Sqrt", List.of(g.node("Add", List.of(ms, "eps"))))));
         return g.node("Mul", List.of(weight, g.node("Mul", List.of(x, inv))));
     }
@@ -282,20 +360,20 @@ public final class Llama2cOnnxConverter {
      * run.c's RoPE on [batch, seq, heads*hs]: viewed as pairs (2j, 2j+1) per head,
      * (a, b) -> (a cos - b sin, a sin + b cos); returns [batch, seq, heads, hs].
      */
-    private static String rope(Graph g, String t, String pairsShape, String headsShape, String cos, String sin) {
+    private static String rope(OnnxGraphBuilder g, String t, String pairsShape, String headsShape, String cos, String sin) {
         String pairs = g.node("Reshape", List.of(t, pairsShape));
-        List<String> ab = g.nodes("Split", List.of(pairs), 2, intAttr("axis", 4));
+        List<String> ab = g.nodes("Split", List.of(pairs), 2, OnnxGraphBuilder.intAttr("axis", 4));
         String a = g.node("Squeeze", List.of(ab.get(0), "axis4"));
         String b = g.node("Squeeze", List.of(ab.get(1), "axis4"));
         String y0 = g.node("Sub", List.of(g.node("Mul", List.of(a, cos)), g.node("Mul", List.of(b, sin))));
         String y1 = g.node("Add", List.of(g.node("Mul", List.of(a, sin)), g.node("Mul", List.of(b, cos))));
         String joined = g.node("Concat", List.of(g.node("Unsqueeze", List.of(y0, "axis4")),
-                g.node("Unsqueeze", List.of(y1, "axis4"))), intAttr("axis", 4));
+                g.node("Unsqueeze", List.of(y1, "axis4"))), OnnxGraphBuilder.intAttr("axis", 4));
         return g.node("Reshape", List.of(joined, headsShape));
     }
 
     /** [batch, n_kv, T, hs] -> [batch, n_heads, T, hs], each kv head repeated kv_mul times in a row (run.c). */
-    private static String repeatKv(Graph g, String kv, int kvMul) {
+    private static String repeatKv(OnnxGraphBuilder g, String kv, int kvMul) {
         if (kvMul == 1) {
             return kv;
         }
@@ -314,110 +392,7 @@ public final class Llama2cOnnxConverter {
         return t;
     }
 
-    private static AttributeProto ints(String name, long... values) {
-        AttributeProto.Builder a = AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INTS);
-        for (long v : values) {
-            a.addInts(v);
-        }
-        return a.build();
-    }
-
-    private static AttributeProto intAttr(String name, long value) {
-        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INT).setI(value).build();
-    }
-
     private static void meta(ModelProto.Builder m, String key, Object value) {
         m.addMetadataProps(StringStringEntryProto.newBuilder().setKey(key).setValue(String.valueOf(value)));
-    }
-
-    /** A small builder over tribuo-util-onnx's OnnxMl protobuf classes: unique names, initializers, typed I/O. */
-    private static final class Graph {
-        private final GraphProto.Builder graph = GraphProto.newBuilder();
-        private int counter;
-
-        /**
-         * The named graph; refuses an initializer that no node reads (a converter bug: ONNX Runtime would warn about
-         * it on every load).
-         */
-        GraphProto.Builder finish(String name) {
-            Set<String> read = new HashSet<>();
-            graph.getNodeList().forEach(n -> read.addAll(n.getInputList()));
-            List<String> unused = graph.getInitializerList().stream().map(TensorProto::getName)
-                    .filter(i -> !read.contains(i)).toList();
-            if (!unused.isEmpty()) {
-                throw new IllegalStateException("the llama2.c converter declared initializers no node reads: " + unused);
-            }
-            return graph.setName(name);
-        }
-
-        String node(String op, List<String> inputs, AttributeProto... attributes) {
-            return nodeNamed(op, inputs, op.toLowerCase() + "_" + (counter++), attributes);
-        }
-
-        String nodeNamed(String op, List<String> inputs, String output, AttributeProto... attributes) {
-            NodeProto.Builder n = NodeProto.newBuilder().setOpType(op).setName(output + "_node").addOutput(output);
-            inputs.forEach(n::addInput);
-            for (AttributeProto a : attributes) {
-                n.addAttribute(a);
-            }
-            graph.addNode(n);
-            return output;
-        }
-
-        List<String> nodes(String op, List<String> inputs, int outputs, AttributeProto... attributes) {
-            String base = op.toLowerCase() + "_" + (counter++);
-            NodeProto.Builder n = NodeProto.newBuilder().setOpType(op).setName(base + "_node");
-            inputs.forEach(n::addInput);
-            String[] names = new String[outputs];
-            for (int i = 0; i < outputs; i++) {
-                names[i] = base + "_" + i;
-                n.addOutput(names[i]);
-            }
-            for (AttributeProto a : attributes) {
-                n.addAttribute(a);
-            }
-            graph.addNode(n);
-            return List.of(names);
-        }
-
-        void floats(String name, float[] values, long... dims) {
-            ByteBuffer buf = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-            buf.asFloatBuffer().put(values);
-            TensorProto.Builder t = TensorProto.newBuilder().setName(name)
-                    .setDataType(TensorProto.DataType.FLOAT.getNumber()).setRawData(ByteString.copyFrom(buf.array()));
-            for (long d : dims) {
-                t.addDims(d);
-            }
-            graph.addInitializer(t);
-        }
-
-        void longs(String name, long... values) {
-            ByteBuffer buf = ByteBuffer.allocate(values.length * 8).order(ByteOrder.LITTLE_ENDIAN);
-            buf.asLongBuffer().put(values);
-            graph.addInitializer(TensorProto.newBuilder().setName(name)
-                    .setDataType(TensorProto.DataType.INT64.getNumber()).addDims(values.length)
-                    .setRawData(ByteString.copyFrom(buf.array())));
-        }
-
-        void input(String name, TensorProto.DataType type, Object... dims) {
-            graph.addInput(valueInfo(name, type, dims));
-        }
-
-        void output(String name, Object... dims) {
-            graph.addOutput(valueInfo(name, TensorProto.DataType.FLOAT, dims));
-        }
-
-        private static ValueInfoProto valueInfo(String name, TensorProto.DataType type, Object... dims) {
-            TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
-            for (Object d : dims) {
-                if (d instanceof String s) {
-                    shape.addDim(TensorShapeProto.Dimension.newBuilder().setDimParam(s));
-                } else {
-                    shape.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(((Number) d).longValue()));
-                }
-            }
-            return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-                    TypeProto.Tensor.newBuilder().setElemType(type.getNumber()).setShape(shape))).build();
-        }
     }
 }

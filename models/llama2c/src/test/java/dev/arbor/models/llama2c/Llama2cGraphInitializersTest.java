@@ -63,4 +63,52 @@ class Llama2cGraphInitializersTest {
             assertThat(s.getOutputNames()).contains("logits");
         }
     }
+
+    static Stream<Arguments> fusedVariants() {
+        List<Llama2cConfig> configs = List.of(
+                new Llama2cConfig(32, 40, 2, 4, 4, 60, 32, true),    // multi-head attention, K=40 padded to blocks
+                new Llama2cConfig(32, 40, 2, 4, 2, 60, 32, false),   // grouped-query attention, own classifier
+                new Llama2cConfig(32, 40, 2, 4, 1, 60, 32, true));   // multi-query attention
+        return configs.stream().flatMap(c -> Stream.of(Llama2cPrecision.FUSED_FP32, Llama2cPrecision.FUSED_INT8,
+                Llama2cPrecision.FUSED_INT4).flatMap(p -> Stream.of(0, 1).map(keep -> Arguments.of("kv_mul "
+                + c.kvMul() + (c.sharedClassifier() ? " shared" : " own") + " classifier", Llama2cCheckpoint.random(c,
+                3), keep, p))));
+    }
+
+    @ParameterizedTest(name = "fused {0}, keep_layers={2}, {3}")
+    @MethodSource("fusedVariants")
+    void everyFusedGraphReadsAllItsInitializersAndLoads(String label, Llama2cCheckpoint weights, int keepLayers,
+                                                         Llama2cPrecision precision)
+            throws InvalidProtocolBufferException, OrtException {
+        Llama2cModelCard card = new Llama2cModelCard("test", OptionalInt.of(1), new int[] {1}, OptionalInt.empty(),
+                OptionalInt.empty(), LogitAlignment.NEXT, NativeAttention.CAUSAL, 0, "");
+        byte[] onnx = Llama2cOnnxConverter.toOnnx(weights, keepLayers, "test", card, precision);
+        ModelProto model = ModelProto.parseFrom(onnx);
+        Set<String> read = new HashSet<>();
+        for (NodeProto n : model.getGraph().getNodeList()) {
+            read.addAll(n.getInputList());
+        }
+        assertThat(model.getGraph().getInitializerList().stream().map(TensorProto::getName)
+                .filter(name -> !read.contains(name)).toList()).isEmpty();
+        int layers = keepLayers == 0 ? weights.config().nLayers() : keepLayers;
+        try (OrtSession s = OrtEnvironment.getEnvironment().createSession(onnx, new OrtSession.SessionOptions())) {
+            assertThat(s.getMetadata().getCustomMetadata()).containsEntry("arbor.precision", precision.precision())
+                    .containsEntry("arbor.num_layers", String.valueOf(layers));
+            assertThat(s.getInputNames()).hasSize(5 + 2 * layers);
+        }
+    }
+
+    @ParameterizedTest(name = "{0} attention")
+    @org.junit.jupiter.params.provider.EnumSource(value = NativeAttention.class, names = {"BIDIRECTIONAL",
+            "BLOCK_CAUSAL"})
+    void aFusedGraphOfANonCausalModelIsRefusedWithTheWayOut(NativeAttention attention) {
+        Llama2cModelCard card = new Llama2cModelCard("test", OptionalInt.of(1), new int[] {1}, OptionalInt.empty(),
+                OptionalInt.empty(), LogitAlignment.NEXT, attention, attention == NativeAttention.BLOCK_CAUSAL ? 4 : 0,
+                "");
+        Llama2cCheckpoint w = Llama2cCheckpoint.random(new Llama2cConfig(32, 40, 1, 4, 4, 60, 32, true), 3);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Llama2cOnnxConverter.toOnnx(w, 0, "test", card,
+                        Llama2cPrecision.FUSED_INT4))
+                .isInstanceOf(dev.arbor.api.ArborException.class).hasMessageContaining(attention.name())
+                .hasMessageContaining("graph=reference precision=fp32");
+    }
 }

@@ -5,8 +5,6 @@ import static dev.arbor.models.llama2c.Stories260K.maxAbsDiff;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
@@ -16,13 +14,10 @@ import dev.arbor.api.model.DecodeState;
 import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.ForwardResult;
 import java.io.IOException;
-import java.nio.FloatBuffer;
-import java.nio.LongBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -68,7 +63,7 @@ class Llama2cOnnxConverterTest {
         int[] generated = new int[expected.length];
         try (OrtSession s = env.createSession(converted.toString(), new OrtSession.SessionOptions());
              DecodeState refState = reference.newState(1)) {
-            Decoder dec = new Decoder(s, 5, 4, 8);
+            ReferenceGraphDecoder dec = new ReferenceGraphDecoder(env, s, 5, 4, 8);
             int token = 1;
             float worst = 0;
             for (int step = 0; step < expected.length; step++) {
@@ -87,7 +82,7 @@ class Llama2cOnnxConverterTest {
     @Test
     void causalPrefillThenCachedStepsMatchReference() throws OrtException {
         try (OrtSession s = env.createSession(converted.toString(), new OrtSession.SessionOptions())) {
-            Decoder dec = new Decoder(s, 5, 4, 8);
+            ReferenceGraphDecoder dec = new ReferenceGraphDecoder(env, s, 5, 4, 8);
             int n = PROMPT.length;
             float[][][] logits = dec.step(new int[][] {PROMPT}, new int[][] {iota(0, n)}, causal(n, 0));
             ForwardResult ref = reference.forward(ForwardRequest.builder(new int[][] {PROMPT}).build());
@@ -107,7 +102,7 @@ class Llama2cOnnxConverterTest {
     @Test
     void fullAttentionBiasMatchesReferenceFullAttention() throws OrtException {
         try (OrtSession s = env.createSession(converted.toString(), new OrtSession.SessionOptions())) {
-            Decoder dec = new Decoder(s, 5, 4, 8);
+            ReferenceGraphDecoder dec = new ReferenceGraphDecoder(env, s, 5, 4, 8);
             int n = PROMPT.length;
             float[][][] logits = dec.step(new int[][] {PROMPT}, new int[][] {iota(0, n)}, zeros(1, n, n));
             ForwardResult ref = reference.forward(ForwardRequest.builder(new int[][] {PROMPT})
@@ -129,7 +124,7 @@ class Llama2cOnnxConverterTest {
         try (OrtSession s = env.createSession(two.toString(), new OrtSession.SessionOptions())) {
             assertThat(s.getMetadata().getCustomMetadata()).containsEntry("arbor.num_layers", "2");
             assertThat(s.getInputNames()).hasSize(3 + 2 * 2);
-            Decoder dec = new Decoder(s, 2, 4, 8);
+            ReferenceGraphDecoder dec = new ReferenceGraphDecoder(env, s, 2, 4, 8);
             int n = PROMPT.length;
             float[][][] logits = dec.step(new int[][] {PROMPT}, new int[][] {iota(0, n)}, causal(n, 0));
             ForwardResult ref = draft.forward(ForwardRequest.builder(new int[][] {PROMPT}).build());
@@ -150,7 +145,7 @@ class Llama2cOnnxConverterTest {
         Files.write(file, Llama2cOnnxConverter.toOnnx(w, 0, "none"));
         Llama2cReferenceModel ref = new Llama2cReferenceModel(w, "random");
         try (OrtSession s = env.createSession(file.toString(), new OrtSession.SessionOptions())) {
-            Decoder dec = new Decoder(s, 2, 2, 8);
+            ReferenceGraphDecoder dec = new ReferenceGraphDecoder(env, s, 2, 2, 8);
             int[][] tokens = {{1, 5, 9, 33}, {1, 59, 2, 7}};
             float[] bias = new float[2 * 4 * 4];
             float[] one = causal(4, 0);
@@ -194,83 +189,8 @@ class Llama2cOnnxConverterTest {
                 .isInstanceOf(ArborException.class).hasMessageContaining("keepLayers");
     }
 
-    /** Feeds the present tensors of each call back as the past of the next (the KV cache stays in ORT). */
-    private static final class Decoder implements AutoCloseable {
-        private final OrtSession session;
-        private final int layers;
-        private final int kvHeads;
-        private final int headDim;
-        private OrtSession.Result last;
-
-        Decoder(OrtSession session, int layers, int kvHeads, int headDim) {
-            this.session = session;
-            this.layers = layers;
-            this.kvHeads = kvHeads;
-            this.headDim = headDim;
-        }
-
-        float[][][] step(int[][] ids, int[][] positions, float[] bias) throws OrtException {
-            int batch = ids.length;
-            int seq = ids[0].length;
-            int total = bias.length / (batch * seq);
-            Map<String, OnnxTensor> in = new HashMap<>();
-            in.put("input_ids", longs(ids));
-            in.put("position_ids", longs(positions));
-            in.put("attention_bias", OnnxTensor.createTensor(env, FloatBuffer.wrap(bias),
-                    new long[] {batch, 1, seq, total}));
-            Map<String, OnnxTensor> created = new HashMap<>(in);
-            for (int l = 0; l < layers; l++) {
-                for (String kind : new String[] {"key", "value"}) {
-                    String name = "past_key_values." + l + "." + kind;
-                    if (last == null) {
-                        OnnxTensor empty = OnnxTensor.createTensor(env, FloatBuffer.allocate(0),
-                                new long[] {batch, kvHeads, 0, headDim});
-                        created.put(name, empty);
-                        in.put(name, empty);
-                    } else {
-                        in.put(name, (OnnxTensor) last.get("present." + l + "." + kind).orElseThrow());
-                    }
-                }
-            }
-            OrtSession.Result result = session.run(in);
-            created.values().forEach(OnnxTensor::close);
-            if (last != null) {
-                last.close();
-            }
-            last = result;
-            OnnxValue logits = result.get("logits").orElseThrow();
-            FloatBuffer fb = ((OnnxTensor) logits).getFloatBuffer();
-            int vocab = fb.remaining() / (batch * seq);
-            float[][][] out = new float[batch][seq][vocab];
-            for (int b = 0; b < batch; b++) {
-                for (int q = 0; q < seq; q++) {
-                    fb.get(out[b][q]);
-                }
-            }
-            return out;
-        }
-
-        @Override
-        public void close() {
-            if (last != null) {
-                last.close();
-            }
-        }
-    }
-
-    private static OnnxTensor longs(int[][] values) throws OrtException {
-        long[] flat = new long[values.length * values[0].length];
-        int i = 0;
-        for (int[] row : values) {
-            for (int v : row) {
-                flat[i++] = v;
-            }
-        }
-        return OnnxTensor.createTensor(env, LongBuffer.wrap(flat), new long[] {values.length, values[0].length});
-    }
-
     /** A [1, 1, n, past + n] causal bias: new token q sees every past slot and new tokens 0..q. */
-    private static float[] causal(int n, int past) {
+    static float[] causal(int n, int past) {
         int total = past + n;
         float[] bias = new float[n * total];
         for (int q = 0; q < n; q++) {

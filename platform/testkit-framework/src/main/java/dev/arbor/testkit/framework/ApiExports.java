@@ -24,7 +24,10 @@ final class ApiExports {
     private ApiExports() {
     }
 
-    /** {@code dev.arbor.api;version=X,dev.arbor.api.model;version=Y,...} as the API jar exports them. */
+    /**
+     * {@code dev.arbor.api;version=X,dev.arbor.api.model;version=Y,...,dev.arbor.backend.support;version=Z} as the API
+     * jar exports them.
+     */
     static String packages() {
         String exports = manifest().getMainAttributes().getValue("Export-Package");
         if (exports == null) {
@@ -34,7 +37,8 @@ final class ApiExports {
         for (String clause : clauses(exports)) {
             String name = clause.split(";", 2)[0].trim();
             Matcher v = VERSION.matcher(clause);
-            if (name.startsWith("dev.arbor.api") && v.find()) {
+            // every package the API bundle exports: dev.arbor.api.* and the backends' dev.arbor.backend.support
+            if (name.startsWith("dev.arbor.") && v.find()) {
                 out.add(name + ";version=" + v.group(1));
             }
         }

@@ -1,6 +1,7 @@
 package dev.arbor.platform.http.internal;
 
 import dev.arbor.api.pipeline.PipelineService;
+import dev.arbor.backend.support.StepCoalescer;
 import dev.arbor.platform.http.HttpEndpoint;
 import java.net.URI;
 import java.util.Hashtable;
@@ -47,6 +48,7 @@ public class HttpServerComponent implements HttpEndpoint {
     private ServerMetrics metrics;
     private SwapCounter swaps;
     private ServiceRegistration<HttpEndpoint> registration;
+    private ServiceRegistration<StepCoalescer.Observer> batchObserver;
     private URI uri;
 
     @Activate
@@ -66,6 +68,8 @@ public class HttpServerComponent implements HttpEndpoint {
         try {
             metrics = new ServerMetrics(new ConfiguredNames(pipelines, context));
             swaps = new SwapCounter(context, metrics);
+            // backends that batch forward steps report each batch to every observer service
+            batchObserver = context.registerService(StepCoalescer.Observer.class, metrics.batchObserver(), null);
             workers = new Workers(settings.workers(), own, metrics::abandoned);
             metrics.trackWorkers(workers::running);
             QueuedThreadPool threads = new QueuedThreadPool(Math.max(64, settings.workers() * 4 + 16), 4);
@@ -159,6 +163,10 @@ public class HttpServerComponent implements HttpEndpoint {
         }
         drain("the HTTP component is deactivated");
         handler = null;
+        if (batchObserver != null) {
+            batchObserver.unregister();
+            batchObserver = null;
+        }
         if (registration != null) {
             registration.unregister();
             registration = null;

@@ -1,6 +1,8 @@
 package dev.arbor.platform.http.internal;
 
+import dev.arbor.backend.support.StepCoalescer;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -13,8 +15,10 @@ import java.util.function.IntSupplier;
 /**
  * The server's Prometheus metrics (Micrometer names; Prometheus adds {@code _total}, {@code _seconds}, ...):
  * requests by pipeline/endpoint/status, tokens generated, time to first token and latency histograms, active
- * requests, part swaps seen in the framework, abandoned (stuck) workers, and worker threads still running (a
- * cancelled or abandoned request's work included, so a worker that keeps a core busy shows). Pipeline and generator
+ * requests, part swaps seen in the framework, abandoned (stuck) workers, worker threads still running (a
+ * cancelled or abandoned request's work included, so a worker that keeps a core busy shows), and the engine's
+ * continuous batching: steps per batched forward run and the time a step queued before its run (fed by backends
+ * through the {@link StepCoalescer.Observer} service {@link #batchObserver()}). Pipeline and generator
  * labels pass through {@link MetricLabels}: a name no operator configured becomes "unknown", so label sets stay
  * bounded whatever clients send.
  */
@@ -30,6 +34,8 @@ final class ServerMetrics {
     static final String SPECULATIVE_DRAFTED = "arbor.speculative.drafted";
     static final String SPECULATIVE_ACCEPTED = "arbor.speculative.accepted";
     static final String SPECULATIVE_STEPS = "arbor.speculative.steps";
+    static final String BATCH_SIZE = "arbor.engine.batch.size";
+    static final String QUEUE_WAIT = "arbor.engine.queue.wait";
 
     /** The pipeline label of requests that name none (bad routes, malformed bodies, /metrics). */
     static final String NO_PIPELINE = "none";
@@ -38,6 +44,8 @@ final class ServerMetrics {
     private final AtomicInteger active = new AtomicInteger();
     private final Counter abandoned;
     private final MetricLabels labels;
+    private final DistributionSummary batchSize;
+    private final Timer queueWait;
 
     ServerMetrics(MetricLabels labels) {
         this.labels = labels;
@@ -46,6 +54,12 @@ final class ServerMetrics {
         abandoned = Counter.builder(ABANDONED)
                 .description("worker threads abandoned at a request's deadline (a plugin did not return)")
                 .register(registry);
+        batchSize = DistributionSummary.builder(BATCH_SIZE)
+                .description("requests' forward steps run together in one batched forward (continuous batching)")
+                .publishPercentileHistogram().serviceLevelObjectives(1, 2, 4, 8, 16, 32, 64).register(registry);
+        queueWait = Timer.builder(QUEUE_WAIT).description("time a forward step waited for its batched run")
+                .publishPercentileHistogram().minimumExpectedValue(Duration.ofNanos(10_000))
+                .maximumExpectedValue(Duration.ofSeconds(10)).register(registry);
         // registered up front so that the series exist (at 0) before the first swap or request
         for (String kind : new String[] {"generator", "logits-processor", "token-selector", "model-backend",
                 "tokenizer", "post-processor", "pipeline-config"}) {
@@ -121,6 +135,16 @@ final class ServerMetrics {
         Gauge.builder(RUNNING_WORKERS, running, IntSupplier::getAsInt).strongReference(true)
                 .description("worker threads still running a request's work, cancelled and abandoned ones included")
                 .register(registry);
+    }
+
+    /** Feeds the batching meters; registered as a service so that every backend's step scheduler reports here. */
+    StepCoalescer.Observer batchObserver() {
+        return (steps, rows, queueWaitNanos) -> {
+            batchSize.record(steps);
+            for (long wait : queueWaitNanos) {
+                queueWait.record(wait, TimeUnit.NANOSECONDS);
+            }
+        };
     }
 
     void abandoned() {
