@@ -19,7 +19,6 @@ final class SharedKv {
     private final NDList tensors;
     private final int[] pads;
     private final AtomicInteger holders;
-    private final DecodeGathering gathering = new DecodeGathering(this::holders);
 
     /** Takes {@code tensors} into {@code manager} (its own; closed with the last release), one holder per row. */
     SharedKv(NDManager manager, NDList tensors, int[] pads) {
@@ -28,11 +27,6 @@ final class SharedKv {
         this.pads = pads;
         this.holders = new AtomicInteger(pads.length);
         tensors.attach(manager);
-    }
-
-    /** Where the holders' next decode steps meet to run as one group. */
-    DecodeGathering gathering() {
-        return gathering;
     }
 
     /** Rows of the batch. */
@@ -70,6 +64,5 @@ final class SharedKv {
         if (holders.decrementAndGet() == 0) {
             manager.close();
         }
-        gathering.holderLeft(); // steps waiting for this holder may now be the whole group
     }
 }

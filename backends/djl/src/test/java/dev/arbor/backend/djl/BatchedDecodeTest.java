@@ -249,47 +249,61 @@ class BatchedDecodeTest {
 
     @Test
     @Timeout(value = 30, unit = TimeUnit.SECONDS)
-    void theRequestsOfALastBatchGatherAndLeaversAreNotWaitedFor() throws Exception {
-        // a wait bound (60 s) beyond the test's timeout: only arrivals and departures can end a wait here
+    void theRequestsOfTheLastBatchAreGatheredIntoTheNextOne() throws Exception {
+        // a gather window (60 s) beyond the test's timeout: only the arrival of the third step can end the wait
         try (DjlDecoderBackend m = (DjlDecoderBackend) DjlTestSupport.provider().open(new ModelSpec(
                 SharedModels.require("stories260K/stories260K.bin"), "llama2c", Options.of(
                         java.util.Map.of("batch_wait_us", 60_000_000))))) {
             List<Integer> batchRows = new java.util.concurrent.CopyOnWriteArrayList<>();
-            m.observeBatches((steps, rows, waits) -> batchRows.add(rows));
             DecodeState[] states = new DecodeState[3];
             ExecutorService pool = Executors.newFixedThreadPool(3);
             try {
-                List<BatchedDecode.Step> first = new ArrayList<>();
                 for (int r = 0; r < 3; r++) {
                     states[r] = m.newState(1);
                     m.forward(ForwardRequest.next(new int[][] {PROMPTS[r]}, states[r]));
-                    first.add(BatchedDecode.Step.of(ForwardRequest.next(new int[][] {{261}}, states[r]), m));
                 }
-                m.runSteps(first); // the three now hold rows of one batch
-                SharedKv batch = ((DjlDecodeState) states[0]).shared();
-                // two of them step and wait for the third; it arrives only once both are seen waiting
-                Future<?> a = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{376}}, states[0])));
-                Future<?> b = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{376}}, states[1])));
-                while (batch.gathering().waiting() < 2) {
-                    Thread.onSpinWait();
+                // one batch of the three (held until all three are queued), so that the next run waits for three
+                CountDownLatch queued = new CountDownLatch(1);
+                AtomicBoolean held = new AtomicBoolean();
+                m.observeBatches((steps, rows, waits) -> {
+                    if (held.compareAndSet(false, true)) {
+                        while (m.queuedSteps() < 2) {
+                            Thread.onSpinWait();
+                        }
+                    }
+                    batchRows.add(rows);
+                });
+                List<Future<?>> first = new ArrayList<>();
+                for (int r = 0; r < 3; r++) {
+                    DecodeState s = states[r];
+                    first.add(pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{261}}, s))));
                 }
-                assertThat(batchRows).isEmpty();
-                Future<?> c = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{376}}, states[2])));
+                for (Future<?> f : first) {
+                    f.get();
+                }
+                assertThat(batchRows.get(batchRows.size() - 1)).isEqualTo(2);
+                batchRows.clear();
+                List<BatchedDecode.Step> three = new ArrayList<>();
+                for (int r = 0; r < 3; r++) {
+                    three.add(BatchedDecode.Step.of(ForwardRequest.next(new int[][] {{376}}, states[r]), m));
+                }
+                m.runSteps(three); // not through the coalescer: it still expects the 2 of its last batch
+                // two step: the coalescer's last batch had two, so they run together at once
+                Future<?> a = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{407}}, states[0])));
+                Future<?> b = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{407}}, states[1])));
                 a.get();
                 b.get();
-                c.get();
-                assertThat(batchRows).containsExactly(3);
-                // the third leaves (closes its state): the other two must not wait for it
-                SharedKv next = ((DjlDecodeState) states[0]).shared();
-                Future<?> a2 = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{407}}, states[0])));
-                Future<?> b2 = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{407}}, states[1])));
-                while (next.gathering().waiting() < 1 && batchRows.size() == 1) {
-                    Thread.onSpinWait(); // at least one of them waits (or both already ran together)
+                assertThat(batchRows).containsExactly(2);
+                // now the last batch had two: one step alone waits for a second, whose arrival starts the run
+                Future<?> c = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{407}}, states[2])));
+                while (m.queuedSteps() < 1) {
+                    Thread.onSpinWait();
                 }
-                states[2].close();
+                assertThat(batchRows).containsExactly(2);
+                Future<?> a2 = pool.submit(() -> m.forward(ForwardRequest.next(new int[][] {{261}}, states[0])));
+                c.get();
                 a2.get();
-                b2.get();
-                assertThat(batchRows).containsExactly(3, 2);
+                assertThat(batchRows).containsExactly(2, 2);
             } finally {
                 pool.shutdownNow();
                 for (DecodeState s : states) {
