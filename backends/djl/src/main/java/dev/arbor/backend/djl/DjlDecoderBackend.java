@@ -44,7 +44,8 @@ import java.util.function.Consumer;
  * sub-manager of the state (or of the model for stateless calls) that is closed when the call returns, so no
  * intermediate tensor outlives its step. Stateless calls ({@code state == null}) are the cache-free reference path.
  *
- * <p>Continuous batching (option {@code batching}, default true; {@code max_batch} rows per run, default 16): the
+ * <p>Continuous batching (option {@code batching}, default true; {@code max_batch} rows per run, default 16;
+ * {@code batch_wait_us}, the coalescer's gather window, default 2000): the
  * decode steps of concurrent requests (one row, one new token appended to a non-empty state, causal or full
  * attention without padding) are coalesced by a {@link StepCoalescer} into one batched forward
  * ({@link BatchedDecode}); every other request runs on its own as before. Callers never see the difference.
@@ -81,12 +82,13 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
      * @param owner          closed with the backend after the manager (a DJL Model), may be null
      * @param embeddingTable the input embedding [vocab, width] for {@link EmbeddingAccess}, or null when not offered
      * @param maxBatch       the most decode steps one batched run takes ({@link #maxBatch}); 0 turns batching off
-     * @param gatherMicros   how long a batched run may wait for the requests of the previous one ({@link #gatherMicros})
+     * @param gatherMicros   how long a batched run may wait for the previous run's requests ({@link #gatherMicros})
+     * @param batches        told about every batched run (engine metrics), may be null
      */
     DjlDecoderBackend(String source, Block network, NDManager manager, AutoCloseable owner, ModelCard card,
                       Device device, int layers, int kvHeads, int headSize, float[] embeddingTable,
                       int embeddingWidth, int maxBatch, long gatherMicros,
-                      Consumer<DjlDecoderBackend> onClose) {
+                      StepCoalescer.Observer batches, Consumer<DjlDecoderBackend> onClose) {
         this.source = source;
         this.network = network;
         this.manager = manager;
@@ -115,6 +117,9 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
                 return true; // every decode step of this network merges: rows differ only in KV length (padded)
             }
         }, this::runSteps, maxBatch, TimeUnit.MICROSECONDS.toNanos(gatherMicros), (steps, rows, waits) -> {
+            if (batches != null) {
+                batches.batch(steps, rows, waits);
+            }
             StepCoalescer.Observer o = batchObserver;
             if (o != null) {
                 o.batch(steps, rows, waits);
