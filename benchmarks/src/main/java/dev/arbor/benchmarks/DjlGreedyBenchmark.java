@@ -48,9 +48,7 @@ public final class DjlGreedyBenchmark {
     private static final String DJL_PACKAGES = String.join(",", Arrays.stream(new String[] {"ai.djl",
         "ai.djl.engine", "ai.djl.ndarray", "ai.djl.ndarray.index", "ai.djl.ndarray.internal", "ai.djl.ndarray.types",
         "ai.djl.nn", "ai.djl.training", "ai.djl.util"}).map(p -> p + ";version=0.36.0").toList())
-            + ",dev.arbor.djl.runtime;version=1.0.0"
-            // the backend's step coalescer; API_PACKAGES lists only dev.arbor.api* (ApiExports)
-            + ",dev.arbor.backend.support;version=1.0.0";
+            + ",dev.arbor.djl.runtime;version=1.0.0";
 
     private DjlGreedyBenchmark() {
     }
