@@ -36,7 +36,12 @@ import java.util.Map;
  * <p>TextGenerator returns the whole sequence at once, so its time to first token is measured as a separate greedy
  * search that generates one token (same prompt). Tokens/s is over the whole request for all three.
  *
- * <pre>java @argfile dev.arbor.benchmarks.DjlGreedyBenchmark DIST MODELS [tokens] [rounds]</pre>
+ * <p>With a fifth argument {@code concurrency} > 1 it then measures continuous batching on the djl backend:
+ * {@code concurrency} greedy requests with different prompts started together (a latch), on stories260k-djl
+ * (batching on, the default) and on a copy of it with model option {@code batching=false}, interleaved round by
+ * round; aggregate tokens/s over the wall time of all requests, and the check that both give the same tokens.
+ *
+ * <pre>java @argfile dev.arbor.benchmarks.DjlGreedyBenchmark DIST MODELS [tokens] [rounds] [concurrency]</pre>
  */
 public final class DjlGreedyBenchmark {
     /** DJL packages the djl backend bundle imports, exported from the class path at DJL's version. */
@@ -53,6 +58,7 @@ public final class DjlGreedyBenchmark {
         Path models = Path.of(args.length > 1 ? args[1] : "../shared/models").toAbsolutePath().normalize();
         int tokens = args.length > 2 ? Integer.parseInt(args[2]) : 200;
         int rounds = args.length > 3 ? Integer.parseInt(args[3]) : 20;
+        int concurrency = args.length > 4 ? Integer.parseInt(args[4]) : 1;
         int warmup = 5;
         DjlRuntime.configure(null);
         Path checkpoint = models.resolve("stories260K/stories260K.bin");
@@ -65,6 +71,8 @@ public final class DjlGreedyBenchmark {
         for (String p : new String[] {"stories260k.json", "stories260k-djl.json"}) {
             Files.copy(dist.resolve("etc/pipelines/" + p), home.resolve("etc/pipelines/" + p));
         }
+        writeUnbatchedCopy(dist.resolve("etc/pipelines/stories260k-djl.json"),
+                home.resolve("etc/pipelines/" + UNBATCHED + ".json"));
         try (ArborFramework runtime = ArborFramework.start(home, null, Map.of(
                 "org.osgi.framework.system.packages.extra", BenchmarkRuntime.API_PACKAGES + "," + DJL_PACKAGES,
                 "arbor.launcher.skip", "arbor-api\\.jar|arbor-djl-runtime\\.jar",
@@ -116,8 +124,94 @@ public final class DjlGreedyBenchmark {
                     System.out.printf("| %s | %.0f | %.2f | %.2f |%n", names[i], tps, median(first[i]) / 1e6,
                             tps / base);
                 }
+                if (concurrency > 1) {
+                    BenchmarkRuntime.awaitReady(runtime, UNBATCHED);
+                    concurrent(pipelines, tokens, rounds, warmup, concurrency);
+                }
             }
         }
+    }
+
+    private static final String UNBATCHED = "stories260k-djl-unbatched";
+    /** Prompts of different lengths, so that batched rows have different KV lengths. */
+    private static final String[] PROMPTS = {"", "Once upon a time", "The cat sat", "Lily and Ben went to the park.",
+        "One day", "Tom had a red ball", "The sun", "A little bird sang a song"};
+
+    /** stories260k-djl with model option batching=false, under its own name. */
+    private static void writeUnbatchedCopy(Path source, Path target) throws java.io.IOException {
+        String json = Files.readString(source);
+        String options = "\"options\": { \"device\": \"cpu\" }";
+        if (!json.contains(options) || !json.contains("\"name\": \"stories260k-djl\"")) {
+            throw new IllegalStateException(source + " changed: cannot derive the unbatched pipeline from it");
+        }
+        Files.writeString(target, json.replace("\"name\": \"stories260k-djl\"", "\"name\": \"" + UNBATCHED + "\"")
+                .replace(options, "\"options\": { \"device\": \"cpu\", \"batching\": false }"));
+    }
+
+    /**
+     * {@code concurrency} greedy requests started together on the batched and the unbatched pipeline, alternating:
+     * median aggregate tokens/s of each, after checking that both give every prompt the same tokens.
+     */
+    private static void concurrent(PipelineService pipelines, int tokens, int rounds, int warmup, int concurrency)
+            throws Exception {
+        String[] names = {"stories260k-djl", UNBATCHED};
+        long[][] wall = new long[2][rounds];
+        long[][] generated = new long[2][rounds];
+        int[][][] ids = new int[2][concurrency][];
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(concurrency);
+        try {
+            for (int r = -warmup; r < rounds; r++) {
+                for (int p = 0; p < 2; p++) {
+                    java.util.concurrent.CountDownLatch start = new java.util.concurrent.CountDownLatch(1);
+                    java.util.List<java.util.concurrent.Future<Completion>> futures = new java.util.ArrayList<>();
+                    for (int c = 0; c < concurrency; c++) {
+                        CompletionRequest req = CompletionRequest.text(names[p], PROMPTS[c % PROMPTS.length],
+                                Options.of(Map.of("temperature", 0, "max_tokens", tokens, "repetition_penalty", 1.0)));
+                        futures.add(pool.submit(() -> {
+                            start.await();
+                            return pipelines.complete(req, TextSink.DISCARD);
+                        }));
+                    }
+                    long t0 = System.nanoTime();
+                    start.countDown();
+                    long count = 0;
+                    for (int c = 0; c < concurrency; c++) {
+                        Completion done = futures.get(c).get();
+                        ids[p][c] = done.tokens();
+                        count += done.tokens().length;
+                    }
+                    if (r >= 0) {
+                        wall[p][r] = System.nanoTime() - t0;
+                        generated[p][r] = count;
+                    }
+                }
+                for (int c = 0; c < concurrency; c++) {
+                    if (!Arrays.equals(ids[0][c], ids[1][c])) {
+                        throw new IllegalStateException("batched and unbatched decoding differ for prompt '"
+                                + PROMPTS[c % PROMPTS.length] + "':\n" + Arrays.toString(ids[0][c]) + "\n"
+                                + Arrays.toString(ids[1][c]));
+                    }
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        System.out.printf("%n%d concurrent greedy requests (%d different prompts), up to %d tokens each, %d rounds, "
+                + "medians, same tokens batched and unbatched%n", concurrency, Math.min(concurrency, PROMPTS.length),
+                tokens, rounds);
+        System.out.printf("| djl backend | aggregate tokens/s | wall time per round (ms) |%n|---|---|---|%n");
+        String[] labels = {"batching on (default)", "batching=false"};
+        double[] tps = new double[2];
+        for (int p = 0; p < 2; p++) {
+            double[] rates = new double[rounds];
+            for (int r = 0; r < rounds; r++) {
+                rates[r] = generated[p][r] / (wall[p][r] / 1e9);
+            }
+            Arrays.sort(rates);
+            tps[p] = rounds % 2 == 1 ? rates[rounds / 2] : (rates[rounds / 2 - 1] + rates[rounds / 2]) / 2;
+            System.out.printf("| %s | %.0f | %.1f |%n", labels[p], tps[p], median(wall[p]) / 1e6);
+        }
+        System.out.printf("batched / unbatched: %.2f%n", tps[0] / tps[1]);
     }
 
     /** One greedy search of {@code tokens} tokens from BOS and one of a single token: {ttft, total} nanos. */

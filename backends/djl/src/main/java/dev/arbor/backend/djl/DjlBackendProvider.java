@@ -7,6 +7,7 @@ import dev.arbor.api.PartProperties;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelBackendProvider;
 import dev.arbor.api.model.ModelSpec;
+import dev.arbor.backend.support.StepCoalescer;
 import dev.arbor.djl.runtime.DjlRuntime;
 import java.nio.file.Files;
 import java.util.List;
@@ -16,6 +17,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
 
 /**
  * The {@code djl} backend part (DJL's PyTorch engine). Formats:
@@ -25,9 +28,12 @@ import org.osgi.service.component.annotations.Reference;
  *   <li>{@code torchscript}: a TorchScript decoder with KV-cache inputs and outputs, signature in
  *       {@link TorchScriptDecoder}.</li>
  * </ul>
- * Both take {@code device} ({@code cpu} default, {@code cuda}) and {@code device_id}. The component needs the
- * {@link DjlRuntime} service, so it starts only once DJL's engine was set up inside the framework; backends it
- * opened are closed when it deactivates (bundle stop), each waiting for its in-flight calls.
+ * Both take {@code device} ({@code cpu} default, {@code cuda}), {@code device_id} and the continuous-batching options
+ * {@code batching} (default true), {@code max_batch} (default 16) and {@code batch_wait_us} (default 2000). The
+ * component needs the {@link DjlRuntime} service, so it starts only once DJL's engine was set up inside the
+ * framework; backends it opened are closed when it deactivates (bundle stop), each waiting for its in-flight calls.
+ * Backends batch the decode steps of concurrent requests; every {@link StepCoalescer.Observer} service (the HTTP
+ * server's metrics) hears of each batch.
  */
 @Component(immediate = true, service = ModelBackendProvider.class, property = {
         PartProperties.NAME + "=djl",
@@ -37,6 +43,18 @@ public final class DjlBackendProvider implements ModelBackendProvider {
     public static final List<String> FORMATS = List.of("llama2c", "torchscript");
 
     private final Set<DjlDecoderBackend> open = ConcurrentHashMap.newKeySet();
+
+    /** Observers of batched runs, replaced by DS as services come and go; none on a plain class path. */
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
+            service = StepCoalescer.Observer.class)
+    private volatile List<StepCoalescer.Observer> batchObservers = List.of();
+
+    /** Tells every current observer service of a batch. */
+    private void batched(int steps, int rows, long[] queueWaitNanos) {
+        for (StepCoalescer.Observer o : batchObservers) {
+            o.batch(steps, rows, queueWaitNanos);
+        }
+    }
 
     /** For SCR: ensures the engine was initialised by the runtime bundle before this component runs. */
     @Reference
@@ -56,8 +74,8 @@ public final class DjlBackendProvider implements ModelBackendProvider {
         }
         Engine engine = DjlRuntime.pytorch();
         DjlDecoderBackend backend = format.equals("llama2c")
-                ? Llama2cDecoders.open(engine, spec.path(), spec.options(), open::remove)
-                : TorchScriptDecoder.open(engine, spec.path(), spec.options(), open::remove);
+                ? Llama2cDecoders.open(engine, spec.path(), spec.options(), open::remove, this::batched)
+                : TorchScriptDecoder.open(engine, spec.path(), spec.options(), open::remove, this::batched);
         open.add(backend);
         return backend;
     }

@@ -16,13 +16,18 @@ import java.util.List;
  * (null while empty), owned by this state's own {@link NDManager} so that closing the state frees exactly its
  * memory, plus per row which slots hold real tokens rather than left padding (padding slots stay, hidden from every
  * query by the attention bias, and do not count towards default positions). State edits slice and concatenate on
- * the native side; nothing is copied through Java. Not thread-safe: one request owns it.
+ * the native side; nothing is copied through Java. After a batched decode run the state may instead hold a row of
+ * the batch's tensors ({@link SharedKv}), taken as its own view the first time anything else needs its tensors.
+ * Not thread-safe: one request owns it.
  */
 final class DjlDecodeState implements DecodeState {
     private final DjlDecoderBackend owner;
     private final NDManager manager;
     private StateSlots slots;
     private NDList kv;
+    /** When not null, the KV is row {@link #sharedRow} of these batch tensors and {@link #kv} is null. */
+    private SharedKv shared;
+    private int sharedRow;
     private boolean closed;
 
     DjlDecodeState(DjlDecoderBackend owner, NDManager manager, int batch) {
@@ -65,7 +70,27 @@ final class DjlDecodeState implements DecodeState {
     /** The past tensors (key, value per layer), or null while the state is empty. */
     NDList kv() {
         ensureOpen("forward");
+        ownKv();
         return kv;
+    }
+
+    /** The batch tensors this state holds a row of, or null when it holds its own tensors. */
+    SharedKv shared() {
+        return shared;
+    }
+
+    /** This state's row in {@link #shared()}. */
+    int sharedRow() {
+        return sharedRow;
+    }
+
+    /** Replaces a row of batch tensors by views of it that this state owns. */
+    private void ownKv() {
+        if (shared != null) {
+            kv = shared.row(sharedRow, manager);
+            shared.release();
+            shared = null;
+        }
     }
 
     /** Takes the network's present tensors (moved into this state's manager) and frees the previous ones. */
@@ -73,11 +98,28 @@ final class DjlDecodeState implements DecodeState {
         for (NDArray p : presents) {
             p.attach(manager);
         }
-        NDList previous = kv;
+        releaseKv();
         kv = presents;
         slots.append(newValid, lq);
-        if (previous != null) {
-            previous.close();
+    }
+
+    /** After a batched run: the state's KV is now row {@code row} of {@code batch} (one new valid token). */
+    void appendShared(SharedKv batchKv, int row) {
+        releaseKv();
+        shared = batchKv;
+        sharedRow = row;
+        slots.append(null, 1);
+    }
+
+    /** Frees this state's own tensors, or lets go of its batch row. */
+    private void releaseKv() {
+        if (shared != null) {
+            shared.release();
+            shared = null;
+        }
+        if (kv != null) {
+            kv.close();
+            kv = null;
         }
     }
 
@@ -101,6 +143,7 @@ final class DjlDecodeState implements DecodeState {
     @Override
     public DecodeState fork() {
         ensureOpen("fork");
+        ownKv();
         DjlDecodeState copy = owner.newStateFor(slots.batchSize());
         copy.slots = slots.copy();
         if (kv != null) {
@@ -125,6 +168,7 @@ final class DjlDecodeState implements DecodeState {
         if (edit == null) {
             return;
         }
+        ownKv();
         NDList next = null;
         if (kv != null && edit.slots().length > 0) {
             next = new NDList(kv.size());
@@ -184,6 +228,10 @@ final class DjlDecodeState implements DecodeState {
             return;
         }
         closed = true;
+        if (shared != null) {
+            shared.release();
+            shared = null;
+        }
         kv = null;
         manager.close();
     }

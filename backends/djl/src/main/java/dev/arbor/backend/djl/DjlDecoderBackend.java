@@ -12,6 +12,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
 import dev.arbor.api.model.AttentionSpec;
 import dev.arbor.api.model.Capability;
 import dev.arbor.api.model.DecodeState;
@@ -21,10 +22,13 @@ import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.StateWrite;
+import dev.arbor.backend.support.StepCoalescer;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Consumer;
@@ -39,6 +43,12 @@ import java.util.function.Consumer;
  * padding. The KV cache stays in native memory between steps ({@link DjlDecodeState}); each forward call runs in a
  * sub-manager of the state (or of the model for stateless calls) that is closed when the call returns, so no
  * intermediate tensor outlives its step. Stateless calls ({@code state == null}) are the cache-free reference path.
+ *
+ * <p>Continuous batching (option {@code batching}, default true; {@code max_batch} rows per run, default 16;
+ * {@code batch_wait_us}, the coalescer's gather window, default 2000): the
+ * decode steps of concurrent requests (one row, one new token appended to a non-empty state, causal or full
+ * attention without padding) are coalesced by a {@link StepCoalescer} into one batched forward
+ * ({@link BatchedDecode}); every other request runs on its own as before. Callers never see the difference.
  *
  * <p>Concurrency: {@link #forward} may run on several threads at once (PyTorch ops are thread-safe and the weights
  * are read-only); {@link #close()} waits for in-flight calls, then frees the weights and every state still open.
@@ -57,7 +67,13 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
     private final int embeddingWidth;
     private final Consumer<DjlDecoderBackend> onClose;
     private final ParameterStore store;
+    /** The empty bias that tells the llama decoder "nothing hidden"; read-only, shared by every call. */
+    private final NDArray noBias;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    /** Coalesces concurrent decode steps; null when option {@code batching} is off. */
+    private final StepCoalescer<BatchedDecode.Step, float[]> coalescer;
+    /** Told about every batch before it runs (tests use it to see batches form); null normally. */
+    private volatile StepCoalescer.Observer batchObserver;
     private volatile boolean closed;
 
     /**
@@ -65,10 +81,14 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
      * @param manager        owns the weights; closed with the backend
      * @param owner          closed with the backend after the manager (a DJL Model), may be null
      * @param embeddingTable the input embedding [vocab, width] for {@link EmbeddingAccess}, or null when not offered
+     * @param maxBatch       the most decode steps one batched run takes ({@link #maxBatch}); 0 turns batching off
+     * @param gatherMicros   how long a batched run may wait for the previous run's requests ({@link #gatherMicros})
+     * @param batches        told about every batched run (engine metrics), may be null
      */
     DjlDecoderBackend(String source, Block network, NDManager manager, AutoCloseable owner, ModelCard card,
                       Device device, int layers, int kvHeads, int headSize, float[] embeddingTable,
-                      int embeddingWidth, Consumer<DjlDecoderBackend> onClose) {
+                      int embeddingWidth, int maxBatch, long gatherMicros,
+                      StepCoalescer.Observer batches, Consumer<DjlDecoderBackend> onClose) {
         this.source = source;
         this.network = network;
         this.manager = manager;
@@ -82,6 +102,61 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
         this.embeddingWidth = embeddingWidth;
         this.onClose = onClose;
         this.store = new ParameterStore(manager, false);
+        this.noBias = manager.create(new float[0], new Shape(0));
+        // The gather window keeps a batch together: without it the first request back from its sampler finds the
+        // coalescer idle and runs alone while the others queue (measured on 4 lock-step greedy streams of
+        // stories260K: 408 of 554 runs held one step).
+        this.coalescer = maxBatch < 1 ? null : new StepCoalescer<>(new StepCoalescer.Policy<>() {
+            @Override
+            public int rows(BatchedDecode.Step step) {
+                return 1;
+            }
+
+            @Override
+            public boolean compatible(BatchedDecode.Step first, BatchedDecode.Step other) {
+                return true; // every decode step of this network merges: rows differ only in KV length (padded)
+            }
+        }, this::runSteps, maxBatch, TimeUnit.MICROSECONDS.toNanos(gatherMicros), (steps, rows, waits) -> {
+            if (batches != null) {
+                batches.batch(steps, rows, waits);
+            }
+            StepCoalescer.Observer o = batchObserver;
+            if (o != null) {
+                o.batch(steps, rows, waits);
+            }
+        });
+    }
+
+    /**
+     * The {@code maxBatch} for options {@code batching} (boolean, default true) and {@code max_batch} (rows per
+     * batched run, default 16): 0 when batching is off.
+     */
+    static int maxBatch(Options options) {
+        int rows = options.integer("max_batch", 16, 1, 4096);
+        return options.bool("batching", true) ? rows : 0;
+    }
+
+    /**
+     * Option {@code batch_wait_us} (default 2000, 0 = never wait): the coalescer's gather window, how long a batched
+     * run may wait for the requests of the previous run to submit their next step, so that a batch stays together.
+     */
+    static long gatherMicros(Options options) {
+        return options.integer("batch_wait_us", 2000, 0, 60_000_000);
+    }
+
+    /** Totals of the step coalescer (batches, steps, queue wait), or null when batching is off. */
+    StepCoalescer.Stats batchingStats() {
+        return coalescer == null ? null : coalescer.stats();
+    }
+
+    /** Decode steps waiting for a batched run (0 when batching is off). */
+    int queuedSteps() {
+        return coalescer == null ? 0 : coalescer.queued();
+    }
+
+    /** Sets the observer told about each batch before it runs, on the running thread (null: none). */
+    void observeBatches(StepCoalescer.Observer observer) {
+        this.batchObserver = observer;
     }
 
     /** Capabilities of any network with the bias signature: every attention spec and every state edit. */
@@ -188,9 +263,26 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
         read.lock();
         try {
             ensureOpen();
-            return run(request);
+            BatchedDecode.Step step = coalescer == null ? null : BatchedDecode.Step.of(request, this);
+            if (step == null) {
+                return run(request);
+            }
+            return new ForwardResult(new float[][][] {{coalescer.submit(step)}}, null);
         } finally {
             read.unlock();
+        }
+    }
+
+    /** The coalescer's runner: one step runs exactly as an unbatched request, several as one batched forward. */
+    List<float[]> runSteps(List<BatchedDecode.Step> steps) {
+        if (steps.size() == 1) {
+            return List.of(run(steps.get(0).request()).logits()[0][0]);
+        }
+        try {
+            return BatchedDecode.run(steps, network, store, manager, layers, noBias);
+        } catch (EngineException e) {
+            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "PyTorch failed on '" + source + "' for a "
+                    + "batched decode step of " + steps.size() + " requests: " + e.getMessage(), e);
         }
     }
 
@@ -269,8 +361,7 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
             NDList inputs = new NDList(3 + 2 * layers);
             inputs.add(step.create(flatLongs(tokens, batch, lq), new Shape(batch, lq)));
             inputs.add(step.create(flatLongs(positions, batch, lq), new Shape(batch, lq)));
-            inputs.add(unmasked ? step.create(new float[0], new Shape(0))
-                    : step.create(bias, new Shape(batch, 1, lq, past + lq)));
+            inputs.add(unmasked ? noBias : step.create(bias, new Shape(batch, 1, lq, past + lq)));
             NDList kv = state == null ? null : state.kv();
             for (int i = 0; i < 2 * layers; i++) {
                 inputs.add(kv != null ? kv.get(i) : step.zeros(new Shape(batch, kvHeads, 0, headSize),

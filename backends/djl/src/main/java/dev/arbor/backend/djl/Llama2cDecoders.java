@@ -5,6 +5,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import dev.arbor.api.Options;
 import dev.arbor.api.model.ModelCard;
+import dev.arbor.backend.support.StepCoalescer;
 import dev.arbor.models.llama2c.Llama2cCheckpoint;
 import dev.arbor.models.llama2c.Llama2cModelCard;
 import java.nio.file.Path;
@@ -15,7 +16,8 @@ import java.util.logging.Logger;
  * Format {@code llama2c}: reads the checkpoint directly (no ONNX step) into a {@link LlamaDecoder}. The card's special
  * ids, alignment, attention pattern and block size come from {@link Llama2cModelCard} (the {@code .card.json}
  * sidecar, else llama2.c's defaults), so the project's own trained models (diffusion, block-causal) open the same way.
- * Options: {@code keep_layers} (0 = all; a layer-skip draft), {@code name}, {@code device}, {@code device_id}.
+ * Options: {@code keep_layers} (0 = all; a layer-skip draft), {@code name}, {@code device}, {@code device_id}, and
+ * the batching options of {@link DjlDecoderBackend} ({@code batching}, {@code max_batch}, {@code batch_wait_us}).
  */
 final class Llama2cDecoders {
     private static final Logger LOG = Logger.getLogger(Llama2cDecoders.class.getName());
@@ -24,7 +26,7 @@ final class Llama2cDecoders {
     }
 
     static DjlDecoderBackend open(Engine engine, Path checkpoint, Options options,
-                                  Consumer<DjlDecoderBackend> onClose) {
+                                  Consumer<DjlDecoderBackend> onClose, StepCoalescer.Observer batches) {
         int keepLayers = options.integer("keep_layers", 0, 0, Integer.MAX_VALUE);
         Llama2cCheckpoint full = Llama2cCheckpoint.read(checkpoint);
         Llama2cCheckpoint weights = full.withLayers(keepLayers);
@@ -42,7 +44,7 @@ final class Llama2cDecoders {
             LlamaDecoder network = new LlamaDecoder(weights, manager);
             DjlDecoderBackend backend = new DjlDecoderBackend(checkpoint.toString(), network, manager, null, card,
                     device, cfg.nLayers(), cfg.nKvHeads(), cfg.headSize(), weights.tokenEmbedding(), cfg.dim(),
-                    onClose);
+                    DjlDecoderBackend.maxBatch(options), DjlDecoderBackend.gatherMicros(options), batches, onClose);
             LOG.info(() -> "opened llama2.c checkpoint '" + checkpoint + "' on DJL/PyTorch " + device + ": "
                     + cfg + "; " + card);
             return backend;

@@ -3,8 +3,9 @@ package dev.arbor.backend.djl;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.internal.NDArrayEx;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
@@ -30,6 +31,7 @@ public final class LlamaDecoder extends AbstractBlock {
     private final Parameter classifier;
     private final Parameter ropeCos;
     private final Parameter ropeSin;
+    private final NDArray eps;
     /** The checkpoint's shape; the rearranged Java weights are dropped once copied into native memory. */
     private final Llama2cConfig config;
 
@@ -47,6 +49,7 @@ public final class LlamaDecoder extends AbstractBlock {
                 manager.create(w.ropeCos, new Shape(w.config.seqLen(), width))));
         this.ropeSin = addParameter(LlamaDecoderLayer.weight("rope_sin",
                 manager.create(w.ropeSin, new Shape(w.config.seqLen(), width))));
+        this.eps = LlamaDecoderLayer.epsilon(manager);
         this.layers = new LlamaDecoderLayer[w.config.nLayers()];
         for (int l = 0; l < layers.length; l++) {
             layers[l] = addChildBlock("layer" + l, new LlamaDecoderLayer(w, l, manager));
@@ -79,12 +82,14 @@ public final class LlamaDecoder extends AbstractBlock {
         NDArray ids = in.get(0);
         NDArray positions = in.get(1);
         NDArray bias = in.get(2);
-        NDManager scope = ids.getManager(); // gathers from weights go to the step's manager, not the weights'
         long b = ids.getShape().get(0);
         long t = ids.getShape().get(1);
-        NDArray x = embedding.getArray().get(scope, new NDIndex("{}", ids));            // [B,T,dim]
-        NDArray cos = ropeCos.getArray().get(scope, new NDIndex("{}", positions));      // [B,T,dim+kvDim]
-        NDArray sin = ropeSin.getArray().get(scope, new NDIndex("{}", positions));
+        // Row gathers as torch embedding lookups: one JNI call each (an NDIndex get takes several), and the results
+        // belong to the manager of the ids (the step's), not the weights'.
+        NDArrayEx ex = ids.getNDArrayInternal();
+        NDArray x = ex.embedding(ids, embedding.getArray(), SparseFormat.DENSE).singletonOrThrow();    // [B,T,dim]
+        NDArray cos = ex.embedding(positions, ropeCos.getArray(), SparseFormat.DENSE).singletonOrThrow(); // [B,T,w]
+        NDArray sin = ex.embedding(positions, ropeSin.getArray(), SparseFormat.DENSE).singletonOrThrow();
         NDArray bias5 = t == 1 || bias.isEmpty() ? bias                                 // [B,1,1,S] as it is
                 : bias.reshape(b, 1, 1, t, bias.getShape().get(3));                     // broadcast over head groups
         NDList out = new NDList(1 + 2 * layers.length);
@@ -96,7 +101,7 @@ public final class LlamaDecoder extends AbstractBlock {
             out.add(r.get(1));
             out.add(r.get(2));
         }
-        out.set(0, LlamaDecoderLayer.rmsNorm(x).matMul(classifier.getArray()));
+        out.set(0, LlamaDecoderLayer.rmsNorm(x, eps).matMul(classifier.getArray()));
         return out;
     }
 

@@ -3,7 +3,6 @@ package dev.arbor.backend.djl;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Parameter;
@@ -35,14 +34,14 @@ final class LlamaDecoderLayer extends AbstractBlock {
     private final Parameter wo;
     private final Parameter w13;
     private final Parameter w2;
-    // Slices of the fused projections, parsed once (NDIndex parsing per step is measurable on tiny models).
-    private final NDIndex qkCols;
-    private final NDIndex rotatedCols;
-    private final NDIndex vCols;
-    private final NDIndex qCols;
-    private final NDIndex kCols;
-    private final NDIndex gateCols;
-    private final NDIndex upCols;
+    /** Where the fused projection splits: q|k (to rotate) | v | rotated q|k. One native split, not three gathers. */
+    private final long[] qkvSplit;
+    /** Where rotated q|k splits into q | k. */
+    private final long[] qkSplit;
+    /** Where the fused SwiGLU projection splits into gate | up. */
+    private final long[] gateUpSplit;
+    /** RMSNorm's epsilon as a native scalar: adding a Java number would create and free a tensor per call. */
+    private final NDArray eps;
 
     LlamaDecoderLayer(LlamaWeights w, int layer, NDManager manager) {
         this.dim = w.dim;
@@ -56,13 +55,17 @@ final class LlamaDecoderLayer extends AbstractBlock {
         this.w13 = addParameter(weight("w13", manager.create(w.w13[layer], new Shape(dim, 2L * hidden))));
         this.w2 = addParameter(weight("w2", manager.create(w.w2[layer], new Shape(hidden, dim))));
         int qk = dim + kvDim;
-        this.qkCols = new NDIndex("..., :{}", qk);
-        this.rotatedCols = new NDIndex("..., {}:", qk + kvDim);
-        this.vCols = new NDIndex("..., {}:{}", qk, qk + kvDim);
-        this.qCols = new NDIndex("..., :{}", dim);
-        this.kCols = new NDIndex("..., {}:", dim);
-        this.gateCols = new NDIndex("..., :{}", hidden);
-        this.upCols = new NDIndex("..., {}:", hidden);
+        this.qkvSplit = new long[] {qk, qk + kvDim};
+        this.qkSplit = new long[] {dim};
+        this.gateUpSplit = new long[] {hidden};
+        this.eps = epsilon(manager);
+    }
+
+    /** RMSNorm's epsilon as a scalar tensor of {@code manager} (lives and dies with the weights). */
+    static NDArray epsilon(NDManager manager) {
+        NDArray e = manager.create(RMS_EPS);
+        e.setName("rms_eps");
+        return e;
     }
 
     static Parameter weight(String name, NDArray array) {
@@ -71,9 +74,12 @@ final class LlamaDecoderLayer extends AbstractBlock {
                 .optRequiresGrad(false).build();
     }
 
-    /** run.c's rmsnorm without the weight (folded into the next matmul): x / sqrt(mean(x^2) + eps). */
-    static NDArray rmsNorm(NDArray x) {
-        return x.div(x.square().mean(new int[] {-1}, true).add(RMS_EPS).sqrt());
+    /**
+     * run.c's rmsnorm without the weight (folded into the next matmul): x / sqrt(mean(x^2) + eps), with
+     * {@code eps} from {@link #epsilon}. The eps add runs in place on the fresh mean (one tensor fewer per call).
+     */
+    static NDArray rmsNorm(NDArray x, NDArray eps) {
+        return x.div(x.square().mean(new int[] {-1}, true).addi(eps).sqrt());
     }
 
     @Override
@@ -88,18 +94,21 @@ final class LlamaDecoderLayer extends AbstractBlock {
         long b = x.getShape().get(0);
         long t = x.getShape().get(1);
 
-        NDArray fused = rmsNorm(x).matMul(qkv.getArray());                                   // [B,T,fused]
-        NDArray rotated = fused.get(qkCols).mul(cos)
-                .add(fused.get(rotatedCols).mul(sin));                 // RoPE on q|k
+        // Every op is a JNI call plus a Java NDArray registered with the step's manager, and the tiny models are bound
+        // by that, not by arithmetic: the fused projections are cut with one native split (views, no copies) rather
+        // than NDIndex gets (several JNI calls each), and temporaries that nothing else reads are updated in place.
+        NDList parts = rmsNorm(x, eps).matMul(qkv.getArray()).split(qkvSplit, 2);         // q|k, v, rotated q|k
+        NDArray rotated = parts.get(0).mul(cos).addi(parts.get(2).mul(sin));               // RoPE on q|k
+        NDList qk = rotated.split(qkSplit, 2);
         // One new token (the decode loop) needs no transposes: [B,1,H*hs] is already [B,kvH,G,hs] in memory order.
         boolean single = t == 1;
-        NDArray q = single ? rotated.get(qCols).reshape(b, kvHeads, groups, headSize)
-                : rotated.get(qCols).reshape(b, t, kvHeads, groups, headSize).transpose(0, 2, 3, 1, 4)
+        NDArray q = single ? qk.get(0).reshape(b, kvHeads, groups, headSize)
+                : qk.get(0).reshape(b, t, kvHeads, groups, headSize).transpose(0, 2, 3, 1, 4)
                 .reshape(b, kvHeads, groups * t, headSize); // query heads grouped under their kv head
-        NDArray k = single ? rotated.get(kCols).reshape(b, kvHeads, 1, headSize)
-                : rotated.get(kCols).reshape(b, t, kvHeads, headSize).transpose(0, 2, 1, 3);
-        NDArray v = single ? fused.get(vCols).reshape(b, kvHeads, 1, headSize)
-                : fused.get(vCols).reshape(b, t, kvHeads, headSize).transpose(0, 2, 1, 3);
+        NDArray k = single ? qk.get(1).reshape(b, kvHeads, 1, headSize)
+                : qk.get(1).reshape(b, t, kvHeads, headSize).transpose(0, 2, 1, 3);
+        NDArray v = single ? parts.get(1).reshape(b, kvHeads, 1, headSize)
+                : parts.get(1).reshape(b, t, kvHeads, headSize).transpose(0, 2, 1, 3);
         NDArray keys = pastK.getShape().get(2) == 0 ? k : pastK.concat(k, 2);                 // [B,kvH,S,hs]
         NDArray values = pastV.getShape().get(2) == 0 ? v : pastV.concat(v, 2);
         // concat ran on the past tensors, so its results belong to the state's manager: move them to the step's, or
@@ -124,10 +133,10 @@ final class LlamaDecoderLayer extends AbstractBlock {
         }
         NDArray h = x.add(attended.matMul(wo.getArray()));
 
-        NDArray gateUp = rmsNorm(h).matMul(w13.getArray());                                   // [B,T,2*hidden]
-        NDArray gate = gateUp.get(gateCols);
-        NDArray swiglu = gate.mul(gate.getNDArrayInternal().sigmoid()).mul(gateUp.get(upCols));
-        NDArray out = h.add(swiglu.matMul(w2.getArray()));
+        NDList gateUp = rmsNorm(h, eps).matMul(w13.getArray()).split(gateUpSplit, 2);     // gate, up
+        NDArray gate = gateUp.get(0);
+        NDArray swiglu = gate.getNDArrayInternal().sigmoid().muli(gate).muli(gateUp.get(1));
+        NDArray out = h.addi(swiglu.matMul(w2.getArray()));
         return new NDList(out, keys, values);
     }
 

@@ -8,6 +8,7 @@ import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
 import dev.arbor.api.model.LogitAlignment;
 import dev.arbor.api.model.ModelCard;
+import dev.arbor.backend.support.StepCoalescer;
 import dev.arbor.api.model.NativeAttention;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -41,7 +42,8 @@ final class TorchScriptDecoder {
     private TorchScriptDecoder() {
     }
 
-    static DjlDecoderBackend open(Engine engine, Path file, Options options, Consumer<DjlDecoderBackend> onClose) {
+    static DjlDecoderBackend open(Engine engine, Path file, Options options, Consumer<DjlDecoderBackend> onClose,
+                                  StepCoalescer.Observer batches) {
         if (!Files.isRegularFile(file)) {
             throw new ArborException(ArborException.Kind.NOT_FOUND, "TorchScript model file '" + file
                     + "' does not exist");
@@ -64,7 +66,8 @@ final class TorchScriptDecoder {
             String prefix = fileName.endsWith(".pt") ? fileName.substring(0, fileName.length() - 3) : fileName;
             model.load(file.getParent() == null ? Path.of(".") : file.getParent(), prefix);
             DjlDecoderBackend backend = new DjlDecoderBackend(file.toString(), model.getBlock(), model.getNDManager(),
-                    model, card, device, layers, kvHeads, headSize, null, 0, onClose);
+                    model, card, device, layers, kvHeads, headSize, null, 0,
+                    DjlDecoderBackend.maxBatch(options), DjlDecoderBackend.gatherMicros(options), batches, onClose);
             LOG.info(() -> "opened TorchScript decoder '" + file + "' on DJL/PyTorch " + device + ": " + card);
             return backend;
         } catch (IOException | MalformedModelException | RuntimeException e) {
