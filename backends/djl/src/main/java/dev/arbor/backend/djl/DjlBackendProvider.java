@@ -29,7 +29,7 @@ import org.osgi.service.component.annotations.ReferencePolicy;
  *       {@link TorchScriptDecoder}.</li>
  * </ul>
  * Both take {@code device} ({@code cpu} default, {@code cuda}), {@code device_id} and the continuous-batching options
- * {@code batching} (default true), {@code max_batch} (default 16) and {@code batch_wait_us} (default 2000). The
+ * {@code batching} (default true), {@code max_batch_rows} (default 16) and {@code batch_gather_us} (default 2000). The
  * component needs the {@link DjlRuntime} service, so it starts only once DJL's engine was set up inside the
  * framework; backends it opened are closed when it deactivates (bundle stop), each waiting for its in-flight calls.
  * Backends batch the decode steps of concurrent requests; every {@link StepCoalescer.Observer} service (the HTTP

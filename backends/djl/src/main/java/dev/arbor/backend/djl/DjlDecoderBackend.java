@@ -44,8 +44,8 @@ import java.util.function.Consumer;
  * sub-manager of the state (or of the model for stateless calls) that is closed when the call returns, so no
  * intermediate tensor outlives its step. Stateless calls ({@code state == null}) are the cache-free reference path.
  *
- * <p>Continuous batching (option {@code batching}, default true; {@code max_batch} rows per run, default 16;
- * {@code batch_wait_us}, the coalescer's gather window, default 2000): the
+ * <p>Continuous batching (option {@code batching}, default true; {@code max_batch_rows} rows per run, default 16;
+ * {@code batch_gather_us}, the coalescer's gather window, default 2000): the
  * decode steps of concurrent requests (one row, one new token appended to a non-empty state, causal or full
  * attention without padding) are coalesced by a {@link StepCoalescer} into one batched forward
  * ({@link BatchedDecode}); every other request runs on its own as before. Callers never see the difference.
@@ -128,20 +128,20 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
     }
 
     /**
-     * The {@code maxBatch} for options {@code batching} (boolean, default true) and {@code max_batch} (rows per
+     * The {@code maxBatch} for options {@code batching} (boolean, default true) and {@code max_batch_rows} (rows per
      * batched run, default 16): 0 when batching is off.
      */
     static int maxBatch(Options options) {
-        int rows = options.integer("max_batch", 16, 1, 4096);
+        int rows = options.integer("max_batch_rows", 16, 1, 4096);
         return options.bool("batching", true) ? rows : 0;
     }
 
     /**
-     * Option {@code batch_wait_us} (default 2000, 0 = never wait): the coalescer's gather window, how long a batched
+     * Option {@code batch_gather_us} (default 2000, 0 = never wait): the coalescer's gather window, how long a batched
      * run may wait for the requests of the previous run to submit their next step, so that a batch stays together.
      */
     static long gatherMicros(Options options) {
-        return options.integer("batch_wait_us", 2000, 0, 60_000_000);
+        return options.integer("batch_gather_us", 2000, 0, 60_000_000);
     }
 
     /** Totals of the step coalescer (batches, steps, queue wait), or null when batching is off. */

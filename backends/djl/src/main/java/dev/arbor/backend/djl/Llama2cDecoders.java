@@ -17,7 +17,7 @@ import java.util.logging.Logger;
  * ids, alignment, attention pattern and block size come from {@link Llama2cModelCard} (the {@code .card.json}
  * sidecar, else llama2.c's defaults), so the project's own trained models (diffusion, block-causal) open the same way.
  * Options: {@code keep_layers} (0 = all; a layer-skip draft), {@code name}, {@code device}, {@code device_id}, and
- * the batching options of {@link DjlDecoderBackend} ({@code batching}, {@code max_batch}, {@code batch_wait_us}).
+ * the batching options of {@link DjlDecoderBackend} ({@code batching}, {@code max_batch_rows}, {@code batch_gather_us}).
  */
 final class Llama2cDecoders {
     private static final Logger LOG = Logger.getLogger(Llama2cDecoders.class.getName());

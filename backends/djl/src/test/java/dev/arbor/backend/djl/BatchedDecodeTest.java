@@ -253,7 +253,7 @@ class BatchedDecodeTest {
         // a gather window (60 s) beyond the test's timeout: only the arrival of the third step can end the wait
         try (DjlDecoderBackend m = (DjlDecoderBackend) DjlTestSupport.provider().open(new ModelSpec(
                 SharedModels.require("stories260K/stories260K.bin"), "llama2c", Options.of(
-                        java.util.Map.of("batch_wait_us", 60_000_000))))) {
+                        java.util.Map.of("batch_gather_us", 60_000_000))))) {
             List<Integer> batchRows = new java.util.concurrent.CopyOnWriteArrayList<>();
             DecodeState[] states = new DecodeState[3];
             ExecutorService pool = Executors.newFixedThreadPool(3);
