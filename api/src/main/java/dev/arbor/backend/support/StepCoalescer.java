@@ -58,6 +58,19 @@ public final class StepCoalescer<S, R> {
     public interface Observer {
         /** A batch of {@code steps} steps and {@code rows} rows starts; {@code queueWaitNanos[i]} is step i's wait. */
         void batch(int steps, int rows, long[] queueWaitNanos);
+
+        /**
+         * One observer telling every observer {@code current} holds at the time of each batch (a backend provider's
+         * dynamic list of observer services).
+         */
+        static Observer fanOut(java.util.function.Supplier<? extends Iterable<? extends Observer>> current) {
+            Objects.requireNonNull(current, "current");
+            return (steps, rows, waits) -> {
+                for (Observer o : current.get()) {
+                    o.batch(steps, rows, waits);
+                }
+            };
+        }
     }
 
     /**

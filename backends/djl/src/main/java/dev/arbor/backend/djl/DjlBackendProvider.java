@@ -50,11 +50,7 @@ public final class DjlBackendProvider implements ModelBackendProvider {
     private volatile List<StepCoalescer.Observer> batchObservers = List.of();
 
     /** Tells every current observer service of a batch. */
-    private void batched(int steps, int rows, long[] queueWaitNanos) {
-        for (StepCoalescer.Observer o : batchObservers) {
-            o.batch(steps, rows, queueWaitNanos);
-        }
-    }
+    private final StepCoalescer.Observer batched = StepCoalescer.Observer.fanOut(() -> batchObservers);
 
     /** For SCR: ensures the engine was initialised by the runtime bundle before this component runs. */
     @Reference
@@ -74,8 +70,8 @@ public final class DjlBackendProvider implements ModelBackendProvider {
         }
         Engine engine = DjlRuntime.pytorch();
         DjlDecoderBackend backend = format.equals("llama2c")
-                ? Llama2cDecoders.open(engine, spec.path(), spec.options(), open::remove, this::batched)
-                : TorchScriptDecoder.open(engine, spec.path(), spec.options(), open::remove, this::batched);
+                ? Llama2cDecoders.open(engine, spec.path(), spec.options(), open::remove, batched)
+                : TorchScriptDecoder.open(engine, spec.path(), spec.options(), open::remove, batched);
         open.add(backend);
         return backend;
     }

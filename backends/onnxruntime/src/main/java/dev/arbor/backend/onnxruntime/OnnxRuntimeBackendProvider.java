@@ -46,11 +46,7 @@ public final class OnnxRuntimeBackendProvider implements ModelBackendProvider {
     private volatile List<StepCoalescer.Observer> batchObservers = List.of();
 
     /** Tells every current observer service of a batch. */
-    private void batched(int steps, int rows, long[] queueWaitNanos) {
-        for (StepCoalescer.Observer o : batchObservers) {
-            o.batch(steps, rows, queueWaitNanos);
-        }
-    }
+    private final StepCoalescer.Observer batched = StepCoalescer.Observer.fanOut(() -> batchObservers);
 
     /** Opens {@code spec}; fails with an ArborException naming the file and the cause. */
     @Override
@@ -64,7 +60,7 @@ public final class OnnxRuntimeBackendProvider implements ModelBackendProvider {
         };
         // A llama2c model also offers its checkpoint's token embedding (EmbeddingAccess, read lazily).
         OnnxDecoderBackend backend = OnnxDecoderBackend.open(onnx, spec.options(), open::remove,
-                format.equals("llama2c") ? spec.path() : null, this::batched);
+                format.equals("llama2c") ? spec.path() : null, batched);
         open.add(backend);
         return backend;
     }
