@@ -101,8 +101,10 @@ final class FusedDecodeState implements DecodeState {
             for (int b = 0; b < batch; b++) {
                 arena.copyRow(first + b, copy.first + b, length);
             }
+            // Still exclusive: until the copy's rows show their length, a batched run covering them would take them
+            // for empty rows and write its dummy keys into slot 0, over the keys just copied.
+            copy.setLength(length);
         });
-        copy.setLength(length);
         return copy;
     }
 
@@ -142,6 +144,7 @@ final class FusedDecodeState implements DecodeState {
             arena.exclusive(() -> {
                 for (int i = 0; i < src.length; i++) {
                     arena.copyRow(from + src[i], target + i, n);
+                    arena.setLength(target + i, n); // as in fork: before any run can cover the new rows
                 }
             });
             arena.free(first, batch);
