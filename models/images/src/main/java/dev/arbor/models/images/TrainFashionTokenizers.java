@@ -108,6 +108,10 @@ public final class TrainFashionTokenizers {
         card.append("\n## Limitations\n\n")
                 .append("Codebooks of raw pixel patches, no perceptual loss and no learned decoder: reconstructions are\n")
                 .append("blocky at 4x4 and lose fine texture. Made for Fashion-MNIST 28x28 grey images only.\n")
+                .append("The multi-scale tokenizer has no learned encoder, φ mixing or decoder (VAR has all three), and its\n")
+                .append("one codebook serves both coarse cells (whole-patch averages) and small fine-scale residuals, so at\n")
+                .append("equal K it may reconstruct no better than the patch VQ despite more tokens: its point is the\n")
+                .append("coarse-to-fine token order a next-scale prior predicts, compare the two rows above.\n")
                 .append("Data: Fashion-MNIST (Zalando Research, MIT licence).\n");
         Files.writeString(out.resolve("MODEL_CARD.md"), card.toString());
         System.out.print(card);
