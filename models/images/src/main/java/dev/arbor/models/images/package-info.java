@@ -1,0 +1,11 @@
+/**
+ * Image data and image tokenizers for Arbor's image path: the Fashion-MNIST reader
+ * ({@link dev.arbor.models.images.FashionMnist}, IDX files of the Debian package {@code dataset-fashion-mnist}), a
+ * single-scale patch VQ tokenizer ({@link dev.arbor.models.images.PatchVqTokenizer}, 49 tokens per 28x28 image) and
+ * VAR's multi-scale residual VQ ({@link dev.arbor.models.images.MultiScaleVq}, 104 tokens over scales 1..7), both
+ * trained by plain-Java k-means ({@link dev.arbor.models.images.KMeans}) and written by
+ * {@link dev.arbor.models.images.TrainFashionTokenizers}.
+ */
+@org.osgi.annotation.bundle.Export
+@org.osgi.annotation.versioning.Version("1.0.0")
+package dev.arbor.models.images;
