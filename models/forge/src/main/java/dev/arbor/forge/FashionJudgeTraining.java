@@ -200,8 +200,8 @@ public final class FashionJudgeTraining {
         b.append(String.format("Data: Fashion-MNIST (Debian package `dataset-fashion-mnist`, MIT), %,d training "
                 + "images. Adam, learning rate %.1e with cosine decay to %.1e over %,d steps, batch %d, %d epochs, "
                 + "softmax cross-entropy, seed %d (weights, dropout and data order). DJL %s, PyTorch engine on "
-                + "CPU, %d threads.%n%n", r.images(), s.lr(), s.lr() / 100, r.steps(), s.batchSize(), s.epochs(),
-                s.seed(), ai.djl.engine.Engine.getDjlVersion(), threads));
+                + "CPU, %d thread%s.%n%n", r.images(), s.lr(), s.lr() / 100, r.steps(), s.batchSize(), s.epochs(),
+                s.seed(), ai.djl.engine.Engine.getDjlVersion(), threads, threads == 1 ? "" : "s"));
         b.append(String.format("Training time: %.1f s on a 2-core machine shared with other jobs.%n%n", r.seconds()));
         b.append("| epoch | seconds | mean training loss |\n|---|---|---|\n");
         for (int i = 0; i < r.epochSeconds().length; i++) {

@@ -57,7 +57,11 @@ class FashionJudgeTest {
         }
         // Not all zero and not all alike: the layer carries information about the image.
         assertThat(f[0]).isNotEqualTo(f[1]);
-        assertThat(judge.predict(images)).hasSize(7).allSatisfy(k -> assertThat(k).isBetween(0, 9));
+        int[] predicted = judge.predict(images);
+        assertThat(predicted).hasSize(7);
+        for (int k : predicted) {
+            assertThat(k).isBetween(0, FashionJudge.CLASSES - 1);
+        }
     }
 
     @Test
@@ -68,8 +72,10 @@ class FashionJudgeTest {
         float[][] ff = judge.features(first);
         double floor = FrechetDistance.between(ff, judge.features(second));
         double distorted = FrechetDistance.between(ff, judge.features(distort(second, 7)));
-        // The two halves are samples of one distribution: only sampling noise separates them.
-        assertThat(floor).isPositive().isLessThan(distorted / 10);
+        // The two halves are samples of one distribution: only sampling noise separates them (the committed model
+        // measures 0.52, see its card). Shifted and noised images measure 177.
+        assertThat(floor).isPositive().isLessThan(2.0);
+        assertThat(distorted).isGreaterThan(50 * floor);
     }
 
     /** Shifts each image 3 pixels right and down (zero fill) and adds Gaussian pixel noise of sd 0.2, clipped. */
