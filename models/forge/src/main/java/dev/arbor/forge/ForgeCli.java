@@ -127,13 +127,14 @@ public final class ForgeCli {
         }
     }
 
-    @Command(name = "judge", description = "Train the Fashion-MNIST classifier behind the image metrics (class "
+    @Command(name = "judge", mixinStandardHelpOptions = true, description = "Train the Fashion-MNIST classifier behind the image metrics (class "
             + "accuracy, Fréchet distance), measure it on the test set and write it with MODEL_CARD.md.")
     static final class JudgeCmd implements Callable<Integer> {
         @Option(names = "--out", description = "target folder (default: ${DEFAULT-VALUE})",
                 defaultValue = "models/trained/fashion-judge")
         Path out;
-        @Option(names = "--epochs", defaultValue = "10", description = "epochs (default: ${DEFAULT-VALUE})")
+        @Option(names = "--epochs", defaultValue = "8", description = "epochs (default: ${DEFAULT-VALUE}, the committed "
+                + "model's)")
         int epochs;
         @Option(names = "--batch", defaultValue = "128", description = "batch size (default: ${DEFAULT-VALUE})")
         int batch;
