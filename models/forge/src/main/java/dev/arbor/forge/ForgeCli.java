@@ -10,7 +10,8 @@ import picocli.CommandLine.Parameters;
 /** {@code arbor forge}: build the corpus and tokenizer, train a recipe, evaluate and export it. */
 @Command(name = "forge", mixinStandardHelpOptions = true,
         description = "Train the project's tiny reference models (DJL, PyTorch engine, CPU, offline).",
-        subcommands = {ForgeCli.CorpusCmd.class, ForgeCli.TrainCmd.class, ForgeCli.ExportCmd.class})
+        subcommands = {ForgeCli.CorpusCmd.class, ForgeCli.TrainCmd.class, ForgeCli.ExportCmd.class,
+                ForgeCli.JudgeCmd.class})
 public final class ForgeCli {
 
     /** Options every subcommand shares. */
@@ -122,6 +123,46 @@ public final class ForgeCli {
             Recipe r = Recipe.read(recipe);
             r = smoke ? r.smokeVariant() : r;
             common.forge().export(r, out, new Exporter.Measure(samples, smoke ? 32 : 200, !noOnnx, judge));
+            return 0;
+        }
+    }
+
+    @Command(name = "judge", mixinStandardHelpOptions = true, description = "Train the Fashion-MNIST classifier behind the image metrics (class "
+            + "accuracy, Fréchet distance), measure it on the test set and write it with MODEL_CARD.md.")
+    static final class JudgeCmd implements Callable<Integer> {
+        @Option(names = "--out", description = "target folder (default: ${DEFAULT-VALUE})",
+                defaultValue = "models/trained/fashion-judge")
+        Path out;
+        @Option(names = "--epochs", defaultValue = "8", description = "epochs (default: ${DEFAULT-VALUE}, the committed "
+                + "model's)")
+        int epochs;
+        @Option(names = "--batch", defaultValue = "128", description = "batch size (default: ${DEFAULT-VALUE})")
+        int batch;
+        @Option(names = "--lr", defaultValue = "0.001", description = "Adam learning rate (default: ${DEFAULT-VALUE})")
+        float lr;
+        @Option(names = "--seed", defaultValue = "20261207", description = "seed (default: ${DEFAULT-VALUE})")
+        long seed;
+        @Option(names = "--train-limit", defaultValue = "0", description = "train on the first N images only "
+                + "(0: all 60,000), for timing runs")
+        int trainLimit;
+        @Option(names = "--threads", description = "CPU threads for PyTorch (default: all)")
+        Integer threads;
+
+        @Override
+        public Integer call() throws Exception {
+            var train = dev.arbor.models.images.FashionMnist.load(dev.arbor.models.images.FashionMnist.Split.TRAIN);
+            var test = dev.arbor.models.images.FashionMnist.load(dev.arbor.models.images.FashionMnist.Split.TEST);
+            FashionJudgeTraining.Settings s = new FashionJudgeTraining.Settings(epochs, batch, lr, seed, trainLimit);
+            FashionJudgeTraining t = new FashionJudgeTraining(System.out::println);
+            Path params = out.resolve("fashion-judge.params");
+            FashionJudgeTraining.Result r = t.train(train.images(), train.labels(), s, threads, params);
+            FashionJudgeTraining.Evaluation e = t.evaluate(params, train.images(), test.images(), test.labels(),
+                    threads);
+            String command = "arbor forge judge --epochs " + epochs + " --batch " + batch + " --lr " + lr
+                    + " --seed " + seed + (trainLimit > 0 ? " --train-limit " + trainLimit : "")
+                    + (threads != null ? " --threads " + threads : "") + " --out " + out;
+            FashionJudgeTraining.writeCard(out, command, s, r, e, java.nio.file.Files.size(params),
+                    DjlSetup.threads());
             return 0;
         }
     }
