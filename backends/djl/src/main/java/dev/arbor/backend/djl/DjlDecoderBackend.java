@@ -22,13 +22,13 @@ import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.StateWrite;
+import dev.arbor.backend.support.BatchingOptions;
 import dev.arbor.backend.support.StepCoalescer;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Consumer;
@@ -81,13 +81,12 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
      * @param manager        owns the weights; closed with the backend
      * @param owner          closed with the backend after the manager (a DJL Model), may be null
      * @param embeddingTable the input embedding [vocab, width] for {@link EmbeddingAccess}, or null when not offered
-     * @param maxBatch       the most decode steps one batched run takes ({@link #maxBatch}); 0 turns batching off
-     * @param gatherMicros   how long a batched run may wait for the previous run's requests ({@link #gatherMicros})
+     * @param batching       the continuous-batching options ({@link #batching})
      * @param batches        told about every batched run (engine metrics), may be null
      */
     DjlDecoderBackend(String source, Block network, NDManager manager, AutoCloseable owner, ModelCard card,
                       Device device, int layers, int kvHeads, int headSize, float[] embeddingTable,
-                      int embeddingWidth, int maxBatch, long gatherMicros,
+                      int embeddingWidth, BatchingOptions batching,
                       StepCoalescer.Observer batches, Consumer<DjlDecoderBackend> onClose) {
         this.source = source;
         this.network = network;
@@ -106,7 +105,7 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
         // The gather window keeps a batch together: without it the first request back from its sampler finds the
         // coalescer idle and runs alone while the others queue (measured on 4 lock-step greedy streams of
         // stories260K: 408 of 554 runs held one step).
-        this.coalescer = maxBatch < 1 ? null : new StepCoalescer<>(new StepCoalescer.Policy<>() {
+        this.coalescer = batching.coalescer(new StepCoalescer.Policy<>() {
             @Override
             public int rows(BatchedDecode.Step step) {
                 return 1;
@@ -116,7 +115,7 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
             public boolean compatible(BatchedDecode.Step first, BatchedDecode.Step other) {
                 return true; // every decode step of this network merges: rows differ only in KV length (padded)
             }
-        }, this::runSteps, maxBatch, TimeUnit.MICROSECONDS.toNanos(gatherMicros), (steps, rows, waits) -> {
+        }, this::runSteps, (steps, rows, waits) -> {
             if (batches != null) {
                 batches.batch(steps, rows, waits);
             }
@@ -128,20 +127,12 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
     }
 
     /**
-     * The {@code maxBatch} for options {@code batching} (boolean, default true) and {@code max_batch_rows} (rows per
-     * batched run, default 16): 0 when batching is off.
+     * Options {@code batching} (default true), {@code max_batch_rows} (default 16) and {@code batch_gather_us}
+     * (default 2000: a DJL run costs about a millisecond, so waiting up to two for the rest of the previous batch
+     * keeps lock-step streams together).
      */
-    static int maxBatch(Options options) {
-        int rows = options.integer("max_batch_rows", 16, 1, 4096);
-        return options.bool("batching", true) ? rows : 0;
-    }
-
-    /**
-     * Option {@code batch_gather_us} (default 2000, 0 = never wait): the coalescer's gather window, how long a batched
-     * run may wait for the requests of the previous run to submit their next step, so that a batch stays together.
-     */
-    static long gatherMicros(Options options) {
-        return options.integer("batch_gather_us", 2000, 0, 60_000_000);
+    static BatchingOptions batching(Options options) {
+        return BatchingOptions.from(options, 16, 2000);
     }
 
     /** Totals of the step coalescer (batches, steps, queue wait), or null when batching is off. */

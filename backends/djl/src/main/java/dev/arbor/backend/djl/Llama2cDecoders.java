@@ -44,7 +44,7 @@ final class Llama2cDecoders {
             LlamaDecoder network = new LlamaDecoder(weights, manager);
             DjlDecoderBackend backend = new DjlDecoderBackend(checkpoint.toString(), network, manager, null, card,
                     device, cfg.nLayers(), cfg.nKvHeads(), cfg.headSize(), weights.tokenEmbedding(), cfg.dim(),
-                    DjlDecoderBackend.maxBatch(options), DjlDecoderBackend.gatherMicros(options), batches, onClose);
+                    DjlDecoderBackend.batching(options), batches, onClose);
             LOG.info(() -> "opened llama2.c checkpoint '" + checkpoint + "' on DJL/PyTorch " + device + ": "
                     + cfg + "; " + card);
             return backend;

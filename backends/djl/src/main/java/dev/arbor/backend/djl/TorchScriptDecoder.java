@@ -67,7 +67,7 @@ final class TorchScriptDecoder {
             model.load(file.getParent() == null ? Path.of(".") : file.getParent(), prefix);
             DjlDecoderBackend backend = new DjlDecoderBackend(file.toString(), model.getBlock(), model.getNDManager(),
                     model, card, device, layers, kvHeads, headSize, null, 0,
-                    DjlDecoderBackend.maxBatch(options), DjlDecoderBackend.gatherMicros(options), batches, onClose);
+                    DjlDecoderBackend.batching(options), batches, onClose);
             LOG.info(() -> "opened TorchScript decoder '" + file + "' on DJL/PyTorch " + device + ": " + card);
             return backend;
         } catch (IOException | MalformedModelException | RuntimeException e) {

@@ -12,6 +12,7 @@ import dev.arbor.api.model.AttentionSpec;
 import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.StateWrite;
+import dev.arbor.backend.support.BatchingOptions;
 import dev.arbor.backend.support.StepCoalescer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -77,14 +78,14 @@ final class FusedDecoder implements AutoCloseable {
                     + "the backend allocates one slot per position, so the two must agree (or leave the axis "
                     + "symbolic)", null);
         }
-        this.maxRows = options.integer("max_batch_rows", 64, 1, 4096);
+        // A fused run is cheap (~100 us on stories260K), so the gather window stays short.
+        BatchingOptions batching = BatchingOptions.from(options, 64, 300);
+        this.maxRows = batching.maxRows();
         this.chunk = options.integer("prefill_chunk", 64, 1, Integer.MAX_VALUE);
         int initial = options.integer("arena_rows", Math.min(4, maxRows), 1, maxRows);
         this.arena = new KvArena(env, sig, name, maxPositions, initial, maxRows);
-        boolean batching = options.bool("batching", true);
-        this.shared = batching ? new RunBuffers() : null;
-        long gather = options.integer("batch_gather_us", 300, 0, 1_000_000) * 1000L;
-        this.coalescer = batching ? new StepCoalescer<>(POLICY, this::runBatch, maxRows, gather, observer) : null;
+        this.shared = batching.enabled() ? new RunBuffers() : null;
+        this.coalescer = batching.coalescer(POLICY, this::runBatch, observer);
     }
 
     /** One run's worth of a forward: tokens {@code from..to-1} of every row of {@code state}. */
@@ -398,17 +399,16 @@ final class FusedDecoder implements AutoCloseable {
                 inputs.put(DecoderSignature.POSITION_IDS, add(created, tensor(scratch.promptPositions,
                         sig.positionType, n * lq, shape2)));
             }
-            ByteBuffer seq = ByteBuffer.allocateDirect(n * Integer.BYTES).order(ByteOrder.nativeOrder());
+            scratch.promptSeqlens = RunBuffers.ensure(scratch.promptSeqlens, n * Integer.BYTES);
             for (int i = 0; i < n; i++) {
-                seq.putInt(i * Integer.BYTES, past + lq - 1);
+                scratch.promptSeqlens.putInt(i * Integer.BYTES, past + lq - 1);
             }
-            inputs.put(DecoderSignature.SEQLENS_K, add(created, OnnxTensor.createTensor(env, seq.asIntBuffer(),
-                    new long[] {n})));
+            inputs.put(DecoderSignature.SEQLENS_K, add(created, OnnxTensor.createTensor(env,
+                    scratch.promptSeqlens.asIntBuffer().limit(n), new long[] {n})));
             scratch.total.putInt(0, past + lq);
             inputs.put(DecoderSignature.TOTAL_SEQUENCE_LENGTH, scratch.totalTensor());
             if (sig.hasBias) {
-                inputs.put(DecoderSignature.ATTENTION_BIAS, add(created, step.visible == null
-                        ? zeroBias(n, lq, past + lq) : maskBias(step, b0, n, past)));
+                inputs.put(DecoderSignature.ATTENTION_BIAS, add(created, promptBias(step, b0, n, past, scratch)));
             }
             OnnxTensor[] kv = arena.view(r0, n);
             for (int i = 0; i < kv.length; i++) {
@@ -554,32 +554,27 @@ final class FusedDecoder implements AutoCloseable {
     }
 
     /**
-     * attention_bias [n, 1, lq, past + lq] of rows b0..b0+n-1 of a masked step's chunk: 0 where the query sees the
-     * key, {@link OnnxDecoderBackend#HIDDEN} elsewhere. Column k is slot k, which is also key k of the mask (state slots, then the
-     * request's new tokens from slot base on).
+     * attention_bias [n, 1, lq, past + lq] of rows b0..b0+n-1 of a chunk: all zeros (the graph's own causal mask
+     * decides) or, for a masked step, 0 where the query sees the key and {@link OnnxDecoderBackend#HIDDEN} elsewhere.
+     * Column k is slot k, which is also key k of the mask (state slots, then the request's new tokens from slot base
+     * on).
      */
-    private OnnxTensor maskBias(Step step, int b0, int n, int past) throws OrtException {
+    private OnnxTensor promptBias(Step step, int b0, int n, int past, RunBuffers scratch) throws OrtException {
         int lq = step.lq();
         int total = past + lq;
-        FloatBuffer bias = ByteBuffer.allocateDirect(n * lq * total * Float.BYTES).order(ByteOrder.nativeOrder())
-                .asFloatBuffer();
+        int cells = n * lq * total;
+        scratch.promptBias = RunBuffers.ensure(scratch.promptBias, cells * Float.BYTES);
+        FloatBuffer bias = scratch.promptBias.asFloatBuffer().limit(cells);
         for (int i = 0; i < n; i++) {
             for (int t = 0; t < lq; t++) {
-                BitSet seen = step.visible[b0 + i][step.from + t];
+                BitSet seen = step.visible == null ? null : step.visible[b0 + i][step.from + t];
                 int offset = (i * lq + t) * total;
                 for (int k = 0; k < total; k++) {
-                    bias.put(offset + k, seen.get(k) ? 0f : OnnxDecoderBackend.HIDDEN);
+                    bias.put(offset + k, seen == null || seen.get(k) ? 0f : OnnxDecoderBackend.HIDDEN);
                 }
             }
         }
         return OnnxTensor.createTensor(env, bias, new long[] {n, 1, lq, total});
-    }
-
-    /** An all-zero attention_bias [n, 1, lq, total]: the graph's own causal masking decides visibility. */
-    private OnnxTensor zeroBias(int n, int lq, int total) throws OrtException {
-        FloatBuffer zeros = ByteBuffer.allocateDirect(n * lq * total * Float.BYTES).order(ByteOrder.nativeOrder())
-                .asFloatBuffer();
-        return OnnxTensor.createTensor(env, zeros, new long[] {n, 1, lq, total});
     }
 
     private static OnnxTensor add(List<OnnxTensor> created, OnnxTensor t) {
@@ -630,6 +625,8 @@ final class FusedDecoder implements AutoCloseable {
         ByteBuffer promptIds;
         ByteBuffer promptPositions;
         ByteBuffer promptLogits;
+        ByteBuffer promptSeqlens;
+        ByteBuffer promptBias;
         private Step[] rowStep = new Step[0];
 
         private static ByteBuffer direct(int bytes) {
