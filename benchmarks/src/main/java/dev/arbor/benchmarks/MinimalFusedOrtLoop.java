@@ -85,15 +85,7 @@ final class MinimalFusedOrtLoop implements GreedyLoop {
             position.put(0, step);
             seqlens.put(0, step);          // GroupQueryAttention: this row's length after the call, minus 1
             session.run(inputs, Set.of(), pinned).close();
-            int best = 0;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int v = 0; v < logits.capacity(); v++) {
-                float x = logits.get(v);
-                if (x > max) {
-                    max = x;
-                    best = v;
-                }
-            }
+            int best = GreedyLoop.argmax(logits);
             out[step] = best;
             token = best;
             if (step == 0) {

@@ -72,15 +72,7 @@ final class MinimalOrtLoop implements GreedyLoop {
                 past.values().forEach(OnnxTensor::close);
             }
             FloatBuffer logits = ((OnnxTensor) result.get("logits").get()).getFloatBuffer();
-            int best = 0;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int v = 0; v < logits.capacity(); v++) {
-                float x = logits.get(v);
-                if (x > max) {
-                    max = x;
-                    best = v;
-                }
-            }
+            int best = GreedyLoop.argmax(logits);
             out[step] = best;
             token = best;
             if (step == 0) {
