@@ -283,15 +283,12 @@ class HttpErrorsIT {
         pipelines.define(withProcessors("swapped", base.processors(), base.overrides()));
         // requests are counted as their exchanges complete (just after the client has the answer) and swaps as
         // Config Admin's events arrive: scrape until both are in, then check everything
-        HttpResponse<String> metrics;
-        for (long until = System.nanoTime() + 60_000_000_000L; ; Thread.sleep(50)) {
-            metrics = http.send(HttpRequest.newBuilder(uri.resolve("/metrics"))
-                    .header("Authorization", "Bearer " + KEY).build(), HttpResponse.BodyHandlers.ofString());
-            if (System.nanoTime() > until || (metrics.body().contains("pipeline=\"none\",status=\"404\"}")
-                    && metrics.body().matches("(?s).*arbor_swaps_total\\{kind=\"pipeline-config\"} [1-9].*"))) {
-                break;
-            }
-        }
+        RuntimeHarness.await(() -> {
+            String body = scrapeMetrics().body();
+            return body.contains("pipeline=\"none\",status=\"404\"}")
+                    && body.matches("(?s).*arbor_swaps_total\\{kind=\"pipeline-config\"} [1-9].*");
+        }, 60_000, () -> "the 404 request and the swap to be counted on /metrics");
+        HttpResponse<String> metrics = scrapeMetrics();
         assertThat(metrics.statusCode()).isEqualTo(200);
         assertThat(metrics.headers().firstValue("Content-Type").orElseThrow()).startsWith("text/plain");
         assertThat(metrics.body())
@@ -303,5 +300,18 @@ class HttpErrorsIT {
                 .contains("arbor_http_active_requests")
                 .contains("arbor_http_abandoned_workers_total")
                 .containsPattern("arbor_swaps_total\\{kind=\"pipeline-config\"} [1-9]");
+    }
+
+    /** GET /metrics with the API key (a failed scrape fails the test rather than being retried). */
+    private HttpResponse<String> scrapeMetrics() {
+        try {
+            return http.send(HttpRequest.newBuilder(uri.resolve("/metrics")).header("Authorization", "Bearer " + KEY)
+                    .build(), HttpResponse.BodyHandlers.ofString());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
     }
 }

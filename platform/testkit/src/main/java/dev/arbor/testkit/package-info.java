@@ -1,4 +1,4 @@
 /** Test kit: reference-model lookup, toy backends and statistical assertions for testing decoding methods. */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
+@org.osgi.annotation.versioning.Version("1.2.0")
 package dev.arbor.testkit;

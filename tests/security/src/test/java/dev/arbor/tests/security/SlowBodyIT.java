@@ -2,6 +2,7 @@ package dev.arbor.tests.security;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.arbor.testkit.Await;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.Socket;
@@ -84,13 +85,25 @@ class SlowBodyIT {
             // a request is counted when its exchange completes, just after the client has the answer: wait for that
             String timedOut = "endpoint=\"completions\",pipeline=\"none\",status=\"408\"} " + SLOW + ".0";
             String aborted = "endpoint=\"completions\",pipeline=\"none\",status=\"400\"} " + ABORTED + ".0";
+            Await.until(() -> {
+                String now = metricsBody(arbor);
+                return now.contains(timedOut) && now.contains(aborted);
+            }, () -> "metrics to show " + timedOut + " and " + aborted);
             String metrics = arbor.get("/metrics").body();
-            for (long until = System.nanoTime() + 60_000_000_000L; !(metrics.contains(timedOut)
-                    && metrics.contains(aborted)) && System.nanoTime() < until; metrics = arbor.get("/metrics").body()) {
-                Thread.sleep(50);
-            }
             assertThat(metrics).contains(timedOut).contains(aborted).doesNotContain("status=\"500\"");
             assertThat(arbor.log()).doesNotContain("SEVERE").doesNotContain("\tat ");
+        }
+    }
+
+    /** The server's /metrics text (a failed scrape is an error of the test, not a reason to keep waiting). */
+    private static String metricsBody(ServedArbor arbor) {
+        try {
+            return arbor.get("/metrics").body();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
         }
     }
 

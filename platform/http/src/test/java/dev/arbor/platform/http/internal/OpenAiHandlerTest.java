@@ -2,6 +2,7 @@ package dev.arbor.platform.http.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.arbor.testkit.Await;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.generation.FinishReason;
@@ -148,10 +149,8 @@ class OpenAiHandlerTest {
     }
 
     /** A request is counted as its exchange completes, just after its client has the answer: waits for that. */
-    private static void awaitAllCounted() throws InterruptedException {
-        for (long until = System.nanoTime() + 60_000_000_000L; metrics.active() > 0 && System.nanoTime() < until; ) {
-            Thread.sleep(10);
-        }
+    private static void awaitAllCounted() {
+        Await.until(() -> metrics.active() == 0, () -> metrics.active() + " requests to be counted");
         assertThat(metrics.active()).as("requests not yet counted").isZero();
     }
 

@@ -2,6 +2,7 @@ package dev.arbor.platform.http.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.arbor.testkit.Await;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -115,10 +116,8 @@ class SlowBodyTest {
         trickle.start();
         try {
             // the slow requests are in (none is answered before the body timeout): wait for the server to hold them all
-            for (long until = System.nanoTime() + 60_000_000_000L; metrics.active() < SLOW_CLIENTS
-                    && System.nanoTime() < until; ) {
-                Thread.sleep(10);
-            }
+            Await.until(() -> metrics.active() >= SLOW_CLIENTS, () -> "the server to hold " + SLOW_CLIENTS
+                    + " slow requests (holds " + metrics.active() + ")");
             assertThat(metrics.active()).as("slow requests being handled").isEqualTo(SLOW_CLIENTS);
             HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
             for (int i = 0; i < 3; i++) {
@@ -147,11 +146,8 @@ class SlowBodyTest {
         // a request is counted when its exchange completes, just after the client has the answer: wait for that
         String expected = "arbor_http_requests_total{endpoint=\"completions\",pipeline=\"none\",status=\"408\"} "
                 + SLOW_CLIENTS + ".0";
+        Await.until(() -> metrics.scrape().contains(expected), () -> "metrics to show " + expected);
         String scrape = metrics.scrape();
-        for (long until = System.nanoTime() + 60_000_000_000L; !scrape.contains(expected)
-                && System.nanoTime() < until; scrape = metrics.scrape()) {
-            Thread.sleep(20);
-        }
         assertThat(scrape).contains(expected).doesNotContain("status=\"500\"");
         assertThat(records).as("log records").noneMatch(r -> r.getThrown() != null
                 || r.getLevel().intValue() >= Level.WARNING.intValue());
