@@ -69,10 +69,7 @@ final class ServedArbor implements AutoCloseable {
     static ServedArbor startIn(Path dist, Map<String, String> env, String... extraServeArgs) throws Exception {
         Path models = SharedModels.require("stories260K/stories260K.bin").getParent().getParent();
         Path log = Files.createTempFile("arbor-security-", ".log");
-        int adminPort;
-        try (ServerSocket free = new ServerSocket(0)) {
-            adminPort = free.getLocalPort();
-        }
+        int adminPort = freePortOutsideEphemeralRange();
         List<String> command = new ArrayList<>(List.of(dist.resolve("bin/arbor").toString(), "serve", "--port", "0",
                 "--admin-port", Integer.toString(adminPort)));
         command.addAll(List.of(extraServeArgs));
@@ -119,6 +116,30 @@ final class ServedArbor implements AutoCloseable {
             served.awaitAdminPort(); // the banner comes when the API listens; the admin server starts beside it
         }
         return served;
+    }
+
+    /**
+     * A free loopback port below the kernel's ephemeral range. The admin port must be chosen before the server starts
+     * (the console has no "any free port" mode), and a port from {@code new ServerSocket(0)} comes from the
+     * ephemeral range, where any outgoing connection (a test's clients) may take it before the server binds it.
+     */
+    private static int freePortOutsideEphemeralRange() throws IOException {
+        int low = 32768;
+        Path range = Path.of("/proc/sys/net/ipv4/ip_local_port_range");
+        if (Files.isReadable(range)) {
+            low = Integer.parseInt(Files.readString(range).trim().split("\\s+")[0]);
+        }
+        int from = Math.max(1024, low - 8192);
+        java.util.SplittableRandom random = new java.util.SplittableRandom();
+        for (int tries = 0; tries < 200; tries++) {
+            int candidate = from + random.nextInt(Math.max(1, low - from));
+            try (ServerSocket probe = new ServerSocket(candidate, 1, java.net.InetAddress.getLoopbackAddress())) {
+                return probe.getLocalPort();
+            } catch (IOException taken) {
+                // in use: try another
+            }
+        }
+        throw new IOException("no free loopback port in [" + from + ", " + low + ")");
     }
 
     private void awaitAdminPort() throws Exception {
