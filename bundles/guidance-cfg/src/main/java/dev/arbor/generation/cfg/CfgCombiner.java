@@ -1,6 +1,6 @@
 package dev.arbor.generation.cfg;
 
-import dev.arbor.api.ArborException;
+import dev.arbor.guidance.Guidance;
 
 /**
  * The classifier-free guidance combination of one conditional and one unconditional logit row (Ho &amp; Salimans,
@@ -13,6 +13,8 @@ import dev.arbor.api.ArborException;
  * which softmax ignores). {@code s = 1} is no guidance, {@code s = 0} is the unconditional model, {@code s > 1}
  * sharpens towards the condition (LlamaGen's convention; VAR writes the same thing as {@code (1+t)·cond − t·uncond}
  * with {@code t = s − 1}).
+ *
+ * <p>The arithmetic is {@link Guidance#combineWeighted}, shared with the image generators.
  *
  * <p><b>Arithmetic.</b> Each entry is computed in double as the algebraically identical
  * {@code cond + (s − 1)·(cond − uncond)} and rounded once to float. This form makes the two identities the method
@@ -32,26 +34,6 @@ final class CfgCombiner {
 
     /** The guided row for scale {@code s}; neither input is modified. {@code model} names the backend in errors. */
     static float[] combine(float[] cond, float[] uncond, double s, String model) {
-        if (cond.length != uncond.length) {
-            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, model + " returned a conditional row of "
-                    + cond.length + " logits and an unconditional row of " + uncond.length);
-        }
-        double sMinusOne = s - 1.0;
-        float[] out = new float[cond.length];
-        for (int i = 0; i < out.length; i++) {
-            float c = cond[i];
-            float u = uncond[i];
-            if (Float.isNaN(c) || Float.isNaN(u) || c == Float.POSITIVE_INFINITY || u == Float.POSITIVE_INFINITY) {
-                throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, model + " returned logit "
-                        + (Float.isNaN(c) || c == Float.POSITIVE_INFINITY ? c + " in the conditional" : u
-                        + " in the unconditional") + " row for token " + i + "; guidance needs finite logits or -inf");
-            }
-            if (c == Float.NEGATIVE_INFINITY || u == Float.NEGATIVE_INFINITY) {
-                out[i] = s == 1.0 ? c : s == 0.0 ? u : Float.NEGATIVE_INFINITY;
-            } else {
-                out[i] = (float) (c + sMinusOne * ((double) c - (double) u));
-            }
-        }
-        return out;
+        return Guidance.combineWeighted(cond, uncond, s, model);
     }
 }
