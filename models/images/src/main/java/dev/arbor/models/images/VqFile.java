@@ -31,6 +31,8 @@ final class VqFile {
     static final int VERSION = 1;
     static final int KIND_PATCH = 1;
     static final int KIND_MULTI_SCALE = 2;
+    /** {@link #read}'s expected kind that accepts both kinds (the image-vq tokenizer provider). */
+    static final int ANY_KIND = 0;
     private static final int MAX_K = 1 << 16;
 
     record Contents(int kind, int[] scales, float[][] codebook) {
@@ -84,7 +86,10 @@ final class VqFile {
             int version = in.getInt();
             if (version != VERSION) throw bad(file, "unsupported version " + version + " (this reader knows " + VERSION + ")");
             int kind = in.getInt();
-            if (kind != expectedKind) {
+            if (expectedKind == ANY_KIND && kind != KIND_PATCH && kind != KIND_MULTI_SCALE) {
+                throw bad(file, "holds an " + kindName(kind) + " tokenizer");
+            }
+            if (expectedKind != ANY_KIND && kind != expectedKind) {
                 throw bad(file, "holds a " + kindName(kind) + " tokenizer, expected a " + kindName(expectedKind) + " one");
             }
             int side = in.getInt();

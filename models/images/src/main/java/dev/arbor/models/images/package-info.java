@@ -4,8 +4,10 @@
  * single-scale patch VQ tokenizer ({@link dev.arbor.models.images.PatchVqTokenizer}, 49 tokens per 28x28 image) and
  * VAR's multi-scale residual VQ ({@link dev.arbor.models.images.MultiScaleVq}, 104 tokens over scales 1..7), both
  * trained by plain-Java k-means ({@link dev.arbor.models.images.KMeans}) and written by
- * {@link dev.arbor.models.images.TrainFashionTokenizers}.
+ * {@link dev.arbor.models.images.TrainFashionTokenizers}. Both are served to pipelines as
+ * {@link dev.arbor.api.image.ImageTokenizer}s ({@link dev.arbor.models.images.VqImageTokenizer}) by the DS component
+ * {@link dev.arbor.models.images.ImageVqTokenizerProvider}, tokenizer format {@code image-vq} (since 1.1).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package dev.arbor.models.images;
