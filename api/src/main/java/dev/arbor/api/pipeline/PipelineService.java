@@ -27,6 +27,15 @@ public interface PipelineService {
     int[] tokenize(String pipeline, String text);
 
     /**
+     * The vocabulary layout of {@code pipeline}'s tokenizer when it is an {@link dev.arbor.api.image.ImageTokenizer}
+     * (an image pipeline), empty for a text pipeline; lets servers parse class prompts and check sizes before
+     * generating. Fails like {@link #tokenize} for an unknown pipeline or a missing tokenizer. Since 1.3.
+     */
+    default Optional<dev.arbor.api.image.ImageLayout> imageLayout(String pipeline) {
+        return Optional.empty();
+    }
+
+    /**
      * Runs the pipeline's post-processors over an existing {@code text} (tokenized with the pipeline's tokenizer,
      * without special tokens) as if the pipeline had generated it, and returns the annotated output: watermark
      * detection and other analyses. {@code options} override the post-processors' configured options.

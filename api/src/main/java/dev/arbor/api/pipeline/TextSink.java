@@ -28,6 +28,18 @@ public interface TextSink {
     default void onCanvas(String text, int step) {
     }
 
+    /**
+     * Takes the image so far after step {@code step} of a generator that sends canvases, when the pipeline's tokenizer
+     * is an {@link dev.arbor.api.image.ImageTokenizer}: the canvas's leading image codes decoded with
+     * {@link dev.arbor.api.image.ImageTokenizer#decodeImage} (next-scale: the scales complete so far; raster: the
+     * patches so far). Called instead of {@link #onCanvas} for image pipelines, and only when the request asks for
+     * canvases (option {@code stream_canvas}); informative only. The default ignores them. Since 1.3.
+     *
+     * @param pixels gray pixels in [0,1], [height][width]; a copy the sink may keep
+     */
+    default void onImageCanvas(float[][] pixels, int step) {
+    }
+
     /** How a still-masked position is shown in {@link #onCanvas} text. */
     String MASK_PLACEHOLDER = "\u2591";
 

@@ -85,6 +85,7 @@ public class ArborCli implements Function<String[], Integer> {
     public int run(String[] args, PrintStream out, PrintStream err) {
         CommandLine cli = new CommandLine(new Root());
         cli.addSubcommand("generate", new Generate(out, err));
+        cli.addSubcommand("image", new ImageCommand(pipelines, this::awaitReady, out, err));
         cli.addSubcommand("pipelines", new Pipelines(out));
         cli.addSubcommand("bundles", new Bundles(out));
         cli.addSubcommand("serve", new Serve(out));

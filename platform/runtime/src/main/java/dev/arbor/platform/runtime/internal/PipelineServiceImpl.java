@@ -8,6 +8,8 @@ import dev.arbor.api.generation.GenerationContext;
 import dev.arbor.api.generation.GenerationResult;
 import dev.arbor.api.generation.Generator;
 import dev.arbor.api.generation.TokenSink;
+import dev.arbor.api.image.ImageLayout;
+import dev.arbor.api.image.ImageTokenizer;
 import dev.arbor.api.model.Capability;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelBackendProvider;
@@ -403,6 +405,24 @@ public class PipelineServiceImpl implements PipelineService {
     }
 
     @Override
+    public Optional<ImageLayout> imageLayout(String pipeline) {
+        ConfiguredPipeline configured = pipelines.get(pipeline);
+        if (configured == null) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "unknown pipeline '" + pipeline + "'");
+        }
+        PipelineDefinition d = parse(configured);
+        try (Lease<TokenizerProvider> provider = parts.acquire(PartKind.TOKENIZER, d.tokenizer().format(),
+                TokenizerProvider.class, graceMillis).orElseThrow(() -> new ArborException(
+                ArborException.Kind.UNAVAILABLE, "pipeline '" + d.name() + "' unavailable: needs "
+                + PartKind.TOKENIZER.describe(d.tokenizer().format())));
+             var handle = tokenizers.acquire(new ResourceCache.Key(provider.serviceId(), d.tokenizer().toString()),
+                     () -> openTokenizer(d, provider))) {
+            // the layout is an immutable record: safe to hand out after the tokenizer's lease ends
+            return handle.get() instanceof ImageTokenizer images ? Optional.of(images.layout()) : Optional.empty();
+        }
+    }
+
+    @Override
     public PostProcessor.Output analyze(String pipeline, String text, Options options) {
         ConfiguredPipeline configured = pipelines.get(pipeline);
         if (configured == null) {
@@ -585,7 +605,9 @@ public class PipelineServiceImpl implements PipelineService {
 
             @Override
             public void canvas(int row, int[] tokens, int maskTokenId, int step) {
-                if (streamCanvas) {
+                if (streamCanvas && tokenizer instanceof ImageTokenizer images) {
+                    sink.onImageCanvas(imageCanvas(images, tokens, maskTokenId), step);
+                } else if (streamCanvas) {
                     sink.onCanvas(canvasText(tokenizer, tokens, maskTokenId, stopTokens), step);
                 }
             }
@@ -755,6 +777,19 @@ public class PipelineServiceImpl implements PipelineService {
                         + d.model().backend() + "' does not offer it for " + card.name());
             }
         }
+    }
+
+    /**
+     * The image of a canvas's leading image codes (an image generator's canvas holds the tokens so far, then
+     * {@code maskTokenId} or other non-code placeholders), as the tokenizer shows a partial image.
+     */
+    static float[][] imageCanvas(ImageTokenizer tokenizer, int[] tokens, int maskTokenId) {
+        int n = 0;
+        int limit = Math.min(tokens.length, tokenizer.layout().tokensPerImage());
+        while (n < limit && tokens[n] != maskTokenId && tokenizer.layout().isCode(tokens[n])) {
+            n++;
+        }
+        return tokenizer.decodeImage(Arrays.copyOf(tokens, n));
     }
 
     /**
