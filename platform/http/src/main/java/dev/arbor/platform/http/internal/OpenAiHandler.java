@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.generation.FinishReason;
+import dev.arbor.api.image.ImageLayout;
 import dev.arbor.api.pipeline.Completion;
 import dev.arbor.api.pipeline.PipelineService;
 import dev.arbor.api.pipeline.PipelineStatus;
@@ -29,7 +30,7 @@ import org.eclipse.jetty.util.Callback;
 
 /**
  * The OpenAI-compatible routes ({@code GET /v1/models}, {@code POST /v1/completions}, {@code POST
- * /v1/chat/completions}) and {@code GET /metrics}. Runs on Jetty's threads: authenticates, reads and checks the
+ * /v1/chat/completions}, {@code POST /v1/images/generations}) and {@code GET /metrics}. Runs on Jetty's threads: authenticates, reads and checks the
  * request, then hands generation to {@link Workers}, which enforce the deadline.
  */
 final class OpenAiHandler extends Handler.Abstract {
@@ -182,6 +183,7 @@ final class OpenAiHandler extends Handler.Abstract {
             case "/v1/completions" -> "completions";
             case "/v1/chat/completions" -> "chat.completions";
             case "/v1/arbor/watermark/detect" -> "watermark.detect";
+            case "/v1/images/generations" -> "images.generations";
             default -> ex.endpoint;
         };
         return !ex.endpoint.equals("other");
@@ -207,6 +209,11 @@ final class OpenAiHandler extends Handler.Abstract {
                 requireMethod(method, "POST");
                 detect(ex);
             }
+            case "/v1/images/generations" -> {
+                ex.endpoint = "images.generations";
+                requireMethod(method, "POST");
+                images(ex);
+            }
             case "/metrics" -> {
                 ex.endpoint = "metrics";
                 requireMethod(method, "GET");
@@ -216,8 +223,8 @@ final class OpenAiHandler extends Handler.Abstract {
                         ex.callback);
             }
             default -> throw ApiError.notFound("no route " + method + " " + path + "; this server answers GET"
-                    + " /v1/models, POST /v1/completions, POST /v1/chat/completions, POST /v1/arbor/watermark/detect and"
-                    + " GET /metrics");
+                    + " /v1/models, POST /v1/completions, POST /v1/chat/completions, POST /v1/images/generations,"
+                    + " POST /v1/arbor/watermark/detect and GET /metrics");
         }
     }
 
@@ -319,13 +326,7 @@ final class OpenAiHandler extends Handler.Abstract {
         if (req.stream()) {
             ClientDeparture departure = ClientDeparture.watch(ex.request);
             ex.departure = departure;
-            ex.stream = new SseStream(() -> {
-                ex.response.setStatus(200);
-                ex.response.getHeaders().put(HttpHeader.CONTENT_TYPE, SseStream.CONTENT_TYPE);
-                ex.response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
-                closeIfPipelined(ex);
-                return Content.Sink.asOutputStream(ex.response);
-            });
+            ex.stream = openStream(ex);
             try {
                 workers.call(ex.requestId, () -> {
                     promptLimits.checkTokens(req, pipelines);
@@ -335,18 +336,7 @@ final class OpenAiHandler extends Handler.Abstract {
             } finally {
                 departure.close();
             }
-            IOException broken = ex.stream.broken();
-            if (broken != null) {
-                ex.status = 499; // the client went away; nothing left to answer
-                ex.callback.failed(broken);
-            } else if (departure.pipelined()
-                    && !"close".equals(ex.response.getHeaders().get(HttpHeader.CONNECTION))) {
-                // a byte of a pipelined request was consumed after the headers went out: drop the connection rather
-                // than let Jetty misread that request
-                ex.callback.failed(new org.eclipse.jetty.io.EofException("pipelined request during a stream"));
-            } else {
-                ex.callback.succeeded();
-            }
+            endStream(ex, departure);
         } else {
             List<Completion> done = new ArrayList<>();
             List<Choice> choices;
@@ -367,6 +357,33 @@ final class OpenAiHandler extends Handler.Abstract {
             metrics.strategy(req.model(), strategy);
             json(ex, 200, OpenAiResponses.response(meta, choices, req.logprobs(), req.topLogprobs(),
                     first.promptTokens().length, strategy));
+        }
+    }
+
+    /** Opens an SSE answer on {@code ex}: its headers go out with the first event. */
+    private static SseStream openStream(Exchange ex) {
+        return new SseStream(() -> {
+            ex.response.setStatus(200);
+            ex.response.getHeaders().put(HttpHeader.CONTENT_TYPE, SseStream.CONTENT_TYPE);
+            ex.response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
+            closeIfPipelined(ex);
+            return Content.Sink.asOutputStream(ex.response);
+        });
+    }
+
+    /** Completes the exchange of a stream that its worker ended (finished, failed in-stream, or cut off). */
+    private static void endStream(Exchange ex, ClientDeparture departure) {
+        IOException broken = ex.stream.broken();
+        if (broken != null) {
+            ex.status = 499; // the client went away; nothing left to answer
+            ex.callback.failed(broken);
+        } else if (departure.pipelined()
+                && !"close".equals(ex.response.getHeaders().get(HttpHeader.CONNECTION))) {
+            // a byte of a pipelined request was consumed after the headers went out: drop the connection rather
+            // than let Jetty misread that request
+            ex.callback.failed(new org.eclipse.jetty.io.EofException("pipelined request during a stream"));
+        } else {
+            ex.callback.succeeded();
         }
     }
 
@@ -528,6 +545,192 @@ final class OpenAiHandler extends Handler.Abstract {
         // next request on this connection, which the watch must not consume
         ex.departure.close();
         stream.finish();
+    }
+
+    // ------------------------------------------------------------------------------------------------- images
+
+    /**
+     * {@code POST /v1/images/generations} (OpenAI's images API): {@code n} images of the class the prompt names,
+     * from an image pipeline, as base64 PNG. With {@code stream}, OpenAI's image events: an
+     * {@code image_generation.partial_image} for each canvas the generator sends (the platform decodes it), then an
+     * {@code image_generation.completed} per image. Deadline, cancellation and metrics as for completions.
+     */
+    private void images(Exchange ex) {
+        ImagesRequest req = ImagesRequest.parse(readJson(ex), settings.maxImages());
+        pipelines.status(req.model()).orElseThrow(() -> ApiError.notFound("unknown pipeline '" + req.model()
+                + "' (the 'model' field names an image pipeline); ready pipelines: " + readyNames()));
+        ex.pipeline = req.model();
+        long timeoutMillis = settings.requestTimeoutMillis();
+        long deadline = ex.start + timeoutMillis * 1_000_000L;
+        long grace = grace(timeoutMillis);
+        long createdAt = System.currentTimeMillis() / 1000;
+        ClientDeparture departure = ClientDeparture.watch(ex.request);
+        ex.departure = departure;
+        if (req.stream()) {
+            ex.stream = openStream(ex);
+            try {
+                workers.call(ex.requestId, () -> {
+                    streamImages(ex, req, createdAt, deadline);
+                    return null;
+                }, deadline, grace, timeoutMillis, departure);
+            } finally {
+                departure.close();
+            }
+            endStream(ex, departure);
+        } else {
+            ObjectNode body;
+            try {
+                body = workers.call(ex.requestId, () -> generateImages(req, createdAt, deadline), deadline, grace,
+                        timeoutMillis, departure);
+            } finally {
+                departure.close();
+            }
+            closeIfPipelined(ex);
+            json(ex, 200, body);
+        }
+    }
+
+    /** What an images request draws, resolved on the worker: opening the pipeline's tokenizer may take a while. */
+    private record ImageJob(ImageLayout layout, String className) {
+        String size() {
+            return layout.width() + "x" + layout.height();
+        }
+    }
+
+    private ImageJob imageJob(ImagesRequest req) {
+        ImageLayout layout = pipelines.imageLayout(req.model()).orElseThrow(() -> ApiError.invalid("model",
+                "pipeline '" + req.model() + "' generates text, not images (its tokenizer is not an image"
+                        + " tokenizer): use /v1/completions or /v1/chat/completions for it, or name an image pipeline"));
+        req.checkSize(layout);
+        if (layout.tokensPerImage() > settings.maxTokens()) {
+            throw ApiError.invalid("model", "an image of pipeline '" + req.model() + "' takes "
+                    + layout.tokensPerImage() + " tokens, more than this server's limit of " + settings.maxTokens()
+                    + " (max_tokens)");
+        }
+        return new ImageJob(layout, layout.classNames().get(req.classIndex(layout)));
+    }
+
+    /** One image's run options: exactly one image's tokens, the deadline, and canvases when streaming. */
+    private Map<String, Object> imageOptions(ImageJob job, long deadline, boolean canvases) {
+        Map<String, Object> options = new java.util.LinkedHashMap<>(runOptions(job.layout().tokensPerImage(),
+                deadline));
+        if (canvases) {
+            options.put("stream_canvas", true);
+        }
+        return options;
+    }
+
+    /** The PNG of a finished image, or a failure naming why there is none. */
+    private static byte[] png(ImagesRequest req, ImageJob job, Completion c) {
+        checkNotCancelled(c);
+        if (!(c.stats().get("image") instanceof byte[] png)) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "pipeline '" + req.model() + "' returned no"
+                    + " image: its \"postprocessors\" need \"image-png\"");
+        }
+        if (Boolean.FALSE.equals(c.stats().get("image_complete"))) {
+            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "generator '" + c.stats().get("generator")
+                    + "' of pipeline '" + req.model() + "' stopped after " + c.tokens().length + " of "
+                    + job.layout().tokensPerImage() + " image tokens (finish reason "
+                    + c.finishReason().wireName() + ")");
+        }
+        return png;
+    }
+
+    private ObjectNode generateImages(ImagesRequest req, long createdAt, long deadline) {
+        ImageJob job = imageJob(req);
+        StrategyUsage strategy = new StrategyUsage();
+        ObjectNode root = OpenAiResponses.MAPPER.createObjectNode();
+        root.put("created", createdAt);
+        com.fasterxml.jackson.databind.node.ArrayNode data = root.putArray("data");
+        int input = 0;
+        int output = 0;
+        for (int i = 0; i < req.n(); i++) {
+            Completion c = pipelines.complete(req.toCompletionRequest(i, job.className(),
+                    imageOptions(job, deadline, false)), TextSink.DISCARD);
+            byte[] png = png(req, job, c);
+            metrics.generated(req.model(), c.tokens().length, c.timeToFirstTokenNanos());
+            strategy.add(c);
+            input += c.promptTokens().length;
+            output += c.tokens().length;
+            ObjectNode image = data.addObject();
+            image.put("b64_json", java.util.Base64.getEncoder().encodeToString(png));
+            image.put("revised_prompt", job.className());
+        }
+        metrics.strategy(req.model(), strategy);
+        root.put("background", "opaque");
+        root.put("output_format", "png");
+        root.put("size", job.size());
+        ObjectNode usage = imageUsage(root, input, output);
+        strategy.writeTo(usage);
+        return root;
+    }
+
+    private void streamImages(Exchange ex, ImagesRequest req, long createdAt, long deadline) throws IOException {
+        ImageJob job = imageJob(req);
+        SseStream stream = ex.stream;
+        StrategyUsage strategy = new StrategyUsage();
+        for (int i = 0; i < req.n(); i++) {
+            int index = i;
+            int[] partials = {0};
+            TextSink sink = new TextSink() {
+                @Override
+                public boolean onText(String delta, int token) {
+                    return stream.open(); // false stops generation: cut off at the deadline, or the client left
+                }
+
+                @Override
+                public void onImageCanvas(float[][] pixels, int step) {
+                    ObjectNode event = imageEvent("image_generation.partial_image", createdAt, job,
+                            dev.arbor.api.image.Png.encode(pixels));
+                    event.put("partial_image_index", partials[0]++);
+                    event.put("arbor_image_index", index);
+                    event.put("arbor_step", step);
+                    stream.send("image_generation.partial_image", event);
+                }
+            };
+            Completion c = pipelines.complete(req.toCompletionRequest(i, job.className(),
+                    imageOptions(job, deadline, true)), sink);
+            if (stream.broken() != null) {
+                return;
+            }
+            byte[] png = png(req, job, c);
+            metrics.generated(req.model(), c.tokens().length, c.timeToFirstTokenNanos());
+            strategy.add(c);
+            ObjectNode done = imageEvent("image_generation.completed", createdAt, job, png);
+            done.put("revised_prompt", job.className());
+            done.put("arbor_image_index", index);
+            imageUsage(done, c.promptTokens().length, c.tokens().length);
+            if (!stream.send("image_generation.completed", done)) {
+                return;
+            }
+        }
+        metrics.strategy(req.model(), strategy);
+        // as for completions: stop watching the connection before the last bytes go out
+        ex.departure.close();
+        stream.finish();
+    }
+
+    /** The fields OpenAI's image stream events carry. */
+    private static ObjectNode imageEvent(String type, long createdAt, ImageJob job, byte[] png) {
+        ObjectNode event = OpenAiResponses.MAPPER.createObjectNode();
+        event.put("type", type);
+        event.put("b64_json", java.util.Base64.getEncoder().encodeToString(png));
+        event.put("created_at", createdAt);
+        event.put("size", job.size());
+        event.put("quality", "auto");
+        event.put("background", "opaque");
+        event.put("output_format", "png");
+        return event;
+    }
+
+    /** OpenAI's image usage: the class tokens in, the image tokens out. */
+    private static ObjectNode imageUsage(ObjectNode parent, int input, int output) {
+        ObjectNode usage = parent.putObject("usage");
+        usage.put("input_tokens", input);
+        usage.put("output_tokens", output);
+        usage.put("total_tokens", input + output);
+        usage.putObject("input_tokens_details").put("text_tokens", input).put("image_tokens", 0);
+        return usage;
     }
 
     // ------------------------------------------------------------------------------------------------- plumbing

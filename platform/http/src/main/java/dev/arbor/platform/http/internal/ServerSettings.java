@@ -25,10 +25,11 @@ import java.util.Map;
  *                         queued ones are refused (503 with Retry-After)
  * @param maxPromptBytes   largest prompt in UTF-8 bytes, refused before it is tokenized; 0 = derived from
  *                         {@code maxPromptTokens} (see {@link PromptLimits}), or only {@code maxBodyBytes} without it
+ * @param maxImages        most images one {@code /v1/images/generations} request may ask for ({@code n})
  */
 record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyBytes, int maxPromptTokens, int maxTokens,
                       long requestTimeoutMillis, int workers, long bodyTimeoutMillis, long shutdownGraceMillis,
-                      long maxPromptBytes) {
+                      long maxPromptBytes, int maxImages) {
 
     static final String HOST = "host";
     static final String PORT = "port";
@@ -44,6 +45,9 @@ record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyByte
     static final String BODY_TIMEOUT_MS = "body_timeout_ms";
     static final String SHUTDOWN_GRACE_MS = "shutdown_grace_ms";
     static final String MAX_PROMPT_BYTES = "max_prompt_bytes";
+    static final String MAX_IMAGES = "max_images";
+    /** Default of {@link #MAX_IMAGES}: as many as completions' {@code n} allows. */
+    static final int DEFAULT_MAX_IMAGES = 16;
 
     static ServerSettings from(Map<String, ?> config) {
         String host = string(config, HOST, "127.0.0.1");
@@ -60,7 +64,8 @@ record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyByte
                 (int) number(config, WORKERS, DEFAULT_WORKERS, 1, 4096),
                 number(config, BODY_TIMEOUT_MS, 30_000, 1, 3_600_000),
                 number(config, SHUTDOWN_GRACE_MS, 10_000, 0, 3_600_000),
-                number(config, MAX_PROMPT_BYTES, 0, 0, Integer.MAX_VALUE));
+                number(config, MAX_PROMPT_BYTES, 0, 0, Integer.MAX_VALUE),
+                (int) number(config, MAX_IMAGES, DEFAULT_MAX_IMAGES, 1, 1024));
     }
 
     boolean authenticates() {

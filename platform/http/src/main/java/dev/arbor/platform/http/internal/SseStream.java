@@ -36,9 +36,36 @@ final class SseStream {
         return ("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8);
     }
 
+    /** {@code event: <name>\ndata: <json>\n\n}: a named event (OpenAI's image streams name theirs by type). */
+    static byte[] frame(String event, String data) {
+        if (event.indexOf('\n') >= 0 || event.indexOf('\r') >= 0) {
+            throw new IllegalArgumentException("an SSE event name must not contain a line break");
+        }
+        byte[] dataFrame = frame(data);
+        byte[] head = ("event: " + event + "\n").getBytes(StandardCharsets.UTF_8);
+        byte[] all = java.util.Arrays.copyOf(head, head.length + dataFrame.length);
+        System.arraycopy(dataFrame, 0, all, head.length, dataFrame.length);
+        return all;
+    }
+
+    /** Sends one named event; false when the stream is closed (cut off, finished, or the client went away). */
+    boolean send(String event, JsonNode data) {
+        return write(frame(event, data.toString()));
+    }
+
     /** Sends one event; false when the stream is closed (cut off, finished, or the client went away). */
     boolean send(JsonNode event) {
         return write(frame(event.toString()));
+    }
+
+    /** False once the stream was cut off, finished or broken: a generator feeding it can stop. */
+    boolean open() {
+        lock.lock();
+        try {
+            return !closed;
+        } finally {
+            lock.unlock();
+        }
     }
 
     /** True once the first event went out (errors can then only be reported in the stream). */
