@@ -459,8 +459,8 @@ public class ArborCli implements Function<String[], Integer> {
     static final String ADMIN_PID = "dev.arbor.admin";
 
     @Command(name = "serve", mixinStandardHelpOptions = true,
-            description = {"Serve the OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions)"
-                    + " and Prometheus metrics (/metrics) until stopped (Ctrl-C or SIGTERM).",
+            description = {"Serve the OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions,"
+                    + " /v1/images/generations) and Prometheus metrics (/metrics) until stopped (Ctrl-C or SIGTERM).",
                     "The API key comes from --api-key-file or the environment variable ARBOR_API_KEY; without one"
                             + " the API is open to anyone who can reach the host."})
     final class Serve implements Callable<Integer> {
@@ -489,6 +489,9 @@ public class ArborCli implements Function<String[], Integer> {
         @Option(names = "--max-prompt-bytes", description = "Largest prompt in UTF-8 bytes, refused before tokenizing"
                 + " (default: 256 x --max-prompt-tokens when that is set).")
         Long maxPromptBytes;
+        @Option(names = "--max-images", description = "Most images one /v1/images/generations request may ask for"
+                + " (its n; default 16).")
+        Integer maxImages;
         @Option(names = "--max-body-bytes", description = "Largest request body (default 1 MiB).")
         Long maxBodyBytes;
         @Option(names = "--request-timeout-ms", description = "Deadline of one request (default 120000).")
@@ -526,6 +529,7 @@ public class ArborCli implements Function<String[], Integer> {
             putIfSet(props, "max_prompt_tokens", maxPromptTokens);
             putIfSet(props, "max_prompt_bytes", maxPromptBytes);
             putIfSet(props, "max_body_bytes", maxBodyBytes);
+            putIfSet(props, "max_images", maxImages);
             putIfSet(props, "request_timeout_ms", requestTimeoutMillis);
             putIfSet(props, "workers", workers);
             putIfSet(props, "body_timeout_ms", bodyTimeoutMillis);
