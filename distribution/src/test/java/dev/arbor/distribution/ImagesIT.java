@@ -1,0 +1,208 @@
+package dev.arbor.distribution;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.arbor.api.image.Png;
+import dev.arbor.api.pipeline.PipelineService;
+import dev.arbor.api.pipeline.PipelineStatus;
+import dev.arbor.testkit.framework.RuntimeHarness;
+import java.lang.reflect.Method;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Dictionary;
+import java.util.Hashtable;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.osgi.framework.ServiceReference;
+
+/**
+ * The shipped image pipelines ({@code etc/pipelines/fashion-*.json}) with the installation's own models
+ * ({@code models/fashion-vq}, {@code models/fashion-ar}, {@code models/fashion-var}) through
+ * {@code POST /v1/images/generations} and {@code bin/arbor image}: the answers are PNGs that decode to 28x28. A
+ * missing pipeline, model or generator bundle fails (naming what is missing), it is never skipped: these pipelines
+ * must work on a fresh clone.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class ImagesIT {
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+    private static final List<String> IMAGE_PIPELINES = List.of("fashion-ar", "fashion-var", "fashion-ar-sjd",
+            "fashion-ar-gsd");
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final Path dist = Path.of(System.getProperty("arbor.dist", "target/arbor")).toAbsolutePath();
+    private Path home;
+    private RuntimeHarness runtime;
+    private PipelineService pipelines;
+    private URI uri;
+
+    @BeforeAll
+    void start() throws Exception {
+        home = Files.createTempDirectory("arbor-images-it-");
+        // ${arbor.home}/models of the shipped pipelines: the installation's models (as bin/arbor runs them)
+        Files.createSymbolicLink(home.resolve("models"), dist.resolve("models"));
+        runtime = new RuntimeHarness(home, null);
+        pipelines = runtime.pipelines();
+        Hashtable<String, Object> config = new Hashtable<>();
+        config.put("port", 0);
+        config.put("request_timeout_ms", 120_000);
+        configure("dev.arbor.http", config);
+        ServiceReference<?>[] endpoint = {null};
+        RuntimeHarness.await(() -> {
+            try {
+                ServiceReference<?>[] refs = runtime.context().getAllServiceReferences(null,
+                        "(objectClass=dev.arbor.platform.http.HttpEndpoint)");
+                endpoint[0] = refs == null ? null : refs[0];
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+            return endpoint[0] != null;
+        }, 20_000, () -> "the HTTP server registered no HttpEndpoint service");
+        uri = URI.create("http://127.0.0.1:" + endpoint[0].getProperty("arbor.http.port"));
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        if (runtime != null) {
+            runtime.close();
+        }
+        RuntimeHarness.deleteTree(home);
+    }
+
+    /** Through the framework's Config Admin (its classes are not on this test's class path). */
+    private void configure(String pid, Dictionary<String, Object> properties) throws Exception {
+        ServiceReference<?> ref = runtime.context().getAllServiceReferences(
+                "org.osgi.service.cm.ConfigurationAdmin", null)[0];
+        Object admin = runtime.context().getService(ref);
+        Class<?> adminType = ref.getBundle().loadClass("org.osgi.service.cm.ConfigurationAdmin");
+        Class<?> configType = ref.getBundle().loadClass("org.osgi.service.cm.Configuration");
+        Object configuration = adminType.getMethod("getConfiguration", String.class, String.class)
+                .invoke(admin, pid, "?");
+        Method update = configType.getMethod("update", Dictionary.class);
+        update.invoke(configuration, properties);
+    }
+
+    private HttpResponse<String> post(String body) throws Exception {
+        return http.send(HttpRequest.newBuilder(uri.resolve("/v1/images/generations")).timeout(Duration.ofMinutes(3))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body.replace('\'', '"'))).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** Fails, naming the file, when a shipped image pipeline is not configured; waits until it is ready. */
+    private PipelineStatus ready(String pipeline) {
+        assertThat(pipelines.status(pipeline)).as("pipeline %s is not configured: etc/pipelines/%s.json is missing"
+                + " from the distribution (configured: %s)", pipeline, pipeline, pipelines.pipelines().stream()
+                .map(PipelineStatus::name).toList()).isPresent();
+        return runtime.awaitReady(pipeline);
+    }
+
+    private static float[][] decode(JsonNode b64) {
+        return Png.decode(Base64.getDecoder().decode(b64.asText()));
+    }
+
+    private static void assertFashionImage(float[][] pixels) {
+        assertThat(pixels).hasNumberOfRows(28);
+        for (float[] row : pixels) {
+            assertThat(row).hasSize(28);
+        }
+    }
+
+    @Test
+    void everyShippedImagePipelineIsConfiguredWithTheImageTokenizer() {
+        for (String name : IMAGE_PIPELINES) {
+            assertThat(pipelines.status(name)).as("etc/pipelines/%s.json shipped", name).isPresent();
+            var layout = pipelines.imageLayout(name);
+            assertThat(layout).as("%s has an image tokenizer", name).isPresent();
+            assertThat(layout.get().width()).isEqualTo(28);
+            assertThat(layout.get().classNames()).hasSize(10).contains("sneaker", "ankle boot");
+        }
+        assertThat(pipelines.imageLayout("fashion-ar").orElseThrow().tokensPerImage()).isEqualTo(49);
+        assertThat(pipelines.imageLayout("fashion-var").orElseThrow().tokensPerImage()).isEqualTo(104);
+        assertThat(pipelines.imageLayout("arbor-tiny")).isEmpty();
+    }
+
+    @Test
+    void refusesAnUnknownClassListingTheClassesAndATextPipelineNamingIt() throws Exception {
+        HttpResponse<String> unknown = post("{'model': 'fashion-ar', 'prompt': 'giraffe'}");
+        assertThat(unknown.statusCode()).as(unknown.body()).isEqualTo(400);
+        assertThat(MAPPER.readTree(unknown.body()).get("error").get("message").asText())
+                .contains("giraffe", "t-shirt/top", "sneaker", "ankle boot");
+        HttpResponse<String> text = post("{'model': 'arbor-tiny', 'prompt': 'sneaker'}");
+        assertThat(text.statusCode()).as(text.body()).isEqualTo(400);
+        assertThat(MAPPER.readTree(text.body()).get("error").get("message").asText()).contains("'arbor-tiny'");
+    }
+
+    @Test
+    void fashionArAnswersPngsThatDecodeTo28x28() throws Exception {
+        ready("fashion-ar");
+        HttpResponse<String> r = post("{'model': 'fashion-ar', 'prompt': 'sneaker', 'n': 2, 'seed': 7}");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        JsonNode data = MAPPER.readTree(r.body()).get("data");
+        assertThat(data).hasSize(2);
+        for (JsonNode image : data) {
+            assertThat(image.get("revised_prompt").asText()).isEqualTo("sneaker");
+            assertFashionImage(decode(image.get("b64_json")));
+        }
+    }
+
+    @Test
+    void fashionVarAnswersPngsAndStreamsPartialImagesScaleByScale() throws Exception {
+        ready("fashion-var");
+        HttpResponse<String> r = post("{'model': 'fashion-var', 'prompt': 7, 'seed': 3}");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        assertFashionImage(decode(MAPPER.readTree(r.body()).get("data").get(0).get("b64_json")));
+
+        HttpResponse<String> s = post("{'model': 'fashion-var', 'prompt': 'bag', 'stream': true, 'seed': 3}");
+        assertThat(s.statusCode()).as(s.body()).isEqualTo(200);
+        List<JsonNode> partial = new ArrayList<>();
+        List<JsonNode> completed = new ArrayList<>();
+        for (String frame : s.body().split("\n\n")) {
+            int data = frame.indexOf("data: ");
+            if (data < 0 || frame.endsWith("[DONE]")) {
+                continue;
+            }
+            JsonNode event = MAPPER.readTree(frame.substring(data + 6));
+            assertThat(event.has("error")).as("stream failed: %s", frame).isFalse();
+            (event.get("type").asText().equals("image_generation.partial_image") ? partial : completed).add(event);
+        }
+        assertThat(completed).hasSize(1);
+        assertFashionImage(decode(completed.get(0).get("b64_json")));
+        // the next-scale generator sends a canvas per scale: coarse images before the last
+        assertThat(partial).as("partial images of fashion-var's scales").isNotEmpty();
+        for (JsonNode p : partial) {
+            assertFashionImage(decode(p.get("b64_json")));
+        }
+    }
+
+    @Test
+    void binArborImageWritesClassIndexedPngs() throws Exception {
+        ready("fashion-ar");
+        Path out = home.resolve("images-out");
+        List<String> cmd = List.of(dist.resolve("bin/arbor").toString(), "image", "--pipeline", "fashion-ar",
+                "--class", "sneaker", "--count", "2", "--seed", "1", "--out", out.toString());
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(home.toFile());
+        Path err = home.resolve("image-stderr.txt");
+        pb.redirectError(err.toFile());
+        Process p = pb.start();
+        String stdout = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(300, TimeUnit.SECONDS)).as("bin/arbor image finished").isTrue();
+        assertThat(p.exitValue()).as("exit status; stdout %s, stderr:%n%s", stdout, Files.readString(err)).isZero();
+        assertThat(Files.readString(err)).contains("100%");
+        for (int n = 0; n < 2; n++) {
+            assertFashionImage(Png.decode(Files.readAllBytes(out.resolve("7_" + n + ".png"))));
+        }
+    }
+}
