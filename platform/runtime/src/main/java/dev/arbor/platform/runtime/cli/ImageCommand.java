@@ -73,10 +73,8 @@ final class ImageCommand implements Callable<Integer> {
             throw ArborException.invalid("--count must be between 1 and " + MAX_COUNT + ", got " + count);
         }
         PipelineStatus status = awaitReady.apply(pipeline);
-        if (!status.ready()) {
-            err.println("arbor: pipeline '" + pipeline + "' " + status.describe());
-            return ArborCli.EXIT_UNAVAILABLE;
-        }
+        // the request's own mistakes (a text pipeline, an unknown class, an unwritable directory) are named first:
+        // they need only the pipeline's tokenizer, not its model or generator
         ImageLayout layout = pipelines.imageLayout(pipeline).orElseThrow(() -> ArborException.invalid("pipeline '"
                 + pipeline + "' generates text (its tokenizer is '" + tokenizerFormat(status) + "', not an image"
                 + " tokenizer); 'arbor image' needs an image pipeline such as fashion-ar or fashion-var, and"
@@ -88,6 +86,10 @@ final class ImageCommand implements Callable<Integer> {
             throw ArborException.invalid(e.getMessage() + " (pipeline '" + pipeline + "')");
         }
         prepareOutput();
+        if (!status.ready()) {
+            err.println("arbor: pipeline '" + pipeline + "' " + status.describe());
+            return ArborCli.EXIT_UNAVAILABLE;
+        }
         Map<String, Object> options = new LinkedHashMap<>(ModelOptionKeys.split(extra, false, pipeline).request());
         PartRef generator = strategy == null ? null : PipelineJson.parsePart(strategy);
         String className = layout.classNames().get(k);

@@ -160,6 +160,22 @@ class ImageCommandTest {
     }
 
     @Test
+    void anUnavailablePipelineIsReportedAfterTheRequestsOwnMistakes(@TempDir Path tmp) throws Exception {
+        ImageCommand c = new ImageCommand(pipelines, name -> new PipelineStatus(name, false,
+                List.of("generator 'raster-ar'"), null), new PrintStream(stdout, true, StandardCharsets.UTF_8),
+                new PrintStream(stderr, true, StandardCharsets.UTF_8));
+        new CommandLine(c).parseArgs("--pipeline", "img", "--class", "bag", "--out", tmp.toString());
+        assertThat(c.call()).isEqualTo(ArborCli.EXIT_UNAVAILABLE);
+        assertThat(stderr.toString(StandardCharsets.UTF_8)).contains("'img'", "generator 'raster-ar'");
+        ImageCommand wrongClass = new ImageCommand(pipelines, name -> new PipelineStatus(name, false, List.of("x"),
+                null), new PrintStream(stdout, true, StandardCharsets.UTF_8), new PrintStream(stderr, true,
+                StandardCharsets.UTF_8));
+        new CommandLine(wrongClass).parseArgs("--pipeline", "img", "--class", "giraffe", "--out", tmp.toString());
+        assertThatThrownBy(wrongClass::call).isInstanceOf(ArborException.class).hasMessageContaining("giraffe");
+        assertThat(pipelines.requests).isEmpty();
+    }
+
+    @Test
     void countOutOfRangeIsRefused(@TempDir Path tmp) {
         assertThatThrownBy(() -> command("--pipeline", "img", "--class", "1", "--count", "0", "--out",
                 tmp.toString()).call()).isInstanceOf(ArborException.class).hasMessageContaining("--count");
