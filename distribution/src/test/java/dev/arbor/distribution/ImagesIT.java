@@ -5,8 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.arbor.api.image.Png;
+import dev.arbor.api.Options;
+import dev.arbor.api.pipeline.PartRef;
+import dev.arbor.api.pipeline.PipelineDefinition;
 import dev.arbor.api.pipeline.PipelineService;
 import dev.arbor.api.pipeline.PipelineStatus;
+import dev.arbor.api.pipeline.TokenizerRef;
 import dev.arbor.testkit.framework.RuntimeHarness;
 import java.lang.reflect.Method;
 import java.net.URI;
@@ -21,7 +25,9 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Dictionary;
 import java.util.Hashtable;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -143,6 +149,46 @@ class ImagesIT {
         HttpResponse<String> text = post("{'model': 'arbor-tiny', 'prompt': 'sneaker'}");
         assertThat(text.statusCode()).as(text.body()).isEqualTo(400);
         assertThat(MAPPER.readTree(text.body()).get("error").get("message").asText()).contains("'arbor-tiny'");
+    }
+
+    /**
+     * The whole image path in the framework before the image priors exist: the patch VQ tokenizer, image-png and the
+     * endpoint around a stand-in prior (the text model arbor-tiny-ar, its ids 512.. banned by logit-bias so that it
+     * emits codes only, EOS ignored). Checks the plumbing, not the pictures.
+     */
+    @Test
+    void aStandInPriorGoesThroughTheWholeImagePath() throws Exception {
+        PipelineDefinition text = runtime.awaitReady("arbor-tiny").definition();
+        Map<String, Object> ban = new LinkedHashMap<>();
+        for (int id = 512; id < 1024; id++) {
+            ban.put(Integer.toString(id), -100);
+        }
+        Map<String, Object> defaults = new LinkedHashMap<>();
+        defaults.put("logit_bias", ban);
+        defaults.put("top_k", 20);
+        defaults.put("ignore_eos", true);
+        pipelines.define(new PipelineDefinition("fashion-standin", "image plumbing test", text.model(),
+                new TokenizerRef("image-vq", dist.resolve("models/fashion-vq/fashion-patch-vq.bin").toString(),
+                        Options.empty()), PartRef.of("autoregressive"),
+                List.of(PartRef.of("logit-bias"), PartRef.of("top-k")), PartRef.of("sample"),
+                List.of(PartRef.of("image-png")), Options.of(defaults), null));
+        runtime.awaitReady("fashion-standin");
+        HttpResponse<String> r = post("{'model': 'fashion-standin', 'prompt': 'trouser', 'n': 2, 'seed': 5}");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        JsonNode body = MAPPER.readTree(r.body());
+        assertThat(body.get("data")).hasSize(2);
+        for (JsonNode image : body.get("data")) {
+            assertThat(image.get("revised_prompt").asText()).isEqualTo("trouser");
+            assertFashionImage(decode(image.get("b64_json")));
+        }
+        assertThat(body.get("usage").get("output_tokens").asInt()).isEqualTo(2 * 49);
+        HttpResponse<String> s = post("{'model': 'fashion-standin', 'prompt': 1, 'stream': true, 'seed': 5}");
+        assertThat(s.statusCode()).as(s.body()).isEqualTo(200);
+        assertThat(s.body()).contains("event: image_generation.completed").endsWith("data: [DONE]\n\n");
+        // same seed, same image: the streamed one equals the first of the two above
+        String streamed = s.body().substring(s.body().indexOf("\"b64_json\":\"") + 12);
+        streamed = streamed.substring(0, streamed.indexOf('"'));
+        assertThat(streamed).isEqualTo(body.get("data").get(0).get("b64_json").asText());
     }
 
     @Test
