@@ -4,6 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.core.http.StreamResponse;
+import com.openai.models.images.ImageGenStreamEvent;
+import com.openai.models.images.ImageGenerateParams;
+import com.openai.models.images.ImagesResponse;
 import dev.arbor.api.image.Png;
 import dev.arbor.api.Options;
 import dev.arbor.api.pipeline.PartRef;
@@ -151,13 +157,11 @@ class ImagesIT {
         assertThat(MAPPER.readTree(text.body()).get("error").get("message").asText()).contains("'arbor-tiny'");
     }
 
-    /**
-     * The whole image path in the framework before the image priors exist: the patch VQ tokenizer, image-png and the
-     * endpoint around a stand-in prior (the text model arbor-tiny-ar, its ids 512.. banned by logit-bias so that it
-     * emits codes only, EOS ignored). Checks the plumbing, not the pictures.
-     */
-    @Test
-    void aStandInPriorGoesThroughTheWholeImagePath() throws Exception {
+    /** Defines (once) "fashion-standin": see {@link #aStandInPriorGoesThroughTheWholeImagePath}. */
+    private synchronized void standIn() {
+        if (pipelines.status("fashion-standin").isPresent()) {
+            return;
+        }
         PipelineDefinition text = runtime.awaitReady("arbor-tiny").definition();
         Map<String, Object> ban = new LinkedHashMap<>();
         for (int id = 512; id < 1024; id++) {
@@ -173,6 +177,38 @@ class ImagesIT {
                 List.of(PartRef.of("logit-bias"), PartRef.of("top-k")), PartRef.of("sample"),
                 List.of(PartRef.of("image-png")), Options.of(defaults), null));
         runtime.awaitReady("fashion-standin");
+    }
+
+    /** OpenAI's own Java client reads the answers and the image stream events (stand-in prior as above). */
+    @Test
+    void theOfficialOpenAiClientReadsImagesAndImageStreams() throws Exception {
+        standIn();
+        OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl(uri + "/v1").apiKey("none").maxRetries(0).build();
+        ImageGenerateParams params = ImageGenerateParams.builder().model("fashion-standin").prompt("sandal").n(2)
+                .build();
+        ImagesResponse response = client.images().generate(params);
+        assertThat(response.data().orElseThrow()).hasSize(2).allSatisfy(image -> {
+            assertThat(image.revisedPrompt()).hasValue("sandal");
+            assertFashionImage(Png.decode(Base64.getDecoder().decode(image.b64Json().orElseThrow())));
+        });
+        List<ImageGenStreamEvent> events = new ArrayList<>();
+        try (StreamResponse<ImageGenStreamEvent> stream = client.images().generateStreaming(params)) {
+            stream.stream().forEach(events::add);
+        }
+        assertThat(events).hasSize(2).allSatisfy(e -> {
+            assertThat(e.isGenerationCompleted()).isTrue();
+            assertFashionImage(Png.decode(Base64.getDecoder().decode(e.asGenerationCompleted().b64Json())));
+        });
+    }
+
+    /**
+     * The whole image path in the framework before the image priors exist: the patch VQ tokenizer, image-png and the
+     * endpoint around a stand-in prior (the text model arbor-tiny-ar, its ids 512.. banned by logit-bias so that it
+     * emits codes only, EOS ignored). Checks the plumbing, not the pictures.
+     */
+    @Test
+    void aStandInPriorGoesThroughTheWholeImagePath() throws Exception {
+        standIn();
         HttpResponse<String> r = post("{'model': 'fashion-standin', 'prompt': 'trouser', 'n': 2, 'seed': 5}");
         assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
         JsonNode body = MAPPER.readTree(r.body());
