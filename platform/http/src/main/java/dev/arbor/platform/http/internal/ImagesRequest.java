@@ -20,11 +20,14 @@ import java.util.Map;
  * @param n          how many images
  * @param size       {@code WIDTHxHEIGHT} when given, else null
  * @param stream     answer with server-sent events (partial images, then each completed image)
+ * @param partialImages most partial images streamed per image ({@code partial_images}; the first ones the generator
+ *                   sends), or -1 for all of them (Arbor's default: OpenAI's is 0)
  * @param options    per-request options (the {@code arbor} extension's options, {@code seed})
  * @param generator  {@code arbor.generator}, or null
  * @param processors {@code arbor.processors}, or null
  */
-record ImagesRequest(String model, String prompt, int n, String size, boolean stream, Map<String, Object> options,
+record ImagesRequest(String model, String prompt, int n, String size, boolean stream, int partialImages,
+                     Map<String, Object> options,
                      PartRef generator, List<PartRef> processors) {
 
     /** Longest prompt accepted: a class name, not a description. */
@@ -69,6 +72,16 @@ record ImagesRequest(String model, String prompt, int n, String size, boolean st
             }
             stream = streamNode.booleanValue();
         }
+        int partialImages = -1;
+        JsonNode partial = body.get("partial_images");
+        if (partial != null && !partial.isNull()) {
+            if (!partial.isIntegralNumber() || !partial.canConvertToInt() || partial.intValue() < 0) {
+                throw ApiError.invalid("partial_images", "'partial_images' must be an integer >= 0 (at most that many"
+                        + " partial images per image; leave it out for all the generator sends), got "
+                        + OpenAiRequest.kind(partial));
+            }
+            partialImages = partial.intValue();
+        }
         OpenAiRequest.ArborExtension arbor = OpenAiRequest.ArborExtension.parse(body.get("arbor"));
         Map<String, Object> options = new LinkedHashMap<>(arbor.options());
         JsonNode seed = body.get("seed");
@@ -78,7 +91,8 @@ record ImagesRequest(String model, String prompt, int n, String size, boolean st
             }
             options.put("seed", seed.longValue());
         }
-        return new ImagesRequest(model, prompt, n, size, stream, options, arbor.generator(), arbor.processors());
+        return new ImagesRequest(model, prompt, n, size, stream, partialImages, options, arbor.generator(),
+                arbor.processors());
     }
 
     /** The class index of the prompt among {@code layout}'s classes; a 400 listing the classes otherwise. */

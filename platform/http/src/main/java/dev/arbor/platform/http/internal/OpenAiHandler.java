@@ -552,8 +552,8 @@ final class OpenAiHandler extends Handler.Abstract {
     /**
      * {@code POST /v1/images/generations} (OpenAI's images API): {@code n} images of the class the prompt names,
      * from an image pipeline, as base64 PNG. With {@code stream}, OpenAI's image events: an
-     * {@code image_generation.partial_image} for each canvas the generator sends (the platform decodes it), then an
-     * {@code image_generation.completed} per image. Deadline, cancellation and metrics as for completions.
+     * {@code image_generation.partial_image} for each canvas the generator sends (the platform decodes it; at most
+     * {@code partial_images} of them when given), then an {@code image_generation.completed} per image. Deadline, cancellation and metrics as for completions.
      */
     private void images(Exchange ex) {
         ImagesRequest req = ImagesRequest.parse(readJson(ex), settings.maxImages());
@@ -680,6 +680,9 @@ final class OpenAiHandler extends Handler.Abstract {
 
                 @Override
                 public void onImageCanvas(float[][] pixels, int step) {
+                    if (req.partialImages() >= 0 && partials[0] >= req.partialImages()) {
+                        return; // the client asked for fewer (partial_images)
+                    }
                     ObjectNode event = imageEvent("image_generation.partial_image", createdAt, job,
                             dev.arbor.api.image.Png.encode(pixels));
                     event.put("partial_image_index", partials[0]++);
@@ -689,7 +692,7 @@ final class OpenAiHandler extends Handler.Abstract {
                 }
             };
             Completion c = pipelines.complete(req.toCompletionRequest(i, job.className(),
-                    imageOptions(job, deadline, true)), sink);
+                    imageOptions(job, deadline, req.partialImages() != 0)), sink);
             if (stream.broken() != null) {
                 return;
             }

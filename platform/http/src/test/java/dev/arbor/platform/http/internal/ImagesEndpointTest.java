@@ -292,6 +292,18 @@ class ImagesEndpointTest {
     }
 
     @Test
+    void partialImagesBoundsThePartialEvents() throws Exception {
+        String one = post("{'model': 'var', 'prompt': 'bag', 'stream': true, 'partial_images': 1}").body();
+        assertThat(one.split("event: image_generation.partial_image", -1)).hasSize(2);
+        String none = post("{'model': 'var', 'prompt': 'bag', 'stream': true, 'partial_images': 0}").body();
+        assertThat(none).doesNotContain("partial_image\n").contains("event: image_generation.completed");
+        // no canvases asked for at all: the platform decodes none
+        assertThat(REQUESTS.get(REQUESTS.size() - 1).options().bool("stream_canvas", false)).isFalse();
+        assertThat(post("{'model': 'var', 'prompt': 'bag', 'stream': true, 'partial_images': -1}").statusCode())
+                .isEqualTo(400);
+    }
+
+    @Test
     void streamValidationFailuresAreStillStatusCodes() throws Exception {
         HttpResponse<String> r = post("{'model': 'txt', 'prompt': 'bag', 'stream': true}");
         assertThat(r.statusCode()).isEqualTo(400);
