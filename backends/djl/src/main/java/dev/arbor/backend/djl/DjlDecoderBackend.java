@@ -24,6 +24,7 @@ import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.StateWrite;
 import dev.arbor.backend.support.BatchingOptions;
 import dev.arbor.backend.support.StepCoalescer;
+import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Objects;
@@ -344,7 +345,8 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
         boolean unmasked = network instanceof LlamaDecoder && newValid == null
                 && (state == null || state.allSlotsValid())
                 && (spec.base() instanceof AttentionSpec.Full
-                    || spec.base() instanceof AttentionSpec.Causal && lq == 1);
+                    || spec.base() instanceof AttentionSpec.Causal && lq == 1
+                    || seesEveryKey(spec.base(), batch, lq, past + lq));
         DjlDecodeState st = state;
         float[] bias = unmasked ? null : AttentionBias.build(spec.base(),
                 st == null ? (r, k) -> false : st::slotValid, newValid, batch, past, lq);
@@ -430,6 +432,30 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
             }
         }
         return out;
+    }
+
+    /**
+     * True for Segments in which every query sees every key (no key's segment above any query's): a next-scale
+     * step, whose new scale sees itself and all earlier scales, is Full attention and needs no bias. Malformed
+     * segment matrices give false, so that {@link AttentionBias#build} reports them.
+     */
+    private static boolean seesEveryKey(AttentionSpec base, int batch, int lq, int keys) {
+        if (!(base instanceof AttentionSpec.Segments s) || s.querySegment().length != batch
+                || s.keySegment().length != batch) {
+            return false;
+        }
+        for (int b = 0; b < batch; b++) {
+            int[] q = s.querySegment()[b];
+            int[] k = s.keySegment()[b];
+            if (q == null || k == null || q.length != lq || k.length != keys) {
+                return false;
+            }
+            int lowestQuery = Arrays.stream(q).min().getAsInt();
+            if (Arrays.stream(k).max().getAsInt() > lowestQuery) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private void checkTokens(int[][] tokens, int batch, int lq) {
