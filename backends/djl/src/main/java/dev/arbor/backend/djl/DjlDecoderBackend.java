@@ -43,8 +43,8 @@ import java.util.function.Consumer;
  * <p>Every {@link AttentionSpec} is an additive bias ({@link AttentionBias}), so all of them are supported, with
  * padding. Input embeddings ({@link Capability#INPUT_EMBEDS}, llama2c models only): a request's
  * {@link ForwardRequest#embeddings()} replace {@code input_ids} as a float {@code [B,T,dim]} first input, which the
- * {@link LlamaDecoder} takes in place of its embedding gather. The KV cache stays in native memory between steps ({@link DjlDecodeState}); each forward call runs in a
- * sub-manager of the state (or of the model for stateless calls) that is closed when the call returns, so no
+ * {@link LlamaDecoder} takes in place of its embedding gather. The KV cache stays in native memory between steps
+ * ({@link DjlDecodeState}); each forward call runs in a sub-manager of the state (or of the model for stateless calls) that is closed when the call returns, so no
  * intermediate tensor outlives its step. Stateless calls ({@code state == null}) are the cache-free reference path.
  *
  * <p>Continuous batching (option {@code batching}, default true; {@code max_batch_rows} rows per run, default 16;

@@ -49,8 +49,8 @@ final class DecoderSignature {
 
     private static final Pattern OPTIMUM_PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
     private static final Pattern GENAI_PAST = Pattern.compile("past_(\\d+)");
-    private static final String EXPECTED = "input_ids (or inputs_embeds float [batch, seq, width]), optional attention_mask, optional position_ids, optional "
-            + "attention_bias, and per layer N either past_key_values.N.key + past_key_values.N.value (HF Optimum) "
+    private static final String EXPECTED = "input_ids (or inputs_embeds float [batch, seq, width]), optional "
+            + "attention_mask, optional position_ids, optional attention_bias, and per layer N either past_key_values.N.key + past_key_values.N.value (HF Optimum) "
             + "or past_N (onnxruntime-genai, K and V stacked); or, for a fused (GroupQueryAttention) graph, input_ids, "
             + "optional position_ids, optional attention_bias, seqlens_k, total_sequence_length and "
             + "past_key_values.N.key/value";
@@ -96,7 +96,8 @@ final class DecoderSignature {
     final int logitsVocab;
 
     private DecoderSignature(KvNaming naming, OnnxJavaType idsType, boolean embeds, int embedsWidth,
-                             OnnxJavaType maskType, OnnxJavaType positionType, boolean hasBias, boolean fused, int totalRank, long pastSeqDim, String[] pastNames,
+                             OnnxJavaType maskType, OnnxJavaType positionType, boolean hasBias, boolean fused,
+                             int totalRank, long pastSeqDim, String[] pastNames,
                              String[] presentNames, int layers, int kvHeads, int headDim, int logitsVocab) {
         this.naming = naming;
         this.idsType = idsType;
@@ -159,8 +160,8 @@ final class DecoderSignature {
         List<String> unsupported = new ArrayList<>();
         for (String name : inputs.keySet()) {
             Matcher m;
-            if (name.equals(INPUT_IDS) || name.equals(INPUTS_EMBEDS) || name.equals(ATTENTION_MASK) || name.equals(POSITION_IDS)
-                    || name.equals(ATTENTION_BIAS) || name.equals(SEQLENS_K) || name.equals(TOTAL_SEQUENCE_LENGTH)) {
+            if (name.equals(INPUT_IDS) || name.equals(INPUTS_EMBEDS) || name.equals(ATTENTION_MASK)
+                    || name.equals(POSITION_IDS) || name.equals(ATTENTION_BIAS) || name.equals(SEQLENS_K) || name.equals(TOTAL_SEQUENCE_LENGTH)) {
                 continue;
             }
             if ((m = OPTIMUM_PAST.matcher(name)).matches()) {
@@ -208,8 +209,9 @@ final class DecoderSignature {
             checkFused(file, inputs, naming, found);
             if (embeds) {
                 throw ArborException.badModel("ONNX model '" + file + "' is fused but takes inputs_embeds; the "
-                        + "onnxruntime backend runs fused graphs on input_ids only (convert a llama2.c model that needs "
-                        + "input embeddings with graph=reference precision=fp32). Inputs found: " + found + ".", null);
+                        + "onnxruntime backend runs fused graphs on input_ids only (convert a llama2.c model that "
+                        + "needs input embeddings with graph=reference precision=fp32). Inputs found: " + found + ".",
+                        null);
             }
         }
         List<String> past = new ArrayList<>();
