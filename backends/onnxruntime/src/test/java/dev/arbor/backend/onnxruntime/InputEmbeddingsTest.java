@@ -138,6 +138,25 @@ class InputEmbeddingsTest {
                 .hasMessageContaining("graph=reference");
     }
 
+    @Test
+    void anInputsEmbedsGraphOpenedAsPlainOnnxTakesEmbeddingsButNoTokenIds() throws IOException {
+        Path checkpoint = varCheckpoint(VAR_SHAPE);
+        Path onnx = dev.arbor.models.llama2c.Llama2cOnnxConverter.convertCached(checkpoint, 0, dir.resolve("cache"));
+        Llama2cReferenceModel reference = Llama2cReferenceModel.open(checkpoint);
+        try (ModelBackend ort = new OnnxRuntimeBackendProvider().open(new ModelSpec(onnx, "onnx", Options.empty()))) {
+            assertThat(ort.card().capabilities()).contains(Capability.INPUT_EMBEDS)
+                    .doesNotContain(Capability.EMBEDDING_MATRIX);
+            float[][][] inputs = varInputs(reference, new int[] {1}, 5);
+            ForwardRequest request = ForwardRequest.builderForEmbeddings(inputs).build();
+            assertRowsAgree("plain onnx", ort.forward(request), reference.forward(request), 0);
+            assertThatThrownBy(() -> ort.forward(ForwardRequest.builder(new int[][] {{1, 2}}).build()))
+                    .isInstanceOfSatisfying(ArborException.class,
+                            e -> assertThat(e.kind()).isEqualTo(ArborException.Kind.INCOMPATIBLE))
+                    .hasMessageContaining("'var-test'").hasMessageContaining("builderForEmbeddings")
+                    .hasMessageContaining("format llama2c");
+        }
+    }
+
     private ModelBackend open(Path checkpoint, Map<String, Object> options) {
         Map<String, Object> all = new HashMap<>(options);
         all.put("cache_dir", dir.resolve("cache").toString());
