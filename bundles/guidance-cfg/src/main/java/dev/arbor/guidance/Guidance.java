@@ -57,7 +57,9 @@ public record Guidance(CfgConvention convention, double scale, CfgRamp ramp) {
     /** The convention's parameter at step {@code k} of {@code steps}. */
     public double parameterAt(int k, int steps) {
         double inert = convention.inert();
-        return inert + (scale - inert) * ramp.fraction(k, steps);
+        double fraction = ramp.fraction(k, steps);
+        // at full strength the scale itself: inert + (scale - inert) need not round back to scale (1 + (0.1 - 1))
+        return fraction == 1.0 ? scale : inert + (scale - inert) * fraction;
     }
 
     /** True when step {@code k} needs an unconditional row (its parameter is not inert). */
