@@ -171,10 +171,9 @@ class NextScaleGeneratorTest {
                 // the default ramp is linear over scales: parameter = inert + (scale - inert)·k/(K-1), the scale itself
                 // at the last; scale 0 is inert (no combination)
                 IntToDoubleFunction w = k -> {
-                    double r = k / (K - 1.0);
                     return switch (convention) {
-                        case "llamagen" -> k == 0 ? Double.NaN : k == K - 1 ? scale : 1 + (scale - 1) * r;
-                        default -> k == 0 ? Double.NaN : (k == K - 1 ? scale : scale * r) + 1;
+                        case "llamagen" -> k == 0 ? Double.NaN : k == K - 1 ? scale : 1 + (scale - 1) * k / (K - 1.0);
+                        default -> k == 0 ? Double.NaN : (k == K - 1 ? scale : scale * k / (K - 1.0)) + 1;
                     };
                 };
                 int[] want = reference(batch, 2, selector, seed, w);
@@ -212,7 +211,7 @@ class NextScaleGeneratorTest {
             // and the last scale used t = cfg: (1 + cfg)·cond − cfg·uncond
             int[] full = reference(toy, 1, TestSelectors.INVERSE_CDF, seed,
                     k -> k == 0 ? Double.NaN : 1 + (k == K - 1 ? NextScaleGenerator.DEFAULT_GUIDANCE_SCALE
-                            : NextScaleGenerator.DEFAULT_GUIDANCE_SCALE * (k / (K - 1.0))));
+                            : NextScaleGenerator.DEFAULT_GUIDANCE_SCALE * k / (K - 1.0)));
             assertThat(guided.tokens()).isEqualTo(full);
         }
     }
