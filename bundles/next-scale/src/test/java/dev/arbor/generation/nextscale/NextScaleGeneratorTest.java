@@ -137,6 +137,22 @@ class NextScaleGeneratorTest {
         assertThat(toy.openStates()).isZero();
     }
 
+    /** The Fashion-MNIST VAR layout (scales 1, 2, 3, 4, 5, 7; 512 codes; vocabulary 545): 104 tokens, 6 forwards. */
+    @Test
+    void theFashionLayoutTakesSixForwardsForItsHundredAndFourTokens() {
+        ImageLayout fashion = ToyImageTokenizer.layout(28, 512, 10, 16, 1, 2, 3, 4, 5, 7);
+        assertThat(fashion.vocabSize()).isEqualTo(545);
+        ToyScaleBackend toy = new ToyScaleBackend(fashion.vocabSize(), 16, 104, 5);
+        RecordingSink sink = new RecordingSink();
+        GenerationResult got = generator.generate(new GenerationContext(toy, new ToyImageTokenizer(fashion, 1),
+                new int[] {fashion.classToken(7)}, 104, chain(TestSelectors.INVERSE_CDF), null, 1, Options.empty(),
+                Cancellation.NEVER), sink);
+        assertThat(got.tokens()).hasSize(104);
+        assertThat(got.forwardPasses()).isEqualTo(6);
+        assertThat(toy.calls()).extracting(ToyScaleBackend.Call::queries).containsExactly(1, 4, 9, 16, 25, 49);
+        assertThat(sink.canvases()).hasSize(6);
+    }
+
     @Test
     void inertGuidanceInEveryConventionIsUnguidedDecodingBitForBitWithoutAnUnconditionalRow() {
         List<Map<String, Object>> inert = List.of(Map.of("guidance_scale", 0.0),

@@ -213,6 +213,21 @@ class RasterArGeneratorTest {
         assertThat(got.stats()).containsEntry("image.rows_streamed", side);
     }
 
+    /** The Fashion-MNIST raster layout (7x7 tokens, 512 codes, vocabulary 540): 49 batch-2 forwards, 7 canvases. */
+    @Test
+    void theFashionLayoutTakesOneForwardPerToken() {
+        ImageLayout fashion = ToyImageTokenizer.layout(28, 512, 10, 16, 7);
+        assertThat(fashion.vocabSize()).isEqualTo(540);
+        ToyCausalBackend toy = ToyCausalBackend.builder().vocabSize(540).maxPositions(50).build();
+        RecordingSink sink = new RecordingSink();
+        GenerationResult got = generator.generate(context(toy, new ToyImageTokenizer(fashion, 1),
+                new int[] {fashion.classToken(7)}, sampling(), 1, Map.of()), sink);
+        assertThat(got.tokens()).hasSize(49);
+        assertThat(got.forwardPasses()).isEqualTo(49);
+        assertThat(toy.calls()).allMatch(c -> c.batchSize() == 2);
+        assertThat(sink.canvases()).hasSize(7);
+    }
+
     @Test
     void aSeedReproducesAnImage() {
         ToyCausalBackend toy = toy(1);
