@@ -25,7 +25,8 @@ import org.junit.jupiter.api.Test;
  * weight (LlamaGen {@code s}, VAR {@code 1+t}, LLaDA {@code cfg+1}).
  *
  * <p>Design: 4 cases, 20,000 draws each, family-wise level 0.01 (Bonferroni). Power check: the same counts must
- * reject the weight off by one (the convention confused: {@code t} for {@code 1+t}) and the rows swapped, so
+ * reject the weight off by one (the convention confused: {@code t} for {@code 1+t}), the weight off by a
+ * quarter and the rows swapped, so
  * acceptance of the right weight is informative.
  */
 class GuidedStepExactnessTest {
@@ -57,11 +58,13 @@ class GuidedStepExactnessTest {
             }
             ChiSquare.Result right = ChiSquare.test(geometric(cond, uncond, w), counts);
             ChiSquare.Result offByOne = ChiSquare.test(geometric(cond, uncond, w - 1), counts);
+            ChiSquare.Result offByAQuarter = ChiSquare.test(geometric(cond, uncond, w + 0.25), counts);
             ChiSquare.Result swapped = ChiSquare.test(geometric(uncond, cond, w), counts);
             report.add(CONVENTIONS[t] + " " + PARAMETERS[t] + " (w=" + w + "): p=" + right.pValue() + ", w-1 p="
-                    + offByOne.pValue() + ", swapped p=" + swapped.pValue());
+                    + offByOne.pValue() + ", w+0.25 p=" + offByAQuarter.pValue() + ", swapped p=" + swapped.pValue());
             ChiSquare.assertConsistent(right, ALPHA);
             assertThat(offByOne.pValue()).as(report.toString()).isLessThan(ALPHA);
+            assertThat(offByAQuarter.pValue()).as(report.toString()).isLessThan(ALPHA);
             assertThat(swapped.pValue()).as(report.toString()).isLessThan(ALPHA);
         }
         System.out.println("raster-ar guided step (" + DRAWS + " draws each, alpha " + ALPHA + "): " + report);
