@@ -179,6 +179,49 @@ class ImagesIT {
         runtime.awaitReady("fashion-standin");
     }
 
+    /**
+     * raster-ar on the stand-in prior (it masks non-codes itself): streams one partial image per row of patches, each
+     * showing the rows so far and black below, then the completed image, which equals the last partial one.
+     */
+    @Test
+    void rasterArStreamsAPartialImagePerRowOfPatches() throws Exception {
+        standIn();
+        PipelineDefinition standIn = pipelines.status("fashion-standin").orElseThrow().definition();
+        pipelines.define(new PipelineDefinition("fashion-standin-raster", "raster-ar plumbing test", standIn.model(),
+                standIn.tokenizer(), PartRef.of("raster-ar"), List.of(PartRef.of("top-k")), standIn.selector(),
+                standIn.postProcessors(), Options.of(Map.of("top_k", 20)), null));
+        runtime.awaitReady("fashion-standin-raster");
+        HttpResponse<String> s = post("{'model': 'fashion-standin-raster', 'prompt': 'coat', 'stream': true,"
+                + " 'seed': 11}");
+        assertThat(s.statusCode()).as(s.body()).isEqualTo(200);
+        List<float[][]> partial = new ArrayList<>();
+        float[][] completed = null;
+        for (String frame : s.body().split("\n\n")) {
+            int data = frame.indexOf("data: ");
+            if (data < 0 || frame.endsWith("[DONE]")) {
+                continue;
+            }
+            JsonNode event = MAPPER.readTree(frame.substring(data + 6));
+            assertThat(event.has("error")).as("stream failed: %s", frame).isFalse();
+            if (event.get("type").asText().equals("image_generation.partial_image")) {
+                assertThat(event.get("partial_image_index").asInt()).isEqualTo(partial.size());
+                partial.add(decode(event.get("b64_json")));
+            } else {
+                completed = decode(event.get("b64_json"));
+            }
+        }
+        assertThat(partial).as("one partial image per row of 4x4 patches").hasSize(7);
+        assertThat(completed).isNotNull();
+        for (int row = 0; row < 7; row++) {
+            for (int y = 4 * (row + 1); y < 28; y++) {
+                for (float v : partial.get(row)[y]) {
+                    assertThat(v).as("partial %d, pixel row %d: not generated yet", row, y).isZero();
+                }
+            }
+        }
+        assertThat(partial.get(6)).isDeepEqualTo(completed);
+    }
+
     /** OpenAI's own Java client reads the answers and the image stream events (stand-in prior as above). */
     @Test
     void theOfficialOpenAiClientReadsImagesAndImageStreams() throws Exception {

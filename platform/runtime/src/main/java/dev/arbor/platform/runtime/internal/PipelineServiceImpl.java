@@ -313,6 +313,20 @@ public class PipelineServiceImpl implements PipelineService {
                 delivered[0] = true;
                 return sink.onText(delta, token, logProbability);
             }
+
+            // canvases reach the client too (a retry would show them again), and must be passed on: a sink that
+            // only forwards text drops every diffusion canvas and partial image
+            @Override
+            public void onCanvas(String text, int step) {
+                delivered[0] = true;
+                sink.onCanvas(text, step);
+            }
+
+            @Override
+            public void onImageCanvas(float[][] pixels, int step) {
+                delivered[0] = true;
+                sink.onImageCanvas(pixels, step);
+            }
         };
         for (int attempt = 1; ; attempt++) {
             Resolution parts = resolve(definition, generatorRef);
