@@ -313,6 +313,11 @@ class ImagesEndpointTest {
     @Test
     void requestsAreCountedUnderTheirEndpointAndPipeline() throws Exception {
         post("{'model': 'img', 'prompt': 'bag'}");
+        // the exchange is counted once its answer is written: the client can see the answer first
+        java.util.regex.Pattern counted = java.util.regex.Pattern.compile("arbor_http_requests_total\\{[^}]*endpoint="
+                + "\"images.generations\"[^}]*\\}");
+        dev.arbor.testkit.Await.until(() -> counted.matcher(metrics.scrape()).find(),
+                () -> "the images request to be counted: " + metrics.scrape());
         assertThat(metrics.scrape()).containsPattern("arbor_http_requests_total\\{[^}]*endpoint=\"images.generations\""
                 + "[^}]*\\}").contains("pipeline=\"img\"");
     }
