@@ -222,6 +222,29 @@ class ImagesIT {
         assertThat(partial.get(6)).isDeepEqualTo(completed);
     }
 
+    /** {@code arbor image} (the framework's CLI service, as bin/arbor calls it) on the stand-in pipeline. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void theImageCommandWritesClassIndexedPngs() throws Exception {
+        standIn();
+        ServiceReference<?> ref = runtime.context().getAllServiceReferences(java.util.function.Function.class.getName(),
+                "(arbor.command=cli)")[0];
+        var cli = (java.util.function.Function<String[], Integer>) runtime.context().getService(ref);
+        Path out = home.resolve("cli-images");
+        int rc = cli.apply(new String[] {"image", "--pipeline", "fashion-standin", "--class", "ankle boot",
+            "--count", "2", "--seed", "4", "--out", out.toString()});
+        assertThat(rc).isZero();
+        try (var files = Files.list(out)) {
+            assertThat(files.map(f -> f.getFileName().toString()).sorted().toList())
+                    .containsExactly("9_0.png", "9_1.png");
+        }
+        for (int n = 0; n < 2; n++) {
+            assertFashionImage(Png.decode(Files.readAllBytes(out.resolve("9_" + n + ".png"))));
+        }
+        assertThat(cli.apply(new String[] {"image", "--pipeline", "fashion-standin", "--class", "giraffe", "--out",
+            out.toString()})).isEqualTo(2); // INVALID_INPUT: the message lists the classes on stderr
+    }
+
     /** OpenAI's own Java client reads the answers and the image stream events (stand-in prior as above). */
     @Test
     void theOfficialOpenAiClientReadsImagesAndImageStreams() throws Exception {

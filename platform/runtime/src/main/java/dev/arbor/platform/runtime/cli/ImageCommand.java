@@ -91,6 +91,8 @@ final class ImageCommand implements Callable<Integer> {
             return ArborCli.EXIT_UNAVAILABLE;
         }
         Map<String, Object> options = new LinkedHashMap<>(ModelOptionKeys.split(extra, false, pipeline).request());
+        // one image's tokens, as the HTTP API asks: a generator that does not know images stops there too
+        options.putIfAbsent("max_tokens", layout.tokensPerImage());
         PartRef generator = strategy == null ? null : PipelineJson.parsePart(strategy);
         String className = layout.classNames().get(k);
         ProgressBar progress = new ProgressBar(err, (long) count * layout.tokensPerImage());

@@ -113,6 +113,7 @@ class ImageCommandTest {
             assertThat(r.prompt()).isEqualTo("sneaker");
             assertThat(r.generator().name()).isEqualTo("jacobi");
             assertThat(r.options().string("top_k", "")).isEqualTo("50");
+            assertThat(r.options().integer("max_tokens", 0, 0, 1000)).isEqualTo(49);
         });
         String err = stderr.toString(StandardCharsets.UTF_8);
         assertThat(err).contains("image 1/3", "image 3/3", "100% done");
