@@ -68,7 +68,8 @@ record ImagesRequest(String model, String prompt, int n, String size, boolean st
         JsonNode streamNode = body.get("stream");
         if (streamNode != null && !streamNode.isNull()) {
             if (!streamNode.isBoolean()) {
-                throw ApiError.invalid("stream", "'stream' must be true or false, got " + OpenAiRequest.kind(streamNode));
+                throw ApiError.invalid("stream", "'stream' must be true or false, got "
+                        + OpenAiRequest.kind(streamNode));
             }
             stream = streamNode.booleanValue();
         }

@@ -30,8 +30,8 @@ import org.eclipse.jetty.util.Callback;
 
 /**
  * The OpenAI-compatible routes ({@code GET /v1/models}, {@code POST /v1/completions}, {@code POST
- * /v1/chat/completions}, {@code POST /v1/images/generations}) and {@code GET /metrics}. Runs on Jetty's threads: authenticates, reads and checks the
- * request, then hands generation to {@link Workers}, which enforce the deadline.
+ * /v1/chat/completions}, {@code POST /v1/images/generations}) and {@code GET /metrics}. Runs on Jetty's threads:
+ * authenticates, reads and checks the request, then hands generation to {@link Workers}, which enforce the deadline.
  */
 final class OpenAiHandler extends Handler.Abstract {
     private static final System.Logger LOG = System.getLogger("dev.arbor.http");
@@ -553,7 +553,8 @@ final class OpenAiHandler extends Handler.Abstract {
      * {@code POST /v1/images/generations} (OpenAI's images API): {@code n} images of the class the prompt names,
      * from an image pipeline, as base64 PNG. With {@code stream}, OpenAI's image events: an
      * {@code image_generation.partial_image} for each canvas the generator sends (the platform decodes it; at most
-     * {@code partial_images} of them when given), then an {@code image_generation.completed} per image. Deadline, cancellation and metrics as for completions.
+     * {@code partial_images} of them when given), then an {@code image_generation.completed} per image. Deadline,
+     * cancellation and metrics as for completions.
      */
     private void images(Exchange ex) {
         ImagesRequest req = ImagesRequest.parse(readJson(ex), settings.maxImages());
@@ -600,7 +601,8 @@ final class OpenAiHandler extends Handler.Abstract {
     private ImageJob imageJob(ImagesRequest req) {
         ImageLayout layout = pipelines.imageLayout(req.model()).orElseThrow(() -> ApiError.invalid("model",
                 "pipeline '" + req.model() + "' generates text, not images (its tokenizer is not an image"
-                        + " tokenizer): use /v1/completions or /v1/chat/completions for it, or name an image pipeline"));
+                        + " tokenizer): use /v1/completions or /v1/chat/completions for it, or name an image"
+                        + " pipeline"));
         req.checkSize(layout);
         if (layout.tokensPerImage() > settings.maxTokens()) {
             throw ApiError.invalid("model", "an image of pipeline '" + req.model() + "' takes "
