@@ -1,0 +1,222 @@
+package dev.arbor.watermark.lbw.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.arbor.api.Options;
+import dev.arbor.api.image.Png;
+import dev.arbor.api.postprocess.PostProcessor;
+import dev.arbor.api.sampling.LogitsProcessor;
+import dev.arbor.api.sampling.SamplingContext;
+import dev.arbor.models.images.FashionMnist;
+import dev.arbor.watermark.WatermarkReport;
+import dev.arbor.watermark.WatermarkStatistics;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.apache.commons.math3.distribution.BinomialDistribution;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * LBW on image tokens (METHODS.md §3.3; issue 14): green lists over the image tokenizer's code range only, embedded
+ * by the {@code watermark-lbw} processor with {@code vocab_range 0:K}, detected by {@code watermark-lbw-detect} with
+ * {@code vocab_range image} on a PNG decoded and re-tokenized — the path {@code arbor watermark detect --image} and
+ * {@code image_b64} take. Tokenizer: the committed Fashion-MNIST patch VQ (K = 512, 49 tokens per image).
+ */
+class LbwImageTest {
+    static final double ALPHA = 0.01;
+    static final int NULL_IMAGES = 2000;
+    static final int TOY_NULL = 1000;
+    static final int MARKED = 300;
+    static final String KEY = "image-watermark-test-key-5c1e";
+    private static PatchVqImageTokenizer tokenizer;
+    private static FashionMnist test;
+    private static ToyCodeSampler toy;
+
+    @BeforeAll
+    static void load() {
+        tokenizer = PatchVqImageTokenizer.committed();
+        test = FashionMnist.load(FashionMnist.Split.TEST);
+        float[][] train = Arrays.copyOf(FashionMnist.load(FashionMnist.Split.TRAIN).images(), 10_000);
+        toy = new ToyCodeSampler(tokenizer, train);
+    }
+
+    static String codeRange() {
+        return "0:" + tokenizer.layout().codes();
+    }
+
+    static LogitsProcessor embed(String key, Object... kv) {
+        Map<String, Object> m = new java.util.HashMap<>(Map.of("key", key, "vocab_range", codeRange()));
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return new LbwProcessorFactory().create(Options.of(m));
+    }
+
+    /** What a detector sees of a token map once it became a PNG: decode, PNG bytes, decode PNG, re-tokenize. */
+    static int[] viaPng(int[] tokens) {
+        return tokenizer.encodeImage(Png.decode(Png.encode(tokenizer.decodeImage(tokens))));
+    }
+
+    static float[][] rows(float[] image) {
+        float[][] pixels = new float[28][28];
+        for (int y = 0; y < 28; y++) {
+            System.arraycopy(image, y * 28, pixels[y], 0, 28);
+        }
+        return pixels;
+    }
+
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> detect(int[] tokens, String key, Object... kv) {
+        Map<String, Object> m = new java.util.HashMap<>(Map.of("key", key, "vocab_range", "image"));
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return (Map<String, Object>) new LbwDetector().process(new PostProcessor.Output(tokens, "", Map.of()),
+                tokenizer, Options.of(m)).annotations().get(WatermarkReport.ANNOTATION);
+    }
+
+    static double p(Map<String, Object> report) {
+        return ((Number) report.get("p_value")).doubleValue();
+    }
+
+    static String randomKey(int i) {
+        return "null-key-" + i + "-" + Long.toHexString(new SplittableRandom(0x1B5 + i).nextLong());
+    }
+
+    /** The exact two-sided 99.9 % binomial interval of false positives among {@code n} at rate alpha. */
+    static int[] interval(int n) {
+        BinomialDistribution b = new BinomialDistribution(null, n, ALPHA);
+        return new int[] {b.inverseCumulativeProbability(0.0005), b.inverseCumulativeProbability(0.9995)};
+    }
+
+    @Test
+    void falsePositivesOnRealTestImagesAreNominal() {
+        int flagged = 0;
+        int flaggedOneKey = 0;
+        for (int i = 0; i < NULL_IMAGES; i++) {
+            int[] tokens = tokenizer.encodeImage(Png.decode(Png.encode(rows(test.images()[i]))));
+            flagged += p(detect(tokens, randomKey(i))) <= ALPHA ? 1 : 0;
+            flaggedOneKey += p(detect(tokens, KEY)) <= ALPHA ? 1 : 0;
+        }
+        int[] allowed = interval(NULL_IMAGES);
+        System.out.printf("LBW images: false positives at alpha %.2f over %d Fashion-MNIST test images (PNG,"
+                + " re-tokenized): %d with a random key each (99.9%% interval %d..%d), %d with one fixed key%n",
+                ALPHA, NULL_IMAGES, flagged, allowed[0], allowed[1], flaggedOneKey);
+        assertThat(flagged).isBetween(allowed[0], allowed[1]);
+    }
+
+    @Test
+    void falsePositivesOnUnwatermarkedToySamplesAreNominal() {
+        int flagged = 0;
+        for (int i = 0; i < TOY_NULL; i++) {
+            flagged += p(detect(viaPng(toy.sample(50_000L + i, List.of())), randomKey(i))) <= ALPHA ? 1 : 0;
+        }
+        int[] allowed = interval(TOY_NULL);
+        System.out.printf("LBW images: false positives at alpha %.2f over %d unwatermarked toy samples (PNG,"
+                + " re-tokenized), random keys: %d (99.9%% interval %d..%d)%n", ALPHA, TOY_NULL, flagged, allowed[0],
+                allowed[1]);
+        assertThat(flagged).isBetween(allowed[0], allowed[1]);
+    }
+
+    @Test
+    void watermarkedToySamplesAreDetectedAfterAPngRoundTrip() {
+        StringBuilder line = new StringBuilder();
+        double[] rates = new double[5];
+        Object[][] settings = {{"bias", 1.0}, {"bias", 2.0}, {"bias", 4.0}, {"bias", 8.0}, {"mode", "hard"}};
+        for (int s = 0; s < settings.length; s++) {
+            int detected = 0;
+            double z = 0;
+            for (int i = 0; i < MARKED; i++) {
+                Map<String, Object> r = detect(viaPng(toy.sample(90_000L + i, List.of(embed(KEY, settings[s])))), KEY);
+                detected += Boolean.TRUE.equals(r.get("detected")) ? 1 : 0;
+                z += ((Number) r.get("z_score")).doubleValue() / MARKED;
+            }
+            rates[s] = detected / (double) MARKED;
+            line.append(String.format(" %s %s: TPR %.3f (mean z %.2f);", settings[s][0], settings[s][1], rates[s], z));
+        }
+        System.out.println("LBW images: detection at alpha 0.01 of " + MARKED + " watermarked toy samples (PNG,"
+                + " re-tokenized):" + line);
+        assertThat(rates[2]).as("TPR at bias 4").isGreaterThanOrEqualTo(0.5);
+        assertThat(rates[4]).as("TPR in hard mode").isGreaterThanOrEqualTo(0.95);
+        assertThat(rates[0]).as("TPR grows with the bias").isLessThanOrEqualTo(rates[2]);
+    }
+
+    @Test
+    void hardModeGivesTheClosedFormZ() {
+        int universe = tokenizer.layout().codes();
+        LbwScheme scheme = LbwScheme.from(Options.of(Map.of("key", KEY)), "t");
+        double gamma = (double) scheme.listSize(universe) / universe;
+        for (int i = 0; i < 20; i++) {
+            LbwProcessor processor = (LbwProcessor) embed(KEY, "mode", "hard");
+            int[] tokens = toy.sample(7_000L + i, List.of(processor));
+            BitSet green = scheme.list(processor.drawnList(), 0, universe);
+            long n = tokens.length;
+            Map<Integer, Integer> counts = new java.util.HashMap<>();
+            for (int t : tokens) {
+                assertThat(green.get(t)).as("hard mode emits only green codes").isTrue();
+                counts.merge(t, 1, Integer::sum);
+            }
+            long sumOfSquares = counts.values().stream().mapToLong(c -> (long) c * c).sum();
+            int distinct = counts.size();
+            // every code green: g = n, so z = (1 − γ)·n / sqrt(γ(1 − γ)(U·Σc² − n²)/(U − 1))
+            double expected = (1 - gamma) * n / Math.sqrt(gamma * (1 - gamma) * (universe * (double) sumOfSquares
+                    - (double) n * n) / (universe - 1));
+            Map<String, Object> r = detect(tokens, KEY);
+            assertThat(r.get("best_list")).isEqualTo(processor.drawnList());
+            assertThat(((Number) r.get("green_tokens")).longValue()).isEqualTo(n);
+            assertThat(((Number) r.get("z_score")).doubleValue()).isCloseTo(expected,
+                    org.assertj.core.api.Assertions.within(1e-9));
+            // unique counting: the spec's binomial z over U distinct ids, all green: sqrt(U(1 − γ)/γ)
+            Map<String, Object> u = detect(tokens, KEY, "count", "unique");
+            assertThat(((Number) u.get("z_score")).doubleValue()).isCloseTo(
+                    Math.sqrt(distinct * (1 - gamma) / gamma), org.assertj.core.api.Assertions.within(1e-9));
+            assertThat(WatermarkStatistics.zScore(distinct, distinct, gamma)).isCloseTo(
+                    Math.sqrt(distinct * (1 - gamma) / gamma), org.assertj.core.api.Assertions.within(1e-9));
+        }
+    }
+
+    @Test
+    void zeroBiasIsBitIdenticalToNoWatermark() {
+        for (int i = 0; i < 50; i++) {
+            int[] plain = toy.sample(3_000L + i, List.of());
+            int[] zero = toy.sample(3_000L + i, List.of(embed(KEY, "bias", 0.0)));
+            assertThat(zero).isEqualTo(plain);
+            assertThat(Png.encode(tokenizer.decodeImage(zero))).isEqualTo(Png.encode(tokenizer.decodeImage(plain)));
+        }
+        // and a positive bias does change images (the comparison above can fail)
+        int changed = 0;
+        for (int i = 0; i < 50; i++) {
+            changed += Arrays.equals(toy.sample(3_000L + i, List.of()),
+                    toy.sample(3_000L + i, List.of(embed(KEY, "bias", 2.0)))) ? 0 : 1;
+        }
+        assertThat(changed).isGreaterThan(40);
+    }
+
+    @Test
+    void classAndControlIdsAreNeverTouched() {
+        int vocab = tokenizer.vocabSize();
+        int codes = tokenizer.layout().codes();
+        float[] logits = new float[vocab];
+        SplittableRandom random = new SplittableRandom(5);
+        for (int v = 0; v < vocab; v++) {
+            logits[v] = (float) random.nextGaussian();
+        }
+        for (String mode : List.of("soft", "hard")) {
+            float[] row = logits.clone();
+            LbwProcessor processor = (LbwProcessor) embed(KEY, "mode", mode);
+            processor.process(row, SamplingContext.seeded(new int[] {tokenizer.layout().classToken(3)}, vocab, 1));
+            assertThat(Arrays.copyOfRange(row, codes, vocab)).as(mode).isEqualTo(Arrays.copyOfRange(logits, codes,
+                    vocab));
+            int changedCodes = 0;
+            for (int v = 0; v < codes; v++) {
+                changedCodes += row[v] != logits[v] ? 1 : 0;
+            }
+            // soft: the m green codes move up; hard: the K − m others go to −∞
+            int m = LbwScheme.from(Options.of(Map.of("key", KEY)), "t").listSize(codes);
+            assertThat(changedCodes).as(mode).isEqualTo(mode.equals("soft") ? m : codes - m);
+        }
+    }
+}
