@@ -34,6 +34,21 @@ public interface PipelineService {
     dev.arbor.api.postprocess.PostProcessor.Output analyze(String pipeline, String text, dev.arbor.api.Options options);
 
     /**
+     * {@link #analyze} for an image: decodes {@code png} ({@link dev.arbor.api.image.Png#decode}), re-tokenizes it
+     * with the pipeline's {@link dev.arbor.api.image.ImageTokenizer} ({@code encodeImage}) and runs the
+     * post-processors over those codes (text empty): watermark detection on a generated image. Fails with
+     * INVALID_INPUT when the pipeline's tokenizer is not an image tokenizer, the bytes are not a readable PNG, or the
+     * image's size is not the tokenizer's. The default refuses (INVALID_INPUT): a service that runs no image
+     * pipelines (test doubles) has none to analyze.
+     *
+     * @since 1.3
+     */
+    default dev.arbor.api.postprocess.PostProcessor.Output analyzeImage(String pipeline, byte[] png,
+                                                                        dev.arbor.api.Options options) {
+        throw dev.arbor.api.ArborException.invalid("this pipeline service does not analyze images");
+    }
+
+    /**
      * Adds or replaces a pipeline at run time (operators reconfiguring a strategy); persisted where supported.
      * Implementations open the models it references first and refuse a broken one with an {@code ArborException}.
      */

@@ -404,6 +404,19 @@ public class PipelineServiceImpl implements PipelineService {
 
     @Override
     public PostProcessor.Output analyze(String pipeline, String text, Options options) {
+        return analyze(pipeline, tokenizer -> new PostProcessor.Output(tokenizer.encode(text, false), text, Map.of()),
+                options);
+    }
+
+    @Override
+    public PostProcessor.Output analyzeImage(String pipeline, byte[] png, Options options) {
+        return analyze(pipeline, tokenizer -> new PostProcessor.Output(PngTokens.encode(pipeline, tokenizer, png), "",
+                Map.of()), options);
+    }
+
+    /** Runs the pipeline's post-processors over what {@code input} makes of its tokenizer. */
+    private PostProcessor.Output analyze(String pipeline, java.util.function.Function<Tokenizer, PostProcessor.Output>
+            input, Options options) {
         ConfiguredPipeline configured = pipelines.get(pipeline);
         if (configured == null) {
             throw new ArborException(ArborException.Kind.NOT_FOUND, "unknown pipeline '" + pipeline + "'");
@@ -421,7 +434,7 @@ public class PipelineServiceImpl implements PipelineService {
                     () -> openTokenizer(d, provider));
             r.held.add(handle);
             Tokenizer tokenizer = handle.get();
-            PostProcessor.Output output = new PostProcessor.Output(tokenizer.encode(text, false), text, Map.of());
+            PostProcessor.Output output = input.apply(tokenizer);
             for (PartRef ref : d.postProcessors()) {
                 Lease<PostProcessor> pp = need(r, d, PartKind.POST_PROCESSOR, ref.name(), PostProcessor.class);
                 try {
