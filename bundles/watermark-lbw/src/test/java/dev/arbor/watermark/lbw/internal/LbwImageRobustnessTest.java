@@ -1,0 +1,160 @@
+package dev.arbor.watermark.lbw.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.arbor.api.Options;
+import dev.arbor.api.sampling.LogitsProcessor;
+import dev.arbor.models.images.FashionMnist;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Runs {@link LbwImageRobustness} and writes its tables to {@code target/lbw-image-robustness-*.md}.
+ *
+ * <p>Always: the toy sampler over the committed patch VQ's codes. With {@code -Darbor.lbw.prior=PATH} (a llama2c
+ * raster prior such as {@code models/trained/fashion-ar/fashion-ar.bin}, path relative to the repository root or
+ * absolute): the same measurement on images sampled from that prior. With {@code -Darbor.lbw.images=DIR}: on the
+ * PNGs of DIR (watermarked by a pipeline with key {@code -Darbor.lbw.key}). Knobs: {@code arbor.lbw.count} (images,
+ * default 200), {@code arbor.lbw.bias} (δ, default 4), {@code arbor.lbw.mode} (soft|hard), {@code
+ * arbor.lbw.temperature} (default 1), {@code arbor.lbw.top_k} (default 0 = off). Example:
+ * {@code mvn -o -pl bundles/watermark-lbw test -Dtest=LbwImageRobustnessTest
+ * -Darbor.lbw.prior=models/trained/fashion-ar/fashion-ar.bin -Darbor.lbw.count=500}.
+ */
+class LbwImageRobustnessTest {
+    static final String KEY = "image-robustness-key-73d0";
+
+    static int count() {
+        return Integer.getInteger("arbor.lbw.count", 200);
+    }
+
+    static Map<String, Object> embedOptions(int codes) {
+        Map<String, Object> m = new HashMap<>();
+        m.put("key", KEY);
+        m.put("vocab_range", "0:" + codes);
+        m.put("bias", Double.parseDouble(System.getProperty("arbor.lbw.bias", "4")));
+        m.put("mode", System.getProperty("arbor.lbw.mode", "soft"));
+        return m;
+    }
+
+    static void write(String name, String table) throws IOException {
+        Path out = Path.of("target", "lbw-image-robustness-" + name + ".md");
+        Files.createDirectories(out.getParent());
+        Files.writeString(out, table);
+        System.out.println(table);
+    }
+
+    static Path fromRoot(String path) {
+        Path p = Path.of(path);
+        if (p.isAbsolute()) {
+            return p;
+        }
+        for (Path base = Path.of("").toAbsolutePath(); base != null; base = base.getParent()) {
+            if (Files.exists(base.resolve(p))) {
+                return base.resolve(p);
+            }
+        }
+        throw new IllegalArgumentException(path + " not found above " + Path.of("").toAbsolutePath());
+    }
+
+    @Test
+    void toySamplerRobustness() throws IOException {
+        PatchVqImageTokenizer tokenizer = PatchVqImageTokenizer.committed();
+        ToyCodeSampler toy = new ToyCodeSampler(tokenizer, Arrays.copyOf(
+                FashionMnist.load(FashionMnist.Split.TRAIN).images(), 10_000));
+        Map<String, Object> embed = embedOptions(tokenizer.layout().codes());
+        List<int[]> marked = new ArrayList<>();
+        List<int[]> plain = new ArrayList<>();
+        for (int i = 0; i < count(); i++) {
+            marked.add(toy.sample(200_000L + i, List.<LogitsProcessor>of(new LbwProcessorFactory().create(
+                    Options.of(embed)))));
+            plain.add(toy.sample(400_000L + i, List.of()));
+        }
+        List<LbwImageRobustness.Row> rows = LbwImageRobustness.measure(tokenizer, marked, plain,
+                LbwImageRobustness.detectorOptions(KEY, Map.of()), LbwImageRobustness.standard(), 11);
+        write("toy", LbwImageRobustness.table("Toy sampler over the patch VQ codes, " + embed.get("mode") + " bias "
+                + embed.get("bias") + ", alpha 0.01", rows));
+        LbwImageRobustness.Row clean = rows.get(1);
+        assertThat(clean.perturbation()).startsWith("none");
+        assertThat(clean.codesKept()).isEqualTo(1.0); // a PNG round trip of a decoded map re-tokenizes exactly
+        assertThat(clean.detected()).isGreaterThanOrEqualTo(0.95);
+        LbwImageRobustness.Row noisiest = rows.stream().filter(r -> r.perturbation().equals("gaussian sigma 0.1"))
+                .findFirst().orElseThrow();
+        // the harness perturbs what it says: noise moves codes, a 1 px shift of a 4 px patch grid moves most
+        assertThat(noisiest.codesKept()).isLessThan(clean.codesKept());
+        LbwImageRobustness.Row shifted = rows.stream().filter(r -> r.perturbation().equals("shift 1,0 px"))
+                .findFirst().orElseThrow();
+        assertThat(shifted.codesKept()).isLessThan(0.5);
+        // the unwatermarked row is the false-positive rate under the same key: far from the watermarked one
+        assertThat(rows.get(0).detected()).isLessThan(0.05);
+    }
+
+    @Test
+    void priorRobustness() throws IOException {
+        String prior = System.getProperty("arbor.lbw.prior");
+        Assumptions.assumeTrue(prior != null, "give -Darbor.lbw.prior=PATH to measure a raster prior");
+        PatchVqImageTokenizer tokenizer = PatchVqImageTokenizer.committed();
+        Path checkpoint = fromRoot(prior);
+        Map<String, Object> embed = embedOptions(tokenizer.layout().codes());
+        double temperature = Double.parseDouble(System.getProperty("arbor.lbw.temperature", "1"));
+        int topK = Integer.getInteger("arbor.lbw.top_k", 0);
+        long start = System.nanoTime();
+        List<int[]> marked = LbwImageRobustness.samplePrior(checkpoint, tokenizer, Options.of(embed), count(), 1_000,
+                temperature, topK);
+        List<int[]> plain = LbwImageRobustness.samplePrior(checkpoint, tokenizer, null, count(), 500_000,
+                temperature, topK);
+        System.out.printf("sampled 2 x %d images from %s in %.1f s%n", count(), checkpoint,
+                (System.nanoTime() - start) / 1e9);
+        write("prior", LbwImageRobustness.table(checkpoint.getFileName() + ", " + embed.get("mode") + " bias "
+                + embed.get("bias") + ", temperature " + temperature + ", top-k " + topK + ", no CFG, alpha 0.01",
+                LbwImageRobustness.measure(tokenizer, marked, plain, LbwImageRobustness.detectorOptions(KEY,
+                        Map.of()), LbwImageRobustness.standard(), 11)));
+    }
+
+    @Test
+    void pngDirectoryRobustness() throws IOException {
+        String dir = System.getProperty("arbor.lbw.images");
+        Assumptions.assumeTrue(dir != null, "give -Darbor.lbw.images=DIR -Darbor.lbw.key=KEY to measure PNGs");
+        PatchVqImageTokenizer tokenizer = PatchVqImageTokenizer.committed();
+        String key = System.getProperty("arbor.lbw.key");
+        List<int[]> marked = LbwImageRobustness.readPngs(fromRoot(dir), tokenizer);
+        write("pngs", LbwImageRobustness.table(dir + ", alpha 0.01", LbwImageRobustness.measure(tokenizer, marked,
+                List.of(), LbwImageRobustness.detectorOptions(key, Map.of()), LbwImageRobustness.standard(), 11)));
+    }
+
+    @Test
+    void perturbationsDoWhatTheirNamesSay() {
+        float[][] p = new float[28][28];
+        SplittableRandom r = new SplittableRandom(3);
+        for (float[] row : p) {
+            for (int x = 0; x < 28; x++) {
+                row[x] = (float) r.nextDouble();
+            }
+        }
+        float[][] shifted = LbwImageRobustness.shift(2, 1).apply(p, new SplittableRandom(1));
+        assertThat(shifted[1][2]).isEqualTo(p[0][0]);
+        assertThat(shifted[27][27]).isEqualTo(p[26][25]);
+        assertThat(shifted[0][5]).isZero();
+        assertThat(shifted[5][1]).isZero();
+        assertThat(LbwImageRobustness.none().apply(p, new SplittableRandom(1))).isDeepEqualTo(p);
+        float[][] noisy = LbwImageRobustness.gaussian(0.1).apply(p, new SplittableRandom(1));
+        double sum = 0;
+        for (int y = 0; y < 28; y++) {
+            for (int x = 0; x < 28; x++) {
+                sum += (noisy[y][x] - p[y][x]) * (noisy[y][x] - p[y][x]);
+            }
+        }
+        assertThat(Math.sqrt(sum / 784)).isBetween(0.09, 0.11);
+        float[][] jpeg = LbwImageRobustness.jpeg(0.5f).apply(p, new SplittableRandom(1));
+        assertThat(jpeg.length).isEqualTo(28);
+        assertThat(jpeg).isNotEqualTo(p);
+    }
+}
