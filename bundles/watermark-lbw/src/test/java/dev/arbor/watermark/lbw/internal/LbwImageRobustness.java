@@ -43,7 +43,7 @@ import javax.imageio.stream.MemoryCacheImageOutputStream;
  * How LBW detection on a re-tokenized PNG survives pixel perturbations (issue 14: Gaussian noise, small shifts,
  * JPEG): each watermarked image is perturbed, written as PNG, decoded, re-tokenized with the pipeline's image
  * tokenizer and scored by {@code watermark-lbw-detect}; per perturbation the mean and median z, the share detected
- * at the detector's alpha and the share of codes that re-tokenize to the unperturbed image's code. The images come
+ * at the detector's alpha and the share of positions whose re-tokenized code is the generated one. The images come
  * from any source — the toy sampler of the tests, a llama2c raster prior ({@link #samplePrior}: the real
  * {@code fashion-ar} model once it is trained) or a directory of PNGs a pipeline wrote ({@link #readPngs}) — so the
  * same measurement runs on every model.
@@ -111,30 +111,31 @@ final class LbwImageRobustness {
      */
     static List<Row> measure(ImageTokenizer tokenizer, List<int[]> watermarked, List<int[]> unwatermarked,
                              Options detector, List<Perturbation> perturbations, long seed) {
-        List<float[][]> marked = watermarked.stream().map(tokenizer::decodeImage).toList();
         List<Row> rows = new ArrayList<>();
         if (!unwatermarked.isEmpty()) {
-            Row nullRow = measure(tokenizer, unwatermarked.stream().map(tokenizer::decodeImage).toList(), detector,
-                    none(), seed);
+            Row nullRow = measure(tokenizer, unwatermarked, detector, none(), seed);
             rows.add(new Row("unwatermarked, none", nullRow.images(), nullRow.meanZ(), nullRow.medianZ(),
                     nullRow.detected(), nullRow.codesKept()));
         }
         for (Perturbation perturbation : perturbations) {
-            rows.add(measure(tokenizer, marked, detector, perturbation, seed));
+            rows.add(measure(tokenizer, watermarked, detector, perturbation, seed));
         }
         return rows;
     }
 
-    /** One perturbation over {@code images} (pixels). */
-    static Row measure(ImageTokenizer tokenizer, List<float[][]> images, Options detector, Perturbation perturbation,
+    /**
+     * One perturbation over {@code images} (token maps as generated; decoded to pixels, perturbed, PNG,
+     * re-tokenized). "codes kept" compares the re-tokenized codes with the generated ones, position by position.
+     */
+    static Row measure(ImageTokenizer tokenizer, List<int[]> images, Options detector, Perturbation perturbation,
                        long seed) {
         double[] z = new double[images.size()];
         int detected = 0;
         long kept = 0;
         long codes = 0;
         for (int i = 0; i < images.size(); i++) {
-            float[][] clean = images.get(i);
-            int[] reference = viaPng(tokenizer, clean);
+            int[] reference = images.get(i);
+            float[][] clean = tokenizer.decodeImage(reference);
             int[] tokens = viaPng(tokenizer, perturbation.apply(clean, new SplittableRandom(seed + 7919L * i)));
             Map<String, Object> report = detect(tokenizer, tokens, detector);
             z[i] = ((Number) report.get("z_score")).doubleValue();
@@ -247,7 +248,11 @@ final class LbwImageRobustness {
         return out;
     }
 
-    /** The PNGs of {@code dir} (sorted by name), re-tokenized: images a pipeline wrote, e.g. {@code arbor image}. */
+    /**
+     * The PNGs of {@code dir} (sorted by name), re-tokenized: images a pipeline wrote, e.g. {@code arbor image}. Their
+     * generated codes are unknown, so the re-tokenized ones stand in for them ("codes kept" then measures only the
+     * perturbation).
+     */
     static List<int[]> readPngs(Path dir, ImageTokenizer tokenizer) {
         try (Stream<Path> files = Files.list(dir)) {
             List<int[]> out = new ArrayList<>();

@@ -67,21 +67,7 @@ class LbwImageRobustnessTest {
 
     @Test
     void toySamplerRobustness() throws IOException {
-        PatchVqImageTokenizer tokenizer = PatchVqImageTokenizer.committed();
-        ToyCodeSampler toy = new ToyCodeSampler(tokenizer, Arrays.copyOf(
-                FashionMnist.load(FashionMnist.Split.TRAIN).images(), 10_000));
-        Map<String, Object> embed = embedOptions(tokenizer.layout().codes());
-        List<int[]> marked = new ArrayList<>();
-        List<int[]> plain = new ArrayList<>();
-        for (int i = 0; i < count(); i++) {
-            marked.add(toy.sample(200_000L + i, List.<LogitsProcessor>of(new LbwProcessorFactory().create(
-                    Options.of(embed)))));
-            plain.add(toy.sample(400_000L + i, List.of()));
-        }
-        List<LbwImageRobustness.Row> rows = LbwImageRobustness.measure(tokenizer, marked, plain,
-                LbwImageRobustness.detectorOptions(KEY, Map.of()), LbwImageRobustness.standard(), 11);
-        write("toy", LbwImageRobustness.table("Toy sampler over the patch VQ codes, " + embed.get("mode") + " bias "
-                + embed.get("bias") + ", alpha 0.01", rows));
+        List<LbwImageRobustness.Row> rows = toy(VqImageTokenizer.committed(), "toy", "patch VQ");
         LbwImageRobustness.Row clean = rows.get(1);
         assertThat(clean.perturbation()).startsWith("none");
         assertThat(clean.codesKept()).isEqualTo(1.0); // a PNG round trip of a decoded map re-tokenizes exactly
@@ -97,11 +83,59 @@ class LbwImageRobustnessTest {
         assertThat(rows.get(0).detected()).isLessThan(0.05);
     }
 
+    /**
+     * The multi-scale residual VQ of the next-scale prior: re-encoding a decoded map is not the identity (each
+     * scale quantizes the residual the coarser ones left), so even the clean row loses codes.
+     */
+    @Test
+    void toySamplerRobustnessNextScale() throws IOException {
+        List<LbwImageRobustness.Row> rows = toy(VqImageTokenizer.committedMultiScale(), "toy-msvq",
+                "multi-scale VQ");
+        assertThat(rows.get(0).detected()).isLessThan(0.05);
+        assertThat(rows.get(1).detected()).isGreaterThan(rows.get(0).detected());
+        // the best case, coherent maps: codes of real test images, decoded, PNG, re-encoded
+        VqImageTokenizer tokenizer = VqImageTokenizer.committedMultiScale();
+        float[][] test = FashionMnist.load(FashionMnist.Split.TEST).images();
+        long kept = 0;
+        long all = 0;
+        for (int i = 0; i < 500; i++) {
+            int[] codes = tokenizer.encodeImage(LbwImageTest.rows(test[i]));
+            int[] again = LbwImageRobustness.viaPng(tokenizer, tokenizer.decodeImage(codes));
+            for (int p = 0; p < codes.length; p++) {
+                kept += codes[p] == again[p] ? 1 : 0;
+            }
+            all += codes.length;
+        }
+        String line = String.format("multi-scale VQ: codes of 500 real test images re-encoded after decode + PNG:"
+                + " %.3f kept (toy samples: %.3f)%n", kept / (double) all, rows.get(1).codesKept());
+        System.out.print(line);
+        Files.writeString(Path.of("target", "lbw-image-robustness-toy-msvq.md"), line,
+                java.nio.file.StandardOpenOption.APPEND);
+    }
+
+    List<LbwImageRobustness.Row> toy(VqImageTokenizer tokenizer, String name, String what) throws IOException {
+        ToyCodeSampler toy = new ToyCodeSampler(tokenizer, Arrays.copyOf(
+                FashionMnist.load(FashionMnist.Split.TRAIN).images(), 10_000));
+        Map<String, Object> embed = embedOptions(tokenizer.layout().codes());
+        List<int[]> marked = new ArrayList<>();
+        List<int[]> plain = new ArrayList<>();
+        for (int i = 0; i < count(); i++) {
+            marked.add(toy.sample(200_000L + i, List.<LogitsProcessor>of(new LbwProcessorFactory().create(
+                    Options.of(embed)))));
+            plain.add(toy.sample(400_000L + i, List.of()));
+        }
+        List<LbwImageRobustness.Row> rows = LbwImageRobustness.measure(tokenizer, marked, plain,
+                LbwImageRobustness.detectorOptions(KEY, Map.of()), LbwImageRobustness.standard(), 11);
+        write(name, LbwImageRobustness.table("Toy sampler over the " + what + " codes, " + embed.get("mode")
+                + " bias " + embed.get("bias") + ", alpha 0.01", rows));
+        return rows;
+    }
+
     @Test
     void priorRobustness() throws IOException {
         String prior = System.getProperty("arbor.lbw.prior");
         Assumptions.assumeTrue(prior != null, "give -Darbor.lbw.prior=PATH to measure a raster prior");
-        PatchVqImageTokenizer tokenizer = PatchVqImageTokenizer.committed();
+        VqImageTokenizer tokenizer = VqImageTokenizer.committed();
         Path checkpoint = fromRoot(prior);
         Map<String, Object> embed = embedOptions(tokenizer.layout().codes());
         double temperature = Double.parseDouble(System.getProperty("arbor.lbw.temperature", "1"));
@@ -123,7 +157,7 @@ class LbwImageRobustnessTest {
     void pngDirectoryRobustness() throws IOException {
         String dir = System.getProperty("arbor.lbw.images");
         Assumptions.assumeTrue(dir != null, "give -Darbor.lbw.images=DIR -Darbor.lbw.key=KEY to measure PNGs");
-        PatchVqImageTokenizer tokenizer = PatchVqImageTokenizer.committed();
+        VqImageTokenizer tokenizer = VqImageTokenizer.committed();
         String key = System.getProperty("arbor.lbw.key");
         List<int[]> marked = LbwImageRobustness.readPngs(fromRoot(dir), tokenizer);
         write("pngs", LbwImageRobustness.table(dir + ", alpha 0.01", LbwImageRobustness.measure(tokenizer, marked,

@@ -31,13 +31,13 @@ class LbwImageTest {
     static final int TOY_NULL = 1000;
     static final int MARKED = 300;
     static final String KEY = "image-watermark-test-key-5c1e";
-    private static PatchVqImageTokenizer tokenizer;
+    private static VqImageTokenizer tokenizer;
     private static FashionMnist test;
     private static ToyCodeSampler toy;
 
     @BeforeAll
     static void load() {
-        tokenizer = PatchVqImageTokenizer.committed();
+        tokenizer = VqImageTokenizer.committed();
         test = FashionMnist.load(FashionMnist.Split.TEST);
         float[][] train = Arrays.copyOf(FashionMnist.load(FashionMnist.Split.TRAIN).images(), 10_000);
         toy = new ToyCodeSampler(tokenizer, train);
