@@ -108,6 +108,28 @@ class LbwImageTest {
         assertThat(flagged).isBetween(allowed[0], allowed[1]);
     }
 
+    /** The same null through the next-scale prior's multi-scale VQ (104 codes per image). */
+    @Test
+    void falsePositivesOnRealTestImagesAreNominalForTheMultiScaleTokenizer() {
+        VqImageTokenizer multiScale = VqImageTokenizer.committedMultiScale();
+        int n = 1000;
+        int flagged = 0;
+        for (int i = 0; i < n; i++) {
+            int[] tokens = multiScale.encodeImage(Png.decode(Png.encode(rows(test.images()[NULL_IMAGES + i]))));
+            @SuppressWarnings("unchecked")
+            Map<String, Object> r = (Map<String, Object>) new LbwDetector().process(new PostProcessor.Output(tokens,
+                    "", Map.of()), multiScale, Options.of(Map.of("key", randomKey(i), "vocab_range", "image")))
+                    .annotations().get(WatermarkReport.ANNOTATION);
+            assertThat(((Number) r.get("tokens_scored")).longValue()).isEqualTo(104);
+            flagged += p(r) <= ALPHA ? 1 : 0;
+        }
+        int[] allowed = interval(n);
+        System.out.printf("LBW images: false positives at alpha %.2f over %d Fashion-MNIST test images through the"
+                + " multi-scale VQ (104 codes), random keys: %d (99.9%% interval %d..%d)%n", ALPHA, n, flagged,
+                allowed[0], allowed[1]);
+        assertThat(flagged).isBetween(allowed[0], allowed[1]);
+    }
+
     @Test
     void falsePositivesOnUnwatermarkedToySamplesAreNominal() {
         int flagged = 0;
