@@ -196,6 +196,41 @@ class LbwImageRobustnessTest {
                 List.of(), LbwImageRobustness.detectorOptions(key, Map.of()), LbwImageRobustness.standard(), 11)));
     }
 
+    /**
+     * The prior source runs end to end on a llama2c checkpoint of the image layout's vocabulary (a random one here,
+     * {@code fashion-ar} in the integration rerun): whole images of codes only, one class per row, and in hard mode
+     * only codes of each image's own list.
+     */
+    @Test
+    void priorSourceSamplesCodesFromALlama2cCheckpoint() throws IOException {
+        VqImageTokenizer tokenizer = VqImageTokenizer.committed();
+        Path checkpoint = Path.of("target", "random-fashion-prior.bin").toAbsolutePath();
+        dev.arbor.models.llama2c.RandomLlama2cCheckpoint.write(new dev.arbor.models.llama2c.Llama2cConfig(16, 32, 1,
+                2, 2, tokenizer.layout().vocabSize(), 64, true), 42, checkpoint);
+        int codes = tokenizer.layout().codes();
+        Map<String, Object> hard = new HashMap<>(Map.of("key", KEY, "vocab_range", "0:" + codes, "mode", "hard"));
+        List<int[]> marked = LbwImageRobustness.samplePrior(checkpoint, tokenizer, Options.of(hard), 12, 5, 1.0, 0);
+        List<int[]> plain = LbwImageRobustness.samplePrior(checkpoint, tokenizer, null, 12, 5, 1.0, 0);
+        LbwScheme scheme = LbwScheme.from(Options.of(hard), "t");
+        java.util.function.Predicate<int[]> insideOneList = image -> {
+            for (int n = 0; n < scheme.poolSize; n++) {
+                java.util.BitSet list = scheme.list(n, 0, codes);
+                if (Arrays.stream(image).allMatch(list::get)) {
+                    return true;
+                }
+            }
+            return false;
+        };
+        for (List<int[]> images : List.of(marked, plain)) {
+            assertThat(images).hasSize(12).allSatisfy(image -> assertThat(image).hasSize(49)
+                    .satisfies(i -> assertThat(Arrays.stream(i).allMatch(t -> t >= 0 && t < codes)).isTrue()));
+        }
+        // hard mode: every code of an image lies in one list of the pool (the image's own); unwatermarked images
+        // of a near-uniform random prior never do (49 codes inside one quarter of the codebook)
+        assertThat(marked).allMatch(insideOneList);
+        assertThat(plain).noneMatch(insideOneList);
+    }
+
     @Test
     void perturbationsDoWhatTheirNamesSay() {
         float[][] p = new float[28][28];
