@@ -25,7 +25,9 @@ import org.junit.jupiter.api.Test;
  * absolute): the same measurement on images sampled from that prior. With {@code -Darbor.lbw.images=DIR}: on the
  * PNGs of DIR (watermarked by a pipeline with key {@code -Darbor.lbw.key}). Knobs: {@code arbor.lbw.count} (images,
  * default 200), {@code arbor.lbw.bias} (δ, default 4), {@code arbor.lbw.mode} (soft|hard), {@code
- * arbor.lbw.temperature} (default 1), {@code arbor.lbw.top_k} (default 0 = off). Example:
+ * arbor.lbw.temperature} (default 1), {@code arbor.lbw.top_k} (default 0 = off), {@code arbor.lbw.green_ratio} and
+ * {@code arbor.lbw.pool_size} (the pool as the pipeline sets it; default the bundle's), {@code arbor.lbw.search}
+ * (radius of the alignment-search rows, default 2, 0 = none). Example:
  * {@code mvn -o -pl bundles/watermark-lbw test -Dtest=LbwImageRobustnessTest
  * -Darbor.lbw.prior=models/trained/fashion-ar/fashion-ar.bin -Darbor.lbw.count=500}.
  */
@@ -36,8 +38,20 @@ class LbwImageRobustnessTest {
         return Integer.getInteger("arbor.lbw.count", 200);
     }
 
-    static Map<String, Object> embedOptions(int codes) {
+    /** {@code green_ratio} and {@code pool_size} when given as {@code arbor.lbw.*} properties (else the defaults). */
+    static Map<String, Object> pool() {
         Map<String, Object> m = new HashMap<>();
+        for (String option : List.of("green_ratio", "pool_size")) {
+            String value = System.getProperty("arbor.lbw." + option);
+            if (value != null) {
+                m.put(option, option.equals("pool_size") ? (Object) Integer.parseInt(value) : Double.parseDouble(value));
+            }
+        }
+        return m;
+    }
+
+    static Map<String, Object> embedOptions(int codes) {
+        Map<String, Object> m = pool();
         m.put("key", KEY);
         m.put("vocab_range", "0:" + codes);
         m.put("bias", Double.parseDouble(System.getProperty("arbor.lbw.bias", "4")));
@@ -98,7 +112,7 @@ class LbwImageRobustnessTest {
                     Options.of(embed)))));
             plain.add(toy.sample(400_000L + i, List.of()));
         }
-        Options detector = LbwImageRobustness.detectorOptions(KEY, Map.of());
+        Options detector = LbwImageRobustness.detectorOptions(KEY, pool());
         List<LbwImageRobustness.Row> rows = new ArrayList<>();
         LbwImageRobustness.Row nullRow = LbwImageRobustness.measureWithAlignmentSearch(tokenizer, plain, detector,
                 LbwImageRobustness.none(), 2, 11);
@@ -157,7 +171,7 @@ class LbwImageRobustnessTest {
             plain.add(toy.sample(400_000L + i, List.of()));
         }
         List<LbwImageRobustness.Row> rows = LbwImageRobustness.measure(tokenizer, marked, plain,
-                LbwImageRobustness.detectorOptions(KEY, Map.of()), LbwImageRobustness.standard(), 11);
+                LbwImageRobustness.detectorOptions(KEY, pool()), LbwImageRobustness.standard(), 11);
         write(name, LbwImageRobustness.table("Toy sampler over the " + what + " codes, " + embed.get("mode")
                 + " bias " + embed.get("bias") + ", alpha 0.01", rows));
         return rows;
@@ -179,10 +193,34 @@ class LbwImageRobustnessTest {
                 temperature, topK);
         System.out.printf("sampled 2 x %d images from %s in %.1f s%n", count(), checkpoint,
                 (System.nanoTime() - start) / 1e9);
+        Options detector = LbwImageRobustness.detectorOptions(KEY, pool());
+        List<LbwImageRobustness.Row> rows = new ArrayList<>(LbwImageRobustness.measure(tokenizer, marked, plain,
+                detector, LbwImageRobustness.standard(), 11));
+        rows.addAll(searchRows(tokenizer, marked, plain, detector));
         write("prior", LbwImageRobustness.table(checkpoint.getFileName() + ", " + embed.get("mode") + " bias "
                 + embed.get("bias") + ", temperature " + temperature + ", top-k " + topK + ", no CFG, alpha 0.01",
-                LbwImageRobustness.measure(tokenizer, marked, plain, LbwImageRobustness.detectorOptions(KEY,
-                        Map.of()), LbwImageRobustness.standard(), 11)));
+                rows));
+    }
+
+    /** Rows with the alignment search of radius {@code arbor.lbw.search} (default 2; 0 = none). */
+    static List<LbwImageRobustness.Row> searchRows(VqImageTokenizer tokenizer, List<int[]> marked, List<int[]> plain,
+                                                   Options detector) {
+        int radius = Integer.getInteger("arbor.lbw.search", 2);
+        List<LbwImageRobustness.Row> rows = new ArrayList<>();
+        if (radius <= 0) {
+            return rows;
+        }
+        if (!plain.isEmpty()) {
+            LbwImageRobustness.Row r = LbwImageRobustness.measureWithAlignmentSearch(tokenizer, plain, detector,
+                    LbwImageRobustness.none(), radius, 11);
+            rows.add(new LbwImageRobustness.Row("unwatermarked, " + r.perturbation(), r.images(), r.meanZ(),
+                    r.medianZ(), r.detected(), r.codesKept()));
+        }
+        for (LbwImageRobustness.Perturbation p : List.of(LbwImageRobustness.none(), LbwImageRobustness.shift(1, 0),
+                LbwImageRobustness.shift(1, 1), LbwImageRobustness.shift(2, 2))) {
+            rows.add(LbwImageRobustness.measureWithAlignmentSearch(tokenizer, marked, detector, p, radius, 11));
+        }
+        return rows;
     }
 
     @Test
@@ -192,8 +230,11 @@ class LbwImageRobustnessTest {
         VqImageTokenizer tokenizer = VqImageTokenizer.committed();
         String key = System.getProperty("arbor.lbw.key");
         List<int[]> marked = LbwImageRobustness.readPngs(fromRoot(dir), tokenizer);
-        write("pngs", LbwImageRobustness.table(dir + ", alpha 0.01", LbwImageRobustness.measure(tokenizer, marked,
-                List.of(), LbwImageRobustness.detectorOptions(key, Map.of()), LbwImageRobustness.standard(), 11)));
+        Options detector = LbwImageRobustness.detectorOptions(key, pool());
+        List<LbwImageRobustness.Row> rows = new ArrayList<>(LbwImageRobustness.measure(tokenizer, marked, List.of(),
+                detector, LbwImageRobustness.standard(), 11));
+        rows.addAll(searchRows(tokenizer, marked, List.of(), detector));
+        write("pngs", LbwImageRobustness.table(dir + ", alpha 0.01", rows));
     }
 
     /**
