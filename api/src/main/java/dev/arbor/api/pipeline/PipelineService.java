@@ -36,7 +36,8 @@ public interface PipelineService {
     /**
      * {@link #analyze} for an image: decodes {@code png} ({@link dev.arbor.api.image.Png#decode}), re-tokenizes it
      * with the pipeline's {@link dev.arbor.api.image.ImageTokenizer} ({@code encodeImage}) and runs the
-     * post-processors over those codes (text empty): watermark detection on a generated image. Fails with
+     * post-processors over those codes (text empty): watermark detection on a generated image. Annotations holding
+     * bytes (the image an {@code image-png} post-processor renders again) are left out. Fails with
      * INVALID_INPUT when the pipeline's tokenizer is not an image tokenizer, the bytes are not a readable PNG, or the
      * image's size is not the tokenizer's. The default refuses (INVALID_INPUT): a service that runs no image
      * pipelines (test doubles) has none to analyze.

@@ -410,8 +410,13 @@ public class PipelineServiceImpl implements PipelineService {
 
     @Override
     public PostProcessor.Output analyzeImage(String pipeline, byte[] png, Options options) {
-        return analyze(pipeline, tokenizer -> new PostProcessor.Output(PngTokens.encode(pipeline, tokenizer, png), "",
-                Map.of()), options);
+        PostProcessor.Output output = analyze(pipeline, tokenizer -> new PostProcessor.Output(
+                PngTokens.encode(pipeline, tokenizer, png), "", Map.of()), options);
+        // an image pipeline's own post-processor (image-png) renders the codes again: the caller holds the image,
+        // so such bytes are left out of the analysis rather than echoed back
+        Map<String, Object> annotations = new LinkedHashMap<>(output.annotations());
+        annotations.values().removeIf(v -> v instanceof byte[]);
+        return new PostProcessor.Output(output.tokens(), output.text(), annotations);
     }
 
     /** Runs the pipeline's post-processors over what {@code input} makes of its tokenizer. */
