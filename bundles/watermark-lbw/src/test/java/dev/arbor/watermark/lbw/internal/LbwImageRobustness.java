@@ -9,6 +9,7 @@ import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelSpec;
 import dev.arbor.api.model.StateWrite;
+import dev.arbor.api.pipeline.PipelineService;
 import dev.arbor.api.postprocess.PostProcessor;
 import dev.arbor.api.sampling.LogitsProcessor;
 import dev.arbor.api.sampling.Sampler;
@@ -136,8 +137,9 @@ final class LbwImageRobustness {
         for (int i = 0; i < images.size(); i++) {
             int[] reference = images.get(i);
             float[][] clean = tokenizer.decodeImage(reference);
-            int[] tokens = viaPng(tokenizer, perturbation.apply(clean, new SplittableRandom(seed + 7919L * i)));
-            Map<String, Object> report = detect(tokenizer, tokens, detector);
+            float[][] seen = Png.decode(Png.encode(perturbation.apply(clean, new SplittableRandom(seed + 7919L * i))));
+            int[] tokens = tokenizer.encodeImage(seen);
+            Map<String, Object> report = detect(tokenizer, tokens, seen, detector);
             z[i] = ((Number) report.get("z_score")).doubleValue();
             detected += Boolean.TRUE.equals(report.get("detected")) ? 1 : 0;
             for (int p = 0; p < tokens.length; p++) {
@@ -155,53 +157,15 @@ final class LbwImageRobustness {
     }
 
     /**
-     * Detection with an alignment search, to measure what re-registration would recover from shifts: the
-     * perturbed image is shifted back by every (ax, ay) in [−radius, radius]², each re-tokenized and scored, and the
-     * smallest p-value is Bonferroni-corrected for the (2·radius + 1)² alignments tried. Same row format; z is the
-     * best alignment's.
+     * {@link #measure(ImageTokenizer, List, Options, Perturbation, long)} with the detector's alignment search of
+     * radius {@code radius} (option {@code align_search}; the row's name says so).
      */
     static Row measureWithAlignmentSearch(ImageTokenizer tokenizer, List<int[]> images, Options detector,
                                           Perturbation perturbation, int radius, long seed) {
-        double alpha = detector.number("alpha", 0.01, 0, 0.5);
-        int tries = (2 * radius + 1) * (2 * radius + 1);
-        double[] z = new double[images.size()];
-        int detected = 0;
-        long kept = 0;
-        long codes = 0;
-        for (int i = 0; i < images.size(); i++) {
-            int[] reference = images.get(i);
-            float[][] seen = perturbation.apply(tokenizer.decodeImage(reference), new SplittableRandom(seed + 7919L * i));
-            double bestP = 1;
-            double bestZ = Double.NEGATIVE_INFINITY;
-            int[] bestTokens = null;
-            for (int ay = -radius; ay <= radius; ay++) {
-                for (int ax = -radius; ax <= radius; ax++) {
-                    int[] tokens = viaPng(tokenizer, shift(ax, ay).apply(seen, null));
-                    Map<String, Object> report = detect(tokenizer, tokens, detector);
-                    double p = ((Number) report.get("p_value")).doubleValue();
-                    double zi = ((Number) report.get("z_score")).doubleValue();
-                    if (p < bestP || (p == bestP && zi > bestZ)) {
-                        bestP = p;
-                        bestZ = zi;
-                        bestTokens = tokens;
-                    }
-                }
-            }
-            z[i] = bestZ;
-            detected += Math.min(1, bestP * tries) <= alpha ? 1 : 0;
-            for (int p = 0; p < reference.length; p++) {
-                kept += bestTokens[p] == reference[p] ? 1 : 0;
-            }
-            codes += reference.length;
-        }
-        double[] sorted = z.clone();
-        Arrays.sort(sorted);
-        double median = sorted.length == 0 ? Double.NaN : sorted.length % 2 == 1 ? sorted[sorted.length / 2]
-                : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
-        return new Row(perturbation.name() + ", search ±" + radius + " px", images.size(),
-                Arrays.stream(z).average().orElse(Double.NaN), median,
-                images.isEmpty() ? Double.NaN : detected / (double) images.size(),
-                codes == 0 ? Double.NaN : kept / (double) codes);
+        Row r = measure(tokenizer, images, detector.with(Options.of(Map.of("align_search", radius))), perturbation,
+                seed);
+        return new Row(r.perturbation() + ", search ±" + radius + " px", r.images(), r.meanZ(), r.medianZ(),
+                r.detected(), r.codesKept());
     }
 
     /** The path a detector's input takes: pixels to PNG bytes, back to pixels, re-tokenized. */
@@ -209,10 +173,12 @@ final class LbwImageRobustness {
         return tokenizer.encodeImage(Png.decode(Png.encode(pixels)));
     }
 
+    /** The detector as {@code PipelineService.analyzeImage} runs it: the PNG's codes, its pixels annotated. */
     @SuppressWarnings("unchecked")
-    static Map<String, Object> detect(ImageTokenizer tokenizer, int[] tokens, Options detector) {
-        return (Map<String, Object>) new LbwDetector().process(new PostProcessor.Output(tokens, "", Map.of()),
-                tokenizer, detector).annotations().get(WatermarkReport.ANNOTATION);
+    static Map<String, Object> detect(ImageTokenizer tokenizer, int[] tokens, float[][] pixels, Options detector) {
+        return (Map<String, Object>) new LbwDetector().process(new PostProcessor.Output(tokens, "",
+                Map.of(PipelineService.IMAGE_PIXELS, pixels)), tokenizer, detector).annotations()
+                .get(WatermarkReport.ANNOTATION);
     }
 
     static String table(String title, List<Row> rows) {

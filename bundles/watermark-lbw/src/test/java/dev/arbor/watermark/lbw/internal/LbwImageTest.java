@@ -166,6 +166,71 @@ class LbwImageTest {
         assertThat(rates[0]).as("TPR grows with the bias").isLessThanOrEqualTo(rates[2]);
     }
 
+    /** What {@code analyzeImage} hands the detector: the PNG's codes and its pixels. */
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> detectImage(float[][] pixels, String key, int alignSearch) {
+        float[][] seen = Png.decode(Png.encode(pixels));
+        return (Map<String, Object>) new LbwDetector().process(new PostProcessor.Output(tokenizer.encodeImage(seen),
+                "", Map.of(dev.arbor.api.pipeline.PipelineService.IMAGE_PIXELS, seen)), tokenizer, Options.of(Map.of(
+                "key", key, "vocab_range", "image", "align_search", alignSearch))).annotations()
+                .get(WatermarkReport.ANNOTATION);
+    }
+
+    /**
+     * The alignment search keeps the false-positive rate at most alpha (Bonferroni over 25 alignments: at most, not
+     * exactly, so only the upper bound is tested) and recovers watermarks from shifted images, which plain
+     * detection loses.
+     */
+    @Test
+    void alignmentSearchRecoversShiftedImagesAndKeepsTheFalsePositiveBound() {
+        int n = 1000;
+        int flagged = 0;
+        for (int i = 0; i < n; i++) {
+            flagged += p(detectImage(rows(test.images()[i]), randomKey(i), 2)) <= ALPHA ? 1 : 0;
+        }
+        int[] allowed = interval(n);
+        int marked = 100;
+        int[] plain = new int[3];
+        int[] searched = new int[3];
+        int[][] shifts = {{1, 0}, {1, 1}, {2, 2}};
+        for (int i = 0; i < marked; i++) {
+            float[][] image = tokenizer.decodeImage(toy.sample(60_000L + i, List.of(embed(KEY, "bias", 4.0))));
+            for (int s = 0; s < shifts.length; s++) {
+                float[][] moved = LbwAlignmentSearch.shift(image, shifts[s][0], shifts[s][1]);
+                plain[s] += Boolean.TRUE.equals(detectImage(moved, KEY, 0).get("detected")) ? 1 : 0;
+                Map<String, Object> r = detectImage(moved, KEY, 2);
+                searched[s] += Boolean.TRUE.equals(r.get("detected")) ? 1 : 0;
+            }
+        }
+        System.out.printf("LBW images, align_search 2: false positives at alpha %.2f over %d test images %d (upper"
+                + " 99.9%% bound %d); detected of %d watermarked toy samples (bias 4) shifted 1,0 / 1,1 / 2,2 px:"
+                + " %d / %d / %d with the search, %d / %d / %d without%n", ALPHA, n, flagged, allowed[1], marked,
+                searched[0], searched[1], searched[2], plain[0], plain[1], plain[2]);
+        assertThat(flagged).isLessThanOrEqualTo(allowed[1]);
+        for (int s = 0; s < shifts.length; s++) {
+            assertThat(searched[s]).as("shift %s with the search", Arrays.toString(shifts[s]))
+                    .isGreaterThanOrEqualTo(90);
+            assertThat(plain[s]).as("shift %s without", Arrays.toString(shifts[s])).isLessThan(20);
+        }
+        // the reported alignment undoes the shift, and the p-value carries the 25 alignments
+        float[][] image = tokenizer.decodeImage(toy.sample(60_000L, List.of(embed(KEY, "bias", 4.0))));
+        Map<String, Object> r = detectImage(LbwAlignmentSearch.shift(image, 1, 0), KEY, 2);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> alignment = (Map<String, Object>) r.get("alignment");
+        assertThat(alignment).containsEntry("dx", -1).containsEntry("dy", 0).containsEntry("tried", 25);
+        assertThat(p(r)).isEqualTo(Math.min(1, 25 * ((Number) alignment.get("p_value_aligned")).doubleValue()));
+    }
+
+    @Test
+    void withoutPixelsTheSearchChangesNothing() {
+        int[] tokens = toy.sample(61_000L, List.of(embed(KEY, "bias", 4.0)));
+        Map<String, Object> plain = detect(tokens, KEY);
+        Map<String, Object> searched = detect(tokens, KEY, "align_search", 2);
+        assertThat(searched.get("p_value")).isEqualTo(plain.get("p_value"));
+        assertThat(searched.get("detected")).isEqualTo(plain.get("detected"));
+        assertThat((String) searched.get("alignment")).startsWith("not searched");
+    }
+
     @Test
     void hardModeGivesTheClosedFormZ() {
         int universe = tokenizer.layout().codes();

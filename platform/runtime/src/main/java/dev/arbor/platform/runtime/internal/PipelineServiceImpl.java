@@ -410,11 +410,14 @@ public class PipelineServiceImpl implements PipelineService {
 
     @Override
     public PostProcessor.Output analyzeImage(String pipeline, byte[] png, Options options) {
-        PostProcessor.Output output = analyze(pipeline, tokenizer -> new PostProcessor.Output(
-                PngTokens.encode(pipeline, tokenizer, png), "", Map.of()), options);
+        PostProcessor.Output output = analyze(pipeline, tokenizer -> {
+            PngTokens.Decoded image = PngTokens.decode(pipeline, tokenizer, png);
+            return new PostProcessor.Output(image.tokens(), "", Map.of(IMAGE_PIXELS, image.pixels()));
+        }, options);
         // an image pipeline's own post-processor (image-png) renders the codes again: the caller holds the image,
-        // so such bytes are left out of the analysis rather than echoed back
+        // so such bytes are left out of the analysis rather than echoed back, as are the pixels
         Map<String, Object> annotations = new LinkedHashMap<>(output.annotations());
+        annotations.remove(IMAGE_PIXELS);
         annotations.values().removeIf(v -> v instanceof byte[]);
         return new PostProcessor.Output(output.tokens(), output.text(), annotations);
     }

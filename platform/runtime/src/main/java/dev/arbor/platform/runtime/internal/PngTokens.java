@@ -18,8 +18,17 @@ final class PngTokens {
     private PngTokens() {
     }
 
+    /** A decoded image and its codes. */
+    record Decoded(float[][] pixels, int[] tokens) {
+    }
+
     /** The codes of {@code png} under {@code tokenizer}; INVALID_INPUT naming the cause otherwise. */
     static int[] encode(String pipeline, Tokenizer tokenizer, byte[] png) {
+        return decode(pipeline, tokenizer, png).tokens();
+    }
+
+    /** The pixels of {@code png} and their codes under {@code tokenizer}; INVALID_INPUT naming the cause otherwise. */
+    static Decoded decode(String pipeline, Tokenizer tokenizer, byte[] png) {
         if (!(tokenizer instanceof ImageTokenizer images)) {
             throw ArborException.invalid("pipeline '" + pipeline + "' does not tokenize images (its tokenizer is a "
                     + tokenizer.getClass().getSimpleName() + "): check text with it, or name an image pipeline");
@@ -39,7 +48,7 @@ final class PngTokens {
         } catch (IllegalArgumentException e) {
             throw ArborException.invalid("the image is " + e.getMessage());
         }
-        return images.encodeImage(pixels);
+        return new Decoded(pixels, images.encodeImage(pixels));
     }
 
     /**
