@@ -44,7 +44,8 @@ class LbwImageRobustnessTest {
         for (String option : List.of("green_ratio", "pool_size")) {
             String value = System.getProperty("arbor.lbw." + option);
             if (value != null) {
-                m.put(option, option.equals("pool_size") ? (Object) Integer.parseInt(value) : Double.parseDouble(value));
+                m.put(option, option.equals("pool_size") ? (Object) Integer.parseInt(value)
+                        : Double.parseDouble(value));
             }
         }
         return m;

@@ -11,9 +11,9 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
 /**
- * Reads the text (and image) files named on the command line. {@code -} (or no file) means standard input, as in other Unix
- * tools; a file that is missing, unreadable or not UTF-8 is an {@link ArborException} whose one-line message names it,
- * which the command line prints without a stack trace.
+ * Reads the text (and image) files named on the command line. {@code -} (or no file) means standard input, as in
+ * other Unix tools; a file that is missing, unreadable or (for text) not UTF-8 is an {@link ArborException} whose
+ * one-line message names it, which the command line prints without a stack trace.
  */
 final class CliFiles {
     private CliFiles() {
