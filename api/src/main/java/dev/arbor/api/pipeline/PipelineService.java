@@ -8,6 +8,9 @@ import org.osgi.annotation.versioning.ProviderType;
 @ProviderType
 public interface PipelineService {
 
+    /** Annotation under which {@link #analyzeImage} hands post-processors the image's pixels (since 1.3). */
+    String IMAGE_PIXELS = "arbor.image_pixels";
+
     /** Every configured pipeline with its readiness, sorted by name. */
     List<PipelineStatus> pipelines();
 
@@ -41,6 +44,24 @@ public interface PipelineService {
      * detection and other analyses. {@code options} override the post-processors' configured options.
      */
     dev.arbor.api.postprocess.PostProcessor.Output analyze(String pipeline, String text, dev.arbor.api.Options options);
+
+    /**
+     * {@link #analyze} for an image: decodes {@code png} ({@link dev.arbor.api.image.Png#decode}), re-tokenizes it
+     * with the pipeline's {@link dev.arbor.api.image.ImageTokenizer} ({@code encodeImage}) and runs the
+     * post-processors over those codes (text empty): watermark detection on a generated image. The post-processors
+     * also find the decoded pixels, {@code float[height][width]} in [0, 1], in annotation {@link #IMAGE_PIXELS} (a
+     * detector may re-tokenize them, e.g. re-aligned); that annotation and any holding bytes (the image an
+     * {@code image-png} post-processor renders again) are left out of the result. Fails with
+     * INVALID_INPUT when the pipeline's tokenizer is not an image tokenizer, the bytes are not a readable PNG, or the
+     * image's size is not the tokenizer's. The default refuses (INVALID_INPUT): a service that runs no image
+     * pipelines (test doubles) has none to analyze.
+     *
+     * @since 1.3
+     */
+    default dev.arbor.api.postprocess.PostProcessor.Output analyzeImage(String pipeline, byte[] png,
+                                                                        dev.arbor.api.Options options) {
+        throw dev.arbor.api.ArborException.invalid("this pipeline service does not analyze images");
+    }
 
     /**
      * Adds or replaces a pipeline at run time (operators reconfiguring a strategy); persisted where supported.

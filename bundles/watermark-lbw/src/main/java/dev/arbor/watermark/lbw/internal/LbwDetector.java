@@ -3,6 +3,8 @@ package dev.arbor.watermark.lbw.internal;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
 import dev.arbor.api.PartProperties;
+import dev.arbor.api.image.ImageTokenizer;
+import dev.arbor.api.pipeline.PipelineService;
 import dev.arbor.api.postprocess.PostProcessor;
 import dev.arbor.api.tokenizer.Tokenizer;
 import dev.arbor.api.tokenizer.VocabularyPartition;
@@ -53,8 +55,14 @@ import java.util.Map;
  * shifted, in either direction (BENCHMARKS.md gives the spread measured on stories260K). Operators should use a
  * random key, and should not raise {@code alpha} to compensate.
  *
- * <p><b>Options</b>: the pool's ({@link LbwScheme}), {@code alpha} in (0, 0.5], {@code count}, and {@code key_id}:
- * when given and different from this pool's key id, the detector refuses (INVALID_INPUT).
+ * <p><b>Images</b>: with {@code vocab_range image} the detector scores an image tokenizer's codes; on an image
+ * analyzed from a PNG ({@code PipelineService.analyzeImage}: its pixels come in annotation
+ * {@code PipelineService.IMAGE_PIXELS}) option {@code align_search} r in 0..4 (default 0 = off) also tries the
+ * image shifted by up to r pixels each way, Bonferroni-corrected ({@link LbwAlignmentSearch}); on generated tokens it
+ * changes nothing.
+ *
+ * <p><b>Options</b>: the pool's ({@link LbwScheme}), {@code alpha} in (0, 0.5], {@code count}, {@code align_search},
+ * and {@code key_id}: when given and different from this pool's key id, the detector refuses (INVALID_INPUT).
  */
 @org.osgi.service.component.annotations.Component(service = PostProcessor.class, property = {
     PartProperties.NAME + "=watermark-lbw-detect",
@@ -63,6 +71,7 @@ public final class LbwDetector implements PostProcessor {
     static final String PART = "watermark-lbw-detect";
     static final String ALPHA = "alpha";
     static final String COUNT = "count";
+    static final String ALIGN_SEARCH = "align_search";
 
     @Override
     public Output process(Output output, Tokenizer tokenizer, Options options) {
@@ -81,11 +90,23 @@ public final class LbwDetector implements PostProcessor {
             throw ArborException.invalid("option '" + COUNT + "' must be 'occurrences' or 'unique', got '" + count
                     + "'");
         }
+        int radius = options.integer(ALIGN_SEARCH, 0, 0, LbwAlignmentSearch.MAX_RADIUS);
         int[] range = resolveRange(scheme, tokenizer);
         String keyId = scheme.keyId(range[0], range[1]);
         WatermarkKeys.checkRequestedKeyId(options, keyId, PART);
-        return output.annotate(WatermarkReport.ANNOTATION, score(scheme, output.tokens(), tokenizer, range, alpha,
-                count.equals("unique"), keyId));
+        boolean unique = count.equals("unique");
+        Object pixels = output.annotations().get(PipelineService.IMAGE_PIXELS);
+        if (radius > 0 && pixels instanceof float[][] image && tokenizer instanceof ImageTokenizer images) {
+            return output.annotate(WatermarkReport.ANNOTATION, LbwAlignmentSearch.score(scheme, image, images, range,
+                    alpha, unique, keyId, radius));
+        }
+        Map<String, Object> report = score(scheme, output.tokens(), tokenizer, range, alpha, unique, keyId);
+        if (radius > 0) {
+            report = new LinkedHashMap<>(report);
+            report.put("alignment", "not searched: no image to re-align (generated tokens are aligned by"
+                    + " construction; analyze a PNG to search)");
+        }
+        return output.annotate(WatermarkReport.ANNOTATION, report);
     }
 
     static int[] resolveRange(LbwScheme scheme, Tokenizer tokenizer) {

@@ -262,7 +262,10 @@ final class OpenAiHandler extends Handler.Abstract {
 
     /**
      * {@code POST /v1/arbor/watermark/detect} with {@code {"model": PIPELINE, "text": ..., "key_id": optional}}:
-     * runs the pipeline's detector post-processors over the text and answers their reports.
+     * runs the pipeline's detector post-processors over the text and answers their reports. Instead of
+     * {@code text}, {@code image_b64} (standard base64 of a PNG's bytes, as {@code /v1/images/generations} returns
+     * them in {@code b64_json}) checks an image: the pipeline re-tokenizes it with its image tokenizer. Images come
+     * only inline, never by path or URL: the server reads no file a client names.
      */
     private void detect(Exchange ex) {
         JsonNode body = readJson(ex);
@@ -271,9 +274,19 @@ final class OpenAiHandler extends Handler.Abstract {
         if (model == null || !model.isTextual()) {
             throw ApiError.invalid("model", "'model' must name the pipeline whose watermark to check");
         }
-        if (text == null || !text.isTextual()) {
-            throw ApiError.invalid("text", "'text' must be the text to check, as a string");
+        JsonNode image = body.get("image_b64");
+        if (image != null && !image.isNull()) {
+            if (text != null && !text.isNull()) {
+                throw ApiError.invalid("image_b64", "give either 'text' or 'image_b64', not both");
+            }
+            if (!image.isTextual()) {
+                throw ApiError.invalid("image_b64", "'image_b64' must be a PNG's bytes in base64, as a string");
+            }
+        } else if (text == null || !text.isTextual()) {
+            throw ApiError.invalid("text", "'text' must be the text to check, as a string (or 'image_b64': a PNG"
+                    + " in base64)");
         }
+        byte[] png = image == null || image.isNull() ? null : base64(image.asText());
         java.util.Map<String, Object> options = new java.util.LinkedHashMap<>();
         JsonNode keyId = body.get("key_id");
         if (keyId != null && !keyId.isNull()) {
@@ -292,7 +305,8 @@ final class OpenAiHandler extends Handler.Abstract {
         ex.departure = departure;
         dev.arbor.api.postprocess.PostProcessor.Output output;
         try {
-            output = workers.call(ex.requestId, () -> pipelines.analyze(model.asText(), text.asText(),
+            output = workers.call(ex.requestId, () -> png == null ? pipelines.analyze(model.asText(), text.asText(),
+                    dev.arbor.api.Options.of(options)) : pipelines.analyzeImage(model.asText(), png,
                     dev.arbor.api.Options.of(options)), ex.start + timeoutMillis * 1_000_000L, grace(timeoutMillis),
                     timeoutMillis, departure);
         } finally {
@@ -304,6 +318,28 @@ final class OpenAiHandler extends Handler.Abstract {
         root.put("tokens", output.tokens().length);
         root.set("reports", OpenAiResponses.MAPPER.valueToTree(output.annotations()));
         json(ex, 200, root);
+    }
+
+    /**
+     * The bytes of a standard base64 string (line breaks and a {@code data:image/png;base64,} prefix allowed); 400
+     * otherwise.
+     */
+    static byte[] base64(String value) {
+        String b64 = value.strip();
+        if (b64.startsWith("data:")) {
+            int comma = b64.indexOf(',');
+            if (comma < 0 || !b64.substring(0, comma).endsWith(";base64")) {
+                throw ApiError.invalid("image_b64", "'image_b64' is a data URL without ';base64,': send the PNG's"
+                        + " bytes in base64");
+            }
+            b64 = b64.substring(comma + 1);
+        }
+        try {
+            // line breaks (MIME-style wrapping) are allowed; any other character outside the alphabet is refused
+            return java.util.Base64.getDecoder().decode(b64.replaceAll("[\\r\\n]", ""));
+        } catch (IllegalArgumentException e) {
+            throw ApiError.invalid("image_b64", "'image_b64' is not base64: " + e.getMessage());
+        }
     }
 
     // ------------------------------------------------------------------------------------------------- completions

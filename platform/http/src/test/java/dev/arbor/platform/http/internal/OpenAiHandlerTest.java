@@ -105,6 +105,17 @@ class OpenAiHandlerTest {
         }
 
         @Override
+        public dev.arbor.api.postprocess.PostProcessor.Output analyzeImage(String pipeline, byte[] png,
+                                                                          dev.arbor.api.Options options) {
+            // the bytes arrive decoded from base64, exactly as sent
+            if (!java.util.Arrays.equals(png, PNG)) {
+                throw ArborException.invalid("the image is not a PNG");
+            }
+            return new dev.arbor.api.postprocess.PostProcessor.Output(new int[49], "",
+                    Map.of("watermark", Map.of("key_id", "k-1", "detected", false, "z_score", 0.5)));
+        }
+
+        @Override
         public void define(PipelineDefinition definition) {
             throw new IllegalStateException("not used by these tests");
         }
@@ -124,6 +135,38 @@ class OpenAiHandlerTest {
         assertThat(post("/v1/arbor/watermark/detect", "{'model': 'echo'}", KEY).statusCode()).isEqualTo(400);
         assertThat(post("/v1/arbor/watermark/detect", "{'model': 'nope', 'text': 'x'}", KEY).statusCode())
                 .isEqualTo(404);
+    }
+
+    static final byte[] PNG = dev.arbor.api.image.Png.encode(new float[][] {{0f, 0.5f}, {1f, 0.25f}});
+
+    @Test
+    void detectsWatermarksInABase64Png() throws Exception {
+        String b64 = java.util.Base64.getEncoder().encodeToString(PNG);
+        HttpResponse<String> ok = post("/v1/arbor/watermark/detect", "{'model': 'echo', 'image_b64': '" + b64 + "'}",
+                KEY);
+        assertThat(ok.statusCode()).isEqualTo(200);
+        JsonNode body = OpenAiResponses.MAPPER.readTree(ok.body());
+        assertThat(body.get("tokens").asInt()).isEqualTo(49);
+        assertThat(body.get("reports").get("watermark").get("detected").asBoolean()).isFalse();
+        HttpResponse<String> dataUrl = post("/v1/arbor/watermark/detect", "{'model': 'echo', 'image_b64': "
+                + "'data:image/png;base64," + b64 + "'}", KEY);
+        assertThat(dataUrl.statusCode()).isEqualTo(200);
+        HttpResponse<String> both = post("/v1/arbor/watermark/detect", "{'model': 'echo', 'text': 'abc', "
+                + "'image_b64': '" + b64 + "'}", KEY);
+        assertThat(both.statusCode()).isEqualTo(400);
+        assertThat(error(both).get("message").asText()).contains("either 'text' or 'image_b64'");
+        // a path is not an image: it is read as base64 like any value (the server never opens a file a client
+        // names), and its bytes are no PNG
+        HttpResponse<String> path = post("/v1/arbor/watermark/detect", "{'model': 'echo', 'image_b64': "
+                + "'/etc/passwd'}", KEY);
+        assertThat(path.statusCode()).isEqualTo(400);
+        assertThat(error(path).get("message").asText()).contains("not a PNG");
+        HttpResponse<String> garbage = post("/v1/arbor/watermark/detect", "{'model': 'echo', 'image_b64': "
+                + "'%%%%'}", KEY);
+        assertThat(garbage.statusCode()).isEqualTo(400);
+        assertThat(error(garbage).get("message").asText()).contains("not base64");
+        assertThat(post("/v1/arbor/watermark/detect", "{'model': 'echo', 'image_b64': 5}", KEY).statusCode())
+                .isEqualTo(400);
     }
 
     @Test

@@ -419,8 +419,9 @@ public class ArborCli implements Function<String[], Integer> {
     }
 
     @Command(name = "detect", mixinStandardHelpOptions = true,
-            description = {"Check a text for the watermark of a pipeline: runs the pipeline's detector"
-                    + " post-processors over the text and prints their report.",
+            description = {"Check a text, or with --image a PNG, for the watermark of a pipeline: runs the pipeline's"
+                    + " detector post-processors over the text's tokens (the image's codes, re-tokenized with the"
+                    + " pipeline's image tokenizer) and prints their report.",
                     "Exit status: 0 = not detected, 10 = detected."})
     final class Detect implements Callable<Integer> {
         static final int EXIT_DETECTED = 10;
@@ -430,6 +431,9 @@ public class ArborCli implements Function<String[], Integer> {
         String pipeline;
         @Option(names = "--key-id", description = "Refuse unless the pipeline's key has this id (as reports show it).")
         String keyId;
+        @Option(names = "--image", description = "PNG file to check instead of a text ('-': standard input); the"
+                + " pipeline must have an image tokenizer.")
+        Path image;
         @Parameters(arity = "0..1", description = "File with the text; '-' or none: standard input.")
         Path file;
 
@@ -439,11 +443,16 @@ public class ArborCli implements Function<String[], Integer> {
 
         @Override
         public Integer call() throws Exception {
-            String text = CliFiles.readText(file, "text", System.in);
+            if (image != null && file != null) {
+                throw ArborException.invalid("give either a text file or --image, not both");
+            }
+            String text = image == null ? CliFiles.readText(file, "text", System.in) : null;
+            byte[] png = image == null ? null : CliFiles.readBytes(image, "image", System.in);
             awaitReady(pipeline);
             Map<String, Object> options = new LinkedHashMap<>();
             put(options, "key_id", keyId);
-            var output = pipelines.analyze(pipeline, text, Options.of(options));
+            var output = png == null ? pipelines.analyze(pipeline, text, Options.of(options))
+                    : pipelines.analyzeImage(pipeline, png, Options.of(options));
             out.println(new com.fasterxml.jackson.databind.ObjectMapper().writerWithDefaultPrettyPrinter()
                     .writeValueAsString(output.annotations()));
             boolean detected = output.annotations().values().stream().anyMatch(v -> v instanceof Map<?, ?> m

@@ -11,9 +11,9 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
 /**
- * Reads the text files named on the command line. {@code -} (or no file) means standard input, as in other Unix
- * tools; a file that is missing, unreadable or not UTF-8 is an {@link ArborException} whose one-line message names it,
- * which the command line prints without a stack trace.
+ * Reads the text (and image) files named on the command line. {@code -} (or no file) means standard input, as in
+ * other Unix tools; a file that is missing, unreadable or (for text) not UTF-8 is an {@link ArborException} whose
+ * one-line message names it, which the command line prints without a stack trace.
  */
 final class CliFiles {
     private CliFiles() {
@@ -48,6 +48,31 @@ final class CliFiles {
         } catch (CharacterCodingException e) {
             throw ArborException.invalid("the " + what + " " + (isStdin(file) ? "on standard input" : "file " + file)
                     + " is not UTF-8 text");
+        } catch (IOException e) {
+            throw ArborException.invalid("cannot read the " + what + " " + (isStdin(file) ? "from standard input"
+                    : "file " + file) + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * The bytes of {@code file} (an image), or of {@code stdin} for {@code -} or null.
+     *
+     * @throws ArborException NOT_FOUND for a missing file, INVALID_INPUT for a directory or an unreadable file
+     */
+    static byte[] readBytes(Path file, String what, InputStream stdin) {
+        try {
+            if (isStdin(file)) {
+                return stdin.readAllBytes();
+            }
+            if (Files.isDirectory(file)) {
+                throw ArborException.invalid("the " + what + " file " + file + " is a directory");
+            }
+            return Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "the " + what + " file " + file
+                    + " does not exist (give '-' to read standard input)", e);
+        } catch (AccessDeniedException e) {
+            throw ArborException.invalid("the " + what + " file " + file + " cannot be read: permission denied");
         } catch (IOException e) {
             throw ArborException.invalid("cannot read the " + what + " " + (isStdin(file) ? "from standard input"
                     : "file " + file) + ": " + e.getMessage());

@@ -438,6 +438,27 @@ public class PipelineServiceImpl implements PipelineService {
 
     @Override
     public PostProcessor.Output analyze(String pipeline, String text, Options options) {
+        return analyze(pipeline, tokenizer -> new PostProcessor.Output(tokenizer.encode(text, false), text, Map.of()),
+                options);
+    }
+
+    @Override
+    public PostProcessor.Output analyzeImage(String pipeline, byte[] png, Options options) {
+        PostProcessor.Output output = analyze(pipeline, tokenizer -> {
+            PngTokens.Decoded image = PngTokens.decode(pipeline, tokenizer, png);
+            return new PostProcessor.Output(image.tokens(), "", Map.of(IMAGE_PIXELS, image.pixels()));
+        }, options);
+        // an image pipeline's own post-processor (image-png) renders the codes again: the caller holds the image,
+        // so such bytes are left out of the analysis rather than echoed back, as are the pixels
+        Map<String, Object> annotations = new LinkedHashMap<>(output.annotations());
+        annotations.remove(IMAGE_PIXELS);
+        annotations.values().removeIf(v -> v instanceof byte[]);
+        return new PostProcessor.Output(output.tokens(), output.text(), annotations);
+    }
+
+    /** Runs the pipeline's post-processors over what {@code input} makes of its tokenizer. */
+    private PostProcessor.Output analyze(String pipeline, java.util.function.Function<Tokenizer, PostProcessor.Output>
+            input, Options options) {
         ConfiguredPipeline configured = pipelines.get(pipeline);
         if (configured == null) {
             throw new ArborException(ArborException.Kind.NOT_FOUND, "unknown pipeline '" + pipeline + "'");
@@ -455,7 +476,7 @@ public class PipelineServiceImpl implements PipelineService {
                     () -> openTokenizer(d, provider));
             r.held.add(handle);
             Tokenizer tokenizer = handle.get();
-            PostProcessor.Output output = new PostProcessor.Output(tokenizer.encode(text, false), text, Map.of());
+            PostProcessor.Output output = input.apply(tokenizer);
             for (PartRef ref : d.postProcessors()) {
                 Lease<PostProcessor> pp = need(r, d, PartKind.POST_PROCESSOR, ref.name(), PostProcessor.class);
                 try {
