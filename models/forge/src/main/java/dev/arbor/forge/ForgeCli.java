@@ -38,6 +38,10 @@ public final class ForgeCli {
         Forge forge() {
             return new Forge(modelsRoot(), work, threads, System.out::println);
         }
+
+        ImagePriors imagePriors() {
+            return new ImagePriors(work, threads, System.out::println);
+        }
     }
 
     @Command(name = "corpus", description = "Build (or reuse) the distilled corpus of a recipe, train its tokenizer "
@@ -53,6 +57,10 @@ public final class ForgeCli {
         @Override
         public Integer call() throws Exception {
             Recipe r = Recipe.read(recipe);
+            if (r.isImagePrior()) {
+                throw dev.arbor.api.ArborException.invalid("recipe " + recipe + " trains an image prior: it has no "
+                        + "corpus; run 'forge train' (it tokenizes Fashion-MNIST itself)");
+            }
             Forge f = common.forge();
             r = smoke ? r.smokeVariant() : r;
             f.corpus(r);
@@ -92,6 +100,12 @@ public final class ForgeCli {
             if (steps != null) {
                 r = r.withSteps(steps);
             }
+            if (r.isImagePrior()) {
+                ImagePriors p = common.imagePriors();
+                p.train(r, budgetMinutes);
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"));
+                return 0;
+            }
             Forge f = common.forge();
             f.train(r, out, judge, budgetMinutes);
             f.export(r, out, new Exporter.Measure(smoke ? 3 : samples, smoke ? 32 : 200, true, judge));
@@ -122,6 +136,11 @@ public final class ForgeCli {
         public Integer call() throws Exception {
             Recipe r = Recipe.read(recipe);
             r = smoke ? r.smokeVariant() : r;
+            if (r.isImagePrior()) {
+                ImagePriors p = common.imagePriors();
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"));
+                return 0;
+            }
             common.forge().export(r, out, new Exporter.Measure(samples, smoke ? 32 : 200, !noOnnx, judge));
             return 0;
         }
