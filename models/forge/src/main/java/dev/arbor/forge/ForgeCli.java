@@ -39,8 +39,15 @@ public final class ForgeCli {
             return new Forge(modelsRoot(), work, threads, System.out::println);
         }
 
+        @Option(names = "--trained", description = "image priors: folder holding fashion-vq/ (default: models/trained "
+                + "when it exists, as in the repository, else models, as in an installation)")
+        Path trained;
+
         ImagePriors imagePriors() {
-            return new ImagePriors(work, threads, System.out::println);
+            Path t = trained != null ? trained
+                    : java.nio.file.Files.isDirectory(Path.of("models", "trained")) ? Path.of("models", "trained")
+                    : Path.of("models");
+            return new ImagePriors(work, t, threads, System.out::println);
         }
     }
 
@@ -103,7 +110,7 @@ public final class ForgeCli {
             if (r.isImagePrior()) {
                 ImagePriors p = common.imagePriors();
                 p.train(r, budgetMinutes);
-                p.export(r, out != null ? out : p.runDir(r).resolve("export"));
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"), judge);
                 return 0;
             }
             Forge f = common.forge();
@@ -138,7 +145,7 @@ public final class ForgeCli {
             r = smoke ? r.smokeVariant() : r;
             if (r.isImagePrior()) {
                 ImagePriors p = common.imagePriors();
-                p.export(r, out != null ? out : p.runDir(r).resolve("export"));
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"), judge);
                 return 0;
             }
             common.forge().export(r, out, new Exporter.Measure(samples, smoke ? 32 : 200, !noOnnx, judge));

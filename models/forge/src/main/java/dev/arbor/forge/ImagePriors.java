@@ -37,11 +37,14 @@ public final class ImagePriors {
     public static final int SIDE = FashionMnist.SIDE;
 
     private final Path work;
+    private final Path trained;
     private final Integer threads;
     private final Consumer<String> log;
 
-    public ImagePriors(Path work, Integer threads, Consumer<String> log) {
+    /** Runs under {@code work}; tokenizers from {@code trained} (see {@link #tokenizerFile}). */
+    public ImagePriors(Path work, Path trained, Integer threads, Consumer<String> log) {
         this.work = work;
+        this.trained = trained;
         this.threads = threads;
         this.log = log;
     }
@@ -59,26 +62,22 @@ public final class ImagePriors {
     }
 
     /**
-     * The tokenizer file of a recipe: {@code image.tokenizer} relative to the working folder or, when not there, to
-     * the nearest parent folder that has it (tests run in models/forge, the CLI in the repository root).
+     * The tokenizer file of a recipe: {@code image.tokenizer} resolved against {@code trained}, the folder of the
+     * trained models (models/trained in the repository, models/ in an installation); an absolute path as is.
      */
-    public static Path tokenizerFile(Recipe r) {
-        Path p = Path.of(r.image().tokenizer());
-        if (p.isAbsolute()) {
-            return p;
+    public static Path tokenizerFile(Recipe r, Path trained) {
+        Path p = trained.resolve(r.image().tokenizer());
+        if (!Files.isRegularFile(p)) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "recipe " + r.name() + ": image tokenizer "
+                    + p.toAbsolutePath() + " not found; pass the folder holding " + r.image().tokenizer()
+                    + " with --trained (TrainFashionTokenizers writes the files)");
         }
-        for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
-            if (Files.isRegularFile(dir.resolve(p))) {
-                return dir.resolve(p);
-            }
-        }
-        throw new ArborException(ArborException.Kind.NOT_FOUND, "recipe " + r.name() + ": image tokenizer " + p + " not found in "
-                + Path.of("").toAbsolutePath() + " or a parent folder (train it with TrainFashionTokenizers)");
+        return p;
     }
 
     /** Reads the recipe's tokenizer and builds its layout and objective. */
-    public static Setup setup(Recipe r) {
-        Path file = tokenizerFile(r);
+    public static Setup setup(Recipe r, Path trained) {
+        Path file = tokenizerFile(r, trained);
         double dropout = r.image().condDropout();
         if (r.objective().kind().equals("image-raster")) {
             PatchVqTokenizer tok = PatchVqTokenizer.read(file);
@@ -119,7 +118,7 @@ public final class ImagePriors {
     public Path train(Recipe r, double budgetMinutes) throws IOException {
         Path runDir = runDir(r);
         Files.createDirectories(runDir);
-        Setup s = setup(r);
+        Setup s = setup(r, trained);
         long t0 = System.nanoTime();
         FashionMnist trainSplit = FashionMnist.load(FashionMnist.Split.TRAIN);
         FashionMnist testSplit = FashionMnist.load(FashionMnist.Split.TEST);
@@ -244,13 +243,21 @@ public final class ImagePriors {
      * Llama2cModelCard reads, plus {@code image} and the human card) and MODEL_CARD.md.
      */
     public Path export(Recipe r, Path out) throws IOException {
+        return export(r, out, null);
+    }
+
+    /**
+     * As {@link #export(Recipe, Path)}; with a {@code judge} (the target prior a draft serves) the card also gets the
+     * draft's speculative acceptance against it on test images.
+     */
+    public Path export(Recipe r, Path out, Path judge) throws IOException {
         Path runDir = runDir(r);
         Files.createDirectories(out);
         String name = r.name();
         Path bin = out.resolve(name + ".bin");
         Files.copy(runDir.resolve("final.bin"), bin, StandardCopyOption.REPLACE_EXISTING);
         ObjectNode run = (ObjectNode) Json.MAPPER.readTree(runDir.resolve("run.json").toFile());
-        Setup s = setup(r);
+        Setup s = setup(r, trained);
         boolean raster = s.multiScale() == null;
         FashionMnist testSplit = FashionMnist.load(FashionMnist.Split.TEST);
         ImageData probe = ImageData.encode(testSplit.images(), testSplit.labels(), 2, s.layout(), s.encoder());
@@ -316,11 +323,72 @@ public final class ImagePriors {
         chk.put("rows", check.rows());
         chk.put("positions", check.positions());
         chk.put("max_abs_logit_diff_reference", check.maxAbsDiff());
+        if (judge != null) {
+            if (!raster) {
+                throw ArborException.invalid("--judge measures a raster draft against its raster target; "
+                        + name + " is a next-scale prior");
+            }
+            int images = r.image().heldoutLimit() > 0 ? Math.min(ACCEPTANCE_IMAGES, r.image().heldoutLimit())
+                    : ACCEPTANCE_IMAGES;
+            int[][] rows = new int[images][];
+            ImageData held = ImageData.encode(testSplit.images(), testSplit.labels(), images, s.layout(),
+                    s.encoder());
+            for (int i = 0; i < rows.length; i++) {
+                rows[i] = held.window(i, len);
+            }
+            card.putObject("measurements").set("acceptance", acceptance(bin, judge, rows, s.layout()));
+        }
         Path cardFile = out.resolve(name + ".card.json");
         Json.MAPPER.writerWithDefaultPrettyPrinter().writeValue(cardFile.toFile(), card);
         Files.writeString(out.resolve("MODEL_CARD.md"), markdown(card, s), StandardCharsets.UTF_8);
         log.accept(name + ": exported to " + out);
         return out;
+    }
+
+    /** Test images the draft acceptance is measured on (at most the recipe's heldout_limit). */
+    static final int ACCEPTANCE_IMAGES = 200;
+
+    /**
+     * Speculative-sampling acceptance of the raster {@code draft} against the raster {@code target} (Leviathan et al.
+     * 2023), teacher-forced on {@code rows} ([class token, codes]): over the image-token rows, the expected acceptance
+     * of one drafted token alpha = mean sum_x min(p(x), q(x)) at temperature 1 over the codes, and the greedy
+     * agreement (argmax over the codes equal); both conditional on the true class.
+     */
+    static ObjectNode acceptance(Path draft, Path target, int[][] rows, ImageLayout layout) {
+        int codes = layout.codes();
+        double alpha = 0;
+        long agree = 0;
+        long n = 0;
+        try (Llama2cReferenceModel q = Llama2cReferenceModel.open(draft);
+             Llama2cReferenceModel p = Llama2cReferenceModel.open(target)) {
+            int t = rows[0].length - 1; // the last token is never an input
+            for (int[] row : rows) {
+                int[][] in = {java.util.Arrays.copyOf(row, t)};
+                float[][] lq = q.forward(ForwardRequest.builder(in).build()).logits()[0];
+                float[][] lp = p.forward(ForwardRequest.builder(in).build()).logits()[0];
+                for (int j = 0; j < t; j++) {
+                    double[] pp = Exporter.softmax(java.util.Arrays.copyOf(lp[j], codes));
+                    double[] qq = Exporter.softmax(java.util.Arrays.copyOf(lq[j], codes));
+                    double sum = 0;
+                    for (int k = 0; k < codes; k++) {
+                        sum += Math.min(pp[k], qq[k]);
+                    }
+                    alpha += sum;
+                    agree += Exporter.argmax(pp) == Exporter.argmax(qq) ? 1 : 0;
+                    n++;
+                }
+            }
+        }
+        ObjectNode a = Json.MAPPER.createObjectNode();
+        a.put("judge", String.valueOf(target.getFileName()));
+        a.put("images", rows.length);
+        a.put("positions", n);
+        a.put("expected_acceptance_temperature_1", alpha / n);
+        a.put("greedy_agreement", (double) agree / n);
+        a.put("method", "teacher-forced on the first " + rows.length + " Fashion-MNIST test images with their "
+                + "class token, softmax over the " + codes + " codes: alpha = mean sum_x min(p, q) (Leviathan et al. "
+                + "2023), greedy agreement = argmax p == argmax q");
+        return a;
     }
 
     static String markdown(ObjectNode c, Setup s) {
@@ -395,6 +463,14 @@ public final class ImagePriors {
                         + "(one with its class token, one with the null class), %s attention, %s.%n%n",
                 x.get("max_abs_logit_diff_reference").asDouble(), x.get("rows").asInt(), x.get("positions").asInt(),
                 x.get("attention_spec").asText(), x.get("input").asText()));
+        JsonNode acc = c.path("measurements").path("acceptance");
+        if (!acc.isMissingNode()) {
+            b.append(String.format("**Draft acceptance against `%s`:** expected acceptance of one drafted token "
+                            + "%.3f at temperature 1, greedy agreement %.3f (%s; %,d positions).%n%n",
+                    acc.get("judge").asText(), acc.get("expected_acceptance_temperature_1").asDouble(),
+                    acc.get("greedy_agreement").asDouble(), acc.get("method").asText(),
+                    acc.get("positions").asLong()));
+        }
         b.append("## License\n\n").append(c.get("license").asText()).append(".\n");
         return b.toString();
     }

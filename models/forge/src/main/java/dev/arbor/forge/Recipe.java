@@ -45,8 +45,8 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
     }
 
     /**
-     * The data of an image prior: Fashion-MNIST tokenized by {@code tokenizer} (a path, relative to the working
-     * folder, of a models/images VQ file: patch VQ for "image-raster", multi-scale VQ for "image-next-scale"),
+     * The data of an image prior: Fashion-MNIST tokenized by {@code tokenizer} (a models/images VQ file, relative to
+     * the trained-models folder: patch VQ for "image-raster", multi-scale VQ for "image-next-scale"),
      * the class token replaced by the null class with probability {@code condDropout} (classifier-free guidance);
      * {@code trainLimit} / {@code heldoutLimit} > 0 keep only the first images of the train / test split.
      */

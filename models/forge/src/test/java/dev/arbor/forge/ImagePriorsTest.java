@@ -36,6 +36,7 @@ class ImagePriorsTest {
     @TempDir
     static Path work;
     static final List<String> LOG = new ArrayList<>();
+    static final Path TRAINED = Path.of("..", "trained"); // surefire runs in models/forge
 
     @BeforeAll
     static void setUp() {
@@ -56,7 +57,7 @@ class ImagePriorsTest {
     void trainsExportsAndTheExportedFileReproducesTheTrainingNetwork(String file) throws Exception {
         Recipe r = tiny(file);
         boolean raster = r.objective().kind().equals("image-raster");
-        ImagePriors priors = new ImagePriors(work, 1, line -> {
+        ImagePriors priors = new ImagePriors(work, TRAINED, 1, line -> {
             synchronized (LOG) {
                 LOG.add(line);
             }
@@ -89,12 +90,23 @@ class ImagePriorsTest {
                 "Fashion-MNIST, MIT, Zalando Research");
 
         // The check recomputed here, and it must notice a damaged file: a changed embedding row moves the logits.
-        ImagePriors.Setup s = ImagePriors.setup(r);
+        ImagePriors.Setup s = ImagePriors.setup(r, TRAINED);
         ImageData probe = ImageData.encode(FashionMnist.load(FashionMnist.Split.TEST).images(),
                 FashionMnist.load(FashionMnist.Split.TEST).labels(), 2, s.layout(), s.encoder());
         int len = 1 + s.layout().tokensPerImage();
         int[][] windows = {probe.window(0, len), probe.window(1, len)};
         assertThat(ImagePriors.exportCheck(bin, s, windows).maxAbsDiff()).isLessThan(1e-4);
+
+        if (raster) {
+            // draft acceptance plumbing: a model judged against itself accepts every drafted token
+            Path self = priors.export(r, work.resolve("export-self-" + r.name()), bin);
+            JsonNode acc = Json.MAPPER.readTree(self.resolve(r.name() + ".card.json").toFile())
+                    .get("measurements").get("acceptance");
+            assertThat(acc.get("positions").asInt()).isEqualTo(16 * 49);
+            assertThat(acc.get("expected_acceptance_temperature_1").asDouble()).isCloseTo(1.0,
+                    org.assertj.core.data.Offset.offset(1e-6));
+            assertThat(acc.get("greedy_agreement").asDouble()).isEqualTo(1.0);
+        }
     }
 
     @Test
@@ -122,7 +134,7 @@ class ImagePriorsTest {
     @Test
     void nextScaleInputsAreTheLevelPlusTheTokenizersFeaturesAndTheMaskIsBlockCausalByScale() {
         Recipe r = tiny("fashion-var.json");
-        ImagePriors.Setup s = ImagePriors.setup(r);
+        ImagePriors.Setup s = ImagePriors.setup(r, TRAINED);
         ImageLayout l = s.layout();
         MultiScaleVq vq = s.multiScale();
         NextScaleObjective o = (NextScaleObjective) s.objective();
