@@ -110,7 +110,7 @@ public final class ForgeCli {
             if (r.isImagePrior()) {
                 ImagePriors p = common.imagePriors();
                 p.train(r, budgetMinutes);
-                p.export(r, out != null ? out : p.runDir(r).resolve("export"), judge);
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"), judge, smoke ? 10 : samples);
                 return 0;
             }
             Forge f = common.forge();
@@ -145,7 +145,7 @@ public final class ForgeCli {
             r = smoke ? r.smokeVariant() : r;
             if (r.isImagePrior()) {
                 ImagePriors p = common.imagePriors();
-                p.export(r, out != null ? out : p.runDir(r).resolve("export"), judge);
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"), judge, smoke ? 10 : samples);
                 return 0;
             }
             common.forge().export(r, out, new Exporter.Measure(samples, smoke ? 32 : 200, !noOnnx, judge));

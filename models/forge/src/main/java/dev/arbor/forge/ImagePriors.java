@@ -56,7 +56,8 @@ public final class ImagePriors {
     }
 
     /** A recipe's tokenizer with its layout and objective. */
-    public record Setup(ImageLayout layout, Function<float[], int[]> encoder, TrainingObjective objective,
+    public record Setup(ImageLayout layout, Function<float[], int[]> encoder, Function<int[], float[]> decoder,
+                        TrainingObjective objective,
                         TrainingObjective heldOutObjective, MultiScaleVq multiScale, Path tokenizerFile,
                         String layoutName) {
     }
@@ -83,12 +84,12 @@ public final class ImagePriors {
             PatchVqTokenizer tok = PatchVqTokenizer.read(file);
             ImageLayout layout = layout(tok.codebookSize(), new int[] {7}, tok.codeVector(0).length);
             RasterImageObjective o = new RasterImageObjective(layout, dropout);
-            return new Setup(layout, tok::encode, o, o.conditional(), null, file, "raster");
+            return new Setup(layout, tok::encode, tok::decode, o, o.conditional(), null, file, "raster");
         }
         MultiScaleVq tok = MultiScaleVq.read(file);
         ImageLayout layout = layout(tok.codebookSize(), tok.scales(), tok.codeVector(0).length);
         NextScaleObjective o = new NextScaleObjective(layout, tok, dropout);
-        return new Setup(layout, tok::encode, o, o.conditional(), tok, file, "next-scale");
+        return new Setup(layout, tok::encode, tok::decode, o, o.conditional(), tok, file, "next-scale");
     }
 
     /** The llama2.c header of a recipe's prior: the vocabulary is the layout's. */
@@ -243,14 +244,16 @@ public final class ImagePriors {
      * Llama2cModelCard reads, plus {@code image} and the human card) and MODEL_CARD.md.
      */
     public Path export(Recipe r, Path out) throws IOException {
-        return export(r, out, null);
+        return export(r, out, null, 0);
     }
 
     /**
      * As {@link #export(Recipe, Path)}; with a {@code judge} (the target prior a draft serves) the card also gets the
-     * draft's speculative acceptance against it on test images.
+     * draft's speculative acceptance against it on test images; with {@code samples} > 0 and the fashion-judge
+     * classifier in the trained-models folder, the class accuracy of that many generated images per guidance scale
+     * and a grid of them ({@code samples.png}).
      */
-    public Path export(Recipe r, Path out, Path judge) throws IOException {
+    public Path export(Recipe r, Path out, Path judge, int samples) throws IOException {
         Path runDir = runDir(r);
         Files.createDirectories(out);
         String name = r.name();
@@ -323,6 +326,11 @@ public final class ImagePriors {
         chk.put("rows", check.rows());
         chk.put("positions", check.positions());
         chk.put("max_abs_logit_diff_reference", check.maxAbsDiff());
+        Path classifier = trained.resolve("fashion-judge").resolve("fashion-judge.params");
+        if (samples > 0 && Files.isRegularFile(classifier)) {
+            card.with("measurements").set("class_accuracy", classAccuracy(bin, s, samples, r.seed(), classifier,
+                    out.resolve("samples.png")));
+        }
         if (judge != null) {
             if (!raster) {
                 throw ArborException.invalid("--judge measures a raster draft against its raster target; "
@@ -336,13 +344,66 @@ public final class ImagePriors {
             for (int i = 0; i < rows.length; i++) {
                 rows[i] = held.window(i, len);
             }
-            card.putObject("measurements").set("acceptance", acceptance(bin, judge, rows, s.layout()));
+            card.with("measurements").set("acceptance", acceptance(bin, judge, rows, s.layout()));
         }
         Path cardFile = out.resolve(name + ".card.json");
         Json.MAPPER.writerWithDefaultPrettyPrinter().writeValue(cardFile.toFile(), card);
         Files.writeString(out.resolve("MODEL_CARD.md"), markdown(card, s), StandardCharsets.UTF_8);
         log.accept(name + ": exported to " + out);
         return out;
+    }
+
+    /** Guidance scales (LlamaGen's s; 1 = no guidance) the card's class accuracy is measured at. */
+    static final float[] GUIDANCE = {1f, 3f};
+
+    /**
+     * Class accuracy of generated images: {@code samples} images per guidance scale in {@link #GUIDANCE}, classes
+     * 0..9 in turn, decoded by the tokenizer and classified by fashion-judge; the images of the last scale go to
+     * {@code grid} (one row per class).
+     */
+    ObjectNode classAccuracy(Path bin, Setup s, int samples, long seed, Path classifier, Path grid)
+            throws IOException {
+        ObjectNode acc = Json.MAPPER.createObjectNode();
+        int classes = s.layout().classCount();
+        int[] wanted = new int[samples];
+        for (int i = 0; i < samples; i++) {
+            wanted[i] = i % classes;
+        }
+        float[][] images = new float[samples][];
+        try (NDManager manager = NDManager.newBaseManager();
+             LlamaNet net = LlamaNet.of(Llama2cCheckpoint.read(bin), manager);
+             FashionJudge fj = FashionJudge.load(classifier, threads)) {
+            ImagePriorSampler sampler = new ImagePriorSampler(net, s);
+            for (float g : GUIDANCE) {
+                long t0 = System.nanoTime();
+                int[][] tokens = sampler.sample(wanted, g, new java.util.SplittableRandom(seed), manager);
+                for (int i = 0; i < samples; i++) {
+                    images[i] = s.decoder().apply(tokens[i]);
+                }
+                double a = fj.accuracy(images, wanted);
+                acc.put(String.format(Locale.ROOT, "guidance_%.1f", g), a);
+                log.accept(String.format("class accuracy of %d samples at guidance s = %.1f: %.3f (%.1f s)", samples,
+                        g, a, (System.nanoTime() - t0) / 1e9));
+            }
+        }
+        acc.put("samples", samples);
+        acc.put("method", "per guidance scale s (LlamaGen's u + s(c - u) over the code logits, temperature 1, no "
+                + "top-k/top-p), " + samples + " images, classes 0..9 in turn, seed of the recipe; decoded by "
+                + s.tokenizerFile().getFileName() + " and classified by fashion-judge; samples.png shows the images "
+                + "of the last scale, one row per class");
+        int perClass = samples / classes;
+        if (perClass > 0) {
+            float[][] pixels = new float[classes * SIDE][perClass * SIDE];
+            for (int i = 0; i < perClass * classes; i++) {
+                int row = wanted[i];
+                int col = i / classes;
+                for (int y = 0; y < SIDE; y++) {
+                    System.arraycopy(images[i], y * SIDE, pixels[row * SIDE + y], col * SIDE, SIDE);
+                }
+            }
+            Files.write(grid, dev.arbor.api.image.Png.encode(pixels));
+        }
+        return acc;
     }
 
     /** Test images the draft acceptance is measured on (at most the recipe's heldout_limit). */
@@ -463,6 +524,15 @@ public final class ImagePriors {
                         + "(one with its class token, one with the null class), %s attention, %s.%n%n",
                 x.get("max_abs_logit_diff_reference").asDouble(), x.get("rows").asInt(), x.get("positions").asInt(),
                 x.get("attention_spec").asText(), x.get("input").asText()));
+        JsonNode ca = c.path("measurements").path("class_accuracy");
+        if (!ca.isMissingNode()) {
+            b.append("**Class accuracy of generated images** (fashion-judge): ");
+            for (float g : GUIDANCE) {
+                String k = String.format(Locale.ROOT, "guidance_%.1f", g);
+                b.append(String.format(Locale.ROOT, "s = %.1f: %.3f; ", g, ca.get(k).asDouble()));
+            }
+            b.append(String.format("%s.%n%n", ca.get("method").asText()));
+        }
         JsonNode acc = c.path("measurements").path("acceptance");
         if (!acc.isMissingNode()) {
             b.append(String.format("**Draft acceptance against `%s`:** expected acceptance of one drafted token "

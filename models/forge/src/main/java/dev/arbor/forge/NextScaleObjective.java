@@ -71,7 +71,7 @@ public final class NextScaleObjective implements TrainingObjective {
     /**
      * The input mixture weights of a batch, [B, T, vocab] flattened: one-hot of each input id, plus at every position
      * of scale k >= 1 the cell's next-scale feature f on the feature-basis columns (f from the target tokens of
-     * scales < k).
+     * scales < k). {@code inputIds} may cover only the first scales (T a scale boundary, for sampling).
      */
     public float[] inputWeights(int[][] inputIds, int[][] imageTokens, int vocab) {
         int b = inputIds.length;
@@ -82,7 +82,8 @@ public final class NextScaleObjective implements TrainingObjective {
             for (int p = 0; p < t; p++) {
                 a[(r * t + p) * vocab + inputIds[r][p]] = 1f;
             }
-            for (int k = 1; k < layout.scaleCount(); k++) {
+            // only the scales inside the first t positions: a sampler runs on the scales generated so far
+            for (int k = 1; k < layout.scaleCount() && layout.scaleStart(k) < t; k++) {
                 float[] f = tokenizer.nextScaleInput(imageTokens[r], k);
                 int start = layout.scaleStart(k);
                 int cells = layout.side(k) * layout.side(k);

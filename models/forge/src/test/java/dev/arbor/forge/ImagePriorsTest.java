@@ -97,11 +97,19 @@ class ImagePriorsTest {
         int[][] windows = {probe.window(0, len), probe.window(1, len)};
         assertThat(ImagePriors.exportCheck(bin, s, windows).maxAbsDiff()).isLessThan(1e-4);
 
+        // the measurements: samples (class accuracy by fashion-judge, the grid) and, for a raster draft, acceptance
+        Path measured = priors.export(r, work.resolve("export-measured-" + r.name()), raster ? bin : null, 10);
+        JsonNode m = Json.MAPPER.readTree(measured.resolve(r.name() + ".card.json").toFile()).get("measurements");
+        assertThat(m.get("class_accuracy").get("samples").asInt()).isEqualTo(10);
+        for (String k : List.of("guidance_1.0", "guidance_3.0")) {
+            assertThat(m.get("class_accuracy").get(k).asDouble()).isBetween(0.0, 1.0);
+        }
+        float[][] grid = dev.arbor.api.image.Png.decode(Files.readAllBytes(measured.resolve("samples.png")));
+        assertThat(grid.length).isEqualTo(10 * 28);
+        assertThat(grid[0].length).isEqualTo(28);
         if (raster) {
-            // draft acceptance plumbing: a model judged against itself accepts every drafted token
-            Path self = priors.export(r, work.resolve("export-self-" + r.name()), bin);
-            JsonNode acc = Json.MAPPER.readTree(self.resolve(r.name() + ".card.json").toFile())
-                    .get("measurements").get("acceptance");
+            // a model judged against itself accepts every drafted token
+            JsonNode acc = m.get("acceptance");
             assertThat(acc.get("positions").asInt()).isEqualTo(16 * 49);
             assertThat(acc.get("expected_acceptance_temperature_1").asDouble()).isCloseTo(1.0,
                     org.assertj.core.data.Offset.offset(1e-6));
