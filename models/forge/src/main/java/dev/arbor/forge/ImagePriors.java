@@ -254,6 +254,7 @@ public final class ImagePriors {
      * and a grid of them ({@code samples.png}).
      */
     public Path export(Recipe r, Path out, Path judge, int samples) throws IOException {
+        DjlSetup.configure(threads);
         Path runDir = runDir(r);
         Files.createDirectories(out);
         String name = r.name();
