@@ -53,7 +53,10 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
     public record ImageSpec(String tokenizer, double condDropout, int trainLimit, int heldoutLimit) {
     }
 
-    /** The test-sized run: a few steps on a small slice of the corpus with a small tokenizer. */
+    /**
+     * The test-sized run: a few steps on a small slice of the corpus with a small tokenizer (an image prior uses
+     * steps, batch_size and lr only, on the first 64 training and 16 test images).
+     */
     public record Smoke(int steps, int batchSize, int seqLen, long corpusBytes, int vocabSize, double lr) {
     }
 
