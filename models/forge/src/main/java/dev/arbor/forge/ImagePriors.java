@@ -391,7 +391,7 @@ public final class ImagePriors {
         acc.put("method", "per guidance scale s (LlamaGen's u + s(c - u) over the code logits, temperature 1, no "
                 + "top-k/top-p), " + samples + " images, classes 0..9 in turn, seed of the recipe; decoded by "
                 + s.tokenizerFile().getFileName() + " and classified by fashion-judge; samples.png shows the images "
-                + "of the last scale, one row per class");
+                + "at s = " + GUIDANCE[GUIDANCE.length - 1] + ", one row per class");
         int perClass = samples / classes;
         if (perClass > 0) {
             float[][] pixels = new float[classes * SIDE][perClass * SIDE];
@@ -515,6 +515,14 @@ public final class ImagePriors {
                 Trainer.hms(t.get("wall_seconds").asDouble())));
         b.append(String.format("Training loss: first step %.4f, mean of the last 100 steps %.4f nats/token.%n%n",
                 t.get("train_loss_first").asDouble(), t.get("train_loss_last100_mean").asDouble()));
+        if (t.path("time_budget_minutes").asDouble() > 0) {
+            b.append(String.format("The run had a time budget of %.0f minutes (`--time-budget`): its step count "
+                            + "followed the measured pace (each change is in the card JSON, `time_budget_caps`). "
+                            + "`arbor forge train forge/recipes/%s.json --threads %d --steps %d` reproduces the data "
+                            + "order; its cosine schedule is the one planned for %d steps from the start.%n%n",
+                    t.get("time_budget_minutes").asDouble(), c.get("name").asText(), t.get("threads").asInt(),
+                    t.get("steps").asInt(), t.get("steps").asInt()));
+        }
         b.append("## Evaluation\n\n");
         JsonNode e = c.get("evaluation");
         b.append(String.format("**Held-out loss: %.4f nats/token** (%s; %,d images).%n%n",
