@@ -515,7 +515,7 @@ public final class ImagePriors {
                 Trainer.hms(t.get("wall_seconds").asDouble())));
         b.append(String.format("Training loss: first step %.4f, mean of the last 100 steps %.4f nats/token.%n%n",
                 t.get("train_loss_first").asDouble(), t.get("train_loss_last100_mean").asDouble()));
-        if (t.path("time_budget_minutes").asDouble() > 0) {
+        if (t.path("time_budget_minutes").asDouble() > 0 && !t.path("time_budget_caps").isEmpty()) {
             b.append(String.format("The run had a time budget of %.0f minutes (`--time-budget`): its step count "
                             + "followed the measured pace (each change is in the card JSON, `time_budget_caps`). "
                             + "`arbor forge train forge/recipes/%s.json --threads %d --steps %d` reproduces the data "
