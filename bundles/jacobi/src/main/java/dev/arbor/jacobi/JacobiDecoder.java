@@ -7,8 +7,6 @@ import dev.arbor.api.generation.GenerationContext;
 import dev.arbor.api.generation.GenerationResult;
 import dev.arbor.api.generation.TokenSink;
 import dev.arbor.api.model.Capability;
-import dev.arbor.api.model.ForwardRequest;
-import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.sampling.Sampler;
@@ -17,7 +15,6 @@ import dev.arbor.api.sampling.Selection;
 import dev.arbor.api.tokenizer.VocabularyPartition;
 import dev.arbor.autoregressive.DecodeChecks;
 import dev.arbor.autoregressive.DecodeLimits;
-import dev.arbor.autoregressive.KvCache;
 import dev.arbor.autoregressive.TokenOutput;
 import dev.arbor.sampling.SamplingMath;
 import java.util.Arrays;
@@ -95,6 +92,11 @@ public final class JacobiDecoder {
     /** Option: how fresh drafts are initialised, {@code random} or {@code repeat}. */
     public static final String INIT = "init";
     /**
+     * Option: the same as {@link #INIT} under the SJD reference's name, {@code random} or {@code repeat_horizon}
+     * (LlamaGen's scheme; {@code repeat} is accepted too).
+     */
+    public static final String DRAFT_INIT = "draft_init";
+    /**
      * Option: false selects the stateless reference path.
      *
      * @deprecated the family's options are read in {@link DecodeLimits}; use {@link DecodeLimits#USE_CACHE}
@@ -134,17 +136,31 @@ public final class JacobiDecoder {
         /** Reads and validates the options; a bad value fails with a message naming the key and what is allowed. */
         public static Settings of(Options options) {
             int window = options.integer(WINDOW, DEFAULT_WINDOW, 1, MAX_WINDOW);
-            String init = options.string(INIT, "random").trim().toLowerCase(Locale.ROOT);
-            Init scheme = switch (init) {
-                case "random" -> Init.RANDOM;
-                case "repeat" -> Init.REPEAT;
-                default -> throw ArborException.invalid("option '" + INIT + "' must be 'random' (uniform over the "
-                        + "vocabulary) or 'repeat' (copy the token to the left), got '" + options.string(INIT, "")
-                        + "'");
-            };
+            Init scheme = init(options, INIT, null);
+            Init drafts = init(options, DRAFT_INIT, null);
+            if (scheme != null && drafts != null && scheme != drafts) {
+                throw ArborException.invalid("options '" + INIT + "' and '" + DRAFT_INIT + "' both say how fresh "
+                        + "drafts are initialised and disagree ('" + options.string(INIT, "") + "' vs '"
+                        + options.string(DRAFT_INIT, "") + "'); give one of them");
+            }
+            Init chosen = scheme != null ? scheme : drafts != null ? drafts : Init.RANDOM;
             boolean useCache = DecodeLimits.useCache(options);
             int cap = DecodeLimits.cap(options);
-            return new Settings(window, scheme, useCache, cap);
+            return new Settings(window, chosen, useCache, cap);
+        }
+
+        private static Init init(Options options, String key, Init absent) {
+            if (!options.has(key)) {
+                return absent;
+            }
+            String init = options.string(key, "random").trim().toLowerCase(Locale.ROOT);
+            return switch (init) {
+                case "random" -> Init.RANDOM;
+                case "repeat", "repeat_horizon" -> Init.REPEAT;
+                default -> throw ArborException.invalid("option '" + key + "' must be 'random' (uniform over the "
+                        + "vocabulary, or over the codes of an image) or 'repeat' / 'repeat_horizon' (copy the token "
+                        + "to the left), got '" + options.string(key, "") + "'");
+            };
         }
     }
 
@@ -195,6 +211,7 @@ public final class JacobiDecoder {
         private final ModelCard card;
         private final int vocab;
         private final int[] prompt;
+        private final RowGuidance rows;
         private final int budget;
         private final Sampler sampler;
         private final SamplingContext history;
@@ -210,7 +227,7 @@ public final class JacobiDecoder {
         private int steps;
         private long drafted;
         private long accepted;
-        private long forwardTokens;
+        private int guidedRows;
 
         Run(GenerationContext context, TokenSink sink, AcceptanceRule rule, Settings settings) {
             this.rule = rule;
@@ -220,20 +237,24 @@ public final class JacobiDecoder {
             this.vocab = card.vocabSize();
             this.prompt = context.prompt().clone();
             DecodeChecks.validatePrompt(prompt, card);
+            this.rows = RowGuidance.read(context, prompt);
             if (settings.useCache() && !card.supports(Capability.STATE_TRUNCATE)) {
                 throw new ArborException(ArborException.Kind.INCOMPATIBLE, "Jacobi decoding rolls the KV cache back "
                         + "after a rejection, but " + card.name() + " does not offer " + Capability.STATE_TRUNCATE
                         + "; use a backend whose state supports truncate, or option use_cache=false (stateless, "
                         + "recomputes the whole sequence every iteration)");
             }
-            this.budget = DecodeLimits.budget(context, prompt.length, settings.cap());
+            this.budget = budget(context, settings, prompt.length, rows);
             this.sampler = DecodeChecks.sampler(context);
             this.output = new TokenOutput(context, sink, prompt, budget);
             this.history = output.history();
             this.rng = output.random();
             int low = 0;
             int high = vocab;
-            if (context.tokenizer() != null) {
+            if (rows.image()) {
+                // Only codes are image tokens (Lumina-mGPT and GSD draw fresh drafts uniformly over the image ids).
+                high = rows.layout().codes();
+            } else if (context.tokenizer() != null) {
                 VocabularyPartition partition = context.tokenizer().partition();
                 int lo = Math.max(0, partition.textStart());
                 int hi = Math.min(vocab, partition.textEnd());
@@ -246,50 +267,52 @@ public final class JacobiDecoder {
             this.initHigh = high;
         }
 
+        /**
+         * The family's budget; with guidance both rows must fit the context (a batch-2 state holds the longer
+         * context for both rows); an image is exactly {@code tokensPerImage} tokens, and a limit below that is refused.
+         */
+        private static int budget(GenerationContext context, Settings settings, int promptLength, RowGuidance rows) {
+            int budget = DecodeLimits.budget(context, promptLength, settings.cap());
+            int max = context.model().card().maxPositions();
+            if (rows.guided()) {
+                budget = Math.min(budget, max - Math.max(promptLength, rows.uncond().length));
+            }
+            if (rows.image()) {
+                int tokens = rows.layout().tokensPerImage();
+                if (budget < tokens) {
+                    throw ArborException.invalid("an image of " + rows.layout() + " is " + tokens + " tokens, but this "
+                            + "request may generate only " + budget + " (the smallest of max_tokens "
+                            + context.maxNewTokens() + ", option max_new_tokens and the context of "
+                            + context.model().card().name() + ", " + max + " positions" + (rows.guided()
+                            ? ", for both guidance rows" : "") + "); raise the limit to " + tokens);
+                }
+                budget = tokens;
+            }
+            return budget;
+        }
+
         GenerationResult decode() {
             long start = System.nanoTime();
-            KvCache cache = null;
+            TargetRows target = TargetRows.open(model, prompt, rows.uncond(), settings.useCache() && budget > 0);
+            int guidanceSteps = rows.image() ? rows.layout().tokensPerImage() : Math.max(1, budget);
             try {
-                if (settings.useCache() && budget > 0) {
-                    cache = new KvCache(model);
-                }
-                boolean prefilled = false;
                 while (output.hasRoom() && !output.cancelled()) {
                     int window = Math.min(settings.window(), output.left());
                     int n = window - 1;
                     refillDrafts(n);
                     int historyLength = history.length();
+                    int generated = output.generated();
 
-                    // 1. One forward over [last(S), d_1..d_n] (or S + drafts on the first / stateless iteration).
-                    ForwardResult result;
-                    int[] input;
-                    if (cache == null || !prefilled) {
-                        int[] s = history.tokens();
-                        input = Arrays.copyOf(s, s.length + n);
-                        System.arraycopy(drafts, 0, input, s.length, n);
-                        int[] rows = new int[window];
-                        for (int j = 0; j < window; j++) {
-                            rows[j] = s.length - 1 + j;
-                        }
-                        result = cache != null ? cache.append(input, rows) : model.forward(
-                                ForwardRequest.builder(new int[][] {input}).logitRows(new int[][] {rows}).build());
-                    } else {
-                        input = new int[window];
-                        input[0] = history.token(historyLength - 1);
-                        System.arraycopy(drafts, 0, input, 1, n);
-                        result = cache.append(input, null);
-                    }
-                    prefilled = true;
+                    // 1. One forward over [last(S), d_1..d_n] for every row (or each row's sequence + drafts on
+                    //    the first / stateless iteration).
+                    int[] s = history.tokens();
+                    int[] u = rows.guided() ? unconditionalSequence(s) : null;
+                    float[][][] logitRows = target.forward(s, u, Arrays.copyOf(drafts, n), window);
                     steps++;
                     drafted += n;
-                    forwardTokens += input.length;
-                    if (result.logits() == null || result.logits().length < 1 || result.logits()[0].length != window) {
-                        throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, card.name() + " returned "
-                                + (result.logits() == null || result.logits().length < 1 ? "no" :
-                                result.logits()[0].length) + " logit rows for a request of " + window);
-                    }
 
-                    // 2. Process every row with its own history and draw the advanced tokens.
+                    // 2. Combine each window row's guided logits, keep codes only for an image, process every row
+                    //    with its own history and draw the advanced tokens.
                     float[][] processed = new float[window][];
                     float[][] distributions = new float[window][];
                     double[][] p = new double[window][];
@@ -299,7 +322,17 @@ public final class JacobiDecoder {
                         if (j > 0) {
                             history.append(drafts[j - 1]);
                         }
-                        float[] logits = DecodeChecks.checkedCopy(result.logits(0, j), card);
+                        float[] logits = DecodeChecks.checkedCopy(logitRows[0][j], card);
+                        if (rows.guided()) {
+                            float[] uncond = DecodeChecks.checkedCopy(logitRows[1][j], card);
+                            float[] combined = rows.guidance().combine(logits, uncond, generated + j, guidanceSteps,
+                                    card.name());
+                            guidedRows += combined == logits ? 0 : 1;
+                            logits = combined;
+                        }
+                        if (rows.image()) {
+                            Arrays.fill(logits, rows.layout().codes(), logits.length, Float.NEGATIVE_INFINITY);
+                        }
                         Selection selection = sampler.sample(logits, history);
                         DecodeChecks.checkToken(selection.token(), card);
                         float[] dist = selection.distribution();
@@ -345,10 +378,8 @@ public final class JacobiDecoder {
                         out[window - 1] = advanced[window - 1];
                     }
 
-                    // 4. KV rollback: keep every committed token but the last.
-                    if (cache != null) {
-                        cache.rollback(historyLength - 1 + k);
-                    }
+                    // 4. KV rollback: every row keeps every committed token but the last.
+                    target.rollback(generated - 1 + k);
 
                     // 5. Recycle the un-accepted tail's advanced tokens as drafts, with their p as q.
                     drafts = Arrays.copyOfRange(advanced, k, window);
@@ -366,9 +397,7 @@ public final class JacobiDecoder {
                     }
                 }
             } finally {
-                if (cache != null) {
-                    cache.close();
-                }
+                target.close();
             }
             Map<String, Object> stats = new LinkedHashMap<>();
             stats.put("speculative.steps", steps);
@@ -381,10 +410,30 @@ public final class JacobiDecoder {
             stats.put("jacobi.rule", rule.getClass().getSimpleName());
             stats.put("use_cache", settings.useCache());
             stats.put("budget", budget);
-            stats.put("forward_tokens", forwardTokens);
+            stats.put("forward_tokens", target.forwardTokens());
+            if (rows.guided()) {
+                stats.put("cfg.scale", rows.guidance().scale());
+                stats.put("cfg.convention", rows.guidance().convention().name().toLowerCase(Locale.ROOT));
+                stats.put("cfg.ramp", rows.guidance().ramp().name().toLowerCase(Locale.ROOT));
+                stats.put("cfg.mode", target.mode());
+                stats.put("cfg.unconditional", rows.source());
+                stats.put("cfg.guided_rows", guidedRows);
+            }
+            if (rows.image()) {
+                stats.put("image.tokens", rows.layout().tokensPerImage());
+            }
             stats.put("decode_nanos", System.nanoTime() - start);
             rule.stats().forEach(stats::putIfAbsent);
-            return output.result(steps, stats);
+            return output.result(target.calls(), stats);
+        }
+
+        /** The unconditional row's sequence: its context followed by the tokens accepted so far. */
+        private int[] unconditionalSequence(int[] cond) {
+            int[] uncond = rows.uncond();
+            int g = cond.length - prompt.length;
+            int[] out = Arrays.copyOf(uncond, uncond.length + g);
+            System.arraycopy(cond, prompt.length, out, uncond.length, g);
+            return out;
         }
 
         /** Keeps at most {@code n} pending drafts and appends fresh ones until there are {@code n}. */
