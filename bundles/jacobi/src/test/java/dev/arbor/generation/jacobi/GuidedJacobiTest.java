@@ -20,6 +20,7 @@ import dev.arbor.sampling.SamplingMath;
 import dev.arbor.testkit.ChiSquare;
 import dev.arbor.testkit.TokenHistoryBackend.ForwardCall;
 import dev.arbor.testkit.ToyCausalBackend;
+import dev.arbor.testkit.ToyImageTokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;

@@ -1,20 +1,22 @@
-package dev.arbor.generation.jacobi;
+package dev.arbor.testkit;
 
 import dev.arbor.api.image.ImageLayout;
 import dev.arbor.api.image.ImageTokenizer;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A minimal {@link ImageTokenizer} for loop tests: only its {@link #layout()} matters to the Jacobi loop (which ids
- * are codes, the class and null-class tokens, tokens per image). Pixels are the code ids scaled to [0,1], one pixel
+ * A minimal {@link ImageTokenizer} for generator tests: its {@link #layout()} (which ids are codes, the class and
+ * null-class tokens, tokens per image) is what image loops read; pair it with a toy backend of
+ * {@code layout().vocabSize()} ids. Pixels are the code ids scaled to [0,1], one pixel
  * per token, so {@link #decodeImage} is a real (if trivial) rendering.
  */
-final class ToyImageTokenizer implements ImageTokenizer {
+public final class ToyImageTokenizer implements ImageTokenizer {
     private final ImageLayout layout;
 
     /** {@code codes} codes, {@code classes} classes, one raster scale of {@code side}x{@code side} tokens. */
-    ToyImageTokenizer(int codes, int classes, int side) {
-        List<String> names = new java.util.ArrayList<>();
+    public ToyImageTokenizer(int codes, int classes, int side) {
+        List<String> names = new ArrayList<>();
         for (int k = 0; k < classes; k++) {
             names.add("class" + k);
         }
