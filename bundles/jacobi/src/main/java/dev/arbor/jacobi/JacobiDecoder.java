@@ -27,7 +27,8 @@ import java.util.random.RandomGenerator;
 
 /**
  * Speculative Jacobi Decoding (Teng et al. 2024, "Accelerating Auto-regressive Text-to-Image Generation with
- * Training-free Speculative Jacobi Decoding") for a causal LM, one row, with a pluggable {@link AcceptanceRule}.
+ * Training-free Speculative Jacobi Decoding") for a causal LM, with a pluggable {@link AcceptanceRule}, on one row or
+ * on classifier-free guidance rows.
  * Specification: METHODS.md section 3.1; reference {@code github.com/tyshiwo1/Accelerating-T2I-AR-with-SJD @b389cfb :
  * scheduler/jacobi_iteration_lumina_mgpt.py} ({@code SpeculativeSampler.__call__}, {@code prefix_matching_next_tokens},
  * {@code get_multi_token_for_preparation}); GSD's copy of that file ({@code github.com/junhyukso/GSD @4216c7c}) differs
@@ -64,7 +65,7 @@ import java.util.random.RandomGenerator;
  * {@code 0..w-1}; for each verified draft one {@code nextDouble} only when its ratio is strictly between 0 and 1;
  * one {@code nextDouble} for the residual draw at a rejection.
  *
- * <p><b>Choices where the paper and reference leave details open</b> (text LMs, one row):
+ * <p><b>Choices where the paper and reference leave details open</b>:
  * <ul>
  *   <li>No Jacobi "active interval": the reference runs Jacobi iterations only inside the image region; here every
  *       step is a Jacobi step (the window shrinks only at the budget).</li>
@@ -76,15 +77,44 @@ import java.util.random.RandomGenerator;
  *       so {@code acceptance_rate = accepted / drafted} is the fraction of drafted positions that became output.</li>
  * </ul>
  *
- * <p><b>Options</b>: {@code window} (W, default 16 as in the reference tests; 1 is plain autoregressive decoding),
- * {@code init} ({@code random} | {@code repeat}), {@code use_cache} (default true; false is the stateless reference
- * path: every iteration recomputes {@code S + drafts} without a state), {@code max_new_tokens} (can only lower the
- * platform's limit). Prompt validation, budget and stop handling are those of the autoregressive generator.
+ * <p><b>Classifier-free guidance rows</b> (METHODS.md §3.1 "CFG doubles the batch", §3.2), as SJD and GSD run on
+ * Lumina-mGPT and LlamaGen: when {@code guidance_scale} is not inert the target is two rows, the conditional one
+ * (the prompt + S) and the unconditional one (an unconditional context + the same S: option {@code negative_prompt} / {@code negative_prompt_ids}, else
+ * {@code [BOS]} for text as the {@code cfg} generator, the null class token for images), fed
+ * the same window in one batch-2 forward on one two-row state when the backend lists BATCH (and PADDING if the two
+ * contexts differ in length; the shorter is left-padded), else on two single-row states (two forwards). Each
+ * window row's pair is combined with {@link dev.arbor.guidance.Guidance#combine} ({@code uncond + s·(cond − uncond)}
+ * in the default LlamaGen convention, step index = the token's position among the generated ones, so ramps move
+ * over tokens) <i>before</i> the processor chain, so p and every recycled q are the same processed guided
+ * distribution and the acceptance stays exact for the guided target {@code ∝ p(x|c)^s·p(x)^(1−s)} per step. A
+ * rejection truncates both rows to the accepted length. Inert guidance (s = 1, the default) is the one-row loop
+ * above, bit for bit. Without the cache the two rows are two stateless forwards per iteration.
  *
- * <p><b>Stats</b>: {@code speculative.steps} (iterations = target forwards), {@code speculative.drafted},
+ * <p><b>Image requests</b> (the pipeline's tokenizer is an {@link dev.arbor.api.image.ImageTokenizer}): the prompt
+ * must be one class token, the unconditional row is the null class token, exactly
+ * {@link dev.arbor.api.image.ImageLayout#tokensPerImage()} tokens are generated (a smaller limit is refused), every
+ * window row keeps codes only (ids {@code >= codes} get {@code -inf} after the combine, before the chain), and
+ * fresh random drafts are uniform over the codes (Lumina-mGPT/GSD); {@code repeat_horizon} copies the left
+ * neighbour (LlamaGen). The Jacobi "active interval" of the reference is the whole image here: a raster prior's
+ * sequence is the class token and the codes only, without row-end tokens to skip.
+ *
+ * <p><b>Options</b>: {@code window} (W, default 16 as in the reference tests; 1 is plain autoregressive decoding),
+ * {@code init} or {@code draft_init} ({@code random} | {@code repeat}, alias {@code repeat_horizon}),
+ * {@code use_cache} (default true; false is the stateless reference path: every iteration recomputes
+ * {@code S + drafts} without a state), {@code max_new_tokens} (can only lower the platform's limit);
+ * {@code guidance_scale} (default 1 = off), {@code cfg_convention}, {@code cfg_ramp} ({@link
+ * dev.arbor.guidance.Guidance#read}), {@code negative_prompt} / {@code negative_prompt_ids} (the unconditional
+ * context; text default {@code [BOS]}, image default the null class). Prompt validation, budget and stop handling
+ * are those of the autoregressive generator; with guidance both rows must fit the context.
+ *
+ * <p><b>Stats</b>: {@code speculative.steps} (iterations), {@code speculative.drafted},
  * {@code speculative.accepted}, {@code speculative.acceptance_rate}, {@code speculative.tokens_per_step} (emitted
- * tokens per forward), plus {@code jacobi.window}, {@code jacobi.init}, {@code jacobi.rule}, {@code use_cache},
- * {@code budget}, {@code forward_tokens}, {@code decode_nanos}.
+ * tokens per iteration), plus {@code jacobi.window}, {@code jacobi.init}, {@code jacobi.rule}, {@code use_cache},
+ * {@code budget}, {@code forward_tokens} (tokens fed, summed over rows, padding included), {@code decode_nanos};
+ * guided: {@code cfg.scale}, {@code cfg.convention}, {@code cfg.ramp}, {@code cfg.mode} ({@code batch} |
+ * {@code separate}), {@code cfg.unconditional} (where the unconditional context came from), {@code cfg.guided_rows};
+ * images: {@code image.tokens}. {@code GenerationResult.forwardPasses()} counts backend calls (a batch-2 call once),
+ * which equals the iterations except with two separate states.
  */
 public final class JacobiDecoder {
     /** Option: draft window length W (tokens fed per forward). */
@@ -183,7 +213,7 @@ public final class JacobiDecoder {
         return null;
     }
 
-    /** Decodes one request with SJD's token ratio ({@link TokenRatioRule}). */
+    /** Decodes one request with SJD's token ratio ({@link TokenRatioRule}); the options are validated here. */
     public static GenerationResult generate(GenerationContext context, TokenSink sink) {
         return generate(context, sink, TokenRatioRule.INSTANCE, Settings.of(context.options()));
     }
