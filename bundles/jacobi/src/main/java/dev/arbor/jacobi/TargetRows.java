@@ -102,13 +102,15 @@ abstract class TargetRows implements AutoCloseable {
     static final class Row implements AutoCloseable {
         private final ModelBackend model;
         private final int contextLength;
-        private final KvCache cache;
+        private final boolean useCache;
+        /** Opened by the first window, so a request that fails before it holds no state. */
+        private KvCache cache;
         private boolean prefilled;
 
         Row(ModelBackend model, int contextLength, boolean useCache) {
             this.model = model;
             this.contextLength = contextLength;
-            this.cache = useCache ? new KvCache(model) : null;
+            this.useCache = useCache;
         }
 
         /** Forwards {@code sequence}'s window; returns the result and adds the tokens fed to {@code fed[0]}. */
@@ -116,6 +118,9 @@ abstract class TargetRows implements AutoCloseable {
             int n = window - 1;
             ForwardResult result;
             int[] input;
+            if (useCache && cache == null) {
+                cache = new KvCache(model);
+            }
             if (cache == null || !prefilled) {
                 input = Arrays.copyOf(sequence, sequence.length + n);
                 System.arraycopy(drafts, 0, input, sequence.length, n);

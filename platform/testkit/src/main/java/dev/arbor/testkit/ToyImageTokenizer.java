@@ -16,11 +16,19 @@ public final class ToyImageTokenizer implements ImageTokenizer {
 
     /** {@code codes} codes, {@code classes} classes, one raster scale of {@code side}x{@code side} tokens. */
     public ToyImageTokenizer(int codes, int classes, int side) {
+        this(codes, classes, side, 1);
+    }
+
+    /**
+     * As {@link #ToyImageTokenizer(int, int, int)} with {@code featureDim} feature-basis ids, for the layout of a
+     * real prior (the fashion priors: 512 codes, 10 classes, side 7, featureDim 16, 540 ids).
+     */
+    public ToyImageTokenizer(int codes, int classes, int side, int featureDim) {
         List<String> names = new ArrayList<>();
         for (int k = 0; k < classes; k++) {
             names.add("class" + k);
         }
-        this.layout = new ImageLayout(side, side, codes, names, new int[] {side}, 1);
+        this.layout = new ImageLayout(side, side, codes, names, new int[] {side}, featureDim);
     }
 
     @Override
