@@ -79,13 +79,14 @@ import java.util.random.RandomGenerator;
  *
  * <p><b>Classifier-free guidance rows</b> (METHODS.md §3.1 "CFG doubles the batch", §3.2), as SJD and GSD run on
  * Lumina-mGPT and LlamaGen: when {@code guidance_scale} is not inert the target is two rows, the conditional one
- * (the prompt + S) and the unconditional one (an unconditional context + the same S: option {@code negative_prompt} / {@code negative_prompt_ids}, else
- * {@code [BOS]} for text as the {@code cfg} generator, the null class token for images), fed
- * the same window in one batch-2 forward on one two-row state when the backend lists BATCH (and PADDING if the two
- * contexts differ in length; the shorter is left-padded), else on two single-row states (two forwards). Each
- * window row's pair is combined with {@link dev.arbor.guidance.Guidance#combine} ({@code uncond + s·(cond − uncond)}
- * in the default LlamaGen convention, step index = the token's position among the generated ones, so ramps move
- * over tokens) <i>before</i> the processor chain, so p and every recycled q are the same processed guided
+ * (the prompt + S) and the unconditional one (an unconditional context + the same S: option
+ * {@code negative_prompt} / {@code negative_prompt_ids}, else {@code [BOS]} for text as for the {@code cfg}
+ * generator, the null class token for images), fed the same window in one batch-2 forward on one two-row state
+ * when the backend lists BATCH (and PADDING if the two contexts differ in length; the shorter is left-padded),
+ * else on two single-row states (two forwards). Each window row's pair is combined with
+ * {@link dev.arbor.guidance.Guidance#combine} ({@code uncond + s·(cond − uncond)} in the default LlamaGen
+ * convention, step index = the token's position among the generated ones, so ramps move over tokens)
+ * <i>before</i> the processor chain, so p and every recycled q are the same processed guided
  * distribution and the acceptance stays exact for the guided target {@code ∝ p(x|c)^s·p(x)^(1−s)} per step. A
  * rejection truncates both rows to the accepted length. Inert guidance (s = 1, the default) is the one-row loop
  * above, bit for bit. Without the cache the two rows are two stateless forwards per iteration.

@@ -78,7 +78,8 @@ class Stories260KGuidedGreedyTest {
     @ParameterizedTest
     @CsvSource({
         "'Once upon a time', 'The', 64, 16, 3.0", "'Once upon a time', '', 100, 4, 1.5",
-        "'Lily and Ben', 'Once upon a time there was', 80, 16, 2.0", "'The little dog was sad because', '', 64, 7, 3.0"})
+        "'Lily and Ben', 'Once upon a time there was', 80, 16, 2.0",
+        "'The little dog was sad because', '', 64, 7, 3.0"})
     void greedySjdWithCfgRowsEqualsGuidedGreedy(String text, String negative, int maxTokens, int window,
                                                 double scale) {
         int[] prompt = tokenizer.encode(text, true);
