@@ -93,7 +93,8 @@ import java.util.random.RandomGenerator;
  *
  * <p><b>Image requests</b> (the pipeline's tokenizer is an {@link dev.arbor.api.image.ImageTokenizer}): the prompt
  * must be one class token, the unconditional row is the null class token, exactly
- * {@link dev.arbor.api.image.ImageLayout#tokensPerImage()} tokens are generated (a smaller limit is refused), every
+ * {@link dev.arbor.api.image.ImageLayout#tokensPerImage()} tokens are generated (a smaller limit is refused; stop
+ * tokens do not apply), every
  * window row keeps codes only (ids {@code >= codes} get {@code -inf} after the combine, before the chain), and
  * fresh random drafts are uniform over the codes (Lumina-mGPT/GSD); {@code repeat_horizon} copies the left
  * neighbour (LlamaGen). The Jacobi "active interval" of the reference is the whole image here: a raster prior's
@@ -277,7 +278,12 @@ public final class JacobiDecoder {
             }
             this.budget = budget(context, settings, prompt.length, rows);
             this.sampler = DecodeChecks.sampler(context);
-            this.output = new TokenOutput(context, sink, prompt, budget);
+            // An image is exactly tokensPerImage codes: stop tokens do not apply (a prior without a card sidecar
+            // gets llama2.c's default EOS, id 1, which is a code of an image vocabulary).
+            GenerationContext commits = !rows.image() ? context : new GenerationContext(model, context.tokenizer(),
+                    context.prompt(), context.maxNewTokens(), context.samplers(), new int[0], context.seed(),
+                    context.options(), context.cancellation(), context.models());
+            this.output = new TokenOutput(commits, sink, prompt, budget);
             this.history = output.history();
             this.rng = output.random();
             int low = 0;

@@ -113,8 +113,9 @@ class RandomImagePriorOnnxTest {
         assertThat(accepted).as("multi-token steps are compared").isPositive();
     }
 
+    /** The pipeline's stop tokens are the card's EOS (llama2.c's default, id 1: a code here), which images ignore. */
     private static GenerationContext context(int cls, Map<String, ?> options) {
         return new GenerationContext(model, IMAGES, new int[] {IMAGES.layout().classToken(cls)}, 256, GREEDY,
-                null, 0, Options.of(options), Cancellation.NEVER);
+                model.card().eosTokenIds(), 0, Options.of(options), Cancellation.NEVER);
     }
 }

@@ -270,8 +270,10 @@ class GuidedJacobiTest {
                     TestSamplers.sampling(), seed, Map.of("guidance_scale", 3.0)), TokenSink.DISCARD);
             assertThat(sampled.tokens()).hasSize(16);
             assertThat(Arrays.stream(sampled.tokens()).allMatch(layout::isCode)).isTrue();
-            GenerationResult unguided = jacobi.generate(imageContext(toy, images, prompt, 100,
-                    TestSamplers.sampling(), seed, Map.of()), TokenSink.DISCARD);
+            // Stop tokens do not cut an image short, even when a card lists a code as EOS.
+            GenerationResult unguided = jacobi.generate(new GenerationContext(toy, images, prompt, 100,
+                    TestSamplers.sampling(), new int[] {1, 2, 3}, seed, Options.empty(), Cancellation.NEVER),
+                    TokenSink.DISCARD);
             assertThat(unguided.tokens()).hasSize(16);
             assertThat(Arrays.stream(unguided.tokens()).allMatch(layout::isCode)).isTrue();
             assertThat(images.decodeImage(sampled.tokens())).hasDimensions(4, 4);
