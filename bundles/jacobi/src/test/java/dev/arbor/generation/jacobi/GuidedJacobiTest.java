@@ -41,8 +41,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class GuidedJacobiTest {
     private static final int SAMPLES = 100_000;
-    /** The chi-square family: three consistency tests at 1% overall. */
-    private static final double ALPHA = ChiSquare.bonferroni(0.01, 3);
+    /** The chi-square family: four consistency tests at 1% overall. */
+    private static final double ALPHA = ChiSquare.bonferroni(0.01, 4);
 
     private final JacobiGenerator jacobi = new JacobiGenerator();
 
@@ -197,6 +197,54 @@ class GuidedJacobiTest {
         assertThat(vsOffScale.pValue()).as("chi2=%s", vsOffScale.statistic()).isLessThan(ALPHA);
         assertThat(toy.openStates()).isZero();
         assertThat(twoStates.openStates()).isZero();
+    }
+
+    /**
+     * (b) for an image request: a 2x2 image over 3 codes (81 outcomes), class prompt, null-class row, non-code ids
+     * masked per window row and fresh drafts uniform over the codes; the guided joint over codes only is matched.
+     */
+    @Test
+    void imageCfgRowsFollowTheGuidedJointOverCodes() {
+        ToyImageTokenizer images = new ToyImageTokenizer(3, 2, 2);
+        var layout = images.layout();
+        ToyCausalBackend toy = ToyCausalBackend.builder().vocabSize(layout.vocabSize()).maxPositions(8).seed(8)
+                .logitScale(1.5).build();
+        int[] prompt = {layout.classToken(1)};
+        int[] uncond = {layout.nullClassToken()};
+        Map<List<Integer>, Double> expected = new LinkedHashMap<>();
+        expandCodes(toy, prompt, uncond, 3.0, 4, layout.codes(), new ArrayList<>(), 1.0, expected);
+        Map<List<Integer>, Long> counts = new HashMap<>();
+        long accepted = 0;
+        for (int i = 0; i < SAMPLES; i++) {
+            GenerationResult r = jacobi.generate(imageContext(toy, images, prompt, 100, TestSamplers.sampling(),
+                    4_000_037L + i, Map.of("window", 3, "guidance_scale", 3.0)), TokenSink.DISCARD);
+            counts.merge(Arrays.stream(r.tokens()).boxed().toList(), 1L, Long::sum);
+            accepted += (long) r.stats().get("speculative.accepted");
+        }
+        assertThat(accepted).isPositive();
+        ChiSquare.assertConsistent(ChiSquare.test(expected, counts), ALPHA);
+    }
+
+    /** As {@link #expand} with every id from {@code codes} on excluded before renormalising. */
+    private static void expandCodes(ToyCausalBackend toy, int[] prompt, int[] uncond, double scale, int length,
+                                    int codes, List<Integer> prefix, double mass, Map<List<Integer>, Double> out) {
+        if (prefix.size() == length) {
+            out.put(List.copyOf(prefix), mass);
+            return;
+        }
+        double[] pc = SamplingMath.softmax(toy.logitsFor(concat(prompt, prefix)));
+        double[] pu = SamplingMath.softmax(toy.logitsFor(concat(uncond, prefix)));
+        double[] g = new double[codes];
+        double sum = 0;
+        for (int v = 0; v < codes; v++) {
+            g[v] = Math.pow(pc[v], scale) * Math.pow(pu[v], 1 - scale);
+            sum += g[v];
+        }
+        for (int v = 0; v < codes; v++) {
+            prefix.add(v);
+            expandCodes(toy, prompt, uncond, scale, length, codes, prefix, mass * g[v] / sum, out);
+            prefix.remove(prefix.size() - 1);
+        }
     }
 
     private static Map<List<Integer>, Long> sample(ToyCausalBackend toy, int[] prompt, int[] uncond, double scale,
