@@ -57,7 +57,16 @@ public record Guidance(CfgConvention convention, double scale, CfgRamp ramp) {
     /** The convention's parameter at step {@code k} of {@code steps}. */
     public double parameterAt(int k, int steps) {
         double inert = convention.inert();
-        return inert + (scale - inert) * ramp.fraction(k, steps);
+        double fraction = ramp.fraction(k, steps);
+        if (fraction == 1.0) {
+            // at full strength the scale itself: inert + (scale - inert) need not round back to it (1 + (0.1 - 1))
+            return scale;
+        }
+        if (ramp == CfgRamp.LINEAR && fraction > 0.0) {
+            // VAR's own evaluation order, cfg * si / (num_stages - 1), so t matches the reference bit for bit
+            return inert + (scale - inert) * k / (steps - 1);
+        }
+        return inert + (scale - inert) * fraction;
     }
 
     /** True when step {@code k} needs an unconditional row (its parameter is not inert). */

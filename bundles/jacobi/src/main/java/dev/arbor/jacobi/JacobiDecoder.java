@@ -16,6 +16,8 @@ import dev.arbor.api.tokenizer.VocabularyPartition;
 import dev.arbor.autoregressive.DecodeChecks;
 import dev.arbor.autoregressive.DecodeLimits;
 import dev.arbor.autoregressive.TokenOutput;
+import dev.arbor.imagegen.CodeMask;
+import dev.arbor.imagegen.ImageCanvas;
 import dev.arbor.sampling.SamplingMath;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -88,13 +90,13 @@ import java.util.random.RandomGenerator;
  * convention, step index = the token's position among the generated ones, so ramps move over tokens)
  * <i>before</i> the processor chain, so p and every recycled q are the same processed guided
  * distribution and the acceptance stays exact for the guided target {@code ∝ p(x|c)^s·p(x)^(1−s)} per step. A
- * rejection truncates both rows to the accepted length. Inert guidance (s = 1, the default) is the one-row loop
+ * rejection truncates both rows to the accepted length. Inert guidance (s = 1, the text default) is the one-row loop
  * above, bit for bit. Without the cache the two rows are two stateless forwards per iteration.
  *
  * <p><b>Image requests</b> (the pipeline's tokenizer is an {@link dev.arbor.api.image.ImageTokenizer}): the prompt
  * must be one class token, the unconditional row is the null class token, exactly
  * {@link dev.arbor.api.image.ImageLayout#tokensPerImage()} tokens are generated (a smaller limit is refused; stop
- * tokens do not apply), every
+ * tokens do not apply; the partial image is streamed as a canvas after every image row, as raster-ar does), every
  * window row keeps codes only (ids {@code >= codes} get {@code -inf} after the combine, before the chain), and
  * fresh random drafts are uniform over the codes (Lumina-mGPT/GSD); {@code repeat_horizon} copies the left
  * neighbour (LlamaGen). The Jacobi "active interval" of the reference is the whole image here: a raster prior's
@@ -104,7 +106,8 @@ import java.util.random.RandomGenerator;
  * {@code init} or {@code draft_init} ({@code random} | {@code repeat}, alias {@code repeat_horizon}),
  * {@code use_cache} (default true; false is the stateless reference path: every iteration recomputes
  * {@code S + drafts} without a state), {@code max_new_tokens} (can only lower the platform's limit);
- * {@code guidance_scale} (default 1 = off), {@code cfg_convention}, {@code cfg_ramp} ({@link
+ * {@code guidance_scale} (default 1 = off for text, 2 for images as raster-ar), {@code cfg_convention},
+ * {@code cfg_ramp} ({@link
  * dev.arbor.guidance.Guidance#read}), {@code negative_prompt} / {@code negative_prompt_ids} (the unconditional
  * context; text default {@code [BOS]}, image default the null class). Prompt validation, budget and stop handling
  * are those of the autoregressive generator; with guidance both rows must fit the context.
@@ -114,7 +117,7 @@ import java.util.random.RandomGenerator;
  * tokens per iteration), plus {@code jacobi.window}, {@code jacobi.init}, {@code jacobi.rule}, {@code use_cache},
  * {@code budget}, {@code forward_tokens} (tokens fed, summed over rows, padding included), {@code decode_nanos};
  * guided: {@code cfg.scale}, {@code cfg.convention}, {@code cfg.ramp}, {@code cfg.mode} ({@code batch} |
- * {@code separate}), {@code cfg.unconditional} (where the unconditional context came from), {@code cfg.guided_rows};
+ * {@code two_states}), {@code cfg.unconditional} (where the unconditional context came from), {@code cfg.guided_rows};
  * images: {@code image.tokens}. {@code GenerationResult.forwardPasses()} counts backend calls (a batch-2 call once),
  * which equals the iterations except with two separate states.
  */
@@ -244,6 +247,7 @@ public final class JacobiDecoder {
         private final int vocab;
         private final int[] prompt;
         private final RowGuidance rows;
+        private final TokenSink sink;
         private final int budget;
         private final Sampler sampler;
         private final SamplingContext history;
@@ -270,6 +274,7 @@ public final class JacobiDecoder {
             this.prompt = context.prompt().clone();
             DecodeChecks.validatePrompt(prompt, card);
             this.rows = RowGuidance.read(context, prompt);
+            this.sink = sink;
             if (settings.useCache() && !card.supports(Capability.STATE_TRUNCATE)) {
                 throw new ArborException(ArborException.Kind.INCOMPATIBLE, "Jacobi decoding rolls the KV cache back "
                         + "after a rejection, but " + card.name() + " does not offer " + Capability.STATE_TRUNCATE
@@ -332,6 +337,7 @@ public final class JacobiDecoder {
             long start = System.nanoTime();
             TargetRows target = TargetRows.open(model, prompt, rows.uncond(), settings.useCache() && budget > 0);
             int guidanceSteps = rows.image() ? rows.layout().tokensPerImage() : Math.max(1, budget);
+            ImageCanvas canvas = rows.image() ? new ImageCanvas(sink, budget, rows.layout().nullClassToken()) : null;
             try {
                 while (output.hasRoom() && !output.cancelled()) {
                     int window = Math.min(settings.window(), output.left());
@@ -368,7 +374,7 @@ public final class JacobiDecoder {
                             logits = combined;
                         }
                         if (rows.image()) {
-                            Arrays.fill(logits, rows.layout().codes(), logits.length, Float.NEGATIVE_INFINITY);
+                            CodeMask.apply(logits, rows.layout().codes());
                         }
                         Selection selection = sampler.sample(logits, history);
                         DecodeChecks.checkToken(selection.token(), card);
@@ -428,6 +434,12 @@ public final class JacobiDecoder {
                         int token = out[i];
                         double logProb = token == advanced[i] ? advancedLogProb[i] : logSoftmaxAt(processed[i], token);
                         open = output.commit(token, new Selection(token, distributions[i], logProb, p[i][token]));
+                        if (open && canvas != null) {
+                            canvas.put(token);
+                            if (canvas.decoded() % rows.layout().side(0) == 0) {
+                                canvas.stream();
+                            }
+                        }
                     }
                     if (!open) {
                         break;

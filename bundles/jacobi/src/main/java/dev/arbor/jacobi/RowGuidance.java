@@ -10,14 +10,17 @@ import dev.arbor.api.tokenizer.Tokenizer;
 import dev.arbor.guidance.CfgConvention;
 import dev.arbor.guidance.CfgRamp;
 import dev.arbor.guidance.Guidance;
-import java.util.Arrays;
+import dev.arbor.imagegen.ImageRequest;
 import java.util.OptionalInt;
 
 /**
  * What a Jacobi request guides and generates, read and validated before any forward: the classifier-free guidance
  * of METHODS.md §3.2 ({@link Guidance#read}: {@code guidance_scale}, default 1 = inert, {@code cfg_convention}
  * default {@code llamagen} as SJD/GSD's Lumina-mGPT, {@code cfg_ramp} default {@code constant}), the unconditional
- * context, and the image layout when the pipeline's tokenizer is an {@link ImageTokenizer}.
+ * context, and the image request ({@link ImageRequest}: one class token, a prior covering the layout, a limit of a
+ * whole image) when the pipeline's tokenizer is an {@link ImageTokenizer}. An image request's default scale is the
+ * {@code raster-ar} generator's ({@value #IMAGE_DEFAULT_SCALE}), so SJD, GSD and raster AR sample the same guided
+ * target unless a pipeline says otherwise.
  *
  * <p>Unconditional context: an image request's is the null class token ({@link ImageLayout#nullClassToken()},
  * the class dropped in training as LlamaGen does); a text request's is, as for the {@code cfg} generator, option
@@ -35,8 +38,12 @@ record RowGuidance(Guidance guidance, int[] uncond, String source, ImageLayout l
     static final String NEGATIVE_PROMPT = "negative_prompt";
     /** Option: ids of the unconditional context, used as they are. */
     static final String NEGATIVE_PROMPT_IDS = "negative_prompt_ids";
-    /** The default scale: inert, so text pipelines keep plain SJD unless a scale is asked for. */
+    /** The default scale of a text request: inert, so text pipelines keep plain SJD unless a scale is asked for. */
     static final double DEFAULT_SCALE = 1.0;
+    /** The default scale of an image request: the raster-ar generator's LlamaGen-convention default. */
+    static final double IMAGE_DEFAULT_SCALE = 2.0;
+    /** The name image-request refusals give the loop. */
+    private static final String NAME = "Jacobi decoding (jacobi, grouped-speculative)";
 
     /** True when some token is guided (a second row is needed). */
     boolean guided() {
@@ -52,12 +59,12 @@ record RowGuidance(Guidance guidance, int[] uncond, String source, ImageLayout l
     static RowGuidance read(GenerationContext context, int[] prompt) {
         Options options = context.options();
         ModelCard card = context.model().card();
-        Guidance guidance = Guidance.read(options, CfgConvention.LLAMAGEN, DEFAULT_SCALE, CfgRamp.CONSTANT);
         ImageLayout layout = null;
-        if (context.tokenizer() instanceof ImageTokenizer images) {
-            layout = images.layout();
-            validateImagePrompt(prompt, layout, card);
+        if (context.tokenizer() instanceof ImageTokenizer) {
+            layout = ImageRequest.open(context, NAME).layout();
         }
+        Guidance guidance = Guidance.read(options, CfgConvention.LLAMAGEN, layout != null ? IMAGE_DEFAULT_SCALE
+                : DEFAULT_SCALE, CfgRamp.CONSTANT);
         if (guidance.inert()) {
             return new RowGuidance(guidance, null, "none", layout);
         }
@@ -88,20 +95,6 @@ record RowGuidance(Guidance guidance, int[] uncond, String source, ImageLayout l
         }
         validateUnconditional(uncond, card, source);
         return new RowGuidance(guidance, uncond, source, layout);
-    }
-
-    /** An image prior's prompt is its class token, alone (the sequence is [class, codes...]). */
-    private static void validateImagePrompt(int[] prompt, ImageLayout layout, ModelCard card) {
-        if (card.vocabSize() < layout.vocabSize()) {
-            throw new ArborException(ArborException.Kind.INCOMPATIBLE, card.name() + " has a vocabulary of "
-                    + card.vocabSize() + " ids but the image tokenizer's layout (" + layout + ") needs "
-                    + layout.vocabSize() + "; pair the prior with the tokenizer it was trained on");
-        }
-        if (prompt.length != 1 || layout.classOf(prompt[0]) < 0) {
-            throw ArborException.invalid("an image request's prompt is one class token (ids " + layout.codes() + ".."
-                    + (layout.codes() + layout.classCount() - 1) + ", one of " + String.join(", ",
-                    layout.classNames()) + "), got " + Arrays.toString(prompt));
-        }
     }
 
     private static int[] emptyPrompt(ModelCard card, Tokenizer tokenizer) {

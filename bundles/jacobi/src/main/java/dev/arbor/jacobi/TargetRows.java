@@ -63,7 +63,10 @@ abstract class TargetRows implements AutoCloseable {
     /** Rollback after an iteration: every row keeps its context and the first {@code generated} accepted tokens. */
     abstract void rollback(int generated);
 
-    /** {@code none} (one row), {@code batch} (one batch-2 state) or {@code separate} (two states or forwards). */
+    /**
+     * {@code none} (one row), {@code batch} (one batch-2 state) or {@code two_states} (two states, or two stateless
+     * forwards), the raster-ar generator's names.
+     */
     abstract String mode();
 
     /** Closes every state, also when a forward failed. */
@@ -190,7 +193,7 @@ abstract class TargetRows implements AutoCloseable {
 
         @Override
         String mode() {
-            return uncond == null ? "none" : "separate";
+            return uncond == null ? "none" : "two_states";
         }
 
         @Override

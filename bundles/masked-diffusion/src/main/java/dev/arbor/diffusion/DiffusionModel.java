@@ -54,6 +54,14 @@ public final class DiffusionModel {
                     + "attention CAUSAL); use a diffusion LM whose card gives a mask token and BIDIRECTIONAL or "
                     + "BLOCK_CAUSAL attention, or an autoregressive generator for this model");
         }
+        if (card.nativeAttention() == NativeAttention.SCALE_CAUSAL) {
+            // Not bidirectional: a next-scale image prior's scales see only earlier scales, so Full attention (the
+            // branch below) would let every token see the future scales it was never trained to see.
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "generator '" + generator + "' decodes "
+                    + "masked-diffusion LMs, but model '" + card.name() + "' is a next-scale image prior (its card "
+                    + "says native attention SCALE_CAUSAL); use the next-scale generator for it, or a diffusion LM "
+                    + "whose card gives a mask token and BIDIRECTIONAL or BLOCK_CAUSAL attention");
+        }
         if (card.maskTokenId().isEmpty()) {
             throw new ArborException(ArborException.Kind.INCOMPATIBLE, "generator '" + generator + "' needs the "
                     + "MASK token id of model '" + card.name() + "', but its card gives none; add mask_token_id to "

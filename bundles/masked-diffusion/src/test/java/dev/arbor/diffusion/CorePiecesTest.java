@@ -66,6 +66,16 @@ class CorePiecesTest {
     }
 
     @Test
+    void scaleCausalImagePriorsAreRefusedByName() {
+        var backend = EnumeratedJointMaskedBackend.random(2, 6, 1, LogitAlignment.SAME, NativeAttention.SCALE_CAUSAL,
+                0);
+        var e = assertThrows(dev.arbor.api.ArborException.class, () -> DiffusionModel.of(backend, "llada"));
+        assertEquals(dev.arbor.api.ArborException.Kind.INCOMPATIBLE, e.kind());
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("SCALE_CAUSAL")
+                && e.getMessage().contains("'llada'"), e.getMessage());
+    }
+
+    @Test
     void bidirectionalBlocksStartAtThePromptsEnd() {
         DiffusionModel m = DiffusionModel.of(EnumeratedJointMaskedBackend.random(2, 6, 1, LogitAlignment.SAME),
                 "test");

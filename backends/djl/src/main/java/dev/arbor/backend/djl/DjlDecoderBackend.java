@@ -24,6 +24,7 @@ import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.StateWrite;
 import dev.arbor.backend.support.BatchingOptions;
 import dev.arbor.backend.support.StepCoalescer;
+import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Objects;
@@ -40,8 +41,10 @@ import java.util.function.Consumer;
  * {@code logits, present_key_0, present_value_0, ...}.
  *
  * <p>Every {@link AttentionSpec} is an additive bias ({@link AttentionBias}), so all of them are supported, with
- * padding. The KV cache stays in native memory between steps ({@link DjlDecodeState}); each forward call runs in a
- * sub-manager of the state (or of the model for stateless calls) that is closed when the call returns, so no
+ * padding. Input embeddings ({@link Capability#INPUT_EMBEDS}, llama2c models only): a request's
+ * {@link ForwardRequest#embeddings()} replace {@code input_ids} as a float {@code [B,T,dim]} first input, which the
+ * {@link LlamaDecoder} takes in place of its embedding gather. The KV cache stays in native memory between steps
+ * ({@link DjlDecodeState}); each forward call runs in a sub-manager of the state (or of the model for stateless calls) that is closed when the call returns, so no
  * intermediate tensor outlives its step. Stateless calls ({@code state == null}) are the cache-free reference path.
  *
  * <p>Continuous batching (option {@code batching}, default true; {@code max_batch_rows} rows per run, default 16;
@@ -150,13 +153,17 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
         this.batchObserver = observer;
     }
 
-    /** Capabilities of any network with the bias signature: every attention spec and every state edit. */
-    static Set<Capability> capabilities(boolean embeddings) {
+    /**
+     * Capabilities of any network with the bias signature: every attention spec and every state edit; the Java
+     * {@link LlamaDecoder} ({@code llama}) also offers its embedding matrix and takes input embeddings.
+     */
+    static Set<Capability> capabilities(boolean llama) {
         EnumSet<Capability> caps = EnumSet.of(Capability.BATCH, Capability.FULL_ATTENTION, Capability.SEGMENT_MASK,
                 Capability.EXPLICIT_MASK, Capability.PADDING, Capability.STATE_TRUNCATE, Capability.STATE_COMPACT,
                 Capability.STATE_FORK, Capability.STATE_SELECT_ROWS, Capability.STATE_WRITE_AT);
-        if (embeddings) {
+        if (llama) {
             caps.add(Capability.EMBEDDING_MATRIX);
+            caps.add(Capability.INPUT_EMBEDS);
         }
         return caps;
     }
@@ -278,27 +285,23 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
     }
 
     private ForwardResult run(ForwardRequest req) {
-        if (req.tokens() == null) {
-            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "model '" + card.name() + "' takes token ids; "
-                    + "input embeddings are not supported by the djl backend");
-        }
         int[][] tokens = req.tokens();
-        int batch = tokens.length;
-        if (batch == 0 || tokens[0].length == 0) {
+        float[][][] embeds = req.embeddings();
+        if (embeds != null && !card.supports(Capability.INPUT_EMBEDS)) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "model '" + card.name() + "' (" + source
+                    + ") takes token ids: its TorchScript network's first input is input_ids, so it cannot run a "
+                    + "request of input embeddings (capability INPUT_EMBEDS, which llama2c models on the djl backend "
+                    + "have)");
+        }
+        int batch = req.batchSize();
+        if (batch == 0 || (tokens != null ? tokens[0] : embeds[0]) == null || req.queryLength() == 0) {
             throw ArborException.invalid("a forward request needs at least one row and one token");
         }
-        int lq = tokens[0].length;
-        for (int b = 0; b < batch; b++) {
-            if (tokens[b].length != lq) {
-                throw ArborException.invalid("all rows of a forward request need the same number of tokens: row 0 has "
-                        + lq + ", row " + b + " has " + tokens[b].length + " (left-pad shorter rows)");
-            }
-            for (int t : tokens[b]) {
-                if (t < 0 || t >= card.vocabSize()) {
-                    throw ArborException.invalid("token id " + t + " in row " + b + " is outside the vocabulary [0, "
-                            + card.vocabSize() + ") of '" + card.name() + "'");
-                }
-            }
+        int lq = req.queryLength();
+        if (tokens != null) {
+            checkTokens(tokens, batch, lq);
+        } else {
+            checkEmbeddings(embeds, batch, lq);
         }
         AttentionSpec spec = req.attention();
         boolean[][] newValid = spec instanceof AttentionSpec.WithPadding p ? p.newTokenValid() : null;
@@ -342,7 +345,8 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
         boolean unmasked = network instanceof LlamaDecoder && newValid == null
                 && (state == null || state.allSlotsValid())
                 && (spec.base() instanceof AttentionSpec.Full
-                    || spec.base() instanceof AttentionSpec.Causal && lq == 1);
+                    || spec.base() instanceof AttentionSpec.Causal && lq == 1
+                    || seesEveryKey(spec.base(), batch, lq, past + lq));
         DjlDecodeState st = state;
         float[] bias = unmasked ? null : AttentionBias.build(spec.base(),
                 st == null ? (r, k) -> false : st::slotValid, newValid, batch, past, lq);
@@ -350,7 +354,8 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
         NDList presents = null;
         try (NDManager step = (state != null ? state.manager() : manager).newSubManager()) {
             NDList inputs = new NDList(3 + 2 * layers);
-            inputs.add(step.create(flatLongs(tokens, batch, lq), new Shape(batch, lq)));
+            inputs.add(tokens != null ? step.create(flatLongs(tokens, batch, lq), new Shape(batch, lq))
+                    : step.create(flatFloats(embeds, batch, lq), new Shape(batch, lq, embeddingWidth)));
             inputs.add(step.create(flatLongs(positions, batch, lq), new Shape(batch, lq)));
             inputs.add(unmasked ? noBias : step.create(bias, new Shape(batch, 1, lq, past + lq)));
             NDList kv = state == null ? null : state.kv();
@@ -424,6 +429,76 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
             for (int i = 0; i < n; i++) {
                 int row = logitRows == null ? i : logitRows[b][i];
                 System.arraycopy(data, (b * lq + row) * vocab, out[b][i], 0, vocab);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * True for Segments in which every query sees every key (no key's segment above any query's): a next-scale
+     * step, whose new scale sees itself and all earlier scales, is Full attention and needs no bias. Malformed
+     * segment matrices give false, so that {@link AttentionBias#build} reports them.
+     */
+    private static boolean seesEveryKey(AttentionSpec base, int batch, int lq, int keys) {
+        if (!(base instanceof AttentionSpec.Segments s) || s.querySegment().length != batch
+                || s.keySegment().length != batch) {
+            return false;
+        }
+        for (int b = 0; b < batch; b++) {
+            int[] q = s.querySegment()[b];
+            int[] k = s.keySegment()[b];
+            if (q == null || k == null || q.length != lq || k.length != keys) {
+                return false;
+            }
+            int lowestQuery = Arrays.stream(q).min().getAsInt();
+            if (Arrays.stream(k).max().getAsInt() > lowestQuery) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void checkTokens(int[][] tokens, int batch, int lq) {
+        for (int b = 0; b < batch; b++) {
+            if (tokens[b] == null || tokens[b].length != lq) {
+                throw ArborException.invalid("all rows of a forward request need the same number of tokens: row 0 has "
+                        + lq + ", row " + b + " has " + (tokens[b] == null ? "none" : tokens[b].length)
+                        + " (left-pad shorter rows)");
+            }
+            for (int t : tokens[b]) {
+                if (t < 0 || t >= card.vocabSize()) {
+                    throw ArborException.invalid("token id " + t + " in row " + b + " is outside the vocabulary [0, "
+                            + card.vocabSize() + ") of '" + card.name() + "'");
+                }
+            }
+        }
+    }
+
+    /** Every row holds {@code lq} vectors of the model's embedding width. */
+    private void checkEmbeddings(float[][][] embeds, int batch, int lq) {
+        for (int b = 0; b < batch; b++) {
+            if (embeds[b] == null || embeds[b].length != lq) {
+                throw ArborException.invalid("all rows of a forward request need the same number of input "
+                        + "embeddings: row 0 has " + lq + ", row " + b + " has "
+                        + (embeds[b] == null ? "none" : embeds[b].length) + " (left-pad shorter rows)");
+            }
+            for (int j = 0; j < lq; j++) {
+                float[] e = embeds[b][j];
+                if (e == null || e.length != embeddingWidth) {
+                    throw ArborException.invalid("input embedding [" + b + "][" + j + "] has "
+                            + (e == null ? "no values" : "width " + e.length) + " but model '" + card.name()
+                            + "' takes input embeddings of width " + embeddingWidth + " (its hidden size)");
+                }
+            }
+        }
+    }
+
+    private static float[] flatFloats(float[][][] values, int batch, int lq) {
+        int width = values[0][0].length;
+        float[] out = new float[batch * lq * width];
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < lq; j++) {
+                System.arraycopy(values[b][j], 0, out, (b * lq + j) * width, width);
             }
         }
         return out;

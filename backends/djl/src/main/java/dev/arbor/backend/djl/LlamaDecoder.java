@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.internal.NDArrayEx;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.AbstractBlock;
@@ -21,6 +22,8 @@ import dev.arbor.models.llama2c.Llama2cConfig;
  * The network is defined in Java and the mask is an input, so every attention pattern (block-causal segments,
  * tree masks, padding) is just a different bias tensor. An empty {@code attention_bias} (shape {@code [0]}) means
  * "nothing is hidden": the decode loop's common case, where adding a zero tensor in every layer is measurable.
+ * The first input may instead be float32 {@code inputs_embeds [B,T,dim]}, which then replaces the embedding gather
+ * (input embeddings, e.g. the feature maps of a VAR next-scale prior).
  *
  * <p>Public so that plain DJL code (a {@code Predictor}, DJL's {@code TextGenerator}) can run the same network; the
  * package is not exported from the bundle, Arbor code uses it through the {@code djl} backend.
@@ -86,8 +89,14 @@ public final class LlamaDecoder extends AbstractBlock {
         long t = ids.getShape().get(1);
         // Row gathers as torch embedding lookups: one JNI call each (an NDIndex get takes several), and the results
         // belong to the manager of the ids (the step's), not the weights'.
-        NDArrayEx ex = ids.getNDArrayInternal();
-        NDArray x = ex.embedding(ids, embedding.getArray(), SparseFormat.DENSE).singletonOrThrow();    // [B,T,dim]
+        NDArrayEx ex = positions.getNDArrayInternal();
+        boolean embeds = ids.getDataType() == DataType.FLOAT32;
+        if (embeds && (ids.getShape().dimension() != 3 || ids.getShape().get(2) != config.dim())) {
+            throw new IllegalArgumentException("inputs_embeds must be [B,T," + config.dim() + "], got "
+                    + ids.getShape());
+        }
+        NDArray x = embeds ? ids                                                                      // [B,T,dim]
+                : ex.embedding(ids, embedding.getArray(), SparseFormat.DENSE).singletonOrThrow();
         NDArray cos = ex.embedding(positions, ropeCos.getArray(), SparseFormat.DENSE).singletonOrThrow(); // [B,T,w]
         NDArray sin = ex.embedding(positions, ropeSin.getArray(), SparseFormat.DENSE).singletonOrThrow();
         NDArray bias5 = t == 1 || bias.isEmpty() ? bias                                 // [B,1,1,S] as it is

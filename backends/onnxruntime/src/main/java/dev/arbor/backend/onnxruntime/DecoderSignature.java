@@ -30,13 +30,16 @@ import java.util.regex.Pattern;
  *       [batch, kv_heads, capacity, head_dim] that the graph updates in place when fed as both past and present
  *       (see {@link KvArena}); no attention_mask, optionally attention_bias.</li>
  * </ul>
- * {@code input_ids} is required, {@code attention_mask} and {@code position_ids} are optional, and id, mask and
- * position inputs may be int32 or int64 (the declared type is what gets fed). Any other input is refused with a
+ * The first input is {@code input_ids} or, for a non-fused graph, {@code inputs_embeds} float32 [batch, seq, width]
+ * (HF Optimum's name; Arbor's input-embeddings export of llama2.c models); {@code attention_mask} and
+ * {@code position_ids} are optional, and id, mask and position inputs may be int32 or int64 (the declared type is
+ * what gets fed). Any other input is refused with a
  * message listing what was found and what is understood, so that a model with extra state (convolution caches of
  * hybrid models, for instance) fails loudly at load time instead of producing wrong tokens.
  */
 final class DecoderSignature {
     static final String INPUT_IDS = "input_ids";
+    static final String INPUTS_EMBEDS = "inputs_embeds";
     static final String ATTENTION_MASK = "attention_mask";
     static final String POSITION_IDS = "position_ids";
     static final String ATTENTION_BIAS = "attention_bias";
@@ -46,8 +49,8 @@ final class DecoderSignature {
 
     private static final Pattern OPTIMUM_PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
     private static final Pattern GENAI_PAST = Pattern.compile("past_(\\d+)");
-    private static final String EXPECTED = "input_ids, optional attention_mask, optional position_ids, optional "
-            + "attention_bias, and per layer N either past_key_values.N.key + past_key_values.N.value (HF Optimum) "
+    private static final String EXPECTED = "input_ids (or inputs_embeds float [batch, seq, width]), optional "
+            + "attention_mask, optional position_ids, optional attention_bias, and per layer N either past_key_values.N.key + past_key_values.N.value (HF Optimum) "
             + "or past_N (onnxruntime-genai, K and V stacked); or, for a fused (GroupQueryAttention) graph, input_ids, "
             + "optional position_ids, optional attention_bias, seqlens_k, total_sequence_length and "
             + "past_key_values.N.key/value";
@@ -61,7 +64,14 @@ final class DecoderSignature {
     }
 
     final KvNaming naming;
+    /** The type of input_ids; null when the graph takes inputs_embeds instead. */
     final OnnxJavaType idsType;
+    /**
+     * True when the graph's first input is {@code inputs_embeds} (float [batch, seq, width]) instead of input_ids.
+     */
+    final boolean embeds;
+    /** The declared width of inputs_embeds, -1 when symbolic or when the graph takes input_ids. */
+    final int embedsWidth;
     /** Null when the graph has no attention_mask input. */
     final OnnxJavaType maskType;
     /** Null when the graph has no position_ids input. */
@@ -85,11 +95,14 @@ final class DecoderSignature {
     /** The static vocabulary size of the logits output, or -1 when the graph leaves it symbolic. */
     final int logitsVocab;
 
-    private DecoderSignature(KvNaming naming, OnnxJavaType idsType, OnnxJavaType maskType, OnnxJavaType positionType,
-                             boolean hasBias, boolean fused, int totalRank, long pastSeqDim, String[] pastNames,
+    private DecoderSignature(KvNaming naming, OnnxJavaType idsType, boolean embeds, int embedsWidth,
+                             OnnxJavaType maskType, OnnxJavaType positionType, boolean hasBias, boolean fused,
+                             int totalRank, long pastSeqDim, String[] pastNames,
                              String[] presentNames, int layers, int kvHeads, int headDim, int logitsVocab) {
         this.naming = naming;
         this.idsType = idsType;
+        this.embeds = embeds;
+        this.embedsWidth = embedsWidth;
         this.maskType = maskType;
         this.positionType = positionType;
         this.hasBias = hasBias;
@@ -125,7 +138,9 @@ final class DecoderSignature {
     String describe() {
         return (fused ? "fused (GroupQueryAttention, KV written in place)" : naming == KvNaming.GENAI
                 ? "onnxruntime-genai" : "HF Optimum") + (hasBias ? " + attention_bias" : "")
-                + ", " + layers + " layers, " + kvHeads + " kv heads x " + headDim + ", ids " + idsType
+                + ", " + layers + " layers, " + kvHeads + " kv heads x " + headDim
+                + (embeds ? ", inputs_embeds width " + (embedsWidth > 0 ? embedsWidth : "symbolic")
+                : ", ids " + idsType)
                 + (maskType != null ? ", attention_mask " + maskType : "")
                 + (positionType != null ? ", position_ids " + positionType : "");
     }
@@ -145,8 +160,8 @@ final class DecoderSignature {
         List<String> unsupported = new ArrayList<>();
         for (String name : inputs.keySet()) {
             Matcher m;
-            if (name.equals(INPUT_IDS) || name.equals(ATTENTION_MASK) || name.equals(POSITION_IDS)
-                    || name.equals(ATTENTION_BIAS) || name.equals(SEQLENS_K) || name.equals(TOTAL_SEQUENCE_LENGTH)) {
+            if (name.equals(INPUT_IDS) || name.equals(INPUTS_EMBEDS) || name.equals(ATTENTION_MASK)
+                    || name.equals(POSITION_IDS) || name.equals(ATTENTION_BIAS) || name.equals(SEQLENS_K) || name.equals(TOTAL_SEQUENCE_LENGTH)) {
                 continue;
             }
             if ((m = OPTIMUM_PAST.matcher(name)).matches()) {
@@ -167,9 +182,12 @@ final class DecoderSignature {
                     + "such as LFM2; only attention KV state is supported)" : "")
                     + ". Inputs found: " + found + ". Expected: " + EXPECTED + ".", null);
         }
-        if (!inputs.containsKey(INPUT_IDS)) {
-            throw ArborException.badModel("ONNX model '" + file + "' has no 'input_ids' input (inputs embeddings are "
-                    + "not supported). Inputs found: " + found + ". Expected: " + EXPECTED + ".", null);
+        boolean embeds = inputs.containsKey(INPUTS_EMBEDS);
+        if (embeds == inputs.containsKey(INPUT_IDS)) {
+            throw ArborException.badModel("ONNX model '" + file + "' has " + (embeds ? "both 'input_ids' and "
+                    + "'inputs_embeds' inputs; the onnxruntime backend feeds exactly one of them (export the decoder "
+                    + "with one input)" : "neither an 'input_ids' nor an 'inputs_embeds' input") + ". Inputs found: "
+                    + found + ". Expected: " + EXPECTED + ".", null);
         }
         if (!optimumLayers.isEmpty() && !genaiLayers.isEmpty()) {
             throw ArborException.badModel("ONNX model '" + file + "' mixes KV naming conventions (both "
@@ -189,6 +207,12 @@ final class DecoderSignature {
         boolean fused = inputs.containsKey(SEQLENS_K) || inputs.containsKey(TOTAL_SEQUENCE_LENGTH);
         if (fused) {
             checkFused(file, inputs, naming, found);
+            if (embeds) {
+                throw ArborException.badModel("ONNX model '" + file + "' is fused but takes inputs_embeds; the "
+                        + "onnxruntime backend runs fused graphs on input_ids only (convert a llama2.c model that "
+                        + "needs input embeddings with graph=reference precision=fp32). Inputs found: " + found + ".",
+                        null);
+            }
         }
         List<String> past = new ArrayList<>();
         List<String> present = new ArrayList<>();
@@ -220,7 +244,13 @@ final class DecoderSignature {
             }
         }
 
-        OnnxJavaType ids = integerType(file, inputs, INPUT_IDS, 2);
+        OnnxJavaType ids = embeds ? null : integerType(file, inputs, INPUT_IDS, 2);
+        int embedsWidth = -1;
+        if (embeds) {
+            long w = requireFloat(file, "input", INPUTS_EMBEDS, tensorInfo(file, inputs, INPUTS_EMBEDS), 3)
+                    .getShape()[2];
+            embedsWidth = w > 0 ? (int) w : -1;
+        }
         OnnxJavaType mask = inputs.containsKey(ATTENTION_MASK) ? integerType(file, inputs, ATTENTION_MASK, 2) : null;
         OnnxJavaType pos = inputs.containsKey(POSITION_IDS) ? integerType(file, inputs, POSITION_IDS, 2) : null;
         boolean bias = inputs.containsKey(ATTENTION_BIAS);
@@ -248,7 +278,8 @@ final class DecoderSignature {
         int layers = naming == KvNaming.GENAI ? past.size() : past.size() / 2;
         int totalRank = fused ? tensorInfo(file, inputs, TOTAL_SEQUENCE_LENGTH).getShape().length : 0;
         long seqDim = first[naming == KvNaming.GENAI ? 3 : 2];
-        return new DecoderSignature(naming, ids, mask, pos, bias, fused, totalRank, seqDim > 0 ? seqDim : -1,
+        return new DecoderSignature(naming, ids, embeds, embedsWidth, mask, pos, bias, fused, totalRank,
+                seqDim > 0 ? seqDim : -1,
                 past.toArray(String[]::new),
                 present.toArray(String[]::new), layers, kvHeads, headDim, v > 0 ? (int) v : -1);
     }

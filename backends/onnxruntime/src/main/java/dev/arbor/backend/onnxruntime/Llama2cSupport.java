@@ -5,6 +5,7 @@ import dev.arbor.api.Options;
 import dev.arbor.models.llama2c.Llama2cCheckpoint;
 import dev.arbor.models.llama2c.Llama2cOnnxConverter;
 import dev.arbor.models.llama2c.Llama2cPrecision;
+import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -15,7 +16,9 @@ import java.nio.file.Path;
  * {@code arbor.*} metadata supplies vocabulary, context length and special ids. Options {@code graph}
  * ({@code reference} | {@code fused}) and {@code precision} ({@code fp32} | {@code int8} | {@code int4}) pick the
  * graph ({@link Llama2cPrecision#of}): by default the fp32 reference graph; int8/int4 imply the fused graph, whose
- * metadata says {@code arbor.graph=fused}.
+ * metadata says {@code arbor.graph=fused}. Option {@code input_embeds} (boolean, default false) asks for the
+ * reference graph that takes {@code inputs_embeds} instead of {@code input_ids}, which a card with attention
+ * {@code SCALE_CAUSAL} implies ({@link Llama2cOnnxConverter#takesInputEmbeddings}).
  */
 final class Llama2cSupport {
     private Llama2cSupport() {
@@ -23,7 +26,7 @@ final class Llama2cSupport {
 
     /**
      * The converted ONNX file for {@code checkpoint}, honouring options {@code keep_layers}, {@code cache_dir},
-     * {@code graph} and {@code precision}.
+     * {@code graph}, {@code precision} and {@code input_embeds}.
      */
     static Path convert(Path checkpoint, Options options) {
         if (!Files.isRegularFile(checkpoint)) {
@@ -34,7 +37,8 @@ final class Llama2cSupport {
         try {
             Llama2cPrecision precision = Llama2cPrecision.of(options.string("graph", null),
                     options.string("precision", null));
-            return Llama2cOnnxConverter.convertCached(checkpoint, keepLayers, cacheDir(options), precision);
+            return Llama2cOnnxConverter.convertCached(checkpoint, keepLayers, cacheDir(options), precision,
+                    options.bool("input_embeds", false));
         } catch (NoClassDefFoundError e) {
             // The package import is optional (bnd.bnd) so that format onnx works without the converter bundle.
             throw new ArborException(ArborException.Kind.UNAVAILABLE, "format llama2c of '" + checkpoint + "' needs "
@@ -70,6 +74,22 @@ final class Llama2cSupport {
             float[] out = new float[dim];
             System.arraycopy(t, tokenId * dim, out, 0, dim);
             return out;
+        }
+
+        /**
+         * Puts the row of {@code tokenId} (already checked against the vocabulary) into {@code out}, which the caller
+         * sized for rows of {@code width} floats.
+         *
+         * @throws ArborException (BAD_MODEL) when the checkpoint's rows are not {@code width} wide
+         */
+        void put(int tokenId, int width, FloatBuffer out) {
+            float[] t = table();
+            if (dim != width) {
+                throw ArborException.badModel("llama2.c checkpoint " + checkpoint + " has embeddings of width " + dim
+                        + " but its converted model takes inputs_embeds of width " + width + "; delete the "
+                        + "conversion cache and open it again", null);
+            }
+            out.put(t, tokenId * dim, dim);
         }
 
         /** The embedding width ({@code dim} of the checkpoint). */

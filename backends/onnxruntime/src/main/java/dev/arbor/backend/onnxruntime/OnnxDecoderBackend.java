@@ -63,6 +63,12 @@ import java.util.stream.Stream;
  * <p>Embeddings: a model opened from a llama2.c checkpoint (format {@code llama2c}) offers {@link EmbeddingAccess}
  * (the checkpoint's {@code token_embedding} rows, read lazily on first use, see {@link Llama2cSupport.Embeddings})
  * and lists {@link Capability#EMBEDDING_MATRIX}; other ONNX files do not, and {@link #extension} says so.
+ *
+ * <p>Input embeddings: a graph whose first input is {@code inputs_embeds} (Optimum's name; the llama2c converter's
+ * input-embeddings graph, see {@code Llama2cOnnxConverter#takesInputEmbeddings}) lists
+ * {@link Capability#INPUT_EMBEDS} and takes {@link ForwardRequest#embeddings()} as they are. Token-id requests on
+ * such a graph are served when the embedding table is known (format llama2c) by gathering its rows here, so a text
+ * pipeline runs unchanged on the same model; graphs with {@code input_ids} refuse embeddings requests.
  */
 public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
     private static final Logger LOG = Logger.getLogger(OnnxDecoderBackend.class.getName());
@@ -166,6 +172,13 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             }
             if (llama2cCheckpoint != null) {
                 caps.add(Capability.EMBEDDING_MATRIX);
+            }
+            if (sig.embeds) {
+                caps.add(Capability.INPUT_EMBEDS);
+                if (sig.embedsWidth > 0 && facts.hiddenSize() > 0 && sig.embedsWidth != facts.hiddenSize()) {
+                    throw ArborException.badModel("ONNX model '" + file + "' declares inputs_embeds of width "
+                            + sig.embedsWidth + " but its hidden size is " + facts.hiddenSize(), null);
+                }
             }
             // A converted checkpoint's file is a content-hashed cache entry: its card's name reads better.
             String name = options.string("name",
@@ -310,27 +323,30 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
     }
 
     private ForwardResult run(ForwardRequest req) {
-        if (req.tokens() == null) {
-            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "model '" + card.name() + "' takes token ids "
-                    + "(input_ids); input embeddings are not supported by the onnxruntime backend");
-        }
         int[][] tokens = req.tokens();
-        int batch = tokens.length;
-        if (batch == 0 || tokens[0].length == 0) {
+        float[][][] embeds = req.embeddings();
+        if (embeds != null && !sig.embeds) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "model '" + card.name() + "' takes token ids "
+                    + "(its graph's input is input_ids), so it cannot run a request of input embeddings (capability "
+                    + "INPUT_EMBEDS)" + (embeddings != null ? "; open the llama2c checkpoint with option "
+                    + "input_embeds=true (graph=reference) to get its input-embeddings graph" : "; export the decoder "
+                    + "with an inputs_embeds input instead"));
+        }
+        if (tokens != null && sig.embeds && embeddings == null) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "model '" + card.name() + "' (" + file
+                    + ") takes inputs_embeds and its embedding table is unknown, so token ids cannot be embedded; send "
+                    + "ForwardRequest.builderForEmbeddings(...) requests, or open a llama2.c checkpoint with format "
+                    + "llama2c, whose token_embedding the backend gathers");
+        }
+        int batch = req.batchSize();
+        if (batch == 0 || (tokens != null ? tokens[0] : embeds[0]) == null || req.queryLength() == 0) {
             throw ArborException.invalid("a forward request needs at least one row and one token");
         }
-        int lq = tokens[0].length;
-        for (int b = 0; b < batch; b++) {
-            if (tokens[b].length != lq) {
-                throw ArborException.invalid("all rows of a forward request need the same number of tokens: row 0 has "
-                        + lq + ", row " + b + " has " + tokens[b].length + " (left-pad shorter rows)");
-            }
-            for (int t : tokens[b]) {
-                if (t < 0 || t >= card.vocabSize()) {
-                    throw ArborException.invalid("token id " + t + " in row " + b + " is outside the vocabulary [0, "
-                            + card.vocabSize() + ") of '" + card.name() + "'");
-                }
-            }
+        int lq = req.queryLength();
+        if (tokens != null) {
+            checkTokens(tokens, batch, lq);
+        } else {
+            checkEmbeddings(embeds, batch, lq);
         }
         AttentionSpec spec = req.attention();
         Capability needed = spec.requiredCapability();
@@ -347,7 +363,7 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             if (rows != null) {
                 checkLogitRows(rows, batch, lq);
             }
-            return fused.forward(req, tokens, lq, rows);
+            return fused.forward(req, tokens, lq, rows); // a fused graph takes input_ids, so tokens != null
         }
         if (req.write() instanceof StateWrite.At && !sig.hasBias) {
             throw new ArborException(ArborException.Kind.INCOMPATIBLE, "StateWrite.At is not supported by the "
@@ -401,8 +417,14 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
         try {
             Map<String, OnnxTensor> inputs = new HashMap<>(2 * (sig.pastNames.length + 4));
             long[] shape2 = {batch, lq};
-            scratch.ids = Scratch.ensure(scratch.ids, batch * lq * bytes(sig.idsType));
-            inputs.put(DecoderSignature.INPUT_IDS, add(created, intTensor(scratch.ids, sig.idsType, tokens, shape2)));
+            if (sig.embeds) {
+                inputs.put(DecoderSignature.INPUTS_EMBEDS, add(created, embedsTensor(scratch, tokens, embeds, batch,
+                        lq)));
+            } else {
+                scratch.ids = Scratch.ensure(scratch.ids, batch * lq * bytes(sig.idsType));
+                inputs.put(DecoderSignature.INPUT_IDS, add(created, intTensor(scratch.ids, sig.idsType, tokens,
+                        shape2)));
+            }
             if (sig.positionType != null) {
                 scratch.positions = Scratch.ensure(scratch.positions, batch * lq * bytes(sig.positionType));
                 inputs.put(DecoderSignature.POSITION_IDS,
@@ -453,6 +475,84 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
                 scratch.close();
             }
         }
+    }
+
+    private void checkTokens(int[][] tokens, int batch, int lq) {
+        for (int b = 0; b < batch; b++) {
+            if (tokens[b] == null || tokens[b].length != lq) {
+                throw ArborException.invalid("all rows of a forward request need the same number of tokens: row 0 has "
+                        + lq + ", row " + b + " has " + (tokens[b] == null ? "none" : tokens[b].length)
+                        + " (left-pad shorter rows)");
+            }
+            for (int t : tokens[b]) {
+                if (t < 0 || t >= card.vocabSize()) {
+                    throw ArborException.invalid("token id " + t + " in row " + b + " is outside the vocabulary [0, "
+                            + card.vocabSize() + ") of '" + card.name() + "'");
+                }
+            }
+        }
+    }
+
+    /** Every row holds {@code lq} vectors of the graph's embedding width. */
+    private void checkEmbeddings(float[][][] embeds, int batch, int lq) {
+        int width = embeddingWidth();
+        for (int b = 0; b < batch; b++) {
+            if (embeds[b] == null || embeds[b].length != lq) {
+                throw ArborException.invalid("all rows of a forward request need the same number of input "
+                        + "embeddings: row 0 has " + lq + ", row " + b + " has "
+                        + (embeds[b] == null ? "none" : embeds[b].length) + " (left-pad shorter rows)");
+            }
+            for (int j = 0; j < lq; j++) {
+                float[] e = embeds[b][j];
+                if (e == null || e.length != width) {
+                    throw ArborException.invalid("input embedding [" + b + "][" + j + "] has "
+                            + (e == null ? "no values" : "width " + e.length) + " but model '" + card.name()
+                            + "' takes inputs_embeds of width " + width + " (its hidden size)");
+                }
+            }
+        }
+    }
+
+    /** The width of inputs_embeds: as declared, else the model's hidden size, else the embedding table's. */
+    private int embeddingWidth() {
+        if (sig.embedsWidth > 0) {
+            return sig.embedsWidth;
+        }
+        if (card.hiddenSize() > 0) {
+            return card.hiddenSize();
+        }
+        if (embeddings != null) {
+            return embeddings.size();
+        }
+        throw ArborException.badModel("ONNX model '" + file + "' leaves the width of inputs_embeds symbolic and no "
+                + "arbor.hidden_size metadata or config gives it", null);
+    }
+
+    /**
+     * inputs_embeds [batch, lq, width]: the request's embeddings, or for token ids the rows of the embedding table
+     * (the gather the graph would do for input_ids; {@link #run} checked the table exists).
+     */
+    private OnnxTensor embedsTensor(Scratch scratch, int[][] tokens, float[][][] embeds, int batch, int lq)
+            throws OrtException {
+        int width = embeddingWidth();
+        long floats = (long) batch * lq * width;
+        if (floats * Float.BYTES > Integer.MAX_VALUE - 8) {
+            throw ArborException.invalid("inputs_embeds of " + batch + " x " + lq + " x " + width + " exceed 2 GiB; "
+                    + "split the request into smaller chunks");
+        }
+        scratch.embeds = Scratch.ensure(scratch.embeds, (int) floats * Float.BYTES);
+        FloatBuffer fb = scratch.embeds.asFloatBuffer();
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < lq; j++) {
+                if (tokens != null) {
+                    embeddings.put(tokens[b][j], width, fb);
+                } else {
+                    fb.put(embeds[b][j]);
+                }
+            }
+        }
+        fb.flip();
+        return OnnxTensor.createTensor(env, fb, new long[] {batch, lq, width});
     }
 
     private static OnnxTensor add(List<OnnxTensor> created, OnnxTensor t) {

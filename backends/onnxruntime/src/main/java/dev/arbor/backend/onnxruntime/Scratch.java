@@ -16,6 +16,7 @@ import java.nio.FloatBuffer;
  */
 final class Scratch implements AutoCloseable {
     ByteBuffer ids;
+    ByteBuffer embeds;
     ByteBuffer positions;
     ByteBuffer mask;
     ByteBuffer bias;

@@ -15,7 +15,10 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** {@link DecoderSignature} on declared inputs and outputs alone (no graph): the fused convention and its errors. */
+/**
+ * {@link DecoderSignature} on declared inputs and outputs alone (no graph): the fused convention and its errors, and
+ * the inputs_embeds convention.
+ */
 class FusedSignatureTest {
     private static final Path FILE = Path.of("model.onnx");
 
@@ -109,6 +112,37 @@ class FusedSignatureTest {
                 info("cache_position", OnnxJavaType.INT64, 1))), outputs(), -1, -1))
                 .isInstanceOf(ArborException.class).hasMessageContaining("cache_position")
                 .hasMessageContaining("seqlens_k, total_sequence_length");
+    }
+
+    @Test
+    void inputsEmbedsReplacesInputIdsOnNonFusedGraphsOnly() {
+        java.util.function.Consumer<Map<String, NodeInfo>> embeds = m -> {
+            m.remove("input_ids");
+            m.put("inputs_embeds", info("inputs_embeds", OnnxJavaType.FLOAT, 1, 1, 32));
+        };
+        DecoderSignature sig = DecoderSignature.detect(FILE, inputs(embeds.andThen(m -> {
+            m.remove("seqlens_k");
+            m.remove("total_sequence_length");
+        })), outputs(), -1, -1);
+        assertThat(sig.embeds).isTrue();
+        assertThat(sig.embedsWidth).isEqualTo(32);
+        assertThat(sig.idsType).isNull();
+        assertThat(sig.describe()).contains("inputs_embeds width 32");
+        assertThatThrownBy(() -> DecoderSignature.detect(FILE, inputs(embeds), outputs(), -1, -1))
+                .isInstanceOf(ArborException.class).hasMessageContaining("fused but takes inputs_embeds")
+                .hasMessageContaining("graph=reference");
+        assertThatThrownBy(() -> DecoderSignature.detect(FILE, inputs(m -> m.put("inputs_embeds",
+                info("inputs_embeds", OnnxJavaType.FLOAT, 1, 1, 32))), outputs(), -1, -1))
+                .isInstanceOf(ArborException.class).hasMessageContaining("both 'input_ids' and 'inputs_embeds'");
+        assertThatThrownBy(() -> DecoderSignature.detect(FILE, inputs(m -> m.remove("input_ids")), outputs(), -1, -1))
+                .isInstanceOf(ArborException.class)
+                .hasMessageContaining("neither an 'input_ids' nor an 'inputs_embeds' input");
+        assertThatThrownBy(() -> DecoderSignature.detect(FILE, inputs(embeds.andThen(m -> {
+            m.remove("seqlens_k");
+            m.remove("total_sequence_length");
+            m.put("inputs_embeds", info("inputs_embeds", OnnxJavaType.FLOAT, 1, 32));
+        })), outputs(), -1, -1)).isInstanceOf(ArborException.class).hasMessageContaining("'inputs_embeds'")
+                .hasMessageContaining("expected rank 3");
     }
 
     @Test

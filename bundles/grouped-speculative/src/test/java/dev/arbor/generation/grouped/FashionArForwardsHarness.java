@@ -70,7 +70,7 @@ class FashionArForwardsHarness {
                 "measurement harness: give -Dfashion.ar=PATH/fashion-ar.bin to run it");
         int perStrategy = Integer.getInteger("fashion.images", 10);
         double scale = Double.parseDouble(System.getProperty("fashion.cfg", "3.0"));
-        ToyImageTokenizer images = new ToyImageTokenizer(512, 10, 7, 16);
+        ToyImageTokenizer images = new ToyImageTokenizer(ToyImageTokenizer.layout(28, 512, 10, 16, 7), 0);
         ImageLayout layout = images.layout();
         Supplier<Sampler> chain = () -> new Sampler(List.of(topK(100)), INVERSE_CDF);
         try (ModelBackend model = new OnnxRuntimeBackendProvider().open(new ModelSpec(Path.of(path), "llama2c",

@@ -70,7 +70,7 @@ class GuidedGroupedTest {
     /** (a) Greedy GSD with CFG rows equals the guided greedy loop, text and image requests, several windows. */
     @Test
     void greedyGsdWithCfgRowsEqualsGuidedGreedyAutoregression() {
-        ToyImageTokenizer images = new ToyImageTokenizer(16, 3, 5);
+        ToyImageTokenizer images = new ToyImageTokenizer(ToyImageTokenizer.layout(5, 16, 3, 1, 5), 0);
         ImageLayout layout = images.layout();
         for (long seed = 0; seed < 3; seed++) {
             ToyCausalBackend toy = ToyCausalBackend.builder().vocabSize(layout.vocabSize()).maxPositions(60)
@@ -101,7 +101,7 @@ class GuidedGroupedTest {
      */
     @Test
     void groupsOfOneWithCfgRowsEqualGuidedSjdBitForBit() {
-        ToyImageTokenizer images = new ToyImageTokenizer(8, 2, 4);
+        ToyImageTokenizer images = new ToyImageTokenizer(ToyImageTokenizer.layout(4, 8, 2, 1, 4), 0);
         ImageLayout layout = images.layout();
         ToyCausalBackend toy = ToyCausalBackend.builder().vocabSize(layout.vocabSize()).maxPositions(40).seed(17)
                 .logitScale(4).build();
@@ -143,7 +143,7 @@ class GuidedGroupedTest {
      */
     @Test
     void guidedJacobiNeedsFewerForwardsThanRasterAutoregressionOnAStructuredPrior() {
-        ToyImageTokenizer images = new ToyImageTokenizer(64, 3, 7);
+        ToyImageTokenizer images = new ToyImageTokenizer(ToyImageTokenizer.layout(7, 64, 3, 1, 7), 0);
         ImageLayout layout = images.layout();
         SmoothImagePrior prior = new SmoothImagePrior(layout, 2);
         EmbeddedJoint model = new EmbeddedJoint(prior, SmoothImagePrior.embeddings(layout));

@@ -43,7 +43,7 @@ class RandomImagePriorOnnxTest {
     @TempDir
     static Path dir;
     private static ModelBackend model;
-    private static final ToyImageTokenizer IMAGES = new ToyImageTokenizer(64, 3, 7);
+    private static final ToyImageTokenizer IMAGES = new ToyImageTokenizer(ToyImageTokenizer.layout(7, 64, 3, 1, 7), 0);
 
     private static final TokenSelector ARGMAX = (logits, context) -> {
         int best = SamplingMath.argmax(logits);

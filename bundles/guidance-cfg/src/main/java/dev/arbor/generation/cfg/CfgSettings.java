@@ -6,6 +6,9 @@ import dev.arbor.api.generation.GenerationContext;
 import dev.arbor.api.model.Capability;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.tokenizer.Tokenizer;
+import dev.arbor.guidance.CfgConvention;
+import dev.arbor.guidance.CfgRamp;
+import dev.arbor.guidance.Guidance;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.OptionalInt;
@@ -14,15 +17,22 @@ import java.util.OptionalInt;
  * The options of the {@code cfg} generator, read and validated before any forward runs; every refusal names the
  * option (or the capability) and what would be accepted.
  *
- * @param scale       {@code guidance_scale}
+ * @param guidance    {@code guidance_scale}, {@code cfg_convention} and {@code cfg_ramp}
  * @param interval    {@code cfg_interval} (-1 = every token)
  * @param mode        the resolved mode ({@link Mode#FORK} or {@link Mode#BATCH}); null when nothing is guided
  * @param uncond      the unconditional (or negative) context; null when nothing is guided
  * @param uncondSource where {@code uncond} came from, for stats and messages
  */
-record CfgSettings(double scale, int interval, Mode mode, int[] uncond, String uncondSource) {
-    /** Option: the guidance scale s of {@code uncond + s·(cond − uncond)}. */
+record CfgSettings(Guidance guidance, int interval, Mode mode, int[] uncond, String uncondSource) {
+    /**
+     * Option: the guidance scale, in the convention's parameter: LlamaGen's s of {@code uncond + s·(cond − uncond)}
+     * by default, VAR's t of {@code (1+t)·cond − t·uncond} or LLaDA's cfg of {@code uncond + (cfg+1)·(cond − uncond)}.
+     */
     static final String GUIDANCE_SCALE = "guidance_scale";
+    /** Option: {@code llamagen} (default), {@code var} or {@code llada}; see {@link CfgConvention}. */
+    static final String CFG_CONVENTION = "cfg_convention";
+    /** Option: {@code constant} (default), {@code linear} or {@code cosine}, over the request's token budget. */
+    static final String CFG_RAMP = "cfg_ramp";
     /** Option: LlamaGen's {@code cfg_interval}: -1 guides every token, i &gt;= 0 guides tokens 0..i+1 only. */
     static final String CFG_INTERVAL = "cfg_interval";
     /** Option: text of the unconditional (negative) context, encoded with the pipeline's tokenizer. */
@@ -56,12 +66,29 @@ record CfgSettings(double scale, int interval, Mode mode, int[] uncond, String u
         }
     }
 
-    /** True when at least one token is guided (scale != 1); otherwise the generator is plain decoding. */
+    /** The guidance parameter at full strength, in the convention's form ({@code guidance_scale}). */
+    double scale() {
+        return guidance.scale();
+    }
+
+    /**
+     * True when generated token {@code k} of a budget of {@code steps} is combined: its row is live
+     * ({@link #guidesToken}) and the ramp's parameter at {@code k} is not inert.
+     */
+    boolean combinesToken(int k, int steps) {
+        return guidesToken(k) && guidance.guides(k, steps);
+    }
+
+    /** True when at least one token is guided (scale not inert); otherwise the generator is plain decoding. */
     boolean guides() {
         return mode != null;
     }
 
-    /** Whether generated token {@code k} (0-based) is guided: LlamaGen's prefill token plus steps i &lt;= interval. */
+    /**
+     * Whether generated token {@code k} (0-based) has its unconditional row: LlamaGen's prefill token plus steps
+     * i &lt;= interval. A ramp may still leave such a token's parameter inert ({@link #combinesToken}); its row is
+     * computed anyway, as later tokens need the row's cache.
+     */
     boolean guidesToken(int k) {
         return guides() && (interval < 0 || k <= interval + 1);
     }
@@ -69,7 +96,7 @@ record CfgSettings(double scale, int interval, Mode mode, int[] uncond, String u
     static CfgSettings read(GenerationContext context, int[] prompt) {
         Options options = context.options();
         ModelCard card = context.model().card();
-        double scale = options.number(GUIDANCE_SCALE, DEFAULT_SCALE, 0.0, MAX_SCALE);
+        Guidance guidance = Guidance.read(options, CfgConvention.LLAMAGEN, DEFAULT_SCALE, CfgRamp.CONSTANT);
         int interval = options.integer(CFG_INTERVAL, -1, -1, Integer.MAX_VALUE);
         String modeName = options.string(MODE, "auto").trim().toLowerCase(Locale.ROOT);
         if (!modeName.equals("auto") && !modeName.equals("fork") && !modeName.equals("batch")) {
@@ -83,9 +110,11 @@ record CfgSettings(double scale, int interval, Mode mode, int[] uncond, String u
                     + NEGATIVE_PROMPT_IDS + "'");
         }
         int[] explicitIds = hasIds ? options.integers(NEGATIVE_PROMPT_IDS) : null;
-        if (scale == 1.0) {
-            // s = 1 is exactly unguided (LlamaGen runs no unconditional row then either): validate, compute nothing.
-            return new CfgSettings(scale, interval, null, null, "none (guidance_scale 1)");
+        if (guidance.inert()) {
+            // s = 1 (t = 0, cfg = 0) is exactly unguided (LlamaGen runs no unconditional row then either):
+            // validate, compute nothing.
+            return new CfgSettings(guidance, interval, null, null, "none (guidance_scale "
+                    + (int) guidance.convention().inert() + ")");
         }
         int[] uncond;
         String source;
@@ -105,7 +134,7 @@ record CfgSettings(double scale, int interval, Mode mode, int[] uncond, String u
             source = "bos";
         }
         validateUnconditional(uncond, card, source);
-        return new CfgSettings(scale, interval, resolveMode(modeName, card, prompt, uncond), uncond, source);
+        return new CfgSettings(guidance, interval, resolveMode(modeName, card, prompt, uncond), uncond, source);
     }
 
     /**
@@ -185,24 +214,25 @@ record CfgSettings(double scale, int interval, Mode mode, int[] uncond, String u
                         + "second row next to the prompt's: " + card.name() + " lists neither Capability.STATE_FORK "
                         + "(mode 'fork') nor Capability.BATCH" + (card.supports(Capability.BATCH)
                         ? " with Capability.PADDING (the prompt and the unconditional context differ in length)" : "")
-                        + " (mode 'batch'); use another backend, or guidance_scale 1 (no guidance)");
+                        + " (mode 'batch'); use another backend, or guidance_scale 1 (no guidance; 0 with cfg_convention var or "
+                        + "llada)");
         }
     }
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof CfgSettings s && s.scale == scale && s.interval == interval && s.mode == mode
+        return o instanceof CfgSettings s && s.guidance.equals(guidance) && s.interval == interval && s.mode == mode
                 && Arrays.equals(s.uncond, uncond);
     }
 
     @Override
     public int hashCode() {
-        return Double.hashCode(scale) * 31 + Arrays.hashCode(uncond);
+        return guidance.hashCode() * 31 + Arrays.hashCode(uncond);
     }
 
     @Override
     public String toString() {
-        return "CfgSettings[scale=" + scale + ", interval=" + interval + ", mode=" + mode + ", uncond="
+        return "CfgSettings[" + guidance + ", interval=" + interval + ", mode=" + mode + ", uncond="
                 + Arrays.toString(uncond) + " from " + uncondSource + "]";
     }
 }

@@ -35,8 +35,18 @@ import org.osgi.service.component.annotations.Component;
  *
  * <p><b>Options</b> (validated before any forward, each refusal naming the option):
  * <ul>
- *   <li>{@code guidance_scale} (s, default 1.5, 0..100): 1 = no guidance (exactly unguided, and no unconditional
- *       forward is run, as in LlamaGen); 0 = the unconditional model; &gt; 1 = stronger conditioning.</li>
+ *   <li>{@code guidance_scale} (s, default 1.5, 0..100, in the convention's parameter): 1 = no guidance (exactly
+ *       unguided, and no unconditional forward is run, as in LlamaGen); 0 = the unconditional model; &gt; 1 =
+ *       stronger conditioning (LlamaGen's convention; see {@code cfg_convention} for the others).</li>
+ *   <li>{@code cfg_convention} ({@code llamagen} default, {@code var}, {@code llada}; {@link
+ *       dev.arbor.guidance.CfgConvention}): how {@code guidance_scale} is written — VAR's {@code t} of
+ *       {@code (1+t)·cond − t·uncond} (inert at 0) or LLaDA's {@code cfg} of {@code uncond + (cfg+1)·(cond − uncond)}
+ *       (inert at 0); the combination itself is the same geometric mixture.</li>
+ *   <li>{@code cfg_ramp} ({@code constant} default, {@code linear}, {@code cosine}; {@link
+ *       dev.arbor.guidance.CfgRamp}): the parameter of generated token {@code k} is
+ *       {@code inert + (scale − inert)·r(k)} over the request's token budget {@code N} ({@code r = k/(N−1)} for
+ *       linear, VAR's ramp); a token whose parameter is inert is not combined, but its unconditional row is still
+ *       computed for the later tokens.</li>
  *   <li>{@code cfg_interval} (default -1 = every token): LlamaGen's schedule; the first token and decode steps
  *       {@code i <= cfg_interval} are guided, i.e. generated tokens {@code 0..cfg_interval+1}; after that the
  *       unconditional row is dropped (LlamaGen keeps computing it and ignores it; we save the compute).</li>
@@ -54,8 +64,8 @@ import org.osgi.service.component.annotations.Component;
  * unconditional context plus the guided tokens, in batch mode the longer context (padding slots count) plus every
  * generated token, stay within {@link ModelCard#maxPositions()}.
  *
- * <p><b>Stats</b>: {@code cfg.scale}, {@code cfg.mode} ({@code fork}, {@code batch} or {@code none}),
- * {@code cfg.interval}, {@code cfg.guided_tokens}, {@code cfg.unconditional} (where the unconditional context came
+ * <p><b>Stats</b>: {@code cfg.scale}, {@code cfg.convention}, {@code cfg.ramp}, {@code cfg.mode} ({@code fork},
+ * {@code batch} or {@code none}), {@code cfg.interval}, {@code cfg.guided_tokens}, {@code cfg.unconditional} (where the unconditional context came
  * from), {@code cfg.unconditional_tokens}, {@code cfg.shared_prefix_tokens} (fork mode: tokens prefilled once for
  * both rows), {@code cfg.cond_forwards} and {@code cfg.uncond_forwards} (forward calls that computed each row; a
  * batch-2 call counts for both), {@code forward_tokens} (new tokens fed, summed over rows), {@code budget},
@@ -65,7 +75,7 @@ import org.osgi.service.component.annotations.Component;
  */
 @Component(service = Generator.class, property = {PartProperties.NAME + "=cfg",
         PartProperties.DESCRIPTION + "=Classifier-free guidance: uncond + s*(cond - uncond) per token "
-                + "(guidance_scale, negative_prompt, cfg_interval, mode fork|batch)"})
+                + "(guidance_scale, cfg_convention llamagen|var|llada, cfg_ramp, negative_prompt, cfg_interval, mode fork|batch)"})
 public final class ClassifierFreeGuidanceGenerator implements Generator {
 
     @Override
@@ -97,8 +107,8 @@ public final class ClassifierFreeGuidanceGenerator implements Generator {
                     decodeStart = System.nanoTime();
                 }
                 float[] logits;
-                if (guided) {
-                    logits = CfgCombiner.combine(both[0], both[1], settings.scale(), card.name());
+                if (settings.combinesToken(output.generated(), budget)) {
+                    logits = settings.guidance().combine(both[0], both[1], output.generated(), budget, card.name());
                     guidedTokens++;
                 } else {
                     logits = both[0];
@@ -116,6 +126,8 @@ public final class ClassifierFreeGuidanceGenerator implements Generator {
         }
         Map<String, Object> stats = new LinkedHashMap<>();
         stats.put("cfg.scale", settings.scale());
+        stats.put("cfg.convention", settings.guidance().convention().name().toLowerCase(java.util.Locale.ROOT));
+        stats.put("cfg.ramp", settings.guidance().ramp().name().toLowerCase(java.util.Locale.ROOT));
         stats.put("cfg.mode", settings.guides() ? settings.mode().wireName() : "none");
         stats.put("cfg.interval", settings.interval());
         stats.put("cfg.guided_tokens", guidedTokens);

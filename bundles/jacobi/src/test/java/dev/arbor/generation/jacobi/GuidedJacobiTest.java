@@ -18,6 +18,7 @@ import dev.arbor.jacobi.JacobiDecoder;
 import dev.arbor.jacobi.TokenRatioRule;
 import dev.arbor.sampling.SamplingMath;
 import dev.arbor.testkit.ChiSquare;
+import dev.arbor.testkit.RecordingSink;
 import dev.arbor.testkit.TokenHistoryBackend.ForwardCall;
 import dev.arbor.testkit.ToyCausalBackend;
 import dev.arbor.testkit.ToyImageTokenizer;
@@ -87,7 +88,7 @@ class GuidedJacobiTest {
                             options), TokenSink.DISCARD);
                     assertThat(r.tokens()).as("batch %s, %s", batch, extra).containsExactly(expected);
                     assertThat(r.stats()).containsEntry("cfg.mode", batch && !extra.containsKey("use_cache")
-                            ? "batch" : "separate").containsEntry("cfg.unconditional", "negative_prompt_ids");
+                            ? "batch" : "two_states").containsEntry("cfg.unconditional", "negative_prompt_ids");
                     assertThat(r.stats().get("cfg.guided_rows")).isNotEqualTo(0);
                     accepted += (long) r.stats().get("speculative.accepted");
                 }
@@ -205,7 +206,7 @@ class GuidedJacobiTest {
      */
     @Test
     void imageCfgRowsFollowTheGuidedJointOverCodes() {
-        ToyImageTokenizer images = new ToyImageTokenizer(3, 2, 2);
+        ToyImageTokenizer images = new ToyImageTokenizer(ToyImageTokenizer.layout(2, 3, 2, 1, 2), 0);
         var layout = images.layout();
         ToyCausalBackend toy = ToyCausalBackend.builder().vocabSize(layout.vocabSize()).maxPositions(8).seed(8)
                 .logitScale(1.5).build();
@@ -299,7 +300,7 @@ class GuidedJacobiTest {
      */
     @Test
     void imageRequestsGenerateExactlyOneImageOfCodesWithTheNullClassAsUnconditionalRow() {
-        ToyImageTokenizer images = new ToyImageTokenizer(12, 3, 4);
+        ToyImageTokenizer images = new ToyImageTokenizer(ToyImageTokenizer.layout(4, 12, 3, 1, 4), 0);
         var layout = images.layout();
         for (long seed = 0; seed < 3; seed++) {
             ToyCausalBackend toy = ToyCausalBackend.builder().vocabSize(layout.vocabSize()).maxPositions(40)
@@ -318,12 +319,31 @@ class GuidedJacobiTest {
                     TestSamplers.sampling(), seed, Map.of("guidance_scale", 3.0)), TokenSink.DISCARD);
             assertThat(sampled.tokens()).hasSize(16);
             assertThat(Arrays.stream(sampled.tokens()).allMatch(layout::isCode)).isTrue();
-            // Stop tokens do not cut an image short, even when a card lists a code as EOS.
-            GenerationResult unguided = jacobi.generate(new GenerationContext(toy, images, prompt, 100,
+            // Stop tokens do not cut an image short, even when a card lists a code as EOS; by default an image is
+            // guided at raster-ar's scale, and inert guidance runs one row.
+            RecordingSink canvases = new RecordingSink();
+            GenerationResult byDefault = jacobi.generate(new GenerationContext(toy, images, prompt, 100,
                     TestSamplers.sampling(), new int[] {1, 2, 3}, seed, Options.empty(), Cancellation.NEVER),
-                    TokenSink.DISCARD);
+                    canvases);
+            assertThat(byDefault.tokens()).hasSize(16);
+            assertThat(Arrays.stream(byDefault.tokens()).allMatch(layout::isCode)).isTrue();
+            assertThat(byDefault.stats()).containsEntry("cfg.scale", 2.0).containsEntry("cfg.mode", "batch");
+            // One canvas per image row (side 4): the decoded prefix, the null class id after it.
+            assertThat(canvases.canvases()).hasSize(4);
+            for (int r = 0; r < 4; r++) {
+                RecordingSink.CanvasEvent c = canvases.canvases().get(r);
+                assertThat(c.step()).isEqualTo(r + 1);
+                assertThat(c.maskTokenId()).isEqualTo(layout.nullClassToken());
+                assertThat(Arrays.copyOf(c.tokens(), 4 * (r + 1))).containsExactly(Arrays.copyOf(byDefault.tokens(),
+                        4 * (r + 1)));
+                assertThat(Arrays.stream(c.tokens(), 4 * (r + 1), 16).allMatch(t -> t == layout.nullClassToken()))
+                        .isTrue();
+            }
+            assertThat(canvases.tokens()).containsExactly(byDefault.tokens());
+            GenerationResult unguided = jacobi.generate(imageContext(toy, images, prompt, 100,
+                    TestSamplers.sampling(), seed, Map.of("guidance_scale", 1.0)), TokenSink.DISCARD);
             assertThat(unguided.tokens()).hasSize(16);
-            assertThat(Arrays.stream(unguided.tokens()).allMatch(layout::isCode)).isTrue();
+            assertThat(unguided.stats()).doesNotContainKey("cfg.mode");
             assertThat(images.decodeImage(sampled.tokens())).hasDimensions(4, 4);
             assertThat(toy.openStates()).isZero();
         }
@@ -331,22 +351,22 @@ class GuidedJacobiTest {
 
     @Test
     void imageRequestsAreValidatedBeforeAnyForward() {
-        ToyImageTokenizer images = new ToyImageTokenizer(12, 3, 4);
+        ToyImageTokenizer images = new ToyImageTokenizer(ToyImageTokenizer.layout(4, 12, 3, 1, 4), 0);
         var layout = images.layout();
         ToyCausalBackend toy = ToyCausalBackend.builder().vocabSize(layout.vocabSize()).maxPositions(40).build();
         assertThatThrownBy(() -> jacobi.generate(imageContext(toy, images, new int[] {3}, 100,
                 TestSamplers.greedy(), 0, Map.of()), TokenSink.DISCARD)).isInstanceOf(ArborException.class)
-                .hasMessageContaining("one class token").hasMessageContaining("class0");
+                .hasMessageContaining("one class token").hasMessageContaining("c0, c1, c2");
         assertThatThrownBy(() -> jacobi.generate(imageContext(toy, images, new int[] {layout.classToken(0)}, 10,
                 TestSamplers.greedy(), 0, Map.of()), TokenSink.DISCARD)).isInstanceOf(ArborException.class)
-                .hasMessageContaining("16 tokens").hasMessageContaining("only 10");
+                .hasMessageContaining("16 tokens").hasMessageContaining("allows 10");
         assertThatThrownBy(() -> jacobi.generate(imageContext(toy, images, new int[] {layout.classToken(0)}, 100,
                 TestSamplers.greedy(), 0, Map.of("guidance_scale", 2, "negative_prompt", "x")), TokenSink.DISCARD))
                 .isInstanceOf(ArborException.class).hasMessageContaining("negative_prompt_ids");
         ToyCausalBackend small = ToyCausalBackend.builder().vocabSize(layout.vocabSize() - 1).maxPositions(40).build();
         assertThatThrownBy(() -> jacobi.generate(imageContext(small, images, new int[] {layout.classToken(0)}, 100,
                 TestSamplers.greedy(), 0, Map.of()), TokenSink.DISCARD)).isInstanceOf(ArborException.class)
-                .hasMessageContaining("vocabulary");
+                .hasMessageContaining("do not belong together");
         assertThatThrownBy(() -> jacobi.generate(context(toy, new int[] {1}, 10, TestSamplers.greedy(), null, 0,
                 Map.of("init", "random", "draft_init", "repeat_horizon")), TokenSink.DISCARD))
                 .isInstanceOf(ArborException.class).hasMessageContaining("draft_init");

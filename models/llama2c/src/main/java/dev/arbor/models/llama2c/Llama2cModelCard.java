@@ -22,7 +22,9 @@ import java.util.OptionalInt;
  * <p>A checkpoint {@code m.bin} may have a sidecar {@code m.card.json} beside it (the project's model forge writes
  * one for every model it trains). The fields read here are {@code name}, {@code bos}, {@code eos} (array),
  * {@code pad}, {@code mask}, {@code alignment} ({@code NEXT}|{@code SAME}), {@code attention}
- * ({@code CAUSAL}|{@code BIDIRECTIONAL}|{@code BLOCK_CAUSAL}) and {@code block_size}; any other field (training
+ * ({@code CAUSAL}|{@code BIDIRECTIONAL}|{@code BLOCK_CAUSAL}|{@code SCALE_CAUSAL}) and {@code block_size} (positive
+ * for BLOCK_CAUSAL, absent or 0 otherwise: a SCALE_CAUSAL model's blocks are its image's scales, which the pipeline's
+ * image layout gives, not the card); any other field (training
  * facts, samples) is the human model card and is ignored. Without a sidecar the facts are those of llama2.c's
  * run.c: BOS 1, and BOS doubling as the end of a story (run.c stops when the model emits 1).
  *

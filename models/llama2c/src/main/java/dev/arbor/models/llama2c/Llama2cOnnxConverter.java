@@ -36,6 +36,12 @@ import java.util.List;
  * Weight matrices are stored transposed ([in, out]) so that each projection is one MatMul. That is the reference
  * graph ({@link Llama2cPrecision#REFERENCE_FP32}, the default and the exactness reference).
  *
+ * <p>The input-embeddings variant of the reference graph ({@link #takesInputEmbeddings}: the card's attention is
+ * {@link NativeAttention#SCALE_CAUSAL}, whose positions after the first take feature embeddings rather than tokens,
+ * or the caller asks for it) has first input {@code inputs_embeds} float32 [batch, seq, dim] (HF Optimum's name) in
+ * place of {@code input_ids} and skips the embedding gather; everything else is as above. A caller holding token
+ * ids gathers rows of the checkpoint's {@code token_embedding_table} itself.
+ *
  * <p>A fused graph ({@link Llama2cPrecision#fused()}, built by {@link Llama2cFusedGraph} from ONNX Runtime contrib
  * operators, fp32 or int8/int4 MatMulNBits weights) has its own contract:
  * <ul>
@@ -84,13 +90,26 @@ public final class Llama2cOnnxConverter {
      * {@code keepLayers} layers (0 = all), from {@code cacheDir} when converted before and the cached file still
      * verifies against its digest, else converted now and written atomically with its digest (see
      * {@link VerifiedCacheFile}; concurrent callers are safe: each move installs identical bytes). The reference
-     * graph keeps the cache name it always had; a fused graph's name adds {@code -fused-<precision>}.
+     * graph keeps the cache name it always had; a fused graph's name adds {@code -fused-<precision>}. The graph
+     * takes {@code input_ids}, or {@code inputs_embeds} when {@link #takesInputEmbeddings} says so.
      *
      * @throws ArborException (NOT_FOUND / BAD_MODEL) naming the checkpoint when it is missing, truncated or
      *                        malformed; (INVALID_INPUT) for a bad keepLayers; (INCOMPATIBLE) for a fused graph of a
      *                        model whose card says its attention is not causal
      */
     public static Path convertCached(Path checkpoint, int keepLayers, Path cacheDir, Llama2cPrecision precision) {
+        return convertCached(checkpoint, keepLayers, cacheDir, precision, false);
+    }
+
+    /**
+     * As {@link #convertCached(Path, int, Path, Llama2cPrecision)}; {@code inputEmbeds} asks for the
+     * input-embeddings graph even when the card's attention does not imply it (the cache name of an
+     * input-embeddings graph adds {@code -embeds}).
+     *
+     * @throws ArborException (INCOMPATIBLE) when input embeddings are asked of (or implied for) a fused graph
+     */
+    public static Path convertCached(Path checkpoint, int keepLayers, Path cacheDir, Llama2cPrecision precision,
+                                     boolean inputEmbeds) {
         if (keepLayers < 0) {
             throw ArborException.invalid("keepLayers must be 0 (all layers) or positive, got " + keepLayers);
         }
@@ -98,7 +117,9 @@ public final class Llama2cOnnxConverter {
         Llama2cModelCard card = Llama2cModelCard.forCheckpoint(checkpoint);
         // The card's facts go into the graph's metadata, so a changed sidecar must give a new cache entry.
         String key = card.sha256().isEmpty() ? sha : sha + "-card" + card.sha256().substring(0, 16);
-        String variant = precision.fused() ? "-" + precision.graph() + "-" + precision.precision() : "";
+        boolean embeds = takesInputEmbeddings(card, inputEmbeds);
+        String variant = (precision.fused() ? "-" + precision.graph() + "-" + precision.precision() : "")
+                + (embeds ? "-embeds" : "");
         Path target = cacheDir.resolve("llama2c-" + key + "-keep" + keepLayers + variant + "-v" + CONVERTER_VERSION
                 + ".onnx");
         if (VerifiedCacheFile.usable(target)) {
@@ -106,7 +127,7 @@ public final class Llama2cOnnxConverter {
         }
         Llama2cCheckpoint weights = Llama2cCheckpoint.read(checkpoint);
         card.validateAgainst(weights.config(), checkpoint.toString());
-        ModelProto model = build(weights, keepLayers, sha, card, precision);
+        ModelProto model = build(weights, keepLayers, sha, card, precision, embeds);
         try {
             VerifiedCacheFile.write(target, model::writeTo);
             return target;
@@ -130,8 +151,26 @@ public final class Llama2cOnnxConverter {
     /** As {@link #toOnnx(Llama2cCheckpoint, int, String, Llama2cModelCard)} for the graph {@code precision} names. */
     public static byte[] toOnnx(Llama2cCheckpoint weights, int keepLayers, String sourceSha256,
                                 Llama2cModelCard card, Llama2cPrecision precision) {
+        return toOnnx(weights, keepLayers, sourceSha256, card, precision, false);
+    }
+
+    /**
+     * As {@link #toOnnx(Llama2cCheckpoint, int, String, Llama2cModelCard, Llama2cPrecision)}, the input-embeddings
+     * graph when {@link #takesInputEmbeddings}{@code (card, inputEmbeds)}.
+     */
+    public static byte[] toOnnx(Llama2cCheckpoint weights, int keepLayers, String sourceSha256,
+                                Llama2cModelCard card, Llama2cPrecision precision, boolean inputEmbeds) {
         return build(weights, keepLayers, sourceSha256, card.validateAgainst(weights.config(), weights.source()),
-                precision).toByteArray();
+                precision, takesInputEmbeddings(card, inputEmbeds)).toByteArray();
+    }
+
+    /**
+     * Whether the converted graph takes {@code inputs_embeds}: when {@code requested}, or when the card's attention
+     * is {@link NativeAttention#SCALE_CAUSAL} (VAR next-scale models feed feature embeddings for every scale after
+     * the first, so their graph must accept embeddings; token ids still work through a gather in the caller).
+     */
+    public static boolean takesInputEmbeddings(Llama2cModelCard card, boolean requested) {
+        return requested || card.attention() == NativeAttention.SCALE_CAUSAL;
     }
 
     /**
@@ -163,7 +202,7 @@ public final class Llama2cOnnxConverter {
     }
 
     private static ModelProto build(Llama2cCheckpoint full, int keepLayers, String sha, Llama2cModelCard card,
-                                    Llama2cPrecision precision) {
+                                    Llama2cPrecision precision, boolean embeds) {
         Llama2cCheckpoint w = full.withLayers(keepLayers);
         Llama2cConfig c = w.config();
         long weightBytes = 4L * c.fileFloatCount();
@@ -173,7 +212,16 @@ public final class Llama2cOnnxConverter {
                     + "use keepLayers to convert fewer layers");
         }
         if (!precision.fused()) {
-            return model(referenceGraph(w), c, sha, card, null);
+            return model(referenceGraph(w, embeds), c, sha, card, null);
+        }
+        if (embeds) {
+            // GroupQueryAttention graphs gather their own embeddings; only the reference graph has an embeds input.
+            boolean scale = card.attention() == NativeAttention.SCALE_CAUSAL;
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "llama2.c model " + w.source() + " needs "
+                    + "an input-embeddings graph (" + (scale ? "its card's attention is SCALE_CAUSAL"
+                    : "option input_embeds=true") + "), but the fused graph (graph=fused, precision="
+                    + precision.precision() + ") takes token ids only; use graph=reference precision=fp32"
+                    + (scale ? "" : ", or drop input_embeds"));
         }
         return fusedModel(w, sha, card, precision, Llama2cFusedGraph.Quantization.DEFAULT);
     }
@@ -189,8 +237,11 @@ public final class Llama2cOnnxConverter {
         return model(Llama2cFusedGraph.build(w, precision, quantization), w.config(), sha, card, precision);
     }
 
-    /** run.c's forward pass in standard operators (the reference graph; the class comment has its contract). */
-    private static GraphProto.Builder referenceGraph(Llama2cCheckpoint w) {
+    /**
+     * run.c's forward pass in standard operators (the reference graph; the class comment has its contract), taking
+     * {@code inputs_embeds} instead of {@code input_ids} when {@code embeds}.
+     */
+    private static GraphProto.Builder referenceGraph(Llama2cCheckpoint w, boolean embeds) {
         Llama2cConfig c = w.config();
         OnnxGraphBuilder g = new OnnxGraphBuilder();
         int dim = c.dim();
@@ -200,7 +251,11 @@ public final class Llama2cOnnxConverter {
         int nH = c.nHeads();
         int nKv = c.nKvHeads();
 
-        g.input("input_ids", TensorProto.DataType.INT64, "batch", "seq");
+        if (embeds) {
+            g.input("inputs_embeds", TensorProto.DataType.FLOAT, "batch", "seq", dim);
+        } else {
+            g.input("input_ids", TensorProto.DataType.INT64, "batch", "seq");
+        }
         g.input("position_ids", TensorProto.DataType.INT64, "batch", "seq");
         g.input("attention_bias", TensorProto.DataType.FLOAT, "batch", 1, "seq", "total_seq");
         for (int l = 0; l < c.nLayers(); l++) {
@@ -237,8 +292,11 @@ public final class Llama2cOnnxConverter {
         String cos = g.node("Unsqueeze", List.of(g.node("Gather", List.of("rope_cos", "position_ids")), "axis2"));
         String sin = g.node("Unsqueeze", List.of(g.node("Gather", List.of("rope_sin", "position_ids")), "axis2"));
 
-        g.floats("token_embedding", w.tokenEmbedding(), c.vocabSize(), dim);
-        String x = g.node("Gather", List.of("token_embedding", "input_ids"));
+        if (!embeds || c.sharedClassifier()) {
+            // An embeds graph keeps the table only as the shared classifier (an unused initializer draws a warning).
+            g.floats("token_embedding", w.tokenEmbedding(), c.vocabSize(), dim);
+        }
+        String x = embeds ? "inputs_embeds" : g.node("Gather", List.of("token_embedding", "input_ids"));
         for (int l = 0; l < c.nLayers(); l++) {
             String p = "layers." + l + ".";
             g.floats(p + "rms_att", w.rmsAtt(l), dim);

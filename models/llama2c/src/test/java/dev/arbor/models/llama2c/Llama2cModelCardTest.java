@@ -48,6 +48,18 @@ class Llama2cModelCardTest {
     }
 
     @Test
+    void scaleCausalNeedsNoBlockSizeAndRefusesOne() throws IOException {
+        Llama2cModelCard card = Llama2cModelCard.forCheckpoint(withCard("{\"name\": \"var\", \"alignment\": "
+                + "\"SAME\", \"attention\": \"SCALE_CAUSAL\", \"image\": {\"layout\": \"next-scale\"}}"));
+        assertThat(card.attention()).isEqualTo(NativeAttention.SCALE_CAUSAL);
+        assertThat(card.alignment()).isEqualTo(LogitAlignment.SAME);
+        assertThat(card.blockSize()).isZero();
+        assertThatThrownBy(() -> Llama2cModelCard.forCheckpoint(withCard("{\"attention\": \"SCALE_CAUSAL\", "
+                + "\"block_size\": 4}"))).isInstanceOf(ArborException.class).hasMessageContaining("'block_size'")
+                .hasMessageContaining("SCALE_CAUSAL");
+    }
+
+    @Test
     void malformedSidecarsNameFileAndField() throws IOException {
         assertThatThrownBy(() -> Llama2cModelCard.forCheckpoint(withCard("{\"attention\": \"SIDEWAYS\"}")))
                 .isInstanceOf(ArborException.class).hasMessageContaining("m.card.json")

@@ -177,6 +177,44 @@ class Llama2cOnnxConverterTest {
     }
 
     @Test
+    void scaleCausalCardsAndTheInputEmbedsOptionGiveTheInputsEmbedsGraph(@TempDir Path dir) throws IOException,
+            OrtException {
+        Path checkpoint = dir.resolve("var.bin");
+        RandomLlama2cCheckpoint.write(new Llama2cConfig(32, 48, 1, 4, 2, 545, 16, false), 5, checkpoint);
+        Path tokens = Llama2cOnnxConverter.convertCached(checkpoint, 0, dir.resolve("cache"));
+        Path embeds = Llama2cOnnxConverter.convertCached(checkpoint, 0, dir.resolve("cache"),
+                Llama2cPrecision.REFERENCE_FP32, true);
+        assertThat(embeds).isNotEqualTo(tokens);
+        assertThat(embeds.getFileName().toString()).contains("-embeds");
+        assertThat(inputs(tokens)).startsWith("input_ids").doesNotContain("inputs_embeds");
+        assertThat(inputs(embeds)).startsWith("inputs_embeds").doesNotContain("input_ids");
+        try (OrtSession s = env.createSession(embeds.toString(), new OrtSession.SessionOptions())) {
+            var info = (ai.onnxruntime.TensorInfo) s.getInputInfo().get("inputs_embeds").getInfo();
+            assertThat(info.getShape()).containsExactly(-1, -1, 32);
+            assertThat(info.type).isEqualTo(ai.onnxruntime.OnnxJavaType.FLOAT);
+        }
+
+        // A SCALE_CAUSAL card implies the embeddings graph; the fused graph cannot take embeddings either way.
+        Files.writeString(Llama2cModelCard.sidecarOf(checkpoint), "{\"attention\": \"SCALE_CAUSAL\", "
+                + "\"alignment\": \"SAME\"}");
+        assertThat(inputs(Llama2cOnnxConverter.convertCached(checkpoint, 0, dir.resolve("cache"))))
+                .startsWith("inputs_embeds");
+        assertThatThrownBy(() -> Llama2cOnnxConverter.convertCached(checkpoint, 0, dir.resolve("cache"),
+                Llama2cPrecision.of("fused", "fp32"))).isInstanceOfSatisfying(ArborException.class,
+                        e -> assertThat(e.kind()).isEqualTo(ArborException.Kind.INCOMPATIBLE))
+                .hasMessageContaining("SCALE_CAUSAL").hasMessageContaining("graph=reference");
+        Files.delete(Llama2cModelCard.sidecarOf(checkpoint));
+        assertThatThrownBy(() -> Llama2cOnnxConverter.convertCached(checkpoint, 0, dir.resolve("cache"),
+                Llama2cPrecision.of("fused", "fp32"), true)).isInstanceOf(ArborException.class)
+                .hasMessageContaining("input_embeds=true").hasMessageContaining("graph=reference");
+    }
+
+    private static java.util.List<String> inputs(Path onnx) throws IOException {
+        return ai.onnx.proto.OnnxMl.ModelProto.parseFrom(Files.readAllBytes(onnx)).getGraph().getInputList().stream()
+                .map(ai.onnx.proto.OnnxMl.ValueInfoProto::getName).toList();
+    }
+
+    @Test
     void truncatedCheckpointIsABadModelNamingTheFile(@TempDir Path dir) throws IOException {
         byte[] raw = Files.readAllBytes(Stories260K.checkpoint());
         Path cut = dir.resolve("stories-cut.bin");

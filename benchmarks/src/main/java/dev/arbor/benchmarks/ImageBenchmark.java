@@ -1,0 +1,246 @@
+package dev.arbor.benchmarks;
+
+import dev.arbor.api.Options;
+import dev.arbor.api.image.Png;
+import dev.arbor.api.pipeline.Completion;
+import dev.arbor.api.pipeline.CompletionRequest;
+import dev.arbor.api.pipeline.PartRef;
+import dev.arbor.api.pipeline.PipelineDefinition;
+import dev.arbor.api.pipeline.PipelineService;
+import dev.arbor.api.pipeline.TextSink;
+import dev.arbor.benchmarks.plot.SvgChart;
+import dev.arbor.forge.FashionJudge;
+import dev.arbor.forge.FrechetDistance;
+import dev.arbor.launcher.ArborFramework;
+import dev.arbor.models.images.FashionMnist;
+import dev.arbor.testkit.framework.RuntimeHarness;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDate;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The image table of BENCHMARKS.md: raster AR, VAR next-scale, SJD and GSD on the forge's Fashion-MNIST priors, with
+ * guidance on and off, through the assembled runtime (Felix, pipeline service, ONNX Runtime backend, the
+ * {@code image-png} post-processor). Per strategy: backend forwards per image, wall time per image, class accuracy of
+ * the generated images by the forge's classifier ({@link FashionJudge}, relative to its accuracy on the real test
+ * images) and the Fréchet distance of its features against the same number of test images, next to the real-vs-real
+ * floor of that sample size (test images against training images). Also the CFG-scale sweep (SVG) and a grid of
+ * samples per strategy (PNG, one row per class).
+ *
+ * <pre>java @argfile dev.arbor.benchmarks.ImageBenchmark DIST OUT [per-class] [sweep-per-class]</pre>
+ */
+public final class ImageBenchmark {
+    private static final int CLASSES = 10;
+    private static final int GRID_COLUMNS = 10;
+
+    /** One measured configuration: a shipped pipeline, optionally with other generator options. */
+    record Variant(String label, String pipeline, Map<String, Object> generatorOptions) {
+    }
+
+    /** What one variant produced. */
+    record Run(Variant variant, float[][] images, int[] labels, double forwardsPerImage, double msPerImage) {
+    }
+
+    private ImageBenchmark() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path dist = Path.of(args.length > 0 ? args[0] : "distribution/target/arbor").toAbsolutePath();
+        Path out = Path.of(args.length > 1 ? args[1] : "benchmarks/results/images").toAbsolutePath();
+        int perClass = args.length > 2 ? Integer.parseInt(args[2]) : 100;
+        int sweepPerClass = args.length > 3 ? Integer.parseInt(args[3]) : 30;
+        Files.createDirectories(out);
+        System.setProperty("OPT_OUT_TRACKING", "true");
+        System.setProperty("ai.djl.offline", "true");
+
+        Path cache = Files.createTempDirectory("arbor-bench-cache");
+        Path home = Files.createTempDirectory("arbor-bench-home");
+        Files.createDirectories(home.resolve("etc/pipelines"));
+        Files.createSymbolicLink(home.resolve("bundles"), dist.resolve("bundles"));
+        Files.createSymbolicLink(home.resolve("models"), dist.resolve("models"));
+        Files.createSymbolicLink(home.resolve("etc/models"), dist.resolve("etc/models"));
+        for (String p : List.of("fashion-ar", "fashion-var", "fashion-ar-sjd", "fashion-ar-gsd")) {
+            Files.copy(dist.resolve("etc/pipelines/" + p + ".json"), home.resolve("etc/pipelines/" + p + ".json"));
+        }
+        FashionMnist test = FashionMnist.load(FashionMnist.Split.TEST);
+        FashionMnist train = FashionMnist.load(FashionMnist.Split.TRAIN);
+        StringBuilder report = new StringBuilder();
+        try (ArborFramework runtime = ArborFramework.start(home, null, Map.of(
+                "org.osgi.framework.system.packages.extra", RuntimeHarness.API_PACKAGES,
+                "arbor.launcher.skip", "arbor-api\\.jar", "arbor.cache", cache.toString(),
+                "arbor.etc.poll.ms", "0"));
+             FashionJudge judge = FashionJudge.load(Path.of("models/trained/fashion-judge/fashion-judge.params"), 1)) {
+            PipelineService pipelines = null;
+            for (String p : List.of("fashion-ar", "fashion-var", "fashion-ar-sjd", "fashion-ar-gsd")) {
+                pipelines = BenchmarkRuntime.awaitReady(runtime, p);
+            }
+            double realAccuracy = judge.accuracy(test.images(), test.labels());
+            List<Variant> variants = List.of(
+                    new Variant("raster AR, CFG", "fashion-ar", Map.of()),
+                    new Variant("raster AR, no CFG", "fashion-ar", Map.of("guidance_scale", 1.0)),
+                    new Variant("VAR next-scale, CFG", "fashion-var", Map.of()),
+                    new Variant("VAR next-scale, no CFG", "fashion-var", Map.of("guidance_scale", 0.0)),
+                    new Variant("SJD (raster, CFG)", "fashion-ar-sjd", Map.of()),
+                    new Variant("GSD (raster, CFG)", "fashion-ar-gsd", Map.of()));
+            int n = perClass * CLASSES;
+            float[][] testFeatures = judge.features(stratified(test, perClass, 0));
+            double floor = FrechetDistance.between(judge.features(stratified(train, perClass, 7)), testFeatures);
+            report.append(String.format(Locale.ROOT, "date %s; %d images per strategy (%d per class, seeds 0..%d); "
+                            + "classifier accuracy on the %d real test images %.4f; real-vs-real Fréchet floor "
+                            + "(%d train vs %d test images) %.3f%n%n", LocalDate.now(), n, perClass, perClass - 1,
+                    test.size(), realAccuracy, n, n, floor));
+            report.append("| strategy | forwards per image | ms per image | class accuracy | vs real | Fréchet "
+                    + "distance | vs floor |\n|---|---|---|---|---|---|---|\n");
+            Map<String, Run> runs = new LinkedHashMap<>();
+            for (Variant v : variants) {
+                Run run = generate(runtime, pipelines, v, perClass);
+                runs.put(v.label(), run);
+                double accuracy = judge.accuracy(run.images(), run.labels());
+                double fd = FrechetDistance.between(judge.features(run.images()), testFeatures);
+                report.append(String.format(Locale.ROOT, "| %s | %.2f | %.1f | %.3f | %.2f | %.2f | %.2f |%n",
+                        v.label(), run.forwardsPerImage(), run.msPerImage(), accuracy, accuracy / realAccuracy, fd,
+                        fd / floor));
+                writeGrid(run, out.resolve(slug(v.label()) + ".png"));
+                System.out.print(report);
+                report.setLength(0);
+            }
+            String table = sweep(runtime, pipelines, judge, test, perClass, sweepPerClass, testFeatures, out);
+            System.out.println(table);
+        }
+    }
+
+    /** CFG-scale sweep of raster AR (LlamaGen's s) and VAR (t at the last scale, weight 1 + t); an SVG plot. */
+    private static String sweep(ArborFramework runtime, PipelineService pipelines, FashionJudge judge, FashionMnist test, int perClass,
+                                int sweepPerClass, float[][] testFeatures, Path out) throws Exception {
+        double[] rasterScales = {1.0, 1.5, 2.0, 3.0, 4.0, 6.0};
+        double[] varScales = {0.0, 0.5, 1.0, 2.0, 3.0, 5.0};
+        float[][] sweepTest = judge.features(stratified(test, sweepPerClass, 0));
+        StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "%nCFG sweep, %d images per point%n"
+                + "| strategy | scale | guidance weight at full strength | class accuracy | Fréchet distance |%n"
+                + "|---|---|---|---|---|%n", sweepPerClass * CLASSES));
+        List<SvgChart.Series> accuracy = new ArrayList<>();
+        List<SvgChart.Series> distance = new ArrayList<>();
+        for (String pipeline : List.of("fashion-ar", "fashion-var")) {
+            boolean var = pipeline.equals("fashion-var");
+            double[] scales = var ? varScales : rasterScales;
+            double[] weights = new double[scales.length];
+            double[] acc = new double[scales.length];
+            double[] fd = new double[scales.length];
+            for (int i = 0; i < scales.length; i++) {
+                Run run = generate(runtime, pipelines, new Variant(pipeline + " s=" + scales[i], pipeline,
+                        Map.of("guidance_scale", scales[i])), sweepPerClass);
+                weights[i] = var ? 1 + scales[i] : scales[i];
+                acc[i] = judge.accuracy(run.images(), run.labels());
+                fd[i] = FrechetDistance.between(judge.features(run.images()), sweepTest);
+                s.append(String.format(Locale.ROOT, "| %s | %.1f | %.1f | %.3f | %.2f |%n", pipeline, scales[i],
+                        weights[i], acc[i], fd[i]));
+            }
+            String name = var ? "VAR next-scale (linear ramp)" : "raster AR (constant)";
+            accuracy.add(new SvgChart.Series(name, weights, acc));
+            distance.add(new SvgChart.Series(name, weights, fd));
+        }
+        SvgChart.lines("Classifier-free guidance on the Fashion-MNIST priors (" + sweepPerClass * CLASSES
+                        + " images per point)", "guidance weight w (uncond + w(cond - uncond))", "",
+                List.of(new SvgChart.LinePanel("class accuracy", accuracy),
+                        new SvgChart.LinePanel("Fréchet distance (classifier features)", distance)),
+                out.resolve("cfg-sweep.svg"));
+        return s.toString();
+    }
+
+    private static Run generate(ArborFramework runtime, PipelineService pipelines, Variant v, int perClass) throws Exception {
+        String name = v.pipeline();
+        if (!v.generatorOptions().isEmpty()) {
+            PipelineDefinition original = pipelines.status(v.pipeline()).orElseThrow().definition();
+            PartRef g = original.generator();
+            name = v.pipeline() + "-bench-" + Math.abs(v.label().hashCode());
+            pipelines.define(new PipelineDefinition(name, v.label(), original.model(), original.tokenizer(),
+                    new PartRef(g.name(), g.options().with(Options.of(v.generatorOptions()))), original.processors(),
+                    original.selector(), original.postProcessors(), original.defaults(), original.overrides()));
+            BenchmarkRuntime.awaitReady(runtime, name);
+        }
+        int n = perClass * CLASSES;
+        float[][] images = new float[n][];
+        int[] labels = new int[n];
+        long forwards = 0;
+        long nanos = 0;
+        int i = 0;
+        for (int k = 0; k < CLASSES; k++) {
+            for (int j = 0; j < perClass; j++) {
+                Completion c = pipelines.complete(CompletionRequest.text(name, Integer.toString(k),
+                        Options.of(Map.of("seed", 1_000L * k + j))), TextSink.DISCARD);
+                Object png = c.stats().get("image");
+                if (!(png instanceof byte[] bytes)) {
+                    throw new IllegalStateException(v.label() + ": no PNG annotation 'image' in " + c.stats().keySet());
+                }
+                images[i] = flatten(Png.decode(bytes));
+                labels[i++] = k;
+                forwards += ((Number) c.stats().get("forward_passes")).longValue();
+                nanos += c.totalNanos();
+            }
+        }
+        return new Run(v, images, labels, forwards / (double) n, nanos / 1e6 / n);
+    }
+
+    /** {@code perClass} images of every class, the {@code offset}-th onwards of each class in file order. */
+    static float[][] stratified(FashionMnist data, int perClass, int offset) {
+        float[][] out = new float[perClass * CLASSES][];
+        int[] seen = new int[CLASSES];
+        int[] taken = new int[CLASSES];
+        for (int i = 0; i < data.size(); i++) {
+            int k = data.label(i);
+            if (seen[k]++ >= offset && taken[k] < perClass) {
+                out[k * perClass + taken[k]++] = data.image(i);
+            }
+        }
+        for (int k = 0; k < CLASSES; k++) {
+            if (taken[k] < perClass) {
+                throw new IllegalStateException("class " + k + " has fewer than " + (offset + perClass) + " images");
+            }
+        }
+        return out;
+    }
+
+    private static float[] flatten(float[][] pixels) {
+        if (pixels.length != FashionMnist.SIDE || pixels[0].length != FashionMnist.SIDE) {
+            throw new IllegalStateException("expected a 28x28 image, got " + pixels[0].length + "x" + pixels.length);
+        }
+        float[] flat = new float[FashionMnist.PIXELS];
+        for (int y = 0; y < FashionMnist.SIDE; y++) {
+            System.arraycopy(pixels[y], 0, flat, y * FashionMnist.SIDE, FashionMnist.SIDE);
+        }
+        return flat;
+    }
+
+    /** One row per class, the first {@value #GRID_COLUMNS} samples, drawn twice as large with a 2 px gap. */
+    static void writeGrid(Run run, Path png) throws IOException {
+        int perClass = run.images().length / CLASSES;
+        int cols = Math.min(GRID_COLUMNS, perClass);
+        int cell = FashionMnist.SIDE * 2 + 2;
+        float[][] grid = new float[CLASSES * cell + 2][cols * cell + 2];
+        for (float[] row : grid) {
+            Arrays.fill(row, 1f);
+        }
+        for (int k = 0; k < CLASSES; k++) {
+            for (int c = 0; c < cols; c++) {
+                float[] image = run.images()[k * perClass + c];
+                for (int y = 0; y < FashionMnist.SIDE * 2; y++) {
+                    for (int x = 0; x < FashionMnist.SIDE * 2; x++) {
+                        grid[2 + k * cell + y][2 + c * cell + x] = image[(y / 2) * FashionMnist.SIDE + x / 2];
+                    }
+                }
+            }
+        }
+        Files.write(png, Png.encode(grid));
+    }
+
+    private static String slug(String label) {
+        return label.toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-").replaceAll("(^-|-$)", "");
+    }
+}
