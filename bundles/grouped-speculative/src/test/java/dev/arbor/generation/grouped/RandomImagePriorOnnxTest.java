@@ -16,6 +16,7 @@ import dev.arbor.api.sampling.Selection;
 import dev.arbor.api.sampling.TokenSelector;
 import dev.arbor.autoregressive.KvCache;
 import dev.arbor.backend.onnxruntime.OnnxRuntimeBackendProvider;
+import dev.arbor.generation.raster.RasterArGenerator;
 import dev.arbor.guidance.Guidance;
 import dev.arbor.jacobi.JacobiDecoder;
 import dev.arbor.models.llama2c.Llama2cConfig;
@@ -37,7 +38,8 @@ import org.junit.jupiter.api.io.TempDir;
  * vocabulary is an image layout's (64 codes, 3 classes, null class, 7x7 = 49 tokens per image, as the fashion prior's
  * raster shape), so the image path — class prompt, null-class row on a batch-2 state, codes only, tokensPerImage —
  * and GSD's input-embedding rows ({@link EmbeddingAccess} of the ONNX backend) run on a real transformer. Greedy must
- * equal the guided greedy loop written here (two KV caches, one token per step, combine, argmax over codes).
+ * equal the guided greedy loop written here (two KV caches, one token per step, combine, argmax over codes) and the
+ * {@code raster-ar} generator's guided greedy image.
  */
 class RandomImagePriorOnnxTest {
     @TempDir
@@ -96,12 +98,17 @@ class RandomImagePriorOnnxTest {
             assertThat(expected).as("guidance changes the image").isNotEqualTo(guidedGreedy(cls, 1.0));
             assertThat(Arrays.stream(expected).distinct().count()).as("a non-degenerate image: %s",
                     Arrays.toString(expected)).isGreaterThan(5);
+            // The raster-ar generator's guided greedy image (batch-2 CFG rows, one token per forward) is the same.
+            GenerationResult raster = new RasterArGenerator().generate(context(cls, Map.of("guidance_scale", 3.0)),
+                    TokenSink.DISCARD);
+            assertThat(raster.forwardPasses()).isEqualTo(layout.tokensPerImage());
             for (String init : List.of("random", "repeat_horizon")) {
                 Map<String, Object> options = Map.of("guidance_scale", 3.0, "draft_init", init);
                 GenerationResult sjd = JacobiDecoder.generate(context(cls, options), TokenSink.DISCARD);
                 GenerationResult gsd = new GroupedSpeculativeGenerator().generate(context(cls, options),
                         TokenSink.DISCARD);
                 assertThat(sjd.tokens()).as("SJD, class %d, %s", cls, init).containsExactly(expected);
+                assertThat(raster.tokens()).as("raster-ar, class %d", cls).containsExactly(expected);
                 assertThat(gsd.tokens()).as("GSD, class %d, %s", cls, init).containsExactly(expected);
                 assertThat(sjd.stats()).containsEntry("cfg.mode", "batch").containsEntry("image.tokens",
                         layout.tokensPerImage());

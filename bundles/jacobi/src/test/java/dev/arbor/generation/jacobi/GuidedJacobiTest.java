@@ -13,6 +13,7 @@ import dev.arbor.api.generation.TokenSink;
 import dev.arbor.api.model.Capability;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.sampling.Sampler;
+import dev.arbor.generation.raster.RasterArGenerator;
 import dev.arbor.guidance.Guidance;
 import dev.arbor.jacobi.JacobiDecoder;
 import dev.arbor.jacobi.TokenRatioRule;
@@ -295,8 +296,8 @@ class GuidedJacobiTest {
 
     /**
      * Image mode (2): the prompt is one class token, the unconditional row the null class, exactly tokensPerImage
-     * codes and nothing else; greedy equals the guided greedy loop over codes only, with random and
-     * repeat_horizon drafts, at window 16 by default.
+     * codes and nothing else; greedy equals the guided greedy loop over codes only (and raster-ar's image), with
+     * random and repeat_horizon drafts, at window 16 by default; canvases per image row as raster-ar streams them.
      */
     @Test
     void imageRequestsGenerateExactlyOneImageOfCodesWithTheNullClassAsUnconditionalRow() {
@@ -308,6 +309,9 @@ class GuidedJacobiTest {
             int[] prompt = {layout.classToken(1)};
             int[] expected = guidedGreedy(toy, prompt, new int[] {layout.nullClassToken()}, 3.0,
                     layout.tokensPerImage(), layout.codes());
+            assertThat(new RasterArGenerator().generate(imageContext(toy, images, prompt, 100, TestSamplers.greedy(),
+                    seed, Map.of("guidance_scale", 3.0)), TokenSink.DISCARD).tokens())
+                    .as("the raster-ar generator's guided greedy image").containsExactly(expected);
             for (String init : List.of("random", "repeat_horizon")) {
                 GenerationResult r = jacobi.generate(imageContext(toy, images, prompt, 100, TestSamplers.greedy(),
                         seed, Map.of("guidance_scale", 3.0, "draft_init", init)), TokenSink.DISCARD);
