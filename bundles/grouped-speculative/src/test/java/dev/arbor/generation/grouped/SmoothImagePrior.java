@@ -18,7 +18,8 @@ import java.util.OptionalInt;
  * class) has the template {@code μ = p} at half the sharpness, so guidance pulls towards the class. As in real
  * images, a prediction depends on its neighbour only in part, which is what lets Jacobi iterations converge faster
  * than one token per forward. Only codes get finite logits. Codes with adjacent ids are the "visually similar"
- * ones, which {@link #embeddings} expresses as points on a line 0.5 apart (squared distance 0.25 between neighbours, under GSD's d_thr of 0.5).
+ * ones, which {@link #embeddings} expresses as points on a line 0.5 apart (squared distance 0.25 between
+ * neighbours, under GSD's d_thr of 0.5).
  */
 final class SmoothImagePrior extends TokenHistoryBackend {
     private final ImageLayout layout;
