@@ -34,10 +34,11 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code fashion-ar} (49 codes per image; plain raster AR needs 49 forwards, one batch-2 forward per token with CFG).
  * Runs only when {@code -Dfashion.ar=PATH/fashion-ar.bin} is given (the prior is trained outside the build), e.g.
  * <pre>mvn -o -pl bundles/grouped-speculative test -Dtest=FashionArForwardsHarness \
- *     -Dfashion.ar=models/trained/fashion-ar/fashion-ar.bin [-Dfashion.images=10] [-Dfashion.cfg=3.0]</pre>
+ *     -Dfashion.ar=models/trained/fashion-ar/fashion-ar.bin [-Dfashion.images=10] [-Dfashion.cfg=2.0]</pre>
  * Sampling at temperature 1 with top-k 100 (a fifth of the codes, as Lumina-mGPT's 2000 of 8192) and
- * guidance_scale 3 (Lumina-mGPT/GSD); window 16, random drafts. The layout is the fashion priors' (512 codes,
- * 10 classes, 7x7, featureDim 16 = 540 ids): the loop needs only the layout, not the VQ decoder.
+ * guidance_scale 2 (the raster-ar default; -Dfashion.cfg=3 is Lumina-mGPT/GSD's); window 16, random drafts. The
+ * layout is the fashion priors' (512 codes, 10 classes, 7x7, featureDim 16 = 540 ids): the loop needs only the
+ * layout, not the VQ decoder.
  */
 class FashionArForwardsHarness {
     @TempDir
@@ -69,7 +70,7 @@ class FashionArForwardsHarness {
         Assumptions.assumeTrue(!path.isEmpty() && Files.isRegularFile(Path.of(path)),
                 "measurement harness: give -Dfashion.ar=PATH/fashion-ar.bin to run it");
         int perStrategy = Integer.getInteger("fashion.images", 10);
-        double scale = Double.parseDouble(System.getProperty("fashion.cfg", "3.0"));
+        double scale = Double.parseDouble(System.getProperty("fashion.cfg", "2.0"));
         ToyImageTokenizer images = new ToyImageTokenizer(ToyImageTokenizer.layout(28, 512, 10, 16, 7), 0);
         ImageLayout layout = images.layout();
         Supplier<Sampler> chain = () -> new Sampler(List.of(topK(100)), INVERSE_CDF);
