@@ -273,7 +273,7 @@ public final class JacobiDecoder {
             this.vocab = card.vocabSize();
             this.prompt = context.prompt().clone();
             DecodeChecks.validatePrompt(prompt, card);
-            this.rows = RowGuidance.read(context, prompt);
+            this.rows = RowGuidance.read(context);
             this.sink = sink;
             if (settings.useCache() && !card.supports(Capability.STATE_TRUNCATE)) {
                 throw new ArborException(ArborException.Kind.INCOMPATIBLE, "Jacobi decoding rolls the KV cache back "

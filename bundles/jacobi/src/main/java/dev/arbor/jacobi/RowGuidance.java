@@ -15,7 +15,7 @@ import java.util.OptionalInt;
 
 /**
  * What a Jacobi request guides and generates, read and validated before any forward: the classifier-free guidance
- * of METHODS.md §3.2 ({@link Guidance#read}: {@code guidance_scale}, default 1 = inert, {@code cfg_convention}
+ * of METHODS.md §3.2 ({@link Guidance#read}: {@code guidance_scale}, text default 1 = inert, {@code cfg_convention}
  * default {@code llamagen} as SJD/GSD's Lumina-mGPT, {@code cfg_ramp} default {@code constant}), the unconditional
  * context, and the image request ({@link ImageRequest}: one class token, a prior covering the layout, a limit of a
  * whole image) when the pipeline's tokenizer is an {@link ImageTokenizer}. An image request's default scale is the
@@ -55,8 +55,8 @@ record RowGuidance(Guidance guidance, int[] uncond, String source, ImageLayout l
         return layout != null;
     }
 
-    /** Reads the options of {@code context} for {@code prompt}; refusals name the option or the cause. */
-    static RowGuidance read(GenerationContext context, int[] prompt) {
+    /** Reads the options of {@code context}; refusals name the option or the cause. */
+    static RowGuidance read(GenerationContext context) {
         Options options = context.options();
         ModelCard card = context.model().card();
         ImageLayout layout = null;
