@@ -7,8 +7,6 @@ import dev.arbor.api.generation.GenerationContext;
 import dev.arbor.api.generation.GenerationResult;
 import dev.arbor.api.generation.TokenSink;
 import dev.arbor.api.model.Capability;
-import dev.arbor.api.model.ForwardRequest;
-import dev.arbor.api.model.ForwardResult;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.sampling.Sampler;
@@ -17,8 +15,9 @@ import dev.arbor.api.sampling.Selection;
 import dev.arbor.api.tokenizer.VocabularyPartition;
 import dev.arbor.autoregressive.DecodeChecks;
 import dev.arbor.autoregressive.DecodeLimits;
-import dev.arbor.autoregressive.KvCache;
 import dev.arbor.autoregressive.TokenOutput;
+import dev.arbor.imagegen.CodeMask;
+import dev.arbor.imagegen.ImageCanvas;
 import dev.arbor.sampling.SamplingMath;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -30,7 +29,8 @@ import java.util.random.RandomGenerator;
 
 /**
  * Speculative Jacobi Decoding (Teng et al. 2024, "Accelerating Auto-regressive Text-to-Image Generation with
- * Training-free Speculative Jacobi Decoding") for a causal LM, one row, with a pluggable {@link AcceptanceRule}.
+ * Training-free Speculative Jacobi Decoding") for a causal LM, with a pluggable {@link AcceptanceRule}, on one row or
+ * on classifier-free guidance rows.
  * Specification: METHODS.md section 3.1; reference {@code github.com/tyshiwo1/Accelerating-T2I-AR-with-SJD @b389cfb :
  * scheduler/jacobi_iteration_lumina_mgpt.py} ({@code SpeculativeSampler.__call__}, {@code prefix_matching_next_tokens},
  * {@code get_multi_token_for_preparation}); GSD's copy of that file ({@code github.com/junhyukso/GSD @4216c7c}) differs
@@ -67,7 +67,7 @@ import java.util.random.RandomGenerator;
  * {@code 0..w-1}; for each verified draft one {@code nextDouble} only when its ratio is strictly between 0 and 1;
  * one {@code nextDouble} for the residual draw at a rejection.
  *
- * <p><b>Choices where the paper and reference leave details open</b> (text LMs, one row):
+ * <p><b>Choices where the paper and reference leave details open</b>:
  * <ul>
  *   <li>No Jacobi "active interval": the reference runs Jacobi iterations only inside the image region; here every
  *       step is a Jacobi step (the window shrinks only at the budget).</li>
@@ -79,21 +79,58 @@ import java.util.random.RandomGenerator;
  *       so {@code acceptance_rate = accepted / drafted} is the fraction of drafted positions that became output.</li>
  * </ul>
  *
- * <p><b>Options</b>: {@code window} (W, default 16 as in the reference tests; 1 is plain autoregressive decoding),
- * {@code init} ({@code random} | {@code repeat}), {@code use_cache} (default true; false is the stateless reference
- * path: every iteration recomputes {@code S + drafts} without a state), {@code max_new_tokens} (can only lower the
- * platform's limit). Prompt validation, budget and stop handling are those of the autoregressive generator.
+ * <p><b>Classifier-free guidance rows</b> (METHODS.md §3.1 "CFG doubles the batch", §3.2), as SJD and GSD run on
+ * Lumina-mGPT and LlamaGen: when {@code guidance_scale} is not inert the target is two rows, the conditional one
+ * (the prompt + S) and the unconditional one (an unconditional context + the same S: option
+ * {@code negative_prompt} / {@code negative_prompt_ids}, else {@code [BOS]} for text as for the {@code cfg}
+ * generator, the null class token for images), fed the same window in one batch-2 forward on one two-row state
+ * when the backend lists BATCH (and PADDING if the two contexts differ in length; the shorter is left-padded),
+ * else on two single-row states (two forwards). Each window row's pair is combined with
+ * {@link dev.arbor.guidance.Guidance#combine} ({@code uncond + s·(cond − uncond)} in the default LlamaGen
+ * convention, step index = the token's position among the generated ones, so ramps move over tokens)
+ * <i>before</i> the processor chain, so p and every recycled q are the same processed guided
+ * distribution and the acceptance stays exact for the guided target {@code ∝ p(x|c)^s·p(x)^(1−s)} per step. A
+ * rejection truncates both rows to the accepted length. Inert guidance (s = 1, the text default) is the one-row loop
+ * above, bit for bit. Without the cache the two rows are two stateless forwards per iteration.
  *
- * <p><b>Stats</b>: {@code speculative.steps} (iterations = target forwards), {@code speculative.drafted},
+ * <p><b>Image requests</b> (the pipeline's tokenizer is an {@link dev.arbor.api.image.ImageTokenizer}): the prompt
+ * must be one class token, the unconditional row is the null class token, exactly
+ * {@link dev.arbor.api.image.ImageLayout#tokensPerImage()} tokens are generated (a smaller limit is refused; stop
+ * tokens do not apply; the partial image is streamed as a canvas after every image row, as raster-ar does), every
+ * window row keeps codes only (ids {@code >= codes} get {@code -inf} after the combine, before the chain), and
+ * fresh random drafts are uniform over the codes (Lumina-mGPT/GSD); {@code repeat_horizon} copies the left
+ * neighbour (LlamaGen). The Jacobi "active interval" of the reference is the whole image here: a raster prior's
+ * sequence is the class token and the codes only, without row-end tokens to skip.
+ *
+ * <p><b>Options</b>: {@code window} (W, default 16 as in the reference tests; 1 is plain autoregressive decoding),
+ * {@code init} or {@code draft_init} ({@code random} | {@code repeat}, alias {@code repeat_horizon}),
+ * {@code use_cache} (default true; false is the stateless reference path: every iteration recomputes
+ * {@code S + drafts} without a state), {@code max_new_tokens} (can only lower the platform's limit);
+ * {@code guidance_scale} (default 1 = off for text, 2 for images as raster-ar), {@code cfg_convention},
+ * {@code cfg_ramp} ({@link
+ * dev.arbor.guidance.Guidance#read}), {@code negative_prompt} / {@code negative_prompt_ids} (the unconditional
+ * context; text default {@code [BOS]}, image default the null class). Prompt validation, budget and stop handling
+ * are those of the autoregressive generator; with guidance both rows must fit the context.
+ *
+ * <p><b>Stats</b>: {@code speculative.steps} (iterations), {@code speculative.drafted},
  * {@code speculative.accepted}, {@code speculative.acceptance_rate}, {@code speculative.tokens_per_step} (emitted
- * tokens per forward), plus {@code jacobi.window}, {@code jacobi.init}, {@code jacobi.rule}, {@code use_cache},
- * {@code budget}, {@code forward_tokens}, {@code decode_nanos}.
+ * tokens per iteration), plus {@code jacobi.window}, {@code jacobi.init}, {@code jacobi.rule}, {@code use_cache},
+ * {@code budget}, {@code forward_tokens} (tokens fed, summed over rows, padding included), {@code decode_nanos};
+ * guided: {@code cfg.scale}, {@code cfg.convention}, {@code cfg.ramp}, {@code cfg.mode} ({@code batch} |
+ * {@code two_states}), {@code cfg.unconditional} (where the unconditional context came from), {@code cfg.guided_rows};
+ * images: {@code image.tokens}. {@code GenerationResult.forwardPasses()} counts backend calls (a batch-2 call once),
+ * which equals the iterations except with two separate states.
  */
 public final class JacobiDecoder {
     /** Option: draft window length W (tokens fed per forward). */
     public static final String WINDOW = "window";
     /** Option: how fresh drafts are initialised, {@code random} or {@code repeat}. */
     public static final String INIT = "init";
+    /**
+     * Option: the same as {@link #INIT} under the SJD reference's name, {@code random} or {@code repeat_horizon}
+     * (LlamaGen's scheme; {@code repeat} is accepted too).
+     */
+    public static final String DRAFT_INIT = "draft_init";
     /**
      * Option: false selects the stateless reference path.
      *
@@ -134,17 +171,31 @@ public final class JacobiDecoder {
         /** Reads and validates the options; a bad value fails with a message naming the key and what is allowed. */
         public static Settings of(Options options) {
             int window = options.integer(WINDOW, DEFAULT_WINDOW, 1, MAX_WINDOW);
-            String init = options.string(INIT, "random").trim().toLowerCase(Locale.ROOT);
-            Init scheme = switch (init) {
-                case "random" -> Init.RANDOM;
-                case "repeat" -> Init.REPEAT;
-                default -> throw ArborException.invalid("option '" + INIT + "' must be 'random' (uniform over the "
-                        + "vocabulary) or 'repeat' (copy the token to the left), got '" + options.string(INIT, "")
-                        + "'");
-            };
+            Init scheme = init(options, INIT, null);
+            Init drafts = init(options, DRAFT_INIT, null);
+            if (scheme != null && drafts != null && scheme != drafts) {
+                throw ArborException.invalid("options '" + INIT + "' and '" + DRAFT_INIT + "' both say how fresh "
+                        + "drafts are initialised and disagree ('" + options.string(INIT, "") + "' vs '"
+                        + options.string(DRAFT_INIT, "") + "'); give one of them");
+            }
+            Init chosen = scheme != null ? scheme : drafts != null ? drafts : Init.RANDOM;
             boolean useCache = DecodeLimits.useCache(options);
             int cap = DecodeLimits.cap(options);
-            return new Settings(window, scheme, useCache, cap);
+            return new Settings(window, chosen, useCache, cap);
+        }
+
+        private static Init init(Options options, String key, Init absent) {
+            if (!options.has(key)) {
+                return absent;
+            }
+            String init = options.string(key, "random").trim().toLowerCase(Locale.ROOT);
+            return switch (init) {
+                case "random" -> Init.RANDOM;
+                case "repeat", "repeat_horizon" -> Init.REPEAT;
+                default -> throw ArborException.invalid("option '" + key + "' must be 'random' (uniform over the "
+                        + "vocabulary, or over the codes of an image) or 'repeat' / 'repeat_horizon' (copy the token "
+                        + "to the left), got '" + options.string(key, "") + "'");
+            };
         }
     }
 
@@ -167,7 +218,7 @@ public final class JacobiDecoder {
         return null;
     }
 
-    /** Decodes one request with SJD's token ratio ({@link TokenRatioRule}). */
+    /** Decodes one request with SJD's token ratio ({@link TokenRatioRule}); the options are validated here. */
     public static GenerationResult generate(GenerationContext context, TokenSink sink) {
         return generate(context, sink, TokenRatioRule.INSTANCE, Settings.of(context.options()));
     }
@@ -195,6 +246,8 @@ public final class JacobiDecoder {
         private final ModelCard card;
         private final int vocab;
         private final int[] prompt;
+        private final RowGuidance rows;
+        private final TokenSink sink;
         private final int budget;
         private final Sampler sampler;
         private final SamplingContext history;
@@ -210,7 +263,7 @@ public final class JacobiDecoder {
         private int steps;
         private long drafted;
         private long accepted;
-        private long forwardTokens;
+        private int guidedRows;
 
         Run(GenerationContext context, TokenSink sink, AcceptanceRule rule, Settings settings) {
             this.rule = rule;
@@ -220,20 +273,30 @@ public final class JacobiDecoder {
             this.vocab = card.vocabSize();
             this.prompt = context.prompt().clone();
             DecodeChecks.validatePrompt(prompt, card);
+            this.rows = RowGuidance.read(context);
+            this.sink = sink;
             if (settings.useCache() && !card.supports(Capability.STATE_TRUNCATE)) {
                 throw new ArborException(ArborException.Kind.INCOMPATIBLE, "Jacobi decoding rolls the KV cache back "
                         + "after a rejection, but " + card.name() + " does not offer " + Capability.STATE_TRUNCATE
                         + "; use a backend whose state supports truncate, or option use_cache=false (stateless, "
                         + "recomputes the whole sequence every iteration)");
             }
-            this.budget = DecodeLimits.budget(context, prompt.length, settings.cap());
+            this.budget = budget(context, settings, prompt.length, rows);
             this.sampler = DecodeChecks.sampler(context);
-            this.output = new TokenOutput(context, sink, prompt, budget);
+            // An image is exactly tokensPerImage codes: stop tokens do not apply (a prior without a card sidecar
+            // gets llama2.c's default EOS, id 1, which is a code of an image vocabulary).
+            GenerationContext commits = !rows.image() ? context : new GenerationContext(model, context.tokenizer(),
+                    context.prompt(), context.maxNewTokens(), context.samplers(), new int[0], context.seed(),
+                    context.options(), context.cancellation(), context.models());
+            this.output = new TokenOutput(commits, sink, prompt, budget);
             this.history = output.history();
             this.rng = output.random();
             int low = 0;
             int high = vocab;
-            if (context.tokenizer() != null) {
+            if (rows.image()) {
+                // Only codes are image tokens (Lumina-mGPT and GSD draw fresh drafts uniformly over the image ids).
+                high = rows.layout().codes();
+            } else if (context.tokenizer() != null) {
                 VocabularyPartition partition = context.tokenizer().partition();
                 int lo = Math.max(0, partition.textStart());
                 int hi = Math.min(vocab, partition.textEnd());
@@ -246,50 +309,53 @@ public final class JacobiDecoder {
             this.initHigh = high;
         }
 
+        /**
+         * The family's budget; with guidance both rows must fit the context (a batch-2 state holds the longer
+         * context for both rows); an image is exactly {@code tokensPerImage} tokens, and a limit below that is refused.
+         */
+        private static int budget(GenerationContext context, Settings settings, int promptLength, RowGuidance rows) {
+            int budget = DecodeLimits.budget(context, promptLength, settings.cap());
+            int max = context.model().card().maxPositions();
+            if (rows.guided()) {
+                budget = Math.min(budget, max - Math.max(promptLength, rows.uncond().length));
+            }
+            if (rows.image()) {
+                int tokens = rows.layout().tokensPerImage();
+                if (budget < tokens) {
+                    throw ArborException.invalid("an image of " + rows.layout() + " is " + tokens + " tokens, but this "
+                            + "request may generate only " + budget + " (the smallest of max_tokens "
+                            + context.maxNewTokens() + ", option max_new_tokens and the context of "
+                            + context.model().card().name() + ", " + max + " positions" + (rows.guided()
+                            ? ", for both guidance rows" : "") + "); raise the limit to " + tokens);
+                }
+                budget = tokens;
+            }
+            return budget;
+        }
+
         GenerationResult decode() {
             long start = System.nanoTime();
-            KvCache cache = null;
+            TargetRows target = TargetRows.open(model, prompt, rows.uncond(), settings.useCache() && budget > 0);
+            int guidanceSteps = rows.image() ? rows.layout().tokensPerImage() : Math.max(1, budget);
+            ImageCanvas canvas = rows.image() ? new ImageCanvas(sink, budget, rows.layout().nullClassToken()) : null;
             try {
-                if (settings.useCache() && budget > 0) {
-                    cache = new KvCache(model);
-                }
-                boolean prefilled = false;
                 while (output.hasRoom() && !output.cancelled()) {
                     int window = Math.min(settings.window(), output.left());
                     int n = window - 1;
                     refillDrafts(n);
                     int historyLength = history.length();
+                    int generated = output.generated();
 
-                    // 1. One forward over [last(S), d_1..d_n] (or S + drafts on the first / stateless iteration).
-                    ForwardResult result;
-                    int[] input;
-                    if (cache == null || !prefilled) {
-                        int[] s = history.tokens();
-                        input = Arrays.copyOf(s, s.length + n);
-                        System.arraycopy(drafts, 0, input, s.length, n);
-                        int[] rows = new int[window];
-                        for (int j = 0; j < window; j++) {
-                            rows[j] = s.length - 1 + j;
-                        }
-                        result = cache != null ? cache.append(input, rows) : model.forward(
-                                ForwardRequest.builder(new int[][] {input}).logitRows(new int[][] {rows}).build());
-                    } else {
-                        input = new int[window];
-                        input[0] = history.token(historyLength - 1);
-                        System.arraycopy(drafts, 0, input, 1, n);
-                        result = cache.append(input, null);
-                    }
-                    prefilled = true;
+                    // 1. One forward over [last(S), d_1..d_n] for every row (or each row's sequence + drafts on
+                    //    the first / stateless iteration).
+                    int[] s = history.tokens();
+                    int[] u = rows.guided() ? unconditionalSequence(s) : null;
+                    float[][][] logitRows = target.forward(s, u, Arrays.copyOf(drafts, n), window);
                     steps++;
                     drafted += n;
-                    forwardTokens += input.length;
-                    if (result.logits() == null || result.logits().length < 1 || result.logits()[0].length != window) {
-                        throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, card.name() + " returned "
-                                + (result.logits() == null || result.logits().length < 1 ? "no" :
-                                result.logits()[0].length) + " logit rows for a request of " + window);
-                    }
 
-                    // 2. Process every row with its own history and draw the advanced tokens.
+                    // 2. Combine each window row's guided logits, keep codes only for an image, process every row
+                    //    with its own history and draw the advanced tokens.
                     float[][] processed = new float[window][];
                     float[][] distributions = new float[window][];
                     double[][] p = new double[window][];
@@ -299,7 +365,17 @@ public final class JacobiDecoder {
                         if (j > 0) {
                             history.append(drafts[j - 1]);
                         }
-                        float[] logits = DecodeChecks.checkedCopy(result.logits(0, j), card);
+                        float[] logits = DecodeChecks.checkedCopy(logitRows[0][j], card);
+                        if (rows.guided()) {
+                            float[] uncond = DecodeChecks.checkedCopy(logitRows[1][j], card);
+                            float[] combined = rows.guidance().combine(logits, uncond, generated + j, guidanceSteps,
+                                    card.name());
+                            guidedRows += combined == logits ? 0 : 1;
+                            logits = combined;
+                        }
+                        if (rows.image()) {
+                            CodeMask.apply(logits, rows.layout().codes());
+                        }
                         Selection selection = sampler.sample(logits, history);
                         DecodeChecks.checkToken(selection.token(), card);
                         float[] dist = selection.distribution();
@@ -345,10 +421,8 @@ public final class JacobiDecoder {
                         out[window - 1] = advanced[window - 1];
                     }
 
-                    // 4. KV rollback: keep every committed token but the last.
-                    if (cache != null) {
-                        cache.rollback(historyLength - 1 + k);
-                    }
+                    // 4. KV rollback: every row keeps every committed token but the last.
+                    target.rollback(generated - 1 + k);
 
                     // 5. Recycle the un-accepted tail's advanced tokens as drafts, with their p as q.
                     drafts = Arrays.copyOfRange(advanced, k, window);
@@ -360,15 +434,19 @@ public final class JacobiDecoder {
                         int token = out[i];
                         double logProb = token == advanced[i] ? advancedLogProb[i] : logSoftmaxAt(processed[i], token);
                         open = output.commit(token, new Selection(token, distributions[i], logProb, p[i][token]));
+                        if (open && canvas != null) {
+                            canvas.put(token);
+                            if (canvas.decoded() % rows.layout().side(0) == 0) {
+                                canvas.stream();
+                            }
+                        }
                     }
                     if (!open) {
                         break;
                     }
                 }
             } finally {
-                if (cache != null) {
-                    cache.close();
-                }
+                target.close();
             }
             Map<String, Object> stats = new LinkedHashMap<>();
             stats.put("speculative.steps", steps);
@@ -381,10 +459,30 @@ public final class JacobiDecoder {
             stats.put("jacobi.rule", rule.getClass().getSimpleName());
             stats.put("use_cache", settings.useCache());
             stats.put("budget", budget);
-            stats.put("forward_tokens", forwardTokens);
+            stats.put("forward_tokens", target.forwardTokens());
+            if (rows.guided()) {
+                stats.put("cfg.scale", rows.guidance().scale());
+                stats.put("cfg.convention", rows.guidance().convention().name().toLowerCase(Locale.ROOT));
+                stats.put("cfg.ramp", rows.guidance().ramp().name().toLowerCase(Locale.ROOT));
+                stats.put("cfg.mode", target.mode());
+                stats.put("cfg.unconditional", rows.source());
+                stats.put("cfg.guided_rows", guidedRows);
+            }
+            if (rows.image()) {
+                stats.put("image.tokens", rows.layout().tokensPerImage());
+            }
             stats.put("decode_nanos", System.nanoTime() - start);
             rule.stats().forEach(stats::putIfAbsent);
-            return output.result(steps, stats);
+            return output.result(target.calls(), stats);
+        }
+
+        /** The unconditional row's sequence: its context followed by the tokens accepted so far. */
+        private int[] unconditionalSequence(int[] cond) {
+            int[] uncond = rows.uncond();
+            int g = cond.length - prompt.length;
+            int[] out = Arrays.copyOf(uncond, uncond.length + g);
+            System.arraycopy(cond, prompt.length, out, uncond.length, g);
+            return out;
         }
 
         /** Keeps at most {@code n} pending drafts and appends fresh ones until there are {@code n}. */

@@ -5,5 +5,5 @@
  * {@code METHODS.md} section 3.1 and the accept/reject primitive of section 2.2.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
+@org.osgi.annotation.versioning.Version("1.2.0")
 package dev.arbor.jacobi;

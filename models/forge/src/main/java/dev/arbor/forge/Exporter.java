@@ -253,7 +253,7 @@ public final class Exporter {
         return a;
     }
 
-    private static double[] softmax(float[] logits) {
+    static double[] softmax(float[] logits) {
         double max = Double.NEGATIVE_INFINITY;
         for (float l : logits) {
             max = Math.max(max, l);
@@ -270,7 +270,7 @@ public final class Exporter {
         return p;
     }
 
-    private static int argmax(double[] p) {
+    static int argmax(double[] p) {
         int b = 0;
         for (int i = 1; i < p.length; i++) {
             if (p[i] > p[b]) {

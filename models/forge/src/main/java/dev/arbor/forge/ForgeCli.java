@@ -38,6 +38,17 @@ public final class ForgeCli {
         Forge forge() {
             return new Forge(modelsRoot(), work, threads, System.out::println);
         }
+
+        @Option(names = "--trained", description = "image priors: folder holding fashion-vq/ (default: models/trained "
+                + "when it exists, as in the repository, else models, as in an installation)")
+        Path trained;
+
+        ImagePriors imagePriors() {
+            Path t = trained != null ? trained
+                    : java.nio.file.Files.isDirectory(Path.of("models", "trained")) ? Path.of("models", "trained")
+                    : Path.of("models");
+            return new ImagePriors(work, t, threads, System.out::println);
+        }
     }
 
     @Command(name = "corpus", description = "Build (or reuse) the distilled corpus of a recipe, train its tokenizer "
@@ -53,6 +64,10 @@ public final class ForgeCli {
         @Override
         public Integer call() throws Exception {
             Recipe r = Recipe.read(recipe);
+            if (r.isImagePrior()) {
+                throw dev.arbor.api.ArborException.invalid("recipe " + recipe + " trains an image prior: it has no "
+                        + "corpus; run 'forge train' (it tokenizes Fashion-MNIST itself)");
+            }
             Forge f = common.forge();
             r = smoke ? r.smokeVariant() : r;
             f.corpus(r);
@@ -92,6 +107,12 @@ public final class ForgeCli {
             if (steps != null) {
                 r = r.withSteps(steps);
             }
+            if (r.isImagePrior()) {
+                ImagePriors p = common.imagePriors();
+                p.train(r, budgetMinutes);
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"), judge, smoke ? 10 : samples);
+                return 0;
+            }
             Forge f = common.forge();
             f.train(r, out, judge, budgetMinutes);
             f.export(r, out, new Exporter.Measure(smoke ? 3 : samples, smoke ? 32 : 200, true, judge));
@@ -122,6 +143,11 @@ public final class ForgeCli {
         public Integer call() throws Exception {
             Recipe r = Recipe.read(recipe);
             r = smoke ? r.smokeVariant() : r;
+            if (r.isImagePrior()) {
+                ImagePriors p = common.imagePriors();
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"), judge, smoke ? 10 : samples);
+                return 0;
+            }
             common.forge().export(r, out, new Exporter.Measure(samples, smoke ? 32 : 200, !noOnnx, judge));
             return 0;
         }

@@ -163,25 +163,47 @@ public final class LlamaNet implements AutoCloseable {
     public NDArray forward(NDManager scope, int[][] tokens, int[][] positions, NDArray bias) {
         int b = tokens.length;
         int t = tokens[0].length;
+        long[] ids = new long[b * t];
+        for (int r = 0; r < b; r++) {
+            for (int j = 0; j < t; j++) {
+                ids[r * t + j] = tokens[r][j];
+            }
+        }
+        NDArray idx = scope.create(ids, new Shape(b, t));
+        NDArray x = scoped(scope, emb.get(idx.flatten())).reshape(b, t, cfg.dim());
+        return layers(scope, x, positions, bias);
+    }
+
+    /**
+     * Logits [B, T, vocab] for input embeddings that are mixtures of embedding rows, {@code x = weights · E}:
+     * {@code weights} [B, T, vocab] (a one-hot row is exactly the token path's input), so the gradient reaches the
+     * embedding table and the exported table is all a backend needs to rebuild the input (VAR's next-scale inputs,
+     * see {@link NextScaleObjective}). Positions and bias as {@link #forward}.
+     */
+    public NDArray forwardMixture(NDManager scope, NDArray weights, int[][] positions, NDArray bias) {
+        return layers(scope, weights.matMul(emb), positions, bias);
+    }
+
+    /** The transformer on input embeddings x [B, T, dim]: the layers, the final norm and the classifier. */
+    private NDArray layers(NDManager scope, NDArray x, int[][] positions, NDArray bias) {
+        Shape xs = x.getShape();
+        int b = Math.toIntExact(xs.get(0));
+        int t = Math.toIntExact(xs.get(1));
         int d = cfg.dim();
         int heads = cfg.nHeads();
         int hs = cfg.headSize();
         int half = hs / 2;
-        long[] ids = new long[b * t];
         float[] cos = new float[b * t * half];
         float[] sin = new float[b * t * half];
         for (int r = 0; r < b; r++) {
             for (int j = 0; j < t; j++) {
-                ids[r * t + j] = tokens[r][j];
                 int pos = positions[r][j];
                 System.arraycopy(ropeCos, pos * half, cos, (r * t + j) * half, half);
                 System.arraycopy(ropeSin, pos * half, sin, (r * t + j) * half, half);
             }
         }
-        NDArray idx = scope.create(ids, new Shape(b, t));
         NDArray c = scope.create(cos, new Shape(b, t, 1, half));
         NDArray s = scope.create(sin, new Shape(b, t, 1, half));
-        NDArray x = scoped(scope, emb.get(idx.flatten())).reshape(b, t, d);
         NDArray scale = constant(scope, (float) (1 / Math.sqrt(hs)));
         NDArray eps = constant(scope, RMS_EPS);
         NDArray minusHalf = constant(scope, -0.5f);

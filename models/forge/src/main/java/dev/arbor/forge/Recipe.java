@@ -11,7 +11,10 @@ import java.nio.file.Path;
  */
 public record Recipe(String name, String description, long seed, Corpus corpus, TokenizerSpec tokenizer,
                      Architecture model, Objective objective, Optimizer optimizer, int steps, int batchSize,
-                     int logEvery, int checkpointEvery, int evalBatches, Smoke smoke) {
+                     int logEvery, int checkpointEvery, int evalBatches, Smoke smoke, ImageSpec image) {
+
+    /** Objective kinds that train a class-conditional image prior on Fashion-MNIST instead of a text model. */
+    public static final java.util.Set<String> IMAGE_KINDS = java.util.Set.of("image-raster", "image-next-scale");
 
     /**
      * The distilled corpus: stories sampled from {@code teacher} (path under the models folder) until
@@ -41,7 +44,19 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
                             double gradClip) {
     }
 
-    /** The test-sized run: a few steps on a small slice of the corpus with a small tokenizer. */
+    /**
+     * The data of an image prior: Fashion-MNIST tokenized by {@code tokenizer} (a models/images VQ file, relative to
+     * the trained-models folder: patch VQ for "image-raster", multi-scale VQ for "image-next-scale"),
+     * the class token replaced by the null class with probability {@code condDropout} (classifier-free guidance);
+     * {@code trainLimit} / {@code heldoutLimit} > 0 keep only the first images of the train / test split.
+     */
+    public record ImageSpec(String tokenizer, double condDropout, int trainLimit, int heldoutLimit) {
+    }
+
+    /**
+     * The test-sized run: a few steps on a small slice of the corpus with a small tokenizer (an image prior uses
+     * steps, batch_size and lr only, on the first 64 training and 16 test images).
+     */
     public record Smoke(int steps, int batchSize, int seqLen, long corpusBytes, int vocabSize, double lr) {
     }
 
@@ -55,8 +70,23 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
         }
     }
 
-    /** This recipe shrunk to its smoke section: fewer steps, smaller batch, shorter sequences, a corpus slice. */
+    /** True for a Fashion-MNIST image prior (objective image-raster or image-next-scale). */
+    public boolean isImagePrior() {
+        return IMAGE_KINDS.contains(objective.kind);
+    }
+
+    /**
+     * This recipe shrunk to its smoke section: fewer steps, smaller batch, shorter sequences, a corpus slice (for an
+     * image prior: the smoke steps, batch and lr on the first 64 training and 16 test images).
+     */
     public Recipe smokeVariant() {
+        if (isImagePrior()) {
+            Optimizer o = new Optimizer(smoke.lr, smoke.lr, 0, optimizer.weightDecay, optimizer.beta1,
+                    optimizer.beta2, optimizer.gradClip);
+            ImageSpec i = new ImageSpec(image.tokenizer, image.condDropout, 64, 16);
+            return new Recipe(name + "-smoke", description, seed, null, null, model, objective, o, smoke.steps,
+                    smoke.batchSize, 1, smoke.steps, 2, smoke, i);
+        }
         Corpus c = new Corpus(corpus.teacher, corpus.teacherTokenizer, corpus.seed, corpus.temperature, corpus.topP,
                 corpus.maxStoryTokens, smoke.corpusBytes, corpus.heldoutFraction < 0.1 ? 0.1 : corpus.heldoutFraction);
         Architecture a = new Architecture(model.dim, model.hiddenDim, model.nLayers, model.nHeads, smoke.seqLen,
@@ -64,19 +94,23 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
         Optimizer o = new Optimizer(smoke.lr, smoke.lr, 0, optimizer.weightDecay, optimizer.beta1, optimizer.beta2,
                 optimizer.gradClip);
         return new Recipe(name + "-smoke", description, seed, c, new TokenizerSpec(smoke.vocabSize), a, objective, o,
-                smoke.steps, smoke.batchSize, 1, smoke.steps, 2, smoke);
+                smoke.steps, smoke.batchSize, 1, smoke.steps, 2, smoke, image);
     }
 
     /** This recipe with another step count (e.g. to reproduce a time-capped run). */
     public Recipe withSteps(int n) {
         return new Recipe(name, description, seed, corpus, tokenizer, model, objective, optimizer, n, batchSize,
-                logEvery, checkpointEvery, evalBatches, smoke);
+                logEvery, checkpointEvery, evalBatches, smoke, image);
     }
 
     void validate(String source) {
         String where = "recipe " + source + ": ";
         if (name == null || !name.matches("[a-z0-9][a-z0-9-]*")) {
             throw ArborException.invalid(where + "name must be lower-case letters, digits and '-', got " + name);
+        }
+        if (objective != null && IMAGE_KINDS.contains(objective.kind)) {
+            validateImagePrior(where);
+            return;
         }
         if (corpus == null || tokenizer == null || model == null || objective == null || optimizer == null
                 || smoke == null) {
@@ -100,8 +134,34 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
                             + model.seqLen + " and smoke seq_len " + smoke.seqLen + ", got " + objective.blockSize);
                 }
             }
-            default -> throw ArborException.invalid(where + "objective kind must be ar, mdlm or bd, got "
+            default -> throw ArborException.invalid(where + "objective kind must be ar, mdlm, bd, image-raster or "
+                    + "image-next-scale, got "
                     + objective.kind);
+        }
+        if (steps < 1 || batchSize < 1 || smoke.steps < 1 || smoke.batchSize < 1) {
+            throw ArborException.invalid(where + "steps and batch_size must be positive (smoke too)");
+        }
+    }
+
+    private void validateImagePrior(String where) {
+        if (model == null || optimizer == null || image == null || smoke == null) {
+            throw ArborException.invalid(where + "objective " + objective.kind + " needs the sections model, "
+                    + "optimizer, image and smoke");
+        }
+        if (corpus != null || tokenizer != null) {
+            throw ArborException.invalid(where + "an image prior has no corpus or tokenizer section: its data is "
+                    + "Fashion-MNIST through image.tokenizer");
+        }
+        if (image.tokenizer == null || image.tokenizer.isBlank()) {
+            throw ArborException.invalid(where + "image.tokenizer must name a VQ file (models/trained/fashion-vq/...)");
+        }
+        if (!(image.condDropout >= 0 && image.condDropout < 1) || image.trainLimit < 0 || image.heldoutLimit < 0) {
+            throw ArborException.invalid(where + "image.cond_dropout must be in [0, 1) and the limits >= 0, got "
+                    + image.condDropout + ", " + image.trainLimit + ", " + image.heldoutLimit);
+        }
+        if (model.dim % model.nHeads != 0 || (model.dim / model.nHeads) % 2 != 0) {
+            throw ArborException.invalid(where + "dim " + model.dim + " must be a multiple of n_heads " + model.nHeads
+                    + " with an even head size (RoPE rotates pairs)");
         }
         if (steps < 1 || batchSize < 1 || smoke.steps < 1 || smoke.batchSize < 1) {
             throw ArborException.invalid(where + "steps and batch_size must be positive (smoke too)");

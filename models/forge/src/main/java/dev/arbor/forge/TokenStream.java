@@ -8,7 +8,7 @@ import java.util.SplittableRandom;
  * Stories packed into one token stream, each as BOS, its tokens (llama2.c encode, dummy prefix included) and EOS,
  * the way a pipeline sees a prompt (BOS first) and stops (EOS); training windows are drawn from it.
  */
-public final class TokenStream {
+public final class TokenStream implements Windows {
     private final int[] tokens;
     private final long bytes;
 
@@ -81,6 +81,7 @@ public final class TokenStream {
         java.nio.file.Files.move(tmp, cache, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
 
+    @Override
     public int length() {
         return tokens.length;
     }
@@ -91,6 +92,7 @@ public final class TokenStream {
     }
 
     /** {@code count} windows of {@code len} tokens at uniformly random offsets. */
+    @Override
     public int[][] randomWindows(int count, int len, SplittableRandom rng) {
         if (tokens.length < len) {
             throw new IllegalArgumentException("the corpus has " + tokens.length + " tokens, fewer than one window of "
@@ -105,6 +107,7 @@ public final class TokenStream {
     }
 
     /** Window {@code i} of consecutive non-overlapping windows of {@code len} (wrapping), for evaluation. */
+    @Override
     public int[] window(int i, int len) {
         int perPass = Math.max(1, (tokens.length - len) / len + 1);
         int start = (i % perPass) * len;
@@ -112,6 +115,7 @@ public final class TokenStream {
     }
 
     /** How many distinct non-overlapping windows of {@code len} the stream holds. */
+    @Override
     public int windowCount(int len) {
         return tokens.length < len ? 0 : (tokens.length - len) / len + 1;
     }

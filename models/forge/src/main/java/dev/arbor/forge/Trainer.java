@@ -75,7 +75,7 @@ public final class Trainer {
     }
 
     /** Runs every step; returns the per-step training losses. */
-    public List<Float> run(TokenStream train, NDManager manager, Path runDir) throws IOException {
+    public List<Float> run(Windows train, NDManager manager, Path runDir) throws IOException {
         SplittableRandom rng = new SplittableRandom(recipe.seed());
         int seqLen = recipe.model().seqLen();
         int window = objective.windowLength(seqLen);
@@ -198,13 +198,13 @@ public final class Trainer {
      * The objective's loss on held-out windows with noise from a fixed seed: the mean next-token cross-entropy for
      * "ar", the masked-diffusion bound (ELBO) per token for "mdlm" and "bd". Consecutive windows from the start.
      */
-    public static double heldOutLoss(LlamaNet net, TrainingObjective objective, TokenStream heldOut, int seqLen,
+    public static double heldOutLoss(LlamaNet net, TrainingObjective objective, Windows heldOut, int seqLen,
                                      int batchSize, int batches, long seed, NDManager manager) {
         SplittableRandom rng = new SplittableRandom(seed ^ 0x5DEECE66DL);
         int window = objective.windowLength(seqLen);
         int available = heldOut.windowCount(window);
         if (available == 0) {
-            throw new IllegalArgumentException("held-out text has " + heldOut.length() + " tokens, fewer than one "
+            throw new IllegalArgumentException("held-out data has " + heldOut.length() + " ids, fewer than one "
                     + "window of " + window);
         }
         int n = Math.min(batches * batchSize, Math.max(available, batchSize));

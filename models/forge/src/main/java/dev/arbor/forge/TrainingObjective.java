@@ -26,9 +26,14 @@ public interface TrainingObjective {
     /** The additive attention bias for the batch's input length, or null for full attention. */
     NDArray bias(NDManager scope, int inputLength);
 
+    /** The logits [B, T, vocab] of the batch's input under {@code net}: by default its tokens through the embedding. */
+    default NDArray logits(LlamaNet net, NDManager scope, Batch batch) {
+        return net.forward(scope, batch.tokens(), batch.positions(), bias(scope, batch.tokens()[0].length));
+    }
+
     /** The loss of {@code batch} under {@code net}: a scalar attached to {@code scope}. */
     default NDArray loss(LlamaNet net, NDManager scope, Batch batch) {
-        NDArray logits = net.forward(scope, batch.tokens(), batch.positions(), bias(scope, batch.tokens()[0].length));
+        NDArray logits = logits(net, scope, batch);
         int b = batch.tokens().length;
         int s = batch.scored();
         if (s < batch.tokens()[0].length) {

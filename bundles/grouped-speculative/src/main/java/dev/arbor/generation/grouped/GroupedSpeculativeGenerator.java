@@ -17,9 +17,11 @@ import org.osgi.service.component.annotations.Component;
 
 /**
  * Part {@code grouped-speculative}: Grouped Speculative Decoding (GSD, So et al. 2025), which the reference README
- * calls "heavily based on" SJD: the same Jacobi loop ({@link JacobiDecoder}, options {@code window}, {@code init},
- * {@code use_cache}, {@code max_new_tokens}, stats {@code speculative.*}) with the grouped acceptance ratio of
- * {@link GroupedRatioRule} (options {@code neighbours_below} = 7, {@code neighbours_above} = 6, {@code p_thr} = 0.15,
+ * calls "heavily based on" SJD: the same Jacobi loop ({@link JacobiDecoder}, options {@code window}, {@code init} /
+ * {@code draft_init}, {@code use_cache}, {@code max_new_tokens}, classifier-free guidance rows with
+ * {@code guidance_scale} as the paper runs Lumina-mGPT, image requests, stats {@code speculative.*} and
+ * {@code cfg.*}) with the grouped acceptance ratio of {@link GroupedRatioRule}, computed on the combined (guided)
+ * processed rows (options {@code neighbours_below} = 7, {@code neighbours_above} = 6, {@code p_thr} = 0.15,
  * {@code d_thr} = 0.5, the reference's values; extra stats {@code grouped.*}).
  *
  * <p>Needs the model's input-embedding matrix through {@link ModelBackend#extension}({@link EmbeddingAccess}); a

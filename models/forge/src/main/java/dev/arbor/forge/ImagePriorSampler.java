@@ -1,0 +1,142 @@
+package dev.arbor.forge;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.arbor.api.image.ImageLayout;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Draws class-conditional images from a trained prior for the model card, batched on the DJL network (the export
+ * check proves it computes what the exported file computes): raster priors token by token (LlamaGen, Sun et al.
+ * 2024), next-scale priors scale by scale (VAR, Tian et al. 2024). Classifier-free guidance (Ho and Salimans 2022)
+ * in LlamaGen's form {@code u + s·(c − u)} over the code logits (s = 1: the conditional model alone), softmax at
+ * temperature 1. Not a decoder for users: the pipelines decode the exported files; this measures the weights.
+ */
+final class ImagePriorSampler {
+    private final LlamaNet net;
+    private final ImagePriors.Setup setup;
+    private final ImageLayout layout;
+
+    ImagePriorSampler(LlamaNet net, ImagePriors.Setup setup) {
+        this.net = net;
+        this.setup = setup;
+        this.layout = setup.layout();
+    }
+
+    /** One image's tokens per entry of {@code classes}, guidance scale {@code s}, randomness from {@code rng}. */
+    int[][] sample(int[] classes, float s, SplittableRandom rng, NDManager manager) {
+        return setup.multiScale() == null ? raster(classes, s, rng, manager) : nextScale(classes, s, rng, manager);
+    }
+
+    /** The prompt rows: the class tokens, then (with guidance) as many null-class rows. */
+    private int[] prompts(int[] classes, boolean guided) {
+        int n = classes.length;
+        int[] p = new int[guided ? 2 * n : n];
+        for (int i = 0; i < n; i++) {
+            p[i] = layout.classToken(classes[i]);
+            if (guided) {
+                p[n + i] = layout.nullClassToken();
+            }
+        }
+        return p;
+    }
+
+    private int[][] raster(int[] classes, float s, SplittableRandom rng, NDManager manager) {
+        int n = classes.length;
+        boolean guided = s != 1f;
+        int[] prompt = prompts(classes, guided);
+        int rows = prompt.length;
+        int len = layout.tokensPerImage();
+        int[][] seq = new int[rows][1 + len];
+        for (int r = 0; r < rows; r++) {
+            seq[r][0] = prompt[r];
+        }
+        for (int j = 0; j < len; j++) {
+            int t = j + 1;
+            int[][] in = new int[rows][];
+            for (int r = 0; r < rows; r++) {
+                in[r] = Arrays.copyOf(seq[r], t);
+            }
+            try (NDManager scope = manager.newSubManager()) {
+                NDArray logits = net.forward(scope, in, TrainingObjective.sequentialPositions(rows, t),
+                        LlamaNet.bias(scope, t, (q, k) -> k <= q));
+                float[] last = logits.get(":, " + (t - 1) + ", :").toFloatArray();
+                int v = net.config().vocabSize();
+                for (int i = 0; i < n; i++) {
+                    int tok = draw(last, i * v, guided ? (n + i) * v : -1, s, rng);
+                    seq[i][t] = tok;
+                    if (guided) {
+                        seq[n + i][t] = tok;
+                    }
+                }
+            }
+        }
+        int[][] out = new int[n][];
+        for (int i = 0; i < n; i++) {
+            out[i] = Arrays.copyOfRange(seq[i], 1, 1 + len);
+        }
+        return out;
+    }
+
+    private int[][] nextScale(int[] classes, float s, SplittableRandom rng, NDManager manager) {
+        int n = classes.length;
+        boolean guided = s != 1f;
+        int[] prompt = prompts(classes, guided);
+        int rows = prompt.length;
+        NextScaleObjective o = (NextScaleObjective) setup.objective();
+        int[] segment = o.segments();
+        int[][] tokens = new int[rows][layout.tokensPerImage()];
+        int v = net.config().vocabSize();
+        for (int k = 0; k < layout.scaleCount(); k++) {
+            int t = layout.scaleStart(k + 1);
+            int[][] ids = new int[rows][t];
+            for (int r = 0; r < rows; r++) {
+                ids[r][0] = prompt[r];
+                for (int p = 1; p < t; p++) {
+                    ids[r][p] = layout.levelToken(segment[p]);
+                }
+            }
+            try (NDManager scope = manager.newSubManager()) {
+                NDArray weights = scope.create(o.inputWeights(ids, tokens, v), new Shape(rows, t, v));
+                float[] logits = net.forwardMixture(scope, weights, TrainingObjective.sequentialPositions(rows, t),
+                        o.bias(scope, t)).toFloatArray();
+                for (int p = layout.scaleStart(k); p < t; p++) {
+                    for (int i = 0; i < n; i++) {
+                        int tok = draw(logits, (i * t + p) * v, guided ? ((n + i) * t + p) * v : -1, s, rng);
+                        tokens[i][p] = tok;
+                        if (guided) {
+                            tokens[n + i][p] = tok;
+                        }
+                    }
+                }
+            }
+        }
+        return Arrays.copyOf(tokens, n);
+    }
+
+    /** A code drawn from the guided distribution of the conditional row at {@code c} and unconditional at {@code u}. */
+    private int draw(float[] logits, int c, int u, float s, SplittableRandom rng) {
+        int codes = layout.codes();
+        double[] l = new double[codes];
+        double max = Double.NEGATIVE_INFINITY;
+        for (int x = 0; x < codes; x++) {
+            l[x] = u < 0 ? logits[c + x] : logits[u + x] + s * (logits[c + x] - logits[u + x]);
+            max = Math.max(max, l[x]);
+        }
+        double sum = 0;
+        for (int x = 0; x < codes; x++) {
+            l[x] = Math.exp(l[x] - max);
+            sum += l[x];
+        }
+        double target = rng.nextDouble() * sum;
+        for (int x = 0; x < codes; x++) {
+            target -= l[x];
+            if (target <= 0) {
+                return x;
+            }
+        }
+        return codes - 1;
+    }
+}
