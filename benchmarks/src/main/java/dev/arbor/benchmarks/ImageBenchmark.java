@@ -13,6 +13,7 @@ import dev.arbor.forge.FashionJudge;
 import dev.arbor.forge.FrechetDistance;
 import dev.arbor.launcher.ArborFramework;
 import dev.arbor.models.images.FashionMnist;
+import dev.arbor.models.images.VqImageTokenizer;
 import dev.arbor.testkit.framework.RuntimeHarness;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -40,8 +41,12 @@ public final class ImageBenchmark {
     private static final int CLASSES = 10;
     private static final int GRID_COLUMNS = 10;
 
-    /** One measured configuration: a shipped pipeline, optionally with other generator options. */
-    record Variant(String label, String pipeline, Map<String, Object> generatorOptions) {
+    /** One measured configuration: a shipped pipeline, optionally with other generator and request options. */
+    record Variant(String label, String pipeline, Map<String, Object> generatorOptions,
+                   Map<String, Object> requestOptions) {
+        Variant(String label, String pipeline, Map<String, Object> generatorOptions) {
+            this(label, pipeline, generatorOptions, Map.of());
+        }
     }
 
     /** What one variant produced. */
@@ -87,8 +92,9 @@ public final class ImageBenchmark {
                     new Variant("raster AR, no CFG", "fashion-ar", Map.of("guidance_scale", 1.0)),
                     new Variant("VAR next-scale, CFG", "fashion-var", Map.of()),
                     new Variant("VAR next-scale, no CFG", "fashion-var", Map.of("guidance_scale", 0.0)),
-                    new Variant("SJD (raster, CFG)", "fashion-ar-sjd", Map.of()),
-                    new Variant("GSD (raster, CFG)", "fashion-ar-gsd", Map.of()));
+                    new Variant("SJD (raster, CFG), window 16", "fashion-ar-sjd", Map.of()),
+                    new Variant("GSD (raster, CFG), window 16", "fashion-ar-gsd", Map.of()),
+                    new Variant("GSD (raster, CFG), window 8", "fashion-ar-gsd", Map.of("window", 8)));
             int n = perClass * CLASSES;
             float[][] testFeatures = judge.features(stratified(test, perClass, 0));
             double floor = FrechetDistance.between(judge.features(stratified(train, perClass, 7)), testFeatures);
@@ -98,10 +104,22 @@ public final class ImageBenchmark {
                     test.size(), realAccuracy, n, n, floor));
             report.append("| strategy | forwards per image | ms per image | class accuracy | vs real | Fréchet "
                     + "distance | vs floor |\n|---|---|---|---|---|---|---|\n");
-            Map<String, Run> runs = new LinkedHashMap<>();
+            float[][] originals = stratified(train, perClass, 7);
+            for (String file : List.of("fashion-patch-vq.bin", "fashion-msvq.bin")) {
+                VqImageTokenizer tokenizer = VqImageTokenizer.read(dist.resolve("models/fashion-vq/" + file),
+                        VqImageTokenizer.FASHION_CLASSES);
+                float[][] reconstructed = new float[originals.length][];
+                for (int i = 0; i < originals.length; i++) {
+                    reconstructed[i] = flatten(tokenizer.decodeImage(tokenizer.encodeImage(square(originals[i]))));
+                }
+                double fd = FrechetDistance.between(judge.features(reconstructed), testFeatures);
+                double accuracy = judge.accuracy(reconstructed, labels(perClass));
+                report.append(String.format(Locale.ROOT, "| %s reconstruction of %d training images (the tokenizer's "
+                                + "bound) | – | – | %.3f | %.2f | %.2f | %.2f |%n", file, originals.length, accuracy,
+                        accuracy / realAccuracy, fd, fd / floor));
+            }
             for (Variant v : variants) {
                 Run run = generate(runtime, pipelines, v, perClass);
-                runs.put(v.label(), run);
                 double accuracy = judge.accuracy(run.images(), run.labels());
                 double fd = FrechetDistance.between(judge.features(run.images()), testFeatures);
                 report.append(String.format(Locale.ROOT, "| %s | %.2f | %.1f | %.3f | %.2f | %.2f | %.2f |%n",
@@ -111,8 +129,9 @@ public final class ImageBenchmark {
                 System.out.print(report);
                 report.setLength(0);
             }
-            String table = sweep(runtime, pipelines, judge, test, perClass, sweepPerClass, testFeatures, out);
-            System.out.println(table);
+            if (sweepPerClass > 0) {
+                System.out.println(sweep(runtime, pipelines, judge, test, perClass, sweepPerClass, testFeatures, out));
+            }
         }
     }
 
@@ -173,8 +192,10 @@ public final class ImageBenchmark {
         int i = 0;
         for (int k = 0; k < CLASSES; k++) {
             for (int j = 0; j < perClass; j++) {
+                Map<String, Object> request = new LinkedHashMap<>(v.requestOptions());
+                request.put("seed", 1_000L * k + j);
                 Completion c = pipelines.complete(CompletionRequest.text(name, Integer.toString(k),
-                        Options.of(Map.of("seed", 1_000L * k + j))), TextSink.DISCARD);
+                        Options.of(request)), TextSink.DISCARD);
                 Object png = c.stats().get("image");
                 if (!(png instanceof byte[] bytes)) {
                     throw new IllegalStateException(v.label() + ": no PNG annotation 'image' in " + c.stats().keySet());
@@ -205,6 +226,22 @@ public final class ImageBenchmark {
             }
         }
         return out;
+    }
+
+    private static int[] labels(int perClass) {
+        int[] labels = new int[perClass * CLASSES];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = i / perClass;
+        }
+        return labels;
+    }
+
+    private static float[][] square(float[] flat) {
+        float[][] pixels = new float[FashionMnist.SIDE][FashionMnist.SIDE];
+        for (int y = 0; y < FashionMnist.SIDE; y++) {
+            System.arraycopy(flat, y * FashionMnist.SIDE, pixels[y], 0, FashionMnist.SIDE);
+        }
+        return pixels;
     }
 
     private static float[] flatten(float[][] pixels) {

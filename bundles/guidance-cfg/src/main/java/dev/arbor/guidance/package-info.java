@@ -5,5 +5,5 @@
  * image generators and by speculative strategies that run guided rows.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package dev.arbor.guidance;

@@ -5,13 +5,12 @@ import dev.arbor.api.Options;
 import dev.arbor.api.generation.GenerationContext;
 import dev.arbor.api.model.Capability;
 import dev.arbor.api.model.ModelCard;
-import dev.arbor.api.tokenizer.Tokenizer;
 import dev.arbor.guidance.CfgConvention;
 import dev.arbor.guidance.CfgRamp;
 import dev.arbor.guidance.Guidance;
+import dev.arbor.guidance.UnconditionalContext;
 import java.util.Arrays;
 import java.util.Locale;
-import java.util.OptionalInt;
 
 /**
  * The options of the {@code cfg} generator, read and validated before any forward runs; every refusal names the
@@ -36,9 +35,9 @@ record CfgSettings(Guidance guidance, int interval, Mode mode, int[] uncond, Str
     /** Option: LlamaGen's {@code cfg_interval}: -1 guides every token, i &gt;= 0 guides tokens 0..i+1 only. */
     static final String CFG_INTERVAL = "cfg_interval";
     /** Option: text of the unconditional (negative) context, encoded with the pipeline's tokenizer. */
-    static final String NEGATIVE_PROMPT = "negative_prompt";
+    static final String NEGATIVE_PROMPT = UnconditionalContext.NEGATIVE_PROMPT;
     /** Option: ids of the unconditional (negative) context, used as they are. */
-    static final String NEGATIVE_PROMPT_IDS = "negative_prompt_ids";
+    static final String NEGATIVE_PROMPT_IDS = UnconditionalContext.NEGATIVE_PROMPT_IDS;
     /** Option: {@code auto}, {@code fork} or {@code batch}. */
     static final String MODE = "mode";
 
@@ -103,78 +102,17 @@ record CfgSettings(Guidance guidance, int interval, Mode mode, int[] uncond, Str
             throw ArborException.invalid("option '" + MODE + "' must be auto, fork or batch, got '"
                     + options.string(MODE, "") + "'");
         }
-        boolean hasText = options.has(NEGATIVE_PROMPT);
-        boolean hasIds = options.has(NEGATIVE_PROMPT_IDS);
-        if (hasText && hasIds) {
-            throw ArborException.invalid("give at most one of options '" + NEGATIVE_PROMPT + "' and '"
-                    + NEGATIVE_PROMPT_IDS + "'");
-        }
-        int[] explicitIds = hasIds ? options.integers(NEGATIVE_PROMPT_IDS) : null;
+        UnconditionalContext.checkOptions(options);
         if (guidance.inert()) {
             // s = 1 (t = 0, cfg = 0) is exactly unguided (LlamaGen runs no unconditional row then either):
             // validate, compute nothing.
             return new CfgSettings(guidance, interval, null, null, "none (guidance_scale "
                     + (int) guidance.convention().inert() + ")");
         }
-        int[] uncond;
-        String source;
-        if (hasIds) {
-            uncond = explicitIds;
-            source = NEGATIVE_PROMPT_IDS;
-        } else if (hasText) {
-            Tokenizer tokenizer = context.tokenizer();
-            if (tokenizer == null) {
-                throw ArborException.invalid("option '" + NEGATIVE_PROMPT + "' needs the pipeline's tokenizer, and "
-                        + "this request has none; give '" + NEGATIVE_PROMPT_IDS + "' instead");
-            }
-            uncond = tokenizer.encode(options.string(NEGATIVE_PROMPT, ""), true);
-            source = NEGATIVE_PROMPT;
-        } else {
-            uncond = defaultUnconditional(card, context.tokenizer());
-            source = "bos";
-        }
-        validateUnconditional(uncond, card, source);
+        UnconditionalContext unconditional = UnconditionalContext.read(context, -1);
+        int[] uncond = unconditional.ids();
+        String source = unconditional.source();
         return new CfgSettings(guidance, interval, resolveMode(modeName, card, prompt, uncond), uncond, source);
-    }
-
-    /**
-     * The unconditional context when no negative prompt is given: the empty prompt as the model sees it, i.e.
-     * {@code [BOS]} (the model card's BOS, else the tokenizer's), else what the tokenizer encodes {@code ""} to with
-     * special tokens. A causal LM needs at least one token to predict from, so a model with neither is refused.
-     */
-    private static int[] defaultUnconditional(ModelCard card, Tokenizer tokenizer) {
-        OptionalInt bos = card.bosTokenId().isPresent() ? card.bosTokenId()
-                : tokenizer != null ? tokenizer.bosTokenId() : OptionalInt.empty();
-        if (bos.isPresent()) {
-            return new int[] {bos.getAsInt()};
-        }
-        int[] empty = tokenizer == null ? new int[0] : tokenizer.encode("", true);
-        if (empty.length > 0) {
-            return empty;
-        }
-        throw ArborException.invalid(card.name() + " has no BOS token, so the default unconditional context (the "
-                + "empty prompt) has no token to predict from; give option '" + NEGATIVE_PROMPT + "' or '"
-                + NEGATIVE_PROMPT_IDS + "' as the unconditional context");
-    }
-
-    private static void validateUnconditional(int[] uncond, ModelCard card, String source) {
-        if (uncond.length == 0) {
-            throw ArborException.invalid("the unconditional context from '" + source + "' is empty; a causal model "
-                    + "needs at least one token (start it with BOS" + (card.bosTokenId().isPresent()
-                    ? ", id " + card.bosTokenId().getAsInt() : "") + ")");
-        }
-        if (uncond.length >= card.maxPositions()) {
-            throw ArborException.invalid("the unconditional context from '" + source + "' has " + uncond.length
-                    + " tokens but " + card.name() + "'s context is " + card.maxPositions() + "; shorten it to at most "
-                    + (card.maxPositions() - 1) + " tokens");
-        }
-        for (int i = 0; i < uncond.length; i++) {
-            if (uncond[i] < 0 || uncond[i] >= card.vocabSize()) {
-                throw ArborException.invalid("token " + i + " of the unconditional context from '" + source
-                        + "' has id " + uncond[i] + ", outside " + card.name() + "'s vocabulary [0, "
-                        + card.vocabSize() + ")");
-            }
-        }
     }
 
     /**
