@@ -40,6 +40,10 @@ import java.util.Map;
 public final class ImageBenchmark {
     private static final int CLASSES = 10;
     private static final int GRID_COLUMNS = 10;
+    private static final List<String> PIPELINES = List.of("fashion-ar", "fashion-var", "fashion-ar-sjd",
+            "fashion-ar-gsd", "fashion-ar-watermarked");
+    /** The watermark key of the benchmark's {@code fashion-ar-watermarked} (a fixed value: results repeat). */
+    private static final String WATERMARK_KEY = "424242";
 
     /** One measured configuration: a shipped pipeline, optionally with other generator and request options. */
     record Variant(String label, String pipeline, Map<String, Object> generatorOptions,
@@ -50,7 +54,8 @@ public final class ImageBenchmark {
     }
 
     /** What one variant produced. */
-    record Run(Variant variant, float[][] images, int[] labels, double forwardsPerImage, double msPerImage) {
+    record Run(Variant variant, float[][] images, int[] labels, double forwardsPerImage, double msPerImage,
+               int watermarkDetected) {
     }
 
     private ImageBenchmark() {
@@ -71,7 +76,7 @@ public final class ImageBenchmark {
         Files.createSymbolicLink(home.resolve("bundles"), dist.resolve("bundles"));
         Files.createSymbolicLink(home.resolve("models"), dist.resolve("models"));
         Files.createSymbolicLink(home.resolve("etc/models"), dist.resolve("etc/models"));
-        for (String p : List.of("fashion-ar", "fashion-var", "fashion-ar-sjd", "fashion-ar-gsd")) {
+        for (String p : PIPELINES) {
             Files.copy(dist.resolve("etc/pipelines/" + p + ".json"), home.resolve("etc/pipelines/" + p + ".json"));
         }
         FashionMnist test = FashionMnist.load(FashionMnist.Split.TEST);
@@ -80,10 +85,10 @@ public final class ImageBenchmark {
         try (ArborFramework runtime = ArborFramework.start(home, null, Map.of(
                 "org.osgi.framework.system.packages.extra", RuntimeHarness.API_PACKAGES,
                 "arbor.launcher.skip", "arbor-api\\.jar", "arbor.cache", cache.toString(),
-                "arbor.etc.poll.ms", "0"));
+                "arbor.etc.poll.ms", "0", "arbor.watermark.key", WATERMARK_KEY));
              FashionJudge judge = FashionJudge.load(Path.of("models/trained/fashion-judge/fashion-judge.params"), 1)) {
             PipelineService pipelines = null;
-            for (String p : List.of("fashion-ar", "fashion-var", "fashion-ar-sjd", "fashion-ar-gsd")) {
+            for (String p : PIPELINES) {
                 pipelines = BenchmarkRuntime.awaitReady(runtime, p);
             }
             double realAccuracy = judge.accuracy(test.images(), test.labels());
@@ -94,7 +99,8 @@ public final class ImageBenchmark {
                     new Variant("VAR next-scale, no CFG", "fashion-var", Map.of("guidance_scale", 0.0)),
                     new Variant("SJD (raster, CFG), window 16", "fashion-ar-sjd", Map.of()),
                     new Variant("GSD (raster, CFG), window 16", "fashion-ar-gsd", Map.of()),
-                    new Variant("GSD (raster, CFG), window 8", "fashion-ar-gsd", Map.of("window", 8)));
+                    new Variant("GSD (raster, CFG), window 8", "fashion-ar-gsd", Map.of("window", 8)),
+                    new Variant("raster AR, CFG, LBW watermark (green ratio 0.5, bias 4)", "fashion-ar-watermarked", Map.of()));
             int n = perClass * CLASSES;
             float[][] testFeatures = judge.features(stratified(test, perClass, 0));
             double floor = FrechetDistance.between(judge.features(stratified(train, perClass, 7)), testFeatures);
@@ -125,6 +131,10 @@ public final class ImageBenchmark {
                 report.append(String.format(Locale.ROOT, "| %s | %.2f | %.1f | %.3f | %.2f | %.2f | %.2f |%n",
                         v.label(), run.forwardsPerImage(), run.msPerImage(), accuracy, accuracy / realAccuracy, fd,
                         fd / floor));
+                if (run.watermarkDetected() > 0) {
+                    report.append(String.format(Locale.ROOT, "%n(%s: the detector flags %d of %d generated images "
+                            + "from their tokens)%n%n", v.label(), run.watermarkDetected(), n));
+                }
                 writeGrid(run, out.resolve(slug(v.label()) + ".png"));
                 System.out.print(report);
                 report.setLength(0);
@@ -189,6 +199,7 @@ public final class ImageBenchmark {
         int[] labels = new int[n];
         long forwards = 0;
         long nanos = 0;
+        int detected = 0;
         int i = 0;
         for (int k = 0; k < CLASSES; k++) {
             for (int j = 0; j < perClass; j++) {
@@ -203,10 +214,13 @@ public final class ImageBenchmark {
                 images[i] = flatten(Png.decode(bytes));
                 labels[i++] = k;
                 forwards += ((Number) c.stats().get("forward_passes")).longValue();
+                if (c.stats().get("watermark") instanceof Map<?, ?> report && Boolean.TRUE.equals(report.get("detected"))) {
+                    detected++;
+                }
                 nanos += c.totalNanos();
             }
         }
-        return new Run(v, images, labels, forwards / (double) n, nanos / 1e6 / n);
+        return new Run(v, images, labels, forwards / (double) n, nanos / 1e6 / n, detected);
     }
 
     /** {@code perClass} images of every class, the {@code offset}-th onwards of each class in file order. */
