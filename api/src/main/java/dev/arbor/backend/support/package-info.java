@@ -5,5 +5,5 @@
  * {@link dev.arbor.api.model.DecodeState} leaves no choice.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package dev.arbor.backend.support;

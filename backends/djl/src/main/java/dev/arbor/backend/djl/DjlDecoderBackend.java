@@ -23,6 +23,7 @@ import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.StateWrite;
 import dev.arbor.backend.support.BatchingOptions;
+import dev.arbor.backend.support.RequestChecks;
 import dev.arbor.backend.support.StepCoalescer;
 import java.util.Arrays;
 import java.util.EnumSet;
@@ -459,38 +460,11 @@ final class DjlDecoderBackend implements ModelBackend, EmbeddingAccess {
     }
 
     private void checkTokens(int[][] tokens, int batch, int lq) {
-        for (int b = 0; b < batch; b++) {
-            if (tokens[b] == null || tokens[b].length != lq) {
-                throw ArborException.invalid("all rows of a forward request need the same number of tokens: row 0 has "
-                        + lq + ", row " + b + " has " + (tokens[b] == null ? "none" : tokens[b].length)
-                        + " (left-pad shorter rows)");
-            }
-            for (int t : tokens[b]) {
-                if (t < 0 || t >= card.vocabSize()) {
-                    throw ArborException.invalid("token id " + t + " in row " + b + " is outside the vocabulary [0, "
-                            + card.vocabSize() + ") of '" + card.name() + "'");
-                }
-            }
-        }
+        RequestChecks.tokens(tokens, batch, lq, card);
     }
 
-    /** Every row holds {@code lq} vectors of the model's embedding width. */
     private void checkEmbeddings(float[][][] embeds, int batch, int lq) {
-        for (int b = 0; b < batch; b++) {
-            if (embeds[b] == null || embeds[b].length != lq) {
-                throw ArborException.invalid("all rows of a forward request need the same number of input "
-                        + "embeddings: row 0 has " + lq + ", row " + b + " has "
-                        + (embeds[b] == null ? "none" : embeds[b].length) + " (left-pad shorter rows)");
-            }
-            for (int j = 0; j < lq; j++) {
-                float[] e = embeds[b][j];
-                if (e == null || e.length != embeddingWidth) {
-                    throw ArborException.invalid("input embedding [" + b + "][" + j + "] has "
-                            + (e == null ? "no values" : "width " + e.length) + " but model '" + card.name()
-                            + "' takes input embeddings of width " + embeddingWidth + " (its hidden size)");
-                }
-            }
-        }
+        RequestChecks.embeddings(embeds, batch, lq, embeddingWidth, card, "input embeddings");
     }
 
     private static float[] flatFloats(float[][][] values, int batch, int lq) {
