@@ -14,22 +14,18 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
  * Runs {@link LbwImageRobustness} and writes its tables to {@code target/lbw-image-robustness-*.md}.
  *
- * <p>Always: the toy sampler over the committed patch VQ's codes. With {@code -Darbor.lbw.prior=PATH} (a llama2c
- * raster prior such as {@code models/trained/fashion-ar/fashion-ar.bin}, path relative to the repository root or
- * absolute): the same measurement on images sampled from that prior. With {@code -Darbor.lbw.images=DIR}: on the
- * PNGs of DIR (watermarked by a pipeline with key {@code -Darbor.lbw.key}). Knobs: {@code arbor.lbw.count} (images,
+ * <p>The toy sampler over the committed patch VQ's codes; {@link LbwImageRobustnessHarness} (run on request only)
+ * measures a trained prior or a directory of a pipeline's PNGs the same way. Knobs: {@code arbor.lbw.count} (images,
  * default 200), {@code arbor.lbw.bias} (δ, default 4), {@code arbor.lbw.mode} (soft|hard), {@code
  * arbor.lbw.temperature} (default 1), {@code arbor.lbw.top_k} (default 0 = off), {@code arbor.lbw.green_ratio} and
  * {@code arbor.lbw.pool_size} (the pool as the pipeline sets it; default the bundle's), {@code arbor.lbw.search}
  * (radius of the alignment-search rows, default 2, 0 = none). Example:
- * {@code mvn -o -pl bundles/watermark-lbw test -Dtest=LbwImageRobustnessTest
- * -Darbor.lbw.prior=models/trained/fashion-ar/fashion-ar.bin -Darbor.lbw.count=500}.
+ * {@code mvn -o -pl bundles/watermark-lbw test -Dtest=LbwImageRobustnessTest -Darbor.lbw.count=500}.
  */
 class LbwImageRobustnessTest {
     static final String KEY = "image-robustness-key-73d0";
@@ -178,31 +174,6 @@ class LbwImageRobustnessTest {
         return rows;
     }
 
-    @Test
-    void priorRobustness() throws IOException {
-        String prior = System.getProperty("arbor.lbw.prior");
-        Assumptions.assumeTrue(prior != null, "give -Darbor.lbw.prior=PATH to measure a raster prior");
-        VqImageTokenizer tokenizer = VqImageTokenizer.committed();
-        Path checkpoint = fromRoot(prior);
-        Map<String, Object> embed = embedOptions(tokenizer.layout().codes());
-        double temperature = Double.parseDouble(System.getProperty("arbor.lbw.temperature", "1"));
-        int topK = Integer.getInteger("arbor.lbw.top_k", 0);
-        long start = System.nanoTime();
-        List<int[]> marked = LbwImageRobustness.samplePrior(checkpoint, tokenizer, Options.of(embed), count(), 1_000,
-                temperature, topK);
-        List<int[]> plain = LbwImageRobustness.samplePrior(checkpoint, tokenizer, null, count(), 500_000,
-                temperature, topK);
-        System.out.printf("sampled 2 x %d images from %s in %.1f s%n", count(), checkpoint,
-                (System.nanoTime() - start) / 1e9);
-        Options detector = LbwImageRobustness.detectorOptions(KEY, pool());
-        List<LbwImageRobustness.Row> rows = new ArrayList<>(LbwImageRobustness.measure(tokenizer, marked, plain,
-                detector, LbwImageRobustness.standard(), 11));
-        rows.addAll(searchRows(tokenizer, marked, plain, detector));
-        write("prior", LbwImageRobustness.table(checkpoint.getFileName() + ", " + embed.get("mode") + " bias "
-                + embed.get("bias") + ", temperature " + temperature + ", top-k " + topK + ", no CFG, alpha 0.01",
-                rows));
-    }
-
     /** Rows with the alignment search of radius {@code arbor.lbw.search} (default 2; 0 = none). */
     static List<LbwImageRobustness.Row> searchRows(VqImageTokenizer tokenizer, List<int[]> marked, List<int[]> plain,
                                                    Options detector) {
@@ -222,20 +193,6 @@ class LbwImageRobustnessTest {
             rows.add(LbwImageRobustness.measureWithAlignmentSearch(tokenizer, marked, detector, p, radius, 11));
         }
         return rows;
-    }
-
-    @Test
-    void pngDirectoryRobustness() throws IOException {
-        String dir = System.getProperty("arbor.lbw.images");
-        Assumptions.assumeTrue(dir != null, "give -Darbor.lbw.images=DIR -Darbor.lbw.key=KEY to measure PNGs");
-        VqImageTokenizer tokenizer = VqImageTokenizer.committed();
-        String key = System.getProperty("arbor.lbw.key");
-        List<int[]> marked = LbwImageRobustness.readPngs(fromRoot(dir), tokenizer);
-        Options detector = LbwImageRobustness.detectorOptions(key, pool());
-        List<LbwImageRobustness.Row> rows = new ArrayList<>(LbwImageRobustness.measure(tokenizer, marked, List.of(),
-                detector, LbwImageRobustness.standard(), 11));
-        rows.addAll(searchRows(tokenizer, marked, List.of(), detector));
-        write("pngs", LbwImageRobustness.table(dir + ", alpha 0.01", rows));
     }
 
     /**
