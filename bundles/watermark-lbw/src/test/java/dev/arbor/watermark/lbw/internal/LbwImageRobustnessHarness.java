@@ -1,5 +1,6 @@
 package dev.arbor.watermark.lbw.internal;
 
+import dev.arbor.models.images.VqImageTokenizer;
 import static dev.arbor.watermark.lbw.internal.LbwImageRobustnessTest.KEY;
 import static dev.arbor.watermark.lbw.internal.LbwImageRobustnessTest.count;
 import static dev.arbor.watermark.lbw.internal.LbwImageRobustnessTest.embedOptions;
@@ -31,7 +32,7 @@ class LbwImageRobustnessHarness {
     void priorRobustness() throws IOException {
         String prior = System.getProperty("arbor.lbw.prior");
         require(prior, "-Darbor.lbw.prior=PATH (a llama2c raster prior)");
-        VqImageTokenizer tokenizer = VqImageTokenizer.committed();
+        VqImageTokenizer tokenizer = CommittedTokenizers.committed();
         Path checkpoint = fromRoot(prior);
         Map<String, Object> embed = embedOptions(tokenizer.layout().codes());
         double temperature = Double.parseDouble(System.getProperty("arbor.lbw.temperature", "1"));
@@ -56,7 +57,7 @@ class LbwImageRobustnessHarness {
     void pngDirectoryRobustness() throws IOException {
         String dir = System.getProperty("arbor.lbw.images");
         require(dir, "-Darbor.lbw.images=DIR -Darbor.lbw.key=KEY (PNGs a watermarked pipeline wrote)");
-        VqImageTokenizer tokenizer = VqImageTokenizer.committed();
+        VqImageTokenizer tokenizer = CommittedTokenizers.committed();
         String key = System.getProperty("arbor.lbw.key");
         List<int[]> marked = LbwImageRobustness.readPngs(fromRoot(dir), tokenizer);
         Options detector = LbwImageRobustness.detectorOptions(key, pool());

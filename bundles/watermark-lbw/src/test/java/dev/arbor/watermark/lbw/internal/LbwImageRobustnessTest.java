@@ -1,5 +1,6 @@
 package dev.arbor.watermark.lbw.internal;
 
+import dev.arbor.models.images.VqImageTokenizer;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.arbor.api.Options;
@@ -78,7 +79,7 @@ class LbwImageRobustnessTest {
 
     @Test
     void toySamplerRobustness() throws IOException {
-        List<LbwImageRobustness.Row> rows = toy(VqImageTokenizer.committed(), "toy", "patch VQ");
+        List<LbwImageRobustness.Row> rows = toy(CommittedTokenizers.committed(), "toy", "patch VQ");
         LbwImageRobustness.Row clean = rows.get(1);
         assertThat(clean.perturbation()).startsWith("none");
         assertThat(clean.codesKept()).isEqualTo(1.0); // a PNG round trip of a decoded map re-tokenizes exactly
@@ -97,7 +98,7 @@ class LbwImageRobustnessTest {
     /** What re-registering a shifted image (searching ±2 px, Bonferroni over 25 alignments) would recover. */
     @Test
     void alignmentSearchRecoversShifts() throws IOException {
-        VqImageTokenizer tokenizer = VqImageTokenizer.committed();
+        VqImageTokenizer tokenizer = CommittedTokenizers.committed();
         ToyCodeSampler toy = new ToyCodeSampler(tokenizer, Arrays.copyOf(
                 FashionMnist.load(FashionMnist.Split.TRAIN).images(), 10_000));
         Map<String, Object> embed = embedOptions(tokenizer.layout().codes());
@@ -132,12 +133,12 @@ class LbwImageRobustnessTest {
      */
     @Test
     void toySamplerRobustnessNextScale() throws IOException {
-        List<LbwImageRobustness.Row> rows = toy(VqImageTokenizer.committedMultiScale(), "toy-msvq",
+        List<LbwImageRobustness.Row> rows = toy(CommittedTokenizers.committedMultiScale(), "toy-msvq",
                 "multi-scale VQ");
         assertThat(rows.get(0).detected()).isLessThan(0.05);
         assertThat(rows.get(1).detected()).isGreaterThan(rows.get(0).detected());
         // the best case, coherent maps: codes of real test images, decoded, PNG, re-encoded
-        VqImageTokenizer tokenizer = VqImageTokenizer.committedMultiScale();
+        VqImageTokenizer tokenizer = CommittedTokenizers.committedMultiScale();
         float[][] test = FashionMnist.load(FashionMnist.Split.TEST).images();
         long kept = 0;
         long all = 0;
@@ -202,7 +203,7 @@ class LbwImageRobustnessTest {
      */
     @Test
     void priorSourceSamplesCodesFromALlama2cCheckpoint() throws IOException {
-        VqImageTokenizer tokenizer = VqImageTokenizer.committed();
+        VqImageTokenizer tokenizer = CommittedTokenizers.committed();
         Path checkpoint = Path.of("target", "random-fashion-prior.bin").toAbsolutePath();
         dev.arbor.models.llama2c.RandomLlama2cCheckpoint.write(new dev.arbor.models.llama2c.Llama2cConfig(16, 32, 1,
                 2, 2, tokenizer.layout().vocabSize(), 64, true), 42, checkpoint);

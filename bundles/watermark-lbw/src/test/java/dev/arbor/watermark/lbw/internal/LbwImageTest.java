@@ -1,5 +1,6 @@
 package dev.arbor.watermark.lbw.internal;
 
+import dev.arbor.models.images.VqImageTokenizer;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.arbor.api.Options;
@@ -37,7 +38,7 @@ class LbwImageTest {
 
     @BeforeAll
     static void load() {
-        tokenizer = VqImageTokenizer.committed();
+        tokenizer = CommittedTokenizers.committed();
         test = FashionMnist.load(FashionMnist.Split.TEST);
         float[][] train = Arrays.copyOf(FashionMnist.load(FashionMnist.Split.TRAIN).images(), 10_000);
         toy = new ToyCodeSampler(tokenizer, train);
@@ -111,7 +112,7 @@ class LbwImageTest {
     /** The same null through the next-scale prior's multi-scale VQ (104 codes per image). */
     @Test
     void falsePositivesOnRealTestImagesAreNominalForTheMultiScaleTokenizer() {
-        VqImageTokenizer multiScale = VqImageTokenizer.committedMultiScale();
+        VqImageTokenizer multiScale = CommittedTokenizers.committedMultiScale();
         int n = 1000;
         int flagged = 0;
         for (int i = 0; i < n; i++) {
