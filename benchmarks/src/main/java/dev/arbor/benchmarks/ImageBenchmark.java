@@ -25,6 +25,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The image table of BENCHMARKS.md: raster AR, VAR next-scale, SJD and GSD on the forge's Fashion-MNIST priors, with
@@ -40,8 +41,25 @@ import java.util.Map;
 public final class ImageBenchmark {
     private static final int CLASSES = 10;
     private static final int GRID_COLUMNS = 10;
-    private static final List<String> PIPELINES = List.of("fashion-ar", "fashion-var", "fashion-ar-sjd",
-            "fashion-ar-gsd", "fashion-ar-watermarked");
+    /** Every measured configuration, in table order (part 1's strategies, then part 2's). */
+    private static final List<Variant> VARIANTS = List.of(
+            new Variant("raster AR, CFG", "fashion-ar", Map.of()),
+            new Variant("raster AR, no CFG", "fashion-ar", Map.of("guidance_scale", 1.0)),
+            new Variant("VAR next-scale, CFG", "fashion-var", Map.of()),
+            new Variant("VAR next-scale, no CFG", "fashion-var", Map.of("guidance_scale", 0.0)),
+            new Variant("SJD (raster, CFG), window 16", "fashion-ar-sjd", Map.of()),
+            new Variant("GSD (raster, CFG), window 16", "fashion-ar-gsd", Map.of()),
+            new Variant("GSD (raster, CFG), window 8", "fashion-ar-gsd", Map.of("window", 8)),
+            new Variant("raster AR, CFG, LBW watermark (green ratio 0.5, bias 4)", "fashion-ar-watermarked", Map.of()),
+            new Variant("NBP next-block (row blocks of 7, hybrid start), CFG", "fashion-nbp", Map.of()),
+            new Variant("xAR next-cell flow matching, CFG ramp", "fashion-xar", Map.of()),
+            new Variant("Token-Shuffle (2x2 windows, 4 heads), CFG", "fashion-shuffle", Map.of()),
+            new Variant("DetailFlow next-detail (group-parallel), CFG", "fashion-detailflow", Map.of()),
+            new Variant("DD teacher: raster AR with the flow-map sampler, CFG", "fashion-ar-flowmap", Map.of()),
+            new Variant("DD student, one step", "fashion-dd", Map.of()),
+            new Variant("VF prompt (full-view tokens first), CFG", "fashion-vf", Map.of()),
+            new Variant("continuous AR target only (Gaussian head), CFG", "fashion-cgauss", Map.of()),
+            new Variant("CSpD (continuous draft + target), CFG", "fashion-cspd", Map.of()));
     /** The watermark key of the benchmark's {@code fashion-ar-watermarked} (a fixed value: results repeat). */
     private static final String WATERMARK_KEY = "424242";
 
@@ -66,6 +84,14 @@ public final class ImageBenchmark {
         Path out = Path.of(args.length > 1 ? args[1] : "benchmarks/results/images").toAbsolutePath();
         int perClass = args.length > 2 ? Integer.parseInt(args[2]) : 100;
         int sweepPerClass = args.length > 3 ? Integer.parseInt(args[3]) : 30;
+        // optional: only the variants of these pipelines (comma-separated), e.g. while one strategy is developed
+        Set<String> only = args.length > 4 && !args[4].isBlank() ? Set.of(args[4].split(",")) : null;
+        List<Variant> variants = VARIANTS.stream().filter(v -> only == null || only.contains(v.pipeline())).toList();
+        List<String> pipelineNames = variants.stream().map(Variant::pipeline).distinct().toList();
+        if (variants.isEmpty()) {
+            throw new IllegalArgumentException("no variant measures the pipelines " + only + "; known: "
+                    + VARIANTS.stream().map(Variant::pipeline).distinct().toList());
+        }
         Files.createDirectories(out);
         System.setProperty("OPT_OUT_TRACKING", "true");
         System.setProperty("ai.djl.offline", "true");
@@ -76,7 +102,7 @@ public final class ImageBenchmark {
         Files.createSymbolicLink(home.resolve("bundles"), dist.resolve("bundles"));
         Files.createSymbolicLink(home.resolve("models"), dist.resolve("models"));
         Files.createSymbolicLink(home.resolve("etc/models"), dist.resolve("etc/models"));
-        for (String p : PIPELINES) {
+        for (String p : pipelineNames) {
             Files.copy(dist.resolve("etc/pipelines/" + p + ".json"), home.resolve("etc/pipelines/" + p + ".json"));
         }
         FashionMnist test = FashionMnist.load(FashionMnist.Split.TEST);
@@ -88,19 +114,10 @@ public final class ImageBenchmark {
                 "arbor.etc.poll.ms", "0", "arbor.watermark.key", WATERMARK_KEY));
              FashionJudge judge = FashionJudge.load(Path.of("models/trained/fashion-judge/fashion-judge.params"), 1)) {
             PipelineService pipelines = null;
-            for (String p : PIPELINES) {
+            for (String p : pipelineNames) {
                 pipelines = BenchmarkRuntime.awaitReady(runtime, p);
             }
             double realAccuracy = judge.accuracy(test.images(), test.labels());
-            List<Variant> variants = List.of(
-                    new Variant("raster AR, CFG", "fashion-ar", Map.of()),
-                    new Variant("raster AR, no CFG", "fashion-ar", Map.of("guidance_scale", 1.0)),
-                    new Variant("VAR next-scale, CFG", "fashion-var", Map.of()),
-                    new Variant("VAR next-scale, no CFG", "fashion-var", Map.of("guidance_scale", 0.0)),
-                    new Variant("SJD (raster, CFG), window 16", "fashion-ar-sjd", Map.of()),
-                    new Variant("GSD (raster, CFG), window 16", "fashion-ar-gsd", Map.of()),
-                    new Variant("GSD (raster, CFG), window 8", "fashion-ar-gsd", Map.of("window", 8)),
-                    new Variant("raster AR, CFG, LBW watermark (green ratio 0.5, bias 4)", "fashion-ar-watermarked", Map.of()));
             int n = perClass * CLASSES;
             float[][] testFeatures = judge.features(stratified(test, perClass, 0));
             double floor = FrechetDistance.between(judge.features(stratified(train, perClass, 7)), testFeatures);
@@ -139,7 +156,7 @@ public final class ImageBenchmark {
                 System.out.print(report);
                 report.setLength(0);
             }
-            if (sweepPerClass > 0) {
+            if (sweepPerClass > 0 && pipelineNames.containsAll(List.of("fashion-ar", "fashion-var"))) {
                 System.out.println(sweep(runtime, pipelines, judge, test, perClass, sweepPerClass, testFeatures, out));
             }
         }

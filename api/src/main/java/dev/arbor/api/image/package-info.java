@@ -2,8 +2,9 @@
  * Images as token sequences: an {@link dev.arbor.api.image.ImageTokenizer} maps class prompts to condition ids and
  * image tokens to pixels and back; {@link dev.arbor.api.image.ImageLayout} is the shared vocabulary layout that
  * image priors, generators, watermarks and post-processors agree on; {@link dev.arbor.api.image.Png} is the one
- * PNG codec.
+ * PNG codec; {@link dev.arbor.api.image.LatentImageCodec} is the continuous counterpart of an image
+ * tokenizer (latent vectors instead of codes), with an 8-bit wire form so continuous images travel as tokens too.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package dev.arbor.api.image;

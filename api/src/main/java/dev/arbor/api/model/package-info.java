@@ -4,5 +4,5 @@
  * that can be appended to, truncated, compacted and forked. Every decoding method reduces to this primitive.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.2.0")
+@org.osgi.annotation.versioning.Version("1.3.0")
 package dev.arbor.api.model;

@@ -36,9 +36,9 @@ final class Llama2cDecoders {
         Device device = DjlDecoderBackend.device(engine, DjlBackendProvider.deviceOption(options),
                 options.integer("device_id", 0, 0, 1024), name);
         var cfg = weights.config();
-        ModelCard card = new ModelCard(name, cfg.vocabSize(), cfg.seqLen(), cfg.dim(), facts.bos(), facts.eos(),
-                facts.pad(), facts.mask(), facts.alignment(), facts.attention(), facts.blockSize(),
-                DjlDecoderBackend.capabilities(true));
+        ModelCard card = facts.applyHeads(new ModelCard(name, cfg.vocabSize(), cfg.seqLen(), cfg.dim(), facts.bos(),
+                facts.eos(), facts.pad(), facts.mask(), facts.alignment(), facts.attention(), facts.blockSize(),
+                DjlDecoderBackend.capabilities(true)));
         NDManager manager = engine.newBaseManager(device);
         try {
             LlamaDecoder network = new LlamaDecoder(weights, manager);

@@ -2,6 +2,7 @@ package dev.arbor.backend.onnxruntime;
 
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
+import dev.arbor.api.model.ContinuousHead;
 import dev.arbor.api.model.LogitAlignment;
 import dev.arbor.api.model.NativeAttention;
 import java.io.IOException;
@@ -31,7 +32,7 @@ import java.util.OptionalInt;
  */
 record ModelFacts(int vocabSize, int maxPositions, int hiddenSize, OptionalInt bos, int[] eos, OptionalInt pad,
                   OptionalInt mask, LogitAlignment alignment, NativeAttention attention, int blockSize,
-                  String source) {
+                  int outputHeads, ContinuousHead continuousHead, String source) {
 
     /** Reads the side files of {@code onnxFile} (before the session exists, so KV hints can be applied). */
     static Sources sources(Path onnxFile, Map<String, String> metadata, Options options) {
@@ -119,10 +120,24 @@ record ModelFacts(int vocabSize, int maxPositions, int hiddenSize, OptionalInt b
                 throw ArborException.badModel("ONNX model '" + file + "': a BLOCK_CAUSAL model needs a positive "
                         + "block size (metadata arbor.block_size or option block_size).", null);
             }
+            // Token-Shuffle heads and continuous heads: written by the converter from a model card
+            int heads = firstInt(meta("arbor.output_heads"), null, null, 1);
+            if (heads <= 0 || vocab % heads != 0) {
+                throw ArborException.badModel("ONNX model '" + file + "': arbor.output_heads " + heads
+                        + " must be positive and divide the vocabulary " + vocab + ".", null);
+            }
+            ContinuousHead continuous = null;
+            if (metadata.containsKey("arbor.continuous_head")) {
+                try {
+                    continuous = ContinuousHead.parse(metadata.get("arbor.continuous_head"));
+                } catch (IllegalArgumentException e) {
+                    throw ArborException.badModel("ONNX model '" + file + "': " + e.getMessage(), e);
+                }
+            }
             return new ModelFacts(vocab, context, hidden, bos == null ? OptionalInt.empty() : OptionalInt.of(bos),
                     eos, pad == null ? OptionalInt.empty() : OptionalInt.of(pad),
                     mask == null ? OptionalInt.empty() : OptionalInt.of(mask), alignment, attention, blockSize,
-                    primary);
+                    heads, continuous, primary);
         }
 
         /** An enum fact: the option {@code optionKey} wins over the metadata {@code metaKey}. */

@@ -186,7 +186,7 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
                     metadata.getOrDefault("arbor.name", file.getFileName().toString()));
             ModelCard card = new ModelCard(name, facts.vocabSize(), facts.maxPositions(), facts.hiddenSize(),
                     facts.bos(), facts.eos(), facts.pad(), facts.mask(), facts.alignment(), facts.attention(),
-                    facts.blockSize(), caps);
+                    facts.blockSize(), caps, facts.outputHeads(), facts.continuousHead());
             LOG.info(() -> "opened '" + file + "' on " + choice.device() + ": " + sig.describe() + "; facts from "
                     + facts.source() + "; " + card);
             Llama2cSupport.Embeddings embeddings = llama2cCheckpoint == null ? null

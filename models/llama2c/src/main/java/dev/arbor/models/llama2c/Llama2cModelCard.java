@@ -3,7 +3,9 @@ package dev.arbor.models.llama2c;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.arbor.api.ArborException;
+import dev.arbor.api.model.ContinuousHead;
 import dev.arbor.api.model.LogitAlignment;
+import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.NativeAttention;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -37,9 +39,24 @@ import java.util.OptionalInt;
  * @param attention  the attention pattern the model was trained with
  * @param blockSize  block size of block-causal models, 0 otherwise
  * @param sha256     hex SHA-256 of the sidecar's bytes ("" without one), so caches of derived files can key on it
+ * @param outputHeads    {@code output_heads}: logits heads per row (Token-Shuffle), 1 when absent
+ * @param continuousHead {@code continuous_head}: the continuous head over the logits columns
+ *                       ({@link ContinuousHead#spec()} form), or null when absent
  */
 public record Llama2cModelCard(String name, OptionalInt bos, int[] eos, OptionalInt pad, OptionalInt mask,
-                               LogitAlignment alignment, NativeAttention attention, int blockSize, String sha256) {
+                               LogitAlignment alignment, NativeAttention attention, int blockSize, String sha256,
+                               int outputHeads, ContinuousHead continuousHead) {
+
+    /** A card of an ordinary model (one output head, no continuous head). */
+    public Llama2cModelCard(String name, OptionalInt bos, int[] eos, OptionalInt pad, OptionalInt mask,
+                            LogitAlignment alignment, NativeAttention attention, int blockSize, String sha256) {
+        this(name, bos, eos, pad, mask, alignment, attention, blockSize, sha256, 1, null);
+    }
+
+    /** {@code card} with this sidecar's output heads and continuous head. */
+    public ModelCard applyHeads(ModelCard card) {
+        return outputHeads == 1 && continuousHead == null ? card : card.withHeads(outputHeads, continuousHead);
+    }
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -118,8 +135,21 @@ public record Llama2cModelCard(String name, OptionalInt bos, int[] eos, Optional
             throw field(sidecar, "block_size", "is only meaningful for attention BLOCK_CAUSAL (got " + blockSize
                     + " with " + attention + "); remove it or set 0");
         }
+        int heads = root.path("output_heads").asInt(1);
+        if (heads <= 0) {
+            throw field(sidecar, "output_heads", "must be a positive number of logits heads per row, got "
+                    + root.get("output_heads"));
+        }
+        ContinuousHead continuous = null;
+        if (root.hasNonNull("continuous_head")) {
+            try {
+                continuous = ContinuousHead.parse(root.get("continuous_head").asText());
+            } catch (IllegalArgumentException e) {
+                throw field(sidecar, "continuous_head", e.getMessage());
+            }
+        }
         return new Llama2cModelCard(name, bos, eos, optionalId(sidecar, root, "pad"), optionalId(sidecar, root, "mask"),
-                alignment, attention, blockSize, sha256(bytes));
+                alignment, attention, blockSize, sha256(bytes), heads, continuous);
     }
 
     /**
@@ -134,6 +164,15 @@ public record Llama2cModelCard(String name, OptionalInt bos, int[] eos, Optional
         checkId(source, "mask", mask, vocab);
         for (int e : eos) {
             checkId(source, "eos", OptionalInt.of(e), vocab);
+        }
+        if (vocab % outputHeads != 0) {
+            throw ArborException.badModel("model card of " + source + ": output_heads " + outputHeads
+                    + " does not divide the checkpoint's vocabulary " + vocab, null);
+        }
+        if (continuousHead != null && continuousHead.maxId() > vocab) {
+            throw ArborException.badModel("model card of " + source + ": continuous_head " + continuousHead.spec()
+                    + " uses ids and columns up to " + (continuousHead.maxId() - 1)
+                    + " but the checkpoint's vocabulary is [0, " + vocab + ")", null);
         }
         return this;
     }

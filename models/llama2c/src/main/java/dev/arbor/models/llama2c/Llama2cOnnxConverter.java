@@ -397,6 +397,12 @@ public final class Llama2cOnnxConverter {
         meta(m, "arbor.alignment", card.alignment().name());
         meta(m, "arbor.attention", card.attention().name());
         meta(m, "arbor.block_size", card.blockSize());
+        if (card.outputHeads() != 1) {
+            meta(m, "arbor.output_heads", card.outputHeads());
+        }
+        if (card.continuousHead() != null) {
+            meta(m, "arbor.continuous_head", card.continuousHead().spec());
+        }
         meta(m, "arbor.name", card.name());
         meta(m, "arbor.source_sha256", sha == null ? "" : sha);
         if (fused != null) {
