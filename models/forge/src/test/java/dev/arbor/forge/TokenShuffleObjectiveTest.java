@@ -96,4 +96,25 @@ class TokenShuffleObjectiveTest {
         assertThat(sidecar.get("measurements").get("class_accuracy").get("samples").asInt()).isEqualTo(10);
         assertThat(Files.readString(out.resolve("MODEL_CARD.md"))).contains("Token-Shuffle", "4 output heads");
     }
+
+    /** The committed fashion-shuffle: its card (4 heads, vocab 2160) and the export check rerun on the file. */
+    @Test
+    void theCommittedPriorLoadsWithFourHeadsAndTheExportCheckHolds() {
+        assumeTrue(FashionMnist.installed(), "dataset-fashion-mnist is not installed");
+        DjlSetup.configure(1);
+        Recipe r = Recipe.read(Path.of("recipes", "fashion-shuffle.json"));
+        ImagePriors.Setup s = ImagePriors.setup(r, TRAINED);
+        Path bin = TRAINED.resolve("fashion-shuffle").resolve("fashion-shuffle.bin");
+        Llama2cConfig cfg = Llama2cCheckpoint.read(bin).config();
+        assertThat(cfg.vocabSize()).isEqualTo(2160);
+        assertThat(cfg.seqLen()).isGreaterThanOrEqualTo(16);
+        Llama2cModelCard card = Llama2cModelCard.forCheckpoint(bin).validateAgainst(cfg, bin.toString());
+        assertThat(card.outputHeads()).isEqualTo(4);
+        assertThat(card.alignment()).isEqualTo(LogitAlignment.NEXT);
+        FashionMnist test = FashionMnist.load(FashionMnist.Split.TEST);
+        ImageData probe = ImageData.encode(test.images(), test.labels(), 2, s.layout(), s.encoder());
+        ImagePriors.Check check = ImagePriors.exportCheck(bin, s, new int[][] {probe.window(0, 50),
+                probe.window(1, 50)});
+        assertThat(check.maxAbsDiff()).isLessThan(1e-4);
+    }
 }
