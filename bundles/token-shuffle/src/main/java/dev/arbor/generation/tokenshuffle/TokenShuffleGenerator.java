@@ -223,8 +223,8 @@ public final class TokenShuffleGenerator implements Generator {
                 throw new ArborException(ArborException.Kind.INCOMPATIBLE, NAME + " needs Capability." + needed
                         + " (" + (needed == Capability.INPUT_EMBEDS ? "a merged window is fed as an input embedding"
                         : "the merged embedding sums the prior's embedding rows") + "), but the backend running "
-                        + card.name() + " does not list it; run the prior on a backend that does (ONNX Runtime or "
-                        + "DJL)");
+                        + card.name() + " does not list it; on ONNX Runtime open the llama2c checkpoint with model option "
+                        + "input_embeds=true (its input-embeddings graph), or run the prior on DJL");
             }
         }
         EmbeddingAccess embeddings = model.extension(EmbeddingAccess.class).orElseThrow(() -> new ArborException(
