@@ -503,11 +503,18 @@ public final class ImagePriors {
                 l.vocabSize(), l.codes() - 1, l.classToken(0), l.classToken(l.classCount() - 1),
                 String.join(", ", l.classNames()), l.nullClassToken(), l.featureBasisToken(0),
                 l.featureBasisToken(l.featureDim() - 1), l.levelToken(0), l.levelToken(l.scaleCount() - 1)));
+        int vocab = l.vocabSize();
+        if (s.objective() instanceof TokenShuffleObjective o) {
+            vocab = o.vocabSize();
+            b.append(String.format("The prior's vocabulary is %d slots of these ids (slot h, id x: h·%d + x), %d "
+                    + "in all; a logits row is %d heads of %d.%n%n", o.heads(), l.vocabSize(), vocab, o.heads(),
+                    l.vocabSize()));
+        }
         b.append("## Architecture\n\n");
         b.append(String.format("llama2.c transformer: dim %d, hidden %d (SwiGLU), %d layers, %d heads (head size %d), "
                         + "seq_len %d, vocab %d, %s classifier; %,d parameters.%n%n", a.get("dim").asInt(),
                 a.get("hidden_dim").asInt(), a.get("n_layers").asInt(), a.get("n_heads").asInt(),
-                a.get("dim").asInt() / a.get("n_heads").asInt(), a.get("seq_len").asInt(), l.vocabSize(),
+                a.get("dim").asInt() / a.get("n_heads").asInt(), a.get("seq_len").asInt(), vocab,
                 a.get("shared_classifier").asBoolean() ? "shared (tied)" : "separate", c.get("parameters").asLong()));
         b.append("## Objective\n\n");
         if (s.objective() instanceof TokenShuffleObjective o) {
