@@ -54,6 +54,8 @@ public final class ImageBenchmark {
             new Variant("NBP next-block (row blocks of 7, hybrid start), CFG", "fashion-nbp", Map.of()),
             new Variant("xAR next-cell flow matching, CFG ramp", "fashion-xar", Map.of()),
             new Variant("Token-Shuffle (2x2 windows, 4 heads), CFG", "fashion-shuffle", Map.of()),
+            new Variant("Token-Shuffle (2x2 windows, 4 heads), no CFG", "fashion-shuffle",
+                    Map.of("guidance_scale", 1.0)),
             new Variant("DetailFlow next-detail (group-parallel), CFG", "fashion-detailflow", Map.of()),
             new Variant("DD teacher: raster AR with the flow-map sampler, CFG", "fashion-ar-flowmap", Map.of()),
             new Variant("DD student, one step", "fashion-dd", Map.of()),

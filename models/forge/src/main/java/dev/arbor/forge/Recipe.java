@@ -14,7 +14,8 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
                      int logEvery, int checkpointEvery, int evalBatches, Smoke smoke, ImageSpec image) {
 
     /** Objective kinds that train a class-conditional image prior on Fashion-MNIST instead of a text model. */
-    public static final java.util.Set<String> IMAGE_KINDS = java.util.Set.of("image-raster", "image-next-scale");
+    public static final java.util.Set<String> IMAGE_KINDS = java.util.Set.of("image-raster", "image-next-scale",
+            "image-token-shuffle");
 
     /**
      * The distilled corpus: stories sampled from {@code teacher} (path under the models folder) until
@@ -34,9 +35,14 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
 
     /**
      * {@code kind}: "ar" (next-token), "mdlm" (LLaDA masked diffusion) or "bd" (block diffusion with
-     * {@code blockSize}); {@code minMaskRate} is the lower end eps of t ~ U(eps, 1) for the diffusion objectives.
+     * {@code blockSize}); {@code minMaskRate} is the lower end eps of t ~ U(eps, 1) for the diffusion objectives;
+     * {@code window}: the window side s of "image-token-shuffle" (s x s tokens per position, s^2 output heads).
      */
-    public record Objective(String kind, int blockSize, double minMaskRate) {
+    public record Objective(String kind, int blockSize, double minMaskRate, int window) {
+        /** An objective without a Token-Shuffle window. */
+        public Objective(String kind, int blockSize, double minMaskRate) {
+            this(kind, blockSize, minMaskRate, 0);
+        }
     }
 
     /** AdamW (Loshchilov and Hutter 2019) with linear warmup then cosine decay to minLr; global-norm clipping. */
@@ -165,6 +171,10 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
         }
         if (steps < 1 || batchSize < 1 || smoke.steps < 1 || smoke.batchSize < 1) {
             throw ArborException.invalid(where + "steps and batch_size must be positive (smoke too)");
+        }
+        if (objective.kind.equals("image-token-shuffle") && (objective.window < 1 || objective.window > 7)) {
+            throw ArborException.invalid(where + "objective image-token-shuffle needs window (the side s of the "
+                    + "s x s token windows) in 1..7, e.g. \"window\": 2; got " + objective.window);
         }
     }
 }
