@@ -1,0 +1,78 @@
+package dev.arbor.forge;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.arbor.api.ArborException;
+import dev.arbor.api.image.ImageLayout;
+import java.util.SplittableRandom;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.Test;
+
+/** The group-parallel objective's sequence, mask and targets (no training: ImagePriorsTest trains the objectives). */
+class GroupParallelImageObjectiveTest {
+    static final ImageLayout LAYOUT = ImagePriors.layout(512, new int[] {7}, 16); // 49 tokens, 540 ids
+
+    static int[] window(int classIndex) {
+        int[] w = new int[50];
+        w[0] = LAYOUT.classToken(classIndex);
+        for (int i = 1; i < w.length; i++) {
+            w[i] = (i * 37) % 512;
+        }
+        return w;
+    }
+
+    @Test
+    void oneTokenGroupsAreTheRasterObjective() {
+        GroupParallelImageObjective g = new GroupParallelImageObjective(LAYOUT, 1, 1, 0.3);
+        RasterImageObjective raster = new RasterImageObjective(LAYOUT, 0.3);
+        int[][] windows = {window(3), window(8), window(0)};
+        TrainingObjective.Batch a = g.batch(windows, new SplittableRandom(5));
+        TrainingObjective.Batch b = raster.batch(windows, new SplittableRandom(5));
+        assertThat(a.tokens()).isDeepEqualTo(b.tokens());
+        assertThat(a.targets()).isDeepEqualTo(b.targets());
+        assertThat(a.scored()).isEqualTo(b.scored());
+        assertThat(g.vocabSize()).isEqualTo(LAYOUT.vocabSize());
+        assertThat(g.segments()).containsExactly(IntStream.range(0, 49).toArray());
+        assertThat(g.forwards()).isEqualTo(49);
+    }
+
+    @Test
+    void rowGroupsAfterACausalRow() {
+        GroupParallelImageObjective g = new GroupParallelImageObjective(LAYOUT, 7, 7, 0);
+        assertThat(g.vocabSize()).isEqualTo(546);
+        assertThat(g.forwards()).isEqualTo(13);
+        int[] w = window(2);
+        int[] image = java.util.Arrays.copyOfRange(w, 1, 50);
+        int[] in = g.inputs(w[0], image);
+        assertThat(in[0]).isEqualTo(LAYOUT.classToken(2));
+        for (int p = 1; p <= 7; p++) {
+            assertThat(in[p]).isEqualTo(image[p - 1]);
+        }
+        for (int j = 1; j < 7; j++) {
+            assertThat(in[7 + j]).isEqualTo(540 + j - 1);
+        }
+        for (int p = 14; p < 49; p++) {
+            assertThat(in[p]).isEqualTo(image[p - 7]);
+        }
+        int[] seg = g.segments();
+        assertThat(java.util.Arrays.copyOf(seg, 8)).containsExactly(0, 1, 2, 3, 4, 5, 6, 7);
+        assertThat(java.util.Arrays.copyOfRange(seg, 7, 14)).containsOnly(7);
+        assertThat(java.util.Arrays.copyOfRange(seg, 42, 49)).containsOnly(12);
+        assertThat(g.batch(new int[][] {w}, new SplittableRandom(1)).targets()[0]).containsExactly(image);
+        int[][] steps = g.steps();
+        assertThat(steps).hasNumberOfRows(13);
+        assertThat(steps[0]).containsExactly(0, 1);
+        assertThat(steps[6]).containsExactly(6, 7);
+        assertThat(steps[7]).containsExactly(7, 14);
+        assertThat(steps[12]).containsExactly(42, 49);
+    }
+
+    @Test
+    void groupsThatDoNotTileTheImageAreRefusedWithTheRule() {
+        assertThatThrownBy(() -> new GroupParallelImageObjective(LAYOUT, 7, 6, 0))
+                .isInstanceOf(ArborException.class)
+                .hasMessageContaining("(49 - causal_num) divisible by group_size")
+                .hasMessageContaining("group_size 7, causal_num 6");
+    }
+}
