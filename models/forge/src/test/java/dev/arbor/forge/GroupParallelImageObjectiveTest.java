@@ -5,12 +5,29 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.arbor.api.ArborException;
 import dev.arbor.api.image.ImageLayout;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.arbor.api.model.LogitAlignment;
+import dev.arbor.api.model.NativeAttention;
+import dev.arbor.models.images.FashionMnist;
+import dev.arbor.models.llama2c.Llama2cCheckpoint;
+import dev.arbor.models.llama2c.Llama2cConfig;
+import dev.arbor.models.llama2c.Llama2cModelCard;
+import java.nio.file.Path;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
-/** The group-parallel objective's sequence, mask and targets (no training: ImagePriorsTest trains the objectives). */
+/**
+ * The group-parallel objective's sequence, mask and targets; a tiny training run of the fashion-nbp recipe that
+ * exports a BLOCK_CAUSAL card whose export check runs through Segments; and the committed fashion-nbp.
+ */
 class GroupParallelImageObjectiveTest {
+    static final Path TRAINED = Path.of("..", "trained"); // surefire runs in models/forge
+
+    @TempDir
+    static Path work;
+
     static final ImageLayout LAYOUT = ImagePriors.layout(512, new int[] {7}, 16); // 49 tokens, 540 ids
 
     static int[] window(int classIndex) {
@@ -74,5 +91,52 @@ class GroupParallelImageObjectiveTest {
                 .isInstanceOf(ArborException.class)
                 .hasMessageContaining("(49 - causal_num) divisible by group_size")
                 .hasMessageContaining("group_size 7, causal_num 6");
+    }
+
+    @Test
+    void aTinyRunTrainsAndExportsABlockCausalCardCheckedThroughSegments() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(FashionMnist.installed(), "dataset-fashion-mnist is not installed");
+        DjlSetup.configure(1);
+        Recipe r = ImagePriorsTest.tiny("fashion-nbp.json");
+        ImagePriors priors = new ImagePriors(work, TRAINED, 1, line -> { });
+        Path runDir = priors.train(r, 0);
+        JsonNode run = Json.MAPPER.readTree(runDir.resolve("run.json").toFile());
+        assertThat(run.get("train_loss_last10_mean").asDouble())
+                .isLessThan(run.get("train_loss_first").asDouble() - 0.5);
+        Path out = priors.export(r, work.resolve("export-nbp"));
+        checkPrior(out.resolve(r.name() + ".bin"), 1e-4);
+    }
+
+    @Test
+    void theCommittedPriorLoadsWithItsCardAndItsExportCheckHolds() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(FashionMnist.installed(), "dataset-fashion-mnist is not installed");
+        DjlSetup.configure(1);
+        Path bin = TRAINED.resolve("fashion-nbp").resolve("fashion-nbp.bin");
+        checkPrior(bin, 1e-4);
+        JsonNode json = Json.MAPPER.readTree(Llama2cModelCard.sidecarOf(bin).toFile());
+        assertThat(json.get("evaluation").get("heldout_images").asInt()).isEqualTo(10_000);
+        assertThat(TRAINED.resolve("fashion-nbp").resolve("MODEL_CARD.md")).exists();
+    }
+
+    /** The card (NEXT, BLOCK_CAUSAL 7, vocabulary 546) and the export check rerun on the file. */
+    static void checkPrior(Path bin, double tolerance) throws Exception {
+        Recipe r = Recipe.read(Path.of("recipes", "fashion-nbp.json"));
+        ImagePriors.Setup s = ImagePriors.setup(r, TRAINED);
+        Llama2cConfig cfg = Llama2cCheckpoint.read(bin).config();
+        assertThat(cfg.vocabSize()).isEqualTo(546);
+        Llama2cModelCard card = Llama2cModelCard.forCheckpoint(bin).validateAgainst(cfg, bin.toString());
+        assertThat(card.alignment()).isEqualTo(LogitAlignment.NEXT);
+        assertThat(card.attention()).isEqualTo(NativeAttention.BLOCK_CAUSAL);
+        assertThat(card.blockSize()).isEqualTo(7);
+        JsonNode json = Json.MAPPER.readTree(Llama2cModelCard.sidecarOf(bin).toFile());
+        assertThat(json.get("image").get("group_size").asInt()).isEqualTo(7);
+        assertThat(json.get("image").get("causal_num").asInt()).isEqualTo(7);
+        assertThat(json.get("export_check").get("attention_spec").asText()).startsWith("Segments");
+        FashionMnist test = FashionMnist.load(FashionMnist.Split.TEST);
+        ImageData probe = ImageData.encode(test.images(), test.labels(), 2, s.layout(), s.encoder());
+        ImagePriors.Check check = ImagePriors.exportCheck(bin, s, new int[][] {probe.window(0, 50),
+                probe.window(1, 50)});
+        assertThat(check.maxAbsDiff()).isLessThan(tolerance);
+        assertThat(check.attention()).startsWith("Segments");
     }
 }
