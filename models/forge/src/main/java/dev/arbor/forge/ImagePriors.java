@@ -511,7 +511,8 @@ public final class ImagePriors {
         b.append(String.format("llama2.c transformer: dim %d, hidden %d (SwiGLU), %d layers, %d heads (head size %d), "
                         + "seq_len %d, vocab %d, %s classifier; %,d parameters.%n%n", a.get("dim").asInt(),
                 a.get("hidden_dim").asInt(), a.get("n_layers").asInt(), a.get("n_heads").asInt(),
-                a.get("dim").asInt() / a.get("n_heads").asInt(), a.get("seq_len").asInt(), l.vocabSize(),
+                a.get("dim").asInt() / a.get("n_heads").asInt(), a.get("seq_len").asInt(),
+                l.vocabSize() + (groups ? img.get("group_size").asInt() - 1 : 0),
                 a.get("shared_classifier").asBoolean() ? "shared (tied)" : "separate", c.get("parameters").asLong()));
         b.append("## Objective\n\n");
         if (groups) {
