@@ -52,6 +52,8 @@ public final class ImageBenchmark {
             new Variant("GSD (raster, CFG), window 8", "fashion-ar-gsd", Map.of("window", 8)),
             new Variant("raster AR, CFG, LBW watermark (green ratio 0.5, bias 4)", "fashion-ar-watermarked", Map.of()),
             new Variant("NBP next-block (row blocks of 7, hybrid start), CFG", "fashion-nbp", Map.of()),
+            new Variant("NBP next-block (row blocks of 7, hybrid start), no CFG", "fashion-nbp",
+                    Map.of("guidance_scale", 1.0)),
             new Variant("xAR next-cell flow matching, CFG ramp", "fashion-xar", Map.of()),
             new Variant("Token-Shuffle (2x2 windows, 4 heads), CFG", "fashion-shuffle", Map.of()),
             new Variant("Token-Shuffle (2x2 windows, 4 heads), no CFG", "fashion-shuffle",
