@@ -92,6 +92,15 @@ public record DiagonalGaussian(double[] mean, double[] variance) {
         return new DiagonalGaussian(newMean, variance);
     }
 
+    /** This Gaussian with every variance multiplied by {@code factor} (a sampling temperature τ gives τ²). */
+    public DiagonalGaussian withVarianceScale(double factor) {
+        double[] v = variance.clone();
+        for (int j = 0; j < v.length; j++) {
+            v[j] *= factor;
+        }
+        return new DiagonalGaussian(mean, v);
+    }
+
     /** The reparameterised sample {@code μ + σ·ε} for standard-normal noise {@code eps} (D values). */
     public float[] sample(double[] eps) {
         if (eps.length != mean.length) {

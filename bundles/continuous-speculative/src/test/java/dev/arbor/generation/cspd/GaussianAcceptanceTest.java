@@ -145,7 +145,7 @@ class GaussianAcceptanceTest {
 
     @Test
     void headColumnsAreReadWithTheClampedLogVariance() {
-        DiagonalGaussian g = DiagonalGaussian.fromHead(new float[] {0.5f, -2f, 0f, 100f, -100f, 9f}, 2, "toy");
+        DiagonalGaussian g = DiagonalGaussian.fromHead(new float[] {0.5f, -2f, 100f, -100f, 9f}, 2, "toy");
         assertThat(g.mean()).containsExactly(0.5, -2.0);
         assertThat(g.variance()).containsExactly(Math.exp(DiagonalGaussian.MAX_LOG_VARIANCE),
                 Math.exp(DiagonalGaussian.MIN_LOG_VARIANCE));
