@@ -63,7 +63,8 @@ public final class ImageBenchmark {
             new Variant("DD student, one step", "fashion-dd", Map.of()),
             new Variant("VF prompt (full-view tokens first), CFG", "fashion-vf", Map.of()),
             new Variant("continuous AR target only (Gaussian head), CFG", "fashion-cgauss", Map.of()),
-            new Variant("CSpD (continuous draft + target), CFG", "fashion-cspd", Map.of()));
+            new Variant("CSpD (continuous draft + target, textbook acceptance), CFG", "fashion-cspd", Map.of()),
+            new Variant("CSpD, as-coded acceptance (T = 42), CFG", "fashion-cspd", Map.of("mode", "as_coded")));
     /** The watermark key of the benchmark's {@code fashion-ar-watermarked} (a fixed value: results repeat). */
     private static final String WATERMARK_KEY = "424242";
 
