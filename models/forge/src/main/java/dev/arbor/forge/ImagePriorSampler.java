@@ -43,12 +43,18 @@ final class ImagePriorSampler {
         return p;
     }
 
+    /**
+     * Raster priors; a VF-prompt prior ({@link VfPromptObjective}) first draws its VF tokens from the VF ids (both
+     * guidance rows get them, as the codes), and they are stripped from the result.
+     */
     private int[][] raster(int[] classes, float s, SplittableRandom rng, NDManager manager) {
         int n = classes.length;
         boolean guided = s != 1f;
         int[] prompt = prompts(classes, guided);
         int rows = prompt.length;
-        int len = layout.tokensPerImage();
+        VfPromptObjective vf = ImagePriors.vfPart(setup);
+        int prefix = vf == null ? 0 : vf.vfTokens();
+        int len = prefix + layout.tokensPerImage();
         int[][] seq = new int[rows][1 + len];
         for (int r = 0; r < rows; r++) {
             seq[r][0] = prompt[r];
@@ -64,8 +70,11 @@ final class ImagePriorSampler {
                         LlamaNet.bias(scope, t, (q, k) -> k <= q));
                 float[] last = logits.get(":, " + (t - 1) + ", :").toFloatArray();
                 int v = net.config().vocabSize();
+                boolean prompting = j < prefix;
+                int from = prompting ? vf.vfOffset() : 0;
+                int width = prompting ? vf.vfCodes() : layout.codes();
                 for (int i = 0; i < n; i++) {
-                    int tok = draw(last, i * v, guided ? (n + i) * v : -1, s, rng);
+                    int tok = from + draw(last, i * v + from, guided ? (n + i) * v + from : -1, s, width, rng);
                     seq[i][t] = tok;
                     if (guided) {
                         seq[n + i][t] = tok;
@@ -75,7 +84,7 @@ final class ImagePriorSampler {
         }
         int[][] out = new int[n][];
         for (int i = 0; i < n; i++) {
-            out[i] = Arrays.copyOfRange(seq[i], 1, 1 + len);
+            out[i] = Arrays.copyOfRange(seq[i], 1 + prefix, 1 + len);
         }
         return out;
     }
@@ -104,7 +113,8 @@ final class ImagePriorSampler {
                         o.bias(scope, t)).toFloatArray();
                 for (int p = layout.scaleStart(k); p < t; p++) {
                     for (int i = 0; i < n; i++) {
-                        int tok = draw(logits, (i * t + p) * v, guided ? ((n + i) * t + p) * v : -1, s, rng);
+                        int tok = draw(logits, (i * t + p) * v, guided ? ((n + i) * t + p) * v : -1, s,
+                                layout.codes(), rng);
                         tokens[i][p] = tok;
                         if (guided) {
                             tokens[n + i][p] = tok;
@@ -116,9 +126,11 @@ final class ImagePriorSampler {
         return Arrays.copyOf(tokens, n);
     }
 
-    /** A code drawn from the guided distribution of the conditional row at {@code c} and unconditional at {@code u}. */
-    private int draw(float[] logits, int c, int u, float s, SplittableRandom rng) {
-        int codes = layout.codes();
+    /**
+     * One of {@code codes} consecutive ids (its index) drawn from the guided distribution of the conditional row
+     * starting at {@code c} and the unconditional at {@code u}.
+     */
+    private static int draw(float[] logits, int c, int u, float s, int codes, SplittableRandom rng) {
         double[] l = new double[codes];
         double max = Double.NEGATIVE_INFINITY;
         for (int x = 0; x < codes; x++) {
