@@ -123,6 +123,31 @@ class VfPromptObjectiveTest {
     }
 
     @Test
+    void theCommittedPriorLoadsWithItsCardAndTheExportCheckHolds() throws Exception {
+        Recipe r = Recipe.read(Path.of("recipes", "fashion-vf.json"));
+        ImagePriors.Setup s = ImagePriors.setup(r, TRAINED);
+        Path bin = TRAINED.resolve("fashion-vf").resolve("fashion-vf.bin");
+        Llama2cCheckpoint ckpt = Llama2cCheckpoint.read(bin);
+        assertThat(ckpt.config().vocabSize()).isEqualTo(((VfPromptObjective) s.objective()).vocabSize())
+                .isEqualTo(1052);
+        assertThat(ckpt.config().seqLen()).isGreaterThanOrEqualTo(55);
+        Llama2cModelCard card = Llama2cModelCard.forCheckpoint(bin).validateAgainst(ckpt.config(), bin.toString());
+        assertThat(card.name()).isEqualTo("fashion-vf");
+        assertThat(card.alignment()).isEqualTo(LogitAlignment.NEXT);
+        assertThat(card.attention()).isEqualTo(NativeAttention.CAUSAL);
+        JsonNode json = Json.MAPPER.readTree(Llama2cModelCard.sidecarOf(bin).toFile());
+        assertThat(json.get("vf").get("offset").asInt()).isEqualTo(540);
+        assertThat(json.get("vf").get("tokens").asInt()).isEqualTo(5);
+        assertThat(json.get("evaluation").get("heldout_images").asInt()).isEqualTo(10_000);
+        assertThat(json.get("evaluation").has("heldout_loss_vf")).isTrue();
+        FashionMnist test = FashionMnist.load(FashionMnist.Split.TEST);
+        ImageData probe = ImageData.encode(test.images(), test.labels(), 2, s.layout(), s.encoder(), 54);
+        ImagePriors.Check check = ImagePriors.exportCheck(bin, s, new int[][] {probe.window(0, 55),
+                probe.window(1, 55)});
+        assertThat(check.maxAbsDiff()).isLessThan(1e-4);
+    }
+
+    @Test
     void recipesNameTheVfTokenizerExactlyWhenTheyUseIt() throws Exception {
         JsonNode vf = Json.MAPPER.readTree(Path.of("recipes", "fashion-vf.json").toFile());
         ((com.fasterxml.jackson.databind.node.ObjectNode) vf.get("image")).remove("vf_tokenizer");

@@ -34,7 +34,7 @@ import org.osgi.service.component.annotations.Component;
 
 /**
  * Raster-order image decoding with a Vision Full-view prompt ("Autoregressive Image Generation with Vision Full-view
- * Prompt", 2025, the VF-prompt paper; METHODS.md §3.18; an earlier version is arXiv 2502.16965 v1): the prior first
+ * Prompt", 2025; METHODS.md §3.18; a closely related earlier version is arXiv 2502.16965 v1, "IGTR"): the prior first
  * generates a few full-view tokens that describe the whole image, then the image's codes in raster order conditioned
  * on them, "first perceiving the overall distribution before generating the image", at the cost of a few more
  * inference steps.
