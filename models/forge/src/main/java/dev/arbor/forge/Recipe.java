@@ -78,7 +78,7 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
         }
     }
 
-    /** True for a Fashion-MNIST image prior (objective image-raster or image-next-scale). */
+    /** True for a Fashion-MNIST image prior (objective image-raster, image-next-scale or image-vf-prompt). */
     public boolean isImagePrior() {
         return IMAGE_KINDS.contains(objective.kind);
     }
@@ -143,8 +143,8 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
                             + model.seqLen + " and smoke seq_len " + smoke.seqLen + ", got " + objective.blockSize);
                 }
             }
-            default -> throw ArborException.invalid(where + "objective kind must be ar, mdlm, bd, image-raster or "
-                    + "image-next-scale, got "
+            default -> throw ArborException.invalid(where + "objective kind must be ar, mdlm, bd, image-raster, "
+                    + "image-next-scale or image-vf-prompt, got "
                     + objective.kind);
         }
         if (steps < 1 || batchSize < 1 || smoke.steps < 1 || smoke.batchSize < 1) {
