@@ -28,8 +28,8 @@ import java.util.function.Function;
 
 /**
  * The forge's class-conditional Fashion-MNIST priors (recipes with objective {@code image-raster},
- * {@code image-next-scale} or {@code image-vf-prompt}): tokenizes the train and test splits once with the recipe's VQ tokenizer, trains with
- * {@link Trainer}, measures the held-out loss on the test split, and exports the llama2.c checkpoint with its card
+ * {@code image-next-scale} or {@code image-vf-prompt}): tokenizes the train and test splits once with the recipe's
+ * VQ tokenizer, trains with {@link Trainer}, measures the held-out loss on the test split, and exports the llama2.c checkpoint with its card
  * sidecar ({@code image.tokenizer}, {@code image.layout}) and MODEL_CARD.md, the export check included.
  */
 public final class ImagePriors {
