@@ -29,8 +29,9 @@ import java.util.function.Function;
 /**
  * The forge's class-conditional Fashion-MNIST priors (recipes with objective {@code image-raster},
  * {@code image-next-scale} or {@code image-vf-prompt}): tokenizes the train and test splits once with the recipe's
- * VQ tokenizer, trains with {@link Trainer}, measures the held-out loss on the test split, and exports the llama2.c checkpoint with its card
- * sidecar ({@code image.tokenizer}, {@code image.layout}) and MODEL_CARD.md, the export check included.
+ * VQ tokenizer, trains with {@link Trainer}, measures the held-out loss on the test split, and exports the llama2.c
+ * checkpoint with its card sidecar ({@code image.tokenizer}, {@code image.layout}) and MODEL_CARD.md, the export
+ * check included.
  */
 public final class ImagePriors {
     /** Side of a Fashion-MNIST image. */
@@ -570,7 +571,8 @@ public final class ImagePriors {
                         + "seq_len %d, vocab %d, %s classifier; %,d parameters.%n%n", a.get("dim").asInt(),
                 a.get("hidden_dim").asInt(), a.get("n_layers").asInt(), a.get("n_heads").asInt(),
                 a.get("dim").asInt() / a.get("n_heads").asInt(), a.get("seq_len").asInt(),
-                vf == null ? l.vocabSize() : vf.vocabSize(), a.get("shared_classifier").asBoolean() ? "shared (tied)" : "separate", c.get("parameters").asLong()));
+                vf == null ? l.vocabSize() : vf.vocabSize(),
+                a.get("shared_classifier").asBoolean() ? "shared (tied)" : "separate", c.get("parameters").asLong()));
         b.append("## Objective\n\n");
         if (vf != null) {
             b.append(String.format("Raster-order autoregressive prior with a Vision Full-view prompt (METHODS §3.18; "
@@ -579,7 +581,8 @@ public final class ImagePriors {
                     + "image (a coarse full view: a 1x1 and a 2x2 residual map), then the 49 patch-VQ codes in raster "
                     + "order; causal attention; row i predicts token i+1 (alignment NEXT); the loss is the "
                     + "cross-entropy of the %d VF and 49 image tokens. The generator (`vf-prompt`) samples the VF "
-                    + "tokens first, restricted to the VF ids, and strips them before decoding; a dropped class keeps its image's VF tokens, so the unconditional half of "
+                    + "tokens first, restricted to the VF ids, and strips them before decoding; a dropped class keeps "
+                    + "its image's VF tokens, so the unconditional half of "
                     + "guidance sees its own full view. ", vf.vfTokens(),
                     c.get("vf").get("scales").asInt(), c.get("vf").get("tokenizer").asText(), vf.vfTokens()));
         } else if (raster) {
