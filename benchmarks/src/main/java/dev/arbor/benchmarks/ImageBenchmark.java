@@ -62,6 +62,7 @@ public final class ImageBenchmark {
             new Variant("DD teacher: raster AR with the flow-map sampler, CFG", "fashion-ar-flowmap", Map.of()),
             new Variant("DD student, one step", "fashion-dd", Map.of()),
             new Variant("VF prompt (full-view tokens first), CFG", "fashion-vf", Map.of()),
+            new Variant("VF prompt (full-view tokens first), no CFG", "fashion-vf", Map.of("guidance_scale", 1.0)),
             new Variant("continuous AR target only (Gaussian head), CFG", "fashion-cgauss", Map.of()),
             new Variant("CSpD (continuous draft + target, textbook acceptance), CFG", "fashion-cspd", Map.of()),
             new Variant("CSpD, as-coded acceptance (T = 42), CFG", "fashion-cspd", Map.of("mode", "as_coded")));

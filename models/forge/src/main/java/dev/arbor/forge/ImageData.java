@@ -19,17 +19,26 @@ public final class ImageData implements Windows {
     /** The first {@code limit} (all when {@code limit <= 0}) of {@code images} encoded by {@code encode}. */
     public static ImageData encode(float[][] images, int[] labels, int limit, ImageLayout layout,
                                    Function<float[], int[]> encode) {
+        return encode(images, labels, limit, layout, encode, layout.tokensPerImage());
+    }
+
+    /**
+     * As {@link #encode(float[][], int[], int, ImageLayout, Function)} for an encoder that gives {@code tokens} ids
+     * per image (more than the layout's image tokens when a prompt precedes them, as {@link VfPromptObjective}).
+     */
+    public static ImageData encode(float[][] images, int[] labels, int limit, ImageLayout layout,
+                                   Function<float[], int[]> encode, int tokens) {
         int n = limit > 0 ? Math.min(limit, images.length) : images.length;
         int[][] rows = new int[n][];
         for (int i = 0; i < n; i++) {
-            int[] tokens = encode.apply(images[i]);
-            if (tokens.length != layout.tokensPerImage()) {
-                throw new IllegalArgumentException("the tokenizer gave " + tokens.length + " tokens for image " + i
-                        + ", the layout " + layout + " has " + layout.tokensPerImage());
+            int[] ids = encode.apply(images[i]);
+            if (ids.length != tokens) {
+                throw new IllegalArgumentException("the tokenizer gave " + ids.length + " tokens for image " + i
+                        + ", expected " + tokens + " (layout " + layout + ")");
             }
-            rows[i] = new int[tokens.length + 1];
+            rows[i] = new int[ids.length + 1];
             rows[i][0] = layout.classToken(labels[i]);
-            System.arraycopy(tokens, 0, rows[i], 1, tokens.length);
+            System.arraycopy(ids, 0, rows[i], 1, ids.length);
         }
         return new ImageData(rows);
     }

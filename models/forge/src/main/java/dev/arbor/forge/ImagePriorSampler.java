@@ -60,7 +60,7 @@ final class ImagePriorSampler {
                         g.bias(scope, t)).toFloatArray();
                 for (int p = step[0]; p < t; p++) {
                     for (int i = 0; i < n; i++) {
-                        int tok = draw(logits, (i * t + p) * v, guided ? ((n + i) * t + p) * v : -1, s, rng);
+                        int tok = draw(logits, (i * t + p) * v, guided ? ((n + i) * t + p) * v : -1, s, layout.codes(), rng);
                         tokens[i][p] = tok;
                         if (guided) {
                             tokens[n + i][p] = tok;
@@ -109,7 +109,7 @@ final class ImagePriorSampler {
                     for (int h = 0; h < k; h++) {
                         // a padding entry of the all-zero map's shuffle holds the blank code
                         int tok = real[p][h] == 1
-                                ? draw(last, i * vocab + h * v, guided ? (n + i) * vocab + h * v : -1, s, rng)
+                                ? draw(last, i * vocab + h * v, guided ? (n + i) * vocab + h * v : -1, s, layout.codes(), rng)
                                 : blankWindows[p][h];
                         drawn[i][p][h] = tok;
                         if (p < windows - 1) {
@@ -142,12 +142,18 @@ final class ImagePriorSampler {
         return p;
     }
 
+    /**
+     * Raster priors; a VF-prompt prior ({@link VfPromptObjective}) first draws its VF tokens from the VF ids (both
+     * guidance rows get them, as the codes), and they are stripped from the result.
+     */
     private int[][] raster(int[] classes, float s, SplittableRandom rng, NDManager manager) {
         int n = classes.length;
         boolean guided = s != 1f;
         int[] prompt = prompts(classes, guided);
         int rows = prompt.length;
-        int len = layout.tokensPerImage();
+        VfPromptObjective vf = ImagePriors.vfPart(setup);
+        int prefix = vf == null ? 0 : vf.vfTokens();
+        int len = prefix + layout.tokensPerImage();
         int[][] seq = new int[rows][1 + len];
         for (int r = 0; r < rows; r++) {
             seq[r][0] = prompt[r];
@@ -163,8 +169,11 @@ final class ImagePriorSampler {
                         LlamaNet.bias(scope, t, (q, k) -> k <= q));
                 float[] last = logits.get(":, " + (t - 1) + ", :").toFloatArray();
                 int v = net.config().vocabSize();
+                boolean prompting = j < prefix;
+                int from = prompting ? vf.vfOffset() : 0;
+                int width = prompting ? vf.vfCodes() : layout.codes();
                 for (int i = 0; i < n; i++) {
-                    int tok = draw(last, i * v, guided ? (n + i) * v : -1, s, rng);
+                    int tok = from + draw(last, i * v + from, guided ? (n + i) * v + from : -1, s, width, rng);
                     seq[i][t] = tok;
                     if (guided) {
                         seq[n + i][t] = tok;
@@ -174,7 +183,7 @@ final class ImagePriorSampler {
         }
         int[][] out = new int[n][];
         for (int i = 0; i < n; i++) {
-            out[i] = Arrays.copyOfRange(seq[i], 1, 1 + len);
+            out[i] = Arrays.copyOfRange(seq[i], 1 + prefix, 1 + len);
         }
         return out;
     }
@@ -203,7 +212,8 @@ final class ImagePriorSampler {
                         o.bias(scope, t)).toFloatArray();
                 for (int p = layout.scaleStart(k); p < t; p++) {
                     for (int i = 0; i < n; i++) {
-                        int tok = draw(logits, (i * t + p) * v, guided ? ((n + i) * t + p) * v : -1, s, rng);
+                        int tok = draw(logits, (i * t + p) * v, guided ? ((n + i) * t + p) * v : -1, s,
+                                layout.codes(), rng);
                         tokens[i][p] = tok;
                         if (guided) {
                             tokens[n + i][p] = tok;
@@ -215,9 +225,11 @@ final class ImagePriorSampler {
         return Arrays.copyOf(tokens, n);
     }
 
-    /** A code drawn from the guided distribution of the conditional row at {@code c} and unconditional at {@code u}. */
-    private int draw(float[] logits, int c, int u, float s, SplittableRandom rng) {
-        int codes = layout.codes();
+    /**
+     * One of {@code codes} consecutive ids (its index) drawn from the guided distribution of the conditional row
+     * starting at {@code c} and the unconditional at {@code u}.
+     */
+    private static int draw(float[] logits, int c, int u, float s, int codes, SplittableRandom rng) {
         double[] l = new double[codes];
         double max = Double.NEGATIVE_INFINITY;
         for (int x = 0; x < codes; x++) {

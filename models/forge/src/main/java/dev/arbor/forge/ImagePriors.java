@@ -28,9 +28,10 @@ import java.util.function.Function;
 
 /**
  * The forge's class-conditional Fashion-MNIST priors (recipes with objective {@code image-raster},
- * {@code image-next-scale} or {@code image-group-parallel}): tokenizes the train and test splits once with the recipe's VQ tokenizer, trains with
- * {@link Trainer}, measures the held-out loss on the test split, and exports the llama2.c checkpoint with its card
- * sidecar ({@code image.tokenizer}, {@code image.layout}) and MODEL_CARD.md, the export check included.
+ * {@code image-next-scale}, {@code image-token-shuffle}, {@code image-group-parallel} or {@code image-vf-prompt}):
+ * tokenizes the train and test splits once with the recipe's VQ tokenizer, trains with {@link Trainer}, measures the
+ * held-out loss on the test split, and exports the llama2.c checkpoint with its card sidecar ({@code image.tokenizer},
+ * {@code image.layout}) and MODEL_CARD.md, the export check included.
  */
 public final class ImagePriors {
     /** Side of a Fashion-MNIST image. */
@@ -96,10 +97,67 @@ public final class ImagePriors {
             TokenShuffleObjective o = new TokenShuffleObjective(layout, r.objective().window(), blank, dropout);
             return new Setup(layout, tok::encode, tok::decode, o, o.conditional(), null, file, "token-shuffle");
         }
+        if (r.objective().kind().equals("image-vf-prompt")) {
+            return vfSetup(r, trained, file, dropout);
+        }
         MultiScaleVq tok = MultiScaleVq.read(file);
         ImageLayout layout = layout(tok.codebookSize(), tok.scales(), tok.codeVector(0).length);
         NextScaleObjective o = new NextScaleObjective(layout, tok, dropout);
         return new Setup(layout, tok::encode, tok::decode, o, o.conditional(), tok, file, "next-scale");
+    }
+
+    /**
+     * A VF-prompt prior's setup ({@link VfPromptObjective}): the raster layout of the patch VQ, windows
+     * {@code [class, VF ids, codes]}; the held-out objective scores the image codes (the VF part is in
+     * {@link #vfPart}); the decoder takes the 49 codes (the VF tokens are stripped before decoding).
+     */
+    static Setup vfSetup(Recipe r, Path trained, Path file, double dropout) {
+        PatchVqTokenizer tok = PatchVqTokenizer.read(file);
+        ImageLayout layout = layout(tok.codebookSize(), new int[] {7}, tok.codeVector(0).length);
+        Path vfFile = trained.resolve(r.image().vfTokenizer());
+        if (!Files.isRegularFile(vfFile)) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "recipe " + r.name() + ": VF tokenizer "
+                    + vfFile.toAbsolutePath() + " not found; pass the folder holding " + r.image().vfTokenizer()
+                    + " with --trained");
+        }
+        MultiScaleVq full = MultiScaleVq.read(vfFile);
+        if (r.image().vfScales() > full.scales().length) {
+            throw ArborException.invalid("recipe " + r.name() + ": vf_scales " + r.image().vfScales() + " exceeds the "
+                    + full.scales().length + " scales of " + vfFile.getFileName());
+        }
+        int vfTokens = full.tokenOffset(r.image().vfScales());
+        VfPromptObjective o = new VfPromptObjective(layout, vfTokens, full.codebookSize(), dropout,
+                VfPromptObjective.Part.ALL);
+        return new Setup(layout, VfPromptObjective.encoder(tok, full, vfTokens, o.vfOffset()), tok::decode, o,
+                o.conditional(VfPromptObjective.Part.IMAGE), null, file, "vf-prompt");
+    }
+
+    /** The VF-prompt objective of a setup, or null for the other priors. */
+    static VfPromptObjective vfPart(Setup s) {
+        return s.objective() instanceof VfPromptObjective v ? v : null;
+    }
+
+    /** Ids per image after the class token: the layout's image tokens, plus the VF tokens of a VF-prompt prior. */
+    static int tokensPerWindow(Setup s) {
+        VfPromptObjective v = vfPart(s);
+        return v == null ? s.layout().tokensPerImage() : v.sequenceTokens();
+    }
+
+    /** The llama2.c header of a setup's prior: the vocabulary is the layout's (plus the VF ids of a VF prior). */
+    public static Llama2cConfig config(Recipe r, Setup s) {
+        VfPromptObjective v = vfPart(s);
+        if (v == null) {
+            return config(r, s.layout());
+        }
+        Recipe.Architecture a = r.model();
+        if (a.seqLen() < 1 + v.sequenceTokens()) {
+            throw ArborException.invalid("recipe " + r.name() + ": seq_len " + a.seqLen() + " is shorter than the "
+                    + (1 + v.sequenceTokens()) + " positions of a VF-prompt sequence");
+        }
+        Llama2cConfig cfg = new Llama2cConfig(a.dim(), a.hiddenDim(), a.nLayers(), a.nHeads(), a.nHeads(),
+                v.vocabSize(), a.seqLen(), a.sharedClassifier());
+        cfg.validate(r.name());
+        return cfg;
     }
 
     /** The llama2.c header of a recipe's prior: the vocabulary is the layout's. */
@@ -140,13 +198,13 @@ public final class ImagePriors {
         FashionMnist trainSplit = FashionMnist.load(FashionMnist.Split.TRAIN);
         FashionMnist testSplit = FashionMnist.load(FashionMnist.Split.TEST);
         ImageData train = ImageData.encode(trainSplit.images(), trainSplit.labels(), r.image().trainLimit(),
-                s.layout(), s.encoder());
+                s.layout(), s.encoder(), tokensPerWindow(s));
         ImageData test = ImageData.encode(testSplit.images(), testSplit.labels(), r.image().heldoutLimit(),
-                s.layout(), s.encoder());
+                s.layout(), s.encoder(), tokensPerWindow(s));
         log.accept(String.format("%s: tokenized %d training and %d test images with %s in %.1f s", r.name(),
                 train.size(), test.size(), s.tokenizerFile().getFileName(), (System.nanoTime() - t0) / 1e9));
         DjlSetup.configure(threads);
-        Llama2cConfig cfg = config(r, s.layout());
+        Llama2cConfig cfg = config(r, s);
         int evalBatches = Math.max(1, Math.min(r.evalBatches(), (test.size() + r.batchSize() - 1) / r.batchSize()));
         long start = System.nanoTime();
         try (NDManager manager = NDManager.newBaseManager();
@@ -165,6 +223,14 @@ public final class ImagePriors {
             int heldImages = Math.min(evalBatches * r.batchSize(), test.size());
             log.accept(String.format("%s: held-out loss %.4f nats/token on %d test images (%.1f s)", r.name(), held,
                     heldImages, (System.nanoTime() - e0) / 1e9));
+            VfPromptObjective vf = vfPart(s);
+            double heldVf = Double.NaN;
+            if (vf != null) {
+                heldVf = Trainer.heldOutLoss(net, vf.conditional(VfPromptObjective.Part.VF), test, cfg.seqLen(),
+                        r.batchSize(), evalBatches, r.seed(), manager);
+                log.accept(String.format("%s: held-out loss of the %d VF tokens %.4f nats/token", r.name(),
+                        vf.vfTokens(), heldVf));
+            }
             net.writeCheckpoint(runDir.resolve("final.bin"));
             Json.MAPPER.writerWithDefaultPrettyPrinter().writeValue(runDir.resolve("recipe.json").toFile(), r);
             ObjectNode run = Json.MAPPER.createObjectNode();
@@ -186,6 +252,9 @@ public final class ImagePriors {
                     .stream().mapToDouble(Float::doubleValue).filter(Double::isFinite).average().orElse(Double.NaN));
             run.put("skipped_steps", trainer.skippedSteps());
             run.put("heldout_loss", held);
+            if (vf != null) {
+                run.put("heldout_loss_vf", heldVf);
+            }
             run.put("heldout_images", heldImages);
             run.put("heldout_tokens", (long) heldImages * tokensPerImage);
             run.put("train_images", train.size());
@@ -309,8 +378,9 @@ public final class ImagePriors {
         GroupParallelImageObjective groups = s.objective() instanceof GroupParallelImageObjective g ? g : null;
         boolean raster = s.multiScale() == null && groups == null;
         FashionMnist testSplit = FashionMnist.load(FashionMnist.Split.TEST);
-        ImageData probe = ImageData.encode(testSplit.images(), testSplit.labels(), 2, s.layout(), s.encoder());
-        int len = 1 + s.layout().tokensPerImage();
+        ImageData probe = ImageData.encode(testSplit.images(), testSplit.labels(), 2, s.layout(), s.encoder(),
+                tokensPerWindow(s));
+        int len = 1 + tokensPerWindow(s);
         int[][] windows = {probe.window(0, len), probe.window(1, len)};
         Check check = exportCheck(bin, s, windows);
         log.accept(String.format("%s: export check (%s, %s): max |DJL - reference| %.2e", name, check.attention(),
@@ -347,6 +417,12 @@ public final class ImagePriors {
             image.put("first_query_token", groups.queryToken(1));
             image.put("forwards_per_image", groups.forwards());
         }
+        VfPromptObjective vf = vfPart(s);
+        if (vf != null) {
+            Path vfFile = trained.resolve(r.image().vfTokenizer());
+            card.set("vf", vf.cardFacts(vfFile.getFileName().toString(), Llama2cOnnxConverter.sha256(vfFile),
+                    r.image().vfScales()));
+        }
         card.put("description", r.description());
         card.put("license", "Apache-2.0 (weights trained by Arbor's model forge on Fashion-MNIST, MIT, Zalando "
                 + "Research)");
@@ -377,6 +453,12 @@ public final class ImagePriors {
         eval.put("metric", "cross-entropy of the image tokens (nats/token) on the Fashion-MNIST test images, "
                 + "conditioned on their true class (no condition dropout)");
         eval.put("heldout_images", run.get("heldout_images").asInt());
+        if (vf != null) {
+            eval.put("heldout_loss_vf", run.get("heldout_loss_vf").asDouble());
+            eval.put("metric_vf", "cross-entropy of the " + vf.vfTokens() + " VF tokens (nats/token) on the same "
+                    + "images and condition; heldout_loss covers the 49 image codes only, comparable to a plain "
+                    + "raster prior's");
+        }
         ObjectNode chk = card.putObject("export_check");
         chk.put("reference", "Llama2cReferenceModel on the exported file vs the DJL training network");
         chk.put("attention_spec", check.attention());
@@ -390,7 +472,7 @@ public final class ImagePriors {
                     out.resolve("samples.png")));
         }
         if (judge != null) {
-            if (!raster) {
+            if (!raster || vf != null) {
                 throw ArborException.invalid("--judge measures a raster draft against its raster target; "
                         + name + " is a next-scale prior");
             }
@@ -516,6 +598,7 @@ public final class ImagePriors {
         JsonNode img = c.get("image");
         boolean raster = img.get("layout").asText().equals("raster");
         boolean groups = img.get("layout").asText().equals(GroupParallelImageObjective.KIND);
+        VfPromptObjective vf = vfPart(s);
         ImageLayout l = s.layout();
         StringBuilder b = new StringBuilder();
         b.append("# ").append(c.get("name").asText()).append("\n\n").append(c.get("description").asText())
@@ -530,11 +613,18 @@ public final class ImagePriors {
                 .append(img.get("layout").asText()).append("`) and this card's figures.\n\n");
         b.append("## Vocabulary layout\n\n");
         b.append(String.format("%d ids (`ImageLayout.vocabSize()`): codes 0..%d, class tokens %d..%d (%s), null "
-                        + "class %d, feature-basis ids %d..%d, level ids %d..%d. Only codes are ever predicted.%n%n",
+                        + "class %d, feature-basis ids %d..%d, level ids %d..%d.%s%n%n",
                 l.vocabSize(), l.codes() - 1, l.classToken(0), l.classToken(l.classCount() - 1),
                 String.join(", ", l.classNames()), l.nullClassToken(), l.featureBasisToken(0),
-                l.featureBasisToken(l.featureDim() - 1), l.levelToken(0), l.levelToken(l.scaleCount() - 1)));
-        int vocab = l.vocabSize() + (groups ? img.get("group_size").asInt() - 1 : 0);
+                l.featureBasisToken(l.featureDim() - 1), l.levelToken(0), l.levelToken(l.scaleCount() - 1),
+                vf == null ? " Only codes are ever predicted." : ""));
+        int vocab = vf != null ? vf.vocabSize() : l.vocabSize() + (groups ? img.get("group_size").asInt() - 1 : 0);
+        if (vf != null) {
+            b.append(String.format("Then the VF ids %d..%d (VF id = %d + code of `%s`): %d ids in all. The VF ids are "
+                            + "predicted at the %d positions after the class token, the codes after them.%n%n",
+                    vf.vfOffset(), vf.vocabSize() - 1, vf.vfOffset(), c.get("vf").get("tokenizer").asText(),
+                    vf.vocabSize(), vf.vfTokens()));
+        }
         if (s.objective() instanceof TokenShuffleObjective o) {
             vocab = o.vocabSize();
             b.append(String.format("The prior's vocabulary is %d slots of these ids (slot h, id x: h·%d + x), %d "
@@ -577,6 +667,17 @@ public final class ImagePriors {
                     n, cn, cn, cn + 1, cn + g - 1, g - 1, l.vocabSize(), l.vocabSize() + g - 2, l.vocabSize() + g - 1,
                     cn, n - g - 1, cn, g, g, cn, g, g, img.get("forwards_per_image").asInt(), cn - 1,
                     (n - cn) / g));
+        } else if (vf != null) {
+            b.append(String.format("Raster-order autoregressive prior with a Vision Full-view prompt (METHODS §3.18; "
+                    + "the paper's prompt content is unpublished, the form here is ours): the sequence is the class "
+                    + "token, then %d VF tokens = the first %d scales of the multi-scale residual VQ `%s` of the same "
+                    + "image (a coarse full view: a 1x1 and a 2x2 residual map), then the 49 patch-VQ codes in raster "
+                    + "order; causal attention; row i predicts token i+1 (alignment NEXT); the loss is the "
+                    + "cross-entropy of the %d VF and 49 image tokens. The generator (`vf-prompt`) samples the VF "
+                    + "tokens first, restricted to the VF ids, and strips them before decoding; a dropped class keeps "
+                    + "its image's VF tokens, so the unconditional half of "
+                    + "guidance sees its own full view. ", vf.vfTokens(),
+                    c.get("vf").get("scales").asInt(), c.get("vf").get("tokenizer").asText(), vf.vfTokens()));
         } else if (raster) {
             b.append("Raster-order autoregressive prior (LlamaGen, Sun et al. 2024): the sequence is the class token ")
                     .append("followed by the 49 patch-VQ codes in raster order; causal attention; row i predicts ")
@@ -621,6 +722,10 @@ public final class ImagePriors {
         JsonNode e = c.get("evaluation");
         b.append(String.format("**Held-out loss: %.4f nats/token** (%s; %,d images).%n%n",
                 e.get("heldout_loss").asDouble(), e.get("metric").asText(), e.get("heldout_images").asInt()));
+        if (vf != null) {
+            b.append(String.format("**Held-out loss of the VF tokens: %.4f nats/token** (%s).%n%n",
+                    e.get("heldout_loss_vf").asDouble(), e.get("metric_vf").asText()));
+        }
         JsonNode x = c.get("export_check");
         b.append(String.format("**Export check:** max |logit difference| %.2e between the DJL training network and "
                         + "`Llama2cReferenceModel` reading the exported file, on %d test images x %d positions "

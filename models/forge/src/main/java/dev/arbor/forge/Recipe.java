@@ -15,7 +15,7 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
 
     /** Objective kinds that train a class-conditional image prior on Fashion-MNIST instead of a text model. */
     public static final java.util.Set<String> IMAGE_KINDS = java.util.Set.of("image-raster", "image-next-scale",
-            "image-token-shuffle", GroupParallelImageObjective.KIND, GaussianLatentObjective.KIND);
+            "image-token-shuffle", GroupParallelImageObjective.KIND, GaussianLatentObjective.KIND, "image-vf-prompt");
 
     /**
      * The distilled corpus: stories sampled from {@code teacher} (path under the models folder) until
@@ -63,8 +63,15 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
      * the trained-models folder: patch VQ for "image-raster", multi-scale VQ for "image-next-scale"),
      * the class token replaced by the null class with probability {@code condDropout} (classifier-free guidance);
      * {@code trainLimit} / {@code heldoutLimit} > 0 keep only the first images of the train / test split.
+     * "image-vf-prompt" also names {@code vfTokenizer} (a multi-scale VQ file) and {@code vfScales}: its first scales
+     * are the Vision Full-view prompt tokens ({@link VfPromptObjective}); other kinds leave them null / 0.
      */
-    public record ImageSpec(String tokenizer, double condDropout, int trainLimit, int heldoutLimit) {
+    public record ImageSpec(String tokenizer, double condDropout, int trainLimit, int heldoutLimit,
+                            String vfTokenizer, int vfScales) {
+        /** Without VF prompt (every kind but image-vf-prompt). */
+        public ImageSpec(String tokenizer, double condDropout, int trainLimit, int heldoutLimit) {
+            this(tokenizer, condDropout, trainLimit, heldoutLimit, null, 0);
+        }
     }
 
     /**
@@ -84,7 +91,7 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
         }
     }
 
-    /** True for a Fashion-MNIST image prior (objective image-raster or image-next-scale). */
+    /** True for a Fashion-MNIST image prior (objective image-raster, image-next-scale or image-vf-prompt). */
     public boolean isImagePrior() {
         return IMAGE_KINDS.contains(objective.kind);
     }
@@ -97,7 +104,8 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
         if (isImagePrior()) {
             Optimizer o = new Optimizer(smoke.lr, smoke.lr, 0, optimizer.weightDecay, optimizer.beta1,
                     optimizer.beta2, optimizer.gradClip);
-            ImageSpec i = new ImageSpec(image.tokenizer, image.condDropout, 64, 16);
+            ImageSpec i = new ImageSpec(image.tokenizer, image.condDropout, 64, 16, image.vfTokenizer,
+                    image.vfScales);
             return new Recipe(name + "-smoke", description, seed, null, null, model, objective, o, smoke.steps,
                     smoke.batchSize, 1, smoke.steps, 2, smoke, i);
         }
@@ -148,8 +156,8 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
                             + model.seqLen + " and smoke seq_len " + smoke.seqLen + ", got " + objective.blockSize);
                 }
             }
-            default -> throw ArborException.invalid(where + "objective kind must be ar, mdlm, bd, image-raster, "
-                    + "image-next-scale or " + GroupParallelImageObjective.KIND + ", got "
+            default -> throw ArborException.invalid(where + "objective kind must be ar, mdlm, bd "
+                    + "or one of the image kinds " + new java.util.TreeSet<>(IMAGE_KINDS) + ", got "
                     + objective.kind);
         }
         if (steps < 1 || batchSize < 1 || smoke.steps < 1 || smoke.batchSize < 1) {
@@ -190,6 +198,16 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
             throw ArborException.invalid(where + "objective group_size and causal_num belong to "
                     + GroupParallelImageObjective.KIND + ", where both must be >= 1 (got " + objective.groupSize
                     + ", " + objective.causalNum + " for " + objective.kind + ")");
+        }
+        boolean vf = objective.kind.equals("image-vf-prompt");
+        if (vf && (image.vfTokenizer == null || image.vfTokenizer.isBlank() || image.vfScales < 1)) {
+            throw ArborException.invalid(where + "objective image-vf-prompt needs image.vf_tokenizer (a multi-scale "
+                    + "VQ file, e.g. fashion-vq/fashion-msvq.bin) and image.vf_scales >= 1, got "
+                    + image.vfTokenizer + ", " + image.vfScales);
+        }
+        if (!vf && (image.vfTokenizer != null || image.vfScales != 0)) {
+            throw ArborException.invalid(where + "image.vf_tokenizer and image.vf_scales belong to objective "
+                    + "image-vf-prompt, not " + objective.kind);
         }
     }
 }
