@@ -49,6 +49,13 @@ public final class ForgeCli {
                     : Path.of("models");
             return new ImagePriors(work, t, threads, System.out::println);
         }
+
+        LatentFlowPriors latentFlowPriors() {
+            Path t = trained != null ? trained
+                    : java.nio.file.Files.isDirectory(Path.of("models", "trained")) ? Path.of("models", "trained")
+                    : Path.of("models");
+            return new LatentFlowPriors(work, t, threads, System.out::println);
+        }
     }
 
     @Command(name = "corpus", description = "Build (or reuse) the distilled corpus of a recipe, train its tokenizer "
@@ -107,6 +114,12 @@ public final class ForgeCli {
             if (steps != null) {
                 r = r.withSteps(steps);
             }
+            if (LatentFlowPriors.handles(r)) {
+                LatentFlowPriors p = common.latentFlowPriors();
+                p.train(r, budgetMinutes);
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"));
+                return 0;
+            }
             if (r.isImagePrior()) {
                 ImagePriors p = common.imagePriors();
                 p.train(r, budgetMinutes);
@@ -143,6 +156,11 @@ public final class ForgeCli {
         public Integer call() throws Exception {
             Recipe r = Recipe.read(recipe);
             r = smoke ? r.smokeVariant() : r;
+            if (LatentFlowPriors.handles(r)) {
+                LatentFlowPriors p = common.latentFlowPriors();
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"));
+                return 0;
+            }
             if (r.isImagePrior()) {
                 ImagePriors p = common.imagePriors();
                 p.export(r, out != null ? out : p.runDir(r).resolve("export"), judge, smoke ? 10 : samples);

@@ -14,7 +14,8 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
                      int logEvery, int checkpointEvery, int evalBatches, Smoke smoke, ImageSpec image) {
 
     /** Objective kinds that train a class-conditional image prior on Fashion-MNIST instead of a text model. */
-    public static final java.util.Set<String> IMAGE_KINDS = java.util.Set.of("image-raster", "image-next-scale");
+    public static final java.util.Set<String> IMAGE_KINDS = java.util.Set.of("image-raster", "image-next-scale",
+            FlowMatchingLatentObjective.KIND);
 
     /**
      * The distilled corpus: stories sampled from {@code teacher} (path under the models folder) until
