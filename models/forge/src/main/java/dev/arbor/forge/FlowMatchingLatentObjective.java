@@ -182,6 +182,13 @@ public final class FlowMatchingLatentObjective implements TrainingObjective {
         return Arrays.copyOfRange(flow(batch).xt(), at, at + d);
     }
 
+    /** The velocity target {@code x_1 − ε} of cell-order token {@code i} of row {@code r} of a batch this objective made. */
+    public float[] velocityTarget(Batch batch, int r, int i) {
+        int d = codec.latentDim();
+        int at = (r * cells.tokens() + i) * d;
+        return Arrays.copyOfRange(flow(batch).target(), at, at + d);
+    }
+
     /** The time of cell-order token {@code i} of row {@code r} of a batch this objective made. */
     public double time(Batch batch, int r, int i) {
         return flow(batch).times()[r * cells.tokens() + i];
