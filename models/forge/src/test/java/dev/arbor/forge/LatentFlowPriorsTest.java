@@ -143,4 +143,24 @@ class LatentFlowPriorsTest {
         assertThat(sidecar.get("image").get("cell_sizes")).hasSize(4);
         assertThat(Files.readString(out.resolve("MODEL_CARD.md"))).contains("Held-out flow loss", "Export check");
     }
+
+    /** The committed prior: its card, its vocabulary, and the export check recomputed on the committed file. */
+    @Test
+    void theCommittedPriorLoadsWithItsCardAndReproducesItsTrainingNetwork() {
+        Path bin = TRAINED.resolve("fashion-xar").resolve("fashion-xar.bin");
+        Llama2cConfig cfg = Llama2cCheckpoint.read(bin).config();
+        assertThat(cfg.vocabSize()).isEqualTo(317);
+        assertThat(cfg.dim()).isLessThanOrEqualTo(128);
+        assertThat(cfg.nLayers()).isLessThanOrEqualTo(4);
+        Llama2cModelCard card = Llama2cModelCard.forCheckpoint(bin).validateAgainst(cfg, bin.toString());
+        assertThat(card.alignment()).isEqualTo(LogitAlignment.SAME);
+        assertThat(card.continuousHead().spec()).isEqualTo("VELOCITY:16:0:267:284:33");
+        int len = 1 + 784;
+        int[][] windows = {images.window(0, len), images.window(1, len)};
+        windows[1][0] = codec.layout().nullClassToken();
+        LatentFlowPriors.Check check = LatentFlowPriors.exportCheck(bin, new FlowMatchingLatentObjective(codec, 0.1),
+                windows);
+        assertThat(check.fullMaxAbsDiff()).isLessThan(1e-4);
+        assertThat(check.incrementalMaxAbsDiff()).isLessThan(1e-4);
+    }
 }
