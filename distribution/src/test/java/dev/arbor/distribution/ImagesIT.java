@@ -366,6 +366,42 @@ class ImagesIT {
     }
 
     @Test
+    void fashionXarAnswersPngsAndStreamsPartialImagesCellByCell() throws Exception {
+        ready("fashion-xar");
+        assertThat(pipelines.imageLayout("fashion-xar").orElseThrow().tokensPerImage()).isEqualTo(784);
+        HttpResponse<String> r = post("{'model': 'fashion-xar', 'prompt': 'trouser', 'seed': 5}");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        float[][] image = decode(MAPPER.readTree(r.body()).get("data").get(0).get("b64_json"));
+        assertFashionImage(image);
+        double ink = 0;
+        for (float[] row : image) {
+            for (float p : row) {
+                ink += p;
+            }
+        }
+        assertThat(ink / 784).as("a generated garment is neither black nor white").isBetween(0.02, 0.9);
+
+        HttpResponse<String> s = post("{'model': 'fashion-xar', 'prompt': 1, 'stream': true, 'seed': 5}");
+        assertThat(s.statusCode()).as(s.body()).isEqualTo(200);
+        List<JsonNode> partial = new ArrayList<>();
+        List<JsonNode> completed = new ArrayList<>();
+        for (String frame : s.body().split("\n\n")) {
+            int data = frame.indexOf("data: ");
+            if (data < 0 || frame.endsWith("[DONE]")) {
+                continue;
+            }
+            JsonNode event = MAPPER.readTree(frame.substring(data + 6));
+            assertThat(event.has("error")).as("stream failed: %s", frame).isFalse();
+            (event.get("type").asText().equals("image_generation.partial_image") ? partial : completed).add(event);
+        }
+        // a canvas per cell (4 quadrants); same seed and class, same image as the request above
+        assertThat(partial).hasSize(4);
+        assertThat(completed).hasSize(1);
+        assertThat(completed.get(0).get("b64_json").asText())
+                .isEqualTo(MAPPER.readTree(r.body()).get("data").get(0).get("b64_json").asText());
+    }
+
+    @Test
     void binArborImageWritesClassIndexedPngs() throws Exception {
         ready("fashion-ar");
         Path out = home.resolve("images-out");

@@ -55,6 +55,13 @@ public final class ForgeCli {
                     : java.nio.file.Files.isDirectory(Path.of("models", "trained")) ? Path.of("models", "trained")
                     : Path.of("models"), threads, System.out::println);
         }
+
+        LatentFlowPriors latentFlowPriors() {
+            Path t = trained != null ? trained
+                    : java.nio.file.Files.isDirectory(Path.of("models", "trained")) ? Path.of("models", "trained")
+                    : Path.of("models");
+            return new LatentFlowPriors(work, t, threads, System.out::println);
+        }
     }
 
     @Command(name = "corpus", description = "Build (or reuse) the distilled corpus of a recipe, train its tokenizer "
@@ -119,6 +126,12 @@ public final class ForgeCli {
                 p.export(r, out != null ? out : p.runDir(r).resolve("export"));
                 return 0;
             }
+            if (LatentFlowPriors.handles(r)) {
+                LatentFlowPriors p = common.latentFlowPriors();
+                p.train(r, budgetMinutes);
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"));
+                return 0;
+            }
             if (r.isImagePrior()) {
                 ImagePriors p = common.imagePriors();
                 p.train(r, budgetMinutes);
@@ -157,6 +170,11 @@ public final class ForgeCli {
             r = smoke ? r.smokeVariant() : r;
             if (LatentPriors.handles(r)) {
                 LatentPriors p = common.latentPriors();
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"));
+                return 0;
+            }
+            if (LatentFlowPriors.handles(r)) {
+                LatentFlowPriors p = common.latentFlowPriors();
                 p.export(r, out != null ? out : p.runDir(r).resolve("export"));
                 return 0;
             }

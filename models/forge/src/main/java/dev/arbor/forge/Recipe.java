@@ -15,7 +15,8 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
 
     /** Objective kinds that train a class-conditional image prior on Fashion-MNIST instead of a text model. */
     public static final java.util.Set<String> IMAGE_KINDS = java.util.Set.of("image-raster", "image-next-scale",
-            "image-token-shuffle", GroupParallelImageObjective.KIND, GaussianLatentObjective.KIND, "image-vf-prompt");
+            "image-token-shuffle", GroupParallelImageObjective.KIND, "image-vf-prompt", GaussianLatentObjective.KIND,
+            FlowMatchingLatentObjective.KIND);
 
     /**
      * The distilled corpus: stories sampled from {@code teacher} (path under the models folder) until
