@@ -6,8 +6,13 @@
  * trained by plain-Java k-means ({@link dev.arbor.models.images.KMeans}) and written by
  * {@link dev.arbor.models.images.TrainFashionTokenizers}. Both are served to pipelines as
  * {@link dev.arbor.api.image.ImageTokenizer}s ({@link dev.arbor.models.images.VqImageTokenizer}) by the DS component
- * {@link dev.arbor.models.images.ImageVqTokenizerProvider}, tokenizer format {@code image-vq} (since 1.1).
+ * {@link dev.arbor.models.images.ImageVqTokenizerProvider}, tokenizer format {@code image-vq} (since 1.1). A 1D
+ * coarse-to-fine tokenizer (DetailFlow's token order: stage-wise residual VQ in a PCA basis,
+ * {@link dev.arbor.models.images.CoarseToFineVq}, {@link dev.arbor.models.images.PcaBasis}, written by
+ * {@link dev.arbor.models.images.TrainCoarseToFineTokenizer}) is served as
+ * {@link dev.arbor.models.images.CoarseToFineImageTokenizer} by
+ * {@link dev.arbor.models.images.ImageCoarseToFineTokenizerProvider}, tokenizer format {@code image-1d} (since 1.2).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
+@org.osgi.annotation.versioning.Version("1.2.0")
 package dev.arbor.models.images;
