@@ -10,7 +10,8 @@ import java.util.SplittableRandom;
 /**
  * Draws class-conditional images from a trained prior for the model card, batched on the DJL network (the export
  * check proves it computes what the exported file computes): raster priors token by token (LlamaGen, Sun et al.
- * 2024), next-scale priors scale by scale (VAR, Tian et al. 2024). Classifier-free guidance (Ho and Salimans 2022)
+ * 2024), next-scale priors scale by scale (VAR, Tian et al. 2024), group-parallel priors group by group (NBP, Ren et
+ * al. 2025). Classifier-free guidance (Ho and Salimans 2022)
  * in LlamaGen's form {@code u + s·(c − u)} over the code logits (s = 1: the conditional model alone), softmax at
  * temperature 1. Not a decoder for users: the pipelines decode the exported files; this measures the weights.
  */
@@ -27,7 +28,45 @@ final class ImagePriorSampler {
 
     /** One image's tokens per entry of {@code classes}, guidance scale {@code s}, randomness from {@code rng}. */
     int[][] sample(int[] classes, float s, SplittableRandom rng, NDManager manager) {
+        if (setup.objective() instanceof GroupParallelImageObjective g) {
+            return groups(g, classes, s, rng, manager);
+        }
         return setup.multiScale() == null ? raster(classes, s, rng, manager) : nextScale(classes, s, rng, manager);
+    }
+
+    /**
+     * Group-parallel priors step by step ({@link GroupParallelImageObjective#steps}): each step runs the prefix of
+     * the sequence up to the step's end (no KV cache here) and draws the step's tokens from its rows, independently.
+     */
+    private int[][] groups(GroupParallelImageObjective g, int[] classes, float s, SplittableRandom rng,
+                           NDManager manager) {
+        int n = classes.length;
+        boolean guided = s != 1f;
+        int[] prompt = prompts(classes, guided);
+        int rows = prompt.length;
+        int[][] tokens = new int[rows][layout.tokensPerImage()];
+        int v = net.config().vocabSize();
+        for (int[] step : g.steps()) {
+            int t = step[1];
+            int[][] ids = new int[rows][];
+            for (int r = 0; r < rows; r++) {
+                ids[r] = Arrays.copyOf(g.inputs(prompt[r], tokens[r]), t);
+            }
+            try (NDManager scope = manager.newSubManager()) {
+                float[] logits = net.forward(scope, ids, TrainingObjective.sequentialPositions(rows, t),
+                        g.bias(scope, t)).toFloatArray();
+                for (int p = step[0]; p < t; p++) {
+                    for (int i = 0; i < n; i++) {
+                        int tok = draw(logits, (i * t + p) * v, guided ? ((n + i) * t + p) * v : -1, s, rng);
+                        tokens[i][p] = tok;
+                        if (guided) {
+                            tokens[n + i][p] = tok;
+                        }
+                    }
+                }
+            }
+        }
+        return Arrays.copyOf(tokens, n);
     }
 
     /** The prompt rows: the class tokens, then (with guidance) as many null-class rows. */

@@ -27,8 +27,8 @@ import java.util.function.Consumer;
 import java.util.function.Function;
 
 /**
- * The forge's class-conditional Fashion-MNIST priors (recipes with objective {@code image-raster} or
- * {@code image-next-scale}): tokenizes the train and test splits once with the recipe's VQ tokenizer, trains with
+ * The forge's class-conditional Fashion-MNIST priors (recipes with objective {@code image-raster},
+ * {@code image-next-scale} or {@code image-group-parallel}): tokenizes the train and test splits once with the recipe's VQ tokenizer, trains with
  * {@link Trainer}, measures the held-out loss on the test split, and exports the llama2.c checkpoint with its card
  * sidecar ({@code image.tokenizer}, {@code image.layout}) and MODEL_CARD.md, the export check included.
  */
@@ -80,6 +80,9 @@ public final class ImagePriors {
     public static Setup setup(Recipe r, Path trained) {
         Path file = tokenizerFile(r, trained);
         double dropout = r.image().condDropout();
+        if (r.objective().kind().equals(GroupParallelImageObjective.KIND)) {
+            return GroupParallelImageObjective.setup(r, file);
+        }
         if (r.objective().kind().equals("image-raster")) {
             PatchVqTokenizer tok = PatchVqTokenizer.read(file);
             ImageLayout layout = layout(tok.codebookSize(), new int[] {7}, tok.codeVector(0).length);
@@ -95,14 +98,17 @@ public final class ImagePriors {
     /** The llama2.c header of a recipe's prior: the vocabulary is the layout's. */
     public static Llama2cConfig config(Recipe r, ImageLayout layout) {
         Recipe.Architecture a = r.model();
+        boolean groups = r.objective().kind().equals(GroupParallelImageObjective.KIND);
         int needed = r.objective().kind().equals("image-raster") ? 1 + layout.tokensPerImage()
                 : layout.tokensPerImage();
+        // a group-parallel prior's vocabulary adds its G - 1 learned query tokens
+        int vocab = layout.vocabSize() + (groups ? r.objective().groupSize() - 1 : 0);
         if (a.seqLen() < needed) {
             throw ArborException.invalid("recipe " + r.name() + ": seq_len " + a.seqLen() + " is shorter than the "
                     + needed + " positions of an image sequence");
         }
         Llama2cConfig cfg = new Llama2cConfig(a.dim(), a.hiddenDim(), a.nLayers(), a.nHeads(), a.nHeads(),
-                layout.vocabSize(), a.seqLen(), a.sharedClassifier());
+                vocab, a.seqLen(), a.sharedClassifier());
         cfg.validate(r.name());
         return cfg;
     }
@@ -202,6 +208,21 @@ public final class ImagePriors {
         float[][][] ref;
         try (NDManager manager = NDManager.newBaseManager(); LlamaNet net = LlamaNet.of(weights, manager);
              Llama2cReferenceModel model = new Llama2cReferenceModel(weights, checkpoint.getFileName().toString())) {
+            if (s.objective() instanceof GroupParallelImageObjective g) {
+                int t = g.positions();
+                int[][] in = new int[b][];
+                int[][] seg = new int[b][];
+                for (int r = 0; r < b; r++) {
+                    in[r] = g.inputs(rows[r][0], java.util.Arrays.copyOfRange(rows[r], 1, rows[r].length));
+                    seg[r] = g.segments();
+                }
+                djl = unpack(net.forward(manager, in, TrainingObjective.sequentialPositions(b, t), g.bias(manager, t)),
+                        b, t, cfg.vocabSize());
+                ref = model.forward(ForwardRequest.builder(in).attention(new AttentionSpec.Segments(seg, seg))
+                        .build()).logits();
+                return new Check(ExportCheck.maxAbsDiff(djl, ref), b, t, "Segments (causal start, then groups)",
+                        "token ids (queries after the layout's ids)");
+            }
             if (s.multiScale() == null) {
                 int t = rows[0].length;
                 int[][] pos = TrainingObjective.sequentialPositions(b, t);
@@ -262,7 +283,8 @@ public final class ImagePriors {
         Files.copy(runDir.resolve("final.bin"), bin, StandardCopyOption.REPLACE_EXISTING);
         ObjectNode run = (ObjectNode) Json.MAPPER.readTree(runDir.resolve("run.json").toFile());
         Setup s = setup(r, trained);
-        boolean raster = s.multiScale() == null;
+        GroupParallelImageObjective groups = s.objective() instanceof GroupParallelImageObjective g ? g : null;
+        boolean raster = s.multiScale() == null && groups == null;
         FashionMnist testSplit = FashionMnist.load(FashionMnist.Split.TEST);
         ImageData probe = ImageData.encode(testSplit.images(), testSplit.labels(), 2, s.layout(), s.encoder());
         int len = 1 + s.layout().tokensPerImage();
@@ -277,9 +299,11 @@ public final class ImagePriors {
         card.putArray("eos");
         card.putNull("pad");
         card.putNull("mask");
-        card.put("alignment", raster ? "NEXT" : "SAME");
-        card.put("attention", raster ? "CAUSAL" : "SCALE_CAUSAL");
-        card.put("block_size", 0);
+        // a group-parallel prior: BLOCK_CAUSAL with its group size (the exact segments, the causal start included,
+        // come from the decoder's GroupLayout: dev.arbor.blockgen); row p predicts image token p like NEXT's p + 1
+        card.put("alignment", raster || groups != null ? "NEXT" : "SAME");
+        card.put("attention", raster ? "CAUSAL" : groups != null ? "BLOCK_CAUSAL" : "SCALE_CAUSAL");
+        card.put("block_size", groups != null ? groups.groupSize() : 0);
         ObjectNode image = card.putObject("image");
         image.put("tokenizer", s.tokenizerFile().getFileName().toString());
         image.put("layout", s.layoutName());
@@ -290,6 +314,12 @@ public final class ImagePriors {
         image.put("vocab_size", s.layout().vocabSize());
         image.set("classes", Json.MAPPER.valueToTree(s.layout().classNames()));
         image.put("cond_dropout", r.image().condDropout());
+        if (groups != null) {
+            image.put("group_size", groups.groupSize());
+            image.put("causal_num", groups.causalNum());
+            image.put("first_query_token", groups.queryToken(1));
+            image.put("forwards_per_image", groups.forwards());
+        }
         card.put("description", r.description());
         card.put("license", "Apache-2.0 (weights trained by Arbor's model forge on Fashion-MNIST, MIT, Zalando "
                 + "Research)");
@@ -458,6 +488,7 @@ public final class ImagePriors {
         JsonNode t = c.get("training");
         JsonNode img = c.get("image");
         boolean raster = img.get("layout").asText().equals("raster");
+        boolean groups = img.get("layout").asText().equals(GroupParallelImageObjective.KIND);
         ImageLayout l = s.layout();
         StringBuilder b = new StringBuilder();
         b.append("# ").append(c.get("name").asText()).append("\n\n").append(c.get("description").asText())
@@ -483,7 +514,22 @@ public final class ImagePriors {
                 a.get("dim").asInt() / a.get("n_heads").asInt(), a.get("seq_len").asInt(), l.vocabSize(),
                 a.get("shared_classifier").asBoolean() ? "shared (tied)" : "separate", c.get("parameters").asLong()));
         b.append("## Objective\n\n");
-        if (raster) {
+        if (groups) {
+            int g = img.get("group_size").asInt();
+            int cn = img.get("causal_num").asInt();
+            int n = l.tokensPerImage();
+            b.append(String.format("Group-parallel prior with learned query tokens (Next Block Prediction, Ren et al. "
+                    + "2025; objective image-group-parallel): %d positions. Position 0 is the class token, positions "
+                    + "1..%d the first %d image tokens, positions %d..%d the %d learned query tokens (ids %d..%d, "
+                    + "after the layout's ids: vocabulary %d), then the image tokens t_%d..t_%d. Row p predicts image "
+                    + "token t_p: one by one for p < %d, then each group of %d rows the next %d tokens (the same slot "
+                    + "of the next group). Attention by segment (the backends' Segments mask): causal over the first "
+                    + "%d positions, bidirectional inside each group of %d and causal across groups (card attention "
+                    + "BLOCK_CAUSAL, block_size %d). Decoding takes %d forwards per image (1 + %d + %d). ",
+                    n, cn, cn, cn + 1, cn + g - 1, g - 1, l.vocabSize(), l.vocabSize() + g - 2, l.vocabSize() + g - 1,
+                    cn, n - g - 1, cn, g, g, cn, g, g, img.get("forwards_per_image").asInt(), cn - 1,
+                    (n - cn) / g));
+        } else if (raster) {
             b.append("Raster-order autoregressive prior (LlamaGen, Sun et al. 2024): the sequence is the class token ")
                     .append("followed by the 49 patch-VQ codes in raster order; causal attention; row i predicts ")
                     .append("token i+1 (alignment NEXT); the loss is the cross-entropy of the 49 image tokens. ");

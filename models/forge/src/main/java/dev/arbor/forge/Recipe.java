@@ -14,7 +14,8 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
                      int logEvery, int checkpointEvery, int evalBatches, Smoke smoke, ImageSpec image) {
 
     /** Objective kinds that train a class-conditional image prior on Fashion-MNIST instead of a text model. */
-    public static final java.util.Set<String> IMAGE_KINDS = java.util.Set.of("image-raster", "image-next-scale");
+    public static final java.util.Set<String> IMAGE_KINDS = java.util.Set.of("image-raster", "image-next-scale",
+            GroupParallelImageObjective.KIND);
 
     /**
      * The distilled corpus: stories sampled from {@code teacher} (path under the models folder) until
@@ -34,9 +35,19 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
 
     /**
      * {@code kind}: "ar" (next-token), "mdlm" (LLaDA masked diffusion) or "bd" (block diffusion with
-     * {@code blockSize}); {@code minMaskRate} is the lower end eps of t ~ U(eps, 1) for the diffusion objectives.
+     * {@code blockSize}); {@code minMaskRate} is the lower end eps of t ~ U(eps, 1) for the diffusion objectives;
+     * {@code groupSize} and {@code causalNum} are the groups of "image-group-parallel"
+     * ({@link GroupParallelImageObjective}; absent, and not written, for every other kind).
      */
-    public record Objective(String kind, int blockSize, double minMaskRate) {
+    public record Objective(String kind, int blockSize, double minMaskRate,
+                            @com.fasterxml.jackson.annotation.JsonInclude(
+                                    com.fasterxml.jackson.annotation.JsonInclude.Include.NON_DEFAULT) int groupSize,
+                            @com.fasterxml.jackson.annotation.JsonInclude(
+                                    com.fasterxml.jackson.annotation.JsonInclude.Include.NON_DEFAULT) int causalNum) {
+        /** An objective without groups (every kind but image-group-parallel). */
+        public Objective(String kind, int blockSize, double minMaskRate) {
+            this(kind, blockSize, minMaskRate, 0, 0);
+        }
     }
 
     /** AdamW (Loshchilov and Hutter 2019) with linear warmup then cosine decay to minLr; global-norm clipping. */
@@ -134,8 +145,8 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
                             + model.seqLen + " and smoke seq_len " + smoke.seqLen + ", got " + objective.blockSize);
                 }
             }
-            default -> throw ArborException.invalid(where + "objective kind must be ar, mdlm, bd, image-raster or "
-                    + "image-next-scale, got "
+            default -> throw ArborException.invalid(where + "objective kind must be ar, mdlm, bd, image-raster, "
+                    + "image-next-scale or " + GroupParallelImageObjective.KIND + ", got "
                     + objective.kind);
         }
         if (steps < 1 || batchSize < 1 || smoke.steps < 1 || smoke.batchSize < 1) {
@@ -165,6 +176,13 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
         }
         if (steps < 1 || batchSize < 1 || smoke.steps < 1 || smoke.batchSize < 1) {
             throw ArborException.invalid(where + "steps and batch_size must be positive (smoke too)");
+        }
+        if (objective.kind.equals(GroupParallelImageObjective.KIND)
+                ? objective.groupSize < 1 || objective.causalNum < 1
+                : objective.groupSize != 0 || objective.causalNum != 0) {
+            throw ArborException.invalid(where + "objective group_size and causal_num belong to "
+                    + GroupParallelImageObjective.KIND + ", where both must be >= 1 (got " + objective.groupSize
+                    + ", " + objective.causalNum + " for " + objective.kind + ")");
         }
     }
 }
