@@ -87,6 +87,7 @@ public final class NextDetailGenerator implements Generator {
         ModelCard card = context.model().card();
         ImageRequest image = ImageRequest.open(context, NAME);
         GroupLayout groups = groups(context.options(), image, card);
+        checkGroupSize(card, groups.groupSize());
         groups.checkModel(card, NAME);
         Guidance guidance = Guidance.read(context.options(), CfgConvention.LLAMAGEN, DEFAULT_GUIDANCE_SCALE,
                 CfgRamp.CONSTANT);
@@ -99,6 +100,21 @@ public final class NextDetailGenerator implements Generator {
         stats.put("cfg.gradual", gradual);
         return GroupParallelDecoder.decode(context, sink, image, groups, schedule,
                 GroupParallelDecoder.RowSampler.of(DecodeChecks.sampler(context)), stats);
+    }
+
+    /** The prior must have been trained with the request's group size (its query tokens and mask depend on it). */
+    static void checkGroupSize(ModelCard card, int g) {
+        if (card.nativeAttention() == NativeAttention.BLOCK_CAUSAL && card.blockSize() != g) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, NAME + " with " + GROUP_SIZE + " " + g
+                    + " needs a prior trained with groups of " + g + ", but " + card.name() + " was trained with "
+                    + "groups of " + card.blockSize() + " (its card's block_size); set " + GROUP_SIZE + " "
+                    + card.blockSize());
+        }
+        if (card.nativeAttention() == NativeAttention.CAUSAL && g != 1) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, NAME + " with " + GROUP_SIZE + " " + g
+                    + " needs a group-parallel prior (attention BLOCK_CAUSAL), but " + card.name() + " is causal: "
+                    + "set " + GROUP_SIZE + " 1 (raster decoding) or use a prior trained with groups");
+        }
     }
 
     /**

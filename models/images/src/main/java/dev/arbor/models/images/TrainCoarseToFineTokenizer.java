@@ -66,10 +66,20 @@ public final class TrainCoarseToFineTokenizer {
             for (int i = 0; i < y.length; i++) y[i] = Math.min(1f, Math.max(0f, y[i]));
             return y;
         });
+        // each image encoded once; every prefix of its codes decoded (the error sums run in image order)
+        int[][] codes = new int[images.length][];
+        java.util.stream.IntStream.range(0, images.length).parallel().forEach(i -> codes[i] = vq.encode(images[i]));
         double[] prefix = new double[vq.stages() + 1];
         for (int n = 0; n <= vq.stages(); n++) {
-            int nn = n;
-            prefix[n] = ReconstructionQuality.mse(images, x -> vq.decode(Arrays.copyOf(vq.encode(x), nn)));
+            double sum = 0;
+            for (int i = 0; i < images.length; i++) {
+                float[] y = vq.decode(Arrays.copyOf(codes[i], n));
+                for (int p = 0; p < y.length; p++) {
+                    double d = images[i][p] - y[p];
+                    sum += d * d;
+                }
+            }
+            prefix[n] = sum / ((double) images.length * FashionMnist.PIXELS);
         }
         double total = Arrays.stream(variances).sum();
         double pixelVariance = totalVariance(train.images());
