@@ -58,6 +58,6 @@ class TrainedCoarseToFineTokenizerTest {
         assertThat(psnr[vq.stages()]).isGreaterThan(WHOLE_PSNR_BOUND);
     }
 
-    /** Set a little under what the committed file measures on these 2,000 images (see the card for all 10,000). */
+    /** The committed file measures 19.68 dB on these 2,000 images (19.58 dB on all 10,000: the card). */
     static final double WHOLE_PSNR_BOUND = 19.4;
 }
