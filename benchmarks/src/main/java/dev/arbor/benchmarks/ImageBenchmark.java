@@ -53,8 +53,12 @@ public final class ImageBenchmark {
             new Variant("GSD (raster, CFG), window 8", "fashion-ar-gsd", Map.of("window", 8)),
             new Variant("raster AR, CFG, LBW watermark (green ratio 0.5, bias 4)", "fashion-ar-watermarked", Map.of()),
             new Variant("NBP next-block (row blocks of 7, hybrid start), CFG", "fashion-nbp", Map.of()),
+            new Variant("NBP next-block (row blocks of 7, hybrid start), no CFG", "fashion-nbp",
+                    Map.of("guidance_scale", 1.0)),
             new Variant("xAR next-cell flow matching, CFG ramp", "fashion-xar", Map.of()),
             new Variant("Token-Shuffle (2x2 windows, 4 heads), CFG", "fashion-shuffle", Map.of()),
+            new Variant("Token-Shuffle (2x2 windows, 4 heads), no CFG", "fashion-shuffle",
+                    Map.of("guidance_scale", 1.0)),
             new Variant("DetailFlow next-detail (group-parallel), CFG", "fashion-detailflow", Map.of()),
             new Variant("DetailFlow next-detail (group-parallel), no CFG", "fashion-detailflow",
                     Map.of("guidance_scale", 1.0)),
@@ -64,7 +68,8 @@ public final class ImageBenchmark {
             new Variant("DD student, one step", "fashion-dd", Map.of()),
             new Variant("VF prompt (full-view tokens first), CFG", "fashion-vf", Map.of()),
             new Variant("continuous AR target only (Gaussian head), CFG", "fashion-cgauss", Map.of()),
-            new Variant("CSpD (continuous draft + target), CFG", "fashion-cspd", Map.of()));
+            new Variant("CSpD (continuous draft + target, textbook acceptance), CFG", "fashion-cspd", Map.of()),
+            new Variant("CSpD, as-coded acceptance (T = 42), CFG", "fashion-cspd", Map.of("mode", "as_coded")));
     /** The watermark key of the benchmark's {@code fashion-ar-watermarked} (a fixed value: results repeat). */
     private static final String WATERMARK_KEY = "424242";
 

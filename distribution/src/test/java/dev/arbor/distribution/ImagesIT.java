@@ -43,7 +43,7 @@ import org.osgi.framework.ServiceReference;
 
 /**
  * The shipped image pipelines ({@code etc/pipelines/fashion-*.json}) with the installation's own models
- * ({@code models/fashion-vq}, {@code models/fashion-ar}, {@code models/fashion-var}) through
+ * ({@code models/fashion-vq}, {@code models/fashion-ar}, {@code models/fashion-var}, {@code models/fashion-nbp}) through
  * {@code POST /v1/images/generations} and {@code bin/arbor image}: the answers are PNGs that decode to 28x28. A
  * missing pipeline, model or generator bundle fails (naming what is missing), it is never skipped: these pipelines
  * must work on a fresh clone.
@@ -52,7 +52,7 @@ import org.osgi.framework.ServiceReference;
 class ImagesIT {
     private static final ObjectMapper MAPPER = new ObjectMapper();
     private static final List<String> IMAGE_PIPELINES = List.of("fashion-ar", "fashion-var", "fashion-ar-sjd",
-            "fashion-ar-gsd");
+            "fashion-ar-gsd", "fashion-nbp");
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final Path dist = Path.of(System.getProperty("arbor.dist", "target/arbor")).toAbsolutePath();
     private Path home;
@@ -330,6 +330,36 @@ class ImagesIT {
         assertFashionImage(decode(completed.get(0).get("b64_json")));
         // the next-scale generator sends a canvas per scale: coarse images before the last
         assertThat(partial).as("partial images of fashion-var's scales").isNotEmpty();
+        for (JsonNode p : partial) {
+            assertFashionImage(decode(p.get("b64_json")));
+        }
+    }
+
+    @Test
+    void fashionNbpAnswersPngsAndStreamsPartialImagesBlockByBlock() throws Exception {
+        ready("fashion-nbp");
+        HttpResponse<String> r = post("{'model': 'fashion-nbp', 'prompt': 'trouser', 'n': 2, 'seed': 5}");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        for (JsonNode image : MAPPER.readTree(r.body()).get("data")) {
+            assertFashionImage(decode(image.get("b64_json")));
+        }
+        HttpResponse<String> s = post("{'model': 'fashion-nbp', 'prompt': 'sneaker', 'stream': true, 'seed': 5}");
+        assertThat(s.statusCode()).as(s.body()).isEqualTo(200);
+        List<JsonNode> partial = new ArrayList<>();
+        List<JsonNode> completed = new ArrayList<>();
+        for (String frame : s.body().split("\n\n")) {
+            int data = frame.indexOf("data: ");
+            if (data < 0 || frame.endsWith("[DONE]")) {
+                continue;
+            }
+            JsonNode event = MAPPER.readTree(frame.substring(data + 6));
+            assertThat(event.has("error")).as("stream failed: %s", frame).isFalse();
+            (event.get("type").asText().equals("image_generation.partial_image") ? partial : completed).add(event);
+        }
+        assertThat(completed).hasSize(1);
+        assertFashionImage(decode(completed.get(0).get("b64_json")));
+        // the next-block generator sends a canvas after the first row and after every block of 7 codes
+        assertThat(partial).as("partial images of fashion-nbp's blocks").isNotEmpty();
         for (JsonNode p : partial) {
             assertFashionImage(decode(p.get("b64_json")));
         }

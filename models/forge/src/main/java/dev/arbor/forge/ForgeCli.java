@@ -49,6 +49,12 @@ public final class ForgeCli {
                     : Path.of("models");
             return new ImagePriors(work, t, threads, System.out::println);
         }
+
+        LatentPriors latentPriors() {
+            return new LatentPriors(work, trained != null ? trained
+                    : java.nio.file.Files.isDirectory(Path.of("models", "trained")) ? Path.of("models", "trained")
+                    : Path.of("models"), threads, System.out::println);
+        }
     }
 
     @Command(name = "corpus", description = "Build (or reuse) the distilled corpus of a recipe, train its tokenizer "
@@ -107,6 +113,12 @@ public final class ForgeCli {
             if (steps != null) {
                 r = r.withSteps(steps);
             }
+            if (LatentPriors.handles(r)) {
+                LatentPriors p = common.latentPriors();
+                p.train(r, budgetMinutes);
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"));
+                return 0;
+            }
             if (r.isImagePrior()) {
                 ImagePriors p = common.imagePriors();
                 p.train(r, budgetMinutes);
@@ -143,6 +155,11 @@ public final class ForgeCli {
         public Integer call() throws Exception {
             Recipe r = Recipe.read(recipe);
             r = smoke ? r.smokeVariant() : r;
+            if (LatentPriors.handles(r)) {
+                LatentPriors p = common.latentPriors();
+                p.export(r, out != null ? out : p.runDir(r).resolve("export"));
+                return 0;
+            }
             if (r.isImagePrior()) {
                 ImagePriors p = common.imagePriors();
                 p.export(r, out != null ? out : p.runDir(r).resolve("export"), judge, smoke ? 10 : samples);

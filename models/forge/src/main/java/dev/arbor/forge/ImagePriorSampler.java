@@ -28,6 +28,9 @@ final class ImagePriorSampler {
 
     /** One image's tokens per entry of {@code classes}, guidance scale {@code s}, randomness from {@code rng}. */
     int[][] sample(int[] classes, float s, SplittableRandom rng, NDManager manager) {
+        if (setup.objective() instanceof TokenShuffleObjective o) {
+            return tokenShuffle(o, classes, s, rng, manager);
+        }
         if (setup.objective() instanceof GroupParallelImageObjective g) {
             return groups(g, classes, s, rng, manager);
         }
@@ -67,6 +70,63 @@ final class ImagePriorSampler {
             }
         }
         return Arrays.copyOf(tokens, n);
+    }
+
+    /**
+     * Token-Shuffle (Ma et al. 2025): one forward per window, each head's code drawn from its own slice; padding
+     * tokens take the blank code (as in training), and the windows are put back into the 7x7 raster map.
+     */
+    private int[][] tokenShuffle(TokenShuffleObjective o, int[] classes, float s, SplittableRandom rng,
+                                 NDManager manager) {
+        int n = classes.length;
+        boolean guided = s != 1f;
+        int[] prompt = prompts(classes, guided);
+        int rows = prompt.length;
+        int k = o.heads();
+        int windows = o.windowsPerImage();
+        int v = layout.vocabSize();
+        int vocab = o.vocabSize();
+        // the padding mask: which (window, slot) entries are real tokens, from the shuffle of any map
+        int[][] real = new int[windows][k];
+        o.shuffle(new int[layout.tokensPerImage()], real);
+        int[][] blankWindows = o.shuffle(new int[layout.tokensPerImage()], null);
+        int[][] seq = new int[rows][1 + (windows - 1) * k];
+        int[][][] drawn = new int[n][windows][k];
+        for (int r = 0; r < rows; r++) {
+            seq[r][0] = prompt[r];
+        }
+        for (int p = 0; p < windows; p++) {
+            int t = p + 1;
+            int[][] in = new int[rows][];
+            for (int r = 0; r < rows; r++) {
+                in[r] = Arrays.copyOf(seq[r], 1 + p * k);
+            }
+            try (NDManager scope = manager.newSubManager()) {
+                NDArray weights = scope.create(o.inputWeights(in), new Shape(rows, t, vocab));
+                float[] last = net.forwardMixture(scope, weights, TrainingObjective.sequentialPositions(rows, t),
+                        o.bias(scope, t)).get(":, " + (t - 1) + ", :").toFloatArray();
+                for (int i = 0; i < n; i++) {
+                    for (int h = 0; h < k; h++) {
+                        // a padding entry of the all-zero map's shuffle holds the blank code
+                        int tok = real[p][h] == 1
+                                ? draw(last, i * vocab + h * v, guided ? (n + i) * vocab + h * v : -1, s, rng)
+                                : blankWindows[p][h];
+                        drawn[i][p][h] = tok;
+                        if (p < windows - 1) {
+                            seq[i][1 + p * k + h] = tok;
+                            if (guided) {
+                                seq[n + i][1 + p * k + h] = tok;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        int[][] out = new int[n][];
+        for (int i = 0; i < n; i++) {
+            out[i] = o.unshuffle(drawn[i]);
+        }
+        return out;
     }
 
     /** The prompt rows: the class tokens, then (with guidance) as many null-class rows. */

@@ -89,6 +89,13 @@ public final class ImagePriors {
             RasterImageObjective o = new RasterImageObjective(layout, dropout);
             return new Setup(layout, tok::encode, tok::decode, o, o.conditional(), null, file, "raster");
         }
+        if (r.objective().kind().equals("image-token-shuffle")) {
+            PatchVqTokenizer tok = PatchVqTokenizer.read(file);
+            ImageLayout layout = layout(tok.codebookSize(), new int[] {7}, tok.codeVector(0).length);
+            int blank = tok.encode(new float[SIDE * SIDE])[0]; // the padding: the code of an all-black patch
+            TokenShuffleObjective o = new TokenShuffleObjective(layout, r.objective().window(), blank, dropout);
+            return new Setup(layout, tok::encode, tok::decode, o, o.conditional(), null, file, "token-shuffle");
+        }
         MultiScaleVq tok = MultiScaleVq.read(file);
         ImageLayout layout = layout(tok.codebookSize(), tok.scales(), tok.codeVector(0).length);
         NextScaleObjective o = new NextScaleObjective(layout, tok, dropout);
@@ -98,8 +105,11 @@ public final class ImagePriors {
     /** The llama2.c header of a recipe's prior: the vocabulary is the layout's. */
     public static Llama2cConfig config(Recipe r, ImageLayout layout) {
         Recipe.Architecture a = r.model();
+        TokenShuffleObjective shuffle = r.objective().kind().equals("image-token-shuffle")
+                ? new TokenShuffleObjective(layout, r.objective().window(), 0, 0) : null;
         boolean groups = r.objective().kind().equals(GroupParallelImageObjective.KIND);
-        int needed = r.objective().kind().equals("image-raster") ? 1 + layout.tokensPerImage()
+        int needed = shuffle != null ? shuffle.windowsPerImage()
+                : r.objective().kind().equals("image-raster") ? 1 + layout.tokensPerImage()
                 : layout.tokensPerImage();
         // a group-parallel prior's vocabulary adds its G - 1 learned query tokens
         int vocab = layout.vocabSize() + (groups ? r.objective().groupSize() - 1 : 0);
@@ -108,7 +118,7 @@ public final class ImagePriors {
                     + needed + " positions of an image sequence");
         }
         Llama2cConfig cfg = new Llama2cConfig(a.dim(), a.hiddenDim(), a.nLayers(), a.nHeads(), a.nHeads(),
-                vocab, a.seqLen(), a.sharedClassifier());
+                shuffle != null ? shuffle.vocabSize() : vocab, a.seqLen(), a.sharedClassifier());
         cfg.validate(r.name());
         return cfg;
     }
@@ -208,6 +218,19 @@ public final class ImagePriors {
         float[][][] ref;
         try (NDManager manager = NDManager.newBaseManager(); LlamaNet net = LlamaNet.of(weights, manager);
              Llama2cReferenceModel model = new Llama2cReferenceModel(weights, checkpoint.getFileName().toString())) {
+            if (s.objective() instanceof TokenShuffleObjective o) {
+                TrainingObjective.Batch batch = o.conditional().batch(rows, new java.util.SplittableRandom(0));
+                int t = o.windowsPerImage();
+                float[] flat = o.inputWeights(batch.tokens());
+                NDArray mix = manager.create(flat, new Shape(b, t, cfg.vocabSize()));
+                djl = unpack(net.forwardMixture(manager, mix, batch.positions(), o.bias(manager, t)), b, t,
+                        cfg.vocabSize());
+                float[][][] x = NextScaleObjective.embeddings(flat, b, t, weights.tokenEmbedding(), cfg.dim());
+                ref = model.forward(ForwardRequest.builderForEmbeddings(x).attention(AttentionSpec.CAUSAL).build())
+                        .logits();
+                return new Check(ExportCheck.maxAbsDiff(djl, ref), b, t, "Causal",
+                        "input embeddings: class token, then merged windows sum_h E[h*V + code_h]");
+            }
             if (s.objective() instanceof GroupParallelImageObjective g) {
                 int t = g.positions();
                 int[][] in = new int[b][];
@@ -303,6 +326,10 @@ public final class ImagePriors {
         // come from the decoder's GroupLayout: dev.arbor.blockgen); row p predicts image token p like NEXT's p + 1
         card.put("alignment", raster || groups != null ? "NEXT" : "SAME");
         card.put("attention", raster ? "CAUSAL" : groups != null ? "BLOCK_CAUSAL" : "SCALE_CAUSAL");
+        if (s.objective() instanceof TokenShuffleObjective o) {
+            card.put("output_heads", o.heads());
+            card.put("window", o.window());
+        }
         card.put("block_size", groups != null ? groups.groupSize() : 0);
         ObjectNode image = card.putObject("image");
         image.put("tokenizer", s.tokenizerFile().getFileName().toString());
@@ -508,14 +535,35 @@ public final class ImagePriors {
                 l.vocabSize(), l.codes() - 1, l.classToken(0), l.classToken(l.classCount() - 1),
                 String.join(", ", l.classNames()), l.nullClassToken(), l.featureBasisToken(0),
                 l.featureBasisToken(l.featureDim() - 1), l.levelToken(0), l.levelToken(l.scaleCount() - 1)));
+        int vocab = l.vocabSize() + (groups ? img.get("group_size").asInt() - 1 : 0);
+        if (s.objective() instanceof TokenShuffleObjective o) {
+            vocab = o.vocabSize();
+            b.append(String.format("The prior's vocabulary is %d slots of these ids (slot h, id x: h·%d + x), %d "
+                    + "in all; a logits row is %d heads of %d.%n%n", o.heads(), l.vocabSize(), vocab, o.heads(),
+                    l.vocabSize()));
+        }
         b.append("## Architecture\n\n");
         b.append(String.format("llama2.c transformer: dim %d, hidden %d (SwiGLU), %d layers, %d heads (head size %d), "
                         + "seq_len %d, vocab %d, %s classifier; %,d parameters.%n%n", a.get("dim").asInt(),
                 a.get("hidden_dim").asInt(), a.get("n_layers").asInt(), a.get("n_heads").asInt(),
-                a.get("dim").asInt() / a.get("n_heads").asInt(), a.get("seq_len").asInt(), l.vocabSize(),
+                a.get("dim").asInt() / a.get("n_heads").asInt(), a.get("seq_len").asInt(), vocab,
                 a.get("shared_classifier").asBoolean() ? "shared (tied)" : "separate", c.get("parameters").asLong()));
         b.append("## Objective\n\n");
-        if (groups) {
+        if (s.objective() instanceof TokenShuffleObjective o) {
+            int k = o.heads();
+            b.append(String.format("Token-Shuffle prior (Ma et al. 2025) over the patch-VQ code map: the 7x7 map is "
+                    + "padded to 8x8 with the code of an all-black patch (right column, bottom row) and regrouped "
+                    + "into %d windows of %dx%d codes (windows in raster order, codes inside a window in raster "
+                    + "order). The vocabulary is %d slots of the %d layout ids (%d); position 0's input is the class "
+                    + "token, position p >= 1 takes the merged window p-1, `Σ_h E[h·%d + code_h]` (the linear form "
+                    + "of the paper's merge, compress-and-concatenate, written in the prior's embedding table; the "
+                    + "paper's residual MLP blocks are not reproduced). Causal attention; the row at position p "
+                    + "predicts window p with %d output heads (`output_heads`: a logits row is %d slices of %d; "
+                    + "head h predicts the window's h-th code), alignment NEXT: %d forwards per image instead of 49. "
+                    + "The loss is the mean cross-entropy over the codes of each head's slice, over the 49 real "
+                    + "tokens (the padding is known, not scored). ", o.windowsPerImage(), o.window(), o.window(), k,
+                    l.vocabSize(), o.vocabSize(), l.vocabSize(), k, k, l.vocabSize(), o.windowsPerImage()));
+        } else if (groups) {
             int g = img.get("group_size").asInt();
             int cn = img.get("causal_num").asInt();
             int n = l.tokensPerImage();

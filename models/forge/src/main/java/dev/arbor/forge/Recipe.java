@@ -15,7 +15,7 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
 
     /** Objective kinds that train a class-conditional image prior on Fashion-MNIST instead of a text model. */
     public static final java.util.Set<String> IMAGE_KINDS = java.util.Set.of("image-raster", "image-next-scale",
-            GroupParallelImageObjective.KIND);
+            "image-token-shuffle", GroupParallelImageObjective.KIND, GaussianLatentObjective.KIND);
 
     /**
      * The distilled corpus: stories sampled from {@code teacher} (path under the models folder) until
@@ -36,17 +36,20 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
     /**
      * {@code kind}: "ar" (next-token), "mdlm" (LLaDA masked diffusion) or "bd" (block diffusion with
      * {@code blockSize}); {@code minMaskRate} is the lower end eps of t ~ U(eps, 1) for the diffusion objectives;
+     * {@code window}: the window side s of "image-token-shuffle" (s x s tokens per position, s^2 output heads);
      * {@code groupSize} and {@code causalNum} are the groups of "image-group-parallel"
      * ({@link GroupParallelImageObjective}; absent, and not written, for every other kind).
      */
     public record Objective(String kind, int blockSize, double minMaskRate,
                             @com.fasterxml.jackson.annotation.JsonInclude(
+                                    com.fasterxml.jackson.annotation.JsonInclude.Include.NON_DEFAULT) int window,
+                            @com.fasterxml.jackson.annotation.JsonInclude(
                                     com.fasterxml.jackson.annotation.JsonInclude.Include.NON_DEFAULT) int groupSize,
                             @com.fasterxml.jackson.annotation.JsonInclude(
                                     com.fasterxml.jackson.annotation.JsonInclude.Include.NON_DEFAULT) int causalNum) {
-        /** An objective without groups (every kind but image-group-parallel). */
+        /** An objective without windows or groups (every kind but image-token-shuffle and image-group-parallel). */
         public Objective(String kind, int blockSize, double minMaskRate) {
-            this(kind, blockSize, minMaskRate, 0, 0);
+            this(kind, blockSize, minMaskRate, 0, 0, 0);
         }
     }
 
@@ -176,6 +179,10 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
         }
         if (steps < 1 || batchSize < 1 || smoke.steps < 1 || smoke.batchSize < 1) {
             throw ArborException.invalid(where + "steps and batch_size must be positive (smoke too)");
+        }
+        if (objective.kind.equals("image-token-shuffle") && (objective.window < 1 || objective.window > 7)) {
+            throw ArborException.invalid(where + "objective image-token-shuffle needs window (the side s of the "
+                    + "s x s token windows) in 1..7, e.g. \"window\": 2; got " + objective.window);
         }
         if (objective.kind.equals(GroupParallelImageObjective.KIND)
                 ? objective.groupSize < 1 || objective.causalNum < 1

@@ -11,7 +11,19 @@ import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelSpec;
 import dev.arbor.api.model.NativeAttention;
 import dev.arbor.api.sampling.Sampler;
+import dev.arbor.api.model.AttentionSpec;
+import dev.arbor.api.model.ForwardRequest;
+import dev.arbor.backend.djl.DjlBackendProvider;
 import dev.arbor.backend.onnxruntime.OnnxRuntimeBackendProvider;
+import dev.arbor.blockgen.GroupLayout;
+import dev.arbor.blockgen.GroupParallelDecoder;
+import dev.arbor.blockgen.StepGuidance;
+import dev.arbor.guidance.CfgConvention;
+import dev.arbor.guidance.CfgRamp;
+import dev.arbor.guidance.Guidance;
+import dev.arbor.imagegen.ImageRequest;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import dev.arbor.generation.raster.RasterArGenerator;
 import dev.arbor.models.images.VqImageTokenizer;
 import dev.arbor.testkit.RecordingSink;
@@ -45,9 +57,14 @@ class FashionPriorsTest {
             fromRoot("models/trained/fashion-vq/fashion-patch-vq.bin"), VqImageTokenizer.FASHION_CLASSES);
 
     static ModelBackend open(String name) {
-        return new OnnxRuntimeBackendProvider().open(new ModelSpec(
-                fromRoot("models/trained/" + name + "/" + name + ".bin"), "llama2c",
-                Options.of(Map.of("cache_dir", cache.toString(), "device", "cpu"))));
+        return open(name, "onnxruntime");
+    }
+
+    static ModelBackend open(String name, String backend) {
+        Path bin = fromRoot("models/trained/" + name + "/" + name + ".bin");
+        return backend.equals("djl") ? new DjlBackendProvider().open(new ModelSpec(bin, "llama2c", Options.empty()))
+                : new OnnxRuntimeBackendProvider().open(new ModelSpec(bin, "llama2c",
+                        Options.of(Map.of("cache_dir", cache.toString(), "device", "cpu"))));
     }
 
     static GenerationContext context(ModelBackend model, int cls, long seed, Map<String, ?> options) {
@@ -90,6 +107,45 @@ class FashionPriorsTest {
                 float[][] image = PATCH_VQ.decodeImage(r.tokens());
                 assertThat(image).hasNumberOfRows(28);
             }
+        }
+    }
+
+    /**
+     * On both backends: fashion-nbp decodes with guidance rows in 13 forwards, and the logits its group steps read
+     * from the KV state equal those of one teacher-forced forward of the finished sequence under the Segments mask.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"onnxruntime", "djl"})
+    void fashionNbpGroupStepsMatchOneTeacherForcedForward(String backend) {
+        try (ModelBackend model = open("fashion-nbp", backend)) {
+            assertThat(model.card().blockSize()).isEqualTo(7);
+            GenerationResult guided = new NextBlockGenerator().generate(context(model, 8, 4,
+                    Map.of("guidance_scale", 2.0)), new RecordingSink());
+            assertThat(guided.forwardPasses()).isEqualTo(13);
+            assertThat(guided.tokens()).hasSize(49);
+
+            GroupLayout groups = GroupLayout.of(PATCH_VQ.layout(), 7, 7);
+            GenerationContext context = context(model, 8, 4, Map.of());
+            float[][] seen = new float[49][];
+            Sampler sampler = new Sampler(List.of(), TestSelectors.INVERSE_CDF);
+            GenerationResult r = GroupParallelDecoder.decode(context, new RecordingSink(),
+                    ImageRequest.open(context, "test"), groups,
+                    StepGuidance.of(new Guidance(CfgConvention.LLAMAGEN, 1.0, CfgRamp.CONSTANT)),
+                    (logits, index, step, history) -> {
+                        seen[index] = logits.clone();
+                        return sampler.sample(logits, history);
+                    }, new java.util.LinkedHashMap<>());
+            int[][] seg = {groups.segments()};
+            float[][] full = model.forward(ForwardRequest.builder(new int[][] {groups.inputs(0, 49,
+                    PATCH_VQ.layout().classToken(8), r.tokens())}).attention(new AttentionSpec.Segments(seg, seg))
+                    .build()).logits()[0];
+            double max = 0;
+            for (int p = 0; p < 49; p++) {
+                for (int v = 0; v < 512; v++) {
+                    max = Math.max(max, Math.abs(seen[p][v] - full[groups.target(p)][v]));
+                }
+            }
+            assertThat(max).as("max |KV-appended - teacher-forced| logit on %s", backend).isLessThan(1e-3);
         }
     }
 }

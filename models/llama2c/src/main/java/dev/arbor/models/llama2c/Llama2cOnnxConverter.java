@@ -37,8 +37,9 @@ import java.util.List;
  * graph ({@link Llama2cPrecision#REFERENCE_FP32}, the default and the exactness reference).
  *
  * <p>The input-embeddings variant of the reference graph ({@link #takesInputEmbeddings}: the card's attention is
- * {@link NativeAttention#SCALE_CAUSAL}, whose positions after the first take feature embeddings rather than tokens,
- * or the caller asks for it) has first input {@code inputs_embeds} float32 [batch, seq, dim] (HF Optimum's name) in
+ * {@link NativeAttention#SCALE_CAUSAL}, whose positions after the first take feature embeddings rather than tokens;
+ * the card declares output heads (Token-Shuffle's merged windows) or a continuous head (continuous tokens); or the
+ * caller asks for it) has first input {@code inputs_embeds} float32 [batch, seq, dim] (HF Optimum's name) in
  * place of {@code input_ids} and skips the embedding gather; everything else is as above. A caller holding token
  * ids gathers rows of the checkpoint's {@code token_embedding_table} itself.
  *
@@ -170,7 +171,9 @@ public final class Llama2cOnnxConverter {
      * the first, so their graph must accept embeddings; token ids still work through a gather in the caller).
      */
     public static boolean takesInputEmbeddings(Llama2cModelCard card, boolean requested) {
-        return requested || card.attention() == NativeAttention.SCALE_CAUSAL;
+        // next-scale inputs, merged Token-Shuffle windows and continuous tokens are all embedding mixtures
+        return requested || card.attention() == NativeAttention.SCALE_CAUSAL || card.outputHeads() > 1
+                || card.continuousHead() != null;
     }
 
     /**

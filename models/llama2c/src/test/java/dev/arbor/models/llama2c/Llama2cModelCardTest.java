@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.arbor.api.ArborException;
+import dev.arbor.api.model.ContinuousHead;
 import dev.arbor.api.model.LogitAlignment;
 import dev.arbor.api.model.NativeAttention;
 import java.io.IOException;
@@ -57,6 +58,27 @@ class Llama2cModelCardTest {
         assertThatThrownBy(() -> Llama2cModelCard.forCheckpoint(withCard("{\"attention\": \"SCALE_CAUSAL\", "
                 + "\"block_size\": 4}"))).isInstanceOf(ArborException.class).hasMessageContaining("'block_size'")
                 .hasMessageContaining("SCALE_CAUSAL");
+    }
+
+    @Test
+    void outputHeadsAndContinuousHeadAreRead() throws IOException {
+        Llama2cModelCard card = Llama2cModelCard.forCheckpoint(withCard("{\"output_heads\": 4, "
+                + "\"continuous_head\": \"GAUSSIAN:16:0:267:-1:0\"}"));
+        assertThat(card.outputHeads()).isEqualTo(4);
+        assertThat(card.continuousHead()).isEqualTo(new ContinuousHead(16, ContinuousHead.Kind.GAUSSIAN, 0, 267, -1, 0));
+        assertThat(Llama2cModelCard.forCheckpoint(withCard("{}")).outputHeads()).isEqualTo(1);
+        assertThatThrownBy(() -> Llama2cModelCard.forCheckpoint(withCard("{\"output_heads\": 0}")))
+                .isInstanceOf(ArborException.class).hasMessageContaining("'output_heads'");
+        assertThatThrownBy(() -> Llama2cModelCard.forCheckpoint(withCard("{\"continuous_head\": \"VELOCITY:2\"}")))
+                .isInstanceOf(ArborException.class).hasMessageContaining("'continuous_head'")
+                .hasMessageContaining("KIND:dim");
+        Llama2cConfig config = new Llama2cConfig(8, 16, 1, 2, 2, 64, 16, true);
+        assertThatThrownBy(() -> Llama2cModelCard.forCheckpoint(withCard("{\"output_heads\": 3}"))
+                .validateAgainst(config, "m.bin")).isInstanceOf(ArborException.class)
+                .hasMessageContaining("does not divide");
+        assertThatThrownBy(() -> Llama2cModelCard.forCheckpoint(withCard("{\"continuous_head\": "
+                + "\"VELOCITY:16:0:60:-1:0\"}")).validateAgainst(config, "m.bin")).isInstanceOf(ArborException.class)
+                .hasMessageContaining("[0, 64)");
     }
 
     @Test
