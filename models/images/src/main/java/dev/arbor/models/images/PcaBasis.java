@@ -2,7 +2,6 @@ package dev.arbor.models.images;
 
 import dev.arbor.api.ArborException;
 
-import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 
@@ -11,8 +10,8 @@ import java.util.stream.IntStream;
  * pixel covariance, in decreasing order of variance. {@link #project} gives an image's {@code P} coefficients,
  * {@link #reconstruct} the image of a coefficient vector (mean + Σ c_j·v_j, not clamped). Immutable.
  * <p>
- * Fitted by orthogonal (subspace) iteration on the covariance followed by a Rayleigh–Ritz step (a Jacobi
- * eigendecomposition of the P×P projected covariance), which orders the components by variance; the subspace need
+ * Fitted by orthogonal (subspace) iteration on the covariance followed by a Rayleigh–Ritz step (the Jacobi
+ * eigendecomposition {@link SymmetricEigen} of the P×P projected covariance), which orders the components by variance; the subspace need
  * not match the exact eigenvectors of the tail, only capture the variance, and {@link #fit} reports how much it does.
  */
 public final class PcaBasis {
@@ -87,19 +86,17 @@ public final class PcaBasis {
         for (int a = 0; a < p; a++) {
             for (int b = 0; b < p; b++) t[a][b] = dot(q[a], cq[b]);
         }
-        double[][] vecs = new double[p][p];
-        double[] vals = jacobiEigen(t, vecs);
-        Integer[] order = new Integer[p];
-        for (int j = 0; j < p; j++) order[j] = j;
-        Arrays.sort(order, (x, y) -> Double.compare(vals[y], vals[x]));
+        double[][] vecs = SymmetricEigen.decompose(t); // rows, by decreasing eigenvalue
         float[][] comps = new float[p][d];
         double[] var = new double[p];
         for (int r = 0; r < p; r++) {
-            int j = order[r];
-            var[r] = vals[j];
+            double[] e = vecs[r];
+            double[] te = new double[p];
+            for (int a = 0; a < p; a++) te[a] = dot(t[a], e);
+            var[r] = dot(e, te); // the Rayleigh quotient: the variance along component r
             double[] v = new double[d];
             for (int a = 0; a < p; a++) {
-                double w = vecs[a][j];
+                double w = e[a];
                 for (int i = 0; i < d; i++) v[i] += w * q[a][i];
             }
             double norm = Math.sqrt(dot(v, v));
@@ -190,52 +187,5 @@ public final class PcaBasis {
         double s = 0;
         for (int i = 0; i < a.length; i++) s += a[i] * b[i];
         return s;
-    }
-
-    /** Cyclic Jacobi eigendecomposition of symmetric {@code a} (destroyed); eigenvectors as columns of {@code v}. */
-    static double[] jacobiEigen(double[][] a, double[][] v) {
-        int n = a.length;
-        for (int i = 0; i < n; i++) {
-            Arrays.fill(v[i], 0);
-            v[i][i] = 1;
-        }
-        for (int sweep = 0; sweep < 100; sweep++) {
-            double off = 0;
-            for (int i = 0; i < n; i++) {
-                for (int j = i + 1; j < n; j++) off += a[i][j] * a[i][j];
-            }
-            if (off < 1e-22) break;
-            for (int p = 0; p < n; p++) {
-                for (int q = p + 1; q < n; q++) {
-                    if (Math.abs(a[p][q]) < 1e-300) continue;
-                    double theta = (a[q][q] - a[p][p]) / (2 * a[p][q]);
-                    double t = Math.signum(theta) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-                    if (theta == 0) t = 1;
-                    double c = 1 / Math.sqrt(t * t + 1);
-                    double s = t * c;
-                    for (int k = 0; k < n; k++) {
-                        double akp = a[k][p];
-                        double akq = a[k][q];
-                        a[k][p] = c * akp - s * akq;
-                        a[k][q] = s * akp + c * akq;
-                    }
-                    for (int k = 0; k < n; k++) {
-                        double apk = a[p][k];
-                        double aqk = a[q][k];
-                        a[p][k] = c * apk - s * aqk;
-                        a[q][k] = s * apk + c * aqk;
-                    }
-                    for (int k = 0; k < n; k++) {
-                        double vkp = v[k][p];
-                        double vkq = v[k][q];
-                        v[k][p] = c * vkp - s * vkq;
-                        v[k][q] = s * vkp + c * vkq;
-                    }
-                }
-            }
-        }
-        double[] vals = new double[n];
-        for (int i = 0; i < n; i++) vals[i] = a[i][i];
-        return vals;
     }
 }

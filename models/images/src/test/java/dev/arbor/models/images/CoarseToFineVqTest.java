@@ -33,27 +33,6 @@ class CoarseToFineVqTest {
     }
 
     @Test
-    void jacobiDiagonalisesASymmetricMatrix() {
-        SplittableRandom rnd = new SplittableRandom(3);
-        int n = 7;
-        double[][] a = new double[n][n];
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j <= i; j++) a[i][j] = a[j][i] = rnd.nextDouble() - 0.5;
-        }
-        double[][] copy = new double[n][];
-        for (int i = 0; i < n; i++) copy[i] = a[i].clone();
-        double[][] v = new double[n][n];
-        double[] vals = PcaBasis.jacobiEigen(copy, v);
-        for (int j = 0; j < n; j++) {
-            for (int i = 0; i < n; i++) {
-                double av = 0;
-                for (int k = 0; k < n; k++) av += a[i][k] * v[k][j];
-                assertThat(av).isCloseTo(vals[j] * v[i][j], org.assertj.core.data.Offset.offset(1e-9));
-            }
-        }
-    }
-
-    @Test
     void pcaFindsTheSubspaceOfLowRankData() {
         // images = mean + a·u + b·w with u ⟂ w: two components reconstruct them exactly, in variance order
         SplittableRandom rnd = new SplittableRandom(5);
