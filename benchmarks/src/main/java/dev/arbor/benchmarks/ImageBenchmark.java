@@ -13,6 +13,7 @@ import dev.arbor.forge.FashionJudge;
 import dev.arbor.forge.FrechetDistance;
 import dev.arbor.launcher.ArborFramework;
 import dev.arbor.models.images.FashionMnist;
+import dev.arbor.models.images.CoarseToFineImageTokenizer;
 import dev.arbor.models.images.VqImageTokenizer;
 import dev.arbor.testkit.framework.RuntimeHarness;
 import java.io.IOException;
@@ -63,6 +64,10 @@ public final class ImageBenchmark {
             new Variant("Token-Shuffle (2x2 windows, 4 heads), no CFG", "fashion-shuffle",
                     Map.of("guidance_scale", 1.0)),
             new Variant("DetailFlow next-detail (group-parallel), CFG", "fashion-detailflow", Map.of()),
+            new Variant("DetailFlow next-detail (group-parallel), no CFG", "fashion-detailflow",
+                    Map.of("guidance_scale", 1.0)),
+            new Variant("DetailFlow next-detail (group-parallel), gradual CFG s = 5", "fashion-detailflow",
+                    Map.of("guidance_scale", 5.0, "gradual_cfg", true)),
             new Variant("DD teacher: raster AR with the flow-map sampler, CFG", "fashion-ar-flowmap", Map.of()),
             new Variant("DD student, one step", "fashion-dd", Map.of()),
             new Variant("VF prompt (full-view tokens first), CFG", "fashion-vf", Map.of()),
@@ -150,6 +155,20 @@ public final class ImageBenchmark {
                 report.append(String.format(Locale.ROOT, "| %s reconstruction of %d training images (the tokenizer's "
                                 + "bound) | – | – | %.3f | %.2f | %.2f | %.2f |%n", file, originals.length, accuracy,
                         accuracy / realAccuracy, fd, fd / floor));
+            }
+            if (pipelineNames.contains("fashion-detailflow")) {
+                // the 1D coarse-to-fine tokenizer's bound, as the VQ files' rows above
+                CoarseToFineImageTokenizer detail = CoarseToFineImageTokenizer.read(
+                        dist.resolve("models/fashion-detail-vq/fashion-detail-vq.bin"), VqImageTokenizer.FASHION_CLASSES);
+                float[][] reconstructed = new float[originals.length][];
+                for (int i = 0; i < originals.length; i++) {
+                    reconstructed[i] = flatten(detail.decodeImage(detail.encodeImage(square(originals[i]))));
+                }
+                double fd = FrechetDistance.between(judge.features(reconstructed), testFeatures);
+                double accuracy = judge.accuracy(reconstructed, labels(perClass));
+                report.append(String.format(Locale.ROOT, "| fashion-detail-vq.bin reconstruction of %d training images"
+                                + " (the tokenizer's bound) | – | – | %.3f | %.2f | %.2f | %.2f |%n", originals.length,
+                        accuracy, accuracy / realAccuracy, fd, fd / floor));
             }
             for (Variant v : variants) {
                 Run run = generate(runtime, pipelines, v, perClass);

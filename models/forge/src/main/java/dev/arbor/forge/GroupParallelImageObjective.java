@@ -5,6 +5,8 @@ import ai.djl.ndarray.NDManager;
 import dev.arbor.api.ArborException;
 import dev.arbor.api.image.ImageLayout;
 import dev.arbor.api.image.ImageTokenizer;
+import dev.arbor.models.images.CoarseToFineImageTokenizer;
+import dev.arbor.models.images.CoarseToFineVq;
 import dev.arbor.models.images.VqImageTokenizer;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -82,6 +84,9 @@ public final class GroupParallelImageObjective implements TrainingObjective {
      * VQ); a tokenizer of another format adds its reader here.
      */
     static ImageTokenizer readTokenizer(Path file) {
+        if (CoarseToFineVq.isCoarseToFineFile(file)) { // DetailFlow's 1D coarse-to-fine tokens (format image-1d)
+            return CoarseToFineImageTokenizer.read(file, VqImageTokenizer.FASHION_CLASSES);
+        }
         return VqImageTokenizer.read(file, VqImageTokenizer.FASHION_CLASSES);
     }
 

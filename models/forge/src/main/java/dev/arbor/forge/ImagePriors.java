@@ -609,7 +609,8 @@ public final class ImagePriors {
         b.append("- `").append(c.get("name").asText()).append(".card.json`: the sidecar `Llama2cModelCard` reads ")
                 .append("(alignment ").append(c.get("alignment").asText()).append(", attention ")
                 .append(c.get("attention").asText()).append(", no BOS/EOS/pad/mask) plus `image` (tokenizer `")
-                .append(img.get("tokenizer").asText()).append("` in models/trained/fashion-vq, layout `")
+                .append(img.get("tokenizer").asText()).append("` in models/trained/")
+                .append(s.tokenizerFile().toAbsolutePath().getParent().getFileName()).append(", layout `")
                 .append(img.get("layout").asText()).append("`) and this card's figures.\n\n");
         b.append("## Vocabulary layout\n\n");
         b.append(String.format("%d ids (`ImageLayout.vocabSize()`): codes 0..%d, class tokens %d..%d (%s), null "

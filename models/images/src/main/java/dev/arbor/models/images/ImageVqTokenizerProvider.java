@@ -24,6 +24,11 @@ public class ImageVqTokenizerProvider implements TokenizerProvider {
 
     @Override
     public Tokenizer open(Path path, Options options) {
+        return VqImageTokenizer.read(path, classNames(options));
+    }
+
+    /** The option {@value #CLASSES} checked (distinct non-empty names, lower-cased), or Fashion-MNIST's ten. */
+    static List<String> classNames(Options options) {
         Options o = options == null ? Options.empty() : options;
         List<String> classes = o.has(CLASSES) ? o.strings(CLASSES).stream()
                 .map(c -> c.strip().toLowerCase(Locale.ROOT)).toList() : VqImageTokenizer.FASHION_CLASSES;
@@ -32,6 +37,6 @@ public class ImageVqTokenizerProvider implements TokenizerProvider {
             throw ArborException.invalid("tokenizer option '" + CLASSES + "' must list distinct non-empty class names,"
                     + " got " + classes);
         }
-        return VqImageTokenizer.read(path, classes);
+        return classes;
     }
 }

@@ -10,8 +10,12 @@
  * codec for priors over latents: {@link dev.arbor.models.images.PatchPcaCodec} (4x4 patch PCA, 49 tokens of 16
  * values, an 8-bit wire form), written by {@link dev.arbor.models.images.TrainPatchPca} and served as a
  * {@link dev.arbor.api.image.LatentImageCodec} by {@link dev.arbor.models.images.ImageLatentCodecProvider}, tokenizer
- * format {@code image-latent} (since 1.2).
+ * format {@code image-latent} (since 1.2). A 1D coarse-to-fine tokenizer (DetailFlow's token order: stage-wise
+ * residual VQ in a PCA basis, {@link dev.arbor.models.images.CoarseToFineVq}, {@link dev.arbor.models.images.PcaBasis},
+ * written by {@link dev.arbor.models.images.TrainCoarseToFineTokenizer}) is served as
+ * {@link dev.arbor.models.images.CoarseToFineImageTokenizer} by
+ * {@link dev.arbor.models.images.ImageCoarseToFineTokenizerProvider}, tokenizer format {@code image-1d} (since 1.3).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.2.0")
+@org.osgi.annotation.versioning.Version("1.3.0")
 package dev.arbor.models.images;
