@@ -19,7 +19,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * The committed models (models/trained): each loads as a llama2.c checkpoint with its card and tokenizer, the four
  * share one tokenizer, their exported logits agree across the DJL network, the reference model and ONNX Runtime,
- * and together they stay under 40 MB. Needs nothing outside the repository.
+ * and together they stay under 64 MB (the text models and the image priors of every decoding method, each a few MB:
+ * the repository and the distribution carry them all). Needs nothing outside the repository.
  */
 class TrainedModelsTest {
     static final Path TRAINED = Path.of("..", "trained");
@@ -32,7 +33,7 @@ class TrainedModelsTest {
         try (Stream<Path> files = Files.walk(TRAINED)) {
             total = files.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
         }
-        assertThat(total).isLessThan(40L * 1024 * 1024);
+        assertThat(total).isLessThan(64L * 1024 * 1024);
         Path first = TRAINED.resolve(MODELS.get(0)).resolve("tokenizer.bin");
         for (String m : MODELS) {
             assertThat(Files.mismatch(first, TRAINED.resolve(m).resolve("tokenizer.bin"))).as(m).isEqualTo(-1L);
