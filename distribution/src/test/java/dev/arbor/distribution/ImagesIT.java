@@ -39,6 +39,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.osgi.framework.ServiceReference;
 
 /**
@@ -52,7 +54,8 @@ import org.osgi.framework.ServiceReference;
 class ImagesIT {
     private static final ObjectMapper MAPPER = new ObjectMapper();
     private static final List<String> IMAGE_PIPELINES = List.of("fashion-ar", "fashion-var", "fashion-ar-sjd",
-            "fashion-ar-gsd", "fashion-nbp");
+            "fashion-ar-gsd", "fashion-nbp", "fashion-xar", "fashion-shuffle", "fashion-detailflow", "fashion-vf",
+            "fashion-cgauss", "fashion-cspd", "fashion-dd", "fashion-ar-flowmap");
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final Path dist = Path.of(System.getProperty("arbor.dist", "target/arbor")).toAbsolutePath();
     private Path home;
@@ -144,6 +147,17 @@ class ImagesIT {
         assertThat(pipelines.imageLayout("fashion-ar").orElseThrow().tokensPerImage()).isEqualTo(49);
         assertThat(pipelines.imageLayout("fashion-var").orElseThrow().tokensPerImage()).isEqualTo(104);
         assertThat(pipelines.imageLayout("arbor-tiny")).isEmpty();
+    }
+
+    /** Part 2's decoders, one image each through the HTTP API: the shipped pipeline, its model and its tokenizer. */
+    @ParameterizedTest
+    @ValueSource(strings = {"fashion-shuffle", "fashion-detailflow", "fashion-vf", "fashion-cgauss", "fashion-cspd",
+            "fashion-dd", "fashion-ar-flowmap"})
+    void everyImageDecoderOfPartTwoAnswersAPng(String pipeline) throws Exception {
+        ready(pipeline);
+        HttpResponse<String> r = post("{'model': '" + pipeline + "', 'prompt': 'sneaker', 'seed': 3}");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        assertFashionImage(decode(MAPPER.readTree(r.body()).get("data").get(0).get("b64_json")));
     }
 
     @Test
