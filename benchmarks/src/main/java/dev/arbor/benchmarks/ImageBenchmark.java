@@ -57,6 +57,7 @@ public final class ImageBenchmark {
             new Variant("DetailFlow next-detail (group-parallel), CFG", "fashion-detailflow", Map.of()),
             new Variant("DD teacher: raster AR with the flow-map sampler, CFG", "fashion-ar-flowmap", Map.of()),
             new Variant("DD student, one step", "fashion-dd", Map.of()),
+            new Variant("DD student, two steps (t_list 0,24)", "fashion-dd", Map.of("t_list", "0,24")),
             new Variant("VF prompt (full-view tokens first), CFG", "fashion-vf", Map.of()),
             new Variant("continuous AR target only (Gaussian head), CFG", "fashion-cgauss", Map.of()),
             new Variant("CSpD (continuous draft + target), CFG", "fashion-cspd", Map.of()));

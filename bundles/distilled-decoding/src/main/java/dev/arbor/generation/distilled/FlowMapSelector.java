@@ -12,17 +12,51 @@ import java.util.random.RandomGenerator;
  * noise vector {@code ε ~ N(0, I_d)} from the request's seeded RNG ({@code d} standard Gaussians, in order) and
  * returns the {@link FlowMap} token of {@code ε} under the softmax of the processed logits. The token's law is that
  * softmax (the flow-matching marginal property, tested), so a pipeline keeps its output distribution while its
- * tokens become a deterministic function of the noise — the pairs DD distils. Ids with a finite logit must have a
- * code vector (ids {@code 0..K−1}); image generators set every non-code to {@code -inf} before the selector.
- * In greedy mode (temperature 0) the law is a point mass and the selector takes the argmax without drawing noise.
+ * tokens become a deterministic function of the noise — the pairs DD distils. Image generators set every non-code
+ * to {@code -inf}, so only code vectors are used; ids beyond the codebook that still carry a finite logit (a text
+ * row, the runtime's warm-up row of zeros) get fixed pseudo-random vectors ({@link #extraVectors}) — the law stays
+ * exactly the softmax, since the flow-matching marginal property holds for any distinct vectors; only which noise
+ * maps to which of those ids is arbitrary. In greedy mode (temperature 0) the law is a point mass and the selector
+ * takes the argmax without drawing noise.
  */
 final class FlowMapSelector implements TokenSelector {
+    private final float[][] codes;
     private final FlowMap flow;
+    private final int steps;
     private final boolean greedy;
+    private FlowMap extended;
 
-    FlowMapSelector(FlowMap flow, boolean greedy) {
+    FlowMapSelector(float[][] codes, FlowMap flow, int steps, boolean greedy) {
+        this.codes = codes;
         this.flow = flow;
+        this.steps = steps;
         this.greedy = greedy;
+    }
+
+    /**
+     * Vectors for ids {@code K..vocab−1}: standard Gaussians from a fixed seed per id, scaled to the codebook's
+     * largest norm so they are as far apart as codes are.
+     */
+    static float[][] extraVectors(float[][] codes, int vocab) {
+        int d = codes[0].length;
+        double scale = 0;
+        for (float[] c : codes) {
+            double n = 0;
+            for (float v : c) {
+                n += v * v;
+            }
+            scale = Math.max(scale, Math.sqrt(n));
+        }
+        scale = Math.max(scale, 1) / Math.sqrt(d);
+        float[][] all = Arrays.copyOf(codes, vocab);
+        for (int id = codes.length; id < vocab; id++) {
+            java.util.SplittableRandom rng = new java.util.SplittableRandom(0x666C6F77L + id);
+            all[id] = new float[d];
+            for (int j = 0; j < d; j++) {
+                all[id][j] = (float) (rng.nextGaussian() * scale);
+            }
+        }
+        return all;
     }
 
     @Override
@@ -39,11 +73,6 @@ final class FlowMapSelector implements TokenSelector {
             if (l == Float.NEGATIVE_INFINITY) {
                 continue;
             }
-            if (i >= k) {
-                throw ArborException.invalid("flow-map has code vectors for ids 0-" + (k - 1) + " only, but id " + i
-                        + " has a finite logit; use it with an image generator that masks non-codes (raster-ar) "
-                        + "or a codebook that covers the vocabulary");
-            }
             if (l > max) {
                 max = l;
                 best = i;
@@ -55,12 +84,14 @@ final class FlowMapSelector implements TokenSelector {
         }
         double sum = 0;
         float[] p = new float[logits.length];
-        for (int i = 0; i < k && i < logits.length; i++) {
+        boolean beyond = false;
+        for (int i = 0; i < logits.length; i++) {
             if (logits[i] != Float.NEGATIVE_INFINITY) {
                 sum += Math.exp(logits[i] - max);
+                beyond |= i >= k;
             }
         }
-        for (int i = 0; i < k && i < logits.length; i++) {
+        for (int i = 0; i < logits.length; i++) {
             if (logits[i] != Float.NEGATIVE_INFINITY) {
                 p[i] = (float) (Math.exp(logits[i] - max) / sum);
             }
@@ -74,11 +105,20 @@ final class FlowMapSelector implements TokenSelector {
             for (int j = 0; j < eps.length; j++) {
                 eps[j] = random.nextGaussian();
             }
-            float[] law = Arrays.copyOf(logits, k);
-            for (int i = logits.length; i < k; i++) {
+            FlowMap map = flow;
+            int size = k;
+            if (beyond) {
+                if (extended == null || extended.size() != logits.length) {
+                    extended = new FlowMap(extraVectors(codes, logits.length), steps);
+                }
+                map = extended;
+                size = logits.length;
+            }
+            float[] law = Arrays.copyOf(logits, size);
+            for (int i = logits.length; i < size; i++) {
                 law[i] = Float.NEGATIVE_INFINITY; // a vocabulary smaller than the codebook: the rest has no id
             }
-            token = flow.map(law, eps);
+            token = map.map(law, eps);
         }
         double logp = logits[token] - max - Math.log(sum);
         return new Selection(token, p, logp, Math.exp(logp));

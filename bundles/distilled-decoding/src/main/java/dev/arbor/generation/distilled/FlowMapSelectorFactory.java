@@ -52,7 +52,7 @@ public final class FlowMapSelectorFactory implements TokenSelectorFactory {
     @Reference(target = "(" + PartProperties.NAME + "=image-vq)")
     private TokenizerProvider images;
     private List<Path> roots;
-    private final Map<String, FlowMap> cache = new ConcurrentHashMap<>();
+    private final Map<String, Codebook> cache = new ConcurrentHashMap<>();
 
     /** OSGi: the image-vq provider is injected, the models folders come from the framework properties. */
     public FlowMapSelectorFactory() {
@@ -100,7 +100,8 @@ public final class FlowMapSelectorFactory implements TokenSelectorFactory {
                     + "file whose code vectors the flow map uses (set it in the pipeline's selector options, e.g. "
                     + "\"${arbor.home}/models/fashion-vq/fashion-patch-vq.bin\")");
         }
-        return new FlowMapSelector(flowMap(resolve(name), steps), greedy);
+        Codebook c = codebook(resolve(name), steps);
+        return new FlowMapSelector(c.codes(), c.map(), steps, greedy);
     }
 
     /** The codebook file, which must lie inside a models folder. */
@@ -134,7 +135,11 @@ public final class FlowMapSelectorFactory implements TokenSelectorFactory {
                 + roots + "; the flow map reads codebooks from installed models only");
     }
 
-    private FlowMap flowMap(Path file, int steps) {
+    /** A codebook file's vectors and their flow map. */
+    private record Codebook(float[][] codes, FlowMap map) {
+    }
+
+    private Codebook codebook(Path file, int steps) {
         String key;
         try {
             key = file + "|" + Files.size(file) + "|" + Files.getLastModifiedTime(file).toMillis() + "|" + steps;
@@ -142,7 +147,7 @@ public final class FlowMapSelectorFactory implements TokenSelectorFactory {
             throw new ArborException(ArborException.Kind.NOT_FOUND, "option '" + CODEBOOK + "': cannot read " + file
                     + ": " + e.getMessage());
         }
-        FlowMap cached = cache.get(key);
+        Codebook cached = cache.get(key);
         if (cached != null) {
             return cached;
         }
@@ -156,11 +161,11 @@ public final class FlowMapSelectorFactory implements TokenSelectorFactory {
             throw ArborException.badModel(file + " has " + codes.length + " code vectors for "
                     + image.layout().codes() + " codes", null);
         }
-        FlowMap map = new FlowMap(codes, steps);
+        Codebook c = new Codebook(codes, new FlowMap(codes, steps));
         if (cache.size() >= MAX_CACHED) {
             cache.clear(); // pipelines name one or two codebooks; a bound keeps hostile option values harmless
         }
-        cache.put(key, map);
-        return map;
+        cache.put(key, c);
+        return c;
     }
 }

@@ -126,7 +126,8 @@ class DistilledDecodingGeneratorTest {
                 assertThat(second[1 + i]).as("kept code %d", i)
                         .containsExactly(mix(toy, new int[] {oneStep[i]}, new float[] {1}));
             } else {
-                assertThat(second[1 + i]).as("same noise after the split, position %d", i).containsExactly(first[1 + i]);
+                assertThat(second[1 + i]).as("same noise after the split, position %d", i)
+                        .containsExactly(first[1 + i]);
             }
         }
         float[][] l2 = toy.logits(second);
