@@ -490,6 +490,9 @@ final class DistilledDecoding {
                 d.get("ms_per_image").asDouble(), d.get("runtime").asText(),
                 d.get("generation_budget_reached").asBoolean() ? "; the generation stopped at its time budget"
                         : ""));
+        b.append("`arbor forge distill forge/recipes/").append(c.get("name").asText()).append(".json --threads 1` ")
+                .append("reproduces the run. The number of training pairs follows the machine's pace (the generation ")
+                .append("budget); `--images N` fixes it, and the pair of image i depends only on the seed and i.\n\n");
         b.append("## Objective\n\n").append(c.get("objective").get("method").asText()).append(".\n\n");
         b.append(String.format(Locale.ROOT, "## Training%n%n%,d steps of batch %d (%.2f epochs of the pairs), AdamW "
                         + "lr %.1e, %s, %d thread; wall time %s (budget %.0f min; 2-core machine shared with other "
