@@ -15,13 +15,14 @@ import java.util.Arrays;
  * {@code x_0 = ε} to {@code t → 1} ends on a code vector, and by the marginal property of flow matching the end
  * point is distributed as {@code p}. The token is the argmax posterior weight at the last evaluated time.
  *
- * <p><b>Integration</b>: Euler on the grid {@code t_i = 1 − (1 − i/N)²}, {@code N = }{@link #DEFAULT_STEPS}, dense
- * near 1 where {@code 1/(1−t)} grows. An Euler step is {@code x ← x + α(m − x)} with {@code α = Δt/(1−t)} and
- * {@code m} the posterior mean, so it never overshoots. Two shortcuts: (1, exact) once one posterior weight exceeds
- * {@code 1 − 10⁻¹²} the map stops and returns it (along the straight line to a single dominant code the log-ratio
- * of any other code, {@code −a²/2 − a·u} in the signal-to-noise variable {@code a}, is already in its decreasing
- * branch whenever it is negative, so no other code can come back); (2, bounded) codes with {@code p_k < e⁻⁴⁰·max p} are left
- * out of the posterior (their total mass is below {@code K·4·10⁻¹⁸}, a bound on the change of the token law).
+ * <p><b>Integration</b>: Euler on the grid {@code t_i = 1 − (1 − i/N)²}, {@code N = }{@link #DEFAULT_STEPS},
+ * dense near 1 where {@code 1/(1−t)} grows. An Euler step is {@code x ← x + α(m − x)} with {@code α = Δt/(1−t)}
+ * and {@code m} the posterior mean, so it never overshoots. Two shortcuts: (1, exact) once one posterior weight
+ * exceeds {@code 1 − 10⁻¹²} the map stops and returns it (along the straight line to a single dominant code the
+ * log-ratio of any other code, {@code −a²/2 − a·u} in the signal-to-noise variable {@code a}, is already in its
+ * decreasing branch whenever it is negative, so no other code can come back); (2, bounded) codes with
+ * {@code p_k < e⁻⁴⁰·max p} are left out of the posterior (their total mass is below {@code K·4·10⁻¹⁸}, a bound on
+ * the change of the token law).
  *
  * <p>Thread-safe and immutable; {@link #map} allocates only scratch arrays.
  */
