@@ -70,6 +70,7 @@ public final class ImageBenchmark {
                     Map.of("guidance_scale", 5.0, "gradual_cfg", true)),
             new Variant("DD teacher: raster AR with the flow-map sampler, CFG", "fashion-ar-flowmap", Map.of()),
             new Variant("DD student, one step", "fashion-dd", Map.of()),
+            new Variant("DD student, two steps (t_list 0,24)", "fashion-dd", Map.of("t_list", "0,24")),
             new Variant("VF prompt (full-view tokens first), CFG", "fashion-vf", Map.of()),
             new Variant("VF prompt (full-view tokens first), no CFG", "fashion-vf", Map.of("guidance_scale", 1.0)),
             new Variant("continuous AR target only (Gaussian head), CFG", "fashion-cgauss", Map.of()),

@@ -1,6 +1,7 @@
 package dev.arbor.api.image;
 
 import dev.arbor.api.tokenizer.Tokenizer;
+import java.util.Optional;
 import org.osgi.annotation.versioning.ConsumerType;
 
 /**
@@ -30,4 +31,15 @@ public interface ImageTokenizer extends Tokenizer {
      * scale {@code scale}'s side; [side²][featureDim] in raster order (VAR's {@code get_next_autoregressive_input}).
      */
     float[][] scaleInput(int[] tokens, int scale);
+
+    /**
+     * The code vectors {@code [codes][featureDim]} the image codes stand for (a VQ codebook: row k is code k's
+     * vector), a fresh copy; empty when the tokenizer has none. What a noise-to-code flow map integrates over
+     * (Distilled Decoding's teacher, {@code arbor.part=flow-map}).
+     *
+     * @since 1.2.0
+     */
+    default Optional<float[][]> codeVectors() {
+        return Optional.empty();
+    }
 }

@@ -11,7 +11,7 @@ import picocli.CommandLine.Parameters;
 @Command(name = "forge", mixinStandardHelpOptions = true,
         description = "Train the project's tiny reference models (DJL, PyTorch engine, CPU, offline).",
         subcommands = {ForgeCli.CorpusCmd.class, ForgeCli.TrainCmd.class, ForgeCli.ExportCmd.class,
-                ForgeCli.JudgeCmd.class})
+                ForgeCli.JudgeCmd.class, DistillCmd.class})
 public final class ForgeCli {
 
     /** Options every subcommand shares. */

@@ -55,6 +55,16 @@ public final class VqImageTokenizer implements ImageTokenizer {
         }
     }
 
+    /** The shared codebook of every scale, one row per code (a copy). */
+    @Override
+    public java.util.Optional<float[][]> codeVectors() {
+        float[][] c = new float[vq.codebookSize()][];
+        for (int k = 0; k < c.length; k++) {
+            c[k] = vq.codeVector(k).clone();
+        }
+        return java.util.Optional.of(c);
+    }
+
     @Override
     public ImageLayout layout() {
         return layout;
