@@ -7,5 +7,5 @@
  * ({@link dev.arbor.imagegen.ImageCanvas}).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package dev.arbor.imagegen;

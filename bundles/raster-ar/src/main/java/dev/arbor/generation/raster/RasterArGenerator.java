@@ -22,6 +22,7 @@ import dev.arbor.guidance.CfgRamp;
 import dev.arbor.guidance.Guidance;
 import dev.arbor.imagegen.CodeMask;
 import dev.arbor.imagegen.ImageCanvas;
+import dev.arbor.imagegen.GuidedRows;
 import dev.arbor.imagegen.ImageRequest;
 import java.util.Arrays;
 import java.util.LinkedHashMap;

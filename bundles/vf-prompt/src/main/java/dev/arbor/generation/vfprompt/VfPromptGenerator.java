@@ -22,6 +22,7 @@ import dev.arbor.guidance.CfgRamp;
 import dev.arbor.guidance.Guidance;
 import dev.arbor.imagegen.CodeMask;
 import dev.arbor.imagegen.ImageCanvas;
+import dev.arbor.imagegen.GuidedRows;
 import dev.arbor.imagegen.ImageRequest;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -88,8 +89,8 @@ public final class VfPromptGenerator implements Generator {
         VfPrompt vf = VfPrompt.read(context.options(), card, layout, NAME);
         Guidance guidance = Guidance.read(context.options(), CfgConvention.LLAMAGEN, DEFAULT_GUIDANCE_SCALE,
                 CfgRamp.CONSTANT);
-        PromptedRows.Mode mode = guidance.inert() ? PromptedRows.Mode.NONE
-                : card.supports(Capability.BATCH) ? PromptedRows.Mode.BATCH : PromptedRows.Mode.TWO_STATES;
+        GuidedRows.Mode mode = guidance.inert() ? GuidedRows.Mode.NONE
+                : card.supports(Capability.BATCH) ? GuidedRows.Mode.BATCH : GuidedRows.Mode.TWO_STATES;
         int n = image.tokens();
         int steps = vf.tokens() + n;
         int side = layout.side(0);
@@ -99,13 +100,13 @@ public final class VfPromptGenerator implements Generator {
         List<Integer> prompt = new ArrayList<>(vf.tokens());
 
         int guidedSteps = 0;
-        PromptedRows rows = new PromptedRows(model, mode, image.classToken(), image.nullClassToken());
+        GuidedRows rows = new GuidedRows(model, mode, image.classToken(), image.nullClassToken());
         try {
             int last = -1;
             for (int k = 0; k < steps && !output.cancelled(); k++) {
                 float[][] both = rows.next(last);
                 float[] logits = both[0];
-                if (mode != PromptedRows.Mode.NONE) {
+                if (mode != GuidedRows.Mode.NONE) {
                     logits = guidance.combine(both[0], both[1], k, steps, card.name());
                     guidedSteps += guidance.guides(k, steps) ? 1 : 0;
                 }

@@ -1,4 +1,4 @@
-package dev.arbor.generation.raster;
+package dev.arbor.imagegen;
 
 import dev.arbor.api.model.DecodeState;
 import dev.arbor.api.model.ForwardRequest;
@@ -13,12 +13,13 @@ import java.util.Locale;
  * ({@code [null class]} + the same codes) of one raster image, with their KV state(s). {@link #next} returns both
  * rows' next-token logits (checked copies the caller may modify); the first call prefills the one-token prompts,
  * every later call first feeds the code committed at the previous step to every row. Both prompts are one token
- * long, so the batch needs no padding. Not thread-safe: one request owns it.
+ * long, so the batch needs no padding. Raster AR and the VF-prompt wrapper (whose VF tokens are just earlier steps)
+ * share it. Not thread-safe: one request owns it.
  */
-final class GuidedRows implements AutoCloseable {
+public final class GuidedRows implements AutoCloseable {
 
     /** How the rows are computed. */
-    enum Mode {
+    public enum Mode {
         /** No guidance: the conditional row alone, one forward per token (plain decoding). */
         NONE,
         /** One state of two rows, one batch-2 forward per token (the backend lists BATCH). */
@@ -26,7 +27,7 @@ final class GuidedRows implements AutoCloseable {
         /** Two single-row states, two forwards per token (backends without BATCH). */
         TWO_STATES;
 
-        String wireName() {
+        public String wireName() {
             return name().toLowerCase(Locale.ROOT);
         }
     }
@@ -40,7 +41,7 @@ final class GuidedRows implements AutoCloseable {
     private DecodeState uncond;
     private int forwards;
 
-    GuidedRows(ModelBackend model, Mode mode, int condToken, int uncondToken) {
+    public GuidedRows(ModelBackend model, Mode mode, int condToken, int uncondToken) {
         this.model = model;
         this.card = model.card();
         this.mode = mode;
@@ -48,12 +49,12 @@ final class GuidedRows implements AutoCloseable {
         this.uncondToken = uncondToken;
     }
 
-    Mode mode() {
+    public Mode mode() {
         return mode;
     }
 
     /** Backend forward calls so far (a batch-2 call counts once). */
-    int forwards() {
+    public int forwards() {
         return forwards;
     }
 
@@ -61,7 +62,7 @@ final class GuidedRows implements AutoCloseable {
      * Logits for the next code: {@code [0]} conditional, {@code [1]} unconditional (null in mode NONE).
      * {@code last} is the code committed at the previous step (ignored on the first call).
      */
-    float[][] next(int last) {
+    public float[][] next(int last) {
         boolean first = cond == null;
         switch (mode) {
             case BATCH -> {
