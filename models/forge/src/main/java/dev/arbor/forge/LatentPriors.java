@@ -113,23 +113,8 @@ public final class LatentPriors {
                     r.name(), held, heldImages));
             net.writeCheckpoint(runDir.resolve("final.bin"));
             Json.MAPPER.writerWithDefaultPrettyPrinter().writeValue(runDir.resolve("recipe.json").toFile(), r);
-            ObjectNode run = Json.MAPPER.createObjectNode();
-            run.put("parameters", net.parameterCount());
-            run.put("steps", trainer.totalSteps());
-            run.put("recipe_steps", r.steps());
-            run.set("time_budget_caps", Json.MAPPER.valueToTree(trainer.caps()));
-            run.put("time_budget_minutes", budgetMinutes);
-            run.put("images_seen", (long) trainer.totalSteps() * r.batchSize());
-            run.put("epochs", (double) trainer.totalSteps() * r.batchSize() / train.size());
-            run.put("wall_seconds", Math.round(trainSeconds));
-            run.put("threads", DjlSetup.threads());
-            run.put("train_loss_first", losses.get(0));
-            run.put("train_loss_last100_mean", losses.subList(Math.max(0, losses.size() - 100), losses.size())
-                    .stream().mapToDouble(Float::doubleValue).filter(Double::isFinite).average().orElse(Double.NaN));
-            run.put("skipped_steps", trainer.skippedSteps());
-            run.put("heldout_loss", held);
-            run.put("heldout_images", heldImages);
-            run.put("train_images", train.size());
+            ObjectNode run = trainer.runFacts(net, budgetMinutes, train.size(), trainSeconds, losses, held,
+                    heldImages);
             Json.MAPPER.writerWithDefaultPrettyPrinter().writeValue(runDir.resolve("run.json").toFile(), run);
         }
         return runDir;

@@ -146,6 +146,39 @@ public final class Trainer {
     }
 
     /** Updates skipped for a non-finite loss or gradient. */
+    /**
+     * The facts of a finished run every prior's run.json records (size, steps, budget, data seen, wall time, losses,
+     * held-out loss); callers add their own keys.
+     */
+    public com.fasterxml.jackson.databind.node.ObjectNode runFacts(LlamaNet net, double budgetMinutes,
+                                                                   int trainImages, double trainSeconds,
+                                                                   List<Float> losses, double heldOut,
+                                                                   int heldOutImages) {
+        com.fasterxml.jackson.databind.node.ObjectNode run = Json.MAPPER.createObjectNode();
+        run.put("parameters", net.parameterCount());
+        run.put("steps", totalSteps());
+        run.put("recipe_steps", recipe.steps());
+        run.set("time_budget_caps", Json.MAPPER.valueToTree(caps()));
+        run.put("time_budget_minutes", budgetMinutes);
+        run.put("images_seen", (long) totalSteps() * recipe.batchSize());
+        run.put("epochs", (double) totalSteps() * recipe.batchSize() / trainImages);
+        run.put("wall_seconds", Math.round(trainSeconds));
+        run.put("threads", DjlSetup.threads());
+        run.put("train_loss_first", losses.get(0));
+        run.put("train_loss_last10_mean", meanOfLast(losses, 10));
+        run.put("train_loss_last100_mean", meanOfLast(losses, 100));
+        run.put("skipped_steps", skippedSteps());
+        run.put("heldout_loss", heldOut);
+        run.put("heldout_images", heldOutImages);
+        run.put("train_images", trainImages);
+        return run;
+    }
+
+    private static double meanOfLast(List<Float> losses, int n) {
+        return losses.subList(Math.max(0, losses.size() - n), losses.size()).stream().mapToDouble(Float::doubleValue)
+                .filter(Double::isFinite).average().orElse(Double.NaN);
+    }
+
     public int skippedSteps() {
         return skipped;
     }
