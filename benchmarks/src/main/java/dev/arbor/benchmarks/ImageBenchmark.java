@@ -42,6 +42,9 @@ import java.util.Set;
 public final class ImageBenchmark {
     private static final int CLASSES = 10;
     private static final int GRID_COLUMNS = 10;
+    /** Untimed requests before each variant's measured ones. */
+    private static final int WARM_UP = 3;
+
     /** Every measured configuration, in table order (part 1's strategies, then part 2's). */
     private static final List<Variant> VARIANTS = List.of(
             new Variant("raster AR, CFG", "fashion-ar", Map.of()),
@@ -89,7 +92,7 @@ public final class ImageBenchmark {
 
     /** What one variant produced. */
     record Run(Variant variant, float[][] images, int[] labels, double forwardsPerImage, double msPerImage,
-               int watermarkDetected) {
+               int watermarkDetected, double acceptanceRate) {
     }
 
     private ImageBenchmark() {
@@ -178,6 +181,10 @@ public final class ImageBenchmark {
                 report.append(String.format(Locale.ROOT, "| %s | %.2f | %.1f | %.3f | %.2f | %.2f | %.2f |%n",
                         v.label(), run.forwardsPerImage(), run.msPerImage(), accuracy, accuracy / realAccuracy, fd,
                         fd / floor));
+                if (!Double.isNaN(run.acceptanceRate())) {
+                    report.append(String.format(Locale.ROOT, "%n(%s: mean acceptance rate of drafted tokens %.3f)%n%n",
+                            v.label(), run.acceptanceRate()));
+                }
                 if (run.watermarkDetected() > 0) {
                     report.append(String.format(Locale.ROOT, "%n(%s: the detector flags %d of %d generated images "
                             + "from their tokens)%n%n", v.label(), run.watermarkDetected(), n));
@@ -242,8 +249,17 @@ public final class ImageBenchmark {
             BenchmarkRuntime.awaitReady(runtime, name);
         }
         int n = perClass * CLASSES;
+        // warm-up (not timed): the first requests of a freshly opened model pay for session and cache set-up
+        for (int w = 0; w < WARM_UP; w++) {
+            Map<String, Object> request = new LinkedHashMap<>(v.requestOptions());
+            request.put("seed", 9_000_000L + w);
+            pipelines.complete(CompletionRequest.text(name, Integer.toString(w % CLASSES), Options.of(request)),
+                    TextSink.DISCARD);
+        }
         float[][] images = new float[n][];
         int[] labels = new int[n];
+        double acceptance = 0;
+        int accepting = 0;
         long forwards = 0;
         long nanos = 0;
         int detected = 0;
@@ -261,13 +277,20 @@ public final class ImageBenchmark {
                 images[i] = flatten(Png.decode(bytes));
                 labels[i++] = k;
                 forwards += ((Number) c.stats().get("forward_passes")).longValue();
+                for (Map.Entry<String, Object> e : c.stats().entrySet()) {
+                    if (e.getKey().endsWith("acceptance_rate") && e.getValue() instanceof Number rate) {
+                        acceptance += rate.doubleValue();
+                        accepting++;
+                    }
+                }
                 if (c.stats().get("watermark") instanceof Map<?, ?> report && Boolean.TRUE.equals(report.get("detected"))) {
                     detected++;
                 }
                 nanos += c.totalNanos();
             }
         }
-        return new Run(v, images, labels, forwards / (double) n, nanos / 1e6 / n, detected);
+        return new Run(v, images, labels, forwards / (double) n, nanos / 1e6 / n, detected,
+                accepting == 0 ? Double.NaN : acceptance / accepting);
     }
 
     /** {@code perClass} images of every class, the {@code offset}-th onwards of each class in file order. */
