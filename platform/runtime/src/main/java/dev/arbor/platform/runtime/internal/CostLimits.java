@@ -55,7 +55,7 @@ record CostLimits(int numBeams, long beamTokens, int draftTokens, long canvasWor
         over("num_beams", beams, numBeams, NUM_BEAMS, "--max-beams");
         over("num_beams x max_tokens (" + beams + " x " + maxTokens + ")", (long) beams * maxTokens, beamTokens,
                 BEAM_TOKENS, "--max-beam-tokens");
-        for (String key : new String[] {"lookahead", "max_nodes", "verify_batch_size", "window"}) {
+        for (String key : new String[] {"lookahead", "max_nodes", "num_draft", "verify_batch_size", "window"}) {
             over(key, positive(options, key), draftTokens, DRAFT_TOKENS, "--max-draft-tokens");
         }
         if (diffusion) {
