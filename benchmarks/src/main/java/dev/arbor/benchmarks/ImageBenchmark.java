@@ -76,9 +76,15 @@ public final class ImageBenchmark {
             new Variant("DD student, two steps (t_list 0,24)", "fashion-dd", Map.of("t_list", "0,24")),
             new Variant("VF prompt (full-view tokens first), CFG", "fashion-vf", Map.of()),
             new Variant("VF prompt (full-view tokens first), no CFG", "fashion-vf", Map.of("guidance_scale", 1.0)),
-            new Variant("continuous AR target only (Gaussian head), CFG", "fashion-cgauss", Map.of()),
-            new Variant("CSpD (continuous draft + target, textbook acceptance), CFG", "fashion-cspd", Map.of()),
-            new Variant("CSpD, as-coded acceptance (T = 42), CFG", "fashion-cspd", Map.of("mode", "as_coded")));
+            new Variant("continuous AR target only (Gaussian head), CFG, temperature 0.2", "fashion-cgauss", Map.of()),
+            new Variant("continuous AR target only (Gaussian head), CFG, temperature 1", "fashion-cgauss", Map.of(),
+                    Map.of("temperature", 1.0)),
+            new Variant("CSpD (continuous draft + target, textbook acceptance), CFG, temperature 1", "fashion-cspd",
+                    Map.of()),
+            new Variant("CSpD, as-coded acceptance (T = 42), CFG, temperature 1", "fashion-cspd",
+                    Map.of("mode", "as_coded")),
+            new Variant("CSpD, textbook acceptance, CFG, temperature 0.2", "fashion-cspd", Map.of(),
+                    Map.of("temperature", 0.2)));
     /** The watermark key of the benchmark's {@code fashion-ar-watermarked} (a fixed value: results repeat). */
     private static final String WATERMARK_KEY = "424242";
 
