@@ -13,6 +13,7 @@ import dev.arbor.forge.FashionJudge;
 import dev.arbor.forge.FrechetDistance;
 import dev.arbor.launcher.ArborFramework;
 import dev.arbor.models.images.FashionMnist;
+import dev.arbor.models.images.PatchGrid;
 import dev.arbor.models.images.CoarseToFineImageTokenizer;
 import dev.arbor.models.images.VqImageTokenizer;
 import dev.arbor.testkit.framework.RuntimeHarness;
@@ -158,7 +159,8 @@ public final class ImageBenchmark {
                         VqImageTokenizer.FASHION_CLASSES);
                 float[][] reconstructed = new float[originals.length][];
                 for (int i = 0; i < originals.length; i++) {
-                    reconstructed[i] = flatten(tokenizer.decodeImage(tokenizer.encodeImage(square(originals[i]))));
+                    reconstructed[i] = PatchGrid.flatten(tokenizer.decodeImage(tokenizer.encodeImage(
+                            PatchGrid.rows(originals[i]))), "the benchmark");
                 }
                 double fd = FrechetDistance.between(judge.features(reconstructed), testFeatures);
                 double accuracy = judge.accuracy(reconstructed, labels(perClass));
@@ -172,7 +174,8 @@ public final class ImageBenchmark {
                         dist.resolve("models/fashion-detail-vq/fashion-detail-vq.bin"), VqImageTokenizer.FASHION_CLASSES);
                 float[][] reconstructed = new float[originals.length][];
                 for (int i = 0; i < originals.length; i++) {
-                    reconstructed[i] = flatten(detail.decodeImage(detail.encodeImage(square(originals[i]))));
+                    reconstructed[i] = PatchGrid.flatten(detail.decodeImage(detail.encodeImage(
+                            PatchGrid.rows(originals[i]))), "the benchmark");
                 }
                 double fd = FrechetDistance.between(judge.features(reconstructed), testFeatures);
                 double accuracy = judge.accuracy(reconstructed, labels(perClass));
@@ -280,7 +283,7 @@ public final class ImageBenchmark {
                 if (!(png instanceof byte[] bytes)) {
                     throw new IllegalStateException(v.label() + ": no PNG annotation 'image' in " + c.stats().keySet());
                 }
-                images[i] = flatten(Png.decode(bytes));
+                images[i] = PatchGrid.flatten(Png.decode(bytes), "the benchmark");
                 labels[i++] = k;
                 forwards += ((Number) c.stats().get("forward_passes")).longValue();
                 for (Map.Entry<String, Object> e : c.stats().entrySet()) {
@@ -324,25 +327,6 @@ public final class ImageBenchmark {
             labels[i] = i / perClass;
         }
         return labels;
-    }
-
-    private static float[][] square(float[] flat) {
-        float[][] pixels = new float[FashionMnist.SIDE][FashionMnist.SIDE];
-        for (int y = 0; y < FashionMnist.SIDE; y++) {
-            System.arraycopy(flat, y * FashionMnist.SIDE, pixels[y], 0, FashionMnist.SIDE);
-        }
-        return pixels;
-    }
-
-    private static float[] flatten(float[][] pixels) {
-        if (pixels.length != FashionMnist.SIDE || pixels[0].length != FashionMnist.SIDE) {
-            throw new IllegalStateException("expected a 28x28 image, got " + pixels[0].length + "x" + pixels.length);
-        }
-        float[] flat = new float[FashionMnist.PIXELS];
-        for (int y = 0; y < FashionMnist.SIDE; y++) {
-            System.arraycopy(pixels[y], 0, flat, y * FashionMnist.SIDE, FashionMnist.SIDE);
-        }
-        return flat;
     }
 
     /** One row per class, the first {@value #GRID_COLUMNS} samples, drawn twice as large with a 2 px gap. */

@@ -13,6 +13,7 @@ import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.StateWrite;
 import dev.arbor.generation.nextx.Cells;
 import dev.arbor.models.images.FashionMnist;
+import dev.arbor.models.images.PatchGrid;
 import dev.arbor.models.images.PatchPcaCodec;
 import dev.arbor.models.images.VqImageTokenizer;
 import dev.arbor.models.llama2c.Llama2cCheckpoint;
@@ -56,11 +57,6 @@ public final class LatentFlowPriors {
         return r.objective() != null && FlowMatchingLatentObjective.KIND.equals(r.objective().kind());
     }
 
-    /** The recipe's codec (Fashion-MNIST class names). */
-    static PatchPcaCodec codec(Recipe r, Path trained) {
-        return PatchPcaCodec.read(ImagePriors.tokenizerFile(r, trained), VqImageTokenizer.FASHION_CLASSES);
-    }
-
     /** The llama2.c header: the vocabulary is the layout's plus the time ids. */
     static Llama2cConfig config(Recipe r, FlowMatchingLatentObjective o) {
         Recipe.Architecture a = r.model();
@@ -81,22 +77,14 @@ public final class LatentFlowPriors {
 
     private static ImageData encode(PatchPcaCodec codec, FashionMnist split, int limit) {
         return ImageData.encode(split.images(), split.labels(), limit, codec.layout(),
-                x -> codec.encodeImage(grid(x)));
-    }
-
-    static float[][] grid(float[] image) {
-        float[][] g = new float[FashionMnist.SIDE][];
-        for (int y = 0; y < g.length; y++) {
-            g[y] = Arrays.copyOfRange(image, y * FashionMnist.SIDE, (y + 1) * FashionMnist.SIDE);
-        }
-        return g;
+                x -> codec.encodeImage(PatchGrid.rows(x)));
     }
 
     /** Trains the recipe; writes final.bin, recipe.json and run.json into the run folder and returns it. */
     public Path train(Recipe r, double budgetMinutes) throws IOException {
         Path runDir = runDir(r);
         Files.createDirectories(runDir);
-        PatchPcaCodec codec = codec(r, trained);
+        PatchPcaCodec codec = LatentPriors.codec(r, trained);
         FlowMatchingLatentObjective objective = new FlowMatchingLatentObjective(codec, r.image().condDropout());
         long t0 = System.nanoTime();
         ImageData train = encode(codec, FashionMnist.load(FashionMnist.Split.TRAIN), r.image().trainLimit());
@@ -234,7 +222,7 @@ public final class LatentFlowPriors {
         Path bin = out.resolve(name + ".bin");
         Files.copy(runDir.resolve("final.bin"), bin, StandardCopyOption.REPLACE_EXISTING);
         ObjectNode run = (ObjectNode) Json.MAPPER.readTree(runDir.resolve("run.json").toFile());
-        PatchPcaCodec codec = codec(r, trained);
+        PatchPcaCodec codec = LatentPriors.codec(r, trained);
         FlowMatchingLatentObjective o = new FlowMatchingLatentObjective(codec, r.image().condDropout());
         ImageData probe = encode(codec, FashionMnist.load(FashionMnist.Split.TEST), 2);
         int len = 1 + codec.layout().tokensPerImage();

@@ -52,8 +52,8 @@ public final class LatentPriors {
         return r.objective() != null && GaussianLatentObjective.KIND.equals(r.objective().kind());
     }
 
-    /** The recipe's codec. */
-    public static LatentImageCodec codec(Recipe r, Path trained) {
+    /** The recipe's codec (Fashion-MNIST class names); the flow priors read theirs the same way. */
+    public static PatchPcaCodec codec(Recipe r, Path trained) {
         return PatchPcaCodec.read(ImagePriors.tokenizerFile(r, trained), VqImageTokenizer.FASHION_CLASSES);
     }
 

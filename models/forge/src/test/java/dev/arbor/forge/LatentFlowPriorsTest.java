@@ -38,10 +38,10 @@ class LatentFlowPriorsTest {
         assumeTrue(FashionMnist.installed(), "dataset-fashion-mnist is not installed");
         DjlSetup.configure(1);
         Recipe r = Recipe.read(Path.of("recipes", "fashion-xar.json"));
-        codec = LatentFlowPriors.codec(r, TRAINED);
+        codec = LatentPriors.codec(r, TRAINED);
         FashionMnist test = FashionMnist.load(FashionMnist.Split.TEST);
         images = ImageData.encode(test.images(), test.labels(), 64, codec.layout(),
-                x -> codec.encodeImage(LatentFlowPriors.grid(x)));
+                x -> codec.encodeImage(dev.arbor.models.images.PatchGrid.rows(x)));
     }
 
     @Test

@@ -6,7 +6,6 @@ import dev.arbor.api.image.ImageTokenizer;
 import dev.arbor.api.tokenizer.VocabularyPartition;
 
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.List;
 import java.util.StringJoiner;
 
@@ -106,30 +105,13 @@ public final class CoarseToFineImageTokenizer implements ImageTokenizer {
      */
     @Override
     public float[][] decodeImage(int[] tokens) {
-        float[] flat = vq.decode(tokens);
-        float[][] pixels = new float[FashionMnist.SIDE][];
-        for (int y = 0; y < FashionMnist.SIDE; y++) {
-            pixels[y] = Arrays.copyOfRange(flat, y * FashionMnist.SIDE, (y + 1) * FashionMnist.SIDE);
-        }
-        return pixels;
+        return PatchGrid.rows(vq.decode(tokens));
     }
 
     /** The N stage codes of a 28x28 image (greedy residual quantisation). */
     @Override
     public int[] encodeImage(float[][] pixels) {
-        if (pixels.length != FashionMnist.SIDE) {
-            throw new IllegalArgumentException("image has " + pixels.length + " rows, this tokenizer reads "
-                    + FashionMnist.SIDE + "x" + FashionMnist.SIDE);
-        }
-        float[] flat = new float[FashionMnist.PIXELS];
-        for (int y = 0; y < FashionMnist.SIDE; y++) {
-            if (pixels[y].length != FashionMnist.SIDE) {
-                throw new IllegalArgumentException("row " + y + " has " + pixels[y].length + " pixels, this tokenizer"
-                        + " reads " + FashionMnist.SIDE + "x" + FashionMnist.SIDE);
-            }
-            System.arraycopy(pixels[y], 0, flat, y * FashionMnist.SIDE, FashionMnist.SIDE);
-        }
-        return vq.encode(flat);
+        return vq.encode(PatchGrid.flatten(pixels, "this tokenizer"));
     }
 
     /** A 1D tokenizer has one "scale": there is no next-scale input (IllegalArgumentException). */

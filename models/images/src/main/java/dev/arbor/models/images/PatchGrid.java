@@ -15,6 +15,35 @@ public final class PatchGrid {
     private PatchGrid() {
     }
 
+    /** The {@code [28][28]} rows of a flat row-major 28x28 image (fresh arrays). */
+    public static float[][] rows(float[] image) {
+        float[][] pixels = new float[SIDE][];
+        for (int y = 0; y < SIDE; y++) {
+            pixels[y] = java.util.Arrays.copyOfRange(image, y * SIDE, (y + 1) * SIDE);
+        }
+        return pixels;
+    }
+
+    /**
+     * The flat row-major image of {@code [28][28]} rows; an {@code IllegalArgumentException} naming the row count or
+     * the short row, and {@code reader} (e.g. "this tokenizer"), otherwise.
+     */
+    public static float[] flatten(float[][] pixels, String reader) {
+        if (pixels.length != SIDE) {
+            throw new IllegalArgumentException("image has " + pixels.length + " rows, " + reader + " reads " + SIDE
+                    + "x" + SIDE);
+        }
+        float[] flat = new float[SIDE * SIDE];
+        for (int y = 0; y < SIDE; y++) {
+            if (pixels[y].length != SIDE) {
+                throw new IllegalArgumentException("row " + y + " has " + pixels[y].length + " pixels, " + reader
+                        + " reads " + SIDE + "x" + SIDE);
+            }
+            System.arraycopy(pixels[y], 0, flat, y * SIDE, SIDE);
+        }
+        return flat;
+    }
+
     /** The 7x7x16 feature map of a 28x28 image (row-major pixels). */
     public static float[] toFeatures(float[] image) {
         if (image.length != SIDE * SIDE) {

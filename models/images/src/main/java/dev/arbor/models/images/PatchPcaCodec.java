@@ -259,7 +259,7 @@ public final class PatchPcaCodec implements LatentImageCodec {
 
     @Override
     public float[][] encodeLatents(float[][] pixels) {
-        float[] f = PatchGrid.toFeatures(flatten(pixels));
+        float[] f = PatchGrid.toFeatures(PatchGrid.flatten(pixels, "this codec"));
         float[][] latents = new float[PatchGrid.CELLS][];
         for (int cell = 0; cell < PatchGrid.CELLS; cell++) latents[cell] = project(f, cell * DIM);
         return latents;
@@ -283,7 +283,7 @@ public final class PatchPcaCodec implements LatentImageCodec {
                 f[cell * DIM + d] = (float) s;
             }
         }
-        return unflatten(PatchGrid.toImage(f));
+        return PatchGrid.rows(PatchGrid.toImage(f));
     }
 
     @Override
@@ -400,30 +400,6 @@ public final class PatchPcaCodec implements LatentImageCodec {
             throw ArborException.invalid("token id " + id + " outside the image vocabulary 0.."
                     + (layout.vocabSize() - 1));
         }
-    }
-
-    private static float[] flatten(float[][] pixels) {
-        if (pixels.length != PatchGrid.SIDE) {
-            throw new IllegalArgumentException("image has " + pixels.length + " rows, this codec reads "
-                    + PatchGrid.SIDE + "x" + PatchGrid.SIDE);
-        }
-        float[] flat = new float[PatchGrid.SIDE * PatchGrid.SIDE];
-        for (int y = 0; y < PatchGrid.SIDE; y++) {
-            if (pixels[y].length != PatchGrid.SIDE) {
-                throw new IllegalArgumentException("row " + y + " has " + pixels[y].length + " pixels, this codec"
-                        + " reads " + PatchGrid.SIDE + "x" + PatchGrid.SIDE);
-            }
-            System.arraycopy(pixels[y], 0, flat, y * PatchGrid.SIDE, PatchGrid.SIDE);
-        }
-        return flat;
-    }
-
-    private static float[][] unflatten(float[] image) {
-        float[][] pixels = new float[PatchGrid.SIDE][];
-        for (int y = 0; y < PatchGrid.SIDE; y++) {
-            pixels[y] = Arrays.copyOfRange(image, y * PatchGrid.SIDE, (y + 1) * PatchGrid.SIDE);
-        }
-        return pixels;
     }
 
     @Override

@@ -92,16 +92,10 @@ public final class TrainPatchPca {
     }
 
     static float[][] grid(float[] image) {
-        float[][] g = new float[PatchGrid.SIDE][];
-        for (int y = 0; y < PatchGrid.SIDE; y++) {
-            g[y] = java.util.Arrays.copyOfRange(image, y * PatchGrid.SIDE, (y + 1) * PatchGrid.SIDE);
-        }
-        return g;
+        return PatchGrid.rows(image);
     }
 
     static float[] flat(float[][] g) {
-        float[] f = new float[PatchGrid.SIDE * PatchGrid.SIDE];
-        for (int y = 0; y < PatchGrid.SIDE; y++) System.arraycopy(g[y], 0, f, y * PatchGrid.SIDE, PatchGrid.SIDE);
-        return f;
+        return PatchGrid.flatten(g, "the PCA check");
     }
 }

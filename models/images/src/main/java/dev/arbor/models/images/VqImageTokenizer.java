@@ -145,28 +145,13 @@ public final class VqImageTokenizer implements ImageTokenizer {
             }
             image = PatchGrid.toImage(vq.accumulate(tokens, complete));
         }
-        float[][] pixels = new float[PatchGrid.SIDE][];
-        for (int y = 0; y < PatchGrid.SIDE; y++) {
-            pixels[y] = java.util.Arrays.copyOfRange(image, y * PatchGrid.SIDE, (y + 1) * PatchGrid.SIDE);
-        }
-        return pixels;
+        return PatchGrid.rows(image);
     }
 
     /** Nearest codes of each patch (raster) or VAR's residual multi-scale encoding (next-scale). */
     @Override
     public int[] encodeImage(float[][] pixels) {
-        if (pixels.length != PatchGrid.SIDE) {
-            throw new IllegalArgumentException("image has " + pixels.length + " rows, this tokenizer reads "
-                    + PatchGrid.SIDE + "x" + PatchGrid.SIDE);
-        }
-        float[] flat = new float[PatchGrid.SIDE * PatchGrid.SIDE];
-        for (int y = 0; y < PatchGrid.SIDE; y++) {
-            if (pixels[y].length != PatchGrid.SIDE) {
-                throw new IllegalArgumentException("row " + y + " has " + pixels[y].length + " pixels, this tokenizer"
-                        + " reads " + PatchGrid.SIDE + "x" + PatchGrid.SIDE);
-            }
-            System.arraycopy(pixels[y], 0, flat, y * PatchGrid.SIDE, PatchGrid.SIDE);
-        }
+        float[] flat = PatchGrid.flatten(pixels, "this tokenizer");
         return vq.encode(flat);
     }
 
