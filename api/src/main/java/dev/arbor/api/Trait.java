@@ -29,5 +29,11 @@ public enum Trait {
      * Embeds the operator's watermark: a pipeline keeps such a processor fixed, so a request can neither remove,
      * move nor re-option it (a third-party watermark declares this trait to get the same protection).
      */
-    WATERMARK
+    WATERMARK,
+    /**
+     * Allows only continuations in a formal language (grammars, regular expressions, JSON schemas): its state is the
+     * history read left to right, so it runs only under generators that declare {@code commitsInOrder()}; the
+     * platform refuses other pairings, naming both parts. Since 1.2.
+     */
+    CONSTRAINS_OUTPUT
 }

@@ -3,5 +3,5 @@
  * the service properties that name pipeline parts, plugin traits, and the exception every part throws.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
+@org.osgi.annotation.versioning.Version("1.2.0")
 package dev.arbor.api;

@@ -35,4 +35,15 @@ public interface Generator {
     default Set<String> modelOptions() {
         return Set.of();
     }
+
+    /**
+     * Whether every token this strategy commits was selected left to right, with the processors applied to that
+     * position's own history and nothing committed that the processed distribution gave probability zero
+     * (autoregressive loops, beam search, speculative verification). Processors with
+     * {@link Trait#CONSTRAINS_OUTPUT} run only under strategies that say so; the default is the safe answer.
+     * Since 1.3.
+     */
+    default boolean commitsInOrder() {
+        return false;
+    }
 }

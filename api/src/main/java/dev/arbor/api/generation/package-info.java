@@ -3,5 +3,5 @@
  * forward requests and streams tokens to a {@link dev.arbor.api.generation.TokenSink}.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.2.0")
+@org.osgi.annotation.versioning.Version("1.3.0")
 package dev.arbor.api.generation;
