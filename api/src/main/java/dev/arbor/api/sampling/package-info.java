@@ -4,5 +4,5 @@
  * {@link dev.arbor.api.sampling.SamplingOptions} decides what request options such as {@code temperature} mean.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
+@org.osgi.annotation.versioning.Version("1.2.0")
 package dev.arbor.api.sampling;

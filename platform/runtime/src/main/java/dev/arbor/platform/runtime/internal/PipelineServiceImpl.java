@@ -754,7 +754,7 @@ public class PipelineServiceImpl implements PipelineService {
                 boolean fixed = RequestChain.isFixed(d, ref, factories.get(i).traits().contains(Trait.WATERMARK));
                 Options base = fixed ? d.defaults() : options;
                 try {
-                    p = factories.get(i).create(base.with(ref.options()));
+                    p = factories.get(i).create(base.with(ref.options()), r.tokenizer);
                 } catch (RuntimeException | LinkageError e) {
                     throw GuardedParts.failure(label, bundles.get(i), e);
                 }
