@@ -31,6 +31,16 @@ public interface Tokenizer {
         return decode(new int[] {id});
     }
 
+    /**
+     * The exact bytes {@code id} appends to the decoded text when it follows generated text (empty for special
+     * tokens decode skips, a lone byte for byte tokens): what grammars match against and what logprob listings show
+     * as {@code bytes}. The default is the UTF-8 of {@code decode([id])}, which is exact only for tokenizers whose
+     * tokens hold whole characters and no context-dependent spacing; byte-level tokenizers override it. Since 1.1.
+     */
+    default byte[] tokenBytes(int id) {
+        return decode(new int[] {id}).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
     /** Which part of the vocabulary an id belongs to (text, image, special), for watermark green lists. */
     default VocabularyPartition partition() {
         return VocabularyPartition.allText(vocabSize());

@@ -252,6 +252,24 @@ public final class Llama2cTokenizer implements Tokenizer {
         return new String(pieces[id], StandardCharsets.UTF_8);
     }
 
+    /**
+     * The piece's bytes as run.c's decode writes them after other text: {@code <0xXX>} pieces as their raw byte,
+     * BOS and EOS as nothing, and the leading space kept (decode strips it only at the start of the text).
+     * Unprintable single bytes, which run.c's decode drops, are nothing here too.
+     */
+    @Override
+    public byte[] tokenBytes(int id) {
+        checkId(id);
+        if (id == BOS || id == EOS) {
+            return new byte[0];
+        }
+        int b = byteValue[id] >= 0 ? byteValue[id] : pieces[id].length == 1 ? pieces[id][0] & 0xFF : -1;
+        if (b >= 0) {
+            return b >= 0x80 || isPrintableOrSpace(b) ? new byte[] {(byte) b} : new byte[0];
+        }
+        return pieces[id].clone();
+    }
+
     /** run.c's byte fallback: byte b is token b + 3 ({@code <0xXX>}). */
     private int byteToken(int b) {
         int id = b + 3;

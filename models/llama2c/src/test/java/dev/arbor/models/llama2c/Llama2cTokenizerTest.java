@@ -24,6 +24,23 @@ class Llama2cTokenizerTest {
         tok = Llama2cTokenizer.read(Stories260K.tokenizer(), 0);
     }
 
+    /** Token bytes concatenate to the decoded text after the first token, whose leading space decode strips. */
+    @ParameterizedTest
+    @ValueSource(strings = {"Once upon a time, a girl.", "caf\u00e9 \u00fc\u4e2d", "a\nb\tc {\"k\": [1, 2]}"})
+    void tokenBytesConcatenateToTheDecodedText(String text) throws IOException {
+        int[] ids = tok.encode(text, true);
+        java.io.ByteArrayOutputStream joined = new java.io.ByteArrayOutputStream();
+        for (int i = 0; i < ids.length; i++) {
+            byte[] b = tok.tokenBytes(ids[i]);
+            int from = i == 1 && b.length > 0 && b[0] == ' ' ? 1 : 0; // after BOS sentencepiece drops the space
+            joined.write(b, from, b.length - from);
+        }
+        assertThat(joined.toString(java.nio.charset.StandardCharsets.UTF_8)).isEqualTo(tok.decode(ids));
+        assertThat(tok.tokenBytes(1)).isEmpty();
+        assertThat(tok.tokenBytes(3 + '\n')).containsExactly((byte) '\n');
+        assertThat(tok.tokenBytes(403)).isEqualTo(" Once".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
     @Test
     void readsTok512() {
         assertThat(tok.vocabSize()).isEqualTo(512);
