@@ -33,9 +33,14 @@ import java.util.regex.Pattern;
  * The first input is {@code input_ids} or, for a non-fused graph, {@code inputs_embeds} float32 [batch, seq, width]
  * (HF Optimum's name; Arbor's input-embeddings export of llama2.c models); {@code attention_mask} and
  * {@code position_ids} are optional, and id, mask and position inputs may be int32 or int64 (the declared type is
- * what gets fed). Any other input is refused with a
- * message listing what was found and what is understood, so that a model with extra state (convolution caches of
- * hybrid models, for instance) fails loudly at load time instead of producing wrong tokens.
+ * what gets fed).
+ *
+ * <p>Hybrid recurrent models (LFM2, onnxruntime-genai's {@code lfm2} type) add per convolution layer N an input
+ * {@code past_conv.N} and an output {@code present_conv.N}, float [batch, channels, cache] with static channels and
+ * cache: the rolling window of the layer's last inputs, which the graph reads and returns updated after every
+ * forward (see {@link ConvBlock}). Their layers carry no KV, so the KV layer numbers skip them. Any other input is
+ * refused with a message listing what was found and what is understood, so that a model with other state (the SSM
+ * state of Mamba-style layers, for instance) fails loudly at load time instead of producing wrong tokens.
  */
 final class DecoderSignature {
     static final String INPUT_IDS = "input_ids";
@@ -49,11 +54,14 @@ final class DecoderSignature {
 
     private static final Pattern OPTIMUM_PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
     private static final Pattern GENAI_PAST = Pattern.compile("past_(\\d+)");
+    /** onnxruntime-genai's default {@code past_conv_names} for LFM2 ({@code past_conv.%d}). */
+    private static final Pattern CONV_PAST = Pattern.compile("past_conv\\.(\\d+)");
     private static final String EXPECTED = "input_ids (or inputs_embeds float [batch, seq, width]), optional "
             + "attention_mask, optional position_ids, optional attention_bias, and per layer N either past_key_values.N.key + past_key_values.N.value (HF Optimum) "
             + "or past_N (onnxruntime-genai, K and V stacked); or, for a fused (GroupQueryAttention) graph, input_ids, "
             + "optional position_ids, optional attention_bias, seqlens_k, total_sequence_length and "
-            + "past_key_values.N.key/value";
+            + "past_key_values.N.key/value; hybrid (LFM2) graphs add per convolution layer N past_conv.N float "
+            + "[batch, channels, cache] with output present_conv.N";
 
     /** How the KV inputs are named and laid out. */
     enum KvNaming {
@@ -94,11 +102,23 @@ final class DecoderSignature {
     final int headDim;
     /** The static vocabulary size of the logits output, or -1 when the graph leaves it symbolic. */
     final int logitsVocab;
+    /** Convolution-state inputs ({@code past_conv.N}) ordered by layer, empty for pure attention graphs. */
+    final String[] convPastNames;
+    /** The {@code present_conv.N} outputs, aligned with {@link #convPastNames}. */
+    final String[] convPresentNames;
+    /** The layer number N of each convolution-state input. */
+    final int[] convLayers;
+    /** The KV layer numbers N, in the order of {@link #pastNames} (one per layer). */
+    final int[] kvLayers;
+    /** Per convolution-state input, its [channels, cache] (both static). */
+    final long[][] convDims;
 
     private DecoderSignature(KvNaming naming, OnnxJavaType idsType, boolean embeds, int embedsWidth,
                              OnnxJavaType maskType, OnnxJavaType positionType, boolean hasBias, boolean fused,
                              int totalRank, long pastSeqDim, String[] pastNames,
-                             String[] presentNames, int layers, int kvHeads, int headDim, int logitsVocab) {
+                             String[] presentNames, int layers, int kvHeads, int headDim, int logitsVocab,
+                             String[] convPastNames, String[] convPresentNames, int[] convLayers, int[] kvLayers,
+                             long[][] convDims) {
         this.naming = naming;
         this.idsType = idsType;
         this.embeds = embeds;
@@ -115,6 +135,24 @@ final class DecoderSignature {
         this.kvHeads = kvHeads;
         this.headDim = headDim;
         this.logitsVocab = logitsVocab;
+        this.convPastNames = convPastNames;
+        this.convPresentNames = convPresentNames;
+        this.convLayers = convLayers;
+        this.kvLayers = kvLayers;
+        this.convDims = convDims;
+    }
+
+    /**
+     * True when the graph carries convolution state beside the KV cache: a state that depends on every token fed
+     * and so cannot be rewound, compacted or overwritten at slots.
+     */
+    boolean hasConvState() {
+        return convPastNames.length > 0;
+    }
+
+    /** The shape of convolution-state input {@code i} for {@code batch} rows. */
+    long[] convShape(int i, int batch) {
+        return new long[] {batch, convDims[i][0], convDims[i][1]};
     }
 
     /** Axis of the batch dimension in a KV tensor. */
@@ -142,7 +180,9 @@ final class DecoderSignature {
                 + (embeds ? ", inputs_embeds width " + (embedsWidth > 0 ? embedsWidth : "symbolic")
                 : ", ids " + idsType)
                 + (maskType != null ? ", attention_mask " + maskType : "")
-                + (positionType != null ? ", position_ids " + positionType : "");
+                + (positionType != null ? ", position_ids " + positionType : "")
+                + (hasConvState() ? ", convolution state in layers " + Arrays.toString(convLayers) + " ["
+                + convDims[0][0] + " channels x " + convDims[0][1] + "]" : "");
     }
 
     /**
@@ -157,6 +197,7 @@ final class DecoderSignature {
                                    int kvHeadsHint, int headDimHint) {
         TreeMap<Integer, List<String>> optimumLayers = new TreeMap<>();
         TreeMap<Integer, String> genaiLayers = new TreeMap<>();
+        TreeMap<Integer, String> convLayers = new TreeMap<>();
         List<String> unsupported = new ArrayList<>();
         for (String name : inputs.keySet()) {
             Matcher m;
@@ -164,7 +205,9 @@ final class DecoderSignature {
                     || name.equals(POSITION_IDS) || name.equals(ATTENTION_BIAS) || name.equals(SEQLENS_K) || name.equals(TOTAL_SEQUENCE_LENGTH)) {
                 continue;
             }
-            if ((m = OPTIMUM_PAST.matcher(name)).matches()) {
+            if ((m = CONV_PAST.matcher(name)).matches()) {
+                convLayers.put(Integer.parseInt(m.group(1)), name);
+            } else if ((m = OPTIMUM_PAST.matcher(name)).matches()) {
                 optimumLayers.computeIfAbsent(Integer.parseInt(m.group(1)), k -> new ArrayList<>()).add(name);
             } else if ((m = GENAI_PAST.matcher(name)).matches()) {
                 genaiLayers.put(Integer.parseInt(m.group(1)), name);
@@ -178,8 +221,8 @@ final class DecoderSignature {
                     || n.contains("state"));
             throw ArborException.badModel("ONNX model '" + file + "' has inputs the onnxruntime backend does not "
                     + "support: " + String.join(", ", unsupported)
-                    + (state ? " (recurrent/convolution state beside the attention KV cache, as in hybrid models "
-                    + "such as LFM2; only attention KV state is supported)" : "")
+                    + (state ? " (recurrent state beside the attention KV cache; of such state only LFM2's "
+                    + "convolution state past_conv.N is supported)" : "")
                     + ". Inputs found: " + found + ". Expected: " + EXPECTED + ".", null);
         }
         boolean embeds = inputs.containsKey(INPUTS_EMBEDS);
@@ -214,8 +257,23 @@ final class DecoderSignature {
                         null);
             }
         }
+        if (fused && !convLayers.isEmpty()) {
+            throw ArborException.badModel("ONNX model '" + file + "' is fused and carries convolution state ("
+                    + String.join(", ", convLayers.values()) + "); the onnxruntime backend runs convolution state "
+                    + "on non-fused graphs only (export the hybrid model without GroupQueryAttention). Inputs found: "
+                    + found + ".", null);
+        }
         List<String> past = new ArrayList<>();
         List<String> present = new ArrayList<>();
+        List<Integer> kvLayerNumbers = new ArrayList<>(naming == KvNaming.OPTIMUM ? optimumLayers.keySet()
+                : genaiLayers.keySet());
+        for (int layer : kvLayerNumbers) {
+            if (convLayers.containsKey(layer)) {
+                throw ArborException.badModel("ONNX model '" + file + "' has both KV and convolution state ("
+                        + convLayers.get(layer) + ") for layer " + layer + "; a layer is either attention or "
+                        + "convolution. Inputs found: " + found + ".", null);
+            }
+        }
         if (naming == KvNaming.OPTIMUM) {
             for (var e : optimumLayers.entrySet()) {
                 int layer = e.getKey();
@@ -278,10 +336,83 @@ final class DecoderSignature {
         int layers = naming == KvNaming.GENAI ? past.size() : past.size() / 2;
         int totalRank = fused ? tensorInfo(file, inputs, TOTAL_SEQUENCE_LENGTH).getShape().length : 0;
         long seqDim = first[naming == KvNaming.GENAI ? 3 : 2];
+        String[] convPast = convLayers.values().toArray(String[]::new);
+        String[] convPresent = new String[convPast.length];
+        long[][] convDims = new long[convPast.length][];
+        int c = 0;
+        for (var e : convLayers.entrySet()) {
+            convPresent[c] = "present_conv." + e.getKey();
+            convDims[c] = convDims(file, inputs, outputs, e.getValue(), convPresent[c]);
+            c++;
+        }
         return new DecoderSignature(naming, ids, embeds, embedsWidth, mask, pos, bias, fused, totalRank,
                 seqDim > 0 ? seqDim : -1,
                 past.toArray(String[]::new),
-                present.toArray(String[]::new), layers, kvHeads, headDim, v > 0 ? (int) v : -1);
+                present.toArray(String[]::new), layers, kvHeads, headDim, v > 0 ? (int) v : -1,
+                convPast, convPresent, convLayers.keySet().stream().mapToInt(Integer::intValue).toArray(),
+                kvLayerNumbers.stream().mapToInt(Integer::intValue).toArray(), convDims);
+    }
+
+    /**
+     * [channels, cache] of a convolution-state input, which must be float [batch, channels, cache] with both static
+     * (the backend allocates the zero state of a new request from them), and whose present output must exist with
+     * the same shape.
+     */
+    private static long[] convDims(Path file, Map<String, NodeInfo> inputs, Map<String, NodeInfo> outputs,
+                                   String past, String present) {
+        if (!outputs.containsKey(present)) {
+            throw ArborException.badModel("ONNX model '" + file + "' lacks output '" + present + "' matching its "
+                    + "convolution-state input '" + past + "': without it the state of that layer cannot be carried "
+                    + "to the next forward. Outputs found: " + String.join(", ", outputs.keySet()) + ".", null);
+        }
+        long[] in = requireFloat(file, "input", past, tensorInfo(file, inputs, past), 3).getShape();
+        long[] out = requireFloat(file, "output", present, tensorInfo(file, outputs, present), 3).getShape();
+        if (in[1] <= 0 || in[2] <= 0) {
+            throw ArborException.badModel("ONNX model '" + file + "': convolution-state input '" + past + "' has "
+                    + "shape " + Arrays.toString(in) + "; channels and cache (axes 1 and 2) must be static so that a "
+                    + "new request's zero state can be allocated.", null);
+        }
+        if ((out[1] > 0 && out[1] != in[1]) || (out[2] > 0 && out[2] != in[2])) {
+            throw ArborException.badModel("ONNX model '" + file + "': output '" + present + "' has shape "
+                    + Arrays.toString(out) + " but input '" + past + "' has " + Arrays.toString(in) + "; the "
+                    + "convolution state must keep its shape from one forward to the next.", null);
+        }
+        return new long[] {in[1], in[2]};
+    }
+
+    /**
+     * Checks the graph's layers against onnxruntime-genai's {@code layer_types} and {@code conv_cache_size} (decoder
+     * section of genai_config.json) where the config gives them: every "conv" layer must have convolution state of
+     * that cache size and every other layer KV, so a config and a graph that disagree fail at load time.
+     *
+     * @param decoder the {@code model.decoder} map of genai_config.json (empty when there is none)
+     */
+    void checkLayerTypes(Path file, Map<?, ?> decoder) {
+        if (decoder.get("conv_cache_size") instanceof Number n) {
+            for (int i = 0; i < convPastNames.length; i++) {
+                if (convDims[i][1] != n.longValue()) {
+                    throw ArborException.badModel("ONNX model '" + file + "': genai_config.json says conv_cache_size "
+                            + n + " but convolution-state input '" + convPastNames[i] + "' holds " + convDims[i][1]
+                            + " steps.", null);
+                }
+            }
+        }
+        if (!(decoder.get("layer_types") instanceof List<?> types)) {
+            return;
+        }
+        List<Integer> conv = new ArrayList<>();
+        List<Integer> attention = new ArrayList<>();
+        for (int i = 0; i < types.size(); i++) {
+            (("conv".equals(types.get(i))) ? conv : attention).add(i);
+        }
+        List<Integer> graphConv = Arrays.stream(convLayers).boxed().toList();
+        List<Integer> graphKv = Arrays.stream(kvLayers).boxed().toList();
+        if (!conv.equals(graphConv) || !attention.equals(graphKv)) {
+            throw ArborException.badModel("ONNX model '" + file + "': genai_config.json's layer_types " + types
+                    + " put convolution state in layers " + conv + " and KV in layers " + attention + ", but the "
+                    + "graph has convolution state (past_conv.N) in layers " + graphConv + " and KV in layers "
+                    + graphKv + ".", null);
+        }
     }
 
     /**

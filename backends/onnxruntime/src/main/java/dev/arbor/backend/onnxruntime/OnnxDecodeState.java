@@ -11,11 +11,18 @@ import dev.arbor.backend.support.StateSlots;
  * which slots hold real tokens rather than left padding. Padding slots stay in the cache (every row has the same
  * length) but are hidden from every query through {@code attention_mask}/{@code attention_bias}, and they do not
  * count towards default position ids. Not thread-safe: one request owns it (see {@link DecodeState}).
+ *
+ * <p>For a hybrid graph it also holds the convolution state ({@link ConvBlock}, null while empty: the forward feeds
+ * zeros). That state summarises every token fed, so {@link #truncate} and {@link #compact} refuse any edit that
+ * drops a slot, as onnxruntime-genai's LFM2 state refuses {@code RewindTo}; {@link #fork} shares it and
+ * {@link #selectRows} copies its rows, so beam search, guidance twins and batches work.
  */
 final class OnnxDecodeState implements DecodeState {
     private final OnnxDecoderBackend owner;
     private final StateSlots slots;
     private KvBlock kv;
+    /** The convolution state of a hybrid graph; null while empty or when the graph has none. */
+    private ConvBlock conv;
     private boolean closed;
     private final Scratch scratch = new Scratch();
 
@@ -28,6 +35,7 @@ final class OnnxDecodeState implements DecodeState {
         this.owner = from.owner;
         this.slots = from.slots.copy();
         this.kv = from.kv == null ? null : from.kv.retain();
+        this.conv = from.conv == null ? null : from.conv.retain();
     }
 
     /** Reusable input/output buffers of this state's forward calls. */
@@ -63,6 +71,21 @@ final class OnnxDecodeState implements DecodeState {
     OnnxTensor[] pastTensors() {
         ensureOpen("forward");
         return kv == null ? null : kv.tensors;
+    }
+
+    /** The convolution-state tensors to feed, aligned with the graph's past_conv inputs, or null while empty. */
+    OnnxTensor[] convTensors() {
+        ensureOpen("forward");
+        return conv == null ? null : conv.tensors;
+    }
+
+    /** Takes ownership of the graph's {@code present_conv} outputs as the new convolution state. */
+    void replaceConv(OnnxTensor[] presents) {
+        ConvBlock previous = conv;
+        conv = new ConvBlock(presents);
+        if (previous != null) {
+            previous.release();
+        }
     }
 
     /**
@@ -117,13 +140,36 @@ final class OnnxDecodeState implements DecodeState {
     @Override
     public void truncate(int newLength) {
         ensureOpen("truncate");
-        rebuild(slots.truncation(newLength), "truncate");
+        StateSlots.Edit edit = slots.truncation(newLength);
+        if (edit != null && conv != null) {
+            throw cannotRewind("truncate(" + newLength + ")");
+        }
+        rebuild(edit, "truncate");
     }
 
     @Override
     public void compact(int[] keepSlots) {
         ensureOpen("compact");
-        rebuild(slots.compaction(keepSlots), "compact");
+        StateSlots.Edit edit = slots.compaction(keepSlots);
+        if (edit != null && conv != null) {
+            throw cannotRewind("compact to " + keepSlots.length + " of " + length() + " slots");
+        }
+        rebuild(edit, "compact");
+    }
+
+    /**
+     * The refusal of an edit that drops slots of a state with convolution state. Keeping the first slots of the KV
+     * cache would leave the convolution window at the end of the dropped tokens, so the next forward would run on a
+     * history the caller no longer holds; onnxruntime-genai refuses RewindTo for LFM2 for the same reason. Refused
+     * even for a rewind to 0, as there: a fresh state is what newState gives.
+     */
+    private ArborException cannotRewind(String op) {
+        return new ArborException(ArborException.Kind.INCOMPATIBLE, op + " on a decode state of '"
+                + owner.card().name() + "' (length " + length() + ") is not possible: its convolution state ("
+                + String.join(", ", owner.signature().convPastNames) + ") summarises every token fed so far and "
+                + "cannot be rewound, so the model lists neither STATE_TRUNCATE nor STATE_COMPACT. Keep a fork() "
+                + "of the state from before the tokens you may drop, or start a new state with newState() and feed "
+                + "again the tokens to keep.");
     }
 
     @Override
@@ -153,6 +199,21 @@ final class OnnxDecodeState implements DecodeState {
                         + owner.card().name() + "' failed: " + e.getMessage(), e);
             }
         }
+        ConvBlock nextConv = null;
+        if (conv != null) {
+            try {
+                nextConv = ConvBlock.gather(owner.environment(), owner.signature(), conv, slots.batchSize(),
+                        edit.rows());
+            } catch (OrtException e) {
+                if (next != null) {
+                    next.release();
+                }
+                throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, op + " of the convolution state of '"
+                        + owner.card().name() + "' failed: " + e.getMessage(), e);
+            }
+            conv.release();
+        }
+        conv = nextConv;
         if (kv != null) {
             kv.release();
         }
@@ -181,6 +242,10 @@ final class OnnxDecodeState implements DecodeState {
         if (kv != null) {
             kv.release();
             kv = null;
+        }
+        if (conv != null) {
+            conv.release();
+            conv = null;
         }
     }
 }

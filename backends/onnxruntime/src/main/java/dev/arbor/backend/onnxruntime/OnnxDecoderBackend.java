@@ -70,6 +70,15 @@ import java.util.stream.Stream;
  * {@link Capability#INPUT_EMBEDS} and takes {@link ForwardRequest#embeddings()} as they are. Token-id requests on
  * such a graph are served when the embedding table is known (format llama2c) by gathering its rows here, so a text
  * pipeline runs unchanged on the same model; graphs with {@code input_ids} refuse embeddings requests.
+ *
+ * <p>Convolution state (hybrid LFM2 graphs, {@code past_conv.N} / {@code present_conv.N}): fed from the state (zeros
+ * for an empty state and for stateless requests) beside the KV of the attention layers and replaced by the graph's
+ * outputs after every appending forward. The card lists {@link Capability#STATE_FORK},
+ * {@link Capability#STATE_SELECT_ROWS} and {@link Capability#BATCH} but neither state truncation nor compaction (the
+ * state cannot be rewound, see {@link OnnxDecodeState#truncate}), no {@link Capability#STATE_WRITE_AT} (a rewrite at
+ * old slots would run the convolution past its end) and no padding or non-causal attention (padding tokens and
+ * future keys would flow into the causal convolution), so the platform refuses speculative and tree strategies on
+ * such a model when a pipeline is configured.
  */
 public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
     private static final Logger LOG = Logger.getLogger(OnnxDecoderBackend.class.getName());
@@ -85,6 +94,8 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
     private final Set<String> presentOutputs;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private final Map<Integer, OnnxTensor> emptyPast = new ConcurrentHashMap<>();
+    /** Zero convolution state per batch size (hybrid graphs), fed to empty states and stateless requests. */
+    private final Map<Integer, ConvBlock> emptyConv = new ConcurrentHashMap<>();
     private final Consumer<OnnxDecoderBackend> onClose;
     /** The input-embedding rows of a llama2.c model, or null when this model offers none. */
     private final Llama2cSupport.Embeddings embeddings;
@@ -105,6 +116,7 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
         this.onClose = onClose;
         this.embeddings = embeddings;
         this.presentOutputs = new LinkedHashSet<>(List.of(sig.presentNames));
+        this.presentOutputs.addAll(List.of(sig.convPresentNames));
     }
 
     /**
@@ -151,6 +163,9 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             DecoderSignature sig = DecoderSignature.detect(file, session.getInputInfo(), session.getOutputInfo(),
                     sources.kvHeads(), sources.headDim());
             ModelFacts facts = sources.resolve(sig.logitsVocab);
+            if (sources.genaiModel().get("decoder") instanceof Map<?, ?> decoder) {
+                sig.checkLayerTypes(file, decoder);
+            }
             if ("fused".equals(metadata.get("arbor.graph")) && !sig.fused) {
                 throw ArborException.badModel("ONNX model '" + file + "' says arbor.graph=fused but has no seqlens_k "
                         + "and total_sequence_length inputs: " + sig.describe(), null);
@@ -173,6 +188,13 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             }
             if (llama2cCheckpoint != null) {
                 caps.add(Capability.EMBEDDING_MATRIX);
+            }
+            if (sig.hasConvState()) {
+                // The convolution state cannot be rewound or edited at slots, and the causal convolution would see
+                // padding tokens and keys a mask hides: see the class comment.
+                caps.removeAll(EnumSet.of(Capability.STATE_TRUNCATE, Capability.STATE_COMPACT,
+                        Capability.STATE_WRITE_AT, Capability.PADDING, Capability.FULL_ATTENTION,
+                        Capability.SEGMENT_MASK, Capability.EXPLICIT_MASK));
             }
             if (sig.embeds) {
                 caps.add(Capability.INPUT_EMBEDS);
@@ -366,6 +388,12 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             }
             return fused.forward(req, tokens, lq, rows); // a fused graph takes input_ids, so tokens != null
         }
+        if (req.write() instanceof StateWrite.At && sig.hasConvState()) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "StateWrite.At is not supported by model '"
+                    + card.name() + "' (no STATE_WRITE_AT capability): its convolution state ("
+                    + String.join(", ", sig.convPastNames) + ") has no slots to rewrite, it summarises every token "
+                    + "fed; append new tokens to a fork() of the state instead");
+        }
         if (req.write() instanceof StateWrite.At && !sig.hasBias) {
             throw new ArborException(ArborException.Kind.INCOMPATIBLE, "StateWrite.At is not supported by the "
                     + "onnxruntime backend for '" + card.name() + "' (no STATE_WRITE_AT capability): its graph has no "
@@ -443,6 +471,15 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             for (int i = 0; i < sig.pastNames.length; i++) {
                 inputs.put(sig.pastNames[i], pastTensors != null ? pastTensors[i] : emptyPast(batch));
             }
+            if (sig.hasConvState()) {
+                OnnxTensor[] convTensors = state == null ? null : state.convTensors();
+                if (convTensors == null) {
+                    convTensors = emptyConv(batch).tensors;
+                }
+                for (int i = 0; i < sig.convPastNames.length; i++) {
+                    inputs.put(sig.convPastNames[i], convTensors[i]);
+                }
+            }
             OnnxTensor logits = scratch.logits(env, new long[] {batch, lq, card.vocabSize()});
             result = session.run(inputs, keepPresents ? presentOutputs : Set.of(),
                     Map.of(DecoderSignature.LOGITS, logits));
@@ -453,9 +490,16 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
                     OnnxValue v = result.get(sig.presentNames[i]).orElseThrow();
                     presents[i] = (OnnxTensor) v;
                 }
+                OnnxTensor[] convPresents = new OnnxTensor[sig.convPresentNames.length];
+                for (int i = 0; i < convPresents.length; i++) {
+                    convPresents[i] = (OnnxTensor) result.get(sig.convPresentNames[i]).orElseThrow();
+                }
                 presentsTaken = true;
                 if (append) {
                     state.append(presents, newValid, lq);
+                    if (convPresents.length > 0) {
+                        state.replaceConv(convPresents);
+                    }
                 } else {
                     state.writeAt(presents, writeSlots, newValid);
                 }
@@ -659,6 +703,21 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
         return t;
     }
 
+    /** The zero convolution state for {@code batch} rows, shared by every stateless or empty-state forward. */
+    private ConvBlock emptyConv(int batch) throws OrtException {
+        ConvBlock c = emptyConv.get(batch);
+        if (c != null) {
+            return c;
+        }
+        c = ConvBlock.zeros(env, sig, batch);
+        ConvBlock raced = emptyConv.putIfAbsent(batch, c);
+        if (raced != null) {
+            c.release();
+            return raced;
+        }
+        return c;
+    }
+
     private float[][][] readLogits(FloatBuffer data, int batch, int lq, int[][] logitRows) {
         int vocab = card.vocabSize();
         float[][][] out = new float[batch][][];
@@ -760,6 +819,8 @@ public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
             }
             emptyPast.values().forEach(OnnxTensor::close);
             emptyPast.clear();
+            emptyConv.values().forEach(ConvBlock::release);
+            emptyConv.clear();
             closeQuietly(session);
         } finally {
             write.unlock();
