@@ -10,6 +10,7 @@ import dev.arbor.api.model.ModelSpec;
 import dev.arbor.backend.support.StepCoalescer;
 import dev.arbor.djl.runtime.DjlRuntime;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
@@ -68,12 +69,35 @@ public final class DjlBackendProvider implements ModelBackendProvider {
         if (!Files.exists(spec.path())) {
             throw new ArborException(ArborException.Kind.NOT_FOUND, "model file '" + spec.path() + "' does not exist");
         }
+        if (isOnnx(spec.path())) {
+            // DJL's PyTorch engine cannot read ONNX; without this check a genai folder or an .onnx file would fail
+            // deep in the loader (or ask for TorchScript options) instead of naming the backend that runs it.
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "'" + spec.path() + "' is an ONNX model, "
+                    + "which the djl backend (PyTorch engine: formats " + FORMATS + ") cannot run; declare it with "
+                    + "\"backend\": \"onnxruntime\", \"format\": \"onnx\" (that backend also carries the convolution "
+                    + "state of hybrid LFM2 models)");
+        }
         Engine engine = DjlRuntime.pytorch();
         DjlDecoderBackend backend = format.equals("llama2c")
                 ? Llama2cDecoders.open(engine, spec.path(), spec.options(), open::remove, batched)
                 : TorchScriptDecoder.open(engine, spec.path(), spec.options(), open::remove, batched);
         open.add(backend);
         return backend;
+    }
+
+    /** True for an .onnx file or a folder holding one or an onnxruntime-genai genai_config.json. */
+    static boolean isOnnx(Path path) {
+        if (Files.isRegularFile(path)) {
+            return path.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx");
+        }
+        if (Files.isRegularFile(path.resolve("genai_config.json"))) {
+            return true;
+        }
+        try (java.util.stream.Stream<Path> files = Files.list(path)) {
+            return files.anyMatch(p -> p.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".onnx"));
+        } catch (java.io.IOException e) {
+            return false;
+        }
     }
 
     static String deviceOption(Options options) {

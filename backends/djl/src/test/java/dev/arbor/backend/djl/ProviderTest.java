@@ -49,6 +49,23 @@ class ProviderTest {
                 .hasMessageContaining("nope.bin");
     }
 
+    /** DJL runs PyTorch only: an ONNX model (here onnxruntime-genai's hybrid LFM2) is sent to the right backend. */
+    @Test
+    void onnxModelsAreRefusedNamingTheOnnxRuntimeBackend() {
+        Path lfm2 = SharedModels.require("tiny-random-lfm2");
+        assertThatThrownBy(() -> open(lfm2, "onnx", Map.of())).isInstanceOf(ArborException.class)
+                .hasMessageContaining("onnxruntime backend");
+        for (Path p : new Path[] {lfm2, lfm2.resolve("decoder.onnx")}) {
+            for (String format : new String[] {"torchscript", "llama2c"}) {
+                assertThatThrownBy(() -> open(p, format, Map.of()))
+                        .isInstanceOfSatisfying(ArborException.class,
+                                e -> assertThat(e.kind()).isEqualTo(ArborException.Kind.INCOMPATIBLE))
+                        .hasMessageContaining("'" + p + "' is an ONNX model")
+                        .hasMessageContaining("\"backend\": \"onnxruntime\"");
+            }
+        }
+    }
+
     @Test
     void cudaOnAMachineWithoutAGpuIsAClearIncompatibility() {
         assertThatThrownBy(() -> open(STORIES, "llama2c", Map.of("device", "cuda")))
