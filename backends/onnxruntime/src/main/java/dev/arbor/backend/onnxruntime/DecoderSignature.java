@@ -176,7 +176,7 @@ final class DecoderSignature {
     String describe() {
         return (fused ? "fused (GroupQueryAttention, KV written in place)" : naming == KvNaming.GENAI
                 ? "onnxruntime-genai" : "HF Optimum") + (hasBias ? " + attention_bias" : "")
-                + ", " + layers + " layers, " + kvHeads + " kv heads x " + headDim
+                + ", " + layers + (hasConvState() ? " attention" : "") + " layers, " + kvHeads + " kv heads x " + headDim
                 + (embeds ? ", inputs_embeds width " + (embedsWidth > 0 ? embedsWidth : "symbolic")
                 : ", ids " + idsType)
                 + (maskType != null ? ", attention_mask " + maskType : "")

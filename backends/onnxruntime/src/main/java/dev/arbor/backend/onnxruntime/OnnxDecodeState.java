@@ -141,7 +141,7 @@ final class OnnxDecodeState implements DecodeState {
     public void truncate(int newLength) {
         ensureOpen("truncate");
         StateSlots.Edit edit = slots.truncation(newLength);
-        if (edit != null && conv != null) {
+        if (edit != null && owner.signature().hasConvState()) {
             throw cannotRewind("truncate(" + newLength + ")");
         }
         rebuild(edit, "truncate");
@@ -151,7 +151,7 @@ final class OnnxDecodeState implements DecodeState {
     public void compact(int[] keepSlots) {
         ensureOpen("compact");
         StateSlots.Edit edit = slots.compaction(keepSlots);
-        if (edit != null && conv != null) {
+        if (edit != null && owner.signature().hasConvState()) {
             throw cannotRewind("compact to " + keepSlots.length + " of " + length() + " slots");
         }
         rebuild(edit, "compact");

@@ -263,6 +263,21 @@ class ConvStateTest {
 
     @ParameterizedTest
     @MethodSource("models")
+    void aForwardThatDoesNotWriteLeavesTheConvolutionStateAsItWas(String name) {
+        OnnxDecoderBackend b = model(name);
+        try (DecodeState state = b.newState(1)) {
+            b.forward(ForwardRequest.next(new int[][] {{7, 3, 9}}, state));
+            float[] peek = b.forward(ForwardRequest.builder(new int[][] {{25, 26}}).state(state)
+                    .write(StateWrite.NONE).build()).last(0);
+            Gpt2Fixture.assertClose(peek, stateless(b, new int[] {7, 3, 9, 25, 26})[4], 1e-4, name + " peek");
+            assertThat(state.length()).isEqualTo(3);
+            Gpt2Fixture.assertClose(feed(b, state, 4)[0], stateless(b, new int[] {7, 3, 9, 4})[3], 1e-4,
+                    name + " after the peek");
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("models")
     void writesAtSlotsAndPaddedRowsAreRefusedNamingWhy(String name) {
         OnnxDecoderBackend b = model(name);
         try (DecodeState state = b.newState(1)) {
@@ -287,6 +302,15 @@ class ConvStateTest {
                 .hasMessageContaining(file.toString())
                 .hasMessageContaining("lacks output 'present_conv.2'")
                 .hasMessageContaining("convolution-state input 'past_conv.2'");
+    }
+
+    @Test
+    void aFusedGraphWithConvolutionStateIsRefused(@TempDir Path own) throws Exception {
+        Path file = TinyFusedGraph.write(own, 3, "past_conv.0");
+        assertThatThrownBy(() -> OnnxDecoderBackend.open(file, Options.empty(), null))
+                .isInstanceOf(ArborException.class)
+                .hasMessageContaining("is fused and carries convolution state (past_conv.0)")
+                .hasMessageContaining("non-fused graphs only");
     }
 
     @Test

@@ -25,7 +25,7 @@ final class TinyHybridGraph {
     static final int HEADS = 2;
     static final int HEAD_DIM = HIDDEN / HEADS;
     static final int CACHE = 4;
-    static final int MAX_POSITIONS = 64;
+    static final int MAX_POSITIONS = 256;
     static final String[] LAYER_TYPES = {"conv", "full_attention", "conv", "full_attention"};
 
     private TinyHybridGraph() {
