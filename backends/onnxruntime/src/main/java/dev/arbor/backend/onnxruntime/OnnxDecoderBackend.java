@@ -77,8 +77,8 @@ import java.util.stream.Stream;
  * {@link Capability#STATE_SELECT_ROWS} and {@link Capability#BATCH} but neither state truncation nor compaction (the
  * state cannot be rewound, see {@link OnnxDecodeState#truncate}), no {@link Capability#STATE_WRITE_AT} (a rewrite at
  * old slots would run the convolution past its end) and no padding or non-causal attention (padding tokens and
- * future keys would flow into the causal convolution), so the platform refuses speculative and tree strategies on
- * such a model when a pipeline is configured.
+ * future keys would flow into the causal convolution), so the platform's compatibility check refuses speculative
+ * and tree strategies on such a model, naming the capability, before they run.
  */
 public final class OnnxDecoderBackend implements ModelBackend, EmbeddingAccess {
     private static final Logger LOG = Logger.getLogger(OnnxDecoderBackend.class.getName());
