@@ -75,6 +75,35 @@ public final class TokenProposer {
         return new Proposal(position, token, metric.score(p, token), p[token], selection);
     }
 
+    /**
+     * dInfer's {@code rm_mask} form of {@link #propose} ({@code get_transfer_index_threshold}, METHODS.md §3.5): the
+     * MASK logit is kept, the processor chain and the selector run over the whole vocabulary, and when the draw is
+     * MASK the position abstains in this forward (null: the caller leaves it masked). Otherwise the proposal is
+     * scored on the processed distribution with MASK's share of the mass in it, as dInfer's {@code softmax(logits)}
+     * is. The law of a non-null draw is {@link #propose}'s (the distribution without MASK, renormalised).
+     *
+     * @since 1.2
+     */
+    public Proposal proposeUnlessMask(int position, float[] logits) {
+        float[] processed = logits.clone();
+        sampler.process(processed, history);
+        double[] p = softmax(processed);
+        if (p == null) {
+            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "the processor chain removed every token "
+                    + "at position " + position + " (all logits -inf or NaN after processing)");
+        }
+        Selection selection = sampler.selector().select(processed, history);
+        int token = selection.token();
+        if (token == mask) {
+            return null;
+        }
+        if (token < 0 || token >= vocab) {
+            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "the token selector chose id " + token
+                    + " for position " + position + "; it must be in [0, " + vocab + ")");
+        }
+        return new Proposal(position, token, metric.score(p, token), p[token], selection);
+    }
+
     /** Records a committed token in the history the processors see. */
     public void committed(int token) {
         history.append(token);

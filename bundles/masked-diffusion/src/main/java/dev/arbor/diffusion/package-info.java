@@ -23,5 +23,5 @@
  * {@code CardOverrideBackend} (a real transformer shown as a diffusion LM, for cache-error measurements).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
+@org.osgi.annotation.versioning.Version("1.2.0")
 package dev.arbor.diffusion;

@@ -2,7 +2,6 @@ package dev.arbor.generation.dinfer;
 
 import dev.arbor.diffusion.Proposal;
 import dev.arbor.diffusion.TokenProposer;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -12,8 +11,10 @@ import java.util.Map;
  * a per-block credit {@code C[position][token]} accumulates how consistently a position has predicted a token.
  * Each forward after the block's first decays every credit by {@code beta}; every masked position then adds
  * {@code (top-1 probability)^gamma} to the credit of its top-1 token (softmax of the raw logits); the logits are fused
- * as {@code logits + alpha * log(1 + C)} and the {@link ThresholdDecoder} rule runs on the fused logits. Credits are
- * cleared when the block is complete. With {@code alpha = 0} it is exactly the threshold decoder.
+ * as {@code logits + alpha * log(1 + C)} and the {@link ThresholdDecoder} rule runs on the fused logits (MASK
+ * included: the top-1 token can be MASK and earn credit, and a fused draw of MASK abstains, as in dInfer). Credits
+ * are cleared when the block is complete (dInfer keys them by block and clears them when no MASK is left, which
+ * decodes the same). With {@code alpha = 0} it is exactly the threshold decoder.
  */
 final class CreditDecoder implements ParallelDecoder {
     private final TokenProposer proposer;
@@ -40,7 +41,7 @@ final class CreditDecoder implements ParallelDecoder {
                 }
             }
         }
-        List<Proposal> proposals = new ArrayList<>(positions.length);
+        float[][] fusedRows = new float[positions.length][];
         for (int i = 0; i < positions.length; i++) {
             float[] row = logits[i];
             int top = 0;
@@ -59,9 +60,9 @@ final class CreditDecoder implements ParallelDecoder {
             for (int v = 0; v < fused.length; v++) {
                 fused[v] += (float) (alpha * Math.log1p(c[v]));
             }
-            proposals.add(proposer.propose(positions[i], fused));
+            fusedRows[i] = fused;
         }
-        return ThresholdDecoder.select(proposals, threshold);
+        return ThresholdDecoder.decodeUnlessMask(proposer, positions, fusedRows, threshold);
     }
 
     @Override

@@ -35,6 +35,12 @@ import org.osgi.service.component.annotations.Component;
  * block-causal models use their own); {@code early_stop} (true); {@code confidence} (max_prob, margin,
  * neg_entropy); {@code max_new_tokens}. Not implemented: the soft-embedding ("smooth") iteration, whose
  * {@code h2e} formula is not in dInfer's public code.
+ *
+ * <p><b>MASK predictions</b>: the threshold and credit decoders follow dInfer's {@code rm_mask} (a position whose
+ * draw is MASK stays masked in that forward; see {@link ThresholdDecoder} for the progress guarantee when every draw
+ * is MASK). The hierarchy and fixed decoders draw without MASK: dInfer's versions have no {@code rm_mask} and write a
+ * MASK draw back as MASK, which leaves the position masked but spends its slot (for the fixed schedule, possibly
+ * leaving MASK after the last scheduled step, where dInfer would index past its schedule).
  */
 @Component(service = Generator.class, property = {PartProperties.NAME + "=" + DinferGenerator.NAME,
         PartProperties.DESCRIPTION + "=dInfer diffusion decoding: threshold/credit/hierarchy/fixed decoders with "

@@ -34,10 +34,13 @@ import org.osgi.service.component.annotations.Component;
  * {@code steps} (default: {@code ceil(log2 b)} per block of {@code b} tokens with {@code ass}, one token per step with
  * {@code uniform}); {@code block_length} (default the whole region; block-causal models use their own blocks);
  * {@code confidence} = {@code max_prob} (default) or {@code margin} ({@code neg_entropy} is negative, so scaling
- * would raise EOS; it is allowed only with {@code eoser=false}); {@code max_new_tokens}.
- *
- * <p>Not implemented: the reference's multi-block ASS layout ({@code ass_generate} with {@code block_num > 1}, whose
- * blocks are cut from the doubling sequence itself); here each block gets its own ascending schedule.
+ * would raise EOS; it is allowed only with {@code eoser=false}); {@code block_num} (default 1): with more than one,
+ * the reference's multi-block layout ({@link AssBlockPlan}: blocks cut from the doubling sequence itself, e.g.
+ * L = 128, block_num 4: blocks of 15, 16, 32 and 65 tokens in 4 + 1 + 1 + 1 steps), run by {@link AssBlockLoop}
+ * with EOSER's ramp over the global steps; it needs a bidirectional model, schedule {@code ass}, no
+ * {@code block_length}, and {@code steps} (if given) equal to {@code floor(log2 L)}; {@code max_new_tokens}.
+ * With {@code block_num} 1 (the reference's eval script), each block of {@code block_length} gets its own ascending
+ * schedule.
  */
 @Component(service = Generator.class, property = {PartProperties.NAME + "=" + EoserAssGenerator.NAME,
         PartProperties.DESCRIPTION + "=EOS early rejection + ascending step-size schedule for diffusion LMs: "
@@ -86,27 +89,69 @@ public final class EoserAssGenerator implements Generator {
                     + "eos_token_id to its card or set eoser=false");
         }
         int blockLength = options.integer("block_length", 0, 0, Integer.MAX_VALUE);
+        int blockNum = options.integer("block_num", 1, 1, Integer.MAX_VALUE);
+        AssBlockPlan plan = blockNum > 1 ? plan(options, model, ass, blockNum, genLength) : null;
 
         Canvas canvas = new Canvas(context.prompt(), genLength, model.maskTokenId());
-        int[][] blocks = model.blocks(canvas, blockLength);
-        int steps = steps(options, ass, blocks, genLength);
-        UnmaskSchedule schedule = ass ? AscendingStepSize.INSTANCE : UnmaskSchedule.UNIFORM;
         RemaskingPolicy policy = eoser ? new EosEarlyRejection(gammaMin, gammaMax, eosIds,
                 ass ? EosEarlyRejection.Ramp.ASCENDING : EosEarlyRejection.Ramp.LINEAR) : RemaskingPolicy.LOW_CONFIDENCE;
-
         TokenProposer proposer = new TokenProposer(context, model, metric);
         CanvasOutput output = new CanvasOutput(context, sink, canvas);
-        boolean finished = new MaskedDiffusionLoop(model, proposer, output, context.cancellation())
-                .run(canvas, new MaskedDiffusionLoop.Settings(blockLength, steps, schedule, policy));
+        boolean finished;
+        if (plan != null) {
+            finished = new AssBlockLoop(model, proposer, output, context.cancellation()).run(canvas, plan, policy);
+        } else {
+            int[][] blocks = model.blocks(canvas, blockLength);
+            int steps = steps(options, ass, blocks, genLength);
+            UnmaskSchedule schedule = ass ? AscendingStepSize.INSTANCE : UnmaskSchedule.UNIFORM;
+            finished = new MaskedDiffusionLoop(model, proposer, output, context.cancellation())
+                    .run(canvas, new MaskedDiffusionLoop.Settings(blockLength, steps, schedule, policy));
+        }
         Map<String, Object> stats = new LinkedHashMap<>();
         stats.put("strategy", NAME);
         stats.put("schedule", scheduleName);
         stats.put("eoser", eoser);
+        if (plan != null) {
+            stats.put("block_sizes", java.util.Arrays.stream(plan.sizes()).boxed().toList());
+        }
         if (eoser) {
             stats.put("gamma_min", gammaMin);
             stats.put("gamma_max", gammaMax);
         }
         return output.finish(model, !finished, stats);
+    }
+
+    /** The multi-block plan for {@code block_num > 1}, after checking that the request can run it. */
+    private static AssBlockPlan plan(Options options, DiffusionModel model, boolean ass, int blockNum, int genLength) {
+        if (!ass) {
+            throw ArborException.invalid("option 'block_num' above 1 cuts the region by the ascending step sizes, so "
+                    + "it needs schedule=ass, got schedule=uniform");
+        }
+        if (options.has("block_length")) {
+            throw ArborException.invalid("options 'block_num' (" + blockNum + ") and 'block_length' both set the "
+                    + "blocks: block_num above 1 sizes them from the doubling steps (e.g. 15, 16, 32, 65 for 128 "
+                    + "tokens); give one of them");
+        }
+        if (model.blockCausal()) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "option 'block_num' above 1 sizes the blocks "
+                    + "from the doubling steps, but model '" + model.card().name() + "' is block-causal with its "
+                    + "own blocks of " + model.blockSize() + "; use block_num 1");
+        }
+        if (genLength < 4) {
+            throw ArborException.invalid("option 'block_num' above 1 needs at least 4 generated tokens (two doubling "
+                    + "steps), got " + genLength + "; raise max_new_tokens or use block_num 1");
+        }
+        int s = AssBlockPlan.steps(genLength);
+        if (options.has("steps")) {
+            int steps = options.integer("steps", s, 1, Integer.MAX_VALUE);
+            if (steps != s) {
+                throw ArborException.invalid("option 'steps' is " + steps + ", but with block_num above 1 the "
+                        + "reference layout decodes " + genLength + " tokens in exactly floor(log2 L) = " + s
+                        + " steps (2^steps must not exceed L, and every power below floor(log2 L) is a step); "
+                        + "leave steps out or set it to " + s);
+            }
+        }
+        return AssBlockPlan.of(genLength, blockNum);
     }
 
     /**

@@ -8,6 +8,7 @@ import dev.arbor.api.model.ModelCard;
 import dev.arbor.api.model.NativeAttention;
 import dev.arbor.autoregressive.KvCache;
 import dev.arbor.diffusion.Canvas;
+import java.util.random.RandomGenerator;
 
 /**
  * The autoregressive guide of FlashDLM's guided diffusion (Hu et al. 2025, arXiv:2505.21467;
@@ -17,26 +18,39 @@ import dev.arbor.diffusion.Canvas;
  * token (which is fed again with the drafts, so its row predicts the first draft); after a step it is cropped back to
  * the new committed prefix, so cached guide logits equal a fresh forward over the same tokens.
  *
+ * <p>Drafts are fed in chunks of {@code verify_batch_size}, as the reference's {@code batch_verify}: the first chunk
+ * is the last committed token (with any committed tokens the cache lacks) and the first {@code batch - 1} drafts,
+ * whose rows predict the first {@code batch} drafts; each further chunk is fed only while every draft of the previous
+ * one was accepted, and starts with the last draft of the previous chunk. One guide forward per chunk.
+ *
  * <p>Token ids are shared with the diffusion model (one tokenizer); a draft id outside the guide's vocabulary is
- * rejected. Acceptance rules: {@link Strategy#DETERMINISTIC} (the guide's argmax equals the draft: with it every
- * non-forced token is the guide's greedy choice), {@link Strategy#TOP_K} (the draft is among the guide's
- * {@code acceptance_top_k} best) and {@link Strategy#THRESHOLD} (the guide's probability of the draft exceeds
- * {@code confidence_threshold}), on the guide's raw logits. Not thread-safe (one per request).
+ * rejected. Acceptance rules, on the softmax of the guide's raw logits, stopping at the first rejection:
+ * {@link Strategy#DETERMINISTIC} (the guide's argmax equals the draft: with it every non-forced token is the guide's
+ * greedy choice), {@link Strategy#TOP_K} (the draft is among the guide's {@code acceptance_top_k} best),
+ * {@link Strategy#THRESHOLD} (the guide's probability of the draft exceeds {@code confidence_threshold}) and
+ * {@link Strategy#ORIGINAL} (accepted with probability p_guide(draft): a uniform draw from the request RNG below it).
+ * At a rejection the reference's {@code _verify_*} also return a replacement token (the guide's argmax, or for
+ * {@code original} and {@code dynamic_threshold} a draw from p_guide without the draft), but
+ * {@code assisted_block_diffusion_generate} never writes it: it commits the accepted drafts, or the first DLM draft
+ * when none was accepted. So no replacement is drawn here; the committed tokens have the reference's law. Not
+ * thread-safe (one per request).
  */
 final class GuideVerifier implements AutoCloseable {
 
     /** How a draft is judged against the guide's distribution at its position. */
     enum Strategy {
-        DETERMINISTIC, TOP_K, THRESHOLD;
+        DETERMINISTIC, TOP_K, THRESHOLD, ORIGINAL;
 
         static Strategy named(String name) {
             return switch (name) {
                 case "deterministic" -> DETERMINISTIC;
                 case "topk" -> TOP_K;
                 case "dynamic_threshold" -> THRESHOLD;
+                case "original" -> ORIGINAL;
                 default -> throw ArborException.invalid("option 'strategy' must be deterministic (the guide's "
-                        + "argmax), topk (among the guide's acceptance_top_k best) or dynamic_threshold (guide "
-                        + "probability above confidence_threshold), got '" + name + "'");
+                        + "argmax), topk (among the guide's acceptance_top_k best), dynamic_threshold (guide "
+                        + "probability above confidence_threshold) or original (accepted with the guide's "
+                        + "probability), got '" + name + "'");
             };
         }
     }
@@ -45,14 +59,24 @@ final class GuideVerifier implements AutoCloseable {
     private final Strategy strategy;
     private final int topK;
     private final double threshold;
+    private final int batch;
+    private final RandomGenerator random;
     private final KvCache cache;
     private int forwardPasses;
+    private int draftsScored;
 
-    GuideVerifier(ModelBackend guide, Strategy strategy, int topK, double threshold) {
+    /**
+     * @param batch  drafts per guide forward ({@code verify_batch_size})
+     * @param random the request RNG ({@link Strategy#ORIGINAL}'s uniform draws)
+     */
+    GuideVerifier(ModelBackend guide, Strategy strategy, int topK, double threshold, int batch,
+                  RandomGenerator random) {
         this.guide = guide;
         this.strategy = strategy;
         this.topK = topK;
         this.threshold = threshold;
+        this.batch = batch;
+        this.random = random;
         this.cache = new KvCache(guide);
     }
 
@@ -86,37 +110,59 @@ final class GuideVerifier implements AutoCloseable {
         return forwardPasses;
     }
 
+    /** Drafts the guide has scored so far (every draft of every chunk fed). */
+    int draftsScored() {
+        return draftsScored;
+    }
+
     /**
      * How many leading {@code drafts} (for positions {@code first, first+1, ...}) the guide accepts, given the
-     * committed canvas before {@code first}. Leaves the guide's cache holding at least {@code [0, first)}; call
-     * {@link #committed} after committing.
+     * committed canvas before {@code first}, verifying chunk after chunk while every draft of a chunk is accepted.
+     * Leaves the guide's cache holding at least {@code [0, first)}; call {@link #committed} after committing.
      */
     int verify(Canvas canvas, int first, int[] drafts) {
         int synced = cache.length();
         if (synced > first - 1) {
             throw new IllegalStateException("guide cache holds " + synced + " positions, past the committed prefix");
         }
-        // Feed the committed tokens the cache lacks (at least the last one), then every draft but the last: the rows
-        // of positions first-1 .. first+n-2 predict the n drafts.
         int n = drafts.length;
-        int[] feed = new int[first - synced + n - 1];
-        for (int p = synced; p < first; p++) {
-            feed[p - synced] = canvas.token(p);
-        }
-        System.arraycopy(drafts, 0, feed, first - synced, n - 1);
-        int[] rows = new int[n];
-        for (int j = 0; j < n; j++) {
-            rows[j] = first - 1 - synced + j;
-        }
-        float[][] logits = cache.append(feed, rows).logits()[0];
-        forwardPasses++;
-        if (logits == null || logits.length != n) {
-            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "guide '" + guide.card().name()
-                    + "' returned " + (logits == null ? "no" : logits.length) + " logit rows, expected " + n);
-        }
         int accepted = 0;
-        while (accepted < n && accepts(logits[accepted], drafts[accepted])) {
-            accepted++;
+        for (int from = 0; from < n; from += batch) {
+            int to = Math.min(n, from + batch);
+            int[] feed;
+            int[] rows = new int[to - from];
+            if (from == 0) {
+                // The committed tokens the cache lacks (at least the last one), then the chunk's drafts but its last:
+                // the rows of positions first-1 .. first+to-2 predict drafts 0 .. to-1.
+                feed = new int[first - synced + to - 1];
+                for (int p = synced; p < first; p++) {
+                    feed[p - synced] = canvas.token(p);
+                }
+                System.arraycopy(drafts, 0, feed, first - synced, to - 1);
+                for (int j = 0; j < rows.length; j++) {
+                    rows[j] = first - 1 - synced + j;
+                }
+            } else {
+                // The cache now ends with draft from-2; feeding drafts from-1 .. to-2 predicts drafts from .. to-1.
+                feed = java.util.Arrays.copyOfRange(drafts, from - 1, to - 1);
+                for (int j = 0; j < rows.length; j++) {
+                    rows[j] = j;
+                }
+            }
+            float[][] logits = cache.append(feed, rows).logits()[0];
+            forwardPasses++;
+            if (logits == null || logits.length != rows.length) {
+                throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "guide '" + guide.card().name()
+                        + "' returned " + (logits == null ? "no" : logits.length) + " logit rows, expected "
+                        + rows.length);
+            }
+            draftsScored += rows.length;
+            for (int j = 0; j < rows.length; j++) {
+                if (!accepts(logits[j], drafts[from + j])) {
+                    return accepted;
+                }
+                accepted++;
+            }
         }
         return accepted;
     }
@@ -140,6 +186,7 @@ final class GuideVerifier implements AutoCloseable {
                 yield better < topK;
             }
             case THRESHOLD -> probability(row, draft) > threshold;
+            case ORIGINAL -> random.nextDouble() < probability(row, draft);
         };
     }
 

@@ -31,11 +31,11 @@ import org.osgi.service.component.annotations.Component;
  * guided_diffusion/diff_spec_utils_assisted.py assisted_block_diffusion_generate}; METHODS.md §3.9). Each step:
  * <ol>
  *   <li>one forward of the diffusion LM through {@link FreeCache} (the prompt's KV frozen after the first step);</li>
- *   <li>drafts: a token for each masked position from the first one onwards, left to right, at most
- *       {@code verify_batch_size} and not past the current block, drawn with the pipeline's sampler (greedy at
- *       temperature 0, as the reference);</li>
- *   <li>the autoregressive guide ({@link GuideVerifier}) scores them in one forward and accepts the longest prefix
- *       its rule allows;</li>
+ *   <li>drafts: a token for each masked position from the first one onwards, left to right, up to the end of the
+ *       current block, drawn with the pipeline's sampler (greedy at temperature 0, as the reference);</li>
+ *   <li>the autoregressive guide ({@link GuideVerifier}) scores them in chunks of {@code verify_batch_size}, one
+ *       forward each, going on to the next chunk while every draft of a chunk is accepted, and accepts the longest
+ *       prefix its rule allows;</li>
  *   <li>the accepted drafts are committed; if the first was rejected it is committed anyway (the reference's rule:
  *       always one token of progress, the guide's own token is not used).</li>
  * </ol>
@@ -46,7 +46,7 @@ import org.osgi.service.component.annotations.Component;
  * <p><b>Options</b> (defaults from the reference's {@code AssistedDiffusionConfig}): {@code guide} (required): the
  * name of a model in the installation's model registry (see {@link ModelResolver#reference}; an operator's pipeline
  * file may give a full reference), a causal LM sharing the diffusion model's token ids;
- * {@code strategy} = {@code deterministic} (default), {@code topk} or {@code dynamic_threshold};
+ * {@code strategy} = {@code deterministic} (default), {@code topk}, {@code dynamic_threshold} or {@code original};
  * {@code acceptance_top_k} (5); {@code confidence_threshold} (0.1); {@code verify_batch_size} (32);
  * {@code block_length} (32; block-causal models use their own blocks); {@code cache} = {@code prompt} (default),
  * {@code committed} or {@code none}; {@code max_new_tokens}. The generation length is also capped so every fed
@@ -55,8 +55,9 @@ import org.osgi.service.component.annotations.Component;
  * <p>{@link GenerationResult#forwardPasses()} counts the diffusion model's forwards, as for every diffusion
  * strategy; stats add {@code guide_forward_passes}, {@code total_forward_passes}, {@code tokens_per_total_forward},
  * {@code drafts_verified}, {@code accepted_drafts}, {@code forced_commits} and {@code forced_positions} (indices in
- * the generation region), {@code cached_forwards}. Not implemented: the reference's {@code original} strategy
- * (probabilistic acceptance with resampling from the guide) and its sliding-window cache.
+ * the generation region), {@code cached_forwards}. Not implemented: the reference's sliding-window cache. Drafts
+ * stop at the block's end (the reference drafts every masked position to the end of the canvas and uses its
+ * {@code block_size} for caching only; with the default block and chunk of 32 one chunk covers a block).
  */
 @Component(service = Generator.class, property = {PartProperties.NAME + "=" + GuidedDiffusionGenerator.NAME,
         PartProperties.DESCRIPTION + "=FlashDLM guided diffusion: a small autoregressive guide verifies the diffusion "
@@ -102,10 +103,11 @@ public final class GuidedDiffusionGenerator implements Generator {
         Canvas canvas = new Canvas(prompt, genLength, model.maskTokenId());
         TokenProposer proposer = new TokenProposer(context, model, ConfidenceMetric.MAX_PROBABILITY);
         CanvasOutput output = new CanvasOutput(context, sink, canvas);
-        Run run = new Run(model, canvas, proposer, output, batch);
+        Run run = new Run(model, canvas, proposer, output);
         boolean finished;
         try (FreeCache cache = new FreeCache(model, cacheMode);
-             GuideVerifier verifier = new GuideVerifier(guide, strategy, topK, threshold)) {
+             GuideVerifier verifier = new GuideVerifier(guide, strategy, topK, threshold, batch,
+                     proposer.random())) {
             finished = run.decode(model.blocks(canvas, blockLength), cache, verifier, context);
             Map<String, Object> stats = new LinkedHashMap<>();
             stats.put("strategy", NAME);
@@ -115,7 +117,7 @@ public final class GuidedDiffusionGenerator implements Generator {
             int total = model.forwardPasses() + verifier.forwardPasses();
             stats.put("guide_forward_passes", verifier.forwardPasses());
             stats.put("total_forward_passes", total);
-            stats.put("drafts_verified", run.draftsVerified);
+            stats.put("drafts_verified", verifier.draftsScored());
             stats.put("accepted_drafts", run.accepted);
             stats.put("forced_commits", run.forced.size());
             stats.put("forced_positions", List.copyOf(run.forced));
@@ -134,17 +136,14 @@ public final class GuidedDiffusionGenerator implements Generator {
         private final Canvas canvas;
         private final TokenProposer proposer;
         private final CanvasOutput output;
-        private final int batch;
         final List<Integer> forced = new ArrayList<>();
-        int draftsVerified;
         int accepted;
 
-        Run(DiffusionModel model, Canvas canvas, TokenProposer proposer, CanvasOutput output, int batch) {
+        Run(DiffusionModel model, Canvas canvas, TokenProposer proposer, CanvasOutput output) {
             this.model = model;
             this.canvas = canvas;
             this.proposer = proposer;
             this.output = output;
-            this.batch = batch;
         }
 
         /** Returns false when cancelled. */
@@ -155,7 +154,7 @@ public final class GuidedDiffusionGenerator implements Generator {
                     if (context.cancellation().isCancelled()) {
                         return false;
                     }
-                    int[] positions = DiffusionModel.range(first, Math.min(block[1], first + batch));
+                    int[] positions = DiffusionModel.range(first, block[1]);
                     float[][] logits = cache.logits(canvas, positions, first);
                     List<Proposal> drafts = new ArrayList<>(positions.length);
                     int[] tokens = new int[positions.length];
@@ -164,7 +163,6 @@ public final class GuidedDiffusionGenerator implements Generator {
                         tokens[i] = drafts.get(i).token();
                     }
                     int ok = verifier.verify(canvas, first, tokens);
-                    draftsVerified += positions.length;
                     accepted += ok;
                     if (ok == 0) {
                         forced.add(first - canvas.promptLength());

@@ -179,7 +179,8 @@ class GuidedDiffusionGeneratorTest {
                 Map.of("guide", TestModels.GUIDE, "verify_batch_size", 1)), afterTwoSteps,
                 new TestModels.Resolver(guide)), TokenSink.DISCARD);
         assertEquals(FinishReason.CANCELLED, r.finishReason());
-        assertEquals(2, r.tokens().length, "one token per step with verify_batch_size 1, two steps ran");
+        assertEquals(2, r.forwardPasses(), "two steps ran");
+        assertTrue(r.tokens().length >= 2, "each step commits at least one token");
         assertEquals(0, dlm.openStates(), "the FreeCache state is closed");
         assertEquals(0, inner.openStates(), "the guide's state is closed");
         generator.generate(TestModels.context(dlm, guide, new int[] {dlm.boundaryToken()}, 6, TestModels.greedy(),
@@ -245,7 +246,7 @@ class GuidedDiffusionGeneratorTest {
         assertRefused(dlm, guide, Map.of("guide", Map.of("file", "/x")), "unknown keys [file]");
         assertRefused(dlm, guide, Map.of("guide", Map.of("backend", "onnxruntime")), "must name a model of the registry");
         assertRefused(dlm, guide, Map.of("guide", "tiny-guide"), "cannot resolve model name 'tiny-guide'");
-        assertRefused(dlm, guide, Map.of("guide", TestModels.GUIDE, "strategy", "original"),
+        assertRefused(dlm, guide, Map.of("guide", TestModels.GUIDE, "strategy", "aggressive"),
                 "deterministic (the guide's argmax), topk");
         assertRefused(dlm, guide, Map.of("guide", TestModels.GUIDE, "cache", "sliding"), "prompt (FreeCache");
         assertRefused(dlm, guide, Map.of("guide", TestModels.GUIDE, "verify_batch_size", 0), "between 1 and 4096");

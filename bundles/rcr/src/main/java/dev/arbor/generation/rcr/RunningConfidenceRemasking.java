@@ -14,8 +14,8 @@ import java.util.Set;
 /**
  * Running confidence remasking (RCR) from MDPO: He et al. 2025, "MDPO: Overcoming the Training-Inference Divide of
  * Masked Diffusion Language Models" (arXiv:2508.13148; {@code autonomousvision/mdpo src/mdlm_generation_utils.py
- * diffusion_generate}, {@code rcr=True}; METHODS.md §3.7). Every step decodes all masked positions of the block and
- * records each token's confidence at the time it was decoded (its running confidence); then, to keep the schedule,
+ * diffusion_generate}, {@code rcr=True}; METHODS.md §3.7). Every step decodes all masked positions of the block
+ * (and of earlier blocks, see below) and records each token's confidence at the time it was decoded (its running confidence); then, to keep the schedule,
  * the {@code K'} tokens of the block with the lowest running confidence go back to MASK, where {@code K'} is what the
  * schedule leaves masked after this step. So after step {@code s} exactly the scheduled number of tokens is decoded,
  * and an early low-confidence choice can be revised once better tokens are found elsewhere.
@@ -24,31 +24,47 @@ import java.util.Set;
  * the {@code K'} with the lowest confidence stay (or go back to) MASK, the other proposals are committed. Ties are
  * broken towards remasking the later position.
  *
- * <p><b>Deliberate difference</b>: the reference keeps running confidences for the whole sequence, so in
- * semi-autoregressive mode it can remask tokens of earlier, completed blocks (METHODS.md §3.7 "Quirk"). Here only the
- * current block is ever remasked: completed blocks are final, which is also what lets the output stream them.
- * The shared loop makes no forward for a step whose scheduled count is 0 (possible with the cosine schedule);
+ * <p><b>Across blocks</b> ({@code crossBlock}, METHODS.md §3.7 {@code allowCrossBlockRemask}, default true as in the
+ * reference): the reference keeps running confidences for the whole sequence, so in semi-autoregressive mode a token
+ * of an earlier, completed block whose running confidence is among the lowest goes back to MASK and is decoded again
+ * in a later step; with {@code crossBlock} the candidates are every token this policy decoded before the current
+ * block's end, and the caller ({@link RcrLoop}) proposes the masked positions of the earlier blocks too. Without it,
+ * only the current block is ever remasked and completed blocks are final (so they can be streamed at once).
+ * The loop makes no forward for a step whose scheduled count is 0 (possible with the cosine schedule);
  * the reference would still re-decode there and could swap a low-confidence token for a better one.
  * Stateful: one instance per request.
  */
 public final class RunningConfidenceRemasking implements RemaskingPolicy {
     private final Map<Integer, Double> running = new HashMap<>();
+    private final boolean crossBlock;
     private int blockStart = -1;
     private int remasked;
+    private int remaskedEarlier;
+
+    /** @param crossBlock whether tokens of earlier blocks can be remasked (the reference's behaviour) */
+    public RunningConfidenceRemasking(boolean crossBlock) {
+        this.crossBlock = crossBlock;
+    }
 
     /** Tokens put back to MASK so far. */
     public int remasked() {
         return remasked;
     }
 
+    /** Of {@link #remasked()}, those that belonged to a block before the current one. */
+    public int remaskedEarlierBlocks() {
+        return remaskedEarlier;
+    }
+
     @Override
     public List<Proposal> choose(StepView step, List<Proposal> proposals, int count) {
-        if (step.blockStart() != blockStart) {
+        if (!crossBlock && step.blockStart() != blockStart) {
             // A new block: the previous block is complete and final, its running confidences no longer matter.
             running.clear();
             blockStart = step.blockStart();
         }
         Canvas canvas = step.canvas();
+        int scopeStart = crossBlock ? canvas.promptLength() : step.blockStart();
         int keepMasked = Math.max(0, proposals.size() - count);
         List<double[]> candidates = new ArrayList<>(); // {confidence, position}
         for (Proposal p : proposals) {
@@ -56,7 +72,7 @@ public final class RunningConfidenceRemasking implements RemaskingPolicy {
         }
         for (Map.Entry<Integer, Double> e : running.entrySet()) {
             int position = e.getKey();
-            if (position >= step.blockStart() && position < step.blockEnd() && !canvas.isMasked(position)) {
+            if (position >= scopeStart && position < step.blockEnd() && !canvas.isMasked(position)) {
                 candidates.add(new double[] {e.getValue(), position});
             }
         }
@@ -70,6 +86,7 @@ public final class RunningConfidenceRemasking implements RemaskingPolicy {
                 canvas.remask(position);
                 running.remove(position);
                 remasked++;
+                remaskedEarlier += position < step.blockStart() ? 1 : 0;
             }
         }
         List<Proposal> chosen = new ArrayList<>(proposals.size() - keepMasked);

@@ -33,7 +33,8 @@ class RcrGeneratorTest {
     private final RcrGenerator generator = new RcrGenerator();
 
     /**
-     * METHODS.md §3.7 tests (1) and (3), over seeds, both alignments, greedy and sampling, one block and several:
+     * METHODS.md §3.7 tests (1) and (3), over seeds, both alignments, greedy and sampling, one block and several,
+     * with and without cross-block remasking:
      * after every step the number of decoded positions is exactly what the schedule has asked for so far (per block,
      * blocks left to right), and the output has no MASK. Also checks that remasking really happened in this sweep,
      * or the invariant would hold trivially.
@@ -41,16 +42,18 @@ class RcrGeneratorTest {
     @Test
     void afterEveryStepExactlyTheScheduledNumberIsDecodedAndNoMaskRemains() {
         int remasked = 0;
+        int earlierRemasked = 0;
         for (LogitAlignment alignment : LogitAlignment.values()) {
             for (long seed = 1; seed <= 10; seed++) {
                 EnumeratedJointMaskedBackend model = EnumeratedJointMaskedBackend.random(3, 6, seed, alignment);
                 for (Supplier<Sampler> samplers : List.of(TestContexts.greedy(), TestContexts.sampling())) {
                     for (String schedule : List.of("linear", "cosine", "uniform")) {
-                        for (int[] shape : new int[][] {{6, 0}, {3, 0}, {4, 3}, {6, 2}}) {
+                        for (int[] shape : new int[][] {{6, 0}, {3, 0}, {4, 3}, {6, 2}, {6, 3}}) {
+                          for (boolean crossBlock : new boolean[] {true, false}) {
                             int steps = shape[0];
                             int blockLength = shape[1];
                             Map<String, Object> options = Map.of("steps", steps, "block_length", blockLength,
-                                    "schedule", schedule);
+                                    "schedule", schedule, "cross_block_remask", crossBlock);
                             RecordingSink sink = new RecordingSink();
                             GenerationResult r = generator.generate(TestContexts.context(model,
                                     new int[] {model.boundaryToken()}, 6, samplers, new int[0], seed, options), sink);
@@ -66,12 +69,19 @@ class RcrGeneratorTest {
                             assertTrue(Arrays.stream(r.tokens()).noneMatch(t -> t == model.maskToken()), where);
                             assertArrayEquals(r.tokens(), sink.canvases().get(expected.length - 1).tokens());
                             remasked += (int) r.stats().get("remasked");
+                            earlierRemasked += (int) r.stats().get("remasked_earlier_blocks");
+                            if (!crossBlock) {
+                                assertEquals(0, r.stats().get("remasked_earlier_blocks"), where);
+                            }
+                          }
                         }
                     }
                 }
             }
         }
         assertTrue(remasked > 0, "no token was ever remasked: the sweep would not exercise RCR");
+        assertTrue(earlierRemasked > 0, "no token of an earlier block was ever remasked: the sweep would not "
+                + "exercise cross-block remasking");
     }
 
     /** Decoded positions after each step: completed blocks plus the schedule's cumulative counts in the block. */
@@ -100,18 +110,18 @@ class RcrGeneratorTest {
     }
 
     /**
-     * The reference's bug is not reproduced: once a block is complete its tokens never change in any later canvas,
+     * With {@code cross_block_remask} false, once a block is complete its tokens never change in any later canvas,
      * while inside the current block tokens do get remasked (shown by some canvas where a decoded position becomes
      * MASK again).
      */
     @Test
-    void completedBlocksAreNeverRemasked() {
+    void withoutCrossBlockRemaskingCompletedBlocksAreNeverRemasked() {
         boolean sawInBlockRemask = false;
         for (long seed = 1; seed <= 30; seed++) {
             EnumeratedJointMaskedBackend model = EnumeratedJointMaskedBackend.random(3, 6, seed, LogitAlignment.SAME);
             RecordingSink sink = new RecordingSink();
             generator.generate(TestContexts.context(model, new int[] {model.boundaryToken()}, 6, TestContexts.sampling(),
-                    new int[0], seed, Map.of("steps", 6, "block_length", 3)), sink);
+                    new int[0], seed, Map.of("steps", 6, "block_length", 3, "cross_block_remask", false)), sink);
             int[] previous = null;
             for (RecordingSink.CanvasEvent c : sink.canvases()) {
                 int[] now = c.tokens();
@@ -132,6 +142,41 @@ class RcrGeneratorTest {
             }
         }
         assertTrue(sawInBlockRemask, "no in-block remask was ever seen; the test would prove nothing");
+    }
+
+    /**
+     * With {@code cross_block_remask} true (the default, as the reference), a token of the completed first block can
+     * go back to MASK while the second block is decoded, and is then decoded again: some canvas shows a first-block
+     * position decoded after the block was complete, MASK one step later, and the final output has no MASK. Each
+     * such event is counted in {@code remasked_earlier_blocks}.
+     */
+    @Test
+    void byDefaultATokenOfAnEarlierBlockCanBeRemaskedAndDecodedAgain() {
+        int counted = 0;
+        for (long seed = 1; seed <= 30; seed++) {
+            EnumeratedJointMaskedBackend model = EnumeratedJointMaskedBackend.random(3, 6, seed, LogitAlignment.SAME);
+            RecordingSink sink = new RecordingSink();
+            GenerationResult r = generator.generate(TestContexts.context(model, new int[] {model.boundaryToken()}, 6,
+                    TestContexts.sampling(), new int[0], seed, Map.of("steps", 6, "block_length", 3)), sink);
+            int[] previous = null;
+            boolean firstBlockWasDone = false;
+            int seen = 0;
+            for (RecordingSink.CanvasEvent c : sink.canvases()) {
+                int[] now = c.tokens();
+                if (previous != null && firstBlockWasDone) {
+                    for (int i = 0; i < 3; i++) {
+                        seen += previous[i] != model.maskToken() && now[i] == model.maskToken() ? 1 : 0;
+                    }
+                }
+                firstBlockWasDone |= Arrays.stream(now, 0, 3).noneMatch(t -> t == model.maskToken());
+                previous = now;
+            }
+            assertEquals(seen, r.stats().get("remasked_earlier_blocks"), "seed " + seed);
+            assertTrue(Arrays.stream(r.tokens()).noneMatch(t -> t == model.maskToken()), "seed " + seed);
+            assertEquals(6, r.tokens().length);
+            counted += seen > 0 ? 1 : 0;
+        }
+        assertTrue(counted > 0, "no seed remasked a token of the completed first block");
     }
 
     /**
@@ -175,7 +220,7 @@ class RcrGeneratorTest {
     @Test
     void onlyTheLowestRunningConfidencesAreRemasked() {
         Canvas canvas = new Canvas(new int[] {9}, 4, 8);
-        RunningConfidenceRemasking rcr = new RunningConfidenceRemasking();
+        RunningConfidenceRemasking rcr = new RunningConfidenceRemasking(false);
         StepView view = new StepView(canvas, 1, 5, 0, 3, 0, new SplittableRandom(1));
         List<Proposal> first = List.of(p(1, 0.9), p(2, 0.2), p(3, 0.5), p(4, 0.7));
         List<Proposal> chosen = rcr.choose(view, first, 2);
@@ -238,6 +283,7 @@ class RcrGeneratorTest {
         assertRefused(model, Map.of("schedule", "exp"), "linear, cosine or uniform");
         assertRefused(model, Map.of("confidence", "entropy"), "max_prob, margin or neg_entropy");
         assertRefused(model, Map.of("steps", 0), "between 1");
+        assertRefused(model, Map.of("cross_block_remask", "sometimes"), "'cross_block_remask' must be true or false");
     }
 
     private void assertRefused(ModelBackend model, Map<String, Object> options, String expected) {
