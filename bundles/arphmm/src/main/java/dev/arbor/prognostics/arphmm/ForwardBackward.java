@@ -48,12 +48,17 @@ final class ForwardBackward {
         double[] c = new double[n];
         double logLik = 0;
         for (int t = 0; t < n; t++) {
+            // scale by the largest weighted density among the states the plausibilities allow, so a state that
+            // partial knowledge forces is never lost to underflow however unlikely its emission
+            double[] v = new double[k];
             double max = Double.NEGATIVE_INFINITY;
             for (int s = 0; s < k; s++) {
-                max = Math.max(max, e.logDensity[t][s]);
+                double l = e.plausibility[t][s];
+                v[s] = l > 0 ? e.logDensity[t][s] + Math.log(l) : Double.NEGATIVE_INFINITY;
+                max = Math.max(max, v[s]);
             }
             for (int s = 0; s < k; s++) {
-                b[t][s] = e.plausibility[t][s] * Math.exp(e.logDensity[t][s] - max);
+                b[t][s] = Math.exp(v[s] - max);
             }
             double sum = 0;
             for (int s = 0; s < k; s++) {
