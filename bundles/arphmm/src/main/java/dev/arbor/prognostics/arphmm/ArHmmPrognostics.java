@@ -19,43 +19,18 @@ import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
 import org.osgi.service.component.annotations.Modified;
-import org.osgi.service.metatype.annotations.AttributeDefinition;
-import org.osgi.service.metatype.annotations.Designate;
-import org.osgi.service.metatype.annotations.ObjectClassDefinition;
 
 /**
  * The {@link Prognostics} service over ARPHMM models (Juesas, Ramasso et al., PHME 2016): serves the models declared
  * under {@code <arbor.etc>/prognostics/NAME.json}, within the limits of configuration {@value #PID}, and fits new
- * ones by {@link EmTrainer} for the operator (the CLI's {@code arbor prognostics fit}).
+ * ones by {@link EmTrainer} for the operator (the CLI's {@code arbor prognostics fit}). The limits are the
+ * configuration's {@code max_series_length}, {@code max_dimension}, {@code max_samples}, {@code max_horizon},
+ * {@code max_forecast_values} and {@code max_rul_steps} (see {@link Limits}; absent keys keep their defaults).
  */
 @Component(service = Prognostics.class, configurationPid = ArHmmPrognostics.PID,
         configurationPolicy = ConfigurationPolicy.OPTIONAL)
-@Designate(ocd = ArHmmPrognostics.Config.class)
 public class ArHmmPrognostics implements Prognostics {
     static final String PID = "dev.arbor.prognostics";
-
-    @ObjectClassDefinition(name = "Arbor prognostics", description = "Bounds of prognostics requests (the"
-            + " models are the files etc/prognostics/NAME.json)")
-    @interface Config {
-        @AttributeDefinition(description = "Most steps in one series")
-        int max_series_length() default 100_000;
-
-        @AttributeDefinition(description = "Most values per step (a model's dimension)")
-        int max_dimension() default 64;
-
-        @AttributeDefinition(description = "Most Monte-Carlo paths per request")
-        int max_samples() default 10_000;
-
-        @AttributeDefinition(description = "Most forecast steps")
-        int max_horizon() default 1_000;
-
-        @AttributeDefinition(description = "Most simulated forecast values (samples x horizon x dimension)")
-        long max_forecast_values() default 2_000_000L;
-
-        @AttributeDefinition(description = "Steps one remaining-useful-life path is simulated before it counts as"
-                + " censored")
-        int max_rul_steps() default 100_000;
-    }
 
     private volatile DeclaredModels models;
     private volatile Assessor assessor;
@@ -70,20 +45,15 @@ public class ArHmmPrognostics implements Prognostics {
     }
 
     @Activate
-    void activate(BundleContext context, Config config) {
+    void activate(BundleContext context, Map<String, Object> config) {
         String etc = context.getProperty("arbor.etc");
         models = new DeclaredModels(etc == null ? null : Path.of(etc, "prognostics"));
         modified(config);
     }
 
     @Modified
-    void modified(Config config) {
-        if (config.max_series_length() < 2 || config.max_dimension() < 1 || config.max_samples() < 0
-                || config.max_horizon() < 0 || config.max_forecast_values() < 0 || config.max_rul_steps() < 1) {
-            throw ArborException.invalid("configuration " + PID + ": limits must be positive (max_series_length ≥ 2)");
-        }
-        assessor = new Assessor(new Limits(config.max_series_length(), config.max_dimension(), config.max_samples(),
-                config.max_horizon(), config.max_forecast_values(), config.max_rul_steps()));
+    void modified(Map<String, Object> config) {
+        assessor = new Assessor(Limits.from(config, "configuration " + PID));
     }
 
     @Override

@@ -109,6 +109,18 @@ class ArHmmPrognosticsTest {
     }
 
     @Test
+    void limitsComeFromTheConfigurationWithDefaultsAndChecks() {
+        Limits limits = Limits.from(java.util.Map.of("max_series_length", 1000, "max_samples", "50"), "config");
+        assertThat(limits.maxSeriesLength()).isEqualTo(1000);
+        assertThat(limits.maxSamples()).isEqualTo(50);
+        assertThat(limits.maxHorizon()).isEqualTo(Limits.DEFAULT.maxHorizon());
+        assertThatThrownBy(() -> Limits.from(java.util.Map.of("max_samples", -1), "config"))
+                .hasMessageContaining("'max_samples' must be 0..");
+        assertThatThrownBy(() -> Limits.from(java.util.Map.of("max_horizon", "many"), "config"))
+                .hasMessageContaining("'max_horizon' must be an integer");
+    }
+
+    @Test
     void plausibilitiesThatRuleOutEveryReachableStateAreRefused() {
         double[][] series = units.get(0).series();
         double[][] l = new double[series.length][4];
