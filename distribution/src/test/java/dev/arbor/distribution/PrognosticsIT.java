@@ -164,6 +164,42 @@ class PrognosticsIT {
         assertThat(b.get("rul").has("quantiles")).isFalse();
     }
 
+    /**
+     * Latency of one assessment of a 300-step series over HTTP (posteriors, Viterbi, expected RUL and 1,000
+     * Monte-Carlo RUL paths), after 20 warm-up requests; printed for BENCHMARKS.md.
+     */
+    @Test
+    void latencyOfA300StepAssessment() throws Exception {
+        ObjectNode body = request(MODEL, series(300));
+        body.put("samples", 1000);
+        String json = body.toString();
+        for (int i = 0; i < 20; i++) {
+            assertThat(post(json).statusCode()).isEqualTo(200);
+        }
+        int n = 100;
+        long[] nanos = new long[n];
+        for (int i = 0; i < n; i++) {
+            long start = System.nanoTime();
+            HttpResponse<String> r = post(json);
+            nanos[i] = System.nanoTime() - start;
+            assertThat(r.statusCode()).isEqualTo(200);
+        }
+        java.util.Arrays.sort(nanos);
+        System.out.printf(java.util.Locale.ROOT, "POST /v1/prognostics/assess, 300 steps, %s, 1000 RUL paths: median"
+                + " %.2f ms, p90 %.2f ms, min %.2f ms over %d requests%n", MODEL, nanos[n / 2] / 1e6,
+                nanos[n * 9 / 10] / 1e6, nanos[0] / 1e6, n);
+        body.put("samples", 0);
+        String analytic = body.toString();
+        for (int i = 0; i < n; i++) {
+            long start = System.nanoTime();
+            post(analytic);
+            nanos[i] = System.nanoTime() - start;
+        }
+        java.util.Arrays.sort(nanos);
+        System.out.printf(java.util.Locale.ROOT, "POST /v1/prognostics/assess, 300 steps, expected RUL only: median"
+                + " %.2f ms, p90 %.2f ms%n", nanos[n / 2] / 1e6, nanos[n * 9 / 10] / 1e6);
+    }
+
     @Test
     void hostileRequestsAreRefusedNamingTheProblem() throws Exception {
         HttpResponse<String> unknown = post(request("no-such-model", series(20)).toString());
