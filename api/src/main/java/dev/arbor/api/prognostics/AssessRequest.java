@@ -7,7 +7,8 @@ import dev.arbor.api.generation.Cancellation;
  *
  * @param model          the declared model's name
  * @param series         T × D health-indicator observations, oldest first (finite numbers)
- * @param plausibilities T × K plausibilities l_t(k) ∈ [0, 1] of the states (partial knowledge), or null (none)
+ * @param plausibilities T × K plausibilities l_t(k) ∈ [0, 1] of the states (partial knowledge), or null (none); the
+ *                       rows of the first P steps (the AR order), which only condition, are not used
  * @param horizon        future steps to forecast (0: no forecast)
  * @param samples        Monte-Carlo paths for the RUL quantiles and the forecast (0: analytic RUL only)
  * @param seed           seeds the Monte-Carlo paths (same seed, same answer)

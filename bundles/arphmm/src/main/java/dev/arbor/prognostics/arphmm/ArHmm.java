@@ -36,6 +36,9 @@ public final class ArHmm {
     /** A checked model; INVALID_INPUT (from {@code source}'s point of view) naming the first inconsistency. */
     public ArHmm(int dimension, int order, Topology topology, int failureState, double[] initial,
                  double[][] transitions, double[][][] regressions, double[][][] covariances) {
+        if (topology == null) {
+            throw invalid("'topology' is required (full, left-right or chain)");
+        }
         if (initial == null || initial.length < 1) {
             throw invalid("'initial' must hold one probability per state (at least one state)");
         }

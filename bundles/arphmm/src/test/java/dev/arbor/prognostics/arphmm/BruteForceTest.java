@@ -10,7 +10,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * METHODS §3.19 test 1 (and Viterbi): on K = 2 states and 6 hidden steps (T = 7 observations, AR order 1, D = 2),
- * the scaled forward log-likelihood, the smoothed and filtered posteriors and the Viterbi path equal what the
+ * the scaled forward log-likelihood, the smoothed and filtered posteriors, the expected transition counts and
+ * the Viterbi path equal what the
  * enumeration of all K^6 paths gives, with and without partial knowledge. The emission density is checked against
  * Commons Math's multivariate normal.
  */
@@ -20,7 +21,8 @@ class BruteForceTest {
     private static final int T = 7;
 
     /** Σ over all paths of π l N Π A l N, and per step the posterior mass of each state, and the best path. */
-    private record Enumeration(double logLik, double[][] marginals, double[] lastFiltered, int[] best) {
+    private record Enumeration(double logLik, double[][] marginals, double[] lastFiltered, int[] best,
+                               double[][] transitions) {
     }
 
     private static Enumeration enumerate(ArHmm model, double[][] y, double[][] l) {
@@ -37,6 +39,7 @@ class BruteForceTest {
         }
         double total = 0;
         double[][] marg = new double[n][K];
+        double[][] pairs = new double[K][K];
         double bestP = -1;
         int[] best = null;
         int paths = 1 << n;
@@ -52,6 +55,9 @@ class BruteForceTest {
             total += prob;
             for (int t = 0; t < n; t++) {
                 marg[t][path[t]] += prob;
+                if (t > 0) {
+                    pairs[path[t - 1]][path[t]] += prob;
+                }
             }
             if (prob > bestP) {
                 bestP = prob;
@@ -63,8 +69,13 @@ class BruteForceTest {
                 row[s] /= total;
             }
         }
+        for (double[] row : pairs) {
+            for (int s = 0; s < K; s++) {
+                row[s] /= total;
+            }
+        }
         // filtered at the last step = smoothed at the last step
-        return new Enumeration(Math.log(total), marg, marg[n - 1].clone(), best);
+        return new Enumeration(Math.log(total), marg, marg[n - 1].clone(), best, pairs);
     }
 
     @ParameterizedTest
@@ -84,6 +95,12 @@ class BruteForceTest {
             }
             for (int s = 0; s < K; s++) {
                 assertThat(fb.filtered[T - P - 1][s]).isCloseTo(e.lastFiltered[s], within(1e-10));
+            }
+            for (int j = 0; j < K; j++) {
+                for (int s = 0; s < K; s++) {
+                    // Σ_t ξ_t(j, s): the expected number of j → s transitions
+                    assertThat(fb.transitions[j][s]).isCloseTo(e.transitions[j][s], within(1e-10));
+                }
             }
             assertThat(Viterbi.path(model, new Emissions(model, y, l))).containsExactly(e.best);
         }
