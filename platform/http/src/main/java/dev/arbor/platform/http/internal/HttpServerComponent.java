@@ -38,6 +38,11 @@ public class HttpServerComponent implements HttpEndpoint {
     @Reference
     private PipelineService pipelines;
 
+    /** Serves POST /v1/prognostics/assess when a prognostics bundle runs; comes and goes with it. */
+    @Reference(cardinality = org.osgi.service.component.annotations.ReferenceCardinality.OPTIONAL,
+            policy = org.osgi.service.component.annotations.ReferencePolicy.DYNAMIC)
+    private volatile dev.arbor.api.prognostics.Prognostics prognostics;
+
     private Server server;
     private OpenAiHandler handler;
     private long shutdownGraceMillis;
@@ -78,6 +83,7 @@ public class HttpServerComponent implements HttpEndpoint {
             ServerConnector connector = connector(server, settings);
             server.addConnector(connector);
             handler = new OpenAiHandler(pipelines, settings, metrics, workers);
+            handler.prognostics(() -> prognostics);
             server.setHandler(handler);
             shutdownGraceMillis = settings.shutdownGraceMillis();
             server.setStopTimeout(5_000);

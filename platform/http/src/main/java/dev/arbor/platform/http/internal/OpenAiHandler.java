@@ -48,6 +48,8 @@ final class OpenAiHandler extends Handler.Abstract {
     private final RequestJson json;
     private final ShutdownGate gate = new ShutdownGate();
     private BodyReader bodies;
+    /** The prognostics service, when one runs (POST /v1/prognostics/assess); null: none. */
+    private volatile java.util.function.Supplier<dev.arbor.api.prognostics.Prognostics> prognostics = () -> null;
 
     OpenAiHandler(PipelineService pipelines, ServerSettings settings, ServerMetrics metrics, Workers workers) {
         this.pipelines = pipelines;
@@ -57,6 +59,11 @@ final class OpenAiHandler extends Handler.Abstract {
         this.promptLimits = new PromptLimits(settings);
         this.apiKey = settings.apiKey();
         this.json = new RequestJson(settings.maxBodyBytes());
+    }
+
+    /** Where {@code POST /v1/prognostics/assess} finds the prognostics service (null answers: none runs). */
+    void prognostics(java.util.function.Supplier<dev.arbor.api.prognostics.Prognostics> service) {
+        this.prognostics = service;
     }
 
     @Override
@@ -184,6 +191,7 @@ final class OpenAiHandler extends Handler.Abstract {
             case "/v1/chat/completions" -> "chat.completions";
             case "/v1/arbor/watermark/detect" -> "watermark.detect";
             case "/v1/images/generations" -> "images.generations";
+            case "/v1/prognostics/assess" -> "prognostics.assess";
             default -> ex.endpoint;
         };
         return !ex.endpoint.equals("other");
@@ -214,6 +222,11 @@ final class OpenAiHandler extends Handler.Abstract {
                 requireMethod(method, "POST");
                 images(ex);
             }
+            case "/v1/prognostics/assess" -> {
+                ex.endpoint = "prognostics.assess";
+                requireMethod(method, "POST");
+                assessPrognostics(ex);
+            }
             case "/metrics" -> {
                 ex.endpoint = "metrics";
                 requireMethod(method, "GET");
@@ -224,7 +237,7 @@ final class OpenAiHandler extends Handler.Abstract {
             }
             default -> throw ApiError.notFound("no route " + method + " " + path + "; this server answers GET"
                     + " /v1/models, POST /v1/completions, POST /v1/chat/completions, POST /v1/images/generations,"
-                    + " POST /v1/arbor/watermark/detect and GET /metrics");
+                    + " POST /v1/arbor/watermark/detect, POST /v1/prognostics/assess and GET /metrics");
         }
     }
 
@@ -581,6 +594,36 @@ final class OpenAiHandler extends Handler.Abstract {
         // next request on this connection, which the watch must not consume
         ex.departure.close();
         stream.finish();
+    }
+
+    // -------------------------------------------------------------------------------------------- prognostics
+
+    /**
+     * {@code POST /v1/prognostics/assess} ({@link PrognosticsRoute}): state posteriors, Viterbi path and remaining
+     * useful life of a health-indicator series under a declared prognostic model, on a worker under the request's
+     * deadline; the Monte-Carlo parts stop when the deadline passes or the client leaves.
+     */
+    private void assessPrognostics(Exchange ex) {
+        long timeoutMillis = settings.requestTimeoutMillis();
+        long deadline = ex.start + timeoutMillis * 1_000_000L;
+        dev.arbor.api.prognostics.AssessRequest req = PrognosticsRoute.parse(readJson(ex), () ->
+                Thread.currentThread().isInterrupted() || System.nanoTime() - deadline > 0);
+        dev.arbor.api.prognostics.Prognostics service = prognostics.get();
+        if (service == null) {
+            throw new ApiError(503, "service_unavailable_error", "model", "prognostics_unavailable", "no prognostics"
+                    + " service runs in this installation (bundle dev.arbor.prognostics.arphmm)");
+        }
+        ClientDeparture departure = ClientDeparture.watch(ex.request);
+        ex.departure = departure;
+        ObjectNode body;
+        try {
+            body = workers.call(ex.requestId, () -> PrognosticsRoute.response(service.assess(req)), deadline,
+                    grace(timeoutMillis), timeoutMillis, departure);
+        } finally {
+            departure.close();
+        }
+        closeIfPipelined(ex);
+        json(ex, 200, body);
     }
 
     // ------------------------------------------------------------------------------------------------- images

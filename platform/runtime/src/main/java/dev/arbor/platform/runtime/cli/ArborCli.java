@@ -87,6 +87,7 @@ public class ArborCli implements Function<String[], Integer> {
         cli.addSubcommand("generate", new Generate(out, err));
         cli.addSubcommand("image", new ImageCommand(pipelines, this::awaitReady, out, err));
         cli.addSubcommand("pipelines", new Pipelines(out));
+        cli.addSubcommand("prognostics", PrognosticsCommand.create(context, startupTimeoutMillis(), out));
         cli.addSubcommand("bundles", new Bundles(out));
         cli.addSubcommand("serve", new Serve(out));
         cli.addSubcommand("watermark", new CommandLine(new Watermark()).addSubcommand("detect", new Detect(out)));
