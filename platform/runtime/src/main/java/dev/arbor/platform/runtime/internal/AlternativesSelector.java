@@ -1,0 +1,35 @@
+package dev.arbor.platform.runtime.internal;
+
+import dev.arbor.api.sampling.SamplingContext;
+import dev.arbor.api.sampling.Selection;
+import dev.arbor.api.sampling.TokenSelector;
+import dev.arbor.api.sampling.TopTokens;
+
+/**
+ * Wraps a request's selector when it asks for {@code top_logprobs}: each selection carries the {@code k} most likely
+ * tokens of the processed logits the selector was given ({@link Selection#alternatives()}). They are computed from
+ * the logits rather than from {@link Selection#distribution()}, which greedy selection makes one-hot, exactly as the
+ * selectors compute the chosen token's log-probability.
+ */
+final class AlternativesSelector implements TokenSelector {
+    private final TokenSelector selector;
+    private final int k;
+
+    AlternativesSelector(TokenSelector selector, int k) {
+        this.selector = selector;
+        this.k = k;
+    }
+
+    @Override
+    public Selection select(float[] logits, SamplingContext context) {
+        // taken before the selector runs: it is what the selector saw, whatever the selector does with the array
+        TopTokens top;
+        try {
+            top = TopTokens.of(logits, k);
+        } catch (IllegalArgumentException e) {
+            top = null; // no finite logit: the selector reports that in its own words
+        }
+        Selection selection = selector.select(logits, context);
+        return selection == null || top == null ? selection : selection.withAlternatives(top);
+    }
+}
