@@ -30,6 +30,17 @@ final class AlternativesSelector implements TokenSelector {
             top = null; // no finite logit: the selector reports that in its own words
         }
         Selection selection = selector.select(logits, context);
-        return selection == null || top == null ? selection : selection.withAlternatives(top);
+        if (selection == null || top == null) {
+            return selection;
+        }
+        // the chosen token's entry is the same quantity as the selection's log-probability, computed with another
+        // rounding (selectors differ in how they sum); list the selection's own value so that the two agree exactly
+        double[] values = top.logProbabilities().clone();
+        for (int i = 0; i < values.length; i++) {
+            if (top.ids()[i] == selection.token() && Math.abs(values[i] - selection.logProbability()) < 1e-9) {
+                values[i] = selection.logProbability();
+            }
+        }
+        return selection.withAlternatives(new TopTokens(top.ids(), values));
     }
 }
