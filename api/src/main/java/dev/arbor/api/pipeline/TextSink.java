@@ -22,8 +22,10 @@ public interface TextSink {
     /**
      * Like {@link #onText(String, int, double)} for a request that asked for log-probabilities (option
      * {@code logprobs}): the chosen token with its exact bytes, and the {@code top_logprobs} most likely tokens of
-     * the distribution it was chosen from, most likely first (empty when none were asked for, or when the request's
-     * generator committed a token it did not take from the pipeline's selector, such as a verified draft token).
+     * the distribution it was chosen from, most likely first: those of the logits the pipeline's selector saw, or, for a
+     * token the generator chose itself (a speculative method's accepted draft token), those of the processed
+     * distribution it reports; empty when none were asked for or that distribution is one-hot (a greedy choice the
+     * selector did not make).
      * The platform calls this one instead of the three-argument form when log-probabilities are asked for; held-back
      * text flushed at the end still arrives through {@link #onText(String, int, double)} with token -1. The default
      * passes the token on to {@link #onText(String, int, double)}. Since 1.4.

@@ -161,8 +161,8 @@ final class OpenAiResponses {
      * [{"token", "logprob", "bytes", "top_logprobs"}]}}. The alternatives are the {@code top} most likely tokens of
      * the processed distribution the token was chosen from; completions' legacy form also lists the chosen token
      * when it is not among them (OpenAI: "up to logprobs+1 elements"), chat lists exactly the top ones. A token
-     * whose generator reported no alternatives (one it did not take from the selector, such as an accepted draft
-     * token) lists itself only. Null when not asked for.
+     * for which the platform reported no alternatives (a greedy choice the pipeline's selector did not make) lists
+     * itself only. Null when not asked for.
      */
     private static void putLogprobs(ObjectNode choice, boolean chat, List<TokenLogprob> tokens, int top,
                                     int textOffset) {

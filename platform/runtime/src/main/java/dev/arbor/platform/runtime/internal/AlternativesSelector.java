@@ -43,4 +43,32 @@ final class AlternativesSelector implements TokenSelector {
         }
         return selection.withAlternatives(new TopTokens(top.ids(), values));
     }
+
+    /**
+     * The alternatives of a selection its generator made itself (a speculative method's accepted draft token, whose
+     * selection holds the target's processed distribution): the {@code k} largest entries of
+     * {@code selection.distribution()} as log-probabilities, or null when that distribution is one-hot or absent
+     * (greedy choices say nothing about the runner-up).
+     */
+    static TopTokens fromDistribution(Selection selection, int k) {
+        float[] p = selection.distribution();
+        if (p == null) {
+            return null;
+        }
+        int nonZero = 0;
+        for (float v : p) {
+            if (v > 0f) {
+                nonZero++;
+            }
+        }
+        if (nonZero < 2) {
+            return null;
+        }
+        float[] logs = new float[p.length];
+        for (int i = 0; i < p.length; i++) {
+            logs[i] = p[i] > 0f ? (float) Math.log(p[i]) : Float.NEGATIVE_INFINITY;
+        }
+        TopTokens top = TopTokens.of(logs, k); // log_softmax of log p is log p again (p sums to 1)
+        return top;
+    }
 }

@@ -144,7 +144,17 @@ final class ChatTemplates {
         }
     }
 
-    /** tokenizer_config.json next to the tokenizer file (or inside the tokenizer folder); null when absent. */
+    /** Parsed tokenizer_config.json files by path, with the modification time they were read at. */
+    private static final java.util.concurrent.ConcurrentHashMap<Path, CachedConfig> CONFIGS =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
+    private record CachedConfig(long modified, JsonNode json) {
+    }
+
+    /**
+     * tokenizer_config.json next to the tokenizer file (or inside the tokenizer folder); null when absent. Parsed
+     * once per modification (a chat request should not parse a 50 KB file each time).
+     */
     static JsonNode readConfig(TokenizerRef ref) {
         Path path = Path.of(ref.path());
         Path file = Files.isDirectory(path) ? path.resolve(CONFIG_FILE) : path.resolveSibling(CONFIG_FILE);
@@ -152,10 +162,18 @@ final class ChatTemplates {
             return null;
         }
         try {
+            // nanoseconds and size: a file rewritten within the same millisecond is still read again
+            long modified = Files.getLastModifiedTime(file).to(java.util.concurrent.TimeUnit.NANOSECONDS) * 31
+                    + Files.size(file);
+            CachedConfig cached = CONFIGS.get(file);
+            if (cached != null && cached.modified() == modified) {
+                return cached.json();
+            }
             JsonNode node = MAPPER.readTree(Files.readAllBytes(file));
             if (node == null || !node.isObject()) {
                 throw ArborException.badModel(file + " is not a tokenizer_config.json: expected a JSON object", null);
             }
+            CONFIGS.put(file, new CachedConfig(modified, node));
             return node;
         } catch (IOException e) {
             throw ArborException.badModel(file + " cannot be read as JSON: " + e.getMessage(), e);

@@ -711,7 +711,7 @@ public class PipelineServiceImpl implements PipelineService {
                 double logProbability = selection == null ? Double.NaN : selection.logProbability();
                 if (logprobs) {
                     return streamer.accept(new dev.arbor.api.pipeline.ScoredToken(token, tokenizer.tokenBytes(token),
-                            logProbability), alternatives(tokenizer, selection));
+                            logProbability), alternatives(tokenizer, selection, topLogprobs));
                 }
                 return streamer.accept(token, logProbability);
             }
@@ -967,13 +967,20 @@ public class PipelineServiceImpl implements PipelineService {
         return all;
     }
 
-    /** The alternatives a selection carries, with their bytes; empty when it carries none. */
+    /**
+     * The alternatives a selection carries (the pipeline's selector saw them), else those of the distribution its
+     * generator reports when that is not one-hot; with their bytes; empty when neither says anything.
+     */
     private static List<dev.arbor.api.pipeline.ScoredToken> alternatives(Tokenizer tokenizer,
-            dev.arbor.api.sampling.Selection selection) {
-        if (selection == null || selection.alternatives() == null) {
+            dev.arbor.api.sampling.Selection selection, int k) {
+        if (selection == null || k == 0) {
             return List.of();
         }
-        dev.arbor.api.sampling.TopTokens top = selection.alternatives();
+        dev.arbor.api.sampling.TopTokens top = selection.alternatives() != null ? selection.alternatives()
+                : AlternativesSelector.fromDistribution(selection, k);
+        if (top == null) {
+            return List.of();
+        }
         List<dev.arbor.api.pipeline.ScoredToken> out = new ArrayList<>(top.size());
         for (int i = 0; i < top.size(); i++) {
             int id = top.ids()[i];

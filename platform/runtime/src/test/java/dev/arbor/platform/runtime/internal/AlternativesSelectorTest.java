@@ -52,4 +52,15 @@ class AlternativesSelectorTest {
         assertThat(plain.alternatives()).isNull();
         assertThat(plain.withAlternatives(TopTokens.of(LOGITS, 1)).alternatives().ids()).containsExactly(1);
     }
+
+    @Test
+    void aGeneratorsOwnSelectionListsItsDistributionUnlessOneHot() {
+        Selection drafted = new Selection(2, new float[] {0.25f, 0.125f, 0.5f, 0.125f}, Math.log(0.5), 0.5);
+        TopTokens top = AlternativesSelector.fromDistribution(drafted, 3);
+        assertThat(top.ids()).containsExactly(2, 0, 1);
+        assertThat(top.logProbabilities()[0]).isCloseTo(Math.log(0.5), within(1e-6));
+        assertThat(top.logProbabilities()[2]).isCloseTo(Math.log(0.125), within(1e-6));
+        assertThat(AlternativesSelector.fromDistribution(new Selection(1, new float[] {0, 1, 0}, -0.2, 0.8), 3))
+                .isNull();
+    }
 }
