@@ -25,6 +25,9 @@ import org.osgi.service.component.annotations.Component;
  * precedence as in Python's Jinja) and given the same context: {@code messages} (maps, so {@code message['role']}
  * and {@code message.role} both work), {@code add_generation_prompt}, {@code bos_token}, {@code eos_token},
  * {@code raise_exception(msg)} and {@code strftime_now(format)}. {@code tools} and {@code documents} stay undefined.
+ * Python's string methods work on strings ({@link PythonStringMethods}). Not supported: slices with a step
+ * ({@code messages[::-1]}: Jinjava's parser refuses them; {@code messages|reverse} says the same), and
+ * {@code tojson} writes compact JSON where Python's writes {@code ", "} and {@code ": "}.
  *
  * <p>Safety: the template is the operator's, the messages are a client's. Text inside messages is never interpreted
  * again (Jinjava's nested interpretation is off, so a message holding <code>{{ ... }}</code> stays text), templates
@@ -42,7 +45,12 @@ public final class JinjavaChatTemplateEngine implements ChatTemplateEngine {
     private final Jinjava jinjava;
 
     public JinjavaChatTemplateEngine() {
+        // Python's str methods first, then Jinjava's own resolvers (maps, lists, beans)
+        jinjava.javax.el.CompositeELResolver resolver = new jinjava.javax.el.CompositeELResolver();
+        resolver.add(new PythonStringMethods());
+        resolver.add(com.hubspot.jinjava.el.JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
         JinjavaConfig config = JinjavaConfig.newBuilder()
+                .withElResolver(resolver)
                 .withTrimBlocks(true)
                 .withLstripBlocks(true)
                 .withNestedInterpretationEnabled(false)

@@ -80,6 +80,66 @@ class JinjavaChatTemplateEngineTest {
             + " + '<\uFF5Cend\u2581of\u2581sentence\uFF5C>'}}{%- endif %}{%- endfor %}"
             + "{% if add_generation_prompt %}{{'<\uFF5CAssistant\uFF5C><think>\\n'}}{% endif %}";
 
+    /**
+     * Qwen2.5-Instruct style: a default system prompt when none is given, attribute access ({@code message.role}),
+     * undefined {@code tools} and {@code tool_calls}, consecutive tool results merged into one user turn.
+     */
+    static final String QWEN25 = "{%- if tools %}\n"
+            + "    {{- '<|im_start|>system\\n' }}\n"
+            + "    {%- if messages[0]['role'] == 'system' %}{{- messages[0]['content'] }}{%- else %}"
+            + "{{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}{%- endif %}\n"
+            + "    {{- '\\n\\n# Tools\\n\\n<tools>' }}{%- for tool in tools %}{{- '\\n' }}{{- tool | tojson }}"
+            + "{%- endfor %}{{- '\\n</tools><|im_end|>\\n' }}\n"
+            + "{%- else %}\n"
+            + "    {%- if messages[0]['role'] == 'system' %}\n"
+            + "        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n"
+            + "    {%- else %}\n"
+            + "        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful"
+            + " assistant.<|im_end|>\\n' }}\n"
+            + "    {%- endif %}\n"
+            + "{%- endif %}\n"
+            + "{%- for message in messages %}\n"
+            + "    {%- if (message.role == \"user\") or (message.role == \"system\" and not loop.first) or"
+            + " (message.role == \"assistant\" and not message.tool_calls) %}\n"
+            + "        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}\n"
+            + "    {%- elif message.role == \"assistant\" %}\n"
+            + "        {{- '<|im_start|>' + message.role }}\n"
+            + "        {%- for tool_call in message.tool_calls %}{{- '\\n<tool_call>\\n' }}"
+            + "{{- tool_call.function | tojson }}{{- '\\n</tool_call>' }}{%- endfor %}\n"
+            + "        {{- '<|im_end|>\\n' }}\n"
+            + "    {%- elif message.role == \"tool\" %}\n"
+            + "        {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != \"tool\") %}\n"
+            + "            {{- '<|im_start|>user' }}\n"
+            + "        {%- endif %}\n"
+            + "        {{- '\\n<tool_response>\\n' }}\n"
+            + "        {{- message.content }}\n"
+            + "        {{- '\\n</tool_response>' }}\n"
+            + "        {%- if loop.last or (messages[loop.index0 + 1].role != \"tool\") %}\n"
+            + "            {{- '<|im_end|>\\n' }}\n"
+            + "        {%- endif %}\n"
+            + "    {%- endif %}\n"
+            + "{%- endfor %}\n"
+            + "{%- if add_generation_prompt %}\n"
+            + "    {{- '<|im_start|>assistant\\n' }}\n"
+            + "{%- endif %}\n";
+
+    /**
+     * Qwen3 style assistant turns: the reasoning before {@code </think>} is dropped from earlier answers with
+     * Python's string methods ({@code split}, {@code rstrip}, {@code lstrip}, {@code startswith}).
+     */
+    static final String QWEN3_THINK = "{%- for message in messages %}\n"
+            + "    {%- set content = message.content if message.content is string else '' %}\n"
+            + "    {%- if message.role == 'assistant' and '</think>' in content %}\n"
+            + "        {%- set content = content.split('</think>')[-1].lstrip('\\n') %}\n"
+            + "    {%- endif %}\n"
+            + "    {%- if message.role == 'user' and content.startswith('<tool_response>') %}\n"
+            + "        {{- '<|im_start|>tool\\n' + content.strip() + '<|im_end|>\\n' }}\n"
+            + "    {%- else %}\n"
+            + "        {{- '<|im_start|>' + message.role + '\\n' + content.rstrip('\\n') + '<|im_end|>\\n' }}\n"
+            + "    {%- endif %}\n"
+            + "{%- endfor %}\n"
+            + "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
+
     private static final List<ChatMessage> CONVERSATION = List.of(
             new ChatMessage("system", "You are terse."),
             new ChatMessage("user", "  Hello there  "),
@@ -144,6 +204,37 @@ class JinjavaChatTemplateEngineTest {
         String out = engine.render(DEEPSEEK, messages, true, "<bos>", "<eos>");
         assertThat(out).isEqualTo("<bos>A\n\nB<\uFF5CUser\uFF5C>Q<\uFF5CAssistant\uFF5C>R"
                 + "<\uFF5Cend\u2581of\u2581sentence\uFF5C><\uFF5CUser\uFF5C>Q2<\uFF5CAssistant\uFF5C><think>\n");
+    }
+
+    @Test
+    void qwen25AddsItsDefaultSystemPromptAndMergesToolResults() {
+        String out = engine.render(QWEN25, List.of(new ChatMessage("user", "Weather?"),
+                new ChatMessage("assistant", "Checking."), new ChatMessage("tool", "rain"),
+                new ChatMessage("tool", "cold")), true, "", "<|im_end|>");
+        assertThat(out).isEqualTo("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful"
+                + " assistant.<|im_end|>\n"
+                + "<|im_start|>user\nWeather?<|im_end|>\n"
+                + "<|im_start|>assistant\nChecking.<|im_end|>\n"
+                + "<|im_start|>user\n<tool_response>\nrain\n</tool_response>\n<tool_response>\ncold\n"
+                + "</tool_response><|im_end|>\n"
+                + "<|im_start|>assistant\n");
+        assertThat(engine.render(QWEN25, CONVERSATION.subList(0, 2), false, "", "")).isEqualTo(
+                "<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\n  Hello there  <|im_end|>\n");
+    }
+
+    @Test
+    void pythonStringMethodsWorkOnMessageText() {
+        String out = engine.render(QWEN3_THINK, List.of(new ChatMessage("user", "Hi\n\n"),
+                new ChatMessage("assistant", "<think>\nponder\n</think>\n\nHello.\n"),
+                new ChatMessage("user", "<tool_response> 42 </tool_response>  ")), true, "", "");
+        assertThat(out).isEqualTo("<|im_start|>user\nHi<|im_end|>\n"
+                + "<|im_start|>assistant\nHello.<|im_end|>\n"
+                + "<|im_start|>tool\n<tool_response> 42 </tool_response><|im_end|>\n"
+                + "<|im_start|>assistant\n");
+        assertThat(engine.render("{{ '  a  b '.split() }}|{{ 'a,b,,c'.split(',', 2) }}|{{ 'x.y'.split('.') }}|"
+                + "{{ ', '.join(['p', 'q']) }}|{{ 'hello world'.title() }}|{{ 'aXbXc'.replace('X', '-', 1) }}|"
+                + "{{ 'abc'.endswith(['z', 'c']) }}|{{ 'xxhixx'.strip('x') }}|{{ 'banana'.count('an') }}",
+                CONVERSATION, true, "", "")).isEqualTo("[a, b]|[a, b, ,c]|[x, y]|p, q|Hello World|a-bXc|true|hi|2");
     }
 
     @Test
