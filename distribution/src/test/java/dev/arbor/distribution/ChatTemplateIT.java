@@ -128,8 +128,9 @@ class ChatTemplateIT {
     }
 
     private static ChatCompletionCreateParams.Builder chat() {
-        return ChatCompletionCreateParams.builder().model(PIPELINE).addSystemMessage(SYSTEM).addUserMessage(USER)
-                .maxCompletionTokens(MAX_TOKENS);
+        // the template strips the user's text (Python's str.strip inside the Jinja template)
+        return ChatCompletionCreateParams.builder().model(PIPELINE).addSystemMessage(SYSTEM)
+                .addUserMessage("  " + USER + " \n").maxCompletionTokens(MAX_TOKENS);
     }
 
     private static Completion complete(String prompt) {
