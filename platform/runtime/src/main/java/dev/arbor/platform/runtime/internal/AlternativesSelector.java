@@ -1,9 +1,13 @@
 package dev.arbor.platform.runtime.internal;
 
+import dev.arbor.api.pipeline.ScoredToken;
 import dev.arbor.api.sampling.SamplingContext;
 import dev.arbor.api.sampling.Selection;
 import dev.arbor.api.sampling.TokenSelector;
 import dev.arbor.api.sampling.TopTokens;
+import dev.arbor.api.tokenizer.Tokenizer;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Wraps a request's selector when it asks for {@code top_logprobs}: each selection carries the {@code k} most likely
@@ -70,5 +74,26 @@ final class AlternativesSelector implements TokenSelector {
         }
         TopTokens top = TopTokens.of(logs, k); // log_softmax of log p is log p again (p sums to 1)
         return top;
+    }
+
+    /**
+     * The alternatives of a committed token with their bytes: those its selection carries (the pipeline's selector
+     * saw them), else those of the distribution its generator reports when that is not one-hot; empty when neither
+     * says anything or none were asked for.
+     */
+    static List<ScoredToken> scored(Tokenizer tokenizer, Selection selection, int k) {
+        if (selection == null || k == 0) {
+            return List.of();
+        }
+        TopTokens top = selection.alternatives() != null ? selection.alternatives() : fromDistribution(selection, k);
+        if (top == null) {
+            return List.of();
+        }
+        List<ScoredToken> out = new ArrayList<>(top.size());
+        for (int i = 0; i < top.size(); i++) {
+            int id = top.ids()[i];
+            out.add(new ScoredToken(id, tokenizer.tokenBytes(id), top.logProbabilities()[i]));
+        }
+        return out;
     }
 }

@@ -3,6 +3,10 @@ package dev.arbor.platform.runtime.internal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.arbor.api.ArborException;
+import dev.arbor.api.pipeline.ChatMessage;
+import dev.arbor.api.pipeline.ChatTemplateEngine;
+import dev.arbor.api.pipeline.PipelineDefinition;
+import dev.arbor.api.pipeline.RenderedChat;
 import dev.arbor.api.pipeline.TokenizerRef;
 import dev.arbor.api.tokenizer.Tokenizer;
 import java.io.IOException;
@@ -93,6 +97,40 @@ final class ChatTemplates {
         throw ArborException.badModel("pipeline '" + pipeline + "': the " + CONFIG_FILE + " next to its tokenizer has"
                 + " a \"chat_template\" that is neither a string nor a list with a {\"name\": \"default\","
                 + " \"template\": ...} entry", null);
+    }
+
+    /**
+     * {@code messages} rendered with pipeline {@code d}'s template by {@code engine} (add_generation_prompt true)
+     * and encoded; empty when the pipeline has no template. Fails with UNAVAILABLE when it has one but no engine is
+     * installed, with the engine's INVALID_INPUT when the template refuses the conversation, and with BAD_MODEL
+     * naming the template's source when it cannot be rendered.
+     */
+    static Optional<RenderedChat> render(PipelineDefinition d, Tokenizer tokenizer, ChatTemplateEngine engine,
+                                         List<ChatMessage> messages) {
+        Optional<Template> found = resolve(d.name(), d.tokenizer(), tokenizer);
+        if (found.isEmpty()) {
+            return Optional.empty();
+        }
+        Template template = found.get();
+        if (engine == null) {
+            throw new ArborException(ArborException.Kind.UNAVAILABLE, "pipeline '" + d.name() + "' has a chat"
+                    + " template (" + template.source() + ") but no chat template engine is installed (bundle"
+                    + " dev.arbor.chat.template)");
+        }
+        String text;
+        try {
+            text = engine.render(template.text(), messages, true, template.bosToken(), template.eosToken());
+        } catch (ArborException e) {
+            if (e.kind() == ArborException.Kind.BAD_MODEL) {
+                throw new ArborException(e.kind(), "pipeline '" + d.name() + "': its chat template ("
+                        + template.source() + "): " + e.getMessage(), e);
+            }
+            throw e;
+        } catch (RuntimeException | LinkageError e) {
+            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "the chat template engine failed on"
+                    + " pipeline '" + d.name() + "': " + e, e);
+        }
+        return Optional.of(new RenderedChat(text, encode(tokenizer, text, template), template.source()));
     }
 
     /**

@@ -109,4 +109,35 @@ record GenerationConfig(Options defaults, int[] stopIds, Path source) {
         }
         out.put(option, v.intValue());
     }
+
+    /** The generation_config.json of each pipeline, read again when its file changes (size or time). */
+    static final class Cache {
+        private final java.util.concurrent.ConcurrentHashMap<Path, Cached> files =
+                new java.util.concurrent.ConcurrentHashMap<>();
+
+        private record Cached(long stamp, GenerationConfig config) {
+        }
+
+        /** The file next to {@code d}'s model, else next to its tokenizer; NONE without one. */
+        GenerationConfig of(dev.arbor.api.pipeline.PipelineDefinition d) {
+            Path file = locate(d.model().path(), d.tokenizer().path());
+            if (file == null) {
+                return NONE;
+            }
+            long stamp;
+            try {
+                stamp = Files.getLastModifiedTime(file).to(java.util.concurrent.TimeUnit.NANOSECONDS) * 31
+                        + Files.size(file);
+            } catch (IOException e) {
+                throw ArborException.badModel(file + " cannot be read: " + e, e);
+            }
+            Cached cached = files.get(file);
+            if (cached != null && cached.stamp() == stamp) {
+                return cached.config();
+            }
+            GenerationConfig read = read(file);
+            files.put(file, new Cached(stamp, read));
+            return read;
+        }
+    }
 }

@@ -88,11 +88,8 @@ public class PipelineServiceImpl implements PipelineService {
     @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC)
     private volatile dev.arbor.api.pipeline.ChatTemplateEngine chatTemplateEngine;
 
-    /** generation_config.json per model and tokenizer path, re-read when the file changes. */
-    private final Map<String, CachedGenerationConfig> generationConfigs = new ConcurrentHashMap<>();
-
-    private record CachedGenerationConfig(long modified, GenerationConfig config) {
-    }
+    /** generation_config.json files next to models and tokenizers, read again when they change. */
+    private final GenerationConfig.Cache generationConfigs = new GenerationConfig.Cache();
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
     void addPipeline(ConfiguredPipeline pipeline) {
@@ -309,7 +306,7 @@ public class PipelineServiceImpl implements PipelineService {
         }
         PipelineDefinition definition = parse(configured);
         // generation_config.json < pipeline defaults < request values (< a part's own options, applied per part)
-        GenerationConfig generationConfig = generationConfig(definition);
+        GenerationConfig generationConfig = generationConfigs.of(definition);
         Options options = generationConfig.defaults().with(definition.defaults()).with(request.options());
         if (!request.options().has("max_tokens") && !definition.defaults().has("max_tokens")
                 && options.has("max_tokens")) {
@@ -457,33 +454,7 @@ public class PipelineServiceImpl implements PipelineService {
                 + PartKind.TOKENIZER.describe(d.tokenizer().format())));
              var handle = tokenizers.acquire(new ResourceCache.Key(provider.serviceId(), d.tokenizer().toString()),
                      () -> openTokenizer(d, provider))) {
-            Tokenizer tokenizer = handle.get();
-            Optional<ChatTemplates.Template> template = ChatTemplates.resolve(d.name(), d.tokenizer(), tokenizer);
-            if (template.isEmpty()) {
-                return Optional.empty();
-            }
-            dev.arbor.api.pipeline.ChatTemplateEngine engine = chatTemplateEngine;
-            if (engine == null) {
-                throw new ArborException(ArborException.Kind.UNAVAILABLE, "pipeline '" + d.name() + "' has a chat"
-                        + " template (" + template.get().source() + ") but no chat template engine is installed"
-                        + " (bundle dev.arbor.chat.template)");
-            }
-            String text;
-            try {
-                text = engine.render(template.get().text(), messages, true, template.get().bosToken(),
-                        template.get().eosToken());
-            } catch (ArborException e) {
-                if (e.kind() == ArborException.Kind.BAD_MODEL) {
-                    throw new ArborException(e.kind(), "pipeline '" + d.name() + "': its chat template ("
-                            + template.get().source() + "): " + e.getMessage(), e);
-                }
-                throw e;
-            } catch (RuntimeException | LinkageError e) {
-                throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "the chat template engine failed on"
-                        + " pipeline '" + d.name() + "': " + e, e);
-            }
-            return Optional.of(new dev.arbor.api.pipeline.RenderedChat(text,
-                    ChatTemplates.encode(tokenizer, text, template.get()), template.get().source()));
+            return ChatTemplates.render(d, handle.get(), chatTemplateEngine, messages);
         }
     }
 
@@ -684,19 +655,18 @@ public class PipelineServiceImpl implements PipelineService {
         int maxTokens = options.integer("max_tokens", DEFAULT_MAX_TOKENS, 0, maxTokensLimit);
         long seed = options.longValue("seed").orElseGet(() -> ThreadLocalRandom.current().nextLong());
 
+        // log-probability listings (OpenAI's logprobs / top_logprobs): the token's bytes and its alternatives
+        int topLogprobs = options.integer("top_logprobs", 0, 0, dev.arbor.api.sampling.TopTokens.MAX);
+        boolean logprobs = options.bool("logprobs", false) || topLogprobs > 0;
         FixedPartGuard fixedParts = new FixedPartGuard();
-        Supplier<Sampler> samplers = samplerFactory(r, d, options, fixedParts,
-                options.integer("top_logprobs", 0, 0, dev.arbor.api.sampling.TopTokens.MAX));
+        Supplier<Sampler> samplers = samplerFactory(r, d, options, fixedParts, topLogprobs);
         // Validates every processor's and the selector's options before any compute, and runs the chain once on a
         // neutral row with its own RNG: the parts load their classes now, while a failure can still be retried
         // (a part whose bundle is refreshed mid-request cannot load classes any more).
         samplers.get().sample(new float[card.vocabSize()], SamplingContext.seeded(prompt, card.vocabSize(), 0L));
         fixedParts.reset();
 
-        int[] stopTokens = stopTokens(card, options, generationConfig(d).stopIds());
-        // log-probability listings (OpenAI's logprobs / top_logprobs): the token's bytes and its alternatives
-        int topLogprobs = options.integer("top_logprobs", 0, 0, dev.arbor.api.sampling.TopTokens.MAX);
-        boolean logprobs = options.bool("logprobs", false) || topLogprobs > 0;
+        int[] stopTokens = stopTokens(card, options, generationConfigs.of(d).stopIds());
         long[] firstToken = {0L};
         TextStreamer streamer = new TextStreamer(r.tokenizer, prompt, request.stop(), sink);
         boolean streamCanvas = options.bool("stream_canvas", false);
@@ -711,7 +681,7 @@ public class PipelineServiceImpl implements PipelineService {
                 double logProbability = selection == null ? Double.NaN : selection.logProbability();
                 if (logprobs) {
                     return streamer.accept(new dev.arbor.api.pipeline.ScoredToken(token, tokenizer.tokenBytes(token),
-                            logProbability), alternatives(tokenizer, selection, topLogprobs));
+                            logProbability), AlternativesSelector.scored(tokenizer, selection, topLogprobs));
                 }
                 return streamer.accept(token, logProbability);
             }
@@ -965,51 +935,5 @@ public class PipelineServiceImpl implements PipelineService {
         System.arraycopy(configured, 0, all, eos.length, configured.length);
         System.arraycopy(extra, 0, all, eos.length + configured.length, extra.length);
         return all;
-    }
-
-    /**
-     * The alternatives a selection carries (the pipeline's selector saw them), else those of the distribution its
-     * generator reports when that is not one-hot; with their bytes; empty when neither says anything.
-     */
-    private static List<dev.arbor.api.pipeline.ScoredToken> alternatives(Tokenizer tokenizer,
-            dev.arbor.api.sampling.Selection selection, int k) {
-        if (selection == null || k == 0) {
-            return List.of();
-        }
-        dev.arbor.api.sampling.TopTokens top = selection.alternatives() != null ? selection.alternatives()
-                : AlternativesSelector.fromDistribution(selection, k);
-        if (top == null) {
-            return List.of();
-        }
-        List<dev.arbor.api.pipeline.ScoredToken> out = new ArrayList<>(top.size());
-        for (int i = 0; i < top.size(); i++) {
-            int id = top.ids()[i];
-            out.add(new dev.arbor.api.pipeline.ScoredToken(id, tokenizer.tokenBytes(id), top.logProbabilities()[i]));
-        }
-        return out;
-    }
-
-    /** The generation_config.json next to the pipeline's model (or tokenizer), read again when it changes. */
-    private GenerationConfig generationConfig(PipelineDefinition d) {
-        Path file = GenerationConfig.locate(d.model().path(), d.tokenizer().path());
-        long modified = modified(file);
-        CachedGenerationConfig cached = generationConfigs.get(file == null ? "" : file.toString());
-        if (file == null) {
-            return GenerationConfig.NONE;
-        }
-        if (cached != null && cached.modified() == modified) {
-            return cached.config();
-        }
-        GenerationConfig read = GenerationConfig.read(file);
-        generationConfigs.put(file.toString(), new CachedGenerationConfig(modified, read));
-        return read;
-    }
-
-    private static long modified(Path file) {
-        try {
-            return file == null ? -1 : java.nio.file.Files.getLastModifiedTime(file).toMillis();
-        } catch (IOException e) {
-            return -2;
-        }
     }
 }
