@@ -7,7 +7,9 @@ import java.util.Objects;
 /**
  * One request to a pipeline: a prompt (text, or token ids for token-level work) and per-request options that
  * override the pipeline's defaults. Option names follow the OpenAI API: {@code max_tokens}, {@code temperature},
- * {@code top_p}, {@code top_k}, {@code min_p}, {@code seed}, {@code num_beams}, ...
+ * {@code top_p}, {@code top_k}, {@code min_p}, {@code seed}, {@code num_beams}, ...; {@code logprobs} (boolean) and
+ * {@code top_logprobs} (0 to 20) make the platform stream each token through
+ * {@link TextSink#onToken(String, ScoredToken, List)} with its bytes and that many alternatives (since 1.4).
  *
  * @param pipeline  the pipeline name
  * @param prompt    prompt text (null when {@code inputIds} is given)

@@ -30,6 +30,18 @@ public interface PipelineService {
     int[] tokenize(String pipeline, String text);
 
     /**
+     * {@code messages} rendered by the pipeline's chat template with {@code add_generation_prompt} true, and
+     * tokenized as Hugging Face does (without adding special tokens again: the template writes them); empty when the
+     * pipeline has no chat template (neither in its pipeline file nor in a {@code tokenizer_config.json} next to its
+     * tokenizer), and callers then render the conversation their own way. A template that refuses the conversation
+     * ({@code raise_exception}) fails with INVALID_INPUT carrying its message; a missing template engine with
+     * UNAVAILABLE. The default has no templates. Since 1.4.
+     */
+    default Optional<RenderedChat> renderChat(String pipeline, List<ChatMessage> messages) {
+        return Optional.empty();
+    }
+
+    /**
      * The vocabulary layout of {@code pipeline}'s tokenizer when it is an {@link dev.arbor.api.image.ImageTokenizer}
      * (an image pipeline), empty for a text pipeline; lets servers parse class prompts and check sizes before
      * generating. Fails like {@link #tokenize} for an unknown pipeline or a missing tokenizer. Since 1.3.

@@ -20,6 +20,21 @@ public interface TextSink {
     }
 
     /**
+     * Like {@link #onText(String, int, double)} for a request that asked for log-probabilities (option
+     * {@code logprobs}): the chosen token with its exact bytes, and the {@code top_logprobs} most likely tokens of
+     * the distribution it was chosen from, most likely first: those of the logits the pipeline's selector saw, or, for a
+     * token the generator chose itself (a speculative method's accepted draft token), those of the processed
+     * distribution it reports; empty when none were asked for or that distribution is one-hot (a greedy choice the
+     * selector did not make).
+     * The platform calls this one instead of the three-argument form when log-probabilities are asked for; held-back
+     * text flushed at the end still arrives through {@link #onText(String, int, double)} with token -1. The default
+     * passes the token on to {@link #onText(String, int, double)}. Since 1.4.
+     */
+    default boolean onToken(String delta, ScoredToken chosen, java.util.List<ScoredToken> alternatives) {
+        return onText(delta, chosen.id(), chosen.logProbability());
+    }
+
+    /**
      * Takes the whole generated text so far after denoising step {@code step} of a generator that decodes positions
      * out of order (masked diffusion), each undecoded position shown as {@link #MASK_PLACEHOLDER}. Called only when
      * the request asks for it (option {@code stream_canvas}); informative only: the answer is what

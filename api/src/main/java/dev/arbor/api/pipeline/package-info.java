@@ -3,5 +3,5 @@
  * configuration; and the {@link dev.arbor.api.pipeline.PipelineService} the platform offers to run them.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.3.0")
+@org.osgi.annotation.versioning.Version("1.4.0")
 package dev.arbor.api.pipeline;

@@ -1,6 +1,7 @@
 /**
  * Logits processing and token selection: a chain of {@link dev.arbor.api.sampling.LogitsProcessor}s followed by a
- * {@link dev.arbor.api.sampling.TokenSelector} that returns the token together with the processed distribution;
+ * {@link dev.arbor.api.sampling.TokenSelector} that returns the token together with the processed distribution (and, since 1.2, the
+ * {@link dev.arbor.api.sampling.TopTokens} alternatives a request asks for);
  * {@link dev.arbor.api.sampling.SamplingOptions} decides what request options such as {@code temperature} mean.
  */
 @org.osgi.annotation.bundle.Export

@@ -6,8 +6,8 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Renders chat messages as one plain prompt, because Arbor's tokenizers have no chat template yet: the messages'
- * texts joined by a blank line, in order, without role labels (so a single user message is its text exactly, and a
+ * Renders chat messages as one plain prompt for pipelines without a chat template (see {@link ChatRendering}): the
+ * messages' texts joined by a blank line, in order, without role labels (so a single user message is its text exactly, and a
  * base model simply continues the conversation's text). Content may be a string or a list of {@code text} parts.
  */
 final class ChatPrompt {
@@ -43,6 +43,21 @@ final class ChatPrompt {
             }
         }
         return String.join(SEPARATOR, texts);
+    }
+
+    /**
+     * The conversation for a chat template: each message's role and text (content parts joined), checked as
+     * {@link #render} checks them; empty contents are kept (a template may mean something by them).
+     */
+    static List<dev.arbor.api.pipeline.ChatMessage> messages(JsonNode messages) {
+        render(messages); // the same checks and messages for every malformed conversation
+        List<dev.arbor.api.pipeline.ChatMessage> out = new ArrayList<>();
+        for (int i = 0; i < messages.size(); i++) {
+            JsonNode m = messages.get(i);
+            out.add(new dev.arbor.api.pipeline.ChatMessage(m.get("role").asText(),
+                    content(m.get("content"), "messages[" + i + "].content")));
+        }
+        return out;
     }
 
     private static String content(JsonNode content, String param) {

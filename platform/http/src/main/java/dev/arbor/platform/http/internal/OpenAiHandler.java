@@ -358,7 +358,10 @@ final class OpenAiHandler extends Handler.Abstract {
     // ------------------------------------------------------------------------------------------------- completions
 
     private void complete(Exchange ex, boolean chat) {
-        OpenAiRequest req = OpenAiRequest.parse(readJson(ex), chat);
+        JsonNode body = readJson(ex);
+        OpenAiRequest req = OpenAiRequest.parse(body, chat);
+        // the conversation as the pipeline's chat template sees it; rendered in the worker (see ChatRendering)
+        List<dev.arbor.api.pipeline.ChatMessage> messages = chat ? ChatPrompt.messages(body.get("messages")) : null;
         PipelineStatus status = pipelines.status(req.model()).orElseThrow(() -> ApiError.notFound(
                 "unknown pipeline '" + req.model() + "' (the 'model' field names a pipeline); ready pipelines: "
                         + readyNames()));
@@ -378,8 +381,8 @@ final class OpenAiHandler extends Handler.Abstract {
             ex.stream = openStream(ex);
             try {
                 workers.call(ex.requestId, () -> {
-                    promptLimits.checkTokens(req, pipelines);
-                    stream(ex, req, meta, maxTokens, deadline);
+                    ChatRendering rendered = ChatRendering.of(req, messages, pipelines, promptLimits);
+                    stream(ex, req, meta, maxTokens, deadline, rendered);
                     return null;
                 }, deadline, grace, timeoutMillis, departure);
             } finally {
@@ -393,8 +396,8 @@ final class OpenAiHandler extends Handler.Abstract {
             ex.departure = departure;
             try {
                 choices = workers.call(ex.requestId, () -> {
-                    promptLimits.checkTokens(req, pipelines);
-                    return completeAll(req, maxTokens, deadline, done);
+                    ChatRendering rendered = ChatRendering.of(req, messages, pipelines, promptLimits);
+                    return completeAll(req, maxTokens, deadline, done, rendered);
                 }, deadline, grace, timeoutMillis, departure);
             } finally {
                 departure.close();
@@ -482,10 +485,17 @@ final class OpenAiHandler extends Handler.Abstract {
         }
 
         @Override
+        public boolean onToken(String delta, dev.arbor.api.pipeline.ScoredToken chosen,
+                               List<dev.arbor.api.pipeline.ScoredToken> alternatives) {
+            tokens.add(TokenLogprob.of(chosen, alternatives)); // the token's own text and bytes, not the delta
+            return next.onToken(delta, chosen, alternatives);
+        }
+
+        @Override
         public boolean onText(String delta, int token, double logProbability) {
             if (token >= 0) {
                 tokens.add(new TokenLogprob(token, delta, logProbability));
-            } else if (!tokens.isEmpty() && !delta.isEmpty()) {
+            } else if (!tokens.isEmpty() && !delta.isEmpty() && tokens.get(tokens.size() - 1).bytes() == null) {
                 // held-back text flushed at the end belongs to the last token
                 TokenLogprob last = tokens.remove(tokens.size() - 1);
                 tokens.add(new TokenLogprob(last.token(), last.text() + delta, last.logprob()));
@@ -494,11 +504,12 @@ final class OpenAiHandler extends Handler.Abstract {
         }
     }
 
-    private List<Choice> completeAll(OpenAiRequest req, int maxTokens, long deadline, List<Completion> done) {
+    private List<Choice> completeAll(OpenAiRequest req, int maxTokens, long deadline, List<Completion> done,
+                                     ChatRendering rendered) {
         List<Choice> choices = new ArrayList<>();
         for (int i = 0; i < req.n(); i++) {
             Recorder recorder = new Recorder(TextSink.DISCARD);
-            Completion c = pipelines.complete(req.toCompletionRequest(i, runOptions(maxTokens, deadline)), recorder);
+            Completion c = pipelines.complete(rendered.request(req, i, runOptions(maxTokens, deadline)), recorder);
             checkNotCancelled(c);
             done.add(c);
             metrics.generated(req.model(), c.tokens().length, c.timeToFirstTokenNanos());
@@ -513,10 +524,12 @@ final class OpenAiHandler extends Handler.Abstract {
         double[] values = c.logProbs();
         List<TokenLogprob> out = new ArrayList<>(ids.length);
         for (int i = 0; i < ids.length; i++) {
-            String text = i < recorded.size() && recorded.get(i).token() == ids[i] ? recorded.get(i).text() : "";
+            boolean lined = i < recorded.size() && recorded.get(i).token() == ids[i];
+            String text = lined ? recorded.get(i).text() : "";
             double value = values != null && i < values.length ? values[i]
                     : i < recorded.size() ? recorded.get(i).logprob() : Double.NaN;
-            out.add(new TokenLogprob(ids[i], text, value));
+            out.add(new TokenLogprob(ids[i], text, value, lined ? recorded.get(i).bytes() : null,
+                    lined ? recorded.get(i).top() : null));
         }
         return out;
     }
@@ -529,7 +542,8 @@ final class OpenAiHandler extends Handler.Abstract {
         }
     }
 
-    private void stream(Exchange ex, OpenAiRequest req, Meta meta, int maxTokens, long deadline) throws IOException {
+    private void stream(Exchange ex, OpenAiRequest req, Meta meta, int maxTokens, long deadline,
+                        ChatRendering rendered) throws IOException {
         SseStream stream = ex.stream;
         int promptTokens = 0;
         int completionTokens = 0;
@@ -545,9 +559,18 @@ final class OpenAiHandler extends Handler.Abstract {
                 }
 
                 @Override
+                public boolean onToken(String delta, dev.arbor.api.pipeline.ScoredToken chosen,
+                                       List<dev.arbor.api.pipeline.ScoredToken> alternatives) {
+                    return send(delta, List.of(TokenLogprob.of(chosen, alternatives)));
+                }
+
+                @Override
                 public boolean onText(String delta, int token, double logProbability) {
-                    List<TokenLogprob> lp = req.logprobs() && token >= 0
-                            ? List.of(new TokenLogprob(token, delta, logProbability)) : null;
+                    return send(delta, req.logprobs() && token >= 0
+                            ? List.of(new TokenLogprob(token, delta, logProbability)) : null);
+                }
+
+                private boolean send(String delta, List<TokenLogprob> lp) {
                     if (delta.isEmpty() && lp == null) {
                         return true; // text held back (partial character or possible stop string): nothing to say
                     }
@@ -571,7 +594,7 @@ final class OpenAiHandler extends Handler.Abstract {
                     first[0] = false;
                 }
             };
-            Completion c = pipelines.complete(req.toCompletionRequest(i, runOptions(maxTokens, deadline)), sink);
+            Completion c = pipelines.complete(rendered.request(req, i, runOptions(maxTokens, deadline)), sink);
             if (stream.broken() != null) {
                 return;
             }

@@ -14,8 +14,23 @@ final class OpenAiResponses {
     private OpenAiResponses() {
     }
 
-    /** One generated token with the text it completed and its log-probability. */
-    record TokenLogprob(int token, String text, double logprob) {
+    /**
+     * One generated token with its text and log-probability; {@code bytes} (the token's exact bytes) and {@code top}
+     * (the alternatives it was chosen among, most likely first) when the platform reported them, else null and the
+     * text is what the token completed.
+     */
+    record TokenLogprob(int token, String text, double logprob, byte[] bytes,
+                        List<dev.arbor.api.pipeline.ScoredToken> top) {
+        TokenLogprob(int token, String text, double logprob) {
+            this(token, text, logprob, null, null);
+        }
+
+        /** The platform's report of a token: its own text and bytes, and its alternatives. */
+        static TokenLogprob of(dev.arbor.api.pipeline.ScoredToken chosen,
+                               List<dev.arbor.api.pipeline.ScoredToken> alternatives) {
+            return new TokenLogprob(chosen.id(), chosen.text(), chosen.logProbability(), chosen.bytes(),
+                    alternatives);
+        }
     }
 
     /** One finished choice. */
@@ -143,8 +158,11 @@ final class OpenAiResponses {
 
     /**
      * Completions: {@code {"tokens", "token_logprobs", "top_logprobs", "text_offset"}}; chat: {@code {"content":
-     * [{"token", "logprob", "bytes", "top_logprobs"}]}}. Only the chosen token's log-probability is known, so the
-     * alternatives list holds just that token when any were asked for. Null when not asked for.
+     * [{"token", "logprob", "bytes", "top_logprobs"}]}}. The alternatives are the {@code top} most likely tokens of
+     * the processed distribution the token was chosen from; completions' legacy form also lists the chosen token
+     * when it is not among them (OpenAI: "up to logprobs+1 elements"), chat lists exactly the top ones. A token
+     * for which the platform reported no alternatives (a greedy choice the pipeline's selector did not make) lists
+     * itself only. Null when not asked for.
      */
     private static void putLogprobs(ObjectNode choice, boolean chat, List<TokenLogprob> tokens, int top,
                                     int textOffset) {
@@ -159,13 +177,21 @@ final class OpenAiResponses {
                 ObjectNode entry = content.addObject();
                 entry.put("token", t.text());
                 entry.put("logprob", finite(t.logprob()));
-                putBytes(entry, t.text());
+                putBytes(entry, t.bytes() != null ? t.bytes() : t.text().getBytes(StandardCharsets.UTF_8));
                 ArrayNode alternatives = entry.putArray("top_logprobs");
-                if (top > 0) {
+                if (top > 0 && t.top() != null && !t.top().isEmpty()) {
+                    for (int i = 0; i < Math.min(top, t.top().size()); i++) {
+                        dev.arbor.api.pipeline.ScoredToken a = t.top().get(i);
+                        ObjectNode alt = alternatives.addObject();
+                        alt.put("token", a.text());
+                        alt.put("logprob", finite(a.logProbability()));
+                        putBytes(alt, a.bytes());
+                    }
+                } else if (top > 0) {
                     ObjectNode alt = alternatives.addObject();
                     alt.put("token", t.text());
                     alt.put("logprob", finite(t.logprob()));
-                    putBytes(alt, t.text());
+                    putBytes(alt, t.bytes() != null ? t.bytes() : t.text().getBytes(StandardCharsets.UTF_8));
                 }
             }
             lp.putNull("refusal");
@@ -179,8 +205,16 @@ final class OpenAiResponses {
                 texts.add(t.text());
                 values.add(finite(t.logprob()));
                 ObjectNode alt = alternatives.addObject();
-                if (top > 0) {
-                    alt.put(t.text(), finite(t.logprob()));
+                if (top > 0 && t.top() != null) {
+                    for (int i = 0; i < Math.min(top, t.top().size()); i++) {
+                        dev.arbor.api.pipeline.ScoredToken a = t.top().get(i);
+                        if (!alt.has(a.text())) {
+                            alt.put(a.text(), finite(a.logProbability()));
+                        }
+                    }
+                }
+                if (top > 0 && !alt.has(t.text())) {
+                    alt.put(t.text(), finite(t.logprob())); // the chosen token, when not among the top ones
                 }
                 offsets.add(offset);
                 offset += t.text().length();
@@ -193,9 +227,9 @@ final class OpenAiResponses {
         return Double.isFinite(v) ? v : -9999.0;
     }
 
-    private static void putBytes(ObjectNode entry, String text) {
+    private static void putBytes(ObjectNode entry, byte[] value) {
         ArrayNode bytes = entry.putArray("bytes");
-        for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
+        for (byte b : value) {
             bytes.add(b & 0xff);
         }
     }

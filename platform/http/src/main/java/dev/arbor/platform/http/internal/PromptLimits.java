@@ -58,6 +58,14 @@ final class PromptLimits {
         }
     }
 
+    /** 400 when a prompt of {@code count} tokens (a rendered chat template) is over {@code max_prompt_tokens}. */
+    void checkTokenCount(OpenAiRequest req, int count) {
+        if (maxTokens > 0 && count > maxTokens) {
+            throw ApiError.invalid(req.chat() ? "messages" : "prompt", "the prompt has " + count
+                    + " tokens, more than this server's limit of " + maxTokens + " (max_prompt_tokens)");
+        }
+    }
+
     /** The UTF-8 length of {@code text}, counting stops early once past {@code stopAbove}. */
     static long utf8Length(CharSequence text, long stopAbove) {
         long bytes = 0;

@@ -33,6 +33,8 @@ public final class PipelineJson {
     private static final ObjectMapper MAPPER = new ObjectMapper();
     /** A processor entry's flag: the operator fixes this part (see {@link PartPolicy#fixed()}). */
     static final String FIXED = "fixed";
+    /** The tokenizer entry's chat template: a built-in's name or Jinja text. */
+    static final String CHAT_TEMPLATE = "chat_template";
     private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z0-9_.-]+)}");
     private static final Set<String> KNOWN_KEYS = Set.of("name", "description", "model", "tokenizer", "generator",
             "processors", "selector", "postprocessors", "defaults", "overrides");
@@ -89,7 +91,7 @@ public final class PipelineJson {
                 options(model.get("options"), source, variables));
         TokenizerRef tokenizerRef = new TokenizerRef(requiredText(tokenizer, "format", source + " tokenizer"),
                 substitute(requiredText(tokenizer, "path", source + " tokenizer"), source, variables),
-                options(tokenizer.get("options"), source, variables));
+                options(tokenizer.get("options"), source, variables), chatTemplate(tokenizer, source));
         List<PartRef> processors = parts(root.get("processors"), source, variables);
         return new PipelineDefinition(name, text(root, "description", ""), modelRef, tokenizerRef,
                 part(required(root, "generator", source), source, variables),
@@ -139,6 +141,22 @@ public final class PipelineJson {
         return fixed;
     }
 
+    /**
+     * The tokenizer entry's {@code "chat_template"}: a built-in template's name or Jinja text (not substituted:
+     * <code>${...}</code> is not a variable there); null when absent.
+     */
+    private static String chatTemplate(JsonNode tokenizer, String source) {
+        JsonNode node = tokenizer.get(CHAT_TEMPLATE);
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        if (!node.isTextual() || node.asText().isBlank()) {
+            throw ArborException.invalid(source + " tokenizer: \"" + CHAT_TEMPLATE + "\" must be the name of a"
+                    + " built-in template (arbor-plain, chatml) or Jinja text, got " + node);
+        }
+        return node.asText();
+    }
+
     private static List<String> names(JsonNode node, String source) {
         if (node == null || node.isNull()) {
             return List.of();
@@ -165,6 +183,9 @@ public final class PipelineJson {
         tokenizer.put("format", definition.tokenizer().format());
         tokenizer.put("path", definition.tokenizer().path());
         tokenizer.set("options", MAPPER.valueToTree(definition.tokenizer().options().asMap()));
+        if (definition.tokenizer().chatTemplate() != null) {
+            tokenizer.put(CHAT_TEMPLATE, definition.tokenizer().chatTemplate());
+        }
         root.set("generator", partNode(definition.generator()));
         ArrayNode processors = root.putArray("processors");
         for (PartRef p : definition.processors()) {

@@ -84,6 +84,13 @@ public class PipelineServiceImpl implements PipelineService {
     @Reference
     private volatile ConfigurationAdmin configurationAdmin;
 
+    /** Renders chat templates (bundle chat-template); optional: pipelines without a template do not need it. */
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC)
+    private volatile dev.arbor.api.pipeline.ChatTemplateEngine chatTemplateEngine;
+
+    /** generation_config.json files next to models and tokenizers, read again when they change. */
+    private final GenerationConfig.Cache generationConfigs = new GenerationConfig.Cache();
+
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
     void addPipeline(ConfiguredPipeline pipeline) {
         pipelines.put(pipeline.name(), pipeline);
@@ -298,7 +305,15 @@ public class PipelineServiceImpl implements PipelineService {
                     pipelines.keySet().stream().sorted().toList())));
         }
         PipelineDefinition definition = parse(configured);
-        Options options = definition.defaults().with(request.options());
+        // generation_config.json < pipeline defaults < request values (< a part's own options, applied per part)
+        GenerationConfig generationConfig = generationConfigs.of(definition);
+        Options options = generationConfig.defaults().with(definition.defaults()).with(request.options());
+        if (!request.options().has("max_tokens") && !definition.defaults().has("max_tokens")
+                && options.has("max_tokens")) {
+            // max_new_tokens of the model's file is a default, never a request error: keep it within the limit
+            options = options.with("max_tokens", Math.min(maxTokensLimit,
+                    options.integer("max_tokens", DEFAULT_MAX_TOKENS, 0, Integer.MAX_VALUE)));
+        }
         PartRef generatorRef = request.generator() != null ? request.generator() : definition.generator();
         definition = applyOverrides(definition, request);
         boolean[] delivered = {false};
@@ -312,6 +327,13 @@ public class PipelineServiceImpl implements PipelineService {
             public boolean onText(String delta, int token, double logProbability) {
                 delivered[0] = true;
                 return sink.onText(delta, token, logProbability);
+            }
+
+            @Override
+            public boolean onToken(String delta, dev.arbor.api.pipeline.ScoredToken chosen,
+                                   List<dev.arbor.api.pipeline.ScoredToken> alternatives) {
+                delivered[0] = true;
+                return sink.onToken(delta, chosen, alternatives);
             }
 
             // canvases reach the client too (a retry would show them again), and must be passed on: a sink that
@@ -415,6 +437,24 @@ public class PipelineServiceImpl implements PipelineService {
              var handle = tokenizers.acquire(new ResourceCache.Key(provider.serviceId(), d.tokenizer().toString()),
                      () -> openTokenizer(d, provider))) {
             return handle.get().encode(text, true);
+        }
+    }
+
+    @Override
+    public Optional<dev.arbor.api.pipeline.RenderedChat> renderChat(String pipeline,
+            List<dev.arbor.api.pipeline.ChatMessage> messages) {
+        ConfiguredPipeline configured = pipelines.get(pipeline);
+        if (configured == null) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "unknown pipeline '" + pipeline + "'");
+        }
+        PipelineDefinition d = parse(configured);
+        try (Lease<TokenizerProvider> provider = parts.acquire(PartKind.TOKENIZER, d.tokenizer().format(),
+                TokenizerProvider.class, graceMillis).orElseThrow(() -> new ArborException(
+                ArborException.Kind.UNAVAILABLE, "pipeline '" + d.name() + "' unavailable: needs "
+                + PartKind.TOKENIZER.describe(d.tokenizer().format())));
+             var handle = tokenizers.acquire(new ResourceCache.Key(provider.serviceId(), d.tokenizer().toString()),
+                     () -> openTokenizer(d, provider))) {
+            return ChatTemplates.render(d, handle.get(), chatTemplateEngine, messages);
         }
     }
 
@@ -615,15 +655,18 @@ public class PipelineServiceImpl implements PipelineService {
         int maxTokens = options.integer("max_tokens", DEFAULT_MAX_TOKENS, 0, maxTokensLimit);
         long seed = options.longValue("seed").orElseGet(() -> ThreadLocalRandom.current().nextLong());
 
+        // log-probability listings (OpenAI's logprobs / top_logprobs): the token's bytes and its alternatives
+        int topLogprobs = options.integer("top_logprobs", 0, 0, dev.arbor.api.sampling.TopTokens.MAX);
+        boolean logprobs = options.bool("logprobs", false) || topLogprobs > 0;
         FixedPartGuard fixedParts = new FixedPartGuard();
-        Supplier<Sampler> samplers = samplerFactory(r, d, options, fixedParts);
+        Supplier<Sampler> samplers = samplerFactory(r, d, options, fixedParts, topLogprobs);
         // Validates every processor's and the selector's options before any compute, and runs the chain once on a
         // neutral row with its own RNG: the parts load their classes now, while a failure can still be retried
         // (a part whose bundle is refreshed mid-request cannot load classes any more).
         samplers.get().sample(new float[card.vocabSize()], SamplingContext.seeded(prompt, card.vocabSize(), 0L));
         fixedParts.reset();
 
-        int[] stopTokens = stopTokens(card, options);
+        int[] stopTokens = stopTokens(card, options, generationConfigs.of(d).stopIds());
         long[] firstToken = {0L};
         TextStreamer streamer = new TextStreamer(r.tokenizer, prompt, request.stop(), sink);
         boolean streamCanvas = options.bool("stream_canvas", false);
@@ -635,7 +678,12 @@ public class PipelineServiceImpl implements PipelineService {
                     fixedParts.checkCommit(generatorRef.name(), d.name());
                     firstToken[0] = System.nanoTime();
                 }
-                return streamer.accept(token, selection == null ? Double.NaN : selection.logProbability());
+                double logProbability = selection == null ? Double.NaN : selection.logProbability();
+                if (logprobs) {
+                    return streamer.accept(new dev.arbor.api.pipeline.ScoredToken(token, tokenizer.tokenBytes(token),
+                            logProbability), AlternativesSelector.scored(tokenizer, selection, topLogprobs));
+                }
+                return streamer.accept(token, logProbability);
             }
 
             @Override
@@ -732,7 +780,7 @@ public class PipelineServiceImpl implements PipelineService {
     }
 
     private Supplier<Sampler> samplerFactory(Resolution r, PipelineDefinition d, Options options,
-                                             FixedPartGuard fixedParts) {
+                                             FixedPartGuard fixedParts, int topLogprobs) {
         List<LogitsProcessorFactory> factories = new ArrayList<>();
         List<String> bundles = new ArrayList<>();
         r.processors.forEach(l -> {
@@ -766,8 +814,10 @@ public class PipelineServiceImpl implements PipelineService {
             }
             String label = PartKind.SELECTOR.describe(d.selector().name());
             try {
-                return new Sampler(chain, GuardedParts.selector(
-                        selectorFactory.create(options.with(d.selector().options())), label, selectorBundle));
+                dev.arbor.api.sampling.TokenSelector selector = GuardedParts.selector(
+                        selectorFactory.create(options.with(d.selector().options())), label, selectorBundle);
+                return new Sampler(chain, topLogprobs > 0 ? new AlternativesSelector(selector, topLogprobs)
+                        : selector);
             } catch (ArborException e) {
                 throw e;
             } catch (RuntimeException | LinkageError e) {
@@ -874,14 +924,16 @@ public class PipelineServiceImpl implements PipelineService {
         return ids.clone();
     }
 
-    private static int[] stopTokens(ModelCard card, Options options) {
+    private static int[] stopTokens(ModelCard card, Options options, int[] configured) {
         int[] extra = options.integers("stop_token_ids");
         if (options.bool("ignore_eos", false)) {
             return extra;
         }
+        // the model's EOS, generation_config.json's eos_token_id (end-of-turn tokens of chat models), the request's
         int[] eos = card.eosTokenIds();
-        int[] all = Arrays.copyOf(eos, eos.length + extra.length);
-        System.arraycopy(extra, 0, all, eos.length, extra.length);
+        int[] all = Arrays.copyOf(eos, eos.length + configured.length + extra.length);
+        System.arraycopy(configured, 0, all, eos.length, configured.length);
+        System.arraycopy(extra, 0, all, eos.length + configured.length, extra.length);
         return all;
     }
 }

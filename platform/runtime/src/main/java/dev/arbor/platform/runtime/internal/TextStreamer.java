@@ -30,6 +30,9 @@ public final class TextStreamer {
     private final StringBuilder text = new StringBuilder();
     private int flushed;
     private boolean stopped;
+    /** The token being delivered with its bytes and alternatives, when the request asked for log-probabilities. */
+    private dev.arbor.api.pipeline.ScoredToken scored;
+    private List<dev.arbor.api.pipeline.ScoredToken> alternatives = List.of();
 
     public TextStreamer(Tokenizer tokenizer, int[] prompt, List<String> stops, TextSink sink) {
         this.tokenizer = tokenizer;
@@ -45,6 +48,21 @@ public final class TextStreamer {
     /** Takes the next token; returns false once a stop string appeared or the sink asked to stop. */
     public boolean accept(int token) {
         return accept(token, Double.NaN);
+    }
+
+    /**
+     * Takes the next token with its exact bytes and the alternatives it was chosen among, passed on to the sink's
+     * {@link TextSink#onToken}: for requests that ask for log-probabilities.
+     */
+    public boolean accept(dev.arbor.api.pipeline.ScoredToken token, List<dev.arbor.api.pipeline.ScoredToken> top) {
+        scored = token;
+        alternatives = top;
+        try {
+            return accept(token.id(), token.logProbability());
+        } finally {
+            scored = null;
+            alternatives = List.of();
+        }
     }
 
     /** Takes the next token and its log-probability (passed on to the sink). */
@@ -114,7 +132,8 @@ public final class TextStreamer {
     private boolean flush(int to, int token, double logProbability) {
         String piece = to > flushed ? text.substring(flushed, to) : "";
         flushed = Math.max(flushed, to);
-        boolean more = sink.onText(piece, token, logProbability);
+        boolean more = scored != null && scored.id() == token ? sink.onToken(piece, scored, alternatives)
+                : sink.onText(piece, token, logProbability);
         if (!more) {
             stopped = true;
         }
