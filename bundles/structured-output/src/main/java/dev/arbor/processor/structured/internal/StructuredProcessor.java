@@ -76,13 +76,27 @@ final class StructuredProcessor implements LogitsProcessor {
             long bits = allowed[w];
             int base = w << 6;
             int end = Math.min(base + 64, n);
+            if (base >= end) {
+                break;
+            }
+            if (bits == 0) {
+                java.util.Arrays.fill(logits, base, end, Float.NEGATIVE_INFINITY);
+                continue;
+            }
+            if (!forcing) {
+                if (bits == -1L) {
+                    continue;
+                }
+                for (int id = base; id < end; id++) {
+                    if ((bits & (1L << (id - base))) == 0) {
+                        logits[id] = Float.NEGATIVE_INFINITY;
+                    }
+                }
+                continue;
+            }
             for (int id = base; id < end; id++) {
-                if ((bits & (1L << (id - base))) == 0) {
+                if ((bits & (1L << (id - base))) == 0 || dist[rank++] > threshold) {
                     logits[id] = Float.NEGATIVE_INFINITY;
-                } else if (forcing && dist[rank++] > threshold) {
-                    logits[id] = Float.NEGATIVE_INFINITY;
-                } else if (!forcing) {
-                    rank++;
                 }
             }
         }
