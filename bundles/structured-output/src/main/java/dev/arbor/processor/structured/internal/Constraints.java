@@ -7,12 +7,12 @@ import dev.arbor.api.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.WeakHashMap;
 
 /**
  * Reads a request's options, compiles its constraint (or takes it from the caches) and makes its processor. Three
- * caches, all bounded: compiled grammars by (kind, text); vocabulary tries by tokenizer (weak keys, so a stopped
- * tokenizer is not kept); constraints (grammar + vocabulary + mask cache) by (kind, text, tokenizer identity).
+ * caches, all bounded (least recently used out): 64 compiled grammars by (kind, text); 8 vocabulary tries by
+ * tokenizer identity; 16 constraints (grammar + vocabulary + mask cache of at most {@link Constraint#MAX_MASKS}
+ * masks and {@link Constraint#MAX_MASK_BYTES} bytes) by (kind, text, tokenizer identity).
  */
 public final class Constraints {
     /** Option names (the part's contract). */
@@ -26,7 +26,7 @@ public final class Constraints {
     static final List<String> KINDS = List.of(JSON_SCHEMA, JSON_OBJECT, REGEX, GRAMMAR);
 
     private final LruCache<Source, Grammar> grammars = new LruCache<>(64, Long.MAX_VALUE, g -> 1);
-    private final Map<Tokenizer, Vocabulary> vocabularies = new WeakHashMap<>();
+    private final LruCache<IdentityRef, Vocabulary> vocabularies = new LruCache<>(8, Long.MAX_VALUE, v -> 1);
     private final LruCache<Key, Constraint> constraints = new LruCache<>(16, Long.MAX_VALUE, c -> 1);
 
     /** A constraint's kind and canonical text. */
@@ -75,22 +75,13 @@ public final class Constraints {
     }
 
     Vocabulary vocabulary(Tokenizer tokenizer) {
-        synchronized (vocabularies) {
-            Vocabulary v = vocabularies.get(tokenizer);
-            if (v == null) {
-                v = Vocabulary.of(tokenizer);
-                vocabularies.put(tokenizer, v);
-            }
-            return v;
-        }
+        return vocabularies.computeIfAbsent(new IdentityRef(tokenizer), k -> Vocabulary.of(tokenizer));
     }
 
     public void clear() {
         grammars.clear();
         constraints.clear();
-        synchronized (vocabularies) {
-            vocabularies.clear();
-        }
+        vocabularies.clear();
     }
 
     static Grammar compile(Source source) {

@@ -71,6 +71,10 @@ final class StructuredProcessor implements LogitsProcessor {
         long[] allowed = mask.allowed();
         char[] dist = mask.distance();
         int n = Math.min(logits.length, vocabSize);
+        if (!forcing && mask.count() < n / 8) {
+            applySparse(logits, allowed, n);
+            return;
+        }
         int rank = 0;
         for (int w = 0; w < allowed.length; w++) {
             long bits = allowed[w];
@@ -84,13 +88,14 @@ final class StructuredProcessor implements LogitsProcessor {
                 continue;
             }
             if (!forcing) {
-                if (bits == -1L) {
-                    continue;
+                // only the disallowed ids are touched: one trailing-zero count per id
+                long off = ~bits;
+                if (end - base < 64) {
+                    off &= (1L << (end - base)) - 1;
                 }
-                for (int id = base; id < end; id++) {
-                    if ((bits & (1L << (id - base))) == 0) {
-                        logits[id] = Float.NEGATIVE_INFINITY;
-                    }
+                while (off != 0) {
+                    logits[base + Long.numberOfTrailingZeros(off)] = Float.NEGATIVE_INFINITY;
+                    off &= off - 1;
                 }
                 continue;
             }
@@ -102,6 +107,32 @@ final class StructuredProcessor implements LogitsProcessor {
         }
         for (int id = n; id < logits.length; id++) {
             logits[id] = Float.NEGATIVE_INFINITY; // padding rows beyond the vocabulary
+        }
+    }
+
+    /** Few allowed tokens: keep their logits, fill the row with -inf, put them back. */
+    private static void applySparse(float[] logits, long[] allowed, int n) {
+        int count = 0;
+        for (long w : allowed) {
+            count += Long.bitCount(w);
+        }
+        int[] ids = new int[count];
+        float[] kept = new float[count];
+        int k = 0;
+        for (int w = 0; w < allowed.length; w++) {
+            long bits = allowed[w];
+            while (bits != 0) {
+                int id = (w << 6) + Long.numberOfTrailingZeros(bits);
+                bits &= bits - 1;
+                if (id < n) {
+                    ids[k] = id;
+                    kept[k++] = logits[id];
+                }
+            }
+        }
+        java.util.Arrays.fill(logits, Float.NEGATIVE_INFINITY);
+        for (int i = 0; i < k; i++) {
+            logits[ids[i]] = kept[i];
         }
     }
 
