@@ -103,6 +103,19 @@ public final class Constraints {
         };
     }
 
+    /**
+     * The JSON text of a parsed schema of another library (a Jackson or Gson tree prints itself as JSON); null when
+     * its text is not a JSON object or boolean.
+     */
+    private static String jsonText(Object raw) {
+        try {
+            Object parsed = Json.parse(raw.toString(), JSON_SCHEMA);
+            return parsed instanceof Map<?, ?> || parsed instanceof Boolean ? Json.write(parsed) : null;
+        } catch (ArborException e) {
+            return null;
+        }
+    }
+
     /** Which one constraint the options give, with its text; refuses none, several, or a wrong type. */
     static Source source(Options options) {
         List<String> given = new ArrayList<>();
@@ -122,7 +135,7 @@ public final class Constraints {
             case JSON_OBJECT -> text = "";
             case JSON_SCHEMA -> {
                 text = raw instanceof String s ? s : raw instanceof Map<?, ?> || raw instanceof Boolean
-                        ? Json.write(raw) : null;
+                        ? Json.write(raw) : jsonText(raw);
                 if (text == null) {
                     throw ArborException.invalid("option '" + JSON_SCHEMA + "' must be a JSON Schema (JSON text or"
                             + " an object), got " + raw.getClass().getSimpleName());

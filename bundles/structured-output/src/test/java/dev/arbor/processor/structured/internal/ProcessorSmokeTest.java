@@ -99,6 +99,12 @@ class ProcessorSmokeTest {
         // a schema given as a parsed object and as text compile to the same constraint text
         assertThat(Constraints.source(Options.of(Map.of("json_schema", Map.of("type", "string")))).text())
                 .isEqualTo("{\"type\":\"string\"}");
+        // a Jackson tree (what an HTTP layer may pass) is read through its JSON text
+        com.fasterxml.jackson.databind.node.ObjectNode node = new ObjectMapper().createObjectNode().put("type", "string");
+        assertThat(Constraints.source(Options.of(Map.of("json_schema", node))).text())
+                .isEqualTo("{\"type\":\"string\"}");
+        assertThatThrownBy(() -> Constraints.source(Options.of(Map.of("json_schema", 42))))
+                .hasMessageContaining("must be a JSON Schema");
     }
 
     @Test
