@@ -143,6 +143,22 @@ class GbnfParserTest {
                 .hasMessageContaining("left-recursive").hasMessageContaining("a -> b -> a");
         assertThatThrownBy(() -> GbnfParser.compile("root ::= a\na ::= \"x\" a"))
                 .hasMessageContaining("rule 'a' never ends");
+        assertThatThrownBy(() -> GbnfParser.compile("root ::= a \"x\"\na ::= b | \"y\" \nb ::= a \"z\""))
+                .hasMessageContaining("left-recursive");
+    }
+
+    /** Repetitions of what can be empty, and rules that are each other's only element, are not left recursion. */
+    @Test
+    void tailCyclesAreAccepted() {
+        Recognizer r = grammar("root ::= (\"a\"? \"b\"?)* \"c\" item*\nitem ::= \"x\"*  | \"y\"\n");
+        assertThat(accepts(r, "c")).isTrue();
+        assertThat(accepts(r, "abbac")).isTrue();
+        assertThat(accepts(r, "bbcxxyx")).isTrue();
+        assertThat(accepts(r, "abd")).isFalse();
+        Recognizer units = grammar("root ::= a\na ::= b | \"x\"\nb ::= a | \"y\"");
+        assertThat(accepts(units, "x")).isTrue();
+        assertThat(accepts(units, "y")).isTrue();
+        assertThat(accepts(units, "xy")).isFalse();
     }
 
     @Test
