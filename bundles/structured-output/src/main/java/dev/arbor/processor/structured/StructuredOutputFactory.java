@@ -44,18 +44,17 @@ import org.osgi.service.component.annotations.Component;
 public final class StructuredOutputFactory implements LogitsProcessorFactory {
     public static final String PART = "structured-output";
     /** Option: a JSON Schema, as JSON text or a parsed object. */
-    public static final String JSON_SCHEMA = "json_schema";
+    public static final String JSON_SCHEMA = Constraints.JSON_SCHEMA;
     /** Option: true for any JSON object. */
-    public static final String JSON_OBJECT = "json_object";
+    public static final String JSON_OBJECT = Constraints.JSON_OBJECT;
     /** Option: a regular expression the whole output matches. */
-    public static final String REGEX = "regex";
+    public static final String REGEX = Constraints.REGEX;
     /** Option: a GBNF grammar with start rule {@code root}. */
-    public static final String GRAMMAR = "grammar";
+    public static final String GRAMMAR = Constraints.GRAMMAR;
     /** Option: the request's token budget (budget forcing); absent means none. */
-    public static final String MAX_TOKENS = "max_tokens";
+    public static final String MAX_TOKENS = Constraints.MAX_TOKENS;
     /** The traits of every processor: see {@link Trait}. */
-    public static final Set<Trait> TRAITS = Set.of(Trait.CONSTRAINS_OUTPUT, Trait.HISTORY_DEPENDENT,
-            Trait.SPECULATIVE_SAFE, Trait.BATCH_SAFE);
+    public static final Set<Trait> TRAITS = Constraints.TRAITS;
 
     private final Constraints constraints = new Constraints();
 

@@ -2,11 +2,13 @@ package dev.arbor.processor.structured.internal;
 
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
+import dev.arbor.api.Trait;
 import dev.arbor.api.sampling.LogitsProcessor;
 import dev.arbor.api.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Reads a request's options, compiles its constraint (or takes it from the caches) and makes its processor. Three
@@ -21,6 +23,9 @@ public final class Constraints {
     public static final String REGEX = "regex";
     public static final String GRAMMAR = "grammar";
     public static final String MAX_TOKENS = "max_tokens";
+    /** The traits of every structured-output processor (it draws no randomness). */
+    public static final Set<Trait> TRAITS = Set.of(Trait.CONSTRAINS_OUTPUT, Trait.HISTORY_DEPENDENT,
+            Trait.SPECULATIVE_SAFE, Trait.BATCH_SAFE);
     /** Longest constraint text accepted (requests are hostile). */
     public static final int MAX_TEXT = 1 << 20;
     static final List<String> KINDS = List.of(JSON_SCHEMA, JSON_OBJECT, REGEX, GRAMMAR);

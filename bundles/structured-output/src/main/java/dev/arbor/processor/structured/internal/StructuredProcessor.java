@@ -27,8 +27,6 @@ import java.util.Set;
  * for the bytes a completion needs, forcing still steers to the shortest completions but cannot promise to finish.
  */
 final class StructuredProcessor implements LogitsProcessor {
-    static final Set<Trait> TRAITS = Set.of(Trait.CONSTRAINS_OUTPUT, Trait.HISTORY_DEPENDENT,
-            Trait.SPECULATIVE_SAFE, Trait.BATCH_SAFE);
     /** Histories kept at once (beams, rows, rollback points); the least recently used is dropped beyond this. */
     static final int MAX_TRACKS = 16;
 
@@ -204,6 +202,6 @@ final class StructuredProcessor implements LogitsProcessor {
 
     @Override
     public Set<Trait> traits() {
-        return TRAITS;
+        return Constraints.TRAITS;
     }
 }
