@@ -22,9 +22,11 @@ import java.util.Set;
  * <p>Budget forcing: with {@code max_tokens} known and R tokens left, a token is allowed only if the shortest
  * completion after it needs at most R-1 bytes; when no allowed token meets that, the tokens with the shortest
  * completion are kept. Since every byte on a shortest completion moves one byte closer to acceptance, and every
- * byte is a token in byte-level and byte-fallback vocabularies (GPT-2, Llama, llama2.c), an output whose shortest
- * completion fits when forcing starts is complete when the budget ends. In a vocabulary without single-byte tokens
- * for the bytes a completion needs, forcing still steers to the shortest completions but cannot promise to finish.
+ * byte is a token in byte-level and byte-fallback vocabularies (GPT-2, Llama; llama2.c's every printable byte), an
+ * output whose shortest completion fits when forcing starts is complete when the budget ends. In a vocabulary
+ * without single-byte tokens for the bytes a completion needs, forcing still steers to the shortest completions but
+ * cannot promise to finish. Where the budget is not given, nothing is forced: an output cut by the generator's own
+ * limit may be incomplete.
  */
 final class StructuredProcessor implements LogitsProcessor {
     /** Histories kept at once (beams, rows, rollback points); the least recently used is dropped beyond this. */
