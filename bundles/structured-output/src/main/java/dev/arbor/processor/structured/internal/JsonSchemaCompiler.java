@@ -72,8 +72,19 @@ final class JsonSchemaCompiler {
         this.document = document;
     }
 
+    /** The keys of OpenAI's {@code response_format.json_schema} object, which wraps the schema. */
+    private static final Set<String> OPENAI_WRAPPER = Set.of("name", "description", "schema", "strict");
+
+    /**
+     * Compiles a JSON Schema; OpenAI's wrapper {@code {"name", "schema", "strict"}} is unwrapped (none of its keys
+     * is a JSON Schema keyword, so the two cannot be confused).
+     */
     static Grammar compile(String schemaText) {
         Object document = Json.parse(schemaText, WHAT);
+        if (document instanceof Map<?, ?> map && map.get("schema") instanceof Map<?, ?> inner
+                && OPENAI_WRAPPER.containsAll(map.keySet())) {
+            document = inner;
+        }
         JsonSchemaCompiler c = new JsonSchemaCompiler(document);
         c.rules.put("root", Expr.EMPTY);
         c.refRules.put("#", "root");

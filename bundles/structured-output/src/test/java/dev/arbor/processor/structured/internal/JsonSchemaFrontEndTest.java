@@ -133,6 +133,15 @@ class JsonSchemaFrontEndTest {
     }
 
     @Test
+    void openAiWrapperIsUnwrapped() {
+        Recognizer r = new Recognizer(JsonSchemaCompiler.compile("""
+                {"name": "answer", "strict": true,
+                 "schema": {"type": "object", "properties": {"a": {"type": "boolean"}}, "required": ["a"]}}"""));
+        assertThat(r.matches("{\"a\":true}".getBytes(StandardCharsets.UTF_8))).isTrue();
+        assertThat(r.matches("{}".getBytes(StandardCharsets.UTF_8))).isFalse();
+    }
+
+    @Test
     void integerRangesAreExact() {
         Random random = new Random(7);
         for (int t = 0; t < 200; t++) {
