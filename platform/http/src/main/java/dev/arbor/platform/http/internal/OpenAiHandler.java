@@ -345,12 +345,13 @@ final class OpenAiHandler extends Handler.Abstract {
     // ------------------------------------------------------------------------------------------------- completions
 
     private void complete(Exchange ex, boolean chat) {
-        OpenAiRequest req = OpenAiRequest.parse(readJson(ex), chat);
-        PipelineStatus status = pipelines.status(req.model()).orElseThrow(() -> ApiError.notFound(
-                "unknown pipeline '" + req.model() + "' (the 'model' field names a pipeline); ready pipelines: "
+        OpenAiRequest parsed = OpenAiRequest.parse(readJson(ex), chat);
+        PipelineStatus status = pipelines.status(parsed.model()).orElseThrow(() -> ApiError.notFound(
+                "unknown pipeline '" + parsed.model() + "' (the 'model' field names a pipeline); ready pipelines: "
                         + readyNames()));
-        ex.pipeline = req.model();
-        int maxTokens = maxTokens(req, status);
+        ex.pipeline = parsed.model();
+        int maxTokens = maxTokens(parsed, status);
+        OpenAiRequest req = ResponseFormat.apply(parsed, status, maxTokens, settings.maxConstraintBytes());
         promptLimits.checkBytes(req); // before anything tokenizes it; the token count is checked in the worker
         long timeoutMillis = settings.requestTimeoutMillis();
         long deadline = ex.start + timeoutMillis * 1_000_000L;
