@@ -6,6 +6,7 @@ import dev.arbor.api.Options;
 import dev.arbor.api.tokenizer.Tokenizer;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.OptionalInt;
@@ -142,6 +143,20 @@ public final class HuggingFaceTokenizer implements Tokenizer, AutoCloseable {
         checkId(id);
         String entry = files.idToToken()[id];
         return entry != null ? entry : decode(new int[] {id}, false);
+    }
+
+    /**
+     * The exact bytes {@code id} appends to decoded text after other text, read off the tokenizer.json's decoder
+     * ({@link TokenBytes}: byte-level BPE through the inverse of GPT-2's byte table, SentencePiece-style
+     * {@code ▁} and {@code <0xXX>} byte fallback); nothing for special tokens, which decode skips. Other decoders
+     * fall back to the UTF-8 of decoding the id alone. With {@value #CLEAN_UP_OPTION} on, the clean-up (which
+     * joins across tokens) is not reflected here.
+     */
+    @Override
+    public byte[] tokenBytes(int id) {
+        checkId(id);
+        byte[][] table = files.tokenBytes();
+        return table != null ? table[id].clone() : decode(new int[] {id}, true).getBytes(StandardCharsets.UTF_8);
     }
 
     /** The tokenizer.json this tokenizer was opened from. */

@@ -32,9 +32,11 @@ import java.util.OptionalInt;
  * @param special       true for ids of added tokens marked special (skipped by decode)
  * @param bos           beginning-of-sequence id
  * @param eos           end-of-sequence id
+ * @param tokenBytes    the bytes each id appends to decoded text, from the decoder ({@link TokenBytes}); null
+ *                      when the decoder is of a family {@link TokenBytes} does not model
  */
 record TokenizerFiles(Path file, byte[] bytes, String[] idToToken, int baseVocabSize, boolean[] special,
-        OptionalInt bos, OptionalInt eos) {
+        OptionalInt bos, OptionalInt eos, byte[][] tokenBytes) {
 
     /** The file that carries BOS/EOS for Hugging Face tokenizers, next to tokenizer.json. */
     static final String CONFIG_FILE = "tokenizer_config.json";
@@ -132,7 +134,8 @@ record TokenizerFiles(Path file, byte[] bytes, String[] idToToken, int baseVocab
         if (eos == null) {
             eos = byName(EOS_NAMES, added, special);
         }
-        return new TokenizerFiles(file, bytes, idToToken, baseVocabSize, special, bos, eos);
+        return new TokenizerFiles(file, bytes, idToToken, baseVocabSize, special, bos, eos,
+                TokenBytes.table(json.get("decoder"), idToToken, special));
     }
 
     /**
