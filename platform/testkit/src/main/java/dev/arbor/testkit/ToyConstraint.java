@@ -14,11 +14,14 @@ import java.util.Set;
  * the generated part of the history, with budget forcing. A symbol is allowed when the automaton has a transition
  * for it and an accepting state stays reachable within the tokens left ({@code maxLength} symbols in all); the end
  * token is allowed exactly in accepting states. Everything else gets {@code -inf}, so every output that ends with the
- * end token, or uses up {@code maxLength}, is in the language. Stateless between calls (a pure function of logits
+ * end token, or uses up {@code maxLength}, is in the language; after the end token only the end token is allowed
+ * (a drafter may expand past it). Stateless between calls (a pure function of logits
  * and history), hence safe on draft rows, rolled-back rows and beams.
  */
 public final class ToyConstraint implements LogitsProcessor {
     private static final int DEAD = -1;
+    /** After the end token: only the end token again (drafters may look past an end, as padded rows do). */
+    private static final int ENDED = -2;
     private final int symbols;
     private final int[][] next;
     private final boolean[] accepting;
@@ -100,13 +103,17 @@ public final class ToyConstraint implements LogitsProcessor {
     /** Whether {@code output} (symbols, without the end token) is in the language and within the budget. */
     public boolean accepts(int[] output) {
         int s = run(output, output.length);
-        return s != DEAD && accepting[s] && output.length <= maxLength;
+        return s >= 0 && accepting[s] && output.length <= maxLength;
     }
 
     private int run(int[] tokens, int length) {
         int s = 0;
-        for (int i = 0; i < length && s != DEAD; i++) {
-            s = tokens[i] >= 0 && tokens[i] < symbols ? next[s][tokens[i]] : DEAD;
+        for (int i = 0; i < length && s != DEAD && s != ENDED; i++) {
+            if (tokens[i] == symbols) {
+                s = accepting[s] ? ENDED : DEAD;
+            } else {
+                s = tokens[i] >= 0 && tokens[i] < symbols ? next[s][tokens[i]] : DEAD;
+            }
         }
         return s;
     }
@@ -120,6 +127,8 @@ public final class ToyConstraint implements LogitsProcessor {
             boolean allowed;
             if (state == DEAD) {
                 allowed = false;
+            } else if (state == ENDED) {
+                allowed = v == symbols;
             } else if (v < symbols) {
                 int t = next[state][v];
                 allowed = t != DEAD && left >= 1 && distance[t] <= left - 1;
