@@ -1,0 +1,157 @@
+package dev.arbor.processor.structured.internal;
+
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Options;
+import dev.arbor.api.sampling.LogitsProcessor;
+import dev.arbor.api.tokenizer.Tokenizer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.WeakHashMap;
+
+/**
+ * Reads a request's options, compiles its constraint (or takes it from the caches) and makes its processor. Three
+ * caches, all bounded: compiled grammars by (kind, text); vocabulary tries by tokenizer (weak keys, so a stopped
+ * tokenizer is not kept); constraints (grammar + vocabulary + mask cache) by (kind, text, tokenizer identity).
+ */
+public final class Constraints {
+    /** Option names (the part's contract). */
+    public static final String JSON_SCHEMA = "json_schema";
+    public static final String JSON_OBJECT = "json_object";
+    public static final String REGEX = "regex";
+    public static final String GRAMMAR = "grammar";
+    public static final String MAX_TOKENS = "max_tokens";
+    /** Longest constraint text accepted (requests are hostile). */
+    public static final int MAX_TEXT = 1 << 20;
+    static final List<String> KINDS = List.of(JSON_SCHEMA, JSON_OBJECT, REGEX, GRAMMAR);
+
+    private final LruCache<Source, Grammar> grammars = new LruCache<>(64, Long.MAX_VALUE, g -> 1);
+    private final Map<Tokenizer, Vocabulary> vocabularies = new WeakHashMap<>();
+    private final LruCache<Key, Constraint> constraints = new LruCache<>(16, Long.MAX_VALUE, c -> 1);
+
+    /** A constraint's kind and canonical text. */
+    record Source(String kind, String text) {
+    }
+
+    /** Source and tokenizer, compared by identity (tokenizers are immutable once opened). */
+    private record Key(Source source, IdentityRef tokenizer) {
+    }
+
+    private record IdentityRef(Tokenizer tokenizer) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof IdentityRef other && other.tokenizer == tokenizer;
+        }
+
+        @Override
+        public int hashCode() {
+            return System.identityHashCode(tokenizer);
+        }
+    }
+
+    public LogitsProcessor processor(Options options, Tokenizer tokenizer) {
+        Source source = source(options);
+        int maxTokens = options.integer(MAX_TOKENS, -1, 1, Integer.MAX_VALUE);
+        if (tokenizer == null) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "structured-output needs the pipeline's"
+                    + " tokenizer (it matches the constraint against each token's bytes); it was created without"
+                    + " one: use a pipeline with a tokenizer");
+        }
+        Constraint constraint = constraint(source, tokenizer);
+        if (maxTokens > 0) {
+            constraint.checkBudget(maxTokens, describe(source.kind()));
+        }
+        return new StructuredProcessor(constraint, maxTokens, describe(source.kind()));
+    }
+
+    /** The compiled constraint of {@code source} over {@code tokenizer}'s vocabulary, cached. */
+    Constraint constraint(Source source, Tokenizer tokenizer) {
+        Key key = new Key(source, new IdentityRef(tokenizer));
+        return constraints.computeIfAbsent(key, k -> new Constraint(grammar(source), vocabulary(tokenizer)));
+    }
+
+    Grammar grammar(Source source) {
+        return grammars.computeIfAbsent(source, Constraints::compile);
+    }
+
+    Vocabulary vocabulary(Tokenizer tokenizer) {
+        synchronized (vocabularies) {
+            Vocabulary v = vocabularies.get(tokenizer);
+            if (v == null) {
+                v = Vocabulary.of(tokenizer);
+                vocabularies.put(tokenizer, v);
+            }
+            return v;
+        }
+    }
+
+    public void clear() {
+        grammars.clear();
+        constraints.clear();
+        synchronized (vocabularies) {
+            vocabularies.clear();
+        }
+    }
+
+    static Grammar compile(Source source) {
+        return switch (source.kind()) {
+            case JSON_OBJECT -> JsonRules.objectGrammar();
+            case REGEX -> RegexParser.compile(source.text());
+            case GRAMMAR -> GbnfParser.compile(source.text());
+            case JSON_SCHEMA -> JsonSchemaCompiler.compile(source.text());
+            default -> throw new IllegalArgumentException(source.kind());
+        };
+    }
+
+    private static String describe(String kind) {
+        return switch (kind) {
+            case JSON_SCHEMA -> "JSON schema";
+            case JSON_OBJECT -> "JSON object grammar";
+            case REGEX -> "regular expression";
+            default -> "grammar";
+        };
+    }
+
+    /** Which one constraint the options give, with its text; refuses none, several, or a wrong type. */
+    static Source source(Options options) {
+        List<String> given = new ArrayList<>();
+        for (String kind : KINDS) {
+            if (options.has(kind) && !(kind.equals(JSON_OBJECT) && !options.bool(JSON_OBJECT, false))) {
+                given.add(kind);
+            }
+        }
+        if (given.size() != 1) {
+            throw ArborException.invalid("structured-output needs exactly one of the options " + String.join(", ",
+                    KINDS) + (given.isEmpty() ? "; none was given" : "; got " + String.join(" and ", given)));
+        }
+        String kind = given.get(0);
+        Object raw = options.raw(kind).orElseThrow();
+        String text;
+        switch (kind) {
+            case JSON_OBJECT -> text = "";
+            case JSON_SCHEMA -> {
+                text = raw instanceof String s ? s : raw instanceof Map<?, ?> || raw instanceof Boolean
+                        ? Json.write(raw) : null;
+                if (text == null) {
+                    throw ArborException.invalid("option '" + JSON_SCHEMA + "' must be a JSON Schema (JSON text or"
+                            + " an object), got " + raw.getClass().getSimpleName());
+                }
+            }
+            default -> {
+                if (!(raw instanceof String s)) {
+                    throw ArborException.invalid("option '" + kind + "' must be text, got "
+                            + raw.getClass().getSimpleName());
+                }
+                text = s;
+            }
+        }
+        if (text.length() > MAX_TEXT) {
+            throw ArborException.invalid("option '" + kind + "' is " + text.length() + " characters long; at most "
+                    + MAX_TEXT + " are accepted");
+        }
+        if (!kind.equals(JSON_OBJECT) && text.isBlank() && !kind.equals(REGEX)) {
+            throw ArborException.invalid("option '" + kind + "' is empty");
+        }
+        return new Source(kind, text);
+    }
+}

@@ -1,0 +1,164 @@
+package dev.arbor.processor.structured.internal;
+
+import dev.arbor.api.ArborException;
+import dev.arbor.api.Trait;
+import dev.arbor.api.sampling.LogitsProcessor;
+import dev.arbor.api.sampling.SamplingContext;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * One request's structured-output processor: sets -inf on every token the constraint does not allow after the
+ * generated tokens of the context it is given.
+ *
+ * <p>It keeps the recognizer states along the histories it has seen (a few "tracks"); each call finds the track
+ * with the longest common prefix with the context's generated tokens, keeps that prefix's states and advances from
+ * there, so speculative rollback (a truncated history), beams that are reordered, and several rows of one request
+ * all get exactly the masks a fresh processor would give. A generated token the constraint rejects (possible only
+ * when something else chose it) fails with an {@link ArborException} naming the token and its position.
+ *
+ * <p>Budget forcing: with {@code max_tokens} known and R tokens left, a token is allowed only if the shortest
+ * completion after it needs at most R-1 bytes; when no allowed token meets that, the tokens with the shortest
+ * completion are kept. Since every byte on a shortest completion moves one byte closer to acceptance, and every
+ * byte is a token in byte-level and byte-fallback vocabularies (GPT-2, Llama, llama2.c), an output whose shortest
+ * completion fits when forcing starts is complete when the budget ends. In a vocabulary without single-byte tokens
+ * for the bytes a completion needs, forcing still steers to the shortest completions but cannot promise to finish.
+ */
+final class StructuredProcessor implements LogitsProcessor {
+    static final Set<Trait> TRAITS = Set.of(Trait.CONSTRAINS_OUTPUT, Trait.HISTORY_DEPENDENT,
+            Trait.SPECULATIVE_SAFE, Trait.BATCH_SAFE);
+    /** Histories kept at once (beams, rows, rollback points); the least recently used is dropped beyond this. */
+    static final int MAX_TRACKS = 16;
+
+    private final Constraint constraint;
+    private final int maxTokens;
+    private final String what;
+    private final List<Track> tracks = new ArrayList<>();
+    private long clock;
+
+    /** A seen history: its generated tokens and the state before each and after the last. */
+    private static final class Track {
+        int[] tokens = new int[16];
+        State[] states = new State[17];
+        int length;
+        long used;
+    }
+
+    StructuredProcessor(Constraint constraint, int maxTokens, String what) {
+        this.constraint = constraint;
+        this.maxTokens = maxTokens;
+        this.what = what;
+    }
+
+    @Override
+    public synchronized void process(float[] logits, SamplingContext context) {
+        State state = stateAfter(context);
+        Mask mask = constraint.mask(state);
+        if (mask.count() == 0) {
+            throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "structured-output: no token of the"
+                    + " vocabulary can continue the output after " + context.generatedLength() + " tokens (the "
+                    + what + " needs a byte that this tokenizer cannot produce)");
+        }
+        int limit = maxTokens < 0 ? Integer.MAX_VALUE : maxTokens - context.generatedLength() - 1;
+        boolean forcing = limit >= 0 && mask.maxDist() > limit;
+        int threshold = Math.max(limit, mask.minDist());
+        apply(logits, mask, forcing, threshold, constraint.vocabulary.size);
+    }
+
+    static void apply(float[] logits, Mask mask, boolean forcing, int threshold, int vocabSize) {
+        long[] allowed = mask.allowed();
+        char[] dist = mask.distance();
+        int n = Math.min(logits.length, vocabSize);
+        int rank = 0;
+        for (int w = 0; w < allowed.length; w++) {
+            long bits = allowed[w];
+            int base = w << 6;
+            int end = Math.min(base + 64, n);
+            for (int id = base; id < end; id++) {
+                if ((bits & (1L << (id - base))) == 0) {
+                    logits[id] = Float.NEGATIVE_INFINITY;
+                } else if (forcing && dist[rank++] > threshold) {
+                    logits[id] = Float.NEGATIVE_INFINITY;
+                } else if (!forcing) {
+                    rank++;
+                }
+            }
+        }
+        for (int id = n; id < logits.length; id++) {
+            logits[id] = Float.NEGATIVE_INFINITY; // padding rows beyond the vocabulary
+        }
+    }
+
+    /** The state after the context's generated tokens, reusing the longest matching seen history. */
+    State stateAfter(SamplingContext context) {
+        int prompt = context.promptLength();
+        int n = context.generatedLength();
+        Track best = null;
+        int bestCommon = -1;
+        for (Track t : tracks) {
+            int common = 0;
+            int max = Math.min(t.length, n);
+            while (common < max && t.tokens[common] == context.token(prompt + common)) {
+                common++;
+            }
+            if (common > bestCommon) {
+                best = t;
+                bestCommon = common;
+            }
+        }
+        Track track;
+        if (best == null) {
+            track = newTrack();
+            track.states[0] = constraint.initial();
+        } else if (bestCommon < best.length) {
+            // a different continuation of a seen prefix: keep the seen history for the row it belongs to
+            track = newTrack();
+            track.tokens = Arrays.copyOf(best.tokens, Math.max(16, bestCommon * 2));
+            track.states = Arrays.copyOf(best.states, track.tokens.length + 1);
+            track.length = bestCommon;
+        } else {
+            track = best;
+        }
+        track.used = ++clock;
+        for (int i = track.length; i < n; i++) {
+            int token = context.token(prompt + i);
+            State next = constraint.advance(track.states[i], token);
+            if (next == null) {
+                track.length = i;
+                throw ArborException.invalid("structured-output: generated token " + token + " at position " + i
+                        + " of the output is not allowed by the " + what + " (the output so far cannot continue"
+                        + " with it); the processor must see every position the generator commits");
+            }
+            if (i + 1 >= track.tokens.length) {
+                track.tokens = Arrays.copyOf(track.tokens, track.tokens.length * 2);
+                track.states = Arrays.copyOf(track.states, track.tokens.length + 1);
+            }
+            track.tokens[i] = token;
+            track.states[i + 1] = next;
+            track.length = i + 1;
+        }
+        return track.states[n];
+    }
+
+    private Track newTrack() {
+        if (tracks.size() >= MAX_TRACKS) {
+            Track oldest = tracks.get(0);
+            for (Track t : tracks) {
+                if (t.used < oldest.used) {
+                    oldest = t;
+                }
+            }
+            tracks.remove(oldest);
+        }
+        Track t = new Track();
+        tracks.add(t);
+        return t;
+    }
+
+    @Override
+    public Set<Trait> traits() {
+        return TRAITS;
+    }
+}
