@@ -30,17 +30,6 @@ public final class JacobiGenerator implements Generator {
         return JacobiDecoder.generate(context, sink);
     }
 
-    /**
-     * Tokens are committed left to right; each window row runs the chain with that position's own history, and the
-     * token-ratio rule accepts a draft only with probability {@code min(1, p/q)}, zero when its processed target
-     * probability is zero; residual draws come from {@code max(0, p - q)}. (The grouped rule of
-     * {@code grouped-speculative} accepts by groups and is not covered by this answer.)
-     */
-    @Override
-    public boolean commitsInOrder() {
-        return true;
-    }
-
     @Override
     public Set<Trait> requirements() {
         return Set.of(Trait.NEEDS_STATE_TRUNCATE);
