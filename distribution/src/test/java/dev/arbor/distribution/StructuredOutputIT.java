@@ -111,6 +111,9 @@ class StructuredOutputIT {
     void start() throws Exception {
         Path models = SharedModels.require("stories260K/stories260K.bin").getParent().getParent();
         home = Files.createTempDirectory("arbor-structured-it-");
+        // the diffusion pipeline names its model relative to the installation (${arbor.home}): link its models here
+        Path dist = Path.of(System.getProperty("arbor.dist", "target/arbor")).toAbsolutePath();
+        Files.createSymbolicLink(home.resolve("models"), dist.resolve("models"));
         runtime = new RuntimeHarness(home, models, Map.of("arbor.watermark.key", WATERMARK_KEY));
         pipelines = runtime.pipelines();
         for (String p : List.of("stories260k", "stories260k-speculative", "stories260k-watermarked")) {
@@ -300,7 +303,7 @@ class StructuredOutputIT {
         assertThatThrownBy(() -> pipelines.define(new PipelineDefinition("mdlm-json", "", mdlm.model(),
                 mdlm.tokenizer(), mdlm.generator(), constrained, mdlm.selector(), mdlm.postProcessors(),
                 mdlm.defaults(), mdlm.overrides()))).isInstanceOfSatisfying(ArborException.class, e -> {
-                    assertThat(e.kind()).isEqualTo(ArborException.Kind.INCOMPATIBLE);
+                    assertThat(e.kind()).as(e.getMessage()).isEqualTo(ArborException.Kind.INCOMPATIBLE);
                     assertThat(e.getMessage()).contains("pipeline 'mdlm-json': generator '"
                             + mdlm.generator().name() + "' cannot be combined with logits processor"
                             + " 'structured-output'").contains("out of order");
