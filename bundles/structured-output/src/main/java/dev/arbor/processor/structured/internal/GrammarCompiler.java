@@ -204,11 +204,19 @@ final class GrammarCompiler {
         }
         int[] ruleMin = minLengths(kind, ref, alternatives);
         boolean[] reachable = reachable(root, kind, ref, alternatives);
+        checkLeftRecursion(kind, ref, alternatives, ruleMin, reachable);
+        List<String> endless = new ArrayList<>();
         for (int r = 0; r < rulesCount; r++) {
             if (reachable[r] && ruleMin[r] == Integer.MAX_VALUE) {
-                throw ArborException.invalid(what + ": rule '" + names.get(r) + "' never ends: every alternative"
-                        + " refers to a rule that needs it again; give it an alternative without that recursion");
+                endless.add(names.get(r));
             }
+        }
+        if (!endless.isEmpty()) {
+            // the last defined is usually the recursive rule itself; the others only depend on it
+            String culprit = endless.get(endless.size() - 1);
+            throw ArborException.invalid(what + ": rule '" + culprit + "' never ends: each of its alternatives needs"
+                    + " it again" + (endless.size() > 1 ? " (so neither do " + endless.subList(0, endless.size() - 1)
+                            + ")" : "") + "; give it an alternative without that recursion");
         }
         int[] suffixMin = new int[total];
         for (int r = 0; r < rulesCount; r++) {
@@ -224,7 +232,6 @@ final class GrammarCompiler {
                 }
             }
         }
-        checkLeftRecursion(kind, ref, alternatives, ruleMin, reachable);
         return new Grammar(kind, ref, bits, alternatives, names.toArray(new String[0]), root, suffixMin, ruleMin);
     }
 

@@ -77,8 +77,9 @@ final class JsonSchemaCompiler {
                 + "|02-(?:0[1-9]|1[0-9]|2[0-8]))";
     }
 
+    /** RFC 3339 time; offsets stay below 18 hours, the range java.time (and so common validators) accept. */
     private static String time() {
-        return "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
+        return "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-7]):[0-5][0-9])";
     }
 
     private Expr schema(Object node, String path) {
