@@ -61,7 +61,7 @@ class StructuredOutputIT {
     private static final ObjectMapper MAPPER = new ObjectMapper();
     private static final String WATERMARK_KEY = "777001";
     private static final int PER_CONFIGURATION = 100;
-    private static final int MAX_TOKENS = 96;
+    private static final int MAX_TOKENS = 64;
     private static final List<String> PROMPTS = List.of("Once upon a time", "Tom had a red ball", "The cat sat",
             "Lily went to the park", "One day, a little bird", "Sam and his mom", "There was a big tree",
             "The sun was hot", "A girl named Sue", "The dog ran fast", "Ben liked to play", "In a small house",
