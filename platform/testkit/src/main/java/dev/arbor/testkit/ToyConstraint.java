@@ -106,6 +106,11 @@ public final class ToyConstraint implements LogitsProcessor {
         return s >= 0 && accepting[s] && output.length <= maxLength;
     }
 
+    /** Whether {@code tokens} (generated so far, an end token included) could still be, or be, an allowed output. */
+    public boolean allowsPrefix(int[] tokens) {
+        return run(tokens, tokens.length) != DEAD;
+    }
+
     private int run(int[] tokens, int length) {
         int s = 0;
         for (int i = 0; i < length && s != DEAD && s != ENDED; i++) {
