@@ -26,8 +26,16 @@ import org.osgi.service.component.annotations.Component;
  * {@link Tokenizer#tokenBytes tokens append}; the end-of-sequence token is allowed exactly where the output is
  * complete, and it is the only token allowed where nothing can follow.
  *
+ * <p>Method: the constraint is a byte-level context-free grammar (the three text front ends compile to it) run by
+ * a pushdown recognizer whose states are sets of parse stacks, as in llama.cpp's grammar sampler; the allowed
+ * tokens of a state come from one walk of the vocabulary's byte trie with the recognizer, pruned at the first byte
+ * the grammar rejects (Willard and Louf 2023, "Efficient Guided Generation for Large Language Models", index the
+ * vocabulary against the automaton once; Dong et al. 2024, XGrammar, walk a token trie with a pushdown automaton).
+ * Masks are cached per recognizer state. JSON output allows at most one space after {@code :} and {@code ,} and no
+ * other whitespace, so that a model that has not learned JSON cannot spend its budget on whitespace.
+ *
  * <p>Compiled constraints are cached (key: kind, text and tokenizer), with the vocabulary trie per tokenizer and
- * the masks per grammar state, so creating a processor per request or per row is cheap.
+ * the masks per grammar state, so creating a processor per request or per row is cheap. Every cache is bounded.
  */
 @Component(service = LogitsProcessorFactory.class, property = {
     PartProperties.NAME + "=" + StructuredOutputFactory.PART,
@@ -36,18 +44,17 @@ import org.osgi.service.component.annotations.Component;
 public final class StructuredOutputFactory implements LogitsProcessorFactory {
     public static final String PART = "structured-output";
     /** Option: a JSON Schema, as JSON text or a parsed object. */
-    public static final String JSON_SCHEMA = "json_schema";
+    public static final String JSON_SCHEMA = Constraints.JSON_SCHEMA;
     /** Option: true for any JSON object. */
-    public static final String JSON_OBJECT = "json_object";
+    public static final String JSON_OBJECT = Constraints.JSON_OBJECT;
     /** Option: a regular expression the whole output matches. */
-    public static final String REGEX = "regex";
+    public static final String REGEX = Constraints.REGEX;
     /** Option: a GBNF grammar with start rule {@code root}. */
-    public static final String GRAMMAR = "grammar";
+    public static final String GRAMMAR = Constraints.GRAMMAR;
     /** Option: the request's token budget (budget forcing); absent means none. */
-    public static final String MAX_TOKENS = "max_tokens";
+    public static final String MAX_TOKENS = Constraints.MAX_TOKENS;
     /** The traits of every processor: see {@link Trait}. */
-    public static final Set<Trait> TRAITS = Set.of(Trait.CONSTRAINS_OUTPUT, Trait.HISTORY_DEPENDENT,
-            Trait.SPECULATIVE_SAFE, Trait.BATCH_SAFE);
+    public static final Set<Trait> TRAITS = Constraints.TRAITS;
 
     private final Constraints constraints = new Constraints();
 

@@ -2,7 +2,9 @@ package dev.arbor.processor.structured.internal;
 
 import dev.arbor.api.ArborException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A grammar bound to a vocabulary: computes the allowed-token mask of a recognizer state by walking the vocabulary
@@ -13,7 +15,7 @@ import java.util.List;
 final class Constraint {
     /** Default bound on one constraint's cached masks. */
     static final int MAX_MASKS = 4096;
-    static final long MAX_MASK_BYTES = 32L << 20;
+    static final long MAX_MASK_BYTES = 16L << 20;
 
     final Grammar grammar;
     final Recognizer recognizer;
@@ -68,7 +70,7 @@ final class Constraint {
         Vocabulary v = vocabulary;
         long[] allowed = new long[(v.size + 63) >>> 6];
         int[] dist = new int[v.size];
-        walk(0, List.of(state.stacks), allowed, dist);
+        walk(0, List.of(state.stacks), allowed, dist, new HashMap<>());
         if (state.accepts) {
             allowed[v.eos >>> 6] |= 1L << (v.eos & 63);
             dist[v.eos] = 0;
@@ -95,7 +97,12 @@ final class Constraint {
         return new Mask(allowed, byRank, count, count == 0 ? 0 : min, max);
     }
 
-    private void walk(int node, List<Stack> paths, long[] allowed, int[] dist) {
+    /**
+     * Visits the children of trie node {@code node}, reached with the parse paths {@code paths}. {@code memo} maps
+     * each path to its successors for the whole walk: inside free text most bytes lead to equal paths, so each
+     * distinct path is expanded once, and equal paths become the same objects (equality then stops at identity).
+     */
+    private void walk(int node, List<Stack> paths, long[] allowed, int[] dist, Map<Stack, List<Stack>> memo) {
         Vocabulary v = vocabulary;
         int n = paths.size();
         List<Stack>[] successors = null;
@@ -114,7 +121,7 @@ final class Constraint {
                     successors = fresh;
                 }
                 if (successors[i] == null) {
-                    successors[i] = recognizer.successors(s);
+                    successors[i] = memo.computeIfAbsent(s, recognizer::successors);
                 }
                 if (next == null) {
                     next = successors[i];
@@ -144,7 +151,7 @@ final class Constraint {
                 }
             }
             if (v.firstChild[child] >= 0) {
-                walk(child, next, allowed, dist);
+                walk(child, next, allowed, dist, memo);
             }
         }
     }

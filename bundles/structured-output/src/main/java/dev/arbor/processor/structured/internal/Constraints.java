@@ -2,17 +2,19 @@ package dev.arbor.processor.structured.internal;
 
 import dev.arbor.api.ArborException;
 import dev.arbor.api.Options;
+import dev.arbor.api.Trait;
 import dev.arbor.api.sampling.LogitsProcessor;
 import dev.arbor.api.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.WeakHashMap;
+import java.util.Set;
 
 /**
  * Reads a request's options, compiles its constraint (or takes it from the caches) and makes its processor. Three
- * caches, all bounded: compiled grammars by (kind, text); vocabulary tries by tokenizer (weak keys, so a stopped
- * tokenizer is not kept); constraints (grammar + vocabulary + mask cache) by (kind, text, tokenizer identity).
+ * caches, all bounded (least recently used out): 64 compiled grammars by (kind, text); 8 vocabulary tries by
+ * tokenizer identity; 16 constraints (grammar + vocabulary + mask cache of at most {@link Constraint#MAX_MASKS}
+ * masks and {@link Constraint#MAX_MASK_BYTES} bytes) by (kind, text, tokenizer identity).
  */
 public final class Constraints {
     /** Option names (the part's contract). */
@@ -21,12 +23,15 @@ public final class Constraints {
     public static final String REGEX = "regex";
     public static final String GRAMMAR = "grammar";
     public static final String MAX_TOKENS = "max_tokens";
+    /** The traits of every structured-output processor (it draws no randomness). */
+    public static final Set<Trait> TRAITS = Set.of(Trait.CONSTRAINS_OUTPUT, Trait.HISTORY_DEPENDENT,
+            Trait.SPECULATIVE_SAFE, Trait.BATCH_SAFE);
     /** Longest constraint text accepted (requests are hostile). */
     public static final int MAX_TEXT = 1 << 20;
     static final List<String> KINDS = List.of(JSON_SCHEMA, JSON_OBJECT, REGEX, GRAMMAR);
 
     private final LruCache<Source, Grammar> grammars = new LruCache<>(64, Long.MAX_VALUE, g -> 1);
-    private final Map<Tokenizer, Vocabulary> vocabularies = new WeakHashMap<>();
+    private final LruCache<IdentityRef, Vocabulary> vocabularies = new LruCache<>(8, Long.MAX_VALUE, v -> 1);
     private final LruCache<Key, Constraint> constraints = new LruCache<>(16, Long.MAX_VALUE, c -> 1);
 
     /** A constraint's kind and canonical text. */
@@ -75,22 +80,13 @@ public final class Constraints {
     }
 
     Vocabulary vocabulary(Tokenizer tokenizer) {
-        synchronized (vocabularies) {
-            Vocabulary v = vocabularies.get(tokenizer);
-            if (v == null) {
-                v = Vocabulary.of(tokenizer);
-                vocabularies.put(tokenizer, v);
-            }
-            return v;
-        }
+        return vocabularies.computeIfAbsent(new IdentityRef(tokenizer), k -> Vocabulary.of(tokenizer));
     }
 
     public void clear() {
         grammars.clear();
         constraints.clear();
-        synchronized (vocabularies) {
-            vocabularies.clear();
-        }
+        vocabularies.clear();
     }
 
     static Grammar compile(Source source) {
@@ -112,6 +108,19 @@ public final class Constraints {
         };
     }
 
+    /**
+     * The JSON text of a parsed schema of another library (a Jackson or Gson tree prints itself as JSON); null when
+     * its text is not a JSON object or boolean.
+     */
+    private static String jsonText(Object raw) {
+        try {
+            Object parsed = Json.parse(raw.toString(), JSON_SCHEMA);
+            return parsed instanceof Map<?, ?> || parsed instanceof Boolean ? Json.write(parsed) : null;
+        } catch (ArborException e) {
+            return null;
+        }
+    }
+
     /** Which one constraint the options give, with its text; refuses none, several, or a wrong type. */
     static Source source(Options options) {
         List<String> given = new ArrayList<>();
@@ -131,7 +140,7 @@ public final class Constraints {
             case JSON_OBJECT -> text = "";
             case JSON_SCHEMA -> {
                 text = raw instanceof String s ? s : raw instanceof Map<?, ?> || raw instanceof Boolean
-                        ? Json.write(raw) : null;
+                        ? Json.write(raw) : jsonText(raw);
                 if (text == null) {
                     throw ArborException.invalid("option '" + JSON_SCHEMA + "' must be a JSON Schema (JSON text or"
                             + " an object), got " + raw.getClass().getSimpleName());

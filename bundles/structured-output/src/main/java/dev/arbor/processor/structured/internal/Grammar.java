@@ -25,9 +25,14 @@ final class Grammar {
     final int[] suffixMin;
     /** Per rule: the fewest bytes of a sentence it derives. */
     final int[] ruleMin;
+    /**
+     * Whether a rule can reach itself as its own last element without consuming a byte (x* where x can be empty):
+     * the recognizer then skips positions it already expanded in the same step.
+     */
+    final boolean tailCycles;
 
     Grammar(byte[] kind, int[] ref, long[] bits, int[][] alternatives, String[] names, int root, int[] suffixMin,
-            int[] ruleMin) {
+            int[] ruleMin, boolean tailCycles) {
         this.kind = kind;
         this.ref = ref;
         this.bits = bits;
@@ -36,6 +41,7 @@ final class Grammar {
         this.root = root;
         this.suffixMin = suffixMin;
         this.ruleMin = ruleMin;
+        this.tailCycles = tailCycles;
     }
 
     boolean matches(int position, int b) {

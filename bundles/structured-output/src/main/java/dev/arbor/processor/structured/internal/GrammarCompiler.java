@@ -12,7 +12,7 @@ import java.util.Map;
  * {@code x*} becomes {@code x-star ::= x x-star | ε} (a tail call, so the recognizer's stacks do not grow with the
  * repetition), {@code x{m,n}} becomes m copies of x followed by a chain of n-m optional copies. Then it refuses what
  * the stack-set recognizer cannot run, by rule name: undefined rules, left recursion (also through rules that can
- * derive the empty string) and rules without a finite derivation.
+ * derive the empty string; repetitions of what can be empty are allowed) and rules without a finite derivation.
  */
 final class GrammarCompiler {
     /** Bound on the flat grammar's size, so a hostile {@code x{1000000}} is refused rather than built. */
@@ -204,7 +204,7 @@ final class GrammarCompiler {
         }
         int[] ruleMin = minLengths(kind, ref, alternatives);
         boolean[] reachable = reachable(root, kind, ref, alternatives);
-        checkLeftRecursion(kind, ref, alternatives, ruleMin, reachable);
+        boolean tailCycles = checkLeftRecursion(kind, ref, alternatives, ruleMin, reachable);
         List<String> endless = new ArrayList<>();
         for (int r = 0; r < rulesCount; r++) {
             if (reachable[r] && ruleMin[r] == Integer.MAX_VALUE) {
@@ -232,7 +232,8 @@ final class GrammarCompiler {
                 }
             }
         }
-        return new Grammar(kind, ref, bits, alternatives, names.toArray(new String[0]), root, suffixMin, ruleMin);
+        return new Grammar(kind, ref, bits, alternatives, names.toArray(new String[0]), root, suffixMin, ruleMin,
+                tailCycles);
     }
 
     private static int[] minLengths(byte[] kind, int[] ref, int[][] alternatives) {
@@ -276,60 +277,136 @@ final class GrammarCompiler {
         return seen;
     }
 
-    /** Refuses a rule that can reach itself without consuming a byte (the recognizer would expand it forever). */
-    private void checkLeftRecursion(byte[] kind, int[] ref, int[][] alternatives, int[] ruleMin, boolean[] reachable) {
+    /**
+     * Refuses left recursion that would grow the stacks without consuming a byte, and reports whether the grammar
+     * has the harmless kind. An edge A -> B means B can start an alternative of A (after elements that can be
+     * empty); it is a tail edge when B is the last element, which the recognizer enters without pushing anything.
+     * A cycle through a non-tail edge is left recursion proper (refused, naming the rules); a cycle of tail edges
+     * only (x* where x can be empty, or rules that are each other's single element) revisits the same position
+     * with the same stack, which the recognizer detects and skips (it then keeps a visited set per expansion).
+     *
+     * @return whether the grammar has tail-only cycles
+     */
+    private boolean checkLeftRecursion(byte[] kind, int[] ref, int[][] alternatives, int[] ruleMin,
+            boolean[] reachable) {
         int n = alternatives.length;
-        List<List<Integer>> edges = new ArrayList<>();
+        List<int[]> edges = new ArrayList<>(); // {from, to, tail}
+        List<List<int[]>> out = new ArrayList<>();
         for (int r = 0; r < n; r++) {
-            List<Integer> out = new ArrayList<>();
+            out.add(new ArrayList<>());
+        }
+        for (int r = 0; r < n; r++) {
+            if (!reachable[r]) {
+                continue;
+            }
             for (int start : alternatives[r]) {
                 for (int q = start; kind[q] == Grammar.RULE; q++) {
-                    out.add(ref[q]);
+                    int[] edge = {r, ref[q], kind[q + 1] == Grammar.END ? 1 : 0};
+                    edges.add(edge);
+                    out.get(r).add(edge);
                     if (ruleMin[ref[q]] != 0) {
                         break;
                     }
                 }
             }
-            edges.add(out);
         }
-        int[] color = new int[n];
-        for (int r = 0; r < n; r++) {
-            if (reachable[r] && color[r] == 0) {
-                List<Integer> path = new ArrayList<>();
-                List<Integer> cycle = findCycle(r, edges, color, path);
-                if (cycle != null) {
-                    StringBuilder names = new StringBuilder();
-                    for (int c : cycle) {
-                        names.append(names.length() == 0 ? "" : " -> ").append(this.names.get(c));
-                    }
-                    String first = this.names.get(cycle.get(0));
-                    throw ArborException.invalid(what + ": rule '" + first + "' is left-recursive (" + names
-                            + " without consuming input" + (first.contains("-star") || first.contains("-opt")
-                                    ? "; a repetition of something that can match the empty string" : "")
-                            + "); rewrite it right-recursively, e.g. a ::= b a-rest, a-rest ::= c a-rest | \"\"");
-                }
+        int[] component = components(n, out);
+        boolean tailCycles = false;
+        for (int[] e : edges) {
+            if (component[e[0]] != component[e[1]]) {
+                continue;
             }
+            if (e[2] == 1) {
+                tailCycles = true;
+                continue;
+            }
+            List<Integer> back = path(e[1], e[0], out, component);
+            StringBuilder cycle = new StringBuilder(names.get(e[0]));
+            for (int c : back) {
+                cycle.append(" -> ").append(names.get(c));
+            }
+            String first = names.get(e[0]);
+            throw ArborException.invalid(what + ": rule '" + first + "' is left-recursive (" + cycle
+                    + " without consuming input); rewrite it right-recursively, e.g. a ::= b a-rest,"
+                    + " a-rest ::= c a-rest | \"\"");
         }
+        return tailCycles;
     }
 
-    private static List<Integer> findCycle(int r, List<List<Integer>> edges, int[] color, List<Integer> path) {
-        color[r] = 1;
-        path.add(r);
-        for (int next : edges.get(r)) {
-            if (color[next] == 1) {
-                List<Integer> cycle = new ArrayList<>(path.subList(path.indexOf(next), path.size()));
-                cycle.add(next);
-                return cycle;
+    /** Strongly connected components (iterative Tarjan), as a component number per rule. */
+    private static int[] components(int n, List<List<int[]>> out) {
+        int[] index = new int[n];
+        int[] low = new int[n];
+        int[] component = new int[n];
+        boolean[] onStack = new boolean[n];
+        java.util.Arrays.fill(index, -1);
+        java.util.ArrayDeque<Integer> stack = new java.util.ArrayDeque<>();
+        int[] cursor = new int[n];
+        int counter = 0;
+        int components = 0;
+        java.util.ArrayDeque<Integer> call = new java.util.ArrayDeque<>();
+        for (int root = 0; root < n; root++) {
+            if (index[root] >= 0) {
+                continue;
             }
-            if (color[next] == 0) {
-                List<Integer> found = findCycle(next, edges, color, path);
-                if (found != null) {
-                    return found;
+            call.push(root);
+            while (!call.isEmpty()) {
+                int v = call.peek();
+                if (index[v] < 0) {
+                    index[v] = low[v] = counter++;
+                    stack.push(v);
+                    onStack[v] = true;
+                }
+                if (cursor[v] < out.get(v).size()) {
+                    int w = out.get(v).get(cursor[v]++)[1];
+                    if (index[w] < 0) {
+                        call.push(w);
+                    } else if (onStack[w]) {
+                        low[v] = Math.min(low[v], index[w]);
+                    }
+                    continue;
+                }
+                call.pop();
+                if (!call.isEmpty()) {
+                    int parent = call.peek();
+                    low[parent] = Math.min(low[parent], low[v]);
+                }
+                if (low[v] == index[v]) {
+                    int w;
+                    do {
+                        w = stack.pop();
+                        onStack[w] = false;
+                        component[w] = components;
+                    } while (w != v);
+                    components++;
                 }
             }
         }
-        path.remove(path.size() - 1);
-        color[r] = 2;
-        return null;
+        return component;
+    }
+
+    /** The rules on a shortest edge path from {@code from} to {@code to} inside one component (ending at to). */
+    private static List<Integer> path(int from, int to, List<List<int[]>> out, int[] component) {
+        java.util.Map<Integer, Integer> parent = new java.util.HashMap<>();
+        java.util.ArrayDeque<Integer> queue = new java.util.ArrayDeque<>();
+        queue.add(from);
+        parent.put(from, -1);
+        while (!queue.isEmpty()) {
+            int v = queue.poll();
+            if (v == to) {
+                break;
+            }
+            for (int[] e : out.get(v)) {
+                if (component[e[1]] == component[from] && !parent.containsKey(e[1])) {
+                    parent.put(e[1], v);
+                    queue.add(e[1]);
+                }
+            }
+        }
+        List<Integer> path = new ArrayList<>();
+        for (int v = to; v != -1; v = parent.get(v)) {
+            path.add(0, v);
+        }
+        return path;
     }
 }

@@ -32,8 +32,10 @@ import java.util.TreeMap;
  * no other keys, true or a schema allows further keys after the declared ones, written without escapes and never equal
  * to a declared name), arrays ({@code items}, {@code prefixItems}, {@code minItems}, {@code maxItems}), strings
  * ({@code minLength}, {@code maxLength}, {@code pattern} (a regular expression; unanchored sides match anything),
- * {@code format} date, time, date-time, uuid), integers ({@code minimum}, {@code maximum},
- * {@code exclusiveMinimum}, {@code exclusiveMaximum} as digit ranges), numbers ({@code minimum: 0} only: no sign),
+ * {@code format} date, time, date-time, uuid, ipv4, hostname and email, each as a regular subset of the format),
+ * integers ({@code minimum}, {@code maximum},
+ * {@code exclusiveMinimum}, {@code exclusiveMaximum} as digit ranges), numbers (whole-number {@code minimum} and
+ * {@code maximum}, written without exponent; exclusive bounds refused),
  * booleans, null. Annotations (title, description, default, examples, ...) are ignored. Without {@code type}, the
  * type is inferred from the keywords present (properties: object, items: array, ...), else any JSON value.
  */
@@ -46,11 +48,20 @@ final class JsonSchemaCompiler {
     private static final Set<String> STRING = Set.of("minLength", "maxLength", "pattern", "format");
     private static final Set<String> NUMBER = Set.of("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
     private static final Set<String> OTHER = Set.of("type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref");
+    private static final String OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+    /**
+     * Host names the validators accept everywhere: lower-case labels without edge hyphens, ending in a common
+     * top-level domain (validators that check top-level domains against IANA's list accept these).
+     */
+    private static final String DOMAIN = "(?:[a-z0-9](?:[a-z0-9-]{0,20}[a-z0-9])?\\.){1,3}(?:com|org|net|io|dev)";
     private static final Map<String, String> FORMATS = Map.of(
             "date", date(),
             "time", time(),
             "date-time", date() + "T" + time(),
-            "uuid", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
+            "uuid", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "ipv4", "(?:" + OCTET + "\\.){3}" + OCTET,
+            "hostname", DOMAIN,
+            "email", "[A-Za-z0-9_%+-]{1,20}(?:\\.[A-Za-z0-9_%+-]{1,20}){0,2}@" + DOMAIN);
 
     private final Object document;
     private final LinkedHashMap<String, Expr> rules = new LinkedHashMap<>();
@@ -364,20 +375,60 @@ final class JsonSchemaCompiler {
         return rounded.longValueExact();
     }
 
+    /**
+     * A number; with bounds, only whole-number {@code minimum}/{@code maximum} (inclusive) are supported, as decimal
+     * numbers without exponent: integer parts by digit ranges, the bound itself only with a zero fraction.
+     */
     private Expr number(Map<String, Object> s, String path) {
         Set<String> bounds = new LinkedHashSet<>(s.keySet());
         bounds.retainAll(NUMBER);
         if (bounds.isEmpty()) {
             return ref(JsonRules.NUMBER);
         }
-        if (bounds.equals(Set.of("minimum")) && decimal(s.get("minimum"), path + "/minimum").signum() == 0) {
-            Expr digits = JsonRules.digits();
-            Expr natural = alt(literal("0"), seq(Expr.Bytes.of('1', '9'), star(digits)));
-            return seq(natural, opt(seq(literal("."), new Expr.Repeat(digits, 1, -1))),
-                    opt(seq(JsonRules.bytesOf("eE"), opt(JsonRules.bytesOf("+-")), new Expr.Repeat(digits, 1, -1))));
+        if (bounds.contains("exclusiveMinimum") || bounds.contains("exclusiveMaximum")) {
+            throw error(path, "exclusiveMinimum/exclusiveMaximum on type number are not supported; use minimum and"
+                    + " maximum, or type integer");
         }
-        throw error(path, bounds + " on type number is supported only as minimum: 0 (a non-negative number);"
-                + " use type integer for other ranges");
+        long lo = Long.MIN_VALUE;
+        long hi = Long.MAX_VALUE;
+        for (String key : bounds) {
+            BigDecimal d = decimal(s.get(key), path + "/" + key);
+            if (d.stripTrailingZeros().scale() > 0 || d.abs().compareTo(BigDecimal.valueOf(IntegerRanges.LIMIT)) > 0) {
+                throw error(path + "/" + key, key + " on type number is supported only as a whole number within"
+                        + " ±" + IntegerRanges.LIMIT + ", got " + d);
+            }
+            if (key.equals("minimum")) {
+                lo = d.longValueExact();
+            } else {
+                hi = d.longValueExact();
+            }
+        }
+        if (lo > hi) {
+            throw error(path, "minimum " + lo + " is above maximum " + hi);
+        }
+        List<Expr> choices = new ArrayList<>();
+        if (hi >= 0) {
+            choices.add(nonNegative(Math.max(lo, 0), hi));
+        }
+        if (lo < 0) {
+            // -m with m in [max(-hi, 0), -lo]
+            choices.add(seq(literal("-"), nonNegative(hi < 0 ? -hi : 0, lo == Long.MIN_VALUE ? Long.MAX_VALUE : -lo)));
+        }
+        return choices.size() == 1 ? choices.get(0) : new Expr.Alt(List.copyOf(choices));
+    }
+
+    /** Decimal numbers in [a, b] (b Long.MAX_VALUE: unbounded), 0 <= a <= b, without sign or exponent. */
+    private static Expr nonNegative(long a, long b) {
+        Expr digits = new Expr.Repeat(JsonRules.digits(), 1, -1);
+        Expr fraction = opt(seq(literal("."), digits));
+        if (b == Long.MAX_VALUE) {
+            return seq(IntegerRanges.natural(a, -1), fraction);
+        }
+        Expr atBound = seq(literal(Long.toString(b)), opt(seq(literal("."), new Expr.Repeat(literal("0"), 1, -1))));
+        if (a == b) {
+            return atBound;
+        }
+        return alt(seq(IntegerRanges.natural(a, b - 1), fraction), atBound);
     }
 
     private BigDecimal decimal(Object v, String path) {

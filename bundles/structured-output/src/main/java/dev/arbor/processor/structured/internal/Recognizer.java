@@ -61,7 +61,18 @@ final class Recognizer {
 
     /** Adds the paths that continue at {@code pos} with {@code next} below, each with a terminal on top. */
     void expand(int pos, Stack next, List<Stack> out) {
+        expand(pos, next, out, grammar.tailCycles ? new HashSet<>() : null);
+    }
+
+    /**
+     * {@code visited}: the (position, stack below) pairs this expansion entered, where the grammar has tail cycles;
+     * entering one again would add the same paths again (and never end).
+     */
+    private void expand(int pos, Stack next, List<Stack> out, HashSet<Stack> visited) {
         while (true) {
+            if (visited != null && !visited.add(Stack.push(grammar, pos, next))) {
+                return;
+            }
             switch (grammar.kind[pos]) {
                 case Grammar.TERMINAL -> {
                     out.add(Stack.push(grammar, pos, next));
@@ -80,7 +91,7 @@ final class Recognizer {
                     Stack below = grammar.kind[cont] == Grammar.END ? next : Stack.push(grammar, cont, next);
                     int[] alts = grammar.alternatives[grammar.ref[pos]];
                     for (int i = 0; i < alts.length - 1; i++) {
-                        expand(alts[i], below, out);
+                        expand(alts[i], below, out, visited);
                     }
                     pos = alts[alts.length - 1];
                     next = below;

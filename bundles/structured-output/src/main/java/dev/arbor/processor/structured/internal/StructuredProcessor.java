@@ -27,8 +27,6 @@ import java.util.Set;
  * for the bytes a completion needs, forcing still steers to the shortest completions but cannot promise to finish.
  */
 final class StructuredProcessor implements LogitsProcessor {
-    static final Set<Trait> TRAITS = Set.of(Trait.CONSTRAINS_OUTPUT, Trait.HISTORY_DEPENDENT,
-            Trait.SPECULATIVE_SAFE, Trait.BATCH_SAFE);
     /** Histories kept at once (beams, rows, rollback points); the least recently used is dropped beyond this. */
     static final int MAX_TRACKS = 16;
 
@@ -71,23 +69,68 @@ final class StructuredProcessor implements LogitsProcessor {
         long[] allowed = mask.allowed();
         char[] dist = mask.distance();
         int n = Math.min(logits.length, vocabSize);
+        if (!forcing && mask.count() < n / 8) {
+            applySparse(logits, allowed, n);
+            return;
+        }
         int rank = 0;
         for (int w = 0; w < allowed.length; w++) {
             long bits = allowed[w];
             int base = w << 6;
             int end = Math.min(base + 64, n);
+            if (base >= end) {
+                break;
+            }
+            if (bits == 0) {
+                java.util.Arrays.fill(logits, base, end, Float.NEGATIVE_INFINITY);
+                continue;
+            }
+            if (!forcing) {
+                // only the disallowed ids are touched: one trailing-zero count per id
+                long off = ~bits;
+                if (end - base < 64) {
+                    off &= (1L << (end - base)) - 1;
+                }
+                while (off != 0) {
+                    logits[base + Long.numberOfTrailingZeros(off)] = Float.NEGATIVE_INFINITY;
+                    off &= off - 1;
+                }
+                continue;
+            }
             for (int id = base; id < end; id++) {
-                if ((bits & (1L << (id - base))) == 0) {
+                if ((bits & (1L << (id - base))) == 0 || dist[rank++] > threshold) {
                     logits[id] = Float.NEGATIVE_INFINITY;
-                } else if (forcing && dist[rank++] > threshold) {
-                    logits[id] = Float.NEGATIVE_INFINITY;
-                } else if (!forcing) {
-                    rank++;
                 }
             }
         }
         for (int id = n; id < logits.length; id++) {
             logits[id] = Float.NEGATIVE_INFINITY; // padding rows beyond the vocabulary
+        }
+    }
+
+    /** Few allowed tokens: keep their logits, fill the row with -inf, put them back. */
+    private static void applySparse(float[] logits, long[] allowed, int n) {
+        int count = 0;
+        for (long w : allowed) {
+            count += Long.bitCount(w);
+        }
+        int[] ids = new int[count];
+        float[] kept = new float[count];
+        int k = 0;
+        for (int w = 0; w < allowed.length; w++) {
+            long bits = allowed[w];
+            while (bits != 0) {
+                int id = (w << 6) + Long.numberOfTrailingZeros(bits);
+                bits &= bits - 1;
+                if (id < n) {
+                    ids[k] = id;
+                    kept[k++] = logits[id];
+                }
+            }
+        }
+        java.util.Arrays.fill(logits, Float.NEGATIVE_INFINITY);
+        for (int i = 0; i < k; i++) {
+            logits[ids[i]] = kept[i];
         }
     }
 
@@ -159,6 +202,6 @@ final class StructuredProcessor implements LogitsProcessor {
 
     @Override
     public Set<Trait> traits() {
-        return TRAITS;
+        return Constraints.TRAITS;
     }
 }

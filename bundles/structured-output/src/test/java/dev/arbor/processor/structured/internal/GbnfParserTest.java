@@ -71,6 +71,41 @@ class GbnfParserTest {
         assertThat(accepts(r, "()")).isFalse();
     }
 
+    /** llama.cpp's own grammars/json.gbnf (empty alternative, escapes in classes, multi-line rules). */
+    @Test
+    void llamaCppJsonGrammar() {
+        Recognizer r = grammar("""
+                root   ::= object
+                value  ::= object | array | string | number | ("true" | "false" | "null") ws
+
+                object ::=
+                  "{" ws (
+                            string ":" ws value
+                    ("," ws string ":" ws value)*
+                  )? "}" ws
+
+                array  ::=
+                  "[" ws (
+                            value
+                    ("," ws value)*
+                  )? "]" ws
+
+                string ::=
+                  "\\"" (
+                    [^"\\\\\\x7F\\x00-\\x1F] |
+                    "\\\\" (["\\\\bfnrt] | "u" [0-9a-fA-F]{4}) # escapes
+                  )* "\\"" ws
+
+                number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9] [1-9]{0,15})? ws
+
+                # Optional space: by convention, applied in this grammar after literal chars when allowed
+                ws ::= | " " | "\\n" [ \\t]{0,20}
+                """);
+        assertThat(accepts(r, "{\"a\": [1, -2.5e3, true, null, \"x\\\"\\u00e9\"],\n  \"b\": {}}")).isTrue();
+        assertThat(accepts(r, "{\"a\": [1,]}")).isFalse();
+        assertThat(accepts(r, "{\"a\": \"\u007f\"}")).isFalse();
+    }
+
     @Test
     void errorsNameLineColumnAndRule() {
         assertThatThrownBy(() -> GbnfParser.compile("root ::= \"a\"\nother ::= \"b\" @"))
@@ -108,6 +143,22 @@ class GbnfParserTest {
                 .hasMessageContaining("left-recursive").hasMessageContaining("a -> b -> a");
         assertThatThrownBy(() -> GbnfParser.compile("root ::= a\na ::= \"x\" a"))
                 .hasMessageContaining("rule 'a' never ends");
+        assertThatThrownBy(() -> GbnfParser.compile("root ::= a \"x\"\na ::= b | \"y\" \nb ::= a \"z\""))
+                .hasMessageContaining("left-recursive");
+    }
+
+    /** Repetitions of what can be empty, and rules that are each other's only element, are not left recursion. */
+    @Test
+    void tailCyclesAreAccepted() {
+        Recognizer r = grammar("root ::= (\"a\"? \"b\"?)* \"c\" item*\nitem ::= \"x\"*  | \"y\"\n");
+        assertThat(accepts(r, "c")).isTrue();
+        assertThat(accepts(r, "abbac")).isTrue();
+        assertThat(accepts(r, "bbcxxyx")).isTrue();
+        assertThat(accepts(r, "abd")).isFalse();
+        Recognizer units = grammar("root ::= a\na ::= b | \"x\"\nb ::= a | \"y\"");
+        assertThat(accepts(units, "x")).isTrue();
+        assertThat(accepts(units, "y")).isTrue();
+        assertThat(accepts(units, "xy")).isFalse();
     }
 
     @Test

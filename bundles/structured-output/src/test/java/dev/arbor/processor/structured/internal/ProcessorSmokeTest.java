@@ -20,6 +20,7 @@ import org.junit.jupiter.api.Test;
 
 /** The factory's contract: options, refusals, traits, and greedy/sampled outputs that match. */
 class ProcessorSmokeTest {
+    private static final StructuredOutputFactory SHARED = new StructuredOutputFactory();
     private final StructuredOutputFactory factory = new StructuredOutputFactory();
 
     @Test
@@ -67,9 +68,63 @@ class ProcessorSmokeTest {
         }
     }
 
+    @Test
+    void withoutTheBudgetSomeOutputsAreCutOffWithItNone() {
+        Tokenizer tok = Fixtures.tok512();
+        Options unbounded = Options.of(Map.of("json_schema", SamplingLoopTest.TREE));
+        Options bounded = unbounded.with("max_tokens", 24);
+        Recognizer r = new Recognizer(JsonSchemaCompiler.compile(SamplingLoopTest.TREE));
+        int cutOff = 0;
+        for (int run = 0; run < 100; run++) {
+            byte[] free = sample(tok, unbounded, run, 24).getBytes(StandardCharsets.UTF_8);
+            cutOff += r.matches(free) ? 0 : 1;
+            byte[] forced = sample(tok, bounded, run, 24).getBytes(StandardCharsets.UTF_8);
+            assertThat(r.matches(forced)).as(new String(forced, StandardCharsets.UTF_8)).isTrue();
+        }
+        assertThat(cutOff).as("outputs cut off by the budget without forcing").isPositive();
+    }
+
+    @Test
+    void compiledConstraintsAreSharedAcrossRequests() {
+        Tokenizer tok = Fixtures.tok512();
+        Constraints constraints = new Constraints();
+        Constraints.Source source = Constraints.source(Options.of(Map.of("regex", "[a-z]+")));
+        Constraint first = constraints.constraint(source, tok);
+        assertThat(constraints.constraint(Constraints.source(Options.of(Map.of("regex", "[a-z]+", "max_tokens", 9))),
+                tok)).isSameAs(first);
+        assertThat(constraints.constraint(Constraints.source(Options.of(Map.of("regex", "[a-y]+"))), tok))
+                .isNotSameAs(first);
+        assertThat(constraints.constraint(source, Fixtures.gpt2()).vocabulary).isNotSameAs(first.vocabulary);
+        assertThat(constraints.vocabulary(tok)).isSameAs(first.vocabulary);
+        // a schema given as a parsed object and as text compile to the same constraint text
+        assertThat(Constraints.source(Options.of(Map.of("json_schema", Map.of("type", "string")))).text())
+                .isEqualTo("{\"type\":\"string\"}");
+        // a Jackson tree (what an HTTP layer may pass) is read through its JSON text
+        com.fasterxml.jackson.databind.node.ObjectNode node = new ObjectMapper().createObjectNode().put("type", "string");
+        assertThat(Constraints.source(Options.of(Map.of("json_schema", node))).text())
+                .isEqualTo("{\"type\":\"string\"}");
+        assertThatThrownBy(() -> Constraints.source(Options.of(Map.of("json_schema", 42))))
+                .hasMessageContaining("must be a JSON Schema");
+    }
+
+    @Test
+    void eosIsTheOnlyTokenWhereNothingCanFollow() {
+        Tokenizer tok = Fixtures.tok512();
+        LogitsProcessor p = factory.create(Options.of(Map.of("regex", "ab")), tok);
+        SamplingContext ctx = SamplingContext.seeded(new int[] {1}, tok.vocabSize(), 1);
+        ctx.append(3 + 'a');
+        ctx.append(3 + 'b');
+        float[] logits = new float[tok.vocabSize()];
+        p.process(logits, ctx);
+        int eos = tok.eosTokenId().orElseThrow();
+        for (int i = 0; i < logits.length; i++) {
+            assertThat(logits[i] == Float.NEGATIVE_INFINITY).as("token %d", i).isEqualTo(i != eos);
+        }
+    }
+
     /** Samples with random logits until EOS or the budget; returns the output text. */
     static String sample(Tokenizer tok, Options options, long seed, int budget) {
-        LogitsProcessor p = new StructuredOutputFactory().create(options, tok);
+        LogitsProcessor p = SHARED.create(options, tok);
         SplittableRandom random = new SplittableRandom(seed);
         SamplingContext ctx = SamplingContext.seeded(new int[] {1}, tok.vocabSize(), seed);
         int eos = tok.eosTokenId().orElseThrow();

@@ -111,6 +111,38 @@ class SamplingLoopTest {
         assertThat(endedByEos).as("runs that ended by EOS").isPositive();
     }
 
+    /** The same with GPT-2's byte-level vocabulary (50,295 tokens, multi-byte tokens, every byte a token). */
+    @ParameterizedTest(name = "gpt2 {0} budget {1}")
+    @CsvSource({"person,48", "tree,32"})
+    void gpt2OutputsAreValidAndWithinBudget(String name, int budget) throws Exception {
+        Tokenizer tok = Fixtures.gpt2();
+        String schema = name.equals("person") ? PERSON : TREE;
+        Options options = Options.of(Map.of("json_schema", schema, "max_tokens", budget));
+        JsonSchema validator = JsonSchemaFrontEndTest.validator(schema);
+        StructuredOutputFactory factory = new StructuredOutputFactory();
+        int eos = tok.eosTokenId().orElseThrow();
+        float[] logits = new float[tok.vocabSize()];
+        for (int run = 0; run < 60; run++) {
+            LogitsProcessor p = factory.create(options, tok);
+            SplittableRandom random = new SplittableRandom(run);
+            SamplingContext ctx = SamplingContext.seeded(new int[] {50256}, tok.vocabSize(), run);
+            for (int step = 0; step < budget; step++) {
+                for (int i = 0; i < logits.length; i++) {
+                    logits[i] = (float) (random.nextGaussian() * 2);
+                }
+                p.process(logits, ctx);
+                int token = Sampling.sample(logits, random);
+                if (token == eos) {
+                    break;
+                }
+                ctx.append(token);
+            }
+            String text = new String(Fixtures.bytes(tok, ctx.generated()), StandardCharsets.UTF_8);
+            JsonNode node = JsonSchemaFrontEndTest.MAPPER.readTree(text);
+            assertThat(validator.validate(node)).as("run %d: %s", run, text).isEmpty();
+        }
+    }
+
     /** An independent recursive-descent check of the ARITHMETIC grammar. */
     static final class Arithmetic {
         private final String s;
