@@ -205,15 +205,21 @@ class StructuredOutputIT {
     private void runThroughTheService(String configuration, String pipeline, double temperature) throws Exception {
         long start = System.nanoTime();
         long tokens = 0;
+        double acceptance = 0;
+        Map<String, String> examples = new LinkedHashMap<>();
         for (Case c : cases()) {
             Completion done = pipelines.complete(new CompletionRequest(pipeline, c.prompt(), null, List.of(), null,
                     chain(pipeline, c.schema()), Options.of(Map.of("temperature", temperature, "seed", c.seed(),
                     "max_tokens", MAX_TOKENS))), TextSink.DISCARD);
             check(configuration, c, done.text(), done.tokens().length);
             tokens += done.tokens().length;
+            acceptance += ((Number) done.stats().getOrDefault("speculative.acceptance_rate", 0.0)).doubleValue();
+            examples.putIfAbsent(c.schema(), done.text());
         }
-        System.out.printf("structured outputs, %s: %d of %d valid, %d tokens, %.1f s%n", configuration,
-                PER_CONFIGURATION, PER_CONFIGURATION, tokens, (System.nanoTime() - start) / 1e9);
+        System.out.printf("structured outputs, %s: %d of %d valid, %d tokens, mean acceptance rate %.2f, %.1f s%n",
+                configuration, PER_CONFIGURATION, PER_CONFIGURATION, tokens, acceptance / PER_CONFIGURATION,
+                (System.nanoTime() - start) / 1e9);
+        examples.forEach((schema, text) -> System.out.printf("  %s: %s%n", schema, text));
     }
 
     @Test
