@@ -67,7 +67,7 @@ import java.util.random.RandomGenerator;
  * step: (1) the drafter's draws (a model drafter: its selector's draw per drafted token, in order); (2) for each
  * verified row in order: the selector's draw on the target row (the categorical selector draws one uniform; its
  * token is used only at the bonus row), then one uniform {@code u} for the acceptance test {@code u * q(x) < p(x)}
- * unless the outcome is certain ({@code p(x) >= q(x)}: accept, {@code p(x) = 0}: reject, no draw); (3) on
+ * unless the outcome is certain ({@code p(x) = 0}: reject, else {@code p(x) >= q(x)}: accept; no draw); (3) on
  * rejection one uniform for the inverse-CDF draw from the residual ({@link SamplingMath#inverseCdf}; if rounding
  * leaves the residual without mass, from {@code p} instead).
  *
@@ -105,6 +105,16 @@ public final class SpeculativeDecoding {
     public static final String LOOKAHEAD_STAT = "speculative.lookahead";
     public static final String DRAFT_FORWARDS = "speculative.draft_forwards";
     public static final String DRAFTER = "speculative.drafter";
+
+    /**
+     * What a generator built on this loop answers to {@code Generator.commitsInOrder()}: true. Tokens are committed
+     * left to right; the target row of every position goes through the chain with that position's history (the
+     * committed tokens and the drafts accepted before it), so a constraint processor is part of the target
+     * distribution and the accept/reject test keeps the constrained distribution exactly; a token whose processed
+     * target probability is zero is never accepted and never drawn from the residual. Drafters that sample run the
+     * same chain on their rows, so their drafts obey the constraint too and are not wasted.
+     */
+    public static final boolean COMMITS_IN_ORDER = true;
 
     /** The deliberately wrong rejection rule of the power check: resample from p instead of the residual. */
     private final boolean resampleFromTarget;
@@ -247,10 +257,12 @@ public final class SpeculativeDecoding {
                     double px = p[x];
                     double qx = draft.probability(i);
                     boolean accept;
-                    if (px >= qx) {
-                        accept = true;
-                    } else if (px <= 0) {
+                    if (px <= 0) {
+                        // checked first: a draft the processed target rules out (a constraint's mask) is never
+                        // kept, even from a drafter that claimed q(x) = 0 for it
                         accept = false;
+                    } else if (px >= qx) {
+                        accept = true;
                     } else {
                         accept = rng.nextDouble() * qx < px;
                     }

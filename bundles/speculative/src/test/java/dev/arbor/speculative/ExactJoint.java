@@ -32,10 +32,12 @@ public final class ExactJoint {
         for (int v = 0; v < c.length; v++) {
             logits[v] = (float) Math.log(c[v]);
         }
-        int[] history = new int[prefix.length + 1];
-        history[0] = joint.boundaryToken();
-        System.arraycopy(prefix, 0, history, 1, prefix.length);
-        chain.process(logits, SamplingContext.seeded(history, c.length, 0));
+        // the prompt is [BOS] and the prefix is generated, as in a generator (constraints read only the latter)
+        SamplingContext history = SamplingContext.seeded(new int[] {joint.boundaryToken()}, c.length, 0);
+        for (int t : prefix) {
+            history.append(t);
+        }
+        chain.process(logits, history);
         double[] p = TestSamplers.softmax(logits);
         for (int v = 0; v < p.length; v++) {
             if (p[v] == 0) {

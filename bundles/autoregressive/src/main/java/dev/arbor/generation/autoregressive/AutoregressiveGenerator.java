@@ -56,6 +56,12 @@ import org.osgi.service.component.annotations.Component;
         PartProperties.DESCRIPTION + "=Autoregressive decoding with KV cache (use_cache=false: full recompute)"})
 public final class AutoregressiveGenerator implements Generator {
 
+    /** Every token is drawn from the chain's processed distribution with the row's own history, left to right. */
+    @Override
+    public boolean commitsInOrder() {
+        return true;
+    }
+
     @Override
     public GenerationResult generate(GenerationContext context, TokenSink sink) {
         Objects.requireNonNull(context, "context");

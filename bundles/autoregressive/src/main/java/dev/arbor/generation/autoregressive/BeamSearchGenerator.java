@@ -46,7 +46,11 @@ import org.osgi.service.component.annotations.Component;
  * not renormalise; here the chain is applied to the logits and {@code log_softmax} is taken after, so scores are
  * true log-probabilities of the processed distribution (identical to HF with an empty chain or a temperature of
  * 1). Scores are kept in double rather than float32. The selector of the chain is not used: there is no beam
- * sampling ({@code do_sample=True} with beams), and no diverse/constrained beam search.
+ * sampling ({@code do_sample=True} with beams), and no diverse/constrained beam search. A candidate whose processed
+ * score is {@code -inf} (a constraint processor's mask) is never taken, a stop-token one included; when fewer
+ * allowed candidates than beams remain, the spare slots hold dead beams (score {@code -inf}, never extended nor
+ * returned) instead of failing, and when none remains the search ends with the hypotheses it has (HF fills such
+ * slots with {@code -inf} beams that may still surface).
  *
  * <p><b>Options</b>: {@code num_beams} (1..1024, default 1), {@code length_penalty} (default 1.0; score =
  * sum logprob / len^length_penalty with len the generated length including the stop token, see
@@ -79,6 +83,15 @@ public final class BeamSearchGenerator implements Generator {
     static final String NUM_RETURN_SEQUENCES = "num_return_sequences";
     /** HF's initial score of beams 1..n-1, so that the first step expands only beam 0. */
     private static final double INACTIVE_BEAM_SCORE = -1e9;
+
+    /**
+     * Each beam's chain runs with that beam's own history, and a candidate the processed distribution rules out
+     * (score {@code -inf}) never extends a beam nor becomes a hypothesis (see the class comment).
+     */
+    @Override
+    public boolean commitsInOrder() {
+        return true;
+    }
 
     @Override
     public GenerationResult generate(GenerationContext context, TokenSink sink) {
@@ -131,6 +144,9 @@ public final class BeamSearchGenerator implements Generator {
                 int filled = 0;
                 for (int rank = 0; rank < candidates.length && filled < numBeams; rank++) {
                     Candidate c = candidates[rank];
+                    if (c.score == Double.NEGATIVE_INFINITY) {
+                        break; // ruled out by the chain (a constraint's mask) or from a dead slot: never kept
+                    }
                     Beam from = beams[c.beam];
                     if (context.isStopToken(c.token)) {
                         if (rank >= numBeams) {
@@ -143,11 +159,19 @@ public final class BeamSearchGenerator implements Generator {
                         filled++;
                     }
                 }
-                if (filled < numBeams) {
-                    throw new ArborException(ArborException.Kind.INVALID_INPUT, "beam search found only " + filled
-                            + " non-stop candidates for " + numBeams + " beams (" + card.name() + " has "
-                            + vocab + " tokens, " + context.stopTokens().length
-                            + " of them stop tokens); lower num_beams");
+                if (filled == 0) {
+                    // every possible continuation ends here or is ruled out: what finished is all there is
+                    steps++;
+                    done = true;
+                    break;
+                }
+                for (int slot = filled; slot < numBeams; slot++) {
+                    // Fewer allowed continuations than beams (a constraint allows few tokens, a tiny vocabulary):
+                    // the slot holds a dead copy of the best beam, whose candidates all score -inf, so it is
+                    // never extended nor returned; its chain still sees a history the chain allowed.
+                    sources[slot] = sources[0];
+                    Beam best = next[0];
+                    next[slot] = new Beam(best.tokens, best.logProbs, Double.NEGATIVE_INFINITY, best.history.fork());
                 }
                 done = hypotheses.isDone(candidates[0].score, steps + 1);
                 states.reorder(sources);
@@ -159,7 +183,9 @@ public final class BeamSearchGenerator implements Generator {
             }
             if (!done && steps > 0) {
                 for (Beam b : beams) {
-                    hypotheses.add(b.tokens, b.logProbs, b.score, steps, false);
+                    if (b.score != Double.NEGATIVE_INFINITY) {
+                        hypotheses.add(b.tokens, b.logProbs, b.score, steps, false);
+                    }
                 }
             }
         } finally {

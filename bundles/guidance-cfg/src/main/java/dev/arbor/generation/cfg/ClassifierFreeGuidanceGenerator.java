@@ -78,6 +78,16 @@ import org.osgi.service.component.annotations.Component;
                 + "(guidance_scale, cfg_convention llamagen|var|llada, cfg_ramp, negative_prompt, cfg_interval, mode fork|batch)"})
 public final class ClassifierFreeGuidanceGenerator implements Generator {
 
+    /**
+     * One token per step, drawn from the chain run on the combined row with the conditional row's history: a
+     * constraint masks the guided distribution itself. (Its budget is the platform's; in batch mode a long negative
+     * prompt can lower this loop's, see {@link #budget}.)
+     */
+    @Override
+    public boolean commitsInOrder() {
+        return true;
+    }
+
     @Override
     public GenerationResult generate(GenerationContext context, TokenSink sink) {
         Objects.requireNonNull(context, "context");

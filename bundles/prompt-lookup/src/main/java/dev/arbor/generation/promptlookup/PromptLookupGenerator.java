@@ -44,6 +44,12 @@ public final class PromptLookupGenerator implements Generator {
         return SpeculativeDecoding.processorRefusal(processorTraits);
     }
 
+    /** See {@link SpeculativeDecoding#COMMITS_IN_ORDER}. */
+    @Override
+    public boolean commitsInOrder() {
+        return SpeculativeDecoding.COMMITS_IN_ORDER;
+    }
+
     @Override
     public GenerationResult generate(GenerationContext context, TokenSink sink) {
         Objects.requireNonNull(context, "context");

@@ -121,6 +121,17 @@ public final class SpeculativeTreeGenerator implements Generator {
         return Set.of(ModelOptions.DRAFT);
     }
 
+    /**
+     * Tokens are committed along the accepted root-to-leaf path, each verified on the target row of its node, which
+     * ran the chain with that node's own history; no verifier keeps a node whose processed target probability is
+     * zero (greedy takes the argmax, the sampling rules accept {@code x} only when {@code u q(x) < p(x)} and draw
+     * from residuals of p), so a constraint is part of the target distribution.
+     */
+    @Override
+    public boolean commitsInOrder() {
+        return true;
+    }
+
     @Override
     public Set<Trait> requirements() {
         // checked when a pipeline is configured; generate() checks the card again with a detailed message

@@ -14,6 +14,7 @@ import dev.arbor.api.sampling.SamplingContext;
 import dev.arbor.sampling.SamplingMath;
 import dev.arbor.testkit.ChiSquare;
 import dev.arbor.testkit.EnumeratedJointBackend;
+import dev.arbor.testkit.ToyConstraint;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -28,11 +29,11 @@ import org.junit.jupiter.api.Test;
  * (3 symbols, sequences of 1..4 symbols: 120 outcomes) with a <i>different</i> enumerated joint as the draft, the
  * sequences sampled by the generator follow the target's exact distribution. Pearson chi-square over all complete
  * sequences ({@link ChiSquare}, cells with expected count below 5 pooled), 100 000 samples per test, family-wise
- * level 0.01 with Bonferroni over the {@value #TESTS} tests of this class (three exactness tests, two power checks).
+ * level 0.01 with Bonferroni over the {@value #TESTS} tests of this class (four exactness tests, two power checks).
  * The power checks show the same test rejects deliberately wrong acceptance rules.
  */
 class TreeSamplingExactnessTest {
-    private static final int TESTS = 5;
+    private static final int TESTS = 6;
     private static final double ALPHA = ChiSquare.bonferroni(0.01, TESTS);
     private static final int SAMPLES = 100_000;
 
@@ -79,6 +80,25 @@ class TreeSamplingExactnessTest {
         ChiSquare.assertConsistent(report("rrs, penalty + temperature", ChiSquare.test(expected, run.counts)),
                 ALPHA);
         // The processed joint differs from the raw one, so this test would see processors that were skipped.
+        assertThat(ChiSquare.test(TARGET.joint(), run.counts).pValue()).isLessThan(ALPHA);
+    }
+
+    /**
+     * A constraint processor ({@code Trait.CONSTRAINS_OUTPUT}) in the chain masks draft and target rows per node, so
+     * the tree keeps the constrained target distribution exactly, and every output is in the language; the
+     * unconstrained target joint is rejected by the same counts.
+     */
+    @Test
+    void aConstraintIsPartOfTheTargetSoTreeVerificationStaysExact() {
+        assertThat(new SpeculativeTreeGenerator().commitsInOrder()).isTrue();
+        ToyConstraint constraint = ToyConstraint.noDoubleZeroNoTrailingTwo(TARGET.maxLength());
+        Run run = sample(new SpeculativeTreeGenerator(), TestSupport.sampling(constraint),
+                with(DRAFT, "depth", 3, "branching", List.of(3, 2)));
+        run.counts.keySet().forEach(output -> assertThat(constraint.accepts(output.stream()
+                .mapToInt(Integer::intValue).toArray())).as("output %s", output).isTrue());
+        Map<List<Integer>, Double> expected = processedJoint(new Sampler(List.of(constraint), TestSupport.SAMPLE));
+        ChiSquare.assertConsistent(report("rrs, constraint", ChiSquare.test(expected, run.counts)), ALPHA);
+        assertThat(run.tokensPerStep).isGreaterThan(1.2);
         assertThat(ChiSquare.test(TARGET.joint(), run.counts).pValue()).isLessThan(ALPHA);
     }
 

@@ -69,6 +69,12 @@ public final class SpeculativeGenerator implements Generator {
         return SpeculativeDecoding.processorRefusal(processorTraits);
     }
 
+    /** See {@link SpeculativeDecoding#COMMITS_IN_ORDER}. */
+    @Override
+    public boolean commitsInOrder() {
+        return SpeculativeDecoding.COMMITS_IN_ORDER;
+    }
+
     @Override
     public GenerationResult generate(GenerationContext context, TokenSink sink) {
         Objects.requireNonNull(context, "context");

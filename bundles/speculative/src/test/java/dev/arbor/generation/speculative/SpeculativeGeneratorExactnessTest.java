@@ -13,6 +13,7 @@ import dev.arbor.speculative.SpeculativeDecoding;
 import dev.arbor.speculative.TestSamplers;
 import dev.arbor.testkit.ChiSquare;
 import dev.arbor.testkit.EnumeratedJointBackend;
+import dev.arbor.testkit.ToyConstraint;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
@@ -24,7 +25,9 @@ import org.junit.jupiter.api.Test;
  * draft joint over the same vocabulary, the sampled complete sequences follow the target's exact distribution
  * (Pearson chi-square over all 120 sequences, alpha of {@link Significance}), without processors and with a
  * history-dependent chain (repetition penalty then temperature) applied to draft and target rows, where the
- * reference is the exact distribution of plain sampling with that chain.
+ * reference is the exact distribution of plain sampling with that chain; and with a constraint processor
+ * ({@code Trait.CONSTRAINS_OUTPUT}) first in the chain, where the reference is the constrained autoregressive
+ * distribution (the target's conditionals masked per position and renormalised).
  */
 class SpeculativeGeneratorExactnessTest {
     private static final EnumeratedJointBackend TARGET = EnumeratedJointBackend.randomVariableLength(3, 4, 11);
@@ -80,5 +83,31 @@ class SpeculativeGeneratorExactnessTest {
         ChiSquare.assertConsistent(result, Significance.ALPHA);
         // The chain changes the distribution measurably: the unprocessed joint is rejected by the same counts.
         assertThat(ChiSquare.test(TARGET.joint(), counts).pValue()).isLessThan(Significance.ALPHA);
+    }
+
+    @Test
+    void constraintIsPartOfTheTargetDistributionSoSpeculativeSamplingStaysExact() {
+        assertThat(generator.commitsInOrder()).isTrue();
+        ToyConstraint constraint = ToyConstraint.noDoubleZeroNoTrailingTwo(TARGET.maxLength());
+        List<LogitsProcessor> processors = List.of(constraint, TestSamplers.temperature(0.9));
+        Map<List<Integer>, Double> expected = ExactJoint.processed(TARGET, new Sampler(processors,
+                TestSamplers.INVERSE_CDF));
+        long[] stats = new long[2];
+        Map<List<Integer>, Long> counts = sample(() -> new Sampler(processors, TestSamplers.INVERSE_CDF), 3, stats);
+        for (List<Integer> output : counts.keySet()) {
+            assertThat(constraint.accepts(output.stream().mapToInt(Integer::intValue).toArray()))
+                    .as("output %s is in the language", output).isTrue();
+        }
+        ChiSquare.Result result = ChiSquare.test(expected, counts);
+        System.out.printf("speculative sampling, constraint + temperature: %s, drafted %d, accepted %d%n", result,
+                stats[0], stats[1]);
+        ChiSquare.assertConsistent(result, Significance.ALPHA);
+        // the constrained draft is still a different law, so both outcomes of the accept test were exercised
+        assertThat(stats[1]).isGreaterThan(10_000);
+        assertThat(stats[0] - stats[1]).isGreaterThan(1_000);
+        // power: the unconstrained target law (with the same temperature) is rejected by the same counts
+        Map<List<Integer>, Double> unconstrained = ExactJoint.processed(TARGET, new Sampler(
+                List.of(TestSamplers.temperature(0.9)), TestSamplers.INVERSE_CDF));
+        assertThat(ChiSquare.test(unconstrained, counts).pValue()).isLessThan(Significance.ALPHA);
     }
 }

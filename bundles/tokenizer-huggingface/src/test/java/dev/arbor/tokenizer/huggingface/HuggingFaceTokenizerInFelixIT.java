@@ -55,9 +55,11 @@ class HuggingFaceTokenizerInFelixIT {
         Map<String, String> config = new HashMap<>();
         config.put(Constants.FRAMEWORK_STORAGE, work.resolve("felix-cache").toString());
         config.put(Constants.FRAMEWORK_STORAGE_CLEAN, Constants.FRAMEWORK_STORAGE_CLEAN_ONFIRSTINIT);
-        // The API comes from the test classpath, so the test and the bundle share its classes.
-        config.put(Constants.FRAMEWORK_SYSTEMPACKAGES_EXTRA,
-                "dev.arbor.api;version=1.1.0,dev.arbor.api.tokenizer;version=1.0.0");
+        // The API comes from the test classpath, so the test and the bundle share its classes; it is exported at the
+        // versions the built bundle imports (this test is about the embedded tokenizer, not API versioning).
+        config.put(Constants.FRAMEWORK_SYSTEMPACKAGES_EXTRA, "dev.arbor.api;version=" + importedVersion(bundleJar,
+                "dev.arbor.api") + ",dev.arbor.api.tokenizer;version=" + importedVersion(bundleJar,
+                "dev.arbor.api.tokenizer"));
         Framework framework = ServiceLoader.load(FrameworkFactory.class).iterator().next().newFramework(config);
         framework.init();
         framework.start();
@@ -139,6 +141,17 @@ class HuggingFaceTokenizerInFelixIT {
                 .filter(p -> p.getFileName().toString().startsWith(fileNamePrefix))
                 .findFirst()
                 .orElseThrow(() -> new AssertionError(fileNamePrefix + "*.jar is not on the test classpath"));
+    }
+
+    /** The lower bound of the bundle's Import-Package range for {@code pkg}, e.g. 1.2.0 of "[1.2,2)". */
+    private static String importedVersion(Path bundleJar, String pkg) throws IOException {
+        try (java.util.jar.JarFile jar = new java.util.jar.JarFile(bundleJar.toFile())) {
+            String imports = jar.getManifest().getMainAttributes().getValue(Constants.IMPORT_PACKAGE);
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?:^|,)" + java.util.regex.Pattern.quote(pkg)
+                    + ";version=\"\\[?([0-9.]+)").matcher(imports);
+            assertThat(m.find()).as("%s imports %s: %s", bundleJar, pkg, imports).isTrue();
+            return m.group(1);
+        }
     }
 
     private static boolean canLoad(String className) {

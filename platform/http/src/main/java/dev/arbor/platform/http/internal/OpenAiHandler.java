@@ -359,14 +359,15 @@ final class OpenAiHandler extends Handler.Abstract {
 
     private void complete(Exchange ex, boolean chat) {
         JsonNode body = readJson(ex);
-        OpenAiRequest req = OpenAiRequest.parse(body, chat);
+        OpenAiRequest parsed = OpenAiRequest.parse(body, chat);
         // the conversation as the pipeline's chat template sees it; rendered in the worker (see ChatRendering)
         List<dev.arbor.api.pipeline.ChatMessage> messages = chat ? ChatPrompt.messages(body.get("messages")) : null;
-        PipelineStatus status = pipelines.status(req.model()).orElseThrow(() -> ApiError.notFound(
-                "unknown pipeline '" + req.model() + "' (the 'model' field names a pipeline); ready pipelines: "
+        PipelineStatus status = pipelines.status(parsed.model()).orElseThrow(() -> ApiError.notFound(
+                "unknown pipeline '" + parsed.model() + "' (the 'model' field names a pipeline); ready pipelines: "
                         + readyNames()));
-        ex.pipeline = req.model();
-        int maxTokens = maxTokens(req, status);
+        ex.pipeline = parsed.model();
+        int maxTokens = maxTokens(parsed, status);
+        OpenAiRequest req = ResponseFormat.apply(parsed, status, maxTokens, settings.maxConstraintBytes());
         promptLimits.checkBytes(req); // before anything tokenizes it; the token count is checked in the worker
         long timeoutMillis = settings.requestTimeoutMillis();
         long deadline = ex.start + timeoutMillis * 1_000_000L;

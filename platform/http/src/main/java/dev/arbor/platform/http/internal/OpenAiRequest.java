@@ -29,10 +29,12 @@ import java.util.Map;
  * @param options       per-request options for the pipeline (temperature, top_p, seed, arbor.options, ...)
  * @param generator     {@code arbor.generator}, or null
  * @param processors    {@code arbor.processors}, or null
+ * @param format        {@code response_format} or {@code arbor.regex} / {@code arbor.grammar} (structured outputs)
  */
 record OpenAiRequest(boolean chat, String model, String prompt, int[] inputIds, Integer maxTokens, int n,
                      boolean stream, boolean includeUsage, boolean logprobs, int topLogprobs, List<String> stop,
-                     Map<String, Object> options, PartRef generator, List<PartRef> processors) {
+                     Map<String, Object> options, PartRef generator, List<PartRef> processors,
+                     ResponseFormat format) {
 
     private static final ObjectMapper MAPPER = new ObjectMapper();
     /** More than this many completions per request is a client bug or abuse, not a use case. */
@@ -116,7 +118,14 @@ record OpenAiRequest(boolean chat, String model, String prompt, int[] inputIds, 
             options.put("seed", seed.longValue());
         }
         return new OpenAiRequest(chat, model, inputIds == null ? prompt : null, inputIds, maxTokens, n, stream,
-                includeUsage, logprobs, topLogprobs, stop, options, arbor.generator(), arbor.processors());
+                includeUsage, logprobs, topLogprobs, stop, options, arbor.generator(), arbor.processors(),
+                ResponseFormat.parse(body, body.get("arbor")));
+    }
+
+    /** This request with {@code chain} as its processors (a structured-output constraint prepended). */
+    OpenAiRequest withProcessors(List<PartRef> chain) {
+        return new OpenAiRequest(chat, model, prompt, inputIds, maxTokens, n, stream, includeUsage, logprobs,
+                topLogprobs, stop, options, generator, chain, format);
     }
 
     /** The {@code "arbor"} extension: a strategy and processor chain for this request, and extra options. */

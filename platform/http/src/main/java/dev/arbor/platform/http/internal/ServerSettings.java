@@ -26,10 +26,13 @@ import java.util.Map;
  * @param maxPromptBytes   largest prompt in UTF-8 bytes, refused before it is tokenized; 0 = derived from
  *                         {@code maxPromptTokens} (see {@link PromptLimits}), or only {@code maxBodyBytes} without it
  * @param maxImages        most images one {@code /v1/images/generations} request may ask for ({@code n})
+ * @param maxConstraintBytes largest structured-output constraint (a {@code response_format} JSON schema, an
+ *                         {@code arbor.regex} or {@code arbor.grammar}) in UTF-8 bytes: compiling one against the
+ *                         vocabulary is work a request must not make unbounded
  */
 record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyBytes, int maxPromptTokens, int maxTokens,
                       long requestTimeoutMillis, int workers, long bodyTimeoutMillis, long shutdownGraceMillis,
-                      long maxPromptBytes, int maxImages) {
+                      long maxPromptBytes, int maxImages, long maxConstraintBytes) {
 
     static final String HOST = "host";
     static final String PORT = "port";
@@ -48,6 +51,9 @@ record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyByte
     static final String MAX_IMAGES = "max_images";
     /** Default of {@link #MAX_IMAGES}: as many as completions' {@code n} allows. */
     static final int DEFAULT_MAX_IMAGES = 16;
+    static final String MAX_CONSTRAINT_BYTES = "max_constraint_bytes";
+    /** Default of {@link #MAX_CONSTRAINT_BYTES}: a large JSON schema or grammar, far below a body's limit. */
+    static final long DEFAULT_MAX_CONSTRAINT_BYTES = 64 * 1024;
 
     static ServerSettings from(Map<String, ?> config) {
         String host = string(config, HOST, "127.0.0.1");
@@ -65,7 +71,8 @@ record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyByte
                 number(config, BODY_TIMEOUT_MS, 30_000, 1, 3_600_000),
                 number(config, SHUTDOWN_GRACE_MS, 10_000, 0, 3_600_000),
                 number(config, MAX_PROMPT_BYTES, 0, 0, Integer.MAX_VALUE),
-                (int) number(config, MAX_IMAGES, DEFAULT_MAX_IMAGES, 1, 1024));
+                (int) number(config, MAX_IMAGES, DEFAULT_MAX_IMAGES, 1, 1024),
+                number(config, MAX_CONSTRAINT_BYTES, DEFAULT_MAX_CONSTRAINT_BYTES, 1, Integer.MAX_VALUE));
     }
 
     boolean authenticates() {

@@ -207,6 +207,8 @@ public class ArborCli implements Function<String[], Integer> {
         boolean stats;
         @Option(names = "--stream-canvas", description = "Diffusion strategies: print each step's canvas to stderr.")
         boolean streamCanvas;
+        @CommandLine.ArgGroup(exclusive = true, multiplicity = "0..1")
+        StructuredOutputOptions structured;
         @Parameters(arity = "0..1", description = "Prompt text.")
         String prompt;
 
@@ -248,11 +250,13 @@ public class ArborCli implements Function<String[], Integer> {
             if (inputIds != null && prompt != null) {
                 throw ArborException.invalid("give either a prompt or --input-ids, not both");
             }
+            List<PartRef> processors = structured == null ? null
+                    : structured.chain(status.definition(), maxTokens, System.in);
             CompletionRequest request = new CompletionRequest(name, inputIds == null ? prompt : null, inputIds,
-                    stop, generator, null, Options.of(options));
+                    stop, generator, processors, Options.of(options));
             if (streamCanvas) {
                 options.put("stream_canvas", true);
-                request = new CompletionRequest(name, request.prompt(), inputIds, stop, generator, null,
+                request = new CompletionRequest(name, request.prompt(), inputIds, stop, generator, processors,
                         Options.of(options));
             }
             Completion c = pipelines.complete(request, new TextSink() {
@@ -502,6 +506,9 @@ public class ArborCli implements Function<String[], Integer> {
         @Option(names = "--max-images", description = "Most images one /v1/images/generations request may ask for"
                 + " (its n; default 16).")
         Integer maxImages;
+        @Option(names = "--max-constraint-bytes", description = "Largest structured-output constraint a request may"
+                + " send (response_format JSON schema, arbor.regex, arbor.grammar; default 65536).")
+        Long maxConstraintBytes;
         @Option(names = "--max-body-bytes", description = "Largest request body (default 1 MiB).")
         Long maxBodyBytes;
         @Option(names = "--request-timeout-ms", description = "Deadline of one request (default 120000).")
@@ -540,6 +547,7 @@ public class ArborCli implements Function<String[], Integer> {
             putIfSet(props, "max_prompt_bytes", maxPromptBytes);
             putIfSet(props, "max_body_bytes", maxBodyBytes);
             putIfSet(props, "max_images", maxImages);
+            putIfSet(props, "max_constraint_bytes", maxConstraintBytes);
             putIfSet(props, "request_timeout_ms", requestTimeoutMillis);
             putIfSet(props, "workers", workers);
             putIfSet(props, "body_timeout_ms", bodyTimeoutMillis);

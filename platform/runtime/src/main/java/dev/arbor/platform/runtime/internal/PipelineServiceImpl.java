@@ -276,6 +276,13 @@ public class PipelineServiceImpl implements PipelineService {
                 return; // reported as a missing part by the pipeline's status
             }
             r.hold(generator.get());
+            // a constraint under a generator that commits out of order is refused now, not at every request
+            for (PartRef p : d.processors()) {
+                parts.acquire(PartKind.PROCESSOR, p.name(), LogitsProcessorFactory.class, 0).map(r::hold)
+                        .ifPresent(lease -> OutputConstraints.check("pipeline '" + d.name() + "'",
+                                d.generator().name(), generator.get().get(), p.name(), lease.get().traits(),
+                                () -> inOrderGenerators(d)));
+            }
             dev.arbor.api.generation.ModelResolver further = resolver(d, r);
             Options options = d.defaults().with(d.generator().options());
             for (String key : generator.get().get().modelOptions()) {
@@ -659,7 +666,9 @@ public class PipelineServiceImpl implements PipelineService {
         int topLogprobs = options.integer("top_logprobs", 0, 0, dev.arbor.api.sampling.TopTokens.MAX);
         boolean logprobs = options.bool("logprobs", false) || topLogprobs > 0;
         FixedPartGuard fixedParts = new FixedPartGuard();
-        Supplier<Sampler> samplers = samplerFactory(r, d, options, fixedParts, topLogprobs);
+        Supplier<Sampler> samplers = samplerFactory(r, d, options, fixedParts, topLogprobs,
+                OutputConstraints.budget(options.with(generatorRef.options()), maxTokens,
+                        card.maxPositions() - prompt.length));
         // Validates every processor's and the selector's options before any compute, and runs the chain once on a
         // neutral row with its own RNG: the parts load their classes now, while a failure can still be retried
         // (a part whose bundle is refreshed mid-request cannot load classes any more).
@@ -780,7 +789,7 @@ public class PipelineServiceImpl implements PipelineService {
     }
 
     private Supplier<Sampler> samplerFactory(Resolution r, PipelineDefinition d, Options options,
-                                             FixedPartGuard fixedParts, int topLogprobs) {
+                                             FixedPartGuard fixedParts, int topLogprobs, int tokenBudget) {
         List<LogitsProcessorFactory> factories = new ArrayList<>();
         List<String> bundles = new ArrayList<>();
         r.processors.forEach(l -> {
@@ -801,8 +810,12 @@ public class PipelineServiceImpl implements PipelineService {
                 // a fixed part (a watermark) sees only the operator's values: no request option reaches it
                 boolean fixed = RequestChain.isFixed(d, ref, factories.get(i).traits().contains(Trait.WATERMARK));
                 Options base = fixed ? d.defaults() : options;
+                Options own = base.with(ref.options());
+                if (factories.get(i).traits().contains(Trait.CONSTRAINS_OUTPUT)) {
+                    own = OutputConstraints.withBudget(own, tokenBudget);
+                }
                 try {
-                    p = factories.get(i).create(base.with(ref.options()), r.tokenizer);
+                    p = factories.get(i).create(own, r.tokenizer);
                 } catch (RuntimeException | LinkageError e) {
                     throw GuardedParts.failure(label, bundles.get(i), e);
                 }
@@ -834,6 +847,8 @@ public class PipelineServiceImpl implements PipelineService {
         for (int i = 0; i < r.processors.size(); i++) {
             Set<Trait> traits = r.processors.get(i).get().traits();
             processorTraits.addAll(traits);
+            OutputConstraints.check("pipeline '" + d.name() + "'", generatorRef.name(), generator,
+                    r.processorRefs.get(i).name(), traits, () -> inOrderGenerators(d));
             String reason = generator.incompatibility(traits);
             if (reason != null) {
                 throw new ArborException(ArborException.Kind.INCOMPATIBLE, "pipeline '" + d.name() + "': generator '"
@@ -862,6 +877,23 @@ public class PipelineServiceImpl implements PipelineService {
                         + d.model().backend() + "' does not offer it for " + card.name());
             }
         }
+    }
+
+    /** The generators pipeline {@code d} lets a request use that commit tokens in order (present ones only). */
+    private List<String> inOrderGenerators(PipelineDefinition d) {
+        List<String> names = new ArrayList<>(List.of(d.generator().name()));
+        names.addAll(d.overrides().generators());
+        List<String> out = new ArrayList<>();
+        for (String name : names) {
+            parts.acquire(PartKind.GENERATOR, name, Generator.class, 0).ifPresent(lease -> {
+                try (lease) {
+                    if (lease.get().commitsInOrder()) {
+                        out.add(name);
+                    }
+                }
+            });
+        }
+        return out;
     }
 
     /**

@@ -14,7 +14,9 @@ import java.util.function.Predicate;
  * processors and those its allow-list ({@code overrides.processors}) names, but the pipeline's <em>fixed</em> parts
  * (marked {@code "fixed": true} by the operator, or declaring {@code Trait.WATERMARK} themselves) must stay: each
  * exactly once, in the pipeline's order, by name only; they then run with the operator's options. Anything else is
- * refused with a message naming the fixed part, never silently served differently from what was asked.
+ * refused with a message naming the fixed part, never silently served differently from what was asked. A
+ * pipeline processor that a request names without options runs with the pipeline's own entry (its options), so
+ * naming the pipeline's chain reproduces it.
  */
 final class RequestChain {
     private RequestChain() {
@@ -47,7 +49,7 @@ final class RequestChain {
             }
         }
         if (fixed.isEmpty()) {
-            return requested;
+            return withOwnOptions(d, requested);
         }
         List<String> fixedOrder = fixed.stream().map(PartRef::name).toList();
         List<String> keptOrder = requested.stream().map(PartRef::name).filter(fixedNames::contains).toList();
@@ -60,9 +62,11 @@ final class RequestChain {
         }
         List<PartRef> out = new ArrayList<>(requested.size());
         int next = 0;
-        for (PartRef p : requested) {
+        List<PartRef> mapped = withOwnOptions(d, requested);
+        for (int i = 0; i < requested.size(); i++) {
+            PartRef p = requested.get(i);
             if (!fixedNames.contains(p.name())) {
-                out.add(p);
+                out.add(mapped.get(i));
                 continue;
             }
             if (!p.options().asMap().isEmpty()) {
@@ -70,6 +74,22 @@ final class RequestChain {
                         + "' fixed with the operator's options; a request names it without options");
             }
             out.add(fixed.get(next++));
+        }
+        return out;
+    }
+
+    /**
+     * {@code requested} with each processor that is named without options and has options of its own in the
+     * pipeline's chain replaced by the pipeline's entry, so that a request can keep the pipeline's chain around an
+     * added part (a constraint prepended for {@code response_format}) by naming it, and gets it as the pipeline runs
+     * it. Request options still reach the options the operator's entry leaves open.
+     */
+    private static List<PartRef> withOwnOptions(PipelineDefinition d, List<PartRef> requested) {
+        List<PartRef> out = new ArrayList<>(requested.size());
+        for (PartRef p : requested) {
+            PartRef own = p.options().asMap().isEmpty() ? d.processors().stream()
+                    .filter(q -> q.name().equals(p.name())).findFirst().orElse(p) : p;
+            out.add(own);
         }
         return out;
     }

@@ -118,4 +118,23 @@ class RequestChainTest {
         assertThat(RequestChain.isFixed(d, d.processors().get(1), true)).isTrue(); // declares WATERMARK
         assertThat(RequestChain.isFixed(d, d.processors().get(2), false)).isFalse();
     }
+
+    @Test
+    void aPipelineProcessorNamedWithoutOptionsKeepsThePipelinesOwnOptions() {
+        PipelineDefinition d = PipelineJson.parse(JSON.replace("\"temperature\", \"top-k\"",
+                "{\"name\": \"temperature\", \"options\": {\"temperature\": 0.5}}, \"top-k\""), "wm.json", "wm",
+                n -> null);
+        // the pipeline's chain named back, by names only, with a constraint prepended (what response_format sends)
+        List<PartRef> chain = RequestChain.of(d, List.of(part("min-p", Map.of("min_p", 0.2)),
+                PartRef.of("repetition-penalty"), PartRef.of("watermark-greenlist"), PartRef.of("temperature"),
+                PartRef.of("top-k"), PartRef.of("top-p")), WATERMARKS);
+        assertThat(chain).extracting(PartRef::name).containsExactly("min-p", "repetition-penalty",
+                "watermark-greenlist", "temperature", "top-k", "top-p");
+        assertThat(chain.get(3).options().number("temperature", 0, 0, 10)).isEqualTo(0.5);
+        assertThat(chain.get(2).options().string("hashing_key", null)).isEqualTo("12345");
+        // options given by the request still replace the pipeline's entry for a part that is not fixed
+        assertThat(RequestChain.of(d, List.of(part("temperature", Map.of("temperature", 1.5)),
+                PartRef.of("repetition-penalty"), PartRef.of("watermark-greenlist")), WATERMARKS).get(0).options()
+                .number("temperature", 0, 0, 10)).isEqualTo(1.5);
+    }
 }
