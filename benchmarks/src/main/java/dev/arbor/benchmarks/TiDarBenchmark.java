@@ -35,8 +35,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * ({@code draft_layers} 2, lookahead 3), interleaved round by round in one JVM, at temperature 0 (every method's
  * output checked to equal plain greedy token for token) and at temperature 1 (softmax sampling, one seed per prompt
  * and round). Per method: tokens per forward of the model (draft forwards of the self-draft counted apart),
- * acceptance = accepted / drafted, the median over rounds of wall milliseconds per generated token, and the speedup
- * over plain decoding in the same rounds.
+ * acceptance = accepted / drafted, the medians over rounds of wall milliseconds per generated token and per model
+ * forward (the speculative method's time includes its draft forwards), and the speedup over plain decoding in the
+ * same rounds.
  *
  * <pre>java @argfile dev.arbor.benchmarks.TiDarBenchmark MODEL_DIR [tokens] [rounds]</pre>
  * MODEL_DIR is {@code models/trained/arbor-tiny-tidar}.
@@ -156,9 +157,11 @@ public final class TiDarBenchmark {
         TokenSelector selector = temperature == 0 ? ARGMAX : SOFTMAX;
         int warmup = 2;
         Map<String, double[]> msPerToken = new LinkedHashMap<>();
+        Map<String, double[]> msPerForward = new LinkedHashMap<>();
         Map<String, long[]> counts = new LinkedHashMap<>(); // tokens, forwards, drafted, accepted, draft forwards
         methods.forEach(m -> {
             msPerToken.put(m.name(), new double[rounds]);
+            msPerForward.put(m.name(), new double[rounds]);
             counts.put(m.name(), new long[5]);
         });
         int[][] reference = new int[prompts.size()][];
@@ -166,6 +169,7 @@ public final class TiDarBenchmark {
             for (Method m : methods) {
                 long nanos = 0;
                 long generated = 0;
+                long modelForwards = 0;
                 for (int p = 0; p < prompts.size(); p++) {
                     long seed = 1000L * Math.max(0, round) + p;
                     GenerationContext ctx = new GenerationContext(model, null, prompts.get(p), tokens,
@@ -175,6 +179,7 @@ public final class TiDarBenchmark {
                     GenerationResult r = m.generator().generate(ctx, TokenSink.DISCARD);
                     nanos += System.nanoTime() - start;
                     generated += r.tokens().length;
+                    modelForwards += r.forwardPasses();
                     if (temperature == 0) {
                         if (m.generator() instanceof AutoregressiveGenerator) {
                             reference[p] = r.tokens();
@@ -199,6 +204,7 @@ public final class TiDarBenchmark {
                 }
                 if (round >= 0) {
                     msPerToken.get(m.name())[round] = nanos / 1e6 / generated;
+                    msPerForward.get(m.name())[round] = nanos / 1e6 / modelForwards;
                 }
             }
         }
@@ -206,14 +212,15 @@ public final class TiDarBenchmark {
         System.out.printf(Locale.ROOT, "%ntemperature %s%n", temperature == 0 ? "0 (greedy; every output equals "
                 + "plain greedy)" : "1 (softmax sampling)");
         System.out.println("| method | tokens / model forward | draft forwards / token | acceptance | ms / token "
-                + "(median) | speedup vs autoregressive |");
-        System.out.println("|---|---|---|---|---|---|");
+                + "(median) | ms / model forward (median) | speedup vs autoregressive |");
+        System.out.println("|---|---|---|---|---|---|---|");
         for (Method m : methods) {
             long[] c = counts.get(m.name());
             double ms = median(msPerToken.get(m.name()));
-            System.out.printf(Locale.ROOT, "| %s | %.2f | %s | %s | %.3f | %.2fx |%n", m.name(),
+            System.out.printf(Locale.ROOT, "| %s | %.2f | %s | %s | %.3f | %.3f | %.2fx |%n", m.name(),
                     (double) c[0] / c[1], c[4] == 0 ? "-" : String.format(Locale.ROOT, "%.2f", (double) c[4] / c[0]),
-                    c[2] == 0 ? "-" : String.format(Locale.ROOT, "%.3f", (double) c[3] / c[2]), ms, base / ms);
+                    c[2] == 0 ? "-" : String.format(Locale.ROOT, "%.3f", (double) c[3] / c[2]), ms,
+                    median(msPerForward.get(m.name())), base / ms);
         }
     }
 
