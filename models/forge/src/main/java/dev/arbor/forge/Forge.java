@@ -151,6 +151,8 @@ public final class Forge {
                     r.evalBatches(), r.seed(), manager);
             log.accept(String.format("%s: held-out loss %.4f, perplexity %.2f (%s)", r.name(), held, Math.exp(held),
                     r.objective().kind().equals("ar") ? "next-token cross-entropy"
+                            : r.objective().kind().equals(TiDarObjective.KIND)
+                            ? "next-token cross-entropy + draft-block cross-entropy"
                             : "masked-diffusion bound per token"));
             net.writeCheckpoint(runDir.resolve("final.bin"));
             Files.copy(tokFile, runDir.resolve("tokenizer.bin"), StandardCopyOption.REPLACE_EXISTING);
@@ -171,6 +173,19 @@ public final class Forge {
             run.put("skipped_steps", trainer.skippedSteps());
             run.put("heldout_loss", held);
             run.put("heldout_perplexity", Math.exp(held));
+            if (objective instanceof TiDarObjective tidar) {
+                // The two roles of a TiDAR model, scored apart on the same held-out windows.
+                for (TiDarObjective.Part part : new TiDarObjective.Part[] {TiDarObjective.Part.AUTOREGRESSIVE,
+                        TiDarObjective.Part.DRAFT}) {
+                    double loss = Trainer.heldOutLoss(net, tidar.scoring(part), streams[1], cfg.seqLen(),
+                            r.batchSize(), r.evalBatches(), r.seed(), manager);
+                    run.put("heldout_loss_" + (part == TiDarObjective.Part.DRAFT ? "draft" : "ar"), loss);
+                    if (part == TiDarObjective.Part.AUTOREGRESSIVE) {
+                        run.put("heldout_perplexity", Math.exp(loss)); // the causal rows' perplexity, not of the sum
+                    }
+                    log.accept(String.format("%s: held-out %s loss %.4f", r.name(), part, loss));
+                }
+            }
             run.put("heldout_tokens", streams[1].length());
             run.put("train_tokens", streams[0].length());
             run.put("train_bytes", streams[0].bytes());

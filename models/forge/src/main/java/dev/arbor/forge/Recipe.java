@@ -35,8 +35,9 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
     }
 
     /**
-     * {@code kind}: "ar" (next-token), "mdlm" (LLaDA masked diffusion) or "bd" (block diffusion with
-     * {@code blockSize}); {@code minMaskRate} is the lower end eps of t ~ U(eps, 1) for the diffusion objectives;
+     * {@code kind}: "ar" (next-token), "mdlm" (LLaDA masked diffusion), "bd" (block diffusion with
+     * {@code blockSize}) or "tidar" (TiDAR's causal + draft-block objective, {@code blockSize} = draft length,
+     * {@link TiDarObjective}); {@code minMaskRate} is the lower end eps of t ~ U(eps, 1) for the diffusion objectives;
      * {@code window}: the window side s of "image-token-shuffle" (s x s tokens per position, s^2 output heads);
      * {@code groupSize} and {@code causalNum} are the groups of "image-group-parallel"
      * ({@link GroupParallelImageObjective}; absent, and not written, for every other kind).
@@ -157,7 +158,15 @@ public record Recipe(String name, String description, long seed, Corpus corpus, 
                             + model.seqLen + " and smoke seq_len " + smoke.seqLen + ", got " + objective.blockSize);
                 }
             }
-            default -> throw ArborException.invalid(where + "objective kind must be ar, mdlm, bd "
+            case TiDarObjective.KIND -> {
+                if (objective.blockSize < 1 || model.seqLen % objective.blockSize != 0
+                        || smoke.seqLen % objective.blockSize != 0) {
+                    throw ArborException.invalid(where + "objective tidar needs block_size (the draft length k) >= 1 "
+                            + "dividing seq_len " + model.seqLen + " and smoke seq_len " + smoke.seqLen + ", got "
+                            + objective.blockSize);
+                }
+            }
+            default -> throw ArborException.invalid(where + "objective kind must be ar, mdlm, bd, tidar "
                     + "or one of the image kinds " + new java.util.TreeSet<>(IMAGE_KINDS) + ", got "
                     + objective.kind);
         }

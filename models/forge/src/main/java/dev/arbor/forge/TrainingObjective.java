@@ -70,6 +70,7 @@ public interface TrainingObjective {
             case "ar" -> new AutoregressiveObjective();
             case "mdlm" -> new MaskedDiffusionObjective(maskId, o.minMaskRate());
             case "bd" -> new BlockDiffusionObjective(maskId, o.minMaskRate(), o.blockSize());
+            case TiDarObjective.KIND -> new TiDarObjective(maskId, o.blockSize());
             default -> throw new IllegalArgumentException("unknown objective " + o.kind());
         };
     }

@@ -25,7 +25,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 class TrainedModelsTest {
     static final Path TRAINED = Path.of("..", "trained");
     static final List<String> MODELS = List.of("arbor-tiny-ar", "arbor-tiny-draft", "arbor-tiny-mdlm",
-            "arbor-tiny-bd");
+            "arbor-tiny-bd", "arbor-tiny-tidar");
 
     @Test
     void committedModelsAreSmallAndShareOneTokenizer() throws IOException {
@@ -41,7 +41,8 @@ class TrainedModelsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"arbor-tiny-ar", "arbor-tiny-draft", "arbor-tiny-mdlm", "arbor-tiny-bd"})
+    @ValueSource(strings = {"arbor-tiny-ar", "arbor-tiny-draft", "arbor-tiny-mdlm", "arbor-tiny-bd",
+            "arbor-tiny-tidar"})
     void modelLoadsWithCardAndExportAgrees(String name) throws Exception {
         Path dir = TRAINED.resolve(name);
         Path bin = dir.resolve(name + ".bin");
@@ -56,23 +57,26 @@ class TrainedModelsTest {
         assertThat(json.get("samples").size()).isPositive();
         assertThat(dir.resolve("MODEL_CARD.md")).exists();
 
+        // A causal model with a MASK is TiDAR's dual-mode model: checked on its training layout (Explicit mask).
+        boolean tidar = json.has("tidar");
         String kind = switch (card.attention()) {
-            case CAUSAL -> "ar";
+            case CAUSAL -> tidar ? TiDarObjective.KIND : "ar";
             case BIDIRECTIONAL -> "mdlm";
             default -> "bd";
         };
-        if (card.attention() != NativeAttention.CAUSAL) {
+        if (card.attention() != NativeAttention.CAUSAL || tidar) {
             assertThat(card.mask()).hasValue(BpeTrainer.MASK_ID);
             assertThat(tok.tokenText(BpeTrainer.MASK_ID)).isEqualTo(BpeTrainer.MASK_PIECE);
         }
         int[] text = tok.encode("Once upon a time, there was a little girl named Lily. She liked to play.", true);
         int[][] tokens = {java.util.Arrays.copyOf(text, 16)};
-        if (!kind.equals("ar")) {
+        if (!kind.equals("ar") && !tidar) {
             for (int j = 3; j < 16; j += 2) {
                 tokens[0][j] = BpeTrainer.MASK_ID;
             }
         }
-        ExportCheck.Result r = ExportCheck.compare(bin, kind, card.blockSize(), tokens,
+        ExportCheck.Result r = ExportCheck.compare(bin, kind, tidar ? json.get("tidar").get("draft_length").asInt()
+                : card.blockSize(), tokens,
                 Files.createTempDirectory("onnx"));
         assertThat(r.referenceMaxAbsDiff()).isLessThan(1e-4);
         assertThat(r.onnxMaxAbsDiff()).isLessThan(1e-4);
