@@ -23,6 +23,8 @@ public final class Constraints {
     public static final String REGEX = "regex";
     public static final String GRAMMAR = "grammar";
     public static final String MAX_TOKENS = "max_tokens";
+    /** Ids that end the output where the constraint accepts (the request's stop ids). */
+    public static final String END_TOKEN_IDS = "end_token_ids";
     /** The traits of every structured-output processor (it draws no randomness). */
     public static final Set<Trait> TRAITS = Set.of(Trait.CONSTRAINS_OUTPUT, Trait.HISTORY_DEPENDENT,
             Trait.SPECULATIVE_SAFE, Trait.BATCH_SAFE);
@@ -66,7 +68,27 @@ public final class Constraints {
         if (maxTokens > 0) {
             constraint.checkBudget(maxTokens, describe(source.kind()));
         }
-        return new StructuredProcessor(constraint, maxTokens, describe(source.kind()));
+        return new StructuredProcessor(constraint, maxTokens, endTokens(options, constraint.vocabulary),
+                describe(source.kind()));
+    }
+
+    /**
+     * The ids that end the output: option {@value #END_TOKEN_IDS} (the request's stop ids, which the platform passes:
+     * the model's end-of-sequence id, which may differ from the tokenizer's, and a generation config's extra ones)
+     * plus the tokenizer's end-of-sequence id.
+     */
+    static int[] endTokens(Options options, Vocabulary vocabulary) {
+        int[] given = options.integers(END_TOKEN_IDS);
+        java.util.TreeSet<Integer> ends = new java.util.TreeSet<>();
+        ends.add(vocabulary.eos);
+        for (int id : given) {
+            if (id < 0) {
+                throw ArborException.invalid("option '" + END_TOKEN_IDS + "' holds token id " + id + "; ids are not"
+                        + " negative");
+            }
+            ends.add(id);
+        }
+        return ends.stream().mapToInt(Integer::intValue).toArray();
     }
 
     /** The compiled constraint of {@code source} over {@code tokenizer}'s vocabulary, cached. */

@@ -27,6 +27,12 @@ import java.util.Set;
  * without single-byte tokens for the bytes a completion needs, forcing still steers to the shortest completions but
  * cannot promise to finish. Where the budget is not given, nothing is forced: an output cut by the generator's own
  * limit may be incomplete.
+ *
+ * <p>End tokens: the tokenizer's end-of-sequence id and the request's stop ids (option {@code end_token_ids}: a
+ * model's end id may differ from its tokenizer's, and chat models end turns with their own ids) are allowed exactly
+ * where the output is complete, whatever bytes the tokenizer gives them, since a committed stop id ends the output
+ * and adds no text. After an end token only end tokens are allowed: strategies that draft past one (tree drafts)
+ * ask about such positions, which are never committed.
  */
 final class StructuredProcessor implements LogitsProcessor {
     /** Histories kept at once (beams, rows, rollback points); the least recently used is dropped beyond this. */
@@ -34,6 +40,8 @@ final class StructuredProcessor implements LogitsProcessor {
 
     private final Constraint constraint;
     private final int maxTokens;
+    /** Ascending ids that end the output. */
+    private final int[] endTokens;
     private final String what;
     private final List<Track> tracks = new ArrayList<>();
     private long clock;
@@ -43,18 +51,57 @@ final class StructuredProcessor implements LogitsProcessor {
         int[] tokens = new int[16];
         State[] states = new State[17];
         int length;
+        /** Index of the first end token among the tokens, or -1. */
+        int ended = -1;
         long used;
     }
 
     StructuredProcessor(Constraint constraint, int maxTokens, String what) {
+        this(constraint, maxTokens, new int[] {constraint.vocabulary.eos}, what);
+    }
+
+    StructuredProcessor(Constraint constraint, int maxTokens, int[] endTokens, String what) {
         this.constraint = constraint;
         this.maxTokens = maxTokens;
+        this.endTokens = endTokens.clone();
         this.what = what;
     }
 
     @Override
     public synchronized void process(float[] logits, SamplingContext context) {
-        State state = stateAfter(context);
+        Track track = trackOf(context);
+        State state = track.states[context.generatedLength()];
+        if (track.ended >= 0) {
+            keepOnly(logits, endTokens);
+            return;
+        }
+        float[] ends = new float[endTokens.length];
+        for (int i = 0; i < endTokens.length; i++) {
+            ends[i] = endTokens[i] < logits.length ? logits[endTokens[i]] : Float.NEGATIVE_INFINITY;
+        }
+        applyMask(logits, context, state);
+        // end ids are allowed exactly where the output is complete, whatever bytes the tokenizer gives them
+        for (int i = 0; i < endTokens.length; i++) {
+            if (endTokens[i] < logits.length) {
+                logits[endTokens[i]] = state.accepts ? ends[i] : Float.NEGATIVE_INFINITY;
+            }
+        }
+    }
+
+    private static void keepOnly(float[] logits, int[] ids) {
+        float[] kept = new float[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            kept[i] = ids[i] < logits.length ? logits[ids[i]] : Float.NEGATIVE_INFINITY;
+        }
+        Arrays.fill(logits, Float.NEGATIVE_INFINITY);
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < logits.length) {
+                logits[ids[i]] = kept[i];
+            }
+        }
+    }
+
+    private void applyMask(float[] logits, SamplingContext context, State state) {
         Mask mask = constraint.mask(state);
         if (mask.count() == 0) {
             throw new ArborException(ArborException.Kind.PLUGIN_FAILURE, "structured-output: no token of the"
@@ -138,6 +185,15 @@ final class StructuredProcessor implements LogitsProcessor {
 
     /** The state after the context's generated tokens, reusing the longest matching seen history. */
     State stateAfter(SamplingContext context) {
+        return trackOf(context).states[context.generatedLength()];
+    }
+
+    private boolean isEnd(int token) {
+        return Arrays.binarySearch(endTokens, token) >= 0;
+    }
+
+    /** The track holding the context's generated tokens, advanced to their end. */
+    private Track trackOf(SamplingContext context) {
         int prompt = context.promptLength();
         int n = context.generatedLength();
         Track best = null;
@@ -163,13 +219,24 @@ final class StructuredProcessor implements LogitsProcessor {
             track.tokens = Arrays.copyOf(best.tokens, Math.max(16, bestCommon * 2));
             track.states = Arrays.copyOf(best.states, track.tokens.length + 1);
             track.length = bestCommon;
+            track.ended = best.ended >= 0 && best.ended < bestCommon ? best.ended : -1;
         } else {
             track = best;
         }
         track.used = ++clock;
         for (int i = track.length; i < n; i++) {
             int token = context.token(prompt + i);
-            State next = constraint.advance(track.states[i], token);
+            State next;
+            if (track.ended >= 0) {
+                next = track.states[i]; // past an end: never committed, nothing more to check
+            } else if (isEnd(token)) {
+                next = track.states[i].accepts ? track.states[i] : null;
+                if (next != null) {
+                    track.ended = i;
+                }
+            } else {
+                next = constraint.advance(track.states[i], token);
+            }
             if (next == null) {
                 track.length = i;
                 throw ArborException.invalid("structured-output: generated token " + token + " at position " + i
@@ -184,7 +251,7 @@ final class StructuredProcessor implements LogitsProcessor {
             track.states[i + 1] = next;
             track.length = i + 1;
         }
-        return track.states[n];
+        return track;
     }
 
     private Track newTrack() {

@@ -20,6 +20,8 @@ final class OutputConstraints {
     static final String MAX_TOKENS = "max_tokens";
     /** The strategy option that lowers a request's budget (the autoregressive family's DecodeLimits). */
     static final String MAX_NEW_TOKENS = "max_new_tokens";
+    /** The structured-output processor's option naming the ids that end the output. */
+    static final String END_TOKEN_IDS = "end_token_ids";
 
     private OutputConstraints() {
     }
@@ -67,5 +69,13 @@ final class OutputConstraints {
     static Options withBudget(Options options, int budget) {
         int own = options.integer(MAX_TOKENS, budget, 0, Integer.MAX_VALUE);
         return options.with(MAX_TOKENS, Math.min(own, budget));
+    }
+
+    /**
+     * {@link #withBudget} plus option {@value #END_TOKEN_IDS}: the request's stop ids, which end the output where the
+     * constraint accepts (the model's end id may differ from its tokenizer's; chat models end turns with their own).
+     */
+    static Options withBudget(Options options, int budget, int[] stopTokens) {
+        return withBudget(options, budget).with(END_TOKEN_IDS, stopTokens.clone());
     }
 }

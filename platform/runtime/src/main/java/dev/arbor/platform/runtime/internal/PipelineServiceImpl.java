@@ -666,16 +666,16 @@ public class PipelineServiceImpl implements PipelineService {
         int topLogprobs = options.integer("top_logprobs", 0, 0, dev.arbor.api.sampling.TopTokens.MAX);
         boolean logprobs = options.bool("logprobs", false) || topLogprobs > 0;
         FixedPartGuard fixedParts = new FixedPartGuard();
+        int[] stopTokens = stopTokens(card, options, generationConfigs.of(d).stopIds());
         Supplier<Sampler> samplers = samplerFactory(r, d, options, fixedParts, topLogprobs,
                 OutputConstraints.budget(options.with(generatorRef.options()), maxTokens,
-                        card.maxPositions() - prompt.length));
+                        card.maxPositions() - prompt.length), stopTokens);
         // Validates every processor's and the selector's options before any compute, and runs the chain once on a
         // neutral row with its own RNG: the parts load their classes now, while a failure can still be retried
         // (a part whose bundle is refreshed mid-request cannot load classes any more).
         samplers.get().sample(new float[card.vocabSize()], SamplingContext.seeded(prompt, card.vocabSize(), 0L));
         fixedParts.reset();
 
-        int[] stopTokens = stopTokens(card, options, generationConfigs.of(d).stopIds());
         long[] firstToken = {0L};
         TextStreamer streamer = new TextStreamer(r.tokenizer, prompt, request.stop(), sink);
         boolean streamCanvas = options.bool("stream_canvas", false);
@@ -789,7 +789,8 @@ public class PipelineServiceImpl implements PipelineService {
     }
 
     private Supplier<Sampler> samplerFactory(Resolution r, PipelineDefinition d, Options options,
-                                             FixedPartGuard fixedParts, int topLogprobs, int tokenBudget) {
+                                             FixedPartGuard fixedParts, int topLogprobs, int tokenBudget,
+                                             int[] stopTokens) {
         List<LogitsProcessorFactory> factories = new ArrayList<>();
         List<String> bundles = new ArrayList<>();
         r.processors.forEach(l -> {
@@ -812,7 +813,7 @@ public class PipelineServiceImpl implements PipelineService {
                 Options base = fixed ? d.defaults() : options;
                 Options own = base.with(ref.options());
                 if (factories.get(i).traits().contains(Trait.CONSTRAINS_OUTPUT)) {
-                    own = OutputConstraints.withBudget(own, tokenBudget);
+                    own = OutputConstraints.withBudget(own, tokenBudget, stopTokens);
                 }
                 try {
                     p = factories.get(i).create(own, r.tokenizer);
