@@ -10,7 +10,6 @@ import dev.arbor.api.pipeline.PipelineDefinition;
 import dev.arbor.api.pipeline.PipelineService;
 import dev.arbor.testkit.SharedModels;
 import dev.arbor.testkit.framework.RuntimeHarness;
-import java.lang.reflect.Method;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -19,7 +18,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
-import java.util.Dictionary;
 import java.util.Hashtable;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -28,7 +26,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.osgi.framework.Bundle;
-import org.osgi.framework.ServiceReference;
 
 /**
  * Every error of the HTTP API against the real distribution in Felix, configured through Config Admin: status code
@@ -75,20 +72,8 @@ class HttpErrorsIT {
         config.put("max_tokens", 64);
         config.put("request_timeout_ms", TIMEOUT_MS);
         config.put("workers", 4);
-        configure("dev.arbor.http", config);
-        ServiceReference<?>[] endpoint = {null};
-        RuntimeHarness.await(() -> {
-            try {
-                ServiceReference<?>[] refs = runtime.context().getAllServiceReferences(null,
-                        "(objectClass=dev.arbor.platform.http.HttpEndpoint)");
-                endpoint[0] = refs == null ? null : refs[0];
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-            return endpoint[0] != null;
-        }, 20_000, () -> "the HTTP server registered no HttpEndpoint service");
-        assertThat(endpoint[0].getProperty("arbor.http.host")).isEqualTo("127.0.0.1");
-        uri = URI.create("http://127.0.0.1:" + endpoint[0].getProperty("arbor.http.port"));
+        uri = runtime.startHttp(config);
+        assertThat(uri.getHost()).isEqualTo("127.0.0.1");
     }
 
     @AfterAll
@@ -108,18 +93,6 @@ class HttpErrorsIT {
      * Writes a configuration through the framework's Config Admin. Its classes live in the Config Admin bundle, not
      * on this test's class path (only the Arbor API is shared), so the calls go through that bundle's interfaces.
      */
-    private void configure(String pid, Dictionary<String, Object> properties) throws Exception {
-        ServiceReference<?> ref = runtime.context().getAllServiceReferences(
-                "org.osgi.service.cm.ConfigurationAdmin", null)[0];
-        Object admin = runtime.context().getService(ref);
-        Class<?> adminType = ref.getBundle().loadClass("org.osgi.service.cm.ConfigurationAdmin");
-        Class<?> configType = ref.getBundle().loadClass("org.osgi.service.cm.Configuration");
-        Object configuration = adminType.getMethod("getConfiguration", String.class, String.class)
-                .invoke(admin, pid, "?");
-        Method update = configType.getMethod("update", Dictionary.class);
-        update.invoke(configuration, properties);
-    }
-
     private HttpResponse<String> post(String path, String body, String key, String requestId) throws Exception {
         HttpRequest.Builder b = HttpRequest.newBuilder(uri.resolve(path)).timeout(Duration.ofSeconds(60))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));

@@ -18,7 +18,6 @@ import dev.arbor.api.pipeline.PipelineService;
 import dev.arbor.api.pipeline.PipelineStatus;
 import dev.arbor.api.pipeline.TokenizerRef;
 import dev.arbor.testkit.framework.RuntimeHarness;
-import java.lang.reflect.Method;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -29,7 +28,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.Dictionary;
 import java.util.Hashtable;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -73,19 +71,7 @@ class ImagesIT {
         Hashtable<String, Object> config = new Hashtable<>();
         config.put("port", 0);
         config.put("request_timeout_ms", 120_000);
-        configure("dev.arbor.http", config);
-        ServiceReference<?>[] endpoint = {null};
-        RuntimeHarness.await(() -> {
-            try {
-                ServiceReference<?>[] refs = runtime.context().getAllServiceReferences(null,
-                        "(objectClass=dev.arbor.platform.http.HttpEndpoint)");
-                endpoint[0] = refs == null ? null : refs[0];
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-            return endpoint[0] != null;
-        }, 20_000, () -> "the HTTP server registered no HttpEndpoint service");
-        uri = URI.create("http://127.0.0.1:" + endpoint[0].getProperty("arbor.http.port"));
+        uri = runtime.startHttp(config);
     }
 
     @AfterAll
@@ -94,19 +80,6 @@ class ImagesIT {
             runtime.close();
         }
         RuntimeHarness.deleteTree(home);
-    }
-
-    /** Through the framework's Config Admin (its classes are not on this test's class path). */
-    private void configure(String pid, Dictionary<String, Object> properties) throws Exception {
-        ServiceReference<?> ref = runtime.context().getAllServiceReferences(
-                "org.osgi.service.cm.ConfigurationAdmin", null)[0];
-        Object admin = runtime.context().getService(ref);
-        Class<?> adminType = ref.getBundle().loadClass("org.osgi.service.cm.ConfigurationAdmin");
-        Class<?> configType = ref.getBundle().loadClass("org.osgi.service.cm.Configuration");
-        Object configuration = adminType.getMethod("getConfiguration", String.class, String.class)
-                .invoke(admin, pid, "?");
-        Method update = configType.getMethod("update", Dictionary.class);
-        update.invoke(configuration, properties);
     }
 
     private HttpResponse<String> post(String body) throws Exception {

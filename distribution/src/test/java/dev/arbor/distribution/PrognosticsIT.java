@@ -9,7 +9,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.arbor.api.prognostics.AssessRequest;
 import dev.arbor.api.prognostics.Prognostics;
 import dev.arbor.testkit.framework.RuntimeHarness;
-import java.lang.reflect.Method;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -17,7 +16,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Dictionary;
 import java.util.Hashtable;
 import java.util.List;
 import java.util.function.Function;
@@ -36,7 +34,6 @@ import org.osgi.framework.ServiceReference;
 class PrognosticsIT {
     private static final String MODEL = "turbofan-synthetic";
     private static final ObjectMapper JSON = new ObjectMapper();
-    private final Path dist = Path.of(System.getProperty("arbor.dist", "target/arbor")).toAbsolutePath();
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private Path home;
     private RuntimeHarness runtime;
@@ -57,33 +54,14 @@ class PrognosticsIT {
     @SuppressWarnings("unchecked")
     void start() throws Exception {
         home = Files.createTempDirectory("arbor-prognostics-it-");
-        // the installation's declared prognostic models, as bin/arbor finds them under etc/
-        Files.createDirectories(home.resolve("etc/prognostics"));
-        try (var files = Files.list(dist.resolve("etc/prognostics"))) {
-            for (Path f : files.toList()) {
-                Files.copy(f, home.resolve("etc/prognostics").resolve(f.getFileName()));
-            }
-        }
-        runtime = new RuntimeHarness(home, null);
+        runtime = new RuntimeHarness(home, null); // copies the declared prognostic models (etc/prognostics)
         Hashtable<String, Object> limits = new Hashtable<>();
         limits.put("max_series_length", 1000);
         limits.put("max_samples", 5000);
-        configure("dev.arbor.prognostics", limits);
+        runtime.configure("dev.arbor.prognostics", limits);
         Hashtable<String, Object> config = new Hashtable<>();
         config.put("port", 0);
-        configure("dev.arbor.http", config);
-        ServiceReference<?>[] endpoint = {null};
-        RuntimeHarness.await(() -> {
-            try {
-                ServiceReference<?>[] refs = runtime.context().getAllServiceReferences(null,
-                        "(objectClass=dev.arbor.platform.http.HttpEndpoint)");
-                endpoint[0] = refs == null ? null : refs[0];
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-            return endpoint[0] != null;
-        }, 20_000, () -> "the HTTP server registered no HttpEndpoint service");
-        uri = URI.create("http://127.0.0.1:" + endpoint[0].getProperty("arbor.http.port"));
+        uri = runtime.startHttp(config);
         ServiceReference<?> ref = runtime.context().getAllServiceReferences(Function.class.getName(),
                 "(arbor.command=cli)")[0];
         cli = (Function<String[], Integer>) runtime.context().getService(ref);
@@ -106,18 +84,6 @@ class PrognosticsIT {
             runtime.close();
         }
         RuntimeHarness.deleteTree(home);
-    }
-
-    private void configure(String pid, Dictionary<String, Object> properties) throws Exception {
-        ServiceReference<?> ref = runtime.context().getAllServiceReferences(
-                "org.osgi.service.cm.ConfigurationAdmin", null)[0];
-        Object admin = runtime.context().getService(ref);
-        Class<?> adminType = ref.getBundle().loadClass("org.osgi.service.cm.ConfigurationAdmin");
-        Class<?> configType = ref.getBundle().loadClass("org.osgi.service.cm.Configuration");
-        Object configuration = adminType.getMethod("getConfiguration", String.class, String.class)
-                .invoke(admin, pid, "?");
-        Method update = configType.getMethod("update", Dictionary.class);
-        update.invoke(configuration, properties);
     }
 
     private HttpResponse<String> post(String body) throws Exception {

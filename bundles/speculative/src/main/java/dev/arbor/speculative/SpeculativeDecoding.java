@@ -256,16 +256,7 @@ public final class SpeculativeDecoding {
                     int x = draft.tokens()[i];
                     double px = p[x];
                     double qx = draft.probability(i);
-                    boolean accept;
-                    if (px <= 0) {
-                        // checked first: a draft the processed target rules out (a constraint's mask) is never
-                        // kept, even from a drafter that claimed q(x) = 0 for it
-                        accept = false;
-                    } else if (px >= qx) {
-                        accept = true;
-                    } else {
-                        accept = rng.nextDouble() * qx < px;
-                    }
+                    boolean accept = SpeculativeRule.accept(px, qx, rng);
                     if (accept) {
                         accepted++;
                         acceptedHere++;
@@ -276,21 +267,10 @@ public final class SpeculativeDecoding {
                         continue;
                     }
                     rejected++;
-                    double[] residual = new double[vocab];
-                    double mass = 0;
-                    for (int v = 0; v < vocab; v++) {
-                        double r = resampleFromTarget ? p[v] : Math.max(0.0, p[v] - draft.probability(i, v));
-                        residual[v] = r;
-                        mass += r;
-                    }
-                    double u = rng.nextDouble();
-                    if (!(mass > 0)) {
-                        // p and q agree up to float rounding: the residual has no mass; p is then the right law.
-                        for (int v = 0; v < vocab; v++) {
-                            residual[v] = p[v];
-                        }
-                    }
-                    next = SamplingMath.inverseCdf(residual, u);
+                    int row = i;
+                    Draft thisDraft = draft;
+                    next = SpeculativeRule.resample(p, vocab, resampleFromTarget ? v -> 0.0
+                            : v -> thisDraft.probability(row, v), rng);
                     nextSelection = selection(next, p, logits);
                     break;
                 }

@@ -7,5 +7,5 @@
  * that the emitted sequence has exactly the target's distribution (METHODS.md section 2.2).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
+@org.osgi.annotation.versioning.Version("1.2.0")
 package dev.arbor.speculative;

@@ -22,6 +22,7 @@ import dev.arbor.autoregressive.DecodeChecks;
 import dev.arbor.autoregressive.DecodeLimits;
 import dev.arbor.autoregressive.TokenOutput;
 import dev.arbor.sampling.SamplingMath;
+import dev.arbor.speculative.SpeculativeRule;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -246,16 +247,7 @@ public final class TiDarGenerator implements Generator {
                     float[] q = draftDistributions[i];
                     double px = p[x];
                     double qx = q[x];
-                    boolean accept;
-                    if (acceptWithoutRatio) {
-                        accept = true;
-                    } else if (px <= 0) {
-                        accept = false;
-                    } else if (px >= qx) {
-                        accept = true;
-                    } else {
-                        accept = rng.nextDouble() * qx < px;
-                    }
+                    boolean accept = acceptWithoutRatio || SpeculativeRule.accept(px, qx, rng);
                     if (accept) {
                         kept++;
                         accepted++;
@@ -266,20 +258,7 @@ public final class TiDarGenerator implements Generator {
                         continue;
                     }
                     rejected++;
-                    double[] residual = new double[vocab];
-                    double mass = 0;
-                    for (int v = 0; v < vocab; v++) {
-                        residual[v] = Math.max(0.0, (double) p[v] - q[v]);
-                        mass += residual[v];
-                    }
-                    double u = rng.nextDouble();
-                    if (!(mass > 0)) {
-                        // p and q agree up to float rounding: the residual has no mass, and p is then the right law.
-                        for (int v = 0; v < vocab; v++) {
-                            residual[v] = p[v];
-                        }
-                    }
-                    next = SamplingMath.inverseCdf(residual, u);
+                    next = SpeculativeRule.resample(p, vocab, v -> q[v], rng);
                     nextSelection = selection(next, p, logits);
                     break;
                 }

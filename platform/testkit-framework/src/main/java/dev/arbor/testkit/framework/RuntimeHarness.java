@@ -42,12 +42,14 @@ public final class RuntimeHarness implements AutoCloseable {
                 Files.copy(f, home.resolve("etc/pipelines").resolve(f.getFileName()));
             }
         }
-        // the model registry: the models the pipelines and requests name
-        if (Files.isDirectory(dist.resolve("etc/models"))) {
-            Files.createDirectories(home.resolve("etc/models"));
-            try (var files = Files.list(dist.resolve("etc/models"))) {
-                for (Path f : files.toList()) {
-                    Files.copy(f, home.resolve("etc/models").resolve(f.getFileName()));
+        // the model registry (the models the pipelines and requests name) and the declared prognostic models
+        for (String declared : new String[] {"etc/models", "etc/prognostics"}) {
+            if (Files.isDirectory(dist.resolve(declared))) {
+                Files.createDirectories(home.resolve(declared));
+                try (var files = Files.list(dist.resolve(declared))) {
+                    for (Path f : files.toList()) {
+                        Files.copy(f, home.resolve(declared).resolve(f.getFileName()));
+                    }
                 }
             }
         }
@@ -121,6 +123,42 @@ public final class RuntimeHarness implements AutoCloseable {
                 () -> "pipeline " + pipeline + " not ready: " + service.status(pipeline)
                         .map(PipelineStatus::describe).orElse("not configured"));
         return service.status(pipeline).orElseThrow();
+    }
+
+    /**
+     * Creates or updates configuration {@code pid} through the framework's Config Admin, by reflection: its classes
+     * are not on a test's class path.
+     */
+    public void configure(String pid, java.util.Dictionary<String, ?> properties) throws Exception {
+        ServiceReference<?> ref = context().getAllServiceReferences("org.osgi.service.cm.ConfigurationAdmin", null)[0];
+        Object admin = context().getService(ref);
+        Class<?> adminType = ref.getBundle().loadClass("org.osgi.service.cm.ConfigurationAdmin");
+        Class<?> configType = ref.getBundle().loadClass("org.osgi.service.cm.Configuration");
+        Object configuration = adminType.getMethod("getConfiguration", String.class, String.class)
+                .invoke(admin, pid, "?");
+        configType.getMethod("update", java.util.Dictionary.class).invoke(configuration, properties);
+    }
+
+    /**
+     * Starts the HTTP server with {@code config} (its configuration {@code dev.arbor.http}; port 0 asks for an
+     * ephemeral port) and returns its base address once it listens, from the {@code HttpEndpoint} service it
+     * registers then.
+     */
+    public java.net.URI startHttp(java.util.Dictionary<String, ?> config) throws Exception {
+        configure("dev.arbor.http", config);
+        ServiceReference<?>[] endpoint = {null};
+        await(() -> {
+            try {
+                ServiceReference<?>[] refs = context().getAllServiceReferences(null,
+                        "(objectClass=dev.arbor.platform.http.HttpEndpoint)");
+                endpoint[0] = refs == null ? null : refs[0];
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+            return endpoint[0] != null;
+        }, 20_000, () -> "the HTTP server registered no HttpEndpoint service");
+        return java.net.URI.create("http://" + endpoint[0].getProperty("arbor.http.host") + ":"
+                + endpoint[0].getProperty("arbor.http.port"));
     }
 
     public Bundle bundle(String symbolicName) {
