@@ -432,41 +432,26 @@ public class PipelineServiceImpl implements PipelineService {
 
     @Override
     public int[] tokenize(String pipeline, String text) {
-        ConfiguredPipeline configured = pipelines.get(pipeline);
-        if (configured == null) {
-            throw new ArborException(ArborException.Kind.NOT_FOUND, "unknown pipeline '" + pipeline + "'");
-        }
-        PipelineDefinition d = parse(configured);
-        try (Lease<TokenizerProvider> provider = parts.acquire(PartKind.TOKENIZER, d.tokenizer().format(),
-                TokenizerProvider.class, graceMillis).orElseThrow(() -> new ArborException(
-                ArborException.Kind.UNAVAILABLE, "pipeline '" + d.name() + "' unavailable: needs "
-                + PartKind.TOKENIZER.describe(d.tokenizer().format())));
-             var handle = tokenizers.acquire(new ResourceCache.Key(provider.serviceId(), d.tokenizer().toString()),
-                     () -> openTokenizer(d, provider))) {
-            return handle.get().encode(text, true);
-        }
+        return withTokenizer(pipeline, (d, tokenizer) -> tokenizer.encode(text, true));
     }
 
     @Override
     public Optional<dev.arbor.api.pipeline.RenderedChat> renderChat(String pipeline,
             List<dev.arbor.api.pipeline.ChatMessage> messages) {
-        ConfiguredPipeline configured = pipelines.get(pipeline);
-        if (configured == null) {
-            throw new ArborException(ArborException.Kind.NOT_FOUND, "unknown pipeline '" + pipeline + "'");
-        }
-        PipelineDefinition d = parse(configured);
-        try (Lease<TokenizerProvider> provider = parts.acquire(PartKind.TOKENIZER, d.tokenizer().format(),
-                TokenizerProvider.class, graceMillis).orElseThrow(() -> new ArborException(
-                ArborException.Kind.UNAVAILABLE, "pipeline '" + d.name() + "' unavailable: needs "
-                + PartKind.TOKENIZER.describe(d.tokenizer().format())));
-             var handle = tokenizers.acquire(new ResourceCache.Key(provider.serviceId(), d.tokenizer().toString()),
-                     () -> openTokenizer(d, provider))) {
-            return ChatTemplates.render(d, handle.get(), chatTemplateEngine, messages);
-        }
+        return withTokenizer(pipeline, (d, tokenizer) -> ChatTemplates.render(d, tokenizer, chatTemplateEngine,
+                messages));
     }
 
     @Override
     public Optional<ImageLayout> imageLayout(String pipeline) {
+        // the layout is an immutable record: safe to hand out after the tokenizer's lease ends
+        return withTokenizer(pipeline, (d, tokenizer) -> tokenizer instanceof ImageTokenizer images
+                ? Optional.of(images.layout()) : Optional.<ImageLayout>empty());
+    }
+
+    /** Runs {@code work} with pipeline {@code pipeline}'s definition and its tokenizer, held for the call only. */
+    private <T> T withTokenizer(String pipeline,
+                                java.util.function.BiFunction<PipelineDefinition, Tokenizer, T> work) {
         ConfiguredPipeline configured = pipelines.get(pipeline);
         if (configured == null) {
             throw new ArborException(ArborException.Kind.NOT_FOUND, "unknown pipeline '" + pipeline + "'");
@@ -478,8 +463,7 @@ public class PipelineServiceImpl implements PipelineService {
                 + PartKind.TOKENIZER.describe(d.tokenizer().format())));
              var handle = tokenizers.acquire(new ResourceCache.Key(provider.serviceId(), d.tokenizer().toString()),
                      () -> openTokenizer(d, provider))) {
-            // the layout is an immutable record: safe to hand out after the tokenizer's lease ends
-            return handle.get() instanceof ImageTokenizer images ? Optional.of(images.layout()) : Optional.empty();
+            return work.apply(d, handle.get());
         }
     }
 
