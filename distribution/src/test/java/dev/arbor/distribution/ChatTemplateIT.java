@@ -1,6 +1,7 @@
 package dev.arbor.distribution;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -284,6 +285,33 @@ class ChatTemplateIT {
             assertThat(top.size()).isBetween(2, 3);
             assertThat(top.has(token)).isTrue();
             assertThat(top.get(token).asDouble()).isEqualTo(lp.get("token_logprobs").get(i).asDouble());
+        }
+    }
+
+    /**
+     * Tokens a speculative loop accepts carry the target row's alternatives: greedy speculative decoding on the same
+     * model lists what plain greedy decoding lists (before, its accepted tokens listed only themselves).
+     */
+    @Test
+    void speculativeGreedyListsTheSameAlternativesAsAutoregressiveGreedy() throws Exception {
+        String body = "{\"model\": \"%s\", \"prompt\": \"" + USER + "\", \"max_tokens\": " + MAX_TOKENS
+                + ", \"temperature\": 0, \"logprobs\": 4}";
+        JsonNode plain = JSON.readTree(post("/v1/completions", String.format(body, "stories260k")).body())
+                .at("/choices/0/logprobs");
+        JsonNode speculative = JSON.readTree(post("/v1/completions", String.format(body,
+                "stories260k-speculative")).body()).at("/choices/0/logprobs");
+        assertThat(speculative.get("tokens")).isEqualTo(plain.get("tokens"));
+        assertThat(plain.get("tokens").size()).isPositive();
+        for (int i = 0; i < plain.get("tokens").size(); i++) {
+            JsonNode expected = plain.get("top_logprobs").get(i);
+            JsonNode actual = speculative.get("top_logprobs").get(i);
+            assertThat(actual.size()).as("position %d: %s", i, actual).isGreaterThanOrEqualTo(4);
+            List<String> names = new ArrayList<>();
+            expected.fieldNames().forEachRemaining(names::add);
+            for (String name : names) {
+                assertThat(actual.has(name)).as("position %d lists %s: %s", i, name, actual).isTrue();
+                assertThat(actual.get(name).asDouble()).isCloseTo(expected.get(name).asDouble(), within(1e-3));
+            }
         }
     }
 

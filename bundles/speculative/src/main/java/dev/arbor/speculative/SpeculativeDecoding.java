@@ -261,7 +261,9 @@ public final class SpeculativeDecoding {
                         accepted++;
                         acceptedHere++;
                         decided++;
-                        if (!output.commit(x, selection(x, p, logits))) {
+                        // the target row's top alternatives (asked for by top_logprobs) describe this position too
+                        Selection kept = selection(x, p, logits).withAlternatives(targetSelection.alternatives());
+                        if (!output.commit(x, kept)) {
                             break steps;
                         }
                         continue;
@@ -271,7 +273,7 @@ public final class SpeculativeDecoding {
                     Draft thisDraft = draft;
                     next = SpeculativeRule.resample(p, vocab, resampleFromTarget ? v -> 0.0
                             : v -> thisDraft.probability(row, v), rng);
-                    nextSelection = selection(next, p, logits);
+                    nextSelection = selection(next, p, logits).withAlternatives(targetSelection.alternatives());
                     break;
                 }
                 decided++;

@@ -240,7 +240,7 @@ public final class TiDarGenerator implements Generator {
                     if (i == d) {
                         next = target.token(); // the bonus token: every draft was accepted
                         DecodeChecks.checkToken(next, card);
-                        nextSelection = selection(next, p, logits);
+                        nextSelection = selection(next, p, logits).withAlternatives(target.alternatives());
                         break;
                     }
                     int x = drafts[i];
@@ -252,14 +252,15 @@ public final class TiDarGenerator implements Generator {
                         kept++;
                         accepted++;
                         decided++;
-                        if (!output.commit(x, selection(x, p, logits))) {
+                        // the target row's top alternatives (asked for by top_logprobs) describe this position too
+                        if (!output.commit(x, selection(x, p, logits).withAlternatives(target.alternatives()))) {
                             return;
                         }
                         continue;
                     }
                     rejected++;
                     next = SpeculativeRule.resample(p, vocab, v -> q[v], rng);
-                    nextSelection = selection(next, p, logits);
+                    nextSelection = selection(next, p, logits).withAlternatives(target.alternatives());
                     break;
                 }
                 histogram[kept]++;
