@@ -5,18 +5,15 @@ import dev.arbor.api.generation.Cancellation;
 import dev.arbor.api.generation.GenerationContext;
 import dev.arbor.api.generation.GenerationResult;
 import dev.arbor.api.generation.Generator;
-import dev.arbor.api.generation.ModelResolver;
 import dev.arbor.api.generation.TokenSink;
 import dev.arbor.api.model.DecodeState;
 import dev.arbor.api.model.ForwardRequest;
 import dev.arbor.api.model.ModelBackend;
-import dev.arbor.api.model.ModelSpec;
 import dev.arbor.api.pipeline.ModelRef;
 import dev.arbor.api.sampling.Sampler;
 import dev.arbor.api.sampling.SamplingContext;
 import dev.arbor.api.sampling.Selection;
 import dev.arbor.api.sampling.TokenSelector;
-import dev.arbor.backend.onnxruntime.OnnxRuntimeBackendProvider;
 import dev.arbor.generation.autoregressive.AutoregressiveGenerator;
 import dev.arbor.generation.promptlookup.PromptLookupDrafter;
 import dev.arbor.generation.promptlookup.PromptLookupGenerator;
@@ -33,7 +30,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Speculative decoding on llama2.c stories260K (5 layers) on ONNX Runtime, greedy, on the flat class path: plain
@@ -95,22 +91,8 @@ public final class SpeculativeBenchmark {
         Path cache = Files.createTempDirectory("arbor-spec-bench");
         Path checkpoint = models.resolve("stories260K/stories260K.bin");
         Llama2cTokenizer tokenizer = Llama2cTokenizer.read(models.resolve("stories260K/tok512.bin"), 512);
-        ModelRef targetRef = new ModelRef("onnxruntime", "llama2c", checkpoint.toString(),
-                Options.of(Map.of("cache_dir", cache.toString())));
-        OnnxRuntimeBackendProvider provider = new OnnxRuntimeBackendProvider();
-        Map<String, ModelBackend> open = new ConcurrentHashMap<>();
-        ModelResolver resolver = new ModelResolver() {
-            @Override
-            public ModelRef target() {
-                return targetRef;
-            }
-
-            @Override
-            public ModelBackend open(ModelRef ref) {
-                return open.computeIfAbsent(ref.toString(), k -> provider.open(new ModelSpec(Path.of(ref.path()),
-                        ref.format(), ref.options())));
-            }
-        };
+        OnnxModels resolver = new OnnxModels(checkpoint, cache);
+        ModelRef targetRef = resolver.target();
         ModelBackend target = resolver.open(targetRef);
         Map<Integer, ModelBackend> drafts = new LinkedHashMap<>();
         for (int layers : new int[] {4, 3}) {
@@ -246,7 +228,7 @@ public final class SpeculativeBenchmark {
                 draftStep.entrySet().stream().map(e -> e.getKey() + " layers: " + String.format(Locale.ROOT,
                         "%.1f", median(e.getValue()) / 1e3)).toList(), median(lookupNanos) / 1e3);
         System.out.print(table);
-        open.values().forEach(ModelBackend::close);
+        resolver.close();
     }
 
     /**

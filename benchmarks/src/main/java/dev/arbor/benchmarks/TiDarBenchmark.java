@@ -8,12 +8,10 @@ import dev.arbor.api.generation.Generator;
 import dev.arbor.api.generation.ModelResolver;
 import dev.arbor.api.generation.TokenSink;
 import dev.arbor.api.model.ModelBackend;
-import dev.arbor.api.model.ModelSpec;
 import dev.arbor.api.pipeline.ModelRef;
 import dev.arbor.api.sampling.Sampler;
 import dev.arbor.api.sampling.Selection;
 import dev.arbor.api.sampling.TokenSelector;
-import dev.arbor.backend.onnxruntime.OnnxRuntimeBackendProvider;
 import dev.arbor.generation.autoregressive.AutoregressiveGenerator;
 import dev.arbor.generation.speculative.SpeculativeGenerator;
 import dev.arbor.generation.tidar.TiDarGenerator;
@@ -26,7 +24,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * TiDAR (METHODS.md §3.10) on the forge's dual-mode model {@code arbor-tiny-tidar} on ONNX Runtime (CPU, reference
@@ -116,22 +113,8 @@ public final class TiDarBenchmark {
         Path checkpoint = dir.resolve(name + ".bin");
         Llama2cTokenizer tokenizer = Llama2cTokenizer.read(dir.resolve("tokenizer.bin"), 0);
         Path cache = Files.createTempDirectory("arbor-tidar-bench");
-        ModelRef targetRef = new ModelRef("onnxruntime", "llama2c", checkpoint.toString(),
-                Options.of(Map.of("cache_dir", cache.toString())));
-        OnnxRuntimeBackendProvider provider = new OnnxRuntimeBackendProvider();
-        Map<String, ModelBackend> open = new ConcurrentHashMap<>();
-        ModelResolver resolver = new ModelResolver() {
-            @Override
-            public ModelRef target() {
-                return targetRef;
-            }
-
-            @Override
-            public ModelBackend open(ModelRef ref) {
-                return open.computeIfAbsent(ref.toString(), k -> provider.open(new ModelSpec(Path.of(ref.path()),
-                        ref.format(), ref.options())));
-            }
-        };
+        OnnxModels resolver = new OnnxModels(checkpoint, cache);
+        ModelRef targetRef = resolver.target();
         ModelBackend model = resolver.open(targetRef);
         List<int[]> prompts = new ArrayList<>();
         for (String p : PROMPTS) {
@@ -149,7 +132,7 @@ public final class TiDarBenchmark {
         for (double temperature : new double[] {0, 1}) {
             run(model, resolver, prompts, methods, tokens, rounds, temperature);
         }
-        open.values().forEach(ModelBackend::close);
+        resolver.close();
     }
 
     private static void run(ModelBackend model, ModelResolver resolver, List<int[]> prompts, List<Method> methods,
