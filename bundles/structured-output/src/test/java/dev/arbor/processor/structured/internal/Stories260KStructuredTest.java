@@ -70,35 +70,6 @@ class Stories260KStructuredTest {
         }
     }
 
-    /**
-     * Per-token wall time of greedy decoding with and without the constraint (run with -Darbor.timing=true); the
-     * constraint's masks are warm after the first run, as for a served schema.
-     */
-    @org.junit.jupiter.api.Test
-    @org.junit.jupiter.api.condition.EnabledIfSystemProperty(named = "arbor.timing", matches = "true")
-    void overheadAgainstUnconstrainedDecoding() {
-        StructuredOutputFactory factory = new StructuredOutputFactory();
-        Options options = Options.of(Map.of("json_schema", SamplingLoopTest.PERSON, "max_tokens", 96));
-        int[] prompt = tokenizer.encode("Once upon a time", true);
-        for (int round = 0; round < 3; round++) {
-            long[] ns = new long[2];
-            long[] tokens = new long[2];
-            for (int rep = 0; rep < 20; rep++) {
-                for (int k = 0; k < 2; k++) {
-                    List<LogitsProcessor> chain = k == 0 ? List.of() : List.of(factory.create(options, tokenizer));
-                    long start = System.nanoTime();
-                    GenerationResult result = new AutoregressiveGenerator().generate(new GenerationContext(model,
-                            tokenizer, prompt, 96, () -> new Sampler(chain, SAMPLE), new int[0], rep, Options.empty(),
-                            Cancellation.NEVER), TokenSink.DISCARD);
-                    ns[k] += System.nanoTime() - start;
-                    tokens[k] += result.tokens().length;
-                }
-            }
-            System.out.printf("stories260K sampled, 96 tokens x 20: unconstrained %d ns/token, json_schema %d"
-                    + " ns/token (%d and %d tokens)%n", ns[0] / tokens[0], ns[1] / tokens[1], tokens[0], tokens[1]);
-        }
-    }
-
     @ParameterizedTest(name = "{0}, budget {1}")
     @CsvSource({"greedy, 96", "sample, 96", "sample, 40"})
     void outputsValidate(String mode, int budget) throws Exception {
