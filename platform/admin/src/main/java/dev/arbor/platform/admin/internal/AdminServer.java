@@ -142,7 +142,7 @@ public class AdminServer {
     }
 
     @Deactivate
-    void deactivate() {
+    void deactivate(BundleContext context) {
         registrations.forEach(r -> {
             try {
                 r.unregister();
@@ -151,8 +151,21 @@ public class AdminServer {
             }
         });
         registrations.clear();
-        if (served) {
+        if (served && frameworkStopping(context)) {
+            // Jetty stops with the framework, and an update now would reach it on Config Admin's thread while its
+            // bundle stops (Felix HTTP then logs "Exception while initializing Jetty": its context is invalid). No
+            // configuration outlives the run: the launcher starts every run on cleaned storage.
+            served = false;
+        } else if (served) {
             stopServing();
+        }
+    }
+
+    private static boolean frameworkStopping(BundleContext context) {
+        try {
+            return context.getBundle(0).getState() == org.osgi.framework.Bundle.STOPPING;
+        } catch (IllegalStateException invalid) {
+            return true; // this bundle's context is already gone: the framework is stopping it
         }
     }
 
