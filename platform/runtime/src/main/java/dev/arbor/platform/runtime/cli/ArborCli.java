@@ -172,7 +172,8 @@ public class ArborCli implements Function<String[], Integer> {
         private final PrintStream out;
         private final PrintStream err;
 
-        @Option(names = "--pipeline", description = "Pipeline name (default: ${DEFAULT-VALUE} or arbor.default.pipeline).")
+        @Option(names = "--pipeline", description = "Pipeline name (default: the framework property"
+                + " arbor.default.pipeline, else arbor-tiny).")
         String pipeline;
         @Option(names = "--model", description = "Run a model file directly (.bin = llama2.c, .onnx = ONNX decoder).")
         Path model;
@@ -207,6 +208,10 @@ public class ArborCli implements Function<String[], Integer> {
         boolean stats;
         @Option(names = "--stream-canvas", description = "Diffusion strategies: print each step's canvas to stderr.")
         boolean streamCanvas;
+        @Option(names = "--processors", split = ",", paramLabel = "NAME",
+                description = "The request's logits processor chain, e.g. temperature,top-k (replaces the"
+                        + " pipeline's; each must be allowed by its policy, as HTTP's arbor.processors).")
+        List<String> processorNames;
         @CommandLine.ArgGroup(exclusive = true, multiplicity = "0..1")
         StructuredOutputOptions structured;
         @Parameters(arity = "0..1", description = "Prompt text.")
@@ -250,8 +255,8 @@ public class ArborCli implements Function<String[], Integer> {
             if (inputIds != null && prompt != null) {
                 throw ArborException.invalid("give either a prompt or --input-ids, not both");
             }
-            List<PartRef> processors = structured == null ? null
-                    : structured.chain(status.definition(), maxTokens, System.in);
+            List<PartRef> processors = ProcessorsOption.chain(processorNames, structured, status.definition(),
+                    maxTokens, System.in);
             CompletionRequest request = new CompletionRequest(name, inputIds == null ? prompt : null, inputIds,
                     stop, generator, processors, Options.of(options));
             if (streamCanvas) {
@@ -395,8 +400,7 @@ public class ArborCli implements Function<String[], Integer> {
             if (pipelines instanceof PipelineServiceImpl impl) {
                 for (PartRegistry.PartInfo p : impl.parts().list()) {
                     partsByBundle.computeIfAbsent(p.bundle(), b -> new ArrayList<>())
-                            .add(p.kind().label() + " '" + p.name() + "'"
-                                    + (p.ranking() != 0 ? " (ranking " + p.ranking() + ")" : ""));
+                            .add(PartListing.describe(p));
                 }
             }
             for (Bundle b : context.getBundles()) {

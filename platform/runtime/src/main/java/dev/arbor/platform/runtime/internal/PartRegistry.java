@@ -2,6 +2,7 @@ package dev.arbor.platform.runtime.internal;
 
 import dev.arbor.api.PartProperties;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.List;
@@ -15,14 +16,18 @@ import org.osgi.util.tracker.ServiceTracker;
 import org.osgi.util.tracker.ServiceTrackerCustomizer;
 
 /**
- * Tracks every pipeline part service by kind and {@code arbor.part} name. A lookup takes the highest-ranked
- * service of that name at that moment and holds it (a {@link Lease}) until the request ends, so a request keeps
+ * Tracks every pipeline part service by kind and {@code arbor.part} name. A lookup takes the preferred service
+ * of that name at that moment (highest bundle version, then {@code service.ranking}, then the oldest service: see
+ * {@link PartPrecedence}; a change of winner is logged) and holds it (a {@link Lease}) until the request ends, so a request keeps
  * the parts it started with while new requests see replacements as soon as they register.
  */
 public final class PartRegistry implements AutoCloseable {
     private final BundleContext context;
     private final Map<PartKind, ServiceTracker<Object, Object>> trackers = new EnumMap<>(PartKind.class);
+    private static final System.Logger LOG = System.getLogger("dev.arbor.runtime");
+
     private final List<Runnable> listeners = new CopyOnWriteArrayList<>();
+    private final PartPrecedence precedence = new PartPrecedence();
 
     public PartRegistry(BundleContext context) {
         this.context = context;
@@ -33,22 +38,44 @@ public final class PartRegistry implements AutoCloseable {
                     new ServiceTrackerCustomizer<>() {
                         @Override
                         public Object addingService(ServiceReference<Object> reference) {
+                            // not yet among the tracker's references while this runs
+                            List<ServiceReference<Object>> refs = tracked(kind);
+                            refs.add(reference);
+                            observe(kind, reference, refs);
                             fire();
                             return reference;
                         }
 
                         @Override
                         public void modifiedService(ServiceReference<Object> reference, Object service) {
+                            observe(kind, reference, tracked(kind));
                             fire();
                         }
 
                         @Override
                         public void removedService(ServiceReference<Object> reference, Object service) {
+                            List<ServiceReference<Object>> refs = tracked(kind);
+                            refs.remove(reference);
+                            observe(kind, reference, refs);
                             fire();
                         }
                     });
             trackers.put(kind, tracker);
             tracker.open();
+        }
+    }
+
+    private List<ServiceReference<Object>> tracked(PartKind kind) {
+        ServiceTracker<Object, Object> tracker = trackers.get(kind);
+        ServiceReference<Object>[] refs = tracker == null ? null : tracker.getServiceReferences();
+        return refs == null ? new ArrayList<>() : new ArrayList<>(Arrays.asList(refs));
+    }
+
+    private void observe(PartKind kind, ServiceReference<Object> changed, List<ServiceReference<Object>> refs) {
+        Object name = changed.getProperty(PartProperties.NAME);
+        if (name != null) {
+            precedence.observe(kind, String.valueOf(name), refs)
+                    .ifPresent(line -> LOG.log(System.Logger.Level.INFO, line));
         }
     }
 
@@ -69,14 +96,7 @@ public final class PartRegistry implements AutoCloseable {
         if (refs == null) {
             return Optional.empty();
         }
-        ServiceReference<Object> best = null;
-        for (ServiceReference<Object> ref : refs) {
-            if (name.equals(String.valueOf(ref.getProperty(PartProperties.NAME)))
-                    && (best == null || ref.compareTo(best) > 0)) {
-                best = ref;
-            }
-        }
-        return Optional.ofNullable(best);
+        return PartPrecedence.best(Arrays.asList(refs), name);
     }
 
     public boolean isPresent(PartKind kind, String name) {
@@ -117,17 +137,19 @@ public final class PartRegistry implements AutoCloseable {
             if (refs == null) {
                 continue;
             }
-            for (ServiceReference<Object> ref : refs) {
+            ServiceReference<Object>[] sorted = refs.clone();
+            // the serving service first within each name (the sort below is stable)
+            Arrays.sort(sorted, PartPrecedence.ORDER.reversed());
+            for (ServiceReference<Object> ref : sorted) {
                 Object ranking = ref.getProperty("service.ranking");
                 Bundle b = ref.getBundle();
                 out.add(new PartInfo(kind, String.valueOf(ref.getProperty(PartProperties.NAME)),
                         ranking instanceof Integer i ? i : 0,
                         b == null ? "?" : b.getSymbolicName() + " " + b.getVersion(),
-                        (Long) ref.getProperty("service.id")));
+                        (Long) ref.getProperty("service.id"), description(ref)));
             }
         }
-        out.sort(Comparator.comparing(PartInfo::kind).thenComparing(PartInfo::name)
-                .thenComparing(Comparator.comparingInt(PartInfo::ranking).reversed()));
+        out.sort(Comparator.comparing(PartInfo::kind).thenComparing(PartInfo::name));
         return out;
     }
 
@@ -136,7 +158,13 @@ public final class PartRegistry implements AutoCloseable {
         trackers.values().forEach(ServiceTracker::close);
     }
 
-    /** A registered part, for listings. */
-    public record PartInfo(PartKind kind, String name, int ranking, String bundle, long serviceId) {
+    private static String description(ServiceReference<Object> ref) {
+        Object d = ref.getProperty(PartProperties.DESCRIPTION);
+        return d == null || String.valueOf(d).isBlank() ? null : String.valueOf(d).strip();
+    }
+
+    /** A registered part, for listings; {@code description} is {@code arbor.part.description} or null. */
+    public record PartInfo(PartKind kind, String name, int ranking, String bundle, long serviceId,
+            String description) {
     }
 }
