@@ -1,8 +1,11 @@
 package dev.arbor.platform.runtime.internal;
 
 import dev.arbor.api.PartProperties;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -12,27 +15,39 @@ import org.osgi.framework.ServiceReference;
 import org.osgi.framework.Version;
 
 /**
- * Which of several services offering the same {@code arbor.part} name (same kind) serves requests: the one from
- * the highest bundle version, then the highest {@code service.ranking}, then the oldest service (lowest
- * {@code service.id}). Version first so that installing a newer build of a plugin next to an older one takes
- * over even if the files were not replaced; ranking still orders services within one bundle version, or two
- * bundles that provide the same name at the same version. Remembers each name's winner to report changes.
+ * Which of several services offering the same {@code arbor.part} name (same kind) serves requests. First, of the
+ * services a bundle provides under that name only those of the bundle's highest installed version count (two
+ * versions of one plugin installed side by side: the newer wins whatever the install order or the file names);
+ * then, as everywhere in OSGi, the highest {@code service.ranking}, then the oldest service (lowest
+ * {@code service.id}). Versions of different bundles are not compared: how one plugin overrides another's part
+ * stays {@code service.ranking}. Remembers each name's winner to report changes.
  */
 final class PartPrecedence {
-    /** Greater = preferred. */
-    static final Comparator<ServiceReference<?>> ORDER = Comparator
-            .comparing(PartPrecedence::bundleVersion)
-            .thenComparingInt(PartPrecedence::ranking)
+    /** Among services of equal standing: greater = preferred (highest ranking, then the oldest service). */
+    static final Comparator<ServiceReference<?>> RANKING = Comparator
+            .comparingInt(PartPrecedence::ranking)
             .thenComparing(PartPrecedence::serviceId, Comparator.reverseOrder());
 
     private final Map<String, ServiceReference<?>> winners = new ConcurrentHashMap<>();
 
     /** The preferred reference among {@code refs} offering {@code name}, if any. */
     static <S> Optional<ServiceReference<S>> best(Collection<ServiceReference<S>> refs, String name) {
-        ServiceReference<S> best = null;
+        Map<String, Version> newest = new HashMap<>();
+        List<ServiceReference<S>> named = new ArrayList<>();
         for (ServiceReference<S> ref : refs) {
-            if (name.equals(String.valueOf(ref.getProperty(PartProperties.NAME)))
-                    && (best == null || ORDER.compare(ref, best) > 0)) {
+            if (name.equals(String.valueOf(ref.getProperty(PartProperties.NAME)))) {
+                named.add(ref);
+                Bundle b = ref.getBundle();
+                if (b != null) {
+                    newest.merge(b.getSymbolicName(), b.getVersion(), (x, y) -> x.compareTo(y) >= 0 ? x : y);
+                }
+            }
+        }
+        ServiceReference<S> best = null;
+        for (ServiceReference<S> ref : named) {
+            Bundle b = ref.getBundle();
+            boolean shadowed = b != null && b.getVersion().compareTo(newest.get(b.getSymbolicName())) < 0;
+            if (!shadowed && (best == null || RANKING.compare(ref, best) > 0)) {
                 best = ref;
             }
         }
@@ -41,8 +56,8 @@ final class PartPrecedence {
 
     /**
      * Records the winner for {@code name} among {@code refs} (the services of one kind now registered); returns a
-     * log line when a different service than the last recorded one now wins while the last one is still among
-     * {@code refs} or was replaced (both bundles and versions named), empty otherwise.
+     * log line naming both bundles and versions when a different service than the last recorded one now wins,
+     * empty otherwise (also for the first service of a name, or when the last one leaves with no successor).
      */
     <S> Optional<String> observe(PartKind kind, String name, Collection<ServiceReference<S>> refs) {
         String key = kind + "/" + name;
@@ -52,8 +67,8 @@ final class PartPrecedence {
             return Optional.empty();
         }
         return Optional.of(kind.label() + " '" + name + "' is now served by " + describe(now.get()) + " instead of "
-                + describe(before) + " (highest bundle version wins, then service.ranking, then the oldest"
-                + " service)");
+                + describe(before) + " (a bundle's highest installed version wins, then service.ranking, then the"
+                + " oldest service)");
     }
 
     static String describe(ServiceReference<?> ref) {
@@ -61,11 +76,6 @@ final class PartPrecedence {
         String bundle = b == null ? "an unregistered service" : b.getSymbolicName() + " " + b.getVersion();
         int ranking = ranking(ref);
         return bundle + (ranking != 0 ? " (ranking " + ranking + ")" : "");
-    }
-
-    private static Version bundleVersion(ServiceReference<?> ref) {
-        Bundle b = ref.getBundle();
-        return b == null ? Version.emptyVersion : b.getVersion();
     }
 
     private static int ranking(ServiceReference<?> ref) {

@@ -17,8 +17,8 @@ import org.osgi.util.tracker.ServiceTrackerCustomizer;
 
 /**
  * Tracks every pipeline part service by kind and {@code arbor.part} name. A lookup takes the preferred service
- * of that name at that moment (highest bundle version, then {@code service.ranking}, then the oldest service: see
- * {@link PartPrecedence}; a change of winner is logged) and holds it (a {@link Lease}) until the request ends, so a request keeps
+ * of that name at that moment (a bundle's highest installed version shadows its older ones, then the highest
+ * {@code service.ranking}, then the oldest service: see {@link PartPrecedence}; a change of winner is logged) and holds it (a {@link Lease}) until the request ends, so a request keeps
  * the parts it started with while new requests see replacements as soon as they register.
  */
 public final class PartRegistry implements AutoCloseable {
@@ -138,8 +138,8 @@ public final class PartRegistry implements AutoCloseable {
                 continue;
             }
             ServiceReference<Object>[] sorted = refs.clone();
-            // the serving service first within each name (the sort below is stable)
-            Arrays.sort(sorted, PartPrecedence.ORDER.reversed());
+            // highest ranking first within each name (the sort below is stable)
+            Arrays.sort(sorted, PartPrecedence.RANKING.reversed());
             for (ServiceReference<Object> ref : sorted) {
                 Object ranking = ref.getProperty("service.ranking");
                 Bundle b = ref.getBundle();

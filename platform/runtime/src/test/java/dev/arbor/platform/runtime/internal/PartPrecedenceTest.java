@@ -41,24 +41,32 @@ class PartPrecedenceTest {
     }
 
     @Test
-    void theHighestBundleVersionWinsWhateverTheInstallOrder() {
+    void aBundlesHighestVersionWinsWhateverTheInstallOrderOrRanking() {
         ServiceReference<Object> old = ref("best-of-k", bundle("acme.bestofk", "1.1.0"), 0, 10);
         ServiceReference<Object> newer = ref("best-of-k", bundle("acme.bestofk", "1.2.0"), 0, 20);
         assertThat(PartPrecedence.best(List.of(old, newer), "best-of-k")).contains(newer);
         assertThat(PartPrecedence.best(List.of(newer, old), "best-of-k")).contains(newer);
-        // a higher ranking in an older version does not beat a newer version
+        // a higher ranking in an older version of the same bundle does not beat its newer version
         ServiceReference<Object> rankedOld = ref("best-of-k", bundle("acme.bestofk", "1.1.0"), 100, 5);
         assertThat(PartPrecedence.best(List.of(rankedOld, newer), "best-of-k")).contains(newer);
+        // snapshot builds: the later timestamp qualifier is the higher version
+        ServiceReference<Object> morning = ref("best-of-k", bundle("acme.bestofk", "1.2.0.202612070900"), 0, 30);
+        ServiceReference<Object> evening = ref("best-of-k", bundle("acme.bestofk", "1.2.0.202612071800"), 0, 31);
+        assertThat(PartPrecedence.best(List.of(evening, morning), "best-of-k")).contains(evening);
     }
 
     @Test
-    void atTheSameVersionRankingThenTheOldestServiceDecides() {
+    void acrossBundlesRankingThenTheOldestServiceDecides() {
+        // versions of different bundles are not compared: a plugin overrides a built-in part by its ranking
+        ServiceReference<Object> builtIn = ref("sample", bundle("dev.arbor.sampling", "0.1.0.202612071900"), 0, 3);
+        ServiceReference<Object> plugin = ref("sample", bundle("acme.runnerup", "0.0.1"), 100, 40);
+        assertThat(PartPrecedence.best(List.of(builtIn, plugin), "sample")).contains(plugin);
         Bundle b = bundle("acme.parts", "1.0.0");
         ServiceReference<Object> low = ref("top-k", b, 0, 3);
         ServiceReference<Object> high = ref("top-k", b, 5, 4);
         assertThat(PartPrecedence.best(List.of(low, high), "top-k")).contains(high);
-        ServiceReference<Object> first = ref("top-k", bundle("a", "2.0.0"), 0, 7);
-        ServiceReference<Object> second = ref("top-k", bundle("b", "2.0.0"), 0, 8);
+        ServiceReference<Object> first = ref("top-k", bundle("a", "1.0.0"), 0, 7);
+        ServiceReference<Object> second = ref("top-k", bundle("b", "9.0.0"), 0, 8);
         assertThat(PartPrecedence.best(List.of(second, first), "top-k")).contains(first);
         assertThat(PartPrecedence.best(List.of(first, second), "other")).isEmpty();
     }
@@ -71,7 +79,7 @@ class PartPrecedenceTest {
         assertThat(precedence.observe(PartKind.GENERATOR, "best-of-k", List.of(old))).isEmpty();
         assertThat(precedence.observe(PartKind.GENERATOR, "best-of-k", List.of(old, newer))).hasValueSatisfying(
                 line -> assertThat(line).contains("'best-of-k'").contains("acme.bestofk 1.2.0")
-                        .contains("instead of acme.bestofk 1.1.0").contains("highest bundle version"));
+                        .contains("instead of acme.bestofk 1.1.0").contains("highest installed version wins"));
         assertThat(precedence.observe(PartKind.GENERATOR, "best-of-k", List.of(old, newer))).isEmpty();
         // an older version installed later does not take over, and says nothing
         ServiceReference<Object> older = ref("best-of-k", bundle("acme.bestofk", "1.0.0"), 0, 30);
