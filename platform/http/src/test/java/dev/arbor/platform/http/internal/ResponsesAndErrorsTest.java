@@ -1,6 +1,7 @@
 package dev.arbor.platform.http.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -81,6 +82,34 @@ class ResponsesAndErrorsTest {
         assertThat(speculative.get("acceptance_rate").asDouble()).isEqualTo(0.75);
         assertThat(speculative.get("tokens_per_step").asDouble()).isEqualTo(4.0);
         assertThat(usage.get("total_tokens").asInt()).isEqualTo(17);
+    }
+
+    @Test
+    void carriesTheGeneratorsOtherFiguresAsStatsSummedOverChoices() {
+        StrategyUsage strategy = new StrategyUsage();
+        for (int i = 0; i < 2; i++) {
+            java.util.Map<String, Object> stats = new java.util.LinkedHashMap<>();
+            stats.put("generator", "diffusion");
+            stats.put("forward_passes", 3);
+            stats.put("diffusion.steps", 3 + i);
+            stats.put("diffusion.mean_confidence", i == 0 ? 0.5 : 0.7);
+            stats.put("diffusion.converged", i == 1);
+            stats.put("watermark", java.util.Map.of("z", 4.0)); // an annotation: not a scalar figure
+            stats.put("image", new byte[] {1, 2});
+            strategy.add(new dev.arbor.api.pipeline.Completion("p", "ab", new int[] {1}, new int[2], new double[2],
+                    dev.arbor.api.generation.FinishReason.LENGTH, 1L, 2L, stats));
+        }
+        JsonNode arbor = OpenAiResponses.usageChunk(new Meta("cmpl-3", 10, "p", false), 1, 4, strategy)
+                .get("usage").get("arbor");
+        assertThat(arbor.get("forward_passes").asLong()).isEqualTo(6);
+        JsonNode stats = arbor.get("stats");
+        assertThat(stats.get("diffusion.steps").asLong()).isEqualTo(7);
+        assertThat(stats.get("diffusion.mean_confidence").asDouble()).isCloseTo(0.6, within(1e-12));
+        assertThat(stats.get("diffusion.converged").asBoolean()).isTrue();
+        assertThat(stats.has("watermark")).isFalse();
+        assertThat(stats.has("image")).isFalse();
+        assertThat(stats.has("generator")).isFalse();
+        assertThat(stats.has("forward_passes")).isFalse();
     }
 
     @Test
