@@ -44,7 +44,10 @@ final class AdminRestServlet extends HttpServlet {
         String path = path(request);
         Matcher one = PIPELINE.matcher(path);
         if (path.equals("/bundles")) {
-            send(response, 200, operations.bundles());
+            // one array, as before: the bundles by id, then the refused files of deploy/ (state "refused")
+            List<Object> rows = new java.util.ArrayList<>(operations.bundles());
+            rows.addAll(operations.refused());
+            send(response, 200, rows);
         } else if (path.equals("/models")) {
             send(response, 200, operations.models());
         } else if (path.equals("/pipelines")) {
