@@ -188,6 +188,53 @@ class DeployTrustIT {
         awaitLog("refused " + deployed + ": its SHA-256 " + digest);
     }
 
+    @Test
+    @Order(7)
+    void aBundleBuiltAgainstAnotherApiVersionIsExplainedWithTheVersionsThisInstallationExports() throws Exception {
+        Path wrong = scratch.resolve("wrong-api.jar");
+        withImportRange(jar, "dev.arbor.api.sampling", "[2.0,3)", wrong);
+        runtime.trust(wrong);
+        Path target = runtime.home.resolve("deploy/wrong-api.jar");
+        Path tmp = runtime.home.resolve("deploy/.wrong.tmp");
+        Files.copy(wrong, tmp, StandardCopyOption.REPLACE_EXISTING);
+        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+        LogRecord line = awaitLog("deploy/wrong-api.jar (" + RUNNER_UP + " ",
+                "does not resolve: it imports dev.arbor.api.sampling [2.0.0,3.0.0) but this installation exports 1.",
+                "; rebuild it against the installed API");
+        assertThat(line.getLevel()).isEqualTo(Level.WARNING);
+        Bundle bundle = installed().orElseThrow();
+        assertThat(bundle.getState()).isEqualTo(Bundle.INSTALLED);
+        // what /admin/bundles gives as the bundle's reason
+        assertThat(dev.arbor.platform.deploy.Unresolved.explain(runtime.context(), bundle))
+                .isEqualTo(line.getMessage());
+        Files.delete(target);
+        RuntimeHarness.await(() -> installed().isEmpty(), 15_000, () -> "the unresolved bundle stayed after deletion");
+    }
+
+    /** The same bundle with the version range of one Import-Package replaced: built against another API. */
+    private static void withImportRange(Path source, String pkg, String range, Path target) throws IOException {
+        try (java.util.jar.JarFile in = new java.util.jar.JarFile(source.toFile())) {
+            java.util.jar.Manifest manifest = new java.util.jar.Manifest(in.getManifest());
+            java.util.jar.Attributes main = manifest.getMainAttributes();
+            String imports = main.getValue("Import-Package");
+            String changed = imports.replaceAll(java.util.regex.Pattern.quote(pkg) + ";version=\"[^\"]*\"",
+                    pkg + ";version=\"" + range + "\"");
+            assertThat(changed).as("the test bundle imports " + pkg + " with a version range").isNotEqualTo(imports);
+            main.putValue("Import-Package", changed);
+            try (java.util.jar.JarOutputStream out = new java.util.jar.JarOutputStream(Files.newOutputStream(target),
+                    manifest)) {
+                for (java.util.jar.JarEntry e : java.util.Collections.list(in.entries())) {
+                    if (e.getName().equals("META-INF/MANIFEST.MF")) {
+                        continue;
+                    }
+                    out.putNextEntry(new ZipEntry(e.getName()));
+                    in.getInputStream(e).transferTo(out);
+                    out.closeEntry();
+                }
+            }
+        }
+    }
+
     private static Optional<Bundle> installed() {
         return Arrays.stream(runtime.context().getBundles()).filter(b -> RUNNER_UP.equals(b.getSymbolicName()))
                 .findFirst();

@@ -320,7 +320,7 @@ public class DeployWatcher implements RefusedFiles {
             if (!Objects.equals(e.startFailure, e.bundleDigest)) {
                 e.startFailure = e.bundleDigest;
                 // the resolver's own text names one requirement as a filter and not the versions on offer: say both
-                String unresolved = ex.getType() == BundleException.RESOLVE_ERROR ? Unresolved.explain(context, b) : null;
+                String unresolved = Unresolved.explain(context, b); // null unless an import is what fails
                 if (unresolved != null) {
                     LOG.log(System.Logger.Level.WARNING, unresolved);
                     LOG.log(System.Logger.Level.DEBUG, "the resolver said: " + ex.getMessage());
