@@ -192,7 +192,7 @@ class DeployTrustIT {
     @Order(7)
     void aBundleBuiltAgainstAnotherApiVersionIsExplainedWithTheVersionsThisInstallationExports() throws Exception {
         Path wrong = scratch.resolve("wrong-api.jar");
-        withImportRange(jar, "dev.arbor.api.sampling", "[2.0,3)", wrong);
+        TestJars.withImportRange(jar, "dev.arbor.api.sampling", "[2.0,3)", wrong);
         runtime.trust(wrong);
         Path target = runtime.home.resolve("deploy/wrong-api.jar");
         Path tmp = runtime.home.resolve("deploy/.wrong.tmp");
@@ -209,30 +209,6 @@ class DeployTrustIT {
                 .isEqualTo(line.getMessage());
         Files.delete(target);
         RuntimeHarness.await(() -> installed().isEmpty(), 15_000, () -> "the unresolved bundle stayed after deletion");
-    }
-
-    /** The same bundle with the version range of one Import-Package replaced: built against another API. */
-    private static void withImportRange(Path source, String pkg, String range, Path target) throws IOException {
-        try (java.util.jar.JarFile in = new java.util.jar.JarFile(source.toFile())) {
-            java.util.jar.Manifest manifest = new java.util.jar.Manifest(in.getManifest());
-            java.util.jar.Attributes main = manifest.getMainAttributes();
-            String imports = main.getValue("Import-Package");
-            String changed = imports.replaceAll(java.util.regex.Pattern.quote(pkg) + ";version=\"[^\"]*\"",
-                    pkg + ";version=\"" + range + "\"");
-            assertThat(changed).as("the test bundle imports " + pkg + " with a version range").isNotEqualTo(imports);
-            main.putValue("Import-Package", changed);
-            try (java.util.jar.JarOutputStream out = new java.util.jar.JarOutputStream(Files.newOutputStream(target),
-                    manifest)) {
-                for (java.util.jar.JarEntry e : java.util.Collections.list(in.entries())) {
-                    if (e.getName().equals("META-INF/MANIFEST.MF")) {
-                        continue;
-                    }
-                    out.putNextEntry(new ZipEntry(e.getName()));
-                    in.getInputStream(e).transferTo(out);
-                    out.closeEntry();
-                }
-            }
-        }
     }
 
     private static Optional<Bundle> installed() {

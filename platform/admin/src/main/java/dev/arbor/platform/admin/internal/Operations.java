@@ -79,10 +79,11 @@ final class Operations {
     record RefusedRow(String file, String state, String reason) {
     }
 
-    /** Said of an installed bundle whose imports are all available: the cause is a requirement of another kind. */
-    static final String OTHER_CAUSE = "not resolved although every package it imports is exported here: another"
-            + " requirement (Require-Capability, Require-Bundle, a fragment host or a uses constraint) is not met; the"
-            + " framework's message is logged when the bundle is started";
+    /** Said of an installed bundle whose imports are all available: the cause is not an import. */
+    static final String OTHER_CAUSE = "not resolved although every package it imports is exported here: either its"
+            + " SHA-256 is not trusted (the audit log's 'refused' line says how to trust it) or another requirement"
+            + " (Require-Capability, Require-Bundle, a fragment host, a uses constraint) is not met; starting it logs"
+            + " the framework's reason";
 
     /** Every installed bundle, by id, with the pipeline parts it registers. */
     List<BundleRow> bundles() {
