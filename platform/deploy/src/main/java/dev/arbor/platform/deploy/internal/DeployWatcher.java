@@ -278,10 +278,11 @@ public class DeployWatcher implements RefusedFiles {
                             + " (trusted SHA-256 " + digest + ")");
                 }
             } catch (BundleException ex) {
-                String reason = "cannot install it (trusted SHA-256 " + digest + "): " + ex.getMessage()
+                String reason = "trusted (SHA-256 " + digest + ") but not installable: " + ex.getMessage()
                         + "; is it an OSGi bundle with a Bundle-SymbolicName?";
                 refusals.put(file, reason);
-                LOG.log(System.Logger.Level.WARNING, file + ": " + reason);
+                LOG.log(System.Logger.Level.WARNING, "cannot install " + file + " (trusted SHA-256 " + digest + "): "
+                        + ex.getMessage() + "; is it an OSGi bundle with a Bundle-SymbolicName?");
                 return;
             }
             startIfNeeded(file, e);
