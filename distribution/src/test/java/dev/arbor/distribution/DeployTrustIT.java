@@ -188,6 +188,29 @@ class DeployTrustIT {
         awaitLog("refused " + deployed + ": its SHA-256 " + digest);
     }
 
+    @Test
+    @Order(7)
+    void aBundleBuiltAgainstAnotherApiVersionIsExplainedWithTheVersionsThisInstallationExports() throws Exception {
+        Path wrong = scratch.resolve("wrong-api.jar");
+        TestJars.withImportRange(jar, "dev.arbor.api.sampling", "[2.0,3)", wrong);
+        runtime.trust(wrong);
+        Path target = runtime.home.resolve("deploy/wrong-api.jar");
+        Path tmp = runtime.home.resolve("deploy/.wrong.tmp");
+        Files.copy(wrong, tmp, StandardCopyOption.REPLACE_EXISTING);
+        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+        LogRecord line = awaitLog("deploy/wrong-api.jar (" + RUNNER_UP + " ",
+                "does not resolve: it imports dev.arbor.api.sampling [2.0.0,3.0.0) but this installation exports 1.",
+                "; rebuild it against the installed API");
+        assertThat(line.getLevel()).isEqualTo(Level.WARNING);
+        Bundle bundle = installed().orElseThrow();
+        assertThat(bundle.getState()).isEqualTo(Bundle.INSTALLED);
+        // what /admin/bundles gives as the bundle's reason
+        assertThat(dev.arbor.platform.deploy.Unresolved.explain(runtime.context(), bundle))
+                .isEqualTo(line.getMessage());
+        Files.delete(target);
+        RuntimeHarness.await(() -> installed().isEmpty(), 15_000, () -> "the unresolved bundle stayed after deletion");
+    }
+
     private static Optional<Bundle> installed() {
         return Arrays.stream(runtime.context().getBundles()).filter(b -> RUNNER_UP.equals(b.getSymbolicName()))
                 .findFirst();

@@ -219,6 +219,40 @@ class OperatorToolsIT {
         assertThat(installed.getState()).isEqualTo(org.osgi.framework.Bundle.ACTIVE);
     }
 
+    @Test
+    @Order(7)
+    void adminBundlesSaysWhyABundleDoesNotResolveAndListsRefusedFiles() throws Exception {
+        Path built = Path.of(System.getProperty("arbor.testBundles", "target/test-bundles"), "runner-up-selector.jar");
+        Path deploy = Files.createDirectories(runtime.home.resolve("deploy"));
+        Files.copy(built, deploy.resolve(".untrusted.tmp"));
+        Files.move(deploy.resolve(".untrusted.tmp"), deploy.resolve("untrusted.jar"),
+                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        Path wrong = home.resolve("wrong-api.jar");
+        TestJars.withImportRange(built, "dev.arbor.api.sampling", "[2.0,3)", wrong);
+        runtime.trust(wrong);
+        Files.copy(wrong, deploy.resolve(".wrong.tmp"));
+        Files.move(deploy.resolve(".wrong.tmp"), deploy.resolve("wrong-api.jar"),
+                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+
+        RuntimeHarness.await(() -> bundlesBody().contains("\"refused\"") && bundlesBody().contains("does not resolve"),
+                15_000, () -> "no refused file or unresolved bundle in /admin/bundles: " + bundlesBody());
+        JsonNode rows = JSON.readTree(bundlesBody());
+        JsonNode refused = find(rows, "file", "untrusted.jar");
+        assertThat(refused.path("state").asText()).isEqualTo("refused");
+        assertThat(refused.path("reason").asText()).contains("is not trusted").contains("add ");
+        JsonNode unresolved = find(rows, "symbolicName", "dev.arbor.test.runnerup");
+        assertThat(unresolved.path("state").asText()).isEqualTo("installed");
+        assertThat(unresolved.path("reason").asText()).startsWith("deploy/wrong-api.jar (dev.arbor.test.runnerup ")
+                .contains("it imports dev.arbor.api.sampling [2.0.0,3.0.0) but this installation exports 1.");
+        assertThat(find(rows, "symbolicName", "dev.arbor.sampling").has("reason")).isFalse();
+        assertThat(gogo("arbor:bundles")).contains("does not resolve").contains("refused").contains("untrusted.jar");
+    }
+
+    private static String bundlesBody() {
+        HttpResponse<String> r = get("/admin/bundles", USER, PASSWORD);
+        return r == null ? "" : r.body();
+    }
+
     private static String generatorOfNextRequest() {
         Completion c = pipelines.complete(CompletionRequest.text("stories260k", "Once",
                 Options.of(Map.of("temperature", 0, "max_tokens", 4))), TextSink.DISCARD);

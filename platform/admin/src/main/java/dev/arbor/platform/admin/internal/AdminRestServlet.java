@@ -16,7 +16,9 @@ import java.util.regex.Pattern;
 
 /**
  * The admin REST endpoint under {@code /admin} (authentication is done by {@link AdminContext}):
- * {@code GET /admin/bundles}, {@code GET /admin/pipelines}, {@code GET /admin/pipelines/{name}} and
+ * {@code GET /admin/bundles} (the bundles, an "installed" one with the {@code reason} it does not resolve, then the
+ * files deploy/ refused, with state "refused", {@code file} and {@code reason}), {@code GET /admin/pipelines},
+ * {@code GET /admin/pipelines/{name}} and
  * {@code PUT /admin/pipelines/{name}/strategy} with {@code {"generator": "beam-search", "options": {...}}}: saved in
  * the pipeline's file in {@code etc/pipelines} (the answer's {@code "persisted": true, "file"}), or with
  * {@code ?persist=false}, or for a pipeline without a file, in force until restart ({@code "persisted": false} and a
@@ -44,7 +46,10 @@ final class AdminRestServlet extends HttpServlet {
         String path = path(request);
         Matcher one = PIPELINE.matcher(path);
         if (path.equals("/bundles")) {
-            send(response, 200, operations.bundles());
+            // one array, as before: the bundles by id, then the refused files of deploy/ (state "refused")
+            List<Object> rows = new java.util.ArrayList<>(operations.bundles());
+            rows.addAll(operations.refused());
+            send(response, 200, rows);
         } else if (path.equals("/models")) {
             send(response, 200, operations.models());
         } else if (path.equals("/pipelines")) {

@@ -61,6 +61,12 @@ public class ArborCommands {
                 out.printf("    %-10s provides %s '%s'%s%n", "", p.kind(), p.name(),
                         p.ranking() != 0 ? " (ranking " + p.ranking() + ")" : "");
             }
+            if (b.reason() != null) {
+                out.printf("    %-10s %s%n", "", b.reason());
+            }
+        }
+        for (Operations.RefusedRow r : operations.refused()) {
+            out.printf("  - %-10s %s: %s%n", r.state(), r.file(), r.reason());
         }
     }
 

@@ -12,8 +12,11 @@ import dev.arbor.api.postprocess.PostProcessor;
 import dev.arbor.api.sampling.LogitsProcessorFactory;
 import dev.arbor.api.sampling.TokenSelectorFactory;
 import dev.arbor.api.tokenizer.TokenizerProvider;
+import dev.arbor.platform.deploy.RefusedFiles;
+import dev.arbor.platform.deploy.Unresolved;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import com.fasterxml.jackson.annotation.JsonInclude;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -64,9 +67,23 @@ final class Operations {
     record Part(String kind, String name, int ranking) {
     }
 
-    /** One installed bundle and the parts it provides. */
-    record BundleRow(long id, String symbolicName, String version, String state, List<Part> parts) {
+    /**
+     * One installed bundle and the parts it provides; {@code reason} says why a bundle in state "installed" does not
+     * resolve (absent for other states).
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    record BundleRow(long id, String symbolicName, String version, String state, List<Part> parts, String reason) {
     }
+
+    /** A file of the deploy folder the deploy watcher refused; listed after the bundles with state "refused". */
+    record RefusedRow(String file, String state, String reason) {
+    }
+
+    /** Said of an installed bundle whose imports are all available: the cause is not an import. */
+    static final String OTHER_CAUSE = "not resolved although every package it imports is exported here: either its"
+            + " SHA-256 is not trusted (the audit log's 'refused' line says how to trust it) or another requirement"
+            + " (Require-Capability, Require-Bundle, a fragment host, a uses constraint) is not met; starting it logs"
+            + " the framework's reason";
 
     /** Every installed bundle, by id, with the pipeline parts it registers. */
     List<BundleRow> bundles() {
@@ -90,11 +107,34 @@ final class Operations {
                 }
             }
             parts.sort(Comparator.comparing(Part::kind).thenComparing(Part::name));
+            String reason = null;
+            if (b.getState() == Bundle.INSTALLED) {
+                String unresolved = Unresolved.explain(context, b);
+                reason = unresolved != null ? unresolved : OTHER_CAUSE;
+            }
             rows.add(new BundleRow(b.getBundleId(), b.getSymbolicName(), b.getVersion().toString(),
-                    state(b.getState()), parts));
+                    state(b.getState()), parts, reason));
         }
         rows.sort(Comparator.comparingLong(BundleRow::id));
         return rows;
+    }
+
+    /** The files the deploy watcher refuses now (none when it does not run), at most {@link RefusedFiles#LIMIT}. */
+    List<RefusedRow> refused() {
+        ServiceReference<RefusedFiles> ref = context.getServiceReference(RefusedFiles.class);
+        if (ref == null) {
+            return List.of();
+        }
+        RefusedFiles watcher = context.getService(ref);
+        if (watcher == null) {
+            return List.of();
+        }
+        try {
+            return watcher.refused().stream().limit(RefusedFiles.LIMIT)
+                    .map(r -> new RefusedRow(r.file(), "refused", r.reason())).toList();
+        } finally {
+            context.ungetService(ref);
+        }
     }
 
     List<PipelineStatus> pipelines() {

@@ -13,12 +13,16 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import dev.arbor.platform.deploy.RefusedFiles;
+import dev.arbor.platform.deploy.Unresolved;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -41,8 +45,8 @@ import org.osgi.service.component.annotations.Deactivate;
  * <p>Framework properties: {@value #DEPLOY_PROPERTY} (default {@code <arbor.home>/deploy}), {@value #TRUST_PROPERTY}
  * (default {@code <arbor.etc>/trust/trusted-bundles.sha256}), {@value #POLL_PROPERTY} (default 500).
  */
-@Component(immediate = true)
-public class DeployWatcher {
+@Component(immediate = true, service = RefusedFiles.class)
+public class DeployWatcher implements RefusedFiles {
     static final System.Logger LOG = System.getLogger("dev.arbor.deploy");
     static final String DEPLOY_PROPERTY = "arbor.deploy";
     static final String TRUST_PROPERTY = "arbor.deploy.trust";
@@ -51,9 +55,11 @@ public class DeployWatcher {
      * Bundles installed from deploy/ get this location prefix, not a file URL: an update without bytes (a console's
      * "update" button) then cannot re-read the file behind the policy's back, and restarts can recognise them.
      */
-    static final String LOCATION_PREFIX = "arbor-deploy:";
+    static final String LOCATION_PREFIX = Unresolved.DEPLOY_LOCATION_PREFIX;
 
     private final Map<Path, Entry> entries = new HashMap<>();
+    /** Files refused now and why; read by operator tools without waiting for a scan (which may refresh for 30 s). */
+    private final Map<Path, String> refusals = new ConcurrentHashMap<>();
     private BundleContext context;
     private Path folder;
     private Path trustFile;
@@ -151,6 +157,7 @@ public class DeployWatcher {
                             + item.getKey() + " was deleted");
                 }
                 it.remove();
+                refusals.remove(item.getKey());
             }
         }
         for (Map.Entry<Path, Stamp> file : present.entrySet()) {
@@ -247,6 +254,7 @@ public class DeployWatcher {
         }
         try {
             if (e.bundle != null && digest.equals(e.bundleDigest)) {
+                refusals.remove(file); // back to the bytes that run
                 startIfNeeded(file, e); // touched, same bytes
                 return;
             }
@@ -255,6 +263,7 @@ public class DeployWatcher {
                 return;
             }
             e.refused = null;
+            refusals.remove(file);
             try (InputStream in = Files.newInputStream(copy)) {
                 if (e.bundle == null || e.bundle.getState() == Bundle.UNINSTALLED) {
                     e.bundle = context.installBundle(LOCATION_PREFIX + file.getFileName(), in);
@@ -269,6 +278,9 @@ public class DeployWatcher {
                             + " (trusted SHA-256 " + digest + ")");
                 }
             } catch (BundleException ex) {
+                String reason = "trusted (SHA-256 " + digest + ") but not installable: " + ex.getMessage()
+                        + "; is it an OSGi bundle with a Bundle-SymbolicName?";
+                refusals.put(file, reason);
                 LOG.log(System.Logger.Level.WARNING, "cannot install " + file + " (trusted SHA-256 " + digest + "): "
                         + ex.getMessage() + "; is it an OSGi bundle with a Bundle-SymbolicName?");
                 return;
@@ -288,10 +300,11 @@ public class DeployWatcher {
             return;
         }
         e.refused = digest;
-        LOG.log(System.Logger.Level.WARNING, "refused " + file + ": its SHA-256 " + digest + " is not trusted; to trust"
-                + " it, add " + digest + " to " + trustFile
+        String reason = "its SHA-256 " + digest + " is not trusted; to trust it, add " + digest + " to " + trustFile
                 + (e.bundle != null ? " (the previously trusted version of " + describe(e.bundle) + " keeps running)"
-                : ""));
+                : "");
+        refusals.put(file, reason);
+        LOG.log(System.Logger.Level.WARNING, "refused " + file + ": " + reason);
     }
 
     private void startIfNeeded(Path file, Entry e) {
@@ -307,8 +320,15 @@ public class DeployWatcher {
             // retried at every poll (another deployed bundle may bring what it needs); said once per content
             if (!Objects.equals(e.startFailure, e.bundleDigest)) {
                 e.startFailure = e.bundleDigest;
-                LOG.log(System.Logger.Level.WARNING, describe(b) + " from " + file + " is installed but did not start: "
-                        + ex.getMessage());
+                // the resolver's own text names one requirement as a filter and not the versions on offer: say both
+                String unresolved = Unresolved.explain(context, b); // null unless an import is what fails
+                if (unresolved != null) {
+                    LOG.log(System.Logger.Level.WARNING, unresolved);
+                    LOG.log(System.Logger.Level.DEBUG, "the resolver said: " + ex.getMessage());
+                } else {
+                    LOG.log(System.Logger.Level.WARNING, describe(b) + " from " + file
+                            + " is installed but did not start: " + ex.getMessage());
+                }
             }
         }
     }
@@ -337,6 +357,12 @@ public class DeployWatcher {
         } catch (InterruptedException ex) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    @Override
+    public List<Refusal> refused() {
+        return refusals.entrySet().stream().map(r -> new Refusal(r.getKey().getFileName().toString(), r.getValue()))
+                .sorted(Comparator.comparing(Refusal::file)).limit(LIMIT).toList();
     }
 
     /** Copies {@code file} to {@code copy}, returning the SHA-256 of exactly the bytes copied. */
