@@ -401,11 +401,11 @@ public class PipelineServiceImpl implements PipelineService {
     private PipelineDefinition applyOverrides(PipelineDefinition d, CompletionRequest request) {
         if (request.generator() != null && !request.generator().name().equals(d.generator().name())
                 && !d.overrides().generators().contains(request.generator().name())) {
-            throw ArborException.invalid("pipeline '" + d.name() + "' does not let a request choose generator '"
-                    + request.generator().name() + "'; allowed: " + allowed(d.generator().name(),
-                    d.overrides().generators()));
+            throw RequestChain.notAllowed(d.name(), PartKind.GENERATOR, request.generator().name(),
+                    allowed(d.generator().name(), d.overrides().generators()), parts.names(PartKind.GENERATOR));
         }
-        List<PartRef> chain = RequestChain.of(d, request.processors(), name -> declaresFixed(d, name));
+        List<PartRef> chain = RequestChain.of(d, request.processors(), name -> declaresFixed(d, name),
+                () -> parts.names(PartKind.PROCESSOR));
         if (chain == d.processors()) {
             return d;
         }
@@ -423,10 +423,10 @@ public class PipelineServiceImpl implements PipelineService {
         }
     }
 
-    private static String allowed(String own, List<String> others) {
+    private static List<String> allowed(String own, List<String> others) {
         List<String> all = new ArrayList<>(List.of(own));
         all.addAll(others);
-        return String.join(", ", all);
+        return all;
     }
 
 
@@ -816,8 +816,6 @@ public class PipelineServiceImpl implements PipelineService {
                         selectorFactory.create(options.with(d.selector().options())), label, selectorBundle);
                 return new Sampler(chain, topLogprobs > 0 ? new AlternativesSelector(selector, topLogprobs)
                         : selector);
-            } catch (ArborException e) {
-                throw e;
             } catch (RuntimeException | LinkageError e) {
                 throw GuardedParts.failure(label, selectorBundle, e);
             }
