@@ -120,7 +120,8 @@ final class RequestChain {
                     : String.join(", ", new TreeSet<>(installed))) + "; pipeline '" + pipeline
                     + "' lets a request use: " + allowedList);
         }
-        return ArborException.invalid("pipeline '" + pipeline + "' does not let a request use " + kind.describe(name)
+        String verb = kind == PartKind.GENERATOR ? " choose " : " use ";
+        return ArborException.invalid("pipeline '" + pipeline + "' does not let a request" + verb + kind.describe(name)
                 + " (it is installed, but the pipeline's overrides do not list it); allowed: " + allowedList);
     }
 
