@@ -1,6 +1,7 @@
 package dev.arbor.distribution;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -235,6 +236,18 @@ class HttpErrorsIT {
                 400)).contains("does not let a request use logits processor 'throwing'").contains("min-p");
         assertThat(error(post("/v1/completions", completion("stories260k", ", 'arbor': {'generator': 'picky'}")),
                 400)).contains("does not let a request choose generator 'picky'");
+        // a misspelt part is no such part (with what is installed), not "not allowed"
+        assertThat(error(post("/v1/completions", completion("stories260k", ", 'arbor': {'processors': ['top-pp']}")),
+                400)).contains("no such logits processor 'top-pp'").contains("installed: ").contains("top-p")
+                .doesNotContain("does not let");
+        // a bad option value names the part that refused it
+        assertThat(error(post("/v1/completions", completion("stories260k", ", 'arbor': {'options': {'top_p': 1.5}}")), 400))
+                .contains("logits processor 'top-p': ").contains("top_p");
+        // an operator's bad default is refused when the pipeline is defined, naming the pipeline and the part
+        assertThatThrownBy(() -> pipelines.define(new PipelineDefinition("bad-default", "top_p out of range",
+                base.model(), base.tokenizer(), base.generator(), base.processors(), base.selector(),
+                base.postProcessors(), base.defaults().with("top_p", 1.5), base.overrides())))
+                .hasMessageContaining("pipeline 'bad-default'").hasMessageContaining("logits processor 'top-p': ");
         assertThat(error(post("/v1/completions", completion("picky", ", 'arbor': {'generator': 'picky'}")), 400))
                 .contains("generator 'picky' cannot be combined with logits processor 'repetition-penalty'")
                 .contains("repetition-penalty");
