@@ -241,8 +241,8 @@ class HttpErrorsIT {
                 400)).contains("no such logits processor 'top-pp'").contains("installed: ").contains("top-p")
                 .doesNotContain("does not let");
         // a bad option value names the part that refused it
-        assertThat(error(post("/v1/completions", completion("stories260k", ", 'arbor': {'options': {'top_p': 1.5}}")), 400))
-                .contains("logits processor 'top-p': ").contains("top_p");
+        assertThat(error(post("/v1/completions", completion("stories260k",
+                ", 'arbor': {'options': {'top_p': 1.5}}")), 400)).contains("logits processor 'top-p': ").contains("top_p");
         // an operator's bad default is refused when the pipeline is defined, naming the pipeline and the part
         assertThatThrownBy(() -> pipelines.define(new PipelineDefinition("bad-default", "top_p out of range",
                 base.model(), base.tokenizer(), base.generator(), base.processors(), base.selector(),
