@@ -259,6 +259,25 @@ class HttpErrorsIT {
     }
 
     @Test
+    void anOperatorsBadDefaultInAPipelineFileMakesItUnavailableNamingTheFileAndThePart() throws Exception {
+        Path file = runtime.home.resolve("etc/pipelines/bad-file.json");
+        String json = Files.readString(runtime.home.resolve("etc/pipelines/stories260k.json"))
+                .replace("\"name\": \"stories260k\"", "\"name\": \"bad-file\"")
+                .replace("\"top_p\": 0.9", "\"top_p\": 1.5");
+        assertThat(json).contains("\"bad-file\"").contains("1.5");
+        Files.writeString(file, json);
+        RuntimeHarness.await(() -> pipelines.status("bad-file").isPresent(), 60_000,
+                () -> "the pipeline file to be loaded");
+        // the client is not blamed: 503 naming the pipeline, its file and the part that refused the value
+        String message = error(post("/v1/completions", completion("bad-file", "")), 503);
+        assertThat(message).contains("pipeline 'bad-file'").contains("bad-file.json")
+                .contains("logits processor 'top-p': ").contains("top_p");
+        assertThat(pipelines.status("bad-file").orElseThrow().ready()).isFalse();
+        assertThat(pipelines.status("bad-file").orElseThrow().missing()).anySatisfy(m -> assertThat(m)
+                .contains("logits processor 'top-p'"));
+    }
+
+    @Test
     void echoesRequestIdsAndExposesMetrics() throws Exception {
         HttpResponse<String> given = post("/v1/completions", completion("stories260k", "").replace('\'', '"'), KEY,
                 "it-request-7");

@@ -55,6 +55,17 @@ final class OperatorOptions {
         return null;
     }
 
+    /**
+     * How a pipeline's source is shown to clients: a pipeline file as {@code etc/pipelines/<name>} (the server's
+     * directories are not the client's business; the log has the full path), anything else as it is.
+     */
+    static String shownSource(String source) {
+        if (source != null && source.endsWith(".json") && (source.contains("/") || source.contains("\\"))) {
+            return "etc/pipelines/" + java.nio.file.Path.of(source).getFileName();
+        }
+        return source;
+    }
+
     private static String refusal(PipelineDefinition d, String source, String label, String bundle, Throwable e) {
         ArborException a = GuardedParts.failure(label, bundle, e);
         if (a.kind() != ArborException.Kind.INVALID_INPUT) {

@@ -216,10 +216,11 @@ public class PipelineServiceImpl implements PipelineService {
         if (cached != null && cached.definition() == d && cached.partsVersion() == version) {
             return cached.problem();
         }
-        String problem = checkOptions(configured.source(), d);
+        String problem = checkOptions(OperatorOptions.shownSource(configured.source()), d);
         optionChecks.put(d.name(), new OptionCheck(d, version, problem));
         if (problem != null) {
-            LOG.log(System.Logger.Level.WARNING, "pipeline '" + d.name() + "' is unavailable: it needs " + problem);
+            LOG.log(System.Logger.Level.WARNING, "pipeline '" + d.name() + "' (" + configured.source()
+                    + ") is unavailable: it needs " + problem);
         }
         return problem;
     }

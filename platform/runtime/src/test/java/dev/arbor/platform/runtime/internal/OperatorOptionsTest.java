@@ -54,6 +54,14 @@ class OperatorOptionsTest {
     }
 
     @Test
+    void aPipelineFileIsShownByItsNameUnderEtcNotByTheServersPath() {
+        assertThat(OperatorOptions.shownSource("/opt/arbor/etc/pipelines/story.json"))
+                .isEqualTo("etc/pipelines/story.json");
+        assertThat(OperatorOptions.shownSource("pipeline 'x' defined at run time"))
+                .isEqualTo("pipeline 'x' defined at run time");
+    }
+
+    @Test
     void goodValuesPassAndEachPartIsCreatedOnce() {
         List<String> seen = new ArrayList<>();
         assertThat(check(pipeline("0.9", "0.8"), List.of(ranged("temperature", 10, seen), ranged("top_p", 1, seen))))
