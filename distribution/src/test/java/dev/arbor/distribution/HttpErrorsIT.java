@@ -1,6 +1,7 @@
 package dev.arbor.distribution;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -235,6 +236,18 @@ class HttpErrorsIT {
                 400)).contains("does not let a request use logits processor 'throwing'").contains("min-p");
         assertThat(error(post("/v1/completions", completion("stories260k", ", 'arbor': {'generator': 'picky'}")),
                 400)).contains("does not let a request choose generator 'picky'");
+        // a misspelt part is no such part (with what is installed), not "not allowed"
+        assertThat(error(post("/v1/completions", completion("stories260k", ", 'arbor': {'processors': ['top-pp']}")),
+                400)).contains("no such logits processor 'top-pp'").contains("installed: ").contains("top-p")
+                .doesNotContain("does not let");
+        // a bad option value names the part that refused it
+        assertThat(error(post("/v1/completions", completion("stories260k",
+                ", 'arbor': {'options': {'top_p': 1.5}}")), 400)).contains("logits processor 'top-p': ").contains("top_p");
+        // an operator's bad default is refused when the pipeline is defined, naming the pipeline and the part
+        assertThatThrownBy(() -> pipelines.define(new PipelineDefinition("bad-default", "top_p out of range",
+                base.model(), base.tokenizer(), base.generator(), base.processors(), base.selector(),
+                base.postProcessors(), base.defaults().with("top_p", 1.5), base.overrides())))
+                .hasMessageContaining("pipeline 'bad-default'").hasMessageContaining("logits processor 'top-p': ");
         assertThat(error(post("/v1/completions", completion("picky", ", 'arbor': {'generator': 'picky'}")), 400))
                 .contains("generator 'picky' cannot be combined with logits processor 'repetition-penalty'")
                 .contains("repetition-penalty");
@@ -243,6 +256,25 @@ class HttpErrorsIT {
                 ", 'arbor': {'generator': {'name': 'beam-search', 'options': {'num_beams': 2}}, 'processors':"
                         + " ['min-p']}"));
         assertThat(beams.statusCode()).as(beams.body()).isEqualTo(200);
+    }
+
+    @Test
+    void anOperatorsBadDefaultInAPipelineFileMakesItUnavailableNamingTheFileAndThePart() throws Exception {
+        Path file = runtime.home.resolve("etc/pipelines/bad-file.json");
+        String json = Files.readString(runtime.home.resolve("etc/pipelines/stories260k.json"))
+                .replace("\"name\": \"stories260k\"", "\"name\": \"bad-file\"")
+                .replace("\"top_p\": 0.9", "\"top_p\": 1.5");
+        assertThat(json).contains("\"bad-file\"").contains("1.5");
+        Files.writeString(file, json);
+        RuntimeHarness.await(() -> pipelines.status("bad-file").isPresent(), 60_000,
+                () -> "the pipeline file to be loaded");
+        // the client is not blamed: 503 naming the pipeline, its file and the part that refused the value
+        String message = error(post("/v1/completions", completion("bad-file", "")), 503);
+        assertThat(message).contains("pipeline 'bad-file'").contains("bad-file.json")
+                .contains("logits processor 'top-p': ").contains("top_p");
+        assertThat(pipelines.status("bad-file").orElseThrow().ready()).isFalse();
+        assertThat(pipelines.status("bad-file").orElseThrow().missing()).anySatisfy(m -> assertThat(m)
+                .contains("logits processor 'top-p'"));
     }
 
     @Test

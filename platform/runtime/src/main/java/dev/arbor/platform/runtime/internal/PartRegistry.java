@@ -129,6 +129,18 @@ public final class PartRegistry implements AutoCloseable {
         }
     }
 
+    /** The distinct names of the parts of {@code kind} registered now (for "no such part" messages). */
+    public java.util.Set<String> names(PartKind kind) {
+        java.util.Set<String> out = new java.util.TreeSet<>();
+        ServiceReference<Object>[] refs = trackers.get(kind).getServiceReferences();
+        if (refs != null) {
+            for (ServiceReference<Object> ref : refs) {
+                out.add(String.valueOf(ref.getProperty(PartProperties.NAME)));
+            }
+        }
+        return out;
+    }
+
     /** One row per registered part, for listings. */
     public List<PartInfo> list() {
         List<PartInfo> out = new ArrayList<>();

@@ -70,6 +70,9 @@ public class PipelineServiceImpl implements PipelineService {
 
     private final Map<String, ConfiguredPipeline> pipelines = new ConcurrentHashMap<>();
     private final Map<String, String> lastErrors = new ConcurrentHashMap<>();
+    /** The check of each pipeline's own option values, for one definition and one set of parts (see below). */
+    private final Map<String, OptionCheck> optionChecks = new ConcurrentHashMap<>();
+    private final java.util.concurrent.atomic.AtomicLong partsChanged = new java.util.concurrent.atomic.AtomicLong();
     private final Map<String, Parsed> parsed = new ConcurrentHashMap<>();
     /** Every model any request opened (targets, drafts, guides), bounded by bytes; see {@link ModelKeys}. */
     private ResourceCache<ModelBackend> models;
@@ -112,6 +115,7 @@ public class PipelineServiceImpl implements PipelineService {
         this.registry = new ModelRegistry(etc == null ? null : Path.of(etc, "models"), this::variable);
         this.parts = new PartRegistry(context);
         parts.onChange(this::retireStaleResources);
+        parts.onChange(partsChanged::incrementAndGet);
     }
 
     @Deactivate
@@ -185,7 +189,69 @@ public class PipelineServiceImpl implements PipelineService {
         if (missing.isEmpty() && error != null) {
             missing = List.of("a loadable model (" + error + ")");
         }
+        OptionCheck checked = optionChecks.get(name);
+        if (missing.isEmpty() && checked != null && checked.definition() == definition && checked.problem() != null) {
+            // only a check already made (by a request or a definition): a listing must not open every tokenizer
+            missing = List.of(checked.problem());
+        }
         return Optional.of(new PipelineStatus(name, missing.isEmpty(), missing, definition));
+    }
+
+    /** The part as registered now, without the grace wait of a request (a status must not block). */
+    private <T> Lease<T> now(Resolution r, PartKind kind, String name, Class<T> type) {
+        return r.hold(parts.acquire(kind, name, type, 0).orElseThrow(() -> new ArborException(
+                ArborException.Kind.UNAVAILABLE, kind.describe(name) + " is not registered")));
+    }
+
+    private record OptionCheck(PipelineDefinition definition, long partsVersion, String problem) {
+    }
+
+    /**
+     * What is wrong with the pipeline's own option values (null: nothing found), checked once per definition and
+     * set of parts, since status is asked on every request; see {@link OperatorOptions}.
+     */
+    private String optionProblem(ConfiguredPipeline configured, PipelineDefinition d) {
+        long version = partsChanged.get();
+        OptionCheck cached = optionChecks.get(d.name());
+        if (cached != null && cached.definition() == d && cached.partsVersion() == version) {
+            return cached.problem();
+        }
+        String problem = checkOptions(OperatorOptions.shownSource(configured.source()), d);
+        optionChecks.put(d.name(), new OptionCheck(d, version, problem));
+        if (problem != null) {
+            LOG.log(System.Logger.Level.WARNING, "pipeline '" + d.name() + "' (" + configured.source()
+                    + ") is unavailable: it needs " + problem);
+        }
+        return problem;
+    }
+
+    /** {@link OperatorOptions#problem} with the parts registered now; null also when a part is not there. */
+    private String checkOptions(String source, PipelineDefinition d) {
+        String problem = null;
+        try (Resolution r = new Resolution()) {
+            List<LogitsProcessorFactory> factories = new ArrayList<>();
+            List<String> bundles = new ArrayList<>();
+            for (PartRef p : d.processors()) {
+                Lease<LogitsProcessorFactory> lease = now(r, PartKind.PROCESSOR, p.name(),
+                        LogitsProcessorFactory.class);
+                factories.add(lease.get());
+                bundles.add(lease.bundle());
+            }
+            Lease<TokenSelectorFactory> selector = now(r, PartKind.SELECTOR, d.selector().name(),
+                    TokenSelectorFactory.class);
+            Lease<TokenizerProvider> provider = now(r, PartKind.TOKENIZER, d.tokenizer().format(),
+                    TokenizerProvider.class);
+            var tokenizer = tokenizers.acquire(new ResourceCache.Key(provider.serviceId(), d.tokenizer().toString()),
+                    () -> openTokenizer(d, provider));
+            r.held.add(tokenizer);
+            problem = OperatorOptions.problem(d, source,
+                    generationConfigs.of(d).defaults().with(d.defaults()), factories, bundles, selector.get(),
+                    selector.bundle(), tokenizer.get());
+        } catch (RuntimeException e) {
+            // a part or the tokenizer is not there or does not open: the status and requests report that; checked
+            // again once the parts change
+        }
+        return problem;
     }
 
     /**
@@ -229,6 +295,10 @@ public class PipelineServiceImpl implements PipelineService {
     @Override
     public void define(PipelineDefinition definition) {
         verifyModels(definition);
+        String badOptions = checkOptions("its definition", definition);
+        if (badOptions != null) {
+            throw ArborException.invalid("pipeline '" + definition.name() + "' is refused: it needs " + badOptions);
+        }
         String json = PipelineJson.write(definition);
         try {
             Configuration config = configurationAdmin.getFactoryConfiguration(PipelineComponent.FACTORY_PID,
@@ -312,6 +382,12 @@ public class PipelineServiceImpl implements PipelineService {
                     pipelines.keySet().stream().sorted().toList())));
         }
         PipelineDefinition definition = parse(configured);
+        String badOptions = optionProblem(configured, definition);
+        if (badOptions != null) {
+            // the operator's mistake, not the client's: 503 naming the pipeline's file, not a 400
+            throw new ArborException(ArborException.Kind.UNAVAILABLE, "pipeline '" + definition.name()
+                    + "' unavailable: needs " + badOptions);
+        }
         // generation_config.json < pipeline defaults < request values (< a part's own options, applied per part)
         GenerationConfig generationConfig = generationConfigs.of(definition);
         Options options = generationConfig.defaults().with(definition.defaults()).with(request.options());
@@ -401,11 +477,11 @@ public class PipelineServiceImpl implements PipelineService {
     private PipelineDefinition applyOverrides(PipelineDefinition d, CompletionRequest request) {
         if (request.generator() != null && !request.generator().name().equals(d.generator().name())
                 && !d.overrides().generators().contains(request.generator().name())) {
-            throw ArborException.invalid("pipeline '" + d.name() + "' does not let a request choose generator '"
-                    + request.generator().name() + "'; allowed: " + allowed(d.generator().name(),
-                    d.overrides().generators()));
+            throw RequestChain.notAllowed(d.name(), PartKind.GENERATOR, request.generator().name(),
+                    allowed(d.generator().name(), d.overrides().generators()), parts.names(PartKind.GENERATOR));
         }
-        List<PartRef> chain = RequestChain.of(d, request.processors(), name -> declaresFixed(d, name));
+        List<PartRef> chain = RequestChain.of(d, request.processors(), name -> declaresFixed(d, name),
+                () -> parts.names(PartKind.PROCESSOR));
         if (chain == d.processors()) {
             return d;
         }
@@ -423,10 +499,10 @@ public class PipelineServiceImpl implements PipelineService {
         }
     }
 
-    private static String allowed(String own, List<String> others) {
+    private static List<String> allowed(String own, List<String> others) {
         List<String> all = new ArrayList<>(List.of(own));
         all.addAll(others);
-        return String.join(", ", all);
+        return all;
     }
 
 
@@ -816,8 +892,6 @@ public class PipelineServiceImpl implements PipelineService {
                         selectorFactory.create(options.with(d.selector().options())), label, selectorBundle);
                 return new Sampler(chain, topLogprobs > 0 ? new AlternativesSelector(selector, topLogprobs)
                         : selector);
-            } catch (ArborException e) {
-                throw e;
             } catch (RuntimeException | LinkageError e) {
                 throw GuardedParts.failure(label, selectorBundle, e);
             }

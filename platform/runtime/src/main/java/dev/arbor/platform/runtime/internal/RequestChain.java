@@ -4,10 +4,13 @@ import dev.arbor.api.ArborException;
 import dev.arbor.api.pipeline.PartRef;
 import dev.arbor.api.pipeline.PipelineDefinition;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.function.Predicate;
+import java.util.function.Supplier;
 
 /**
  * The logits-processor chain a request runs with. A request that names its own chain may use the pipeline's
@@ -28,6 +31,16 @@ final class RequestChain {
      * part is missing: an unknown part could be a watermark).
      */
     static List<PartRef> of(PipelineDefinition d, List<PartRef> requested, Predicate<String> declaresFixed) {
+        return of(d, requested, declaresFixed, () -> null);
+    }
+
+    /**
+     * As {@link #of(PipelineDefinition, List, Predicate)}; {@code installed} gives the names of the processor
+     * parts installed now (null: unknown), asked only for a refusal, so that a misspelt name is answered "no such
+     * part" with the installed names rather than "not allowed".
+     */
+    static List<PartRef> of(PipelineDefinition d, List<PartRef> requested, Predicate<String> declaresFixed,
+                            Supplier<Collection<String>> installed) {
         if (requested == null) {
             return d.processors();
         }
@@ -36,8 +49,7 @@ final class RequestChain {
             if (!own.contains(p.name()) && !d.overrides().processors().contains(p.name())) {
                 Set<String> all = new LinkedHashSet<>(own);
                 all.addAll(d.overrides().processors());
-                throw ArborException.invalid("pipeline '" + d.name() + "' does not let a request use logits"
-                        + " processor '" + p.name() + "'; allowed: " + String.join(", ", all));
+                throw notAllowed(d.name(), PartKind.PROCESSOR, p.name(), all, installed.get());
             }
         }
         List<PartRef> fixed = new ArrayList<>();
@@ -92,6 +104,25 @@ final class RequestChain {
             out.add(own);
         }
         return out;
+    }
+
+    /**
+     * The refusal of a request's part {@code name} that pipeline {@code pipeline} does not allow: "no such part"
+     * (with the installed names) when no bundle provides it, else "not allowed" (with the pipeline's allowed
+     * names, each once). {@code installed} null: not known, the "not allowed" form.
+     */
+    static ArborException notAllowed(String pipeline, PartKind kind, String name, Collection<String> allowed,
+                                     Collection<String> installed) {
+        String allowedList = String.join(", ", new LinkedHashSet<>(allowed));
+        if (installed != null && !installed.contains(name)) {
+            return ArborException.invalid("no such " + kind.describe(name) + ": no installed bundle provides it"
+                    + " (check the spelling); installed: " + (installed.isEmpty() ? "none"
+                    : String.join(", ", new TreeSet<>(installed))) + "; pipeline '" + pipeline
+                    + "' lets a request use: " + allowedList);
+        }
+        String verb = kind == PartKind.GENERATOR ? " choose " : " use ";
+        return ArborException.invalid("pipeline '" + pipeline + "' does not let a request" + verb + kind.describe(name)
+                + " (it is installed, but the pipeline's overrides do not list it); allowed: " + allowedList);
     }
 
     /** True when a processor runs with the operator's options only (no request option reaches it). */
