@@ -89,6 +89,7 @@ public class ArborCli implements Function<String[], Integer> {
         cli.addSubcommand("pipelines", new Pipelines(out));
         cli.addSubcommand("prognostics", PrognosticsCommand.create(context, startupTimeoutMillis(), out));
         cli.addSubcommand("bundles", new Bundles(out));
+        cli.addSubcommand("version", new VersionInfo(out));
         cli.addSubcommand("serve", new Serve(out));
         cli.addSubcommand("watermark", new CommandLine(new Watermark()).addSubcommand("detect", new Detect(out)));
         cli.setOut(new java.io.PrintWriter(out, true));
@@ -411,6 +412,25 @@ public class ArborCli implements Function<String[], Integer> {
                     out.printf("    %-10s provides %s%n", "", part);
                 }
             }
+            return 0;
+        }
+    }
+
+    @Command(name = "version", mixinStandardHelpOptions = true,
+            description = "Prints Arbor's version and the API packages (dev.arbor.api*) this installation provides,"
+                    + " at the versions a plugin's Import-Package must accept.")
+    final class VersionInfo implements Callable<Integer> {
+        private final PrintStream out;
+
+        VersionInfo(PrintStream out) {
+            this.out = out;
+        }
+
+        @Override
+        public Integer call() {
+            out.println("Arbor " + context.getBundle().getVersion());
+            out.println("API packages:");
+            ApiPackages.lines(ApiPackages.of(context)).forEach(l -> out.println("  " + l));
             return 0;
         }
     }
