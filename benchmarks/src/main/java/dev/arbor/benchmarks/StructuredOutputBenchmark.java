@@ -236,15 +236,17 @@ public final class StructuredOutputBenchmark {
         }
     }
 
+    /** Waits (for the service event, not by polling) for part {@code name} of {@code type}; kept for the run. */
     private static <T> T service(BundleContext context, Class<T> type, String name) throws Exception {
-        for (int i = 0; i < 1000; i++) {
-            var refs = context.getServiceReferences(type, "(" + PartProperties.NAME + "=" + name + ")");
-            if (!refs.isEmpty()) {
-                return context.getService(refs.iterator().next());
-            }
-            Thread.sleep(10);
+        org.osgi.util.tracker.ServiceTracker<T, T> tracker = new org.osgi.util.tracker.ServiceTracker<>(context,
+                context.createFilter("(&(objectClass=" + type.getName() + ")(" + PartProperties.NAME + "=" + name
+                        + "))"), null);
+        tracker.open();
+        T service = tracker.waitForService(10_000);
+        if (service == null) {
+            throw new IllegalStateException("no " + type.getSimpleName() + " part '" + name + "'");
         }
-        throw new IllegalStateException("no " + type.getSimpleName() + " part '" + name + "'");
+        return service;
     }
 
     private static double min(double[] values) {
