@@ -38,7 +38,7 @@ import org.osgi.service.component.annotations.Component;
  * positions and mask). The drafts are verified with the speculative rule (METHODS.md §2.2), one token is emitted
  * from the AR rows (the correction or the bonus), the next drafts are drawn from the block matching the acceptance
  * count, and the state keeps the accepted causal tokens only (a truncate: they are a prefix of what was appended).
- * The model must have been trained for both roles (models/forge {@code TiDarObjective}).
+ * The model must have been trained for both roles (tools/forge {@code TiDarObjective}).
  *
  * <p><b>A step</b>, after checking the request's cancellation. The state holds the committed tokens but the last
  * (at the first forward: none of the prompt).

@@ -21,8 +21,8 @@ final class Trained {
                 TrainedModels.DRAFT);
         if (!missing.isEmpty()) {
             String message = "the model forge's trained models are not in " + models.root() + " (missing "
-                    + missing + "); they are committed under models/trained by the forge (models/forge, `arbor "
-                    + "forge train models/forge/recipes/<recipe>.json --out models/trained/<name>`); point "
+                    + missing + "); they are committed under models/trained by the forge (tools/forge, `arbor "
+                    + "forge train tools/forge/recipes/<recipe>.json --out models/trained/<name>`); point "
                     + "-Darbor.trained=<folder> elsewhere to use another copy";
             if (SharedModels.required()) {
                 Assertions.fail(message + ", and arbor.requireModels=true forbids skipping");

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  * exports a BLOCK_CAUSAL card whose export check runs through Segments; and the committed fashion-nbp.
  */
 class GroupParallelImageObjectiveTest {
-    static final Path TRAINED = Path.of("..", "trained"); // surefire runs in models/forge
+    static final Path TRAINED = Path.of("..", "..", "models", "trained"); // surefire runs in tools/forge
 
     @TempDir
     static Path work;

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
  * decode is 1 + 3 + 3 = 7 forwards, and the committed card and export check (rerun on the file) hold.
  */
 class DetailFlowPriorTest {
-    static final Path TRAINED = Path.of("..", "trained"); // surefire runs in models/forge
+    static final Path TRAINED = Path.of("..", "..", "models", "trained"); // surefire runs in tools/forge
 
     @Test
     void theRecipeReadsTheCoarseToFineTokenizer() {

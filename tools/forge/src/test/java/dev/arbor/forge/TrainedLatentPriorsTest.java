@@ -21,7 +21,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * computes through input embeddings on two test images (the card's export check, rerun on the committed file).
  */
 class TrainedLatentPriorsTest {
-    static final Path TRAINED = Path.of("..", "trained"); // surefire runs in models/forge
+    static final Path TRAINED = Path.of("..", "..", "models", "trained"); // surefire runs in tools/forge
 
     @ParameterizedTest
     @ValueSource(strings = {"fashion-cgauss", "fashion-cgauss-draft"})

@@ -36,7 +36,7 @@ class ImagePriorsTest {
     @TempDir
     static Path work;
     static final List<String> LOG = new ArrayList<>();
-    static final Path TRAINED = Path.of("..", "trained"); // surefire runs in models/forge
+    static final Path TRAINED = Path.of("..", "..", "models", "trained"); // surefire runs in tools/forge
 
     @BeforeAll
     static void setUp() {

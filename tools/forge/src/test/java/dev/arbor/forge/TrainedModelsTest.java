@@ -23,7 +23,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * the repository and the distribution carry them all). Needs nothing outside the repository.
  */
 class TrainedModelsTest {
-    static final Path TRAINED = Path.of("..", "trained");
+    static final Path TRAINED = Path.of("..", "..", "models", "trained");
     static final List<String> MODELS = List.of("arbor-tiny-ar", "arbor-tiny-draft", "arbor-tiny-mdlm",
             "arbor-tiny-bd", "arbor-tiny-tidar");
 

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  * through input embeddings holds, the card has 4 output heads).
  */
 class TokenShuffleObjectiveTest {
-    static final Path TRAINED = Path.of("..", "trained"); // surefire runs in models/forge
+    static final Path TRAINED = Path.of("..", "..", "models", "trained"); // surefire runs in tools/forge
 
     static ImageLayout layout() {
         return ImagePriors.layout(512, new int[] {7}, 16);

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
  * All 10,000 test images take a few seconds on one core.
  */
 class FashionJudgeTest {
-    static final Path PARAMS = Path.of("..", "trained", "fashion-judge", "fashion-judge.params");
+    static final Path PARAMS = Path.of("..", "..", "models", "trained", "fashion-judge", "fashion-judge.params");
 
     static FashionJudge judge;
     static FashionMnist test;

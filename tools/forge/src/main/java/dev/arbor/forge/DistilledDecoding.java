@@ -52,7 +52,7 @@ final class DistilledDecoding {
         this.log = log;
     }
 
-    /** A distill recipe (models/forge/recipes/fashion-dd.json). */
+    /** A distill recipe (tools/forge/recipes/fashion-dd.json). */
     record DistillRecipe(String name, String description, long seed, Teacher teacher, Recipe.Architecture model,
                          double secondStepFraction, int evalSplit, Recipe.Optimizer optimizer, int steps,
                          int batchSize, int logEvery, int checkpointEvery, double timeBudgetMinutes) {
@@ -281,7 +281,7 @@ final class DistilledDecoding {
                     + "unreleased, this is the documented form of METHODS.md 3.17");
             card.set("data", gen);
             ObjectNode training = card.putObject("training");
-            training.put("recipe", "models/forge/recipes/" + r.name() + ".json");
+            training.put("recipe", "tools/forge/recipes/" + r.name() + ".json");
             training.put("seed", r.seed());
             training.put("steps", trainer.totalSteps());
             training.put("recipe_steps", r.steps());

@@ -5,7 +5,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 
 /**
- * One training recipe (a JSON file in models/forge/recipes): how the corpus is made, the tokenizer, the architecture,
+ * One training recipe (a JSON file in tools/forge/recipes): how the corpus is made, the tokenizer, the architecture,
  * the objective, the optimizer and the schedule, and a smaller "smoke" variant for tests. Same recipe and seed give
  * the same corpus, tokenizer and (on the same machine and thread count) the same weights.
  */

@@ -27,7 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
 class LatentPriorsTest {
     @TempDir
     static Path work;
-    static final Path TRAINED = Path.of("..", "trained"); // surefire runs in models/forge
+    static final Path TRAINED = Path.of("..", "..", "models", "trained"); // surefire runs in tools/forge
 
     @BeforeAll
     static void setUp() {

@@ -269,7 +269,7 @@ public final class LatentFlowPriors {
         card.set("architecture", Json.MAPPER.valueToTree(r.model()));
         card.set("objective", Json.MAPPER.valueToTree(r.objective()));
         ObjectNode training = card.putObject("training");
-        training.put("recipe", "models/forge/recipes/" + name.replaceFirst("-smoke$", "") + ".json");
+        training.put("recipe", "tools/forge/recipes/" + name.replaceFirst("-smoke$", "") + ".json");
         training.put("seed", r.seed());
         for (String f : List.of("steps", "recipe_steps", "images_seen", "epochs", "wall_seconds", "threads",
                 "time_budget_minutes", "time_budget_caps", "train_loss_first", "train_loss_last100_mean",

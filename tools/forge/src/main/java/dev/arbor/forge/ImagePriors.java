@@ -419,7 +419,7 @@ public final class ImagePriors {
         data.put("heldout_images", run.get("heldout_images").asInt());
         data.put("heldout_split", "test");
         ObjectNode training = card.putObject("training");
-        training.put("recipe", "models/forge/recipes/" + name.replaceFirst("-smoke$", "") + ".json");
+        training.put("recipe", "tools/forge/recipes/" + name.replaceFirst("-smoke$", "") + ".json");
         training.put("seed", r.seed());
         for (String f : List.of("steps", "recipe_steps", "images_seen", "epochs", "tokens_seen", "wall_seconds",
                 "threads", "time_budget_minutes", "time_budget_caps", "train_loss_first", "train_loss_last10_mean",

@@ -29,7 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
 class LatentFlowPriorsTest {
     @TempDir
     static Path work;
-    static final Path TRAINED = Path.of("..", "trained"); // surefire runs in models/forge
+    static final Path TRAINED = Path.of("..", "..", "models", "trained"); // surefire runs in tools/forge
     static PatchPcaCodec codec;
     static ImageData images;
 

@@ -19,7 +19,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * computes on two test images (the card's export check, rerun on the committed file).
  */
 class TrainedImagePriorsTest {
-    static final Path TRAINED = Path.of("..", "trained"); // surefire runs in models/forge
+    static final Path TRAINED = Path.of("..", "..", "models", "trained"); // surefire runs in tools/forge
 
     @ParameterizedTest
     @ValueSource(strings = {"fashion-ar", "fashion-ar-draft", "fashion-var"})
