@@ -1,0 +1,25 @@
+package dev.arbor.platform.oip;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One tensor of a request or response, row-major. {@code data} holds the elements as the datatype says: {@code
+ * long[]} for INT64, {@code int[]} for INT32, {@code float[]} for FP32, {@code boolean[]} for BOOL, {@code byte[][]}
+ * for BYTES (one array per element); its length is the product of {@code shape}.
+ */
+public record Tensor(String name, String datatype, List<Long> shape, Object data, Map<String, Object> parameters) {
+    public Tensor {
+        shape = List.copyOf(shape);
+        parameters = parameters == null ? Map.of() : Map.copyOf(parameters);
+    }
+
+    /** The number of elements the shape holds. */
+    public long elementCount() {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        return n;
+    }
+}
