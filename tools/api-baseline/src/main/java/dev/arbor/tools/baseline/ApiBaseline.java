@@ -50,9 +50,9 @@ public final class ApiBaseline {
             StringBuilder b = new StringBuilder("The API changed without the version bumps semantic versioning"
                     + " requires (baseline: the API released as " + baselineVersion + ", " + baselineFile + "):");
             problems.forEach(p -> b.append("\n  ").append(p.replace("\n", "\n  ")));
-            b.append("\nRaise the versions as shown (bnd's rules: a removal or a method added to an interface"
-                    + " plugins implement is MAJOR, an addition is MINOR). After a release, record the new API as"
-                    + " the baseline with: " + RELEASE_COMMAND);
+            b.append("\nRaise the versions as shown (bnd's rules: a removal, or an abstract method added to an"
+                    + " interface plugins implement, is MAJOR; another addition is MINOR). After a release, record"
+                    + " the new API as the baseline with: " + RELEASE_COMMAND);
             return b.toString();
         }
     }
@@ -77,7 +77,7 @@ public final class ApiBaseline {
         } else {
             Result r = compare(built, ApiSnapshot.read(baselineFile), mavenVersion);
             if (!r.passed()) {
-                throw new IllegalStateException(r.failure(baselineFile));
+                throw new VersioningError(r.failure(shown(baselineFile)));
             }
             r.notes().forEach(n -> System.out.println("[api-baseline] " + n));
             if (args[0].equals("check")) {
@@ -94,6 +94,13 @@ public final class ApiBaseline {
         System.out.println("[api-baseline] recorded " + built.symbolicName() + " " + built.version() + " ("
                 + built.exports().size() + " packages) as the API baseline in " + baselineFile
                 + "; commit it with the release");
+    }
+
+    /** The file as the developer who ran the build names it: relative to the working directory when inside it. */
+    private static Path shown(Path file) {
+        Path here = Path.of("").toAbsolutePath();
+        Path absolute = file.toAbsolutePath().normalize();
+        return absolute.startsWith(here) ? here.relativize(absolute) : absolute;
     }
 
     /**
@@ -157,12 +164,26 @@ public final class ApiBaseline {
                 StringBuilder p = new StringBuilder("bundle " + bundle.bsn + ": version " + built
                         + " is below " + bundle.suggestedVersion + ", which the largest package change since "
                         + released + " demands: set " + WHERE_VERSION + " to " + bundle.suggestedVersion);
-                appendCauses(p, bundle.reason);
+                if (infos.stream().noneMatch(i -> i.mismatch)) { // else the packages' problems name the causes
+                    appendCauses(p, bundle.reason);
+                }
                 problems.add(p.toString());
             }
             reporter.getErrors().forEach(e -> problems.add("bnd: " + e));
         }
         return new Result(problems, notes, released);
+    }
+
+    /**
+     * The check's verdict. Without a stack trace: the build prints the message, and where in the checker it was
+     * thrown helps nobody.
+     */
+    static final class VersioningError extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        VersioningError(String message) {
+            super(message, null, false, false);
+        }
     }
 
     /** bnd's root causes ("+ /path" added, "- /path" removed), indented under the problem. */
