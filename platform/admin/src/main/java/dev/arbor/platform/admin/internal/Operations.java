@@ -137,6 +137,11 @@ final class Operations {
         }
     }
 
+    /** Arbor's version and the packages the API bundle exports (as {@code arbor version} prints them). */
+    ApiPackageList.Listing version() {
+        return ApiPackageList.of(context);
+    }
+
     List<PipelineStatus> pipelines() {
         return pipelines.pipelines();
     }

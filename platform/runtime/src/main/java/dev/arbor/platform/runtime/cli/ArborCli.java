@@ -417,8 +417,9 @@ public class ArborCli implements Function<String[], Integer> {
     }
 
     @Command(name = "version", mixinStandardHelpOptions = true,
-            description = "Prints Arbor's version and the API packages (dev.arbor.api*) this installation provides,"
-                    + " at the versions a plugin's Import-Package must accept.")
+            description = "Prints Arbor's version and every package the API bundle exports (dev.arbor.api.*,"
+                    + " dev.arbor.backend.support) in this installation, at the versions a plugin's Import-Package"
+                    + " must accept.")
     final class VersionInfo implements Callable<Integer> {
         private final PrintStream out;
 
