@@ -7,6 +7,7 @@ import aQute.bnd.osgi.Processor;
 import aQute.bnd.service.diff.Delta;
 import aQute.bnd.version.MavenVersion;
 import aQute.bnd.version.Version;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -58,6 +59,11 @@ public final class ApiBaseline {
     }
 
     public static void main(String[] args) throws Exception {
+        run(args, System.out);
+    }
+
+    /** {@link #main}, reporting to {@code out}. */
+    static void run(String[] args, PrintStream out) throws Exception {
         if (args.length != 4 || !(args[0].equals("check") || args[0].equals("release"))) {
             throw new IllegalArgumentException("usage: ApiBaseline check|release <bundle.jar> <baseline.json>"
                     + " <maven version>");
@@ -79,9 +85,9 @@ public final class ApiBaseline {
             if (!r.passed()) {
                 throw new VersioningError(r.failure(shown(baselineFile)));
             }
-            r.notes().forEach(n -> System.out.println("[api-baseline] " + n));
+            r.notes().forEach(n -> out.println("[api-baseline] " + n));
             if (args[0].equals("check")) {
-                System.out.println("[api-baseline] " + built.symbolicName() + " " + built.version()
+                out.println("[api-baseline] " + built.symbolicName() + " " + built.version()
                         + " is versioned correctly against the released " + r.baselineVersion() + " ("
                         + built.exports().size() + " packages)");
                 return;
@@ -91,7 +97,7 @@ public final class ApiBaseline {
                 + " API tree (aQute.bnd.service.diff.Tree.Data), one element per line. The build compares every"
                 + " build of the API with it (tools/api-baseline). Written by: " + RELEASE_COMMAND
                 + "; never edit by hand.");
-        System.out.println("[api-baseline] recorded " + built.symbolicName() + " " + built.version() + " ("
+        out.println("[api-baseline] recorded " + built.symbolicName() + " " + built.version() + " ("
                 + built.exports().size() + " packages) as the API baseline in " + baselineFile
                 + "; commit it with the release");
     }

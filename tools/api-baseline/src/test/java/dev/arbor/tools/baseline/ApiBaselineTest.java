@@ -149,24 +149,35 @@ class ApiBaselineTest {
     void releaseRecordsTheApiOnlyWhenItIsVersionedCorrectly() throws Exception {
         Path file = dir.resolve("baseline/arbor-api.json");
         Path v1 = bundle("1.0.0", "1.0.0", Map.of());
-        assertThatThrownBy(() -> ApiBaseline.main(new String[] {"check", v1.toString(), file.toString(), "1.0.0"}))
+        assertThatThrownBy(() -> run(new String[] {"check", v1.toString(), file.toString(), "1.0.0"}))
                 .hasMessageContaining("no API baseline at " + file).hasMessageContaining(ApiBaseline.RELEASE_COMMAND);
-        ApiBaseline.main(new String[] {"release", v1.toString(), file.toString(), "1.0.0"});
-        ApiBaseline.main(new String[] {"check", v1.toString(), file.toString(), "1.0.0"});
+        run(new String[] {"release", v1.toString(), file.toString(), "1.0.0"});
+        run(new String[] {"check", v1.toString(), file.toString(), "1.0.0"});
         String recorded = Files.readString(file);
 
         Path unversioned = bundle("1.0.0", "1.0.0", Map.of("Util.java", withoutB()));
-        assertThatThrownBy(() -> ApiBaseline.main(new String[] {"release", unversioned.toString(), file.toString(),
+        assertThatThrownBy(() -> run(new String[] {"release", unversioned.toString(), file.toString(),
                 "1.0.0"})).hasMessageContaining("a MAJOR change needs version 2.0.0");
         assertThat(Files.readString(file)).isEqualTo(recorded);
 
         Path v2 = bundle("2.0.0", "2.0.0", Map.of("Util.java", withoutB()));
-        ApiBaseline.main(new String[] {"release", v2.toString(), file.toString(), "2.0.0"});
+        run(new String[] {"release", v2.toString(), file.toString(), "2.0.0"});
         assertThat(ApiSnapshot.read(file).version()).hasToString("2.0.0");
+        assertThat(printed).contains("[api-baseline] package test.api: MAJOR change, 1.0.0 -> 2.0.0 (needs 2.0.0)",
+                "[api-baseline] recorded test.api 2.0.0 (1 packages) as the API baseline in " + file
+                        + "; commit it with the release");
         assertThat(Files.readString(file)).doesNotContain("\"b()\"");
         // from now on the removal is the baseline, and bringing b() back is an addition
-        assertThatThrownBy(() -> ApiBaseline.main(new String[] {"check", v1.toString(), file.toString(), "1.0.0"}))
+        assertThatThrownBy(() -> run(new String[] {"check", v1.toString(), file.toString(), "1.0.0"}))
                 .hasMessageContaining("version 1.0.0 is older than the released API 2.0.0");
+    }
+
+    private final List<String> printed = new ArrayList<>();
+
+    private void run(String[] args) throws Exception {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        ApiBaseline.run(args, new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8));
+        printed.addAll(out.toString(java.nio.charset.StandardCharsets.UTF_8).lines().toList());
     }
 
     private ApiBaseline.Result compare(Path newer, String mavenVersion) throws Exception {
