@@ -121,7 +121,7 @@ final class TrustEdits {
             out.println(entry.digest() + "  " + entry.comment());
             List<BundleFile> holders = inDeploy.getOrDefault(entry.digest(), List.of());
             out.println("    " + (holders.isEmpty() ? "no file in " + deploy.getFileName() + "/ has it"
-                    : "in " + deploy.getFileName() + "/: " + where(holders)));
+                    : "in " + where(holders)));
         }
         policy.problems().forEach(p -> out.println("problem: " + p));
         List<String> untrusted = new ArrayList<>();
