@@ -28,7 +28,8 @@ final class BundleDiagnostics {
 
     /** True when this bundle is wired to the deploy bundle's package (so its classes can be used). */
     static boolean available(BundleContext context) {
-        BundleWiring wiring = context.getBundle().adapt(BundleWiring.class);
+        Bundle own = context.getBundle();
+        BundleWiring wiring = own == null ? null : own.adapt(BundleWiring.class);
         if (wiring == null) {
             return false;
         }

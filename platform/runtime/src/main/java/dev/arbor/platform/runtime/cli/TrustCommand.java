@@ -7,6 +7,7 @@ import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.function.BooleanSupplier;
 import org.osgi.framework.BundleContext;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -34,9 +35,9 @@ final class TrustCommand implements Runnable {
     private final Path trustFile;
     private final Path deploy;
     private final Clock clock;
-    private final boolean available;
+    private final BooleanSupplier available;
 
-    private TrustCommand(Path trustFile, Path deploy, Clock clock, boolean available) {
+    private TrustCommand(Path trustFile, Path deploy, Clock clock, BooleanSupplier available) {
         this.trustFile = trustFile;
         this.deploy = deploy;
         this.clock = clock;
@@ -53,11 +54,11 @@ final class TrustCommand implements Runnable {
         Path trustFile = trust != null ? Path.of(trust)
                 : (etc != null ? Path.of(etc) : homePath.resolve("etc")).resolve("trust/trusted-bundles.sha256");
         return create(trustFile, deploy != null ? Path.of(deploy) : homePath.resolve("deploy"),
-                Clock.systemDefaultZone(), BundleDiagnostics.available(context), out);
+                Clock.systemDefaultZone(), () -> BundleDiagnostics.available(context), out);
     }
 
     /** The command on explicit files (tests). */
-    static CommandLine create(Path trustFile, Path deploy, Clock clock, boolean available, PrintStream out) {
+    static CommandLine create(Path trustFile, Path deploy, Clock clock, BooleanSupplier available, PrintStream out) {
         TrustCommand root = new TrustCommand(trustFile, deploy, clock, available);
         return new CommandLine(root).addSubcommand("add", root.new Add(out))
                 .addSubcommand("list", root.new ListDigests(out)).addSubcommand("revoke", root.new Revoke(out));
@@ -69,7 +70,7 @@ final class TrustCommand implements Runnable {
     }
 
     private TrustEdits edits(PrintStream out) {
-        if (!available) {
+        if (!available.getAsBoolean()) {
             throw new ArborException(ArborException.Kind.UNAVAILABLE, "the trust tools need the deploy bundle"
                     + " (dev.arbor.platform.deploy, bundles/arbor-deploy.jar), which this installation does not run");
         }

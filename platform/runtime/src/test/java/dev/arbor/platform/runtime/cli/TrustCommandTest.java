@@ -52,7 +52,7 @@ class TrustCommandTest {
     /** Runs the command; what it throws is thrown here (picocli itself would print it and return 1). */
     private String run(boolean available, String... args) throws Exception {
         printed.reset();
-        CommandLine cli = TrustCommand.create(trust, deploy, DAY, available, new PrintStream(printed, true,
+        CommandLine cli = TrustCommand.create(trust, deploy, DAY, () -> available, new PrintStream(printed, true,
                 StandardCharsets.UTF_8));
         Exception[] thrown = {null};
         cli.setExecutionExceptionHandler((e, c, p) -> {
