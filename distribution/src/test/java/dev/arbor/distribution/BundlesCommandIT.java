@@ -83,6 +83,31 @@ class BundlesCommandIT {
                         + " is not trusted; to trust it, add");
     }
 
+    @Test
+    @SuppressWarnings("unchecked")
+    void anInstallationWithoutTheDeployBundleStillListsBundlesAndTheTrustCommandSaysWhatIsMissing(@TempDir Path home)
+            throws Exception {
+        // the runtime imports the deploy bundle's package optionally: it must resolve and serve its commands without it
+        try (RuntimeHarness runtime = new RuntimeHarness(home, null,
+                java.util.Map.of("arbor.launcher.skip", "arbor-api\\.jar|arbor-deploy\\.jar"))) {
+            assertThat(Arrays.stream(runtime.context().getBundles()).map(b -> b.getSymbolicName()))
+                    .doesNotContain("dev.arbor.platform.deploy");
+            org.osgi.framework.ServiceReference<?>[][] refs = {null};
+            RuntimeHarness.await(() -> {
+                try {
+                    refs[0] = runtime.context().getAllServiceReferences(java.util.function.Function.class.getName(),
+                            "(arbor.command=cli)");
+                } catch (org.osgi.framework.InvalidSyntaxException e) {
+                    throw new IllegalStateException(e);
+                }
+                return refs[0] != null;
+            }, 20_000, () -> "the runtime offered no command line without the deploy bundle");
+            var cli = (java.util.function.Function<String[], Integer>) runtime.context().getService(refs[0][0]);
+            assertThat(cli.apply(new String[] {"bundles"})).isZero();
+            assertThat(cli.apply(new String[] {"trust", "list"})).as("UNAVAILABLE").isEqualTo(3);
+        }
+    }
+
     private static int indexOf(List<String> lines, String... parts) {
         for (int i = 0; i < lines.size(); i++) {
             String line = lines.get(i);
