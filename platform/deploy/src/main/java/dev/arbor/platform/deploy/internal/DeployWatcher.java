@@ -433,8 +433,8 @@ public class DeployWatcher implements RefusedFiles {
             // unchanged since an earlier scan (e.g. superseded until now): copy and check the bytes again
             String before = e.digest;
             examine(file, e);
-            if (!before.equals(e.digest) || e.content == null) {
-                return false; // changed meanwhile: the next scan sees the new content
+            if (e.staged == null || !before.equals(e.digest) || e.content == null) {
+                return false; // deleted or changed meanwhile: the next scan sees it
             }
         }
         try (InputStream in = Files.newInputStream(e.staged)) {
