@@ -452,6 +452,10 @@ public class DeployWatcher implements RefusedFiles {
             }
             return true;
         } catch (BundleException ex) {
+            if (stopping()) {
+                // a one-shot command's framework stops while its watcher scans: nothing to say about the jar
+                throw new IllegalStateException("the framework is stopping", ex);
+            }
             e.problem = "trusted (SHA-256 " + e.digest + ") but not installable: " + ex.getMessage()
                     + (ex.getType() == BundleException.DUPLICATE_BUNDLE_ERROR
                     ? "; another bundle of this installation has the same name and version: raise Bundle-Version"
@@ -589,6 +593,9 @@ public class DeployWatcher implements RefusedFiles {
             b.start();
             e.startFailure = null;
         } catch (BundleException ex) {
+            if (stopping()) {
+                throw new IllegalStateException("the framework is stopping", ex);
+            }
             // retried at every poll (another deployed bundle may bring what it needs); said once per content
             if (!Objects.equals(e.startFailure, e.bundleDigest)) {
                 e.startFailure = e.bundleDigest;
@@ -616,6 +623,16 @@ public class DeployWatcher implements RefusedFiles {
         e.bundle = null;
         e.bundleDigest = null;
         e.startFailure = null;
+    }
+
+    /** True when the framework or this bundle is stopping (installs and starts fail then, for no fault of a jar). */
+    private boolean stopping() {
+        try {
+            Bundle system = context.getBundle(Constants.SYSTEM_BUNDLE_LOCATION);
+            return system.getState() != Bundle.ACTIVE || context.getBundle().getState() == Bundle.STOPPING;
+        } catch (IllegalStateException invalidContext) {
+            return true;
+        }
     }
 
     private static void unstage(Entry e) throws IOException {
