@@ -89,7 +89,8 @@ final class TrustCommand implements Runnable {
 
         @Option(names = "--supersede", description = "Retire the digests of older versions of the same bundle.")
         boolean supersede;
-        @Parameters(arity = "1..*", paramLabel = "FILE", description = "Bundle jars to trust.")
+        @Parameters(arity = "1..*", paramLabel = "FILE", description = "Bundle jars to trust (a relative name not"
+                + " found as given is looked up in the installation, then in deploy/).")
         List<Path> files = new ArrayList<>();
 
         Add(PrintStream out) {
@@ -122,8 +123,8 @@ final class TrustCommand implements Runnable {
 
     @Command(name = "revoke", mixinStandardHelpOptions = true,
             description = {"Stop trusting digests: each argument is a SHA-256 (64 hex digits) or a jar whose digest"
-                    + " is meant (a name not found as given is looked up in deploy/). Every argument must be listed,"
-                    + " else nothing changes.",
+                    + " is meant (a relative name not found as given is looked up in the installation, then in"
+                    + " deploy/). Every argument must be listed, else nothing changes.",
                     "A running Arbor uninstalls a revoked digest's bundle from deploy/ at its next scan (a trusted"
                             + " older version there takes its place first) and refuses the file."})
     final class Revoke implements Callable<Integer> {

@@ -176,20 +176,40 @@ final class TrustEdits {
         if (target.matches("[0-9a-fA-F]{64}")) {
             return target.toLowerCase(Locale.ROOT);
         }
-        Path file = Path.of(target);
-        if (!Files.isRegularFile(file) && !file.isAbsolute() && Files.isRegularFile(deploy.resolve(file))) {
-            file = deploy.resolve(file);
-        }
-        if (!Files.isRegularFile(file)) {
+        Path file = locate(Path.of(target));
+        if (file == null) {
             throw new ArborException(ArborException.Kind.NOT_FOUND, "'" + target + "' is neither a SHA-256 digest (64"
-                    + " hex digits) nor a file (looked for " + file.toAbsolutePath() + " and in " + deploy + ")");
+                    + " hex digits) nor a file (looked for " + Path.of(target).toAbsolutePath() + ", then in the"
+                    + " installation and in " + deploy + ")");
         }
         return BundleFile.sha256(file);
     }
 
-    private static BundleFile readBundle(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) {
-            throw new ArborException(ArborException.Kind.NOT_FOUND, "no file " + file.toAbsolutePath());
+    /**
+     * {@code given} as given, else (when relative) in the installation ({@code deploy/x.jar} from anywhere), else by
+     * its name in deploy/; null when none is a file.
+     */
+    private Path locate(Path given) {
+        if (Files.isRegularFile(given)) {
+            return given;
+        }
+        if (given.isAbsolute()) {
+            return null;
+        }
+        Path home = deploy.toAbsolutePath().getParent();
+        for (Path candidate : new Path[] {home == null ? null : home.resolve(given), deploy.resolve(given)}) {
+            if (candidate != null && Files.isRegularFile(candidate)) {
+                return candidate;
+            }
+        }
+        return null;
+    }
+
+    private BundleFile readBundle(Path given) throws IOException {
+        Path file = locate(given);
+        if (file == null) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "no file " + given.toAbsolutePath()
+                    + (given.isAbsolute() ? "" : " (nor in the installation or " + deploy + ")"));
         }
         BundleFile jar;
         try {

@@ -196,6 +196,15 @@ class TrustCommandTest {
     }
 
     @Test
+    void aRelativeNameIsFoundInTheInstallationOrInDeploy() throws Exception {
+        Path a = bundle(deploy, "a-1.jar", "com.acme.a", "1", "a");
+        Path b = bundle(deploy, "b-1.jar", "com.acme.b", "1", "b");
+        assertThat(run("add", "deploy/a-1.jar", "b-1.jar")).contains("trusted " + BundleFile.sha256(a))
+                .contains("trusted " + BundleFile.sha256(b));
+        assertThat(run("revoke", "deploy/a-1.jar")).contains("revoked " + BundleFile.sha256(a));
+    }
+
+    @Test
     void withoutTheDeployBundleTheCommandSaysSo() {
         assertThatThrownBy(() -> run(false, "list")).isInstanceOf(ArborException.class)
                 .hasMessageContaining("need the deploy bundle");
