@@ -383,7 +383,8 @@ public class DeployWatcher implements RefusedFiles {
                     note(candidate.entry(), folder.getFileName().resolve(top.file().getFileName()) + " ("
                             + top.symbolicName() + " " + top.version() + ") does not serve ("
                             + missingFrom(top.entry().bundle, candidate.entry().bundle) + "): " + describe(
-                            candidate.entry().bundle) + " from " + candidate.file() + " serves until it does");
+                            candidate.entry().bundle) + " from " + folder.getFileName().resolve(
+                            candidate.file().getFileName()) + " serves until it does");
                 }
                 if (missingFrom(candidate.entry().bundle, null) == null) {
                     serving = candidate;
