@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -123,6 +124,7 @@ class RedeployIT {
             }
 
             // a newer build beside it: installed and serving before 1.0.0 leaves; the old file stays, superseded
+            List<String> phases = new ArrayList<>(); // requests completed during each redeploy
             int before = requests.get();
             assertThat(arbor("trust", "add", v101.toString())).isZero();
             Path deployed101 = drop(v101);
@@ -135,6 +137,7 @@ class RedeployIT {
                     + RUNNER_UP + " 1.0.1, a higher version of the same bundle); delete this file, or delete"
                     + " deploy/runner-up-1.0.1.jar to go back to 1.0.0");
             awaitRequests(requests, before + 20);
+            phases.add("supersede " + (requests.get() - before));
 
             // roll-back: deleting the newer file installs the older first
             before = requests.get();
@@ -144,6 +147,7 @@ class RedeployIT {
             awaitOnly("1.0.0");
             awaitRefused("runner-up-1.0.0.jar", null);
             awaitRequests(requests, before + 20);
+            phases.add("roll-back " + (requests.get() - before));
 
             // a newer version that cannot resolve leaves the older one serving
             before = requests.get();
@@ -156,6 +160,7 @@ class RedeployIT {
             assertThat(bundle("1.0.0").getState()).isEqualTo(Bundle.ACTIVE);
             assertThat(bundle("1.0.3").getState()).isEqualTo(Bundle.INSTALLED);
             awaitRequests(requests, before + 20);
+            phases.add("unresolvable newer " + (requests.get() - before));
             Files.delete(deployed103);
             awaitOnly("1.0.0");
 
@@ -176,6 +181,7 @@ class RedeployIT {
             awaitOnly("1.0.2");
             awaitRefused("runner-up-1.0.0.jar", "its SHA-256 " + RuntimeHarness.sha256(v100) + " is not trusted");
             awaitRequests(requests, Math.max(before + 20, MIN_REQUESTS));
+            phases.add("trust add --supersede " + (requests.get() - before));
 
             running.set(false);
             for (Thread t : load) {
@@ -184,8 +190,8 @@ class RedeployIT {
             assertThat(failures).as("requests that failed or were served without the plugin, of " + requests.get())
                     .isEmpty();
             assertThat(requests.get()).isGreaterThanOrEqualTo(MIN_REQUESTS);
-            System.out.println("RedeployIT: " + requests.get() + " requests during 4 redeploys, all served by the"
-                    + " plugin");
+            System.out.println("RedeployIT: " + requests.get() + " requests (" + LOAD_THREADS + " threads) during 4"
+                    + " redeploys, all served by the plugin; per redeploy: " + String.join(", ", phases));
 
             // revoking the last trusted version uninstalls it (the operator asked): the built-in serves again
             assertThat(arbor("trust", "revoke", "runner-up-1.0.2.jar")).isZero();
