@@ -500,7 +500,10 @@ public class ArborCli implements Function<String[], Integer> {
 
     @Command(name = "serve", mixinStandardHelpOptions = true,
             description = {"Serve the OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions,"
-                    + " /v1/images/generations) and Prometheus metrics (/metrics) until stopped (Ctrl-C or SIGTERM).",
+                    + " /v1/images/generations), the Open Inference Protocol (KServe v2: /v2/health/live,"
+                    + " /v2/health/ready, /v2/models/{name}[/ready|/infer]; gRPC with --grpc-port) and Prometheus"
+                    + " metrics (/metrics) until stopped (Ctrl-C or SIGTERM; readiness turns false first, then new"
+                    + " requests get 503 after --drain-delay-ms while running ones finish).",
                     "The API key comes from --api-key-file or the environment variable ARBOR_API_KEY; without one"
                             + " the API is open to anyone who can reach the host."})
     final class Serve implements Callable<Integer> {
