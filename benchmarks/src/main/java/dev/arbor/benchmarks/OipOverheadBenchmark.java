@@ -18,7 +18,9 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Hashtable;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -28,8 +30,9 @@ import org.osgi.framework.ServiceReference;
  * Per-request cost of the front ends on a tiny pipeline: the same one-token greedy request on {@code arbor-tiny}
  * (the installation's embedded 2M model) sent sequentially, over loopback, through {@code POST /v1/completions}
  * (OpenAI), {@code POST /v2/models/arbor-tiny/infer} (Open Inference Protocol REST) and gRPC {@code ModelInfer},
- * against the pipeline service called in-process; the difference to the in-process call is what a front end adds
- * (HTTP or HTTP/2 framing, JSON or protobuf, the worker hand-off, checks). Prints median, p90 and mean per route.
+ * against the pipeline service called in-process, interleaved (one request per route per round); the difference to
+ * the in-process call is what a front end adds (HTTP or HTTP/2 framing, JSON or protobuf, the worker hand-off,
+ * checks, the per-request log line of the HTTP routes). Prints median, p90 and mean per route.
  *
  * <p>Arguments: the installation (distribution/target/arbor), requests per route (default 500), warm-up requests
  * per route (default 100).
@@ -96,24 +99,26 @@ public final class OipOverheadBenchmark {
             routes.put("OIP gRPC ModelInfer", () -> grpc.modelInfer(infer));
             System.out.printf("%-40s %10s %10s %10s  (%d sequential requests after %d warm-up, max_tokens 1)%n",
                     "route", "median ms", "p90 ms", "mean ms", n, warm);
-            // twice round the routes: the second pass is reported, so that every route meets a warm JIT
-            for (int pass = 0; pass < 2; pass++) {
-                for (Map.Entry<String, Callable<Object>> route : routes.entrySet()) {
-                    for (int i = 0; i < warm; i++) {
-                        route.getValue().call();
-                    }
-                    double[] ms = new double[n];
-                    for (int i = 0; i < n; i++) {
-                        long t = System.nanoTime();
-                        route.getValue().call();
-                        ms[i] = (System.nanoTime() - t) / 1e6;
-                    }
-                    if (pass == 1) {
-                        Arrays.sort(ms);
-                        System.out.printf("%-40s %10.3f %10.3f %10.3f%n", route.getKey(), ms[n / 2],
-                                ms[(int) (n * 0.9)], Arrays.stream(ms).average().orElse(0));
-                    }
+            List<Callable<Object>> calls = new ArrayList<>(routes.values());
+            for (int i = 0; i < warm; i++) {
+                for (Callable<Object> call : calls) {
+                    call.call();
                 }
+            }
+            // the routes interleaved, one request each per round: a load change on a shared machine hits all alike
+            double[][] ms = new double[calls.size()][n];
+            for (int i = 0; i < n; i++) {
+                for (int r = 0; r < calls.size(); r++) {
+                    long t = System.nanoTime();
+                    calls.get(r).call();
+                    ms[r][i] = (System.nanoTime() - t) / 1e6;
+                }
+            }
+            List<String> names = new ArrayList<>(routes.keySet());
+            for (int r = 0; r < calls.size(); r++) {
+                Arrays.sort(ms[r]);
+                System.out.printf("%-40s %10.3f %10.3f %10.3f%n", names.get(r), ms[r][n / 2], ms[r][(int) (n * 0.9)],
+                        Arrays.stream(ms[r]).average().orElse(0));
             }
             channel.shutdownNow();
         } finally {
