@@ -310,6 +310,8 @@ public final class ArborFramework implements AutoCloseable {
         boolean stopped = framework.waitForStop(30_000).getType() == org.osgi.framework.FrameworkEvent.STOPPED;
         if (slot != null) {
             if (stopped) {
+                // what the bundles wrote (Config Admin's files) does not stay at rest; the next run starts without it
+                SlotReuse.discardBundleData(storage);
                 slot.closeCleanly();
             } else {
                 slot.close(); // not known to be consistent: the next run empties it

@@ -19,8 +19,9 @@ import org.osgi.framework.ServiceReference;
  */
 public final class Main {
     /**
-     * System property: {@code temporary} runs in a fresh framework storage deleted at exit instead of a reused one
-     * under {@code <arbor.cache>/framework} ({@link ArborFramework#startReusing}).
+     * System property: {@code temporary} runs a one-shot command in a fresh framework storage deleted at exit (as
+     * {@code serve} always runs) instead of a reused one under {@code <arbor.cache>/framework}
+     * ({@link ArborFramework#startReusing}).
      */
     static final String STORAGE_PROPERTY = "arbor.launcher.storage";
     /** Commands that run the servers or list every bundle's state: they start every bundle. */
@@ -65,7 +66,9 @@ public final class Main {
             props.put(ArborFramework.LAZY_PROPERTY, LAZY_BUNDLES);
         }
         long begin = System.nanoTime();
-        ArborFramework runtime = "temporary".equals(System.getProperty(STORAGE_PROPERTY))
+        // a server runs in a temporary storage deleted when it stops (its configuration, a hashed API key included,
+        // never outlives it); one-shot commands reuse a storage slot
+        ArborFramework runtime = "serve".equals(command) || "temporary".equals(System.getProperty(STORAGE_PROPERTY))
                 ? ArborFramework.start(home, null, props)
                 : ArborFramework.startReusing(home, Path.of(props.get("arbor.cache"), "framework"), props);
         StartupTrace.mark("runtime started", begin);
