@@ -89,6 +89,7 @@ public class ArborCli implements Function<String[], Integer> {
         cli.addSubcommand("pipelines", new Pipelines(out));
         cli.addSubcommand("prognostics", PrognosticsCommand.create(context, startupTimeoutMillis(), out));
         cli.addSubcommand("bundles", new Bundles(out));
+        cli.addSubcommand("trust", TrustCommand.create(context, out));
         cli.addSubcommand("version", new VersionInfo(out));
         cli.addSubcommand("serve", new Serve(out));
         cli.addSubcommand("watermark", new CommandLine(new Watermark()).addSubcommand("detect", new Detect(out)));
@@ -386,7 +387,8 @@ public class ArborCli implements Function<String[], Integer> {
     }
 
     @Command(name = "bundles", mixinStandardHelpOptions = true,
-            description = "List installed bundles and the pipeline parts they provide.")
+            description = "List installed bundles and the pipeline parts they provide; why a bundle stays installed"
+                    + " (not resolved); and the files of deploy/ not installed, with the reason (as /admin/bundles).")
     final class Bundles implements Callable<Integer> {
         private final PrintStream out;
 
@@ -395,7 +397,7 @@ public class ArborCli implements Function<String[], Integer> {
         }
 
         @Override
-        public Integer call() {
+        public Integer call() throws InterruptedException {
             awaitSettled();
             Map<String, List<String>> partsByBundle = new LinkedHashMap<>();
             if (pipelines instanceof PipelineServiceImpl impl) {
@@ -404,6 +406,8 @@ public class ArborCli implements Function<String[], Integer> {
                             .add(PartListing.describe(p));
                 }
             }
+            BundleDiagnostics diagnostics = BundleDiagnostics.of(context); // null without the deploy bundle
+            List<String[]> refused = diagnostics == null ? List.of() : diagnostics.refused(startupTimeoutMillis());
             for (Bundle b : context.getBundles()) {
                 String key = b.getSymbolicName() + " " + b.getVersion();
                 out.printf("%3d %-10s %-45s %s%n", b.getBundleId(), state(b.getState()), b.getSymbolicName(),
@@ -411,6 +415,13 @@ public class ArborCli implements Function<String[], Integer> {
                 for (String part : partsByBundle.getOrDefault(key, List.of())) {
                     out.printf("    %-10s provides %s%n", "", part);
                 }
+                String reason = diagnostics == null ? null : diagnostics.reason(b);
+                if (reason != null) {
+                    out.printf("    %-10s %s%n", "", reason);
+                }
+            }
+            for (String[] r : refused) {
+                out.printf("  - %-10s %s: %s%n", "refused", r[0], r[1]);
             }
             return 0;
         }
