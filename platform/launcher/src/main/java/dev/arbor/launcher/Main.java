@@ -28,10 +28,11 @@ public final class Main {
     static final Set<String> SERVER_COMMANDS = Set.of("serve", "bundles");
     /**
      * Bundles a one-shot command does not start (they stay installed and resolvable): the Gogo shell, the Web Console
-     * and its inventory, Felix HTTP (the admin server) and Arbor's HTTP and admin bundles, which only 'serve' uses.
+     * and its inventory, Felix HTTP (the admin server) and Arbor's HTTP, admin and Open Inference Protocol bundles,
+     * which only 'serve' uses.
      */
     static final String LAZY_BUNDLES = "org\\.apache\\.felix\\.(gogo\\..*|webconsole|inventory|http\\.jetty12)"
-            + "|dev\\.arbor\\.platform\\.(http|admin)";
+            + "|dev\\.arbor\\.platform\\.(http|admin|oip)";
 
     private Main() {
     }
