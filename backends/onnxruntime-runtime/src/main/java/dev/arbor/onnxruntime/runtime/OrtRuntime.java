@@ -42,6 +42,8 @@ public final class OrtRuntime {
         if (environment == null) {
             TelemetryGuard.check();
             OrtLoggingLevel level = logLevel();
+            // the natives from the installation's cache, extracted once, rather than into a new /tmp folder each run
+            NativeLibraryCache.prepare();
             // the level is fixed when the environment is created; sessions also get it through their options
             OrtEnvironment env = OrtEnvironment.getEnvironment(level, "arbor");
             try {
@@ -49,6 +51,7 @@ public final class OrtRuntime {
             } catch (OrtException e) {
                 throw new IllegalStateException("could not disable ONNX Runtime telemetry: " + e.getMessage(), e);
             }
+            NativeLibraryCache.removeEmptyTempFolder();
             environment = env;
         }
         return environment;

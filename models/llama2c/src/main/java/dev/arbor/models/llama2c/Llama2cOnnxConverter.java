@@ -114,7 +114,7 @@ public final class Llama2cOnnxConverter {
         if (keepLayers < 0) {
             throw ArborException.invalid("keepLayers must be 0 (all layers) or positive, got " + keepLayers);
         }
-        String sha = sha256(checkpoint);
+        String sha = memoisedSha256(checkpoint, cacheDir);
         Llama2cModelCard card = Llama2cModelCard.forCheckpoint(checkpoint);
         // The card's facts go into the graph's metadata, so a changed sidecar must give a new cache entry.
         String key = card.sha256().isEmpty() ? sha : sha + "-card" + card.sha256().substring(0, 16);
@@ -183,6 +183,18 @@ public final class Llama2cOnnxConverter {
     static byte[] toFusedOnnx(Llama2cCheckpoint weights, Llama2cModelCard card, Llama2cPrecision precision,
                               Llama2cFusedGraph.Quantization quantization) {
         return fusedModel(weights, "", card, precision, quantization).toByteArray();
+    }
+
+    /** {@link #sha256} through the digest memo in {@code cacheDir} ({@link FileDigestMemo}). */
+    private static String memoisedSha256(Path checkpoint, Path cacheDir) {
+        try {
+            return FileDigestMemo.sha256(checkpoint, cacheDir, Llama2cOnnxConverter::sha256);
+        } catch (NoSuchFileException e) {
+            throw new ArborException(ArborException.Kind.NOT_FOUND, "llama2.c checkpoint " + checkpoint
+                    + " does not exist", e);
+        } catch (IOException e) {
+            throw ArborException.badModel("cannot read llama2.c checkpoint " + checkpoint + ": " + e.getMessage(), e);
+        }
     }
 
     /** Hex SHA-256 of a file's bytes. */

@@ -79,7 +79,9 @@ final class VerifiedCacheFile {
             if (!String.valueOf(size).equals(recorded[1])) {
                 return "has " + size + " bytes but was written with " + recorded[1] + " (truncated or altered)";
             }
-            if (!sha256(file).equals(recorded[0])) {
+            // the memo spares re-reading an unchanged file (same size, times and inode) on every open
+            if (!FileDigestMemo.sha256(file, file.toAbsolutePath().getParent(), VerifiedCacheFile::sha256)
+                    .equals(recorded[0])) {
                 return "does not match the SHA-256 it was written with (altered)";
             }
             return null;
