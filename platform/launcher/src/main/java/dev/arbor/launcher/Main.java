@@ -34,6 +34,13 @@ public final class Main {
     static final String LAZY_BUNDLES = "org\\.apache\\.felix\\.(gogo\\..*|webconsole|inventory|http\\.jetty12)"
             + "|dev\\.arbor\\.platform\\.(http|admin|oip)";
 
+    /**
+     * Framework property: {@value #ON_DEMAND} for one-shot commands, which tells components that would prepare
+     * expensive state when they activate (so that a server's first request does not wait) to prepare it on first use.
+     */
+    static final String ACTIVATION_PROPERTY = "arbor.activation";
+    static final String ON_DEMAND = "on-demand";
+
     private Main() {
     }
 
@@ -65,6 +72,9 @@ public final class Main {
         if (!SERVER_COMMANDS.contains(command)) {
             // a one-shot command needs no shell, Web Console or HTTP server (see LAZY_BUNDLES)
             props.put(ArborFramework.LAZY_PROPERTY, LAZY_BUNDLES);
+            // and components that prepare ahead for requests (ONNX Runtime's natives, the template engine) do so
+            // when first used instead
+            props.put(ACTIVATION_PROPERTY, ON_DEMAND);
         }
         long begin = System.nanoTime();
         // a server runs in a temporary storage deleted when it stops (its configuration, a hashed API key included,

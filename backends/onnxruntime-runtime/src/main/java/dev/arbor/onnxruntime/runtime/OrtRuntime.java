@@ -6,6 +6,7 @@ import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtProvider;
 import java.util.EnumSet;
 import java.util.logging.Logger;
+import org.osgi.framework.BundleContext;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 
@@ -22,9 +23,21 @@ public final class OrtRuntime {
     private static final Logger LOG = Logger.getLogger(OrtRuntime.class.getName());
     private static OrtEnvironment environment;
 
-    /** Loads the natives, creates the environment and disables telemetry. */
+    /**
+     * Loads the natives, creates the environment and disables telemetry; not in a one-shot command (framework
+     * property {@code arbor.activation=on-demand}), where the first {@link #environment()} call does it, so that
+     * commands that run no model ({@code arbor pipelines}, {@code arbor version}) never load ONNX Runtime.
+     */
     @Activate
-    void activate() {
+    void activate(BundleContext context) {
+        activate(context.getProperty("arbor.activation"));
+    }
+
+    /** As {@link #activate(BundleContext)} with the framework's {@code arbor.activation} (null when unset). */
+    void activate(String activation) {
+        if ("on-demand".equals(activation)) {
+            return;
+        }
         OrtEnvironment env = environment();
         EnumSet<OrtProvider> providers = OrtEnvironment.getAvailableProviders();
         LOG.info(() -> "ONNX Runtime " + env.getVersion() + " ready, telemetry off, native log level "

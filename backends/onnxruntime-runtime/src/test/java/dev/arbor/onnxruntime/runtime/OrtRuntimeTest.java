@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 class OrtRuntimeTest {
     @Test
     void activationCreatesTheSingleEnvironmentWithTelemetryOff() {
-        new OrtRuntime().activate();
+        new OrtRuntime().activate((String) null);
         OrtEnvironment env = OrtRuntime.environment();
         assertThat(env).isSameAs(OrtEnvironment.getEnvironment());
         assertThat(OrtEnvironment.getAvailableProviders()).contains(OrtProvider.CPU);

@@ -17,6 +17,8 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.osgi.framework.BundleContext;
+import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 
 /**
@@ -42,9 +44,34 @@ public final class JinjavaChatTemplateEngine implements ChatTemplateEngine {
     /** The most text one rendering may produce; far above any prompt a server accepts. */
     static final long MAX_OUTPUT_BYTES = 16L << 20;
 
-    private final Jinjava jinjava;
+    /** Built on first use, or when the component activates (see {@link #activate}); about 0.15 s of start-up. */
+    private volatile Jinjava jinjava;
 
-    public JinjavaChatTemplateEngine() {
+    /**
+     * Builds the engine now, so that a server's first chat request does not wait for it; not in a one-shot command
+     * (framework property {@code arbor.activation=on-demand}), which may never render a template.
+     */
+    @Activate
+    void activate(BundleContext context) {
+        if (!"on-demand".equals(context.getProperty("arbor.activation"))) {
+            jinjava();
+        }
+    }
+
+    private Jinjava jinjava() {
+        Jinjava built = jinjava;
+        if (built != null) {
+            return built;
+        }
+        synchronized (this) {
+            if (jinjava == null) {
+                jinjava = build();
+            }
+            return jinjava;
+        }
+    }
+
+    private static Jinjava build() {
         // Python's str methods first, then Jinjava's own resolvers (maps, lists, beans)
         jinjava.javax.el.CompositeELResolver resolver = new jinjava.javax.el.CompositeELResolver();
         resolver.add(new PythonStringMethods());
@@ -64,7 +91,7 @@ public final class JinjavaChatTemplateEngine implements ChatTemplateEngine {
                         .withKeepNullableLoopValues(true)
                         .build())
                 .build();
-        this.jinjava = withBundleClassLoader(() -> new Jinjava(config));
+        Jinjava jinjava = withBundleClassLoader(() -> new Jinjava(config));
         jinjava.setResourceLocator((name, encoding, interpreter) -> {
             throw new ResourceNotFoundException("chat templates cannot load other templates ('" + name + "')");
         });
@@ -72,6 +99,7 @@ public final class JinjavaChatTemplateEngine implements ChatTemplateEngine {
                 TemplateFunctions.class, "raiseException", Object.class));
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now",
                 TemplateFunctions.class, "strftimeNow", String.class));
+        return jinjava;
     }
 
     @Override
@@ -95,7 +123,8 @@ public final class JinjavaChatTemplateEngine implements ChatTemplateEngine {
         TemplateFunctions.RAISED.remove();
         RenderResult result;
         try {
-            result = withBundleClassLoader(() -> jinjava.renderForResult(template, context));
+            Jinjava engine = jinjava();
+            result = withBundleClassLoader(() -> engine.renderForResult(template, context));
         } catch (RuntimeException e) {
             String raised = TemplateFunctions.RAISED.get();
             TemplateFunctions.RAISED.remove();
