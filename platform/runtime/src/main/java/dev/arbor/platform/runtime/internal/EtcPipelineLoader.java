@@ -32,6 +32,9 @@ public class EtcPipelineLoader {
     private static final System.Logger LOG = System.getLogger("dev.arbor.runtime");
     static final String ETC_PROPERTY = "arbor.etc";
     static final String POLL_PROPERTY = "arbor.etc.poll.ms";
+    /** One mapper for every file: a new one per file looked its deserializers up again (~30 files per start). */
+    private static final com.fasterxml.jackson.databind.ObjectMapper MAPPER =
+            new com.fasterxml.jackson.databind.ObjectMapper();
 
     @Reference
     private ConfigurationAdmin configurationAdmin;
@@ -107,7 +110,7 @@ public class EtcPipelineLoader {
             // syntax and structure check only; variables resolve when the pipeline is used
             PipelineJson.parse(json, file.toString(), name, v -> "", model -> java.util.Optional.of(
                     new dev.arbor.api.pipeline.ModelRef("registry", "registry", model, null)));
-            String declared = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json).path("name")
+            String declared = MAPPER.readTree(json).path("name")
                     .asText(name);
             Configuration config = configurationAdmin.getFactoryConfiguration(PipelineComponent.FACTORY_PID,
                     declared, "?");
