@@ -63,7 +63,8 @@ class PackagingManifestsTest {
         assertThat(probes.path("startup").path("path").asText()).isIn(HEALTH_PATHS);
 
         long preStop = values.path("drain").path("preStopSleepSeconds").asLong(-1);
-        long drainDelayMs = values.path("drain").path("drainDelayMs").asLong(0);
+        long drainDelayMs = values.path("drain").path("drainDelayMs").asLong(-1);
+        assertThat(drainDelayMs).as("drain.drainDelayMs").isNotNegative();
         long graceMs = values.path("drain").path("shutdownGraceMs").asLong(-1);
         long termination = values.path("terminationGracePeriodSeconds").asLong(-1);
         assertThat(preStop).as("drain.preStopSleepSeconds").isNotNegative();
@@ -94,6 +95,7 @@ class PackagingManifestsTest {
         // the drain's settings reach the pod and the process
         assertThat(deployment).contains("terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}")
                 .contains("- --shutdown-grace-ms\n            - {{ .Values.drain.shutdownGraceMs | quote }}")
+                .contains("- --drain-delay-ms\n            - {{ .Values.drain.drainDelayMs | quote }}")
                 .contains("seconds: {{ .Values.drain.preStopSleepSeconds }}");
         // pipelines from the ConfigMap, at the image's etc/pipelines; models at ARBOR_MODELS
         assertThat(deployment).contains("mountPath: " + imageHome() + "/etc/pipelines")
@@ -142,6 +144,7 @@ class PackagingManifestsTest {
         assertThat(spec.path("annotations").path("prometheus.kserve.io/port").asText())
                 .isEqualTo(String.valueOf(port));
         assertThat(Long.parseLong(argument(args, "--shutdown-grace-ms"))).isPositive();
+        assertThat(Long.parseLong(argument(args, "--drain-delay-ms"))).isNotNegative();
         assertThat(env(container, "ARBOR_MODELS")).isEqualTo(KSERVE_MODELS);
 
         // the pipelines: the ConfigMap, mounted at the image's etc/pipelines
