@@ -61,8 +61,8 @@ class ManifestProbesIT {
                 status = status(http, base.resolve(readiness));
                 Thread.sleep(50);
             }
-            assertThat(status).as("readiness after SIGTERM, before the process exits").isNotEqualTo(-1)
-                    .isNotBetween(200, 399);
+            // a probe succeeds on 200-399; the process must still answer (not -1) when the probe fails
+            assertThat(status).as("readiness after SIGTERM, before the process exits").isGreaterThanOrEqualTo(400);
             assertThat(replica.awaitExit(Duration.ofSeconds(60))).isEqualTo(128 + 15);
         }
     }
