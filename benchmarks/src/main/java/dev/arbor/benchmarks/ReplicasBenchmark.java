@@ -45,6 +45,7 @@ public final class ReplicasBenchmark {
         Path haproxy = HaproxyBalancer.executable().orElseThrow(() -> new IllegalStateException(
                 "haproxy is not installed (Debian package haproxy)"));
         Path work = Files.createTempDirectory("arbor-replicas-bench-");
+        System.out.println("replica logs in " + work);
         String loadBefore = Files.readString(Path.of("/proc/loadavg")).trim();
 
         List<ArborReplica> replicas = new ArrayList<>();
@@ -63,6 +64,12 @@ public final class ReplicasBenchmark {
                 run(server, model, maxTokens, clients, 4);
             }
             for (int round = 0; round < rounds; round++) {
+                for (ArborReplica replica : replicas) {
+                    if (!replica.isAlive()) {
+                        throw new IllegalStateException("replica " + replica.name() + " exited (log: " + work
+                                + "/" + replica.name() + ".log):\n" + replica.logText());
+                    }
+                }
                 runs.computeIfAbsent("1 replica, direct", k -> new ArrayList<>())
                         .add(run(servers.get("r1"), model, maxTokens, clients, seconds));
                 for (int n = 1; n <= MAX_REPLICAS; n++) {

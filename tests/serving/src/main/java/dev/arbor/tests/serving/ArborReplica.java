@@ -33,10 +33,12 @@ public final class ArborReplica implements AutoCloseable {
     private final List<String> log = new ArrayList<>();
     private final CompletableFuture<URI> serving = new CompletableFuture<>();
     private final Thread reader;
+    private final Path logFile;
 
-    private ArborReplica(String name, Process process) {
+    private ArborReplica(String name, Process process, Path logFile) {
         this.name = name;
         this.process = process;
+        this.logFile = logFile;
         this.reader = new Thread(this::readOutput, "replica-" + name + "-output");
         reader.setDaemon(true);
         reader.start();
@@ -45,7 +47,7 @@ public final class ArborReplica implements AutoCloseable {
     /**
      * Starts {@code home/bin/arbor serve --port 0 --no-admin} plus {@code extraArgs}, with a model cache of its own
      * under {@code work} (replicas of one installation must not convert models into the same folder at once) and
-     * the log level INFO (the drain reports itself there).
+     * the log level INFO (the drain reports itself there); its output also goes to {@code work/NAME.log}.
      *
      * @param env extra environment variables (JAVA_OPTS, for one, is appended to)
      */
@@ -64,7 +66,7 @@ public final class ArborReplica implements AutoCloseable {
         environment.put("ARBOR_LOG_LEVEL", "INFO");
         environment.putAll(env);
         environment.put("JAVA_OPTS", (environment.getOrDefault("JAVA_OPTS", "") + " -Darbor.cache=" + cache).trim());
-        return new ArborReplica(name, builder.start());
+        return new ArborReplica(name, builder.start(), work.resolve(name + ".log"));
     }
 
     public String name() {
@@ -127,12 +129,16 @@ public final class ArborReplica implements AutoCloseable {
 
     private void readOutput() {
         try (BufferedReader lines = new BufferedReader(new InputStreamReader(process.getInputStream(),
-                StandardCharsets.UTF_8))) {
+                StandardCharsets.UTF_8));
+             java.io.Writer file = Files.newBufferedWriter(logFile, StandardCharsets.UTF_8)) {
             String line;
             while ((line = lines.readLine()) != null) {
                 synchronized (log) {
                     log.add(line);
                 }
+                file.write(line);
+                file.write('\n');
+                file.flush();
                 Matcher m = SERVING.matcher(line);
                 if (m.find()) {
                     serving.complete(URI.create(m.group(1)));

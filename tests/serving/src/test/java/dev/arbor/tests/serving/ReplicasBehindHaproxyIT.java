@@ -25,7 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Three {@code arbor serve} replicas of the assembled installation behind HAProxy, configured by the project's own
  * {@code packaging/haproxy/arbor.cfg}, all on loopback. Clients send non-streaming and streaming completions through
- * the balancer; while one replica is busy with some of them it gets SIGTERM. Nothing a client sees may fail: every
+ * the balancer; while one replica is busy with some of them it gets SIGTERM, and refuses new requests at once (no
+ * drain delay, so some arrive before HAProxy's health check takes it out). Nothing a client sees may fail: every
  * non-streaming request is answered 200 with the right text (a request the stopping replica refused with 503, or
  * whose connection it refused, is retried on another replica), and every stream is either complete ({@code [DONE]},
  * the right text) or ended cleanly with an error event. The stopped replica must have drained (its running requests
@@ -53,9 +54,14 @@ class ReplicasBehindHaproxyIT {
         Map<String, ArborReplica> replicas = new LinkedHashMap<>();
         try {
             for (String name : NAMES) {
-                // a grace longer than any request here takes: the drain must end with every running request done
-                replicas.put(name, ArborReplica.start(dist, name, work, List.of("--shutdown-grace-ms", "30000"),
-                        Map.of("JAVA_OPTS", "-Xmx384m")));
+                // A grace longer than any request here takes: the drain must end with every running request done.
+                // The victim refuses at once on SIGTERM (no drain delay): requests reach it after it refused and
+                // before HAProxy's check saw it go, the worst case, which the balancer's retries must absorb.
+                List<String> args = new ArrayList<>(List.of("--shutdown-grace-ms", "30000"));
+                if (name.equals(VICTIM)) {
+                    args.addAll(List.of("--drain-delay-ms", "0"));
+                }
+                replicas.put(name, ArborReplica.start(dist, name, work, args, Map.of("JAVA_OPTS", "-Xmx384m")));
             }
             Map<String, URI> servers = new LinkedHashMap<>();
             for (ArborReplica replica : replicas.values()) {
