@@ -6,7 +6,7 @@
 # Usage: benchmarks/replicas-bench.sh [OUT]          (from anywhere; OUT defaults to benchmarks/target/replicas.md)
 # Environment (all optional):
 #   MODEL=arbor-tiny    the pipeline (arbor-tiny is embedded in the installation: no models folder needed)
-#   TOKENS=64 CLIENTS=4 RUN_SECONDS=20 ROUNDS=2   max_tokens, streaming clients per replica, seconds per run, rounds
+#   TOKENS=64 CLIENTS=4 RUN_SECONDS=20 ROUNDS=3   max_tokens, streaming clients per replica, seconds per run, rounds
 #   MVN_ARGS="-o -Dmaven.repo.local=..."       extra Maven arguments for the build and the class path
 # Needs the Debian package haproxy.
 set -euo pipefail
@@ -27,5 +27,5 @@ echo "-cp $REPO/benchmarks/target/classes:$(cat "$REPO/benchmarks/target/replica
 
 java @"$ARGFILE" dev.arbor.benchmarks.ReplicasBenchmark "$REPO/distribution/target/arbor" \
   "$REPO/packaging/haproxy/arbor.cfg" "$OUT" "${MODEL:-arbor-tiny}" "${TOKENS:-64}" "${CLIENTS:-4}" \
-  "${RUN_SECONDS:-20}" "${ROUNDS:-2}"
+  "${RUN_SECONDS:-20}" "${ROUNDS:-3}"
 echo "== wrote $OUT"

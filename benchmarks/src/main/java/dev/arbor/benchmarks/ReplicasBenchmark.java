@@ -119,7 +119,7 @@ public final class ReplicasBenchmark {
                                 String loadAfter) {
         StringBuilder md = new StringBuilder();
         md.append(String.format(Locale.ROOT, "Replicas benchmark %s: model %s, max_tokens %d, %d streaming clients per"
-                        + " replica, %d s per run, %d rounds (median of rounds shown); %d CPU cores; load average"
+                        + " replica, %d s per run, %d rounds (the median round shown); %d CPU cores; load average"
                         + " before %s, after %s%n%n", Instant.now(), model, maxTokens, clients, seconds, rounds,
                 Runtime.getRuntime().availableProcessors(), loadBefore, loadAfter));
         md.append("| setup | clients | requests | failed | tokens/s (rounds) | requests/s | p50 latency ms |"
