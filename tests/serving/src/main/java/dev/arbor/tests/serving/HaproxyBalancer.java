@@ -64,9 +64,20 @@ public final class HaproxyBalancer implements AutoCloseable {
      */
     public static HaproxyBalancer start(Path haproxy, Path config, Path work, Map<String, URI> servers,
                                         Duration timeout) throws IOException, InterruptedException {
+        return start(haproxy, config, work, servers, Map.of(), timeout);
+    }
+
+    /**
+     * As {@link #start(Path, Path, Path, Map, Duration)}, with extra HAProxy server options for some servers
+     * ({@code serverOptions}: name to options, e.g. {@code "no-check"}).
+     */
+    public static HaproxyBalancer start(Path haproxy, Path config, Path work, Map<String, URI> servers,
+                                        Map<String, String> serverOptions, Duration timeout)
+            throws IOException, InterruptedException {
         StringBuilder backend = new StringBuilder("backend " + BACKEND + "\n");
         servers.forEach((name, server) -> backend.append("    server ").append(name).append(' ')
-                .append(server.getHost()).append(':').append(server.getPort()).append('\n'));
+                .append(server.getHost()).append(':').append(server.getPort())
+                .append(serverOptions.containsKey(name) ? " " + serverOptions.get(name) : "").append('\n'));
         Path serversFile = Files.writeString(work.resolve("servers.cfg"), backend);
         int port = freePort();
         int statsPort = freePort();
