@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks an image built by 'mvn -Pimage -pl packaging package' without a container runtime: unpacks its layers (OCI
 # layout, in the manifest's order) into a root file system and runs the image's entrypoint there with chroot, as
-# the image's user, on the embedded default pipeline: 'arbor generate' must print text. Needs root (chroot, and
-# /proc bound into the root). Usage: packaging/image/check-image.sh [IMAGE.tar]   (default packaging/target/arbor-image.tar)
+# the image's user: 'arbor generate' on the embedded default pipeline must print text, and 'arbor serve' (the
+# image's command, on a free loopback port) must answer the chart's readiness probe /v2/health/ready with 200 and
+# exit 143 after SIGTERM. Needs root (chroot, and /proc bound into the root), python3 and curl. Usage: packaging/image/check-image.sh [IMAGE.tar]   (default packaging/target/arbor-image.tar)
 set -euo pipefail
 IMAGE=$(realpath "${1:-$(dirname "$0")/../target/arbor-image.tar}")
 WORK=$(mktemp -d)
@@ -43,3 +44,23 @@ if [ -z "$TEXT" ]; then
   exit 1
 fi
 echo "check-image: the image runs; arbor generate: Once upon a time$TEXT"
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+env -i "${ENV[@]}" "$CHROOT" --userspec="$USER_ID:$USER_ID" "$ROOT" "$ENTRY" serve --host 127.0.0.1 \
+  --port "$PORT" --no-admin > "$WORK/serve.log" 2>&1 &
+SERVER=$!
+# ready once the log says so (no fixed wait), then the probe
+for _ in $(seq 1 1200); do
+  grep -q "Arbor serving" "$WORK/serve.log" && break
+  kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/serve.log" >&2; echo "check-image: arbor serve exited" >&2; exit 1; }
+  sleep 0.1
+done
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v2/health/ready")
+kill -TERM "$SERVER"
+set +e; wait "$SERVER"; EXIT=$?; set -e
+if [ "$STATUS" != 200 ] || [ "$EXIT" != 143 ]; then
+  tail -20 "$WORK/serve.log" >&2
+  echo "check-image: /v2/health/ready answered $STATUS (want 200), exit status $EXIT after SIGTERM (want 143)" >&2
+  exit 1
+fi
+echo "check-image: arbor serve in the image: /v2/health/ready 200, exit 143 after SIGTERM"
