@@ -18,6 +18,11 @@ class InProcessChannel implements OipChannel {
     }
 
     @Override
+    public String platform(long timeoutMillis) {
+        return model.platform();
+    }
+
+    @Override
     public InferResponse infer(InferRequest request) throws InferenceException {
         if (closed) {
             throw new InferenceException(InferenceException.Status.UNAVAILABLE, "the in-process channel is closed");

@@ -10,6 +10,9 @@ import dev.arbor.platform.oip.InferenceException;
  */
 interface OipChannel extends AutoCloseable {
 
+    /** The served model's platform as its metadata declares it ({@code ModelMetadata}), within {@code timeoutMillis}. */
+    String platform(long timeoutMillis) throws InferenceException;
+
     /** Runs one inference; a failure of the transport is an {@link InferenceException} UNAVAILABLE or DEADLINE. */
     InferResponse infer(InferRequest request) throws InferenceException;
 

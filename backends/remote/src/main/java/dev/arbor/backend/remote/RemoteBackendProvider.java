@@ -34,7 +34,7 @@ public final class RemoteBackendProvider implements ModelBackendProvider {
 
     /** The provider DS creates: gRPC channels. */
     public RemoteBackendProvider() {
-        this(url -> { throw new UnsupportedOperationException("grpc pending"); });
+        this(GrpcChannel::new);
     }
 
     RemoteBackendProvider(Function<RemoteUrl, OipChannel> channels) {

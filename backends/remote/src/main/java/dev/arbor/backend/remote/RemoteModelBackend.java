@@ -52,6 +52,18 @@ final class RemoteModelBackend implements ModelBackend {
      */
     static RemoteModelBackend open(OipChannel channel, String url, long connectTimeoutMillis,
                                    long forwardTimeoutMillis) {
+        String platform;
+        try {
+            platform = channel.platform(connectTimeoutMillis);
+        } catch (InferenceException e) {
+            throw failure(e, url, "metadata");
+        }
+        if (!ForwardProtocol.PLATFORM.equals(platform)) {
+            throw new ArborException(ArborException.Kind.INCOMPATIBLE, "the model at " + url + " is of platform '"
+                    + ForwardProtocol.clip(String.valueOf(platform)) + "', not " + ForwardProtocol.PLATFORM
+                    + ": the remote backend drives models that a server exposes forward by forward (arbor serve"
+                    + " --expose-models)");
+        }
         InferResponse described = call(channel, url, request(Map.of(ForwardProtocol.OP,
                 ForwardProtocol.OP_DESCRIBE), emptyInputs(), connectTimeoutMillis), "describe");
         Map<String, Object> p = described.parameters();
@@ -367,22 +379,26 @@ final class RemoteModelBackend implements ModelBackend {
         try {
             return channel.infer(request);
         } catch (InferenceException e) {
-            ArborException.Kind kind = switch (e.status()) {
-                case INVALID -> ArborException.Kind.INVALID_INPUT;
-                case NOT_FOUND -> ArborException.Kind.NOT_FOUND;
-                case UNAVAILABLE, DEADLINE -> ArborException.Kind.UNAVAILABLE;
-                case INTERNAL -> ArborException.Kind.PLUGIN_FAILURE;
-            };
-            String what = switch (e.status()) {
-                case UNAVAILABLE -> "is unreachable or unavailable";
-                case DEADLINE -> "did not answer in time";
-                case NOT_FOUND -> "does not serve that model";
-                case INVALID -> "refused the request";
-                case INTERNAL -> "failed";
-            };
-            throw new ArborException(kind, "the remote model at " + url + " " + what + " (" + op + "): "
-                    + e.getMessage(), e);
+            throw failure(e, url, op);
         }
+    }
+
+    private static ArborException failure(InferenceException e, String url, String op) {
+        ArborException.Kind kind = switch (e.status()) {
+            case INVALID -> ArborException.Kind.INVALID_INPUT;
+            case NOT_FOUND -> ArborException.Kind.NOT_FOUND;
+            case UNAVAILABLE, DEADLINE -> ArborException.Kind.UNAVAILABLE;
+            case INTERNAL -> ArborException.Kind.PLUGIN_FAILURE;
+        };
+        String what = switch (e.status()) {
+            case UNAVAILABLE -> "is unreachable or unavailable";
+            case DEADLINE -> "did not answer in time";
+            case NOT_FOUND -> "does not serve that model or sequence";
+            case INVALID -> "refused the request";
+            case INTERNAL -> "failed";
+        };
+        return new ArborException(kind, "the remote model at " + url + " " + what + " (" + op + "): "
+                + e.getMessage(), e);
     }
 
     private ArborException protocol(String what) {

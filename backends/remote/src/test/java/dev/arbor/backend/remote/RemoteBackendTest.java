@@ -271,6 +271,11 @@ class RemoteBackendTest {
         boolean[] down = {false};
         OipChannel flaky = new OipChannel() {
             @Override
+            public String platform(long timeoutMillis) {
+                return served.platform();
+            }
+
+            @Override
             public InferResponse infer(InferRequest request) throws InferenceException {
                 if (down[0]) {
                     throw new InferenceException(InferenceException.Status.UNAVAILABLE, "connection refused");
