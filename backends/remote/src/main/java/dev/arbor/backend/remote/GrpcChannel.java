@@ -12,9 +12,11 @@ import dev.arbor.platform.oip.grpc.ModelInferRequest;
 import dev.arbor.platform.oip.grpc.ModelInferResponse;
 import dev.arbor.platform.oip.grpc.ModelMetadataRequest;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.MetadataUtils;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -38,11 +40,18 @@ final class GrpcChannel implements OipChannel {
     private final ManagedChannel channel;
     private final GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub stub;
 
-    GrpcChannel(RemoteUrl url) {
+    /** A channel to {@code url}, sending {@code apiKey} (null: none) as {@code authorization: Bearer}. */
+    GrpcChannel(RemoteUrl url, String apiKey) {
         this.url = url;
         this.channel = NettyChannelBuilder.forAddress(url.host(), url.port()).usePlaintext()
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
-        this.stub = GRPCInferenceServiceGrpc.newBlockingStub(channel);
+        GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub s = GRPCInferenceServiceGrpc.newBlockingStub(channel);
+        if (apiKey != null) {
+            Metadata headers = new Metadata();
+            headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + apiKey);
+            s = s.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
+        }
+        this.stub = s;
     }
 
     @Override
@@ -234,10 +243,13 @@ final class GrpcChannel implements OipChannel {
             case INVALID_ARGUMENT, OUT_OF_RANGE, FAILED_PRECONDITION -> InferenceException.Status.INVALID;
             case NOT_FOUND -> InferenceException.Status.NOT_FOUND;
             case DEADLINE_EXCEEDED -> InferenceException.Status.DEADLINE;
-            case UNAVAILABLE, CANCELLED, RESOURCE_EXHAUSTED, ABORTED -> InferenceException.Status.UNAVAILABLE;
+            case UNAVAILABLE, CANCELLED, RESOURCE_EXHAUSTED, ABORTED, UNAUTHENTICATED, PERMISSION_DENIED ->
+                    InferenceException.Status.UNAVAILABLE;
             default -> InferenceException.Status.INTERNAL;
         };
-        if (s.getCode() == Status.Code.UNAVAILABLE && s.getCause() != null) {
+        if (s.getCode() == Status.Code.UNAUTHENTICATED || s.getCode() == Status.Code.PERMISSION_DENIED) {
+            message = "the server refused this client's API key (model option api_key_env): " + message;
+        } else if (s.getCode() == Status.Code.UNAVAILABLE && s.getCause() != null) {
             message = message + " (" + s.getCause().getMessage() + ")";
         }
         return new InferenceException(status, message, e);

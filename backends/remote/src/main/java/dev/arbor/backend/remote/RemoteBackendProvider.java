@@ -9,7 +9,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.Function;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
 
@@ -17,7 +16,8 @@ import org.osgi.service.component.annotations.Deactivate;
  * The {@code remote} backend part: a model served by another process over the Open Inference Protocol (an Arbor
  * {@code serve --expose-models}, or any server of platform {@value ForwardProtocol#PLATFORM}). Format {@code oip};
  * options: {@code url} ({@code grpc://HOST:PORT/MODEL}, which a model file gives as its {@code "url"}),
- * {@code forward_timeout_ms} (deadline of one forward, default 30000) and {@code connect_timeout_ms} (of the first
+ * {@code forward_timeout_ms} (deadline of one forward, default 30000), {@code api_key_env} (the environment variable
+ * holding the server's API key, sent as {@code authorization: Bearer}) and {@code connect_timeout_ms} (of the first
  * call, which reads the model's card; default 10000). Opening asks the server for the card, so a server that is
  * down makes the pipeline unavailable naming the URL, and a later request tries again.
  */
@@ -29,7 +29,12 @@ public final class RemoteBackendProvider implements ModelBackendProvider {
     /** Formats {@link #open} accepts. */
     public static final List<String> FORMATS = List.of("oip");
 
-    private final Function<RemoteUrl, OipChannel> channels;
+    /** Opens a channel to a served model, sending {@code apiKey} (null: none) with every call. */
+    interface ChannelFactory {
+        OipChannel open(RemoteUrl url, String apiKey);
+    }
+
+    private final ChannelFactory channels;
     private final Set<RemoteModelBackend> open = ConcurrentHashMap.newKeySet();
 
     /** The provider DS creates: gRPC channels. */
@@ -37,7 +42,7 @@ public final class RemoteBackendProvider implements ModelBackendProvider {
         this(GrpcChannel::new);
     }
 
-    RemoteBackendProvider(Function<RemoteUrl, OipChannel> channels) {
+    RemoteBackendProvider(ChannelFactory channels) {
         this.channels = channels;
     }
 
@@ -58,7 +63,7 @@ public final class RemoteBackendProvider implements ModelBackendProvider {
                         + " connect_timeout_ms must lie in [1, 600000], got " + t);
             }
         }
-        OipChannel channel = channels.apply(remote);
+        OipChannel channel = channels.open(remote, apiKey(spec, remote));
         try {
             RemoteModelBackend backend = RemoteModelBackend.open(channel, remote.toString(), connectTimeout,
                     forwardTimeout);
@@ -68,6 +73,27 @@ public final class RemoteBackendProvider implements ModelBackendProvider {
             channel.close();
             throw e;
         }
+    }
+
+    /**
+     * The API key of a server that wants one (its {@code ARBOR_API_KEY}): read from the environment variable that
+     * option {@code api_key_env} names, so that no model file holds the secret; null without the option.
+     */
+    private static String apiKey(ModelSpec spec, RemoteUrl remote) {
+        Object name = spec.options().asMap().get("api_key_env");
+        if (name == null) {
+            return null;
+        }
+        if (!(name instanceof String variable) || !variable.matches("[A-Za-z_][A-Za-z0-9_]{0,127}")) {
+            throw ArborException.invalid("the remote model " + remote + ": api_key_env must name an environment"
+                    + " variable (letters, digits, '_'), got " + name);
+        }
+        String key = System.getenv(variable);
+        if (key == null || key.isBlank()) {
+            throw new ArborException(ArborException.Kind.UNAVAILABLE, "the remote model " + remote + " takes its"
+                    + " API key from environment variable " + variable + ", which is not set");
+        }
+        return key.trim();
     }
 
     /** Closes the channels of the models still open. */

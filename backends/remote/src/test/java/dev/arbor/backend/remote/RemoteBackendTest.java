@@ -48,7 +48,7 @@ class RemoteBackendTest {
     }
 
     private static ModelBackend remote(ForwardModel served) {
-        return new RemoteBackendProvider(url -> new InProcessChannel(served))
+        return new RemoteBackendProvider((url, key) -> new InProcessChannel(served))
                 .open(new ModelSpec(Path.of("unused"), "oip", Options.of(Map.of("url", URL))));
     }
 
@@ -88,7 +88,7 @@ class RemoteBackendTest {
                 return super.infer(request);
             }
         };
-        try (ModelBackend remote = new RemoteBackendProvider(url -> counting)
+        try (ModelBackend remote = new RemoteBackendProvider((url, key) -> counting)
                 .open(new ModelSpec(Path.of("unused"), "oip", Options.of(Map.of("url", URL))))) {
             // a repetitive prompt so n-gram drafts exist and most are rejected: every rejection truncates the state
             int[] prompt = {3, 9, 4, 3, 9, 4, 3, 9, 4, 3, 9, 4, 3, 9};
@@ -287,7 +287,7 @@ class RemoteBackendTest {
             public void close() {
             }
         };
-        ModelBackend remote = new RemoteBackendProvider(url -> flaky)
+        ModelBackend remote = new RemoteBackendProvider((url, key) -> flaky)
                 .open(new ModelSpec(Path.of("unused"), "oip", Options.of(Map.of("url", URL))));
         DecodeState state = remote.newState(1);
         remote.forward(ForwardRequest.next(new int[][] {{1, 2}}, state));
@@ -309,7 +309,7 @@ class RemoteBackendTest {
 
     @Test
     void openingNeedsAWellFormedUrl() {
-        RemoteBackendProvider provider = new RemoteBackendProvider(url -> {
+        RemoteBackendProvider provider = new RemoteBackendProvider((url, key) -> {
             throw new AssertionError("no channel for a bad url");
         });
         for (String bad : new String[] {"http://h:1/m", "grpc://h/m", "grpc://h:1/", "grpc://h:1/m?x=1",
