@@ -43,6 +43,11 @@ public class HttpServerComponent implements HttpEndpoint {
             policy = org.osgi.service.component.annotations.ReferencePolicy.DYNAMIC)
     private volatile dev.arbor.api.prognostics.Prognostics prognostics;
 
+    /** Readiness through a drain, shared with the gRPC server (bundle dev.arbor.platform.oip). */
+    @Reference
+    private dev.arbor.platform.oip.server.ServingState servingState;
+
+    private dev.arbor.platform.oip.server.ServedModels served;
     private Server server;
     private OpenAiHandler handler;
     private long shutdownGraceMillis;
@@ -84,6 +89,11 @@ public class HttpServerComponent implements HttpEndpoint {
             server.addConnector(connector);
             handler = new OpenAiHandler(pipelines, settings, metrics, workers);
             handler.prognostics(() -> prognostics);
+            served = dev.arbor.platform.oip.server.ServedModels.tracking(context, pipelines,
+                    dev.arbor.platform.oip.server.PipelineModel.Limits.of(settings.maxTokens(),
+                            settings.maxPromptTokens(), settings.maxPromptBytes()));
+            handler.oip(new OipRoutes(served, servingState, context.getBundle().getVersion().toString()),
+                    servingState::refusing);
             server.setHandler(handler);
             shutdownGraceMillis = settings.shutdownGraceMillis();
             server.setStopTimeout(5_000);
@@ -105,7 +115,7 @@ public class HttpServerComponent implements HttpEndpoint {
             frameworkStopping = event -> {
                 if (event.getType() == BundleEvent.STOPPING
                         && event.getBundle().getBundleId() == Constants.SYSTEM_BUNDLE_ID) {
-                    drain("the framework is stopping");
+                    drain("the framework is stopping", true);
                 }
             };
             context.addBundleListener(frameworkStopping);
@@ -139,13 +149,20 @@ public class HttpServerComponent implements HttpEndpoint {
         return host.contains(":") && !host.startsWith("[") ? "[" + host + "]" : host;
     }
 
-    /** Refuses new and queued requests from now on and waits for the running ones (at most the grace period). */
-    private void drain(String why) {
+    /**
+     * Refuses new and queued requests from now on and waits for the running ones (at most the grace period). When the
+     * framework stops ({@code notReadyFirst}), readiness turns false first and requests are still served for the
+     * drain delay ({@code drain_delay_ms}), so that balancers stop sending before anyone is refused.
+     */
+    private void drain(String why, boolean notReadyFirst) {
         OpenAiHandler draining = handler;
         if (draining == null || !drained.compareAndSet(false, true)) {
             return;
         }
         try {
+            if (notReadyFirst) {
+                servingState.drain(why);
+            }
             long start = System.nanoTime();
             boolean done = draining.drain(shutdownGraceMillis);
             LOG.log(done ? System.Logger.Level.INFO : System.Logger.Level.WARNING, "the HTTP server stopped taking"
@@ -167,8 +184,12 @@ public class HttpServerComponent implements HttpEndpoint {
             }
             frameworkStopping = null;
         }
-        drain("the HTTP component is deactivated");
+        drain("the HTTP component is deactivated", false);
         handler = null;
+        if (served != null) {
+            served.close();
+            served = null;
+        }
         if (batchObserver != null) {
             batchObserver.unregister();
             batchObserver = null;

@@ -48,6 +48,10 @@ final class OpenAiHandler extends Handler.Abstract {
     private final RequestJson json;
     private final ShutdownGate gate = new ShutdownGate();
     private BodyReader bodies;
+    /** The Open Inference Protocol's routes (/v2), when the server was given them; null: none. */
+    private volatile OipRoutes oip;
+    /** True once a drain's delay has passed: new requests are refused even before this server's gate closes. */
+    private volatile java.util.function.BooleanSupplier refusing = () -> false;
     /** The prognostics service, when one runs (POST /v1/prognostics/assess); null: none. */
     private volatile java.util.function.Supplier<dev.arbor.api.prognostics.Prognostics> prognostics = () -> null;
 
@@ -64,6 +68,12 @@ final class OpenAiHandler extends Handler.Abstract {
     /** Where {@code POST /v1/prognostics/assess} finds the prognostics service (null answers: none runs). */
     void prognostics(java.util.function.Supplier<dev.arbor.api.prognostics.Prognostics> service) {
         this.prognostics = service;
+    }
+
+    /** Serves the Open Inference Protocol's /v2 routes with {@code routes}; refuses new requests once {@code refusing}. */
+    void oip(OipRoutes routes, java.util.function.BooleanSupplier refusing) {
+        this.oip = routes;
+        this.refusing = refusing;
     }
 
     @Override
@@ -121,9 +131,19 @@ final class OpenAiHandler extends Handler.Abstract {
     public boolean handle(Request request, Response response, Callback callback) {
         String requestId = requestId(request);
         response.getHeaders().put(REQUEST_ID_HEADER, requestId);
+        OipRoutes routes = oip;
+        if (routes != null && OipRoutes.isHealth(request.getMethod(), request.getHttpURI().getPath())) {
+            // probes: no API key, answered while draining (readiness says so), no log line per probe
+            OipRoutes.Answer health = routes.health(request.getHttpURI().getPath());
+            response.setStatus(health.status());
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+            response.write(true, ByteBuffer.wrap(health.body().toString().getBytes(StandardCharsets.UTF_8)),
+                    callback);
+            return true;
+        }
         Exchange ex = new Exchange(request, response, callback, requestId);
         metrics.requestStarted();
-        ex.admitted = gate.enter();
+        ex.admitted = !refusing.getAsBoolean() && gate.enter();
         serve(ex, () -> {
             if (!ex.admitted) {
                 throw ApiError.stopping();
@@ -182,7 +202,7 @@ final class OpenAiHandler extends Handler.Abstract {
     }
 
     /** POSTs to the routes that take a JSON body (named as their endpoint); others are answered without one. */
-    private static boolean readsBody(Exchange ex) {
+    private boolean readsBody(Exchange ex) {
         if (!"POST".equals(ex.request.getMethod())) {
             return false;
         }
@@ -192,7 +212,8 @@ final class OpenAiHandler extends Handler.Abstract {
             case "/v1/arbor/watermark/detect" -> "watermark.detect";
             case "/v1/images/generations" -> "images.generations";
             case "/v1/prognostics/assess" -> "prognostics.assess";
-            default -> ex.endpoint;
+            default -> oip != null && OipRoutes.isInfer(ex.request.getHttpURI().getPath()) ? "oip.infer"
+                    : ex.endpoint;
         };
         return !ex.endpoint.equals("other");
     }
@@ -235,10 +256,74 @@ final class OpenAiHandler extends Handler.Abstract {
                 ex.response.write(true, ByteBuffer.wrap(metrics.scrape().getBytes(StandardCharsets.UTF_8)),
                         ex.callback);
             }
-            default -> throw ApiError.notFound("no route " + method + " " + path + "; this server answers GET"
-                    + " /v1/models, POST /v1/completions, POST /v1/chat/completions, POST /v1/images/generations,"
-                    + " POST /v1/arbor/watermark/detect, POST /v1/prognostics/assess and GET /metrics");
+            default -> {
+                if (oip != null && OipRoutes.handles(path)) {
+                    routeOip(ex, oip, method, path);
+                    return;
+                }
+                throw ApiError.notFound("no route " + method + " " + path + "; this server answers GET"
+                        + " /v1/models, POST /v1/completions, POST /v1/chat/completions, POST /v1/images/generations,"
+                        + " POST /v1/arbor/watermark/detect, POST /v1/prognostics/assess and GET /metrics");
+            }
         }
+    }
+
+    // ------------------------------------------------------------------------------ Open Inference Protocol (v2)
+
+    /** The /v2 routes other than health (see {@link OipRoutes}): authenticated and gated like the OpenAI ones. */
+    private void routeOip(Exchange ex, OipRoutes routes, String method, String path) {
+        if (path.equals("/v2")) {
+            ex.endpoint = "oip.server.metadata";
+            requireMethod(method, "GET");
+            answer(ex, routes.serverMetadata());
+            return;
+        }
+        OipRoutes.ModelPath p = OipRoutes.modelPath(path);
+        if (p == null) {
+            throw ApiError.notFound("no route " + method + " " + path + "; the Open Inference Protocol routes are"
+                    + " GET /v2, GET /v2/health/live, GET /v2/health/ready, GET /v2/models/{name}, GET"
+                    + " /v2/models/{name}/ready and POST /v2/models/{name}/infer");
+        }
+        ex.endpoint = p.endpoint();
+        switch (p.action()) {
+            case "/infer" -> {
+                requireMethod(method, "POST");
+                inferOip(ex, routes, p);
+            }
+            case "/ready" -> {
+                requireMethod(method, "GET");
+                answer(ex, routes.modelReady(p));
+            }
+            default -> {
+                requireMethod(method, "GET");
+                answer(ex, routes.metadata(p));
+            }
+        }
+    }
+
+    /** {@code POST /v2/models/{name}/infer}: checked on this thread, run by a worker under the deadline. */
+    private void inferOip(Exchange ex, OipRoutes routes, OipRoutes.ModelPath p) {
+        dev.arbor.platform.oip.InferenceModel model = routes.model(p);
+        ex.pipeline = model.name();
+        long timeoutMillis = settings.requestTimeoutMillis();
+        long deadline = ex.start + timeoutMillis * 1_000_000L;
+        dev.arbor.platform.oip.InferRequest req = OipRoutes.read(model, readJson(ex), System.currentTimeMillis()
+                + Math.max(0, (deadline - System.nanoTime()) / 1_000_000L), settings.maxBodyBytes());
+        ClientDeparture departure = ClientDeparture.watch(ex.request);
+        ex.departure = departure;
+        JsonNode body;
+        try {
+            body = workers.call(ex.requestId, () -> OipRoutes.infer(model, req), deadline, grace(timeoutMillis),
+                    timeoutMillis, departure);
+        } finally {
+            departure.close();
+        }
+        closeIfPipelined(ex);
+        json(ex, 200, body);
+    }
+
+    private void answer(Exchange ex, OipRoutes.Answer answer) {
+        json(ex, answer.status(), answer.body());
     }
 
     /** The client's {@code X-Request-Id} when it is a sane token (it goes into logs), else a fresh one. */
@@ -908,6 +993,8 @@ final class OpenAiHandler extends Handler.Abstract {
             // rather than let a client reuse it and find it closed
             ex.response.getHeaders().put(HttpHeader.CONNECTION, "close");
         }
-        json(ex, e.status, OpenAiResponses.error(e));
+        // the Open Inference Protocol's routes answer its error shape, {"error": "<message>"}
+        json(ex, e.status, oip != null && OipRoutes.handles(ex.request.getHttpURI().getPath())
+                ? OipJson.error(e.getMessage()) : OpenAiResponses.error(e));
     }
 }

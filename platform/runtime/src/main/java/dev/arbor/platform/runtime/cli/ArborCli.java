@@ -493,6 +493,8 @@ public class ArborCli implements Function<String[], Integer> {
     /** The HTTP server's configuration PID and the service it registers once listening (names: no class needed). */
     static final String HTTP_PID = "dev.arbor.http";
     static final String HTTP_ENDPOINT = "dev.arbor.platform.http.HttpEndpoint";
+    /** The service the gRPC server of the Open Inference Protocol registers once listening (bundle oip). */
+    static final String GRPC_ENDPOINT = "dev.arbor.platform.oip.server.GrpcEndpoint";
     /** The operator surface's configuration PID (bundle dev.arbor.platform.admin). */
     static final String ADMIN_PID = "dev.arbor.admin";
 
@@ -545,6 +547,14 @@ public class ArborCli implements Function<String[], Integer> {
         @Option(names = "--shutdown-grace-ms", description = "On stop, time running requests get to finish while new"
                 + " ones are answered 503 (default 10000).")
         Long shutdownGraceMillis;
+        @Option(names = "--grpc-port", description = "Also serve the Open Inference Protocol over gRPC"
+                + " (inference.GRPCInferenceService) on this port, on the same host; 0 = any free port (default: no"
+                + " gRPC server).")
+        Integer grpcPort;
+        @Option(names = "--drain-delay-ms", description = "On stop, time between readiness turning false"
+                + " (/v2/health/ready, gRPC ServerReady) and new requests being refused with 503 (default 500;"
+                + " behind Kubernetes a few seconds, so that endpoints drop the replica first).")
+        Long drainDelayMillis;
         @Option(names = "--admin-port", description = "Port of the operator console and admin REST API, always on"
                 + " 127.0.0.1 (default: ${DEFAULT-VALUE}); credentials from ARBOR_ADMIN_PASSWORD or etc/admin.json,"
                 + " else generated into etc/admin-password.")
@@ -580,6 +590,8 @@ public class ArborCli implements Function<String[], Integer> {
             putIfSet(props, "workers", workers);
             putIfSet(props, "body_timeout_ms", bodyTimeoutMillis);
             putIfSet(props, "shutdown_grace_ms", shutdownGraceMillis);
+            putIfSet(props, "grpc_port", grpcPort);
+            putIfSet(props, "drain_delay_ms", drainDelayMillis);
             CostLimitOptions.apply(maxBeams, maxBeamTokens, maxDraftTokens, maxCanvasWork);
             Configuration config = configurationAdmin.getConfiguration(HTTP_PID, "?");
             config.update(props);
@@ -607,10 +619,25 @@ public class ArborCli implements Function<String[], Integer> {
             out.println("Arbor serving http://" + endpoint.getProperty("arbor.http.host") + ":"
                     + endpoint.getProperty("arbor.http.port") + " (pipelines: " + (ready.isEmpty() ? "none ready"
                     : ready) + ")" + (noAdmin ? "" : "; operator console http://127.0.0.1:" + adminPort
-                    + "/system/console, admin API /admin"));
+                    + "/system/console, admin API /admin") + grpcAddress());
             out.flush();
             stopped.await(); // until the framework stops (the launcher's shutdown hook on SIGTERM / Ctrl-C)
             return 0;
+        }
+
+        /** "; gRPC host:port" once the gRPC server listens (it registers its endpoint), empty without one. */
+        private String grpcAddress() throws InvalidSyntaxException, InterruptedException {
+            if (grpcPort == null) {
+                return "";
+            }
+            ServiceReference<?> grpc = awaitService(GRPC_ENDPOINT, Math.max(startupTimeoutMillis(), 20_000));
+            if (grpc == null) {
+                throw new ArborException(ArborException.Kind.UNAVAILABLE, "the gRPC server did not start on port "
+                        + grpcPort + " (is the port in use, or is bundle dev.arbor.platform.oip missing? see the log"
+                        + " above)");
+            }
+            return "; Open Inference Protocol gRPC " + grpc.getProperty("arbor.grpc.host") + ":"
+                    + grpc.getProperty("arbor.grpc.port");
         }
 
         private String apiKey() throws java.io.IOException {
@@ -628,10 +655,15 @@ public class ArborCli implements Function<String[], Integer> {
 
         private ServiceReference<?> awaitEndpoint(long timeoutMillis) throws InvalidSyntaxException,
                 InterruptedException {
+            return awaitService(HTTP_ENDPOINT, timeoutMillis);
+        }
+
+        private ServiceReference<?> awaitService(String objectClass, long timeoutMillis)
+                throws InvalidSyntaxException, InterruptedException {
             long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
             while (System.nanoTime() < deadline) {
                 ServiceReference<?>[] refs = context.getAllServiceReferences(null,
-                        "(objectClass=" + HTTP_ENDPOINT + ")");
+                        "(objectClass=" + objectClass + ")");
                 if (refs != null && refs.length > 0) {
                     return refs[0];
                 }
