@@ -78,8 +78,8 @@ final class RemoteModelBackend implements ModelBackend {
                     + " client knows '" + ForwardProtocol.STATE_SEQUENCE + "' and '" + ForwardProtocol.STATE_NONE
                     + "' (is it an Arbor forward model, platform " + ForwardProtocol.PLATFORM + "?)", null);
         }
-        String remoteName = String.valueOf(p.getOrDefault("name", described.modelName()));
-        ModelCard card = WireCard.decode(p, remoteName + " at " + url,
+        // named by its URL (which ends with the served name): errors then say where the model runs
+        ModelCard card = WireCard.decode(p, url,
                 stateful ? WireCard.CARRIED : WireCard.STATELESS, url);
         return new RemoteModelBackend(channel, url, card, stateful, forwardTimeoutMillis);
     }

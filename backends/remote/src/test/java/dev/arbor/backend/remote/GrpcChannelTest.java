@@ -86,7 +86,7 @@ class GrpcChannelTest {
     void greedyOverASocketIsTheLocalBackendsTokenForToken() throws Exception {
         String url = start();
         try (ModelBackend remote = open(url, 10_000L)) {
-            assertThat(remote.card().name()).isEqualTo("toy at " + url);
+            assertThat(remote.card().name()).isEqualTo(url);
             int[] prompt = {1, 5, 9, 2};
             GenerationResult expected = new AutoregressiveGenerator().generate(TestContexts.context(local, prompt,
                     30, TestContexts.greedy(), new int[0], 1L, Map.of()), new RecordingSink());

@@ -176,7 +176,7 @@ class RemoteBackendTest {
         ForwardModel served = served(toy(Capability.STATE_TRUNCATE, Capability.STATE_FORK),
                 ForwardModel.Limits.DEFAULT, true);
         try (ModelBackend remote = remote(served)) {
-            assertThat(remote.card().name()).isEqualTo("toy at " + URL);
+            assertThat(remote.card().name()).isEqualTo(URL);
             assertThat(remote.card().capabilities()).contains(Capability.BATCH, Capability.PADDING)
                     .doesNotContain(Capability.STATE_TRUNCATE, Capability.STATE_FORK, Capability.INPUT_EMBEDS,
                             Capability.HIDDEN_OUTPUT, Capability.EMBEDDING_MATRIX);
