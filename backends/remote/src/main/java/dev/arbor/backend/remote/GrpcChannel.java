@@ -16,6 +16,8 @@ import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioSocketChannel;
 import io.grpc.stub.MetadataUtils;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -40,11 +42,18 @@ final class GrpcChannel implements OipChannel {
     private final ManagedChannel channel;
     private final GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub stub;
 
-    /** A channel to {@code url}, sending {@code apiKey} (null: none) as {@code authorization: Bearer}. */
-    GrpcChannel(RemoteUrl url, String apiKey) {
+    /**
+     * A channel to {@code url} on the event loops of {@code group} (null: grpc-java's shared ones), sending {@code
+     * apiKey} (null: none) as {@code authorization: Bearer}.
+     */
+    GrpcChannel(RemoteUrl url, String apiKey, EventLoopGroup group) {
         this.url = url;
-        this.channel = NettyChannelBuilder.forAddress(url.host(), url.port()).usePlaintext()
-                .maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
+        NettyChannelBuilder builder = NettyChannelBuilder.forAddress(url.host(), url.port()).usePlaintext()
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES);
+        if (group != null) {
+            builder.eventLoopGroup(group).channelType(NioSocketChannel.class);
+        }
+        this.channel = builder.build();
         GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub s = GRPCInferenceServiceGrpc.newBlockingStub(channel);
         if (apiKey != null) {
             Metadata headers = new Metadata();
@@ -259,8 +268,14 @@ final class GrpcChannel implements OipChannel {
         return new InferenceException(InferenceException.Status.INTERNAL, "the server " + what);
     }
 
+    /** Cancels the calls in flight and waits (briefly) for the channel to end. */
     @Override
     public void close() {
         channel.shutdownNow();
+        try {
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

@@ -22,9 +22,11 @@ import org.osgi.service.component.annotations.ReferencePolicy;
  * The server side of the remote backend ({@code arbor serve --expose-models}): every {@link ModelBackend} service
  * with property {@code arbor.model} (the runtime publishes the operator's declared models so) becomes an {@link
  * InferenceModel} of platform {@value ForwardProtocol#PLATFORM} under that name, which the Open Inference Protocol
- * front ends serve. Configuration {@code dev.arbor.expose}: {@code enabled}, and the limits {@code max_sequences}
- * (default 256), {@code sequence_ttl_ms} (60000), {@code max_tokens_per_forward} (4096), {@code max_rows} (64). Idle
- * sequences are reaped every second.
+ * front ends serve. Configuration {@code dev.arbor.expose}: {@code enabled}, the limits {@code max_sequences}
+ * (default 256), {@code sequence_ttl_ms} (60000), {@code max_tokens_per_forward} (4096), {@code max_rows} (64), and
+ * {@code stateless} (default false: states stay here under sequence ids; true: the server keeps none and clients send
+ * their histories). Idle sequences are reaped every second. A served model named like a pipeline shadows that
+ * pipeline on the protocol's routes (not on the OpenAI ones), which is logged.
  */
 @Component(configurationPid = "dev.arbor.expose", configurationPolicy = ConfigurationPolicy.REQUIRE,
         immediate = true, service = {})
@@ -35,6 +37,11 @@ public final class ModelExporter {
     private volatile BundleContext context;
     private volatile ForwardModel.Limits limits;
     private volatile boolean enabled;
+    private volatile boolean stateless;
+
+    /** Pipelines, to warn when a served model takes a pipeline's name on the protocol's routes; optional. */
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC)
+    private volatile dev.arbor.api.pipeline.PipelineService pipelines;
     private ScheduledExecutorService reaper;
 
     private record Exported(ForwardModel model, ServiceRegistration<InferenceModel> registration) {
@@ -48,6 +55,7 @@ public final class ModelExporter {
                 intConfig(config, "max_tokens_per_forward", ForwardModel.Limits.DEFAULT.maxTokensPerForward()),
                 intConfig(config, "max_rows", ForwardModel.Limits.DEFAULT.maxRows()));
         this.enabled = Boolean.parseBoolean(String.valueOf(config.getOrDefault("enabled", "false")));
+        this.stateless = Boolean.parseBoolean(String.valueOf(config.getOrDefault("stateless", "false")));
         this.context = context;
         reaper = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "arbor-remote-sequence-reaper");
@@ -88,11 +96,17 @@ public final class ModelExporter {
         ForwardModel served = new ForwardModel(name, () -> {
             model.card(); // opens the model on first use, so a model that cannot open answers UNAVAILABLE
             return model;
-        }, () -> true, limits, true, System::currentTimeMillis);
+        }, () -> true, limits, !stateless, System::currentTimeMillis);
         Hashtable<String, Object> props = new Hashtable<>();
         props.put("arbor.model", name);
         props.put("oip.platform", ForwardProtocol.PLATFORM);
         exported.put(model, new Exported(served, context.registerService(InferenceModel.class, served, props)));
+        dev.arbor.api.pipeline.PipelineService p = pipelines;
+        if (p != null && p.status(name).isPresent()) {
+            LOG.log(System.Logger.Level.WARNING, "served model " + name + " has the name of a pipeline: on the Open"
+                    + " Inference Protocol's routes it shadows that pipeline (rename etc/models/" + name + ".json to"
+                    + " serve both)");
+        }
         LOG.log(System.Logger.Level.INFO, "serving model " + name + " over the Open Inference Protocol (platform "
                 + ForwardProtocol.PLATFORM + ", " + limits + ")");
     }

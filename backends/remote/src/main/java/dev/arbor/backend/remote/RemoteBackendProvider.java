@@ -5,10 +5,15 @@ import dev.arbor.api.PartProperties;
 import dev.arbor.api.model.ModelBackend;
 import dev.arbor.api.model.ModelBackendProvider;
 import dev.arbor.api.model.ModelSpec;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.nio.NioIoHandler;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
 
@@ -37,13 +42,31 @@ public final class RemoteBackendProvider implements ModelBackendProvider {
     private final ChannelFactory channels;
     private final Set<RemoteModelBackend> open = ConcurrentHashMap.newKeySet();
 
+    /**
+     * The event loops of this provider's gRPC channels, its own rather than grpc-java's process-wide ones, so that
+     * no thread outlives the bundle (created on first use, shut down when the component deactivates).
+     */
+    private EventLoopGroup eventLoops;
+
     /** The provider DS creates: gRPC channels. */
     public RemoteBackendProvider() {
-        this(GrpcChannel::new);
+        this.channels = (url, key) -> new GrpcChannel(url, key, eventLoops());
     }
 
     RemoteBackendProvider(ChannelFactory channels) {
         this.channels = channels;
+    }
+
+    private synchronized EventLoopGroup eventLoops() {
+        if (eventLoops == null) {
+            ThreadFactory threads = r -> {
+                Thread t = new Thread(r, "arbor-remote-grpc");
+                t.setDaemon(true);
+                return t;
+            };
+            eventLoops = new MultiThreadIoEventLoopGroup(2, threads, NioIoHandler.newFactory());
+        }
+        return eventLoops;
     }
 
     @Override
@@ -68,6 +91,7 @@ public final class RemoteBackendProvider implements ModelBackendProvider {
             RemoteModelBackend backend = RemoteModelBackend.open(channel, remote.toString(), connectTimeout,
                     forwardTimeout);
             open.add(backend);
+            backend.onClose(() -> open.remove(backend));
             return backend;
         } catch (RuntimeException e) {
             channel.close();
@@ -103,5 +127,13 @@ public final class RemoteBackendProvider implements ModelBackendProvider {
             b.close();
         }
         open.clear();
+        EventLoopGroup loops;
+        synchronized (this) {
+            loops = eventLoops;
+            eventLoops = null;
+        }
+        if (loops != null) {
+            loops.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(10, TimeUnit.SECONDS);
+        }
     }
 }

@@ -30,12 +30,15 @@ import java.util.Map;
  * URL, never the runtime. Thread-safe: each request has its own states.
  */
 final class RemoteModelBackend implements ModelBackend {
+    /** Deadline of freeing a sequence. */
+    static final long FREE_TIMEOUT_MILLIS = 2_000L;
     private final OipChannel channel;
     private final String url;
     private final ModelCard card;
     private final boolean stateful;
     private final long forwardTimeoutMillis;
     private volatile boolean closed;
+    private volatile Runnable onClose = () -> { };
 
     RemoteModelBackend(OipChannel channel, String url, ModelCard card, boolean stateful, long forwardTimeoutMillis) {
         this.channel = channel;
@@ -350,7 +353,10 @@ final class RemoteModelBackend implements ModelBackend {
         params.put(ForwardProtocol.SEQUENCE_ID, state.id());
         params.put(ForwardProtocol.SEQUENCE_END, true);
         try {
-            call(channel, url, request(params, emptyInputs(), forwardTimeoutMillis), "free");
+            // short: a generator closes its states in finally blocks, and a server that does not answer frees
+            // the sequence at its TTL anyway
+            call(channel, url, request(params, emptyInputs(), Math.min(forwardTimeoutMillis, FREE_TIMEOUT_MILLIS)),
+                    "free");
         } catch (RuntimeException e) {
             System.getLogger("dev.arbor.backend.remote").log(System.Logger.Level.DEBUG, "freeing sequence "
                     + state.id() + " at " + url + " failed (the server frees it when idle): " + e.getMessage());
@@ -411,9 +417,18 @@ final class RemoteModelBackend implements ModelBackend {
         }
     }
 
+    /** Runs {@code action} once this backend is closed (its provider forgets it then). */
+    void onClose(Runnable action) {
+        this.onClose = action;
+    }
+
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
         closed = true;
         channel.close();
+        onClose.run();
     }
 }

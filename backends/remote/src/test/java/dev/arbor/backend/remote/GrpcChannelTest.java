@@ -59,6 +59,7 @@ class GrpcChannelTest {
     private final CountDownLatch arrived = new CountDownLatch(1);
     private final CountDownLatch cancelled = new CountDownLatch(1);
     private Server server;
+    private final RemoteBackendProvider provider = new RemoteBackendProvider();
 
     private String start() throws Exception {
         server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)).addService(new Service())
@@ -75,10 +76,11 @@ class GrpcChannelTest {
         if (server != null) {
             server.shutdownNow();
         }
+        provider.deactivate();
     }
 
-    private static ModelBackend open(String url, long forwardTimeout) {
-        return new RemoteBackendProvider().open(new ModelSpec(Path.of("unused"), "oip", Options.of(Map.of("url", url,
+    private ModelBackend open(String url, long forwardTimeout) {
+        return provider.open(new ModelSpec(Path.of("unused"), "oip", Options.of(Map.of("url", url,
                 "forward_timeout_ms", forwardTimeout, "connect_timeout_ms", 5_000L))));
     }
 
