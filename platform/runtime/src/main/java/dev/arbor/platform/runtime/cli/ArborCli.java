@@ -572,6 +572,10 @@ public class ArborCli implements Function<String[], Integer> {
 
         @Override
         public Integer call() throws Exception {
+            if (exposeModels && grpcPort == null) {
+                throw ArborException.invalid("--expose-models serves the models over gRPC, which the remote backend"
+                        + " speaks: give --grpc-port too (0 = any free port)");
+            }
             Hashtable<String, Object> props = new Hashtable<>();
             props.put("host", host);
             props.put("port", port);
