@@ -171,6 +171,22 @@ class ArborRuntimeIT {
         Completion speculative = pipelines.complete(CompletionRequest.text("stories260k-speculative",
                 "Once upon a time", Options.of(Map.of("temperature", 0, "max_tokens", 48))), TextSink.DISCARD);
         assertThat(speculative.tokens()).containsExactly(plain.tokens());
+        // naming the pipeline's own generator without options runs the pipeline's entry, options included
+        Completion named = pipelines.complete(new CompletionRequest("stories260k-speculative", "Once upon a time",
+                null, List.of(), PartRef.of("speculative"), null,
+                Options.of(Map.of("temperature", 0, "max_tokens", 48))), TextSink.DISCARD);
+        assertThat(named.tokens()).containsExactly(plain.tokens());
+        assertThat(speculativeStats(named)).isEqualTo(speculativeStats(speculative)).isNotEmpty();
+    }
+
+    private static Map<String, Object> speculativeStats(Completion c) {
+        Map<String, Object> out = new java.util.TreeMap<>();
+        c.stats().forEach((k, v) -> {
+            if (k.startsWith("speculative.")) {
+                out.put(k, v);
+            }
+        });
+        return out;
     }
 
     @Test

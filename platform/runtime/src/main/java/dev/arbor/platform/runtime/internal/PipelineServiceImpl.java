@@ -397,7 +397,12 @@ public class PipelineServiceImpl implements PipelineService {
             options = options.with("max_tokens", Math.min(maxTokensLimit,
                     options.integer("max_tokens", DEFAULT_MAX_TOKENS, 0, Integer.MAX_VALUE)));
         }
-        PartRef generatorRef = request.generator() != null ? request.generator() : definition.generator();
+        // as with processors: naming the pipeline's own generator without options runs the pipeline's entry (its
+        // options), so a request that spells out the pipeline's choice gets exactly the pipeline
+        PartRef generatorRef = request.generator() == null
+                || request.generator().name().equals(definition.generator().name())
+                        && request.generator().options().asMap().isEmpty()
+                ? definition.generator() : request.generator();
         definition = applyOverrides(definition, request);
         boolean[] delivered = {false};
         TextSink tracking = new TextSink() {
