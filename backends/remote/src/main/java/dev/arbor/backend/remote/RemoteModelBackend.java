@@ -181,8 +181,9 @@ final class RemoteModelBackend implements ModelBackend {
             response = call(channel, url, request(params, List.copyOf(inputs.values()), forwardTimeoutMillis),
                     "forward");
         } catch (RuntimeException e) {
-            if (state != null && state.started()) {
-                // the server may or may not have applied this forward: its state and ours may differ now
+            if (state != null) {
+                // the server may or may not have applied this forward (or started the sequence): its state and
+                // ours may differ now; a copy it kept is freed at its TTL
                 state.markBroken(e.getMessage());
             }
             throw e;
