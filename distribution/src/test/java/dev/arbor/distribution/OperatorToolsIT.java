@@ -248,6 +248,28 @@ class OperatorToolsIT {
         assertThat(gogo("arbor:bundles")).contains("does not resolve").contains("refused").contains("untrusted.jar");
     }
 
+    @Test
+    @Order(8)
+    void adminVersionAndGogoListEveryPackageTheApiBundleExports() throws Exception {
+        Map<String, String> exported = ArborVersionIT.apiExports();
+        assertThat(exported).containsKeys("dev.arbor.api", "dev.arbor.api.sampling", "dev.arbor.backend.support");
+        assertThat(get("/admin/version", null, null).statusCode()).isEqualTo(401);
+
+        HttpResponse<String> version = get("/admin/version", USER, PASSWORD);
+        assertThat(version.statusCode()).as(version.body()).isEqualTo(200);
+        JsonNode body = JSON.readTree(version.body());
+        assertThat(body.path("arbor").asText()).startsWith("0.1.0");
+        Map<String, String> listed = new java.util.LinkedHashMap<>();
+        body.path("api").forEach(p -> listed.put(p.path("name").asText(), p.path("version").asText()));
+        assertThat(listed).containsExactlyInAnyOrderEntriesOf(exported);
+        assertThat(body.path("api").size()).as("one row per package").isEqualTo(exported.size());
+
+        String console = gogo("arbor:version");
+        assertThat(console).startsWith("Arbor 0.1.0").contains("API packages:");
+        exported.forEach((name, v) -> assertThat(console).containsPattern("(?m)^  " + java.util.regex.Pattern.quote(
+                name) + " +" + java.util.regex.Pattern.quote(v) + " "));
+    }
+
     private static String bundlesBody() {
         HttpResponse<String> r = get("/admin/bundles", USER, PASSWORD);
         return r == null ? "" : r.body();

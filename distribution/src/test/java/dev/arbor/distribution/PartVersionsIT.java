@@ -8,18 +8,10 @@ import dev.arbor.api.pipeline.PipelineService;
 import dev.arbor.api.pipeline.TextSink;
 import dev.arbor.testkit.SharedModels;
 import dev.arbor.testkit.framework.RuntimeHarness;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.jar.Attributes;
-import java.util.jar.JarEntry;
-import java.util.jar.JarInputStream;
-import java.util.jar.JarOutputStream;
-import java.util.jar.Manifest;
 import java.util.logging.Handler;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
@@ -58,9 +50,9 @@ class PartVersionsIT {
         Path models = SharedModels.require("stories260K/stories260K.bin").getParent().getParent();
         Path runnerUp = Path.of(System.getProperty("arbor.testBundles", "target/test-bundles"),
                 "runner-up-selector.jar");
-        Path v1 = withVersion(runnerUp, jars.resolve("runner-up-1.jar"), "1.0.0");
-        Path v2 = withVersion(runnerUp, jars.resolve("runner-up-2.jar"), "2.0.0");
-        Path v15 = withVersion(runnerUp, jars.resolve("runner-up-15.jar"), "1.5.0");
+        Path v1 = TestJars.withVersion(runnerUp, jars.resolve("runner-up-1.jar"), "1.0.0");
+        Path v2 = TestJars.withVersion(runnerUp, jars.resolve("runner-up-2.jar"), "2.0.0");
+        Path v15 = TestJars.withVersion(runnerUp, jars.resolve("runner-up-15.jar"), "1.5.0");
         try (RuntimeHarness runtime = new RuntimeHarness(home, models)) {
             PipelineService pipelines = runtime.pipelines();
             runtime.awaitReady("stories260k");
@@ -97,22 +89,5 @@ class PartVersionsIT {
         Bundle b = runtime.context().installBundle(jar.toUri().toString());
         b.start();
         return b;
-    }
-
-    /** A copy of {@code jar} whose manifest says {@code Bundle-Version: version}. */
-    private static Path withVersion(Path jar, Path target, String version) throws Exception {
-        try (InputStream in = Files.newInputStream(jar); JarInputStream source = new JarInputStream(in)) {
-            Manifest manifest = new Manifest(source.getManifest());
-            manifest.getMainAttributes().put(new Attributes.Name("Bundle-Version"), version);
-            try (OutputStream out = Files.newOutputStream(target);
-                 JarOutputStream copy = new JarOutputStream(out, manifest)) {
-                for (JarEntry e = source.getNextJarEntry(); e != null; e = source.getNextJarEntry()) {
-                    copy.putNextEntry(new JarEntry(e.getName()));
-                    source.transferTo(copy);
-                    copy.closeEntry();
-                }
-            }
-        }
-        return target;
     }
 }

@@ -34,4 +34,22 @@ final class TestJars {
             }
         }
     }
+
+    /** A copy of {@code jar} whose manifest says {@code Bundle-Version: version} (another build, another digest). */
+    static Path withVersion(Path jar, Path target, String version) throws IOException {
+        try (java.io.InputStream in = Files.newInputStream(jar);
+             java.util.jar.JarInputStream source = new java.util.jar.JarInputStream(in)) {
+            java.util.jar.Manifest manifest = new java.util.jar.Manifest(source.getManifest());
+            manifest.getMainAttributes().put(new java.util.jar.Attributes.Name("Bundle-Version"), version);
+            try (java.io.OutputStream out = Files.newOutputStream(target);
+                 java.util.jar.JarOutputStream copy = new java.util.jar.JarOutputStream(out, manifest)) {
+                for (java.util.jar.JarEntry e = source.getNextJarEntry(); e != null; e = source.getNextJarEntry()) {
+                    copy.putNextEntry(new java.util.jar.JarEntry(e.getName()));
+                    source.transferTo(copy);
+                    copy.closeEntry();
+                }
+            }
+        }
+        return target;
+    }
 }

@@ -31,7 +31,32 @@ public final class Unresolved {
 
     private static final Pattern BOUND = Pattern.compile("\\((!?)\\(?version(>=|<=)([^)]+)\\)");
 
+    /**
+     * Said of an installed bundle whose imports are all available: the cause is not an import.
+     *
+     * @since 1.1.0
+     */
+    public static final String OTHER_CAUSE = "not resolved although every package it imports is exported here:"
+            + " either its SHA-256 is not trusted (the audit log's 'refused' line says how to trust it) or another"
+            + " requirement (Require-Capability, Require-Bundle, a fragment host, a uses constraint) is not met;"
+            + " starting it logs the framework's reason";
+
     private Unresolved() {
+    }
+
+    /**
+     * Why {@code bundle} is in state INSTALLED, in one line for operator tools ({@code /admin/bundles}, {@code arbor
+     * bundles}, {@code arbor:bundles}): {@link #explain} when an import is the cause, else {@link #OTHER_CAUSE}; null
+     * for a bundle in any other state.
+     *
+     * @since 1.1.0
+     */
+    public static String reason(BundleContext context, Bundle bundle) {
+        if (bundle.getState() != Bundle.INSTALLED) {
+            return null;
+        }
+        String unresolved = explain(context, bundle);
+        return unresolved != null ? unresolved : OTHER_CAUSE;
     }
 
     /** One import the installation cannot satisfy: the package, the range asked for and the versions exported. */

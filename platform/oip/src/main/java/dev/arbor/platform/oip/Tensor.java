@@ -5,8 +5,9 @@ import java.util.Map;
 
 /**
  * One tensor of a request or response, row-major. {@code data} holds the elements as the datatype says: {@code
- * long[]} for INT64, {@code int[]} for INT32, {@code float[]} for FP32, {@code boolean[]} for BOOL, {@code byte[][]}
- * for BYTES (one array per element); its length is the product of {@code shape}.
+ * long[]} for INT64, {@code int[]} for INT32, {@code float[]} for FP32, {@code double[]} for FP64, {@code boolean[]}
+ * for BOOL, {@code byte[][]} for BYTES (one array per element); its length is the product of {@code shape}. These six
+ * datatypes are the ones the REST and gRPC front ends carry; a request in another is refused naming it.
  */
 public record Tensor(String name, String datatype, List<Long> shape, Object data, Map<String, Object> parameters) {
     public Tensor {

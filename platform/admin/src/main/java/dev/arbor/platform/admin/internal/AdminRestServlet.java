@@ -18,7 +18,8 @@ import java.util.regex.Pattern;
  * The admin REST endpoint under {@code /admin} (authentication is done by {@link AdminContext}):
  * {@code GET /admin/bundles} (the bundles, an "installed" one with the {@code reason} it does not resolve, then the
  * files deploy/ refused, with state "refused", {@code file} and {@code reason}), {@code GET /admin/pipelines},
- * {@code GET /admin/pipelines/{name}} and
+ * {@code GET /admin/pipelines/{name}}, {@code GET /admin/version} (Arbor's version and every package the API bundle
+ * exports, {@code {"arbor": "0.1.0.SNAPSHOT", "api": [{"name", "version", "bundle"}, ...]}}) and
  * {@code PUT /admin/pipelines/{name}/strategy} with {@code {"generator": "beam-search", "options": {...}}}: saved in
  * the pipeline's file in {@code etc/pipelines} (the answer's {@code "persisted": true, "file"}), or with
  * {@code ?persist=false}, or for a pipeline without a file, in force until restart ({@code "persisted": false} and a
@@ -50,6 +51,8 @@ final class AdminRestServlet extends HttpServlet {
             List<Object> rows = new java.util.ArrayList<>(operations.bundles());
             rows.addAll(operations.refused());
             send(response, 200, rows);
+        } else if (path.equals("/version")) {
+            send(response, 200, operations.version());
         } else if (path.equals("/models")) {
             send(response, 200, operations.models());
         } else if (path.equals("/pipelines")) {
@@ -61,7 +64,7 @@ final class AdminRestServlet extends HttpServlet {
                     () -> error(response, 404, "unknown pipeline '" + name + "'"));
         } else {
             error(response, 404, "no such admin resource: GET " + request.getRequestURI()
-                    + "; try /admin/bundles, /admin/models or /admin/pipelines");
+                    + "; try /admin/bundles, /admin/models, /admin/pipelines or /admin/version");
         }
     }
 
@@ -156,6 +159,6 @@ final class AdminRestServlet extends HttpServlet {
     /** The routes, for the admin server's startup log line. */
     static List<String> routes() {
         return List.of("GET /admin/bundles", "GET /admin/models", "GET /admin/pipelines", "GET /admin/pipelines/{name}",
-                "PUT /admin/pipelines/{name}/strategy");
+                "PUT /admin/pipelines/{name}/strategy", "GET /admin/version");
     }
 }

@@ -21,7 +21,8 @@ import org.osgi.service.component.annotations.Reference;
         "osgi.command.scope=arbor",
         "osgi.command.function=pipelines",
         "osgi.command.function=bundles",
-        "osgi.command.function=strategy"})
+        "osgi.command.function=strategy",
+        "osgi.command.function=version"})
 public class ArborCommands {
     private final ObjectMapper json = new ObjectMapper();
     private Operations operations;
@@ -68,6 +69,12 @@ public class ArborCommands {
         for (Operations.RefusedRow r : operations.refused()) {
             out.printf("  - %-10s %s: %s%n", r.state(), r.file(), r.reason());
         }
+    }
+
+    @Descriptor("Arbor's version and every package the API bundle exports, at the versions a plugin's"
+            + " Import-Package must accept")
+    public void version() {
+        operations.version().lines().forEach(System.out::println);
     }
 
     @Descriptor("switch a pipeline's decoding strategy for new requests, e.g. strategy stories260k beam-search num_beams=4")

@@ -79,12 +79,6 @@ final class Operations {
     record RefusedRow(String file, String state, String reason) {
     }
 
-    /** Said of an installed bundle whose imports are all available: the cause is not an import. */
-    static final String OTHER_CAUSE = "not resolved although every package it imports is exported here: either its"
-            + " SHA-256 is not trusted (the audit log's 'refused' line says how to trust it) or another requirement"
-            + " (Require-Capability, Require-Bundle, a fragment host, a uses constraint) is not met; starting it logs"
-            + " the framework's reason";
-
     /** Every installed bundle, by id, with the pipeline parts it registers. */
     List<BundleRow> bundles() {
         List<BundleRow> rows = new ArrayList<>();
@@ -107,11 +101,7 @@ final class Operations {
                 }
             }
             parts.sort(Comparator.comparing(Part::kind).thenComparing(Part::name));
-            String reason = null;
-            if (b.getState() == Bundle.INSTALLED) {
-                String unresolved = Unresolved.explain(context, b);
-                reason = unresolved != null ? unresolved : OTHER_CAUSE;
-            }
+            String reason = Unresolved.reason(context, b); // null unless the bundle is installed, not resolved
             rows.add(new BundleRow(b.getBundleId(), b.getSymbolicName(), b.getVersion().toString(),
                     state(b.getState()), parts, reason));
         }
@@ -135,6 +125,11 @@ final class Operations {
         } finally {
             context.ungetService(ref);
         }
+    }
+
+    /** Arbor's version and the packages the API bundle exports (as {@code arbor version} prints them). */
+    ApiPackageList.Listing version() {
+        return ApiPackageList.of(context);
     }
 
     List<PipelineStatus> pipelines() {

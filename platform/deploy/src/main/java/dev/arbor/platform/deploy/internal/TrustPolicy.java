@@ -1,26 +1,17 @@
 package dev.arbor.platform.deploy.internal;
 
+import dev.arbor.platform.deploy.TrustFile;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
- * The operator's list of trusted bundle digests: one {@code <sha256-hex>  <comment>} per line (the output of
- * {@code sha256sum} works as it is), {@code #} starts a comment, blank lines are ignored. Immutable; a line that is
- * not a digest is reported as a problem rather than silently trusted or ignored.
+ * The operator's list of trusted bundle digests as the watcher uses it: the digests of a {@link TrustFile} (one
+ * {@code <sha256-hex>  <comment>} per line, {@code #} comments, blank lines ignored). Immutable; a line that is not a
+ * digest is reported as a problem rather than silently trusted or ignored.
  */
 final class TrustPolicy {
-    private static final Pattern LINE = Pattern.compile("^([0-9a-fA-F]{64})(?:\\s+.*)?$");
-
     private final boolean exists;
     private final Set<String> digests;
     private final List<String> problems;
@@ -31,13 +22,13 @@ final class TrustPolicy {
         this.problems = List.copyOf(problems);
     }
 
+    private TrustPolicy(TrustFile file) {
+        this(file.exists(), file.digests(), file.problems());
+    }
+
     /** Reads {@code file}; a missing file is a policy that trusts nothing. */
     static TrustPolicy read(Path file) throws IOException {
-        try {
-            return parse(Files.readAllLines(file, StandardCharsets.UTF_8), file.toString());
-        } catch (NoSuchFileException e) {
-            return missing();
-        }
+        return new TrustPolicy(TrustFile.read(file));
     }
 
     /** The policy when there is no policy file: nothing is trusted. */
@@ -47,30 +38,11 @@ final class TrustPolicy {
 
     /** Parses the lines of a policy file named {@code source} in problem messages. */
     static TrustPolicy parse(List<String> lines, String source) {
-        Set<String> digests = new HashSet<>();
-        List<String> problems = new ArrayList<>();
-        for (int i = 0; i < lines.size(); i++) {
-            String line = lines.get(i).strip();
-            if (line.isEmpty() || line.startsWith("#")) {
-                continue;
-            }
-            Matcher m = LINE.matcher(line);
-            if (m.matches()) {
-                digests.add(m.group(1).toLowerCase(Locale.ROOT));
-            } else {
-                problems.add(source + ":" + (i + 1) + ": '" + abbreviate(line) + "' is not '<sha256-hex>  <comment>'"
-                        + " (64 hex digits, e.g. from 'sha256sum bundle.jar'); the line is ignored");
-            }
-        }
-        return new TrustPolicy(true, digests, problems);
-    }
-
-    private static String abbreviate(String line) {
-        return line.length() <= 80 ? line : line.substring(0, 77) + "...";
+        return new TrustPolicy(TrustFile.parse(Path.of(source), String.join("\n", lines)));
     }
 
     boolean trusts(String sha256Hex) {
-        return sha256Hex != null && digests.contains(sha256Hex.toLowerCase(Locale.ROOT));
+        return sha256Hex != null && digests.contains(sha256Hex.toLowerCase(java.util.Locale.ROOT));
     }
 
     boolean exists() {

@@ -70,7 +70,10 @@ final class OpenAiHandler extends Handler.Abstract {
         this.prognostics = service;
     }
 
-    /** Serves the Open Inference Protocol's /v2 routes with {@code routes}; refuses new requests once {@code refusing}. */
+    /**
+     * Serves the Open Inference Protocol's /v2 routes with {@code routes}; refuses new requests once {@code refusing}
+     * (a drain's delay has passed).
+     */
     void oip(OipRoutes routes, java.util.function.BooleanSupplier refusing) {
         this.oip = routes;
         this.refusing = refusing;

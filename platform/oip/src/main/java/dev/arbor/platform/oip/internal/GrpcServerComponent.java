@@ -8,9 +8,14 @@ import dev.arbor.platform.oip.server.ServingState;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.nio.NioIoHandler;
+import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioServerSocketChannel;
 import java.net.InetSocketAddress;
 import java.util.Hashtable;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -50,6 +55,13 @@ public class GrpcServerComponent implements GrpcEndpoint {
     private InferenceGrpcService service;
     private Server server;
     private ScheduledExecutorService timer;
+    /**
+     * The server's own threads (Netty's event loops, the call executor), ended before the bundle stops: grpc-java's
+     * shared defaults are released a second after the server, when this bundle's class loader may be gone.
+     */
+    private EventLoopGroup boss;
+    private EventLoopGroup eventLoops;
+    private ExecutorService calls;
     private BundleContext context;
     private SynchronousBundleListener frameworkStopping;
     private ServiceRegistration<GrpcEndpoint> registration;
@@ -77,8 +89,21 @@ public class GrpcServerComponent implements GrpcEndpoint {
             service = new InferenceGrpcService(models, state, settings, context.getBundle().getVersion().toString(),
                     timer);
             var bound = ServerInterceptors.intercept(service, new ApiKeyInterceptor(settings.apiKey()));
+            boss = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+            eventLoops = new MultiThreadIoEventLoopGroup(0, NioIoHandler.newFactory());
+            java.util.concurrent.atomic.AtomicInteger count = new java.util.concurrent.atomic.AtomicInteger();
+            ClassLoader own = getClass().getClassLoader();
+            calls = Executors.newCachedThreadPool(r -> {
+                Thread t = new Thread(r, "arbor-grpc-" + count.incrementAndGet());
+                t.setDaemon(true);
+                t.setContextClassLoader(own);
+                return t;
+            });
+            // plain NIO: no native transport to load inside the framework
             NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(settings.host(),
-                    settings.port())).maxInboundMessageSize(settings.maxMessageBytes());
+                    settings.port())).bossEventLoopGroup(boss).workerEventLoopGroup(eventLoops)
+                    .channelType(NioServerSocketChannel.class).executor(calls)
+                    .maxInboundMessageSize(settings.maxMessageBytes());
             server = (settings.apiKey() == null ? builder.addService(service) : builder.addService(bound)).build();
             try {
                 server.start();
@@ -156,6 +181,17 @@ public class GrpcServerComponent implements GrpcEndpoint {
                 Thread.currentThread().interrupt();
             }
             server = null;
+        }
+        for (EventLoopGroup group : new EventLoopGroup[] {boss, eventLoops}) {
+            if (group != null) {
+                group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+            }
+        }
+        boss = null;
+        eventLoops = null;
+        if (calls != null) {
+            calls.shutdownNow();
+            calls = null;
         }
         if (timer != null) {
             timer.shutdownNow();

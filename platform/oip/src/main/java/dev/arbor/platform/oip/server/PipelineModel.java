@@ -207,7 +207,9 @@ public final class PipelineModel implements InferenceModel {
         return prompts;
     }
 
-    /** INVALID when a prompt has more tokens than {@code max_prompt_tokens}; tokenizes text (in the caller's worker). */
+    /**
+     * INVALID when a prompt has more tokens than {@code max_prompt_tokens}; tokenizes text (on the caller's worker).
+     */
     private void checkTokens(Object prompt, int index) throws InferenceException {
         if (limits.maxPromptTokens() <= 0) {
             return;

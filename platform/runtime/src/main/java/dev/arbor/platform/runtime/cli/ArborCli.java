@@ -89,6 +89,7 @@ public class ArborCli implements Function<String[], Integer> {
         cli.addSubcommand("pipelines", new Pipelines(out));
         cli.addSubcommand("prognostics", PrognosticsCommand.create(context, startupTimeoutMillis(), out));
         cli.addSubcommand("bundles", new Bundles(out));
+        cli.addSubcommand("trust", TrustCommand.create(context, out));
         cli.addSubcommand("version", new VersionInfo(out));
         cli.addSubcommand("serve", new Serve(out));
         cli.addSubcommand("watermark", new CommandLine(new Watermark()).addSubcommand("detect", new Detect(out)));
@@ -386,7 +387,8 @@ public class ArborCli implements Function<String[], Integer> {
     }
 
     @Command(name = "bundles", mixinStandardHelpOptions = true,
-            description = "List installed bundles and the pipeline parts they provide.")
+            description = "List installed bundles and the pipeline parts they provide; why a bundle stays installed"
+                    + " (not resolved); and the files of deploy/ not installed, with the reason (as /admin/bundles).")
     final class Bundles implements Callable<Integer> {
         private final PrintStream out;
 
@@ -395,7 +397,7 @@ public class ArborCli implements Function<String[], Integer> {
         }
 
         @Override
-        public Integer call() {
+        public Integer call() throws InterruptedException {
             awaitSettled();
             Map<String, List<String>> partsByBundle = new LinkedHashMap<>();
             if (pipelines instanceof PipelineServiceImpl impl) {
@@ -404,6 +406,8 @@ public class ArborCli implements Function<String[], Integer> {
                             .add(PartListing.describe(p));
                 }
             }
+            BundleDiagnostics diagnostics = BundleDiagnostics.of(context); // null without the deploy bundle
+            List<String[]> refused = diagnostics == null ? List.of() : diagnostics.refused(startupTimeoutMillis());
             for (Bundle b : context.getBundles()) {
                 String key = b.getSymbolicName() + " " + b.getVersion();
                 out.printf("%3d %-10s %-45s %s%n", b.getBundleId(), state(b.getState()), b.getSymbolicName(),
@@ -411,14 +415,22 @@ public class ArborCli implements Function<String[], Integer> {
                 for (String part : partsByBundle.getOrDefault(key, List.of())) {
                     out.printf("    %-10s provides %s%n", "", part);
                 }
+                String reason = diagnostics == null ? null : diagnostics.reason(b);
+                if (reason != null) {
+                    out.printf("    %-10s %s%n", "", reason);
+                }
+            }
+            for (String[] r : refused) {
+                out.printf("  - %-10s %s: %s%n", "refused", r[0], r[1]);
             }
             return 0;
         }
     }
 
     @Command(name = "version", mixinStandardHelpOptions = true,
-            description = "Prints Arbor's version and the API packages (dev.arbor.api*) this installation provides,"
-                    + " at the versions a plugin's Import-Package must accept.")
+            description = "Prints Arbor's version and every package the API bundle exports (dev.arbor.api.*,"
+                    + " dev.arbor.backend.support) in this installation, at the versions a plugin's Import-Package"
+                    + " must accept.")
     final class VersionInfo implements Callable<Integer> {
         private final PrintStream out;
 
@@ -500,7 +512,10 @@ public class ArborCli implements Function<String[], Integer> {
 
     @Command(name = "serve", mixinStandardHelpOptions = true,
             description = {"Serve the OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions,"
-                    + " /v1/images/generations) and Prometheus metrics (/metrics) until stopped (Ctrl-C or SIGTERM).",
+                    + " /v1/images/generations), the Open Inference Protocol (KServe v2: /v2/health/live,"
+                    + " /v2/health/ready, /v2/models/{name}[/ready|/infer]; gRPC with --grpc-port) and Prometheus"
+                    + " metrics (/metrics) until stopped (Ctrl-C or SIGTERM; readiness turns false first, then new"
+                    + " requests get 503 after --drain-delay-ms while running ones finish).",
                     "The API key comes from --api-key-file or the environment variable ARBOR_API_KEY; without one"
                             + " the API is open to anyone who can reach the host."})
     final class Serve implements Callable<Integer> {
