@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.ServiceLoader;
@@ -44,15 +45,23 @@ public final class ArborFramework implements AutoCloseable {
         FELIX_HTTP_LOG.setFilter(r -> r.getMessage() == null || !r.getMessage().startsWith("Jetty not started"));
     }
 
+    /**
+     * Framework property: a regular expression of bundle symbolic names the launcher installs but does not start
+     * (a one-shot command needs no shell, Web Console or HTTP server); a bundle that needs them starts them.
+     */
+    public static final String LAZY_PROPERTY = "arbor.launcher.lazy";
+
     private final Framework framework;
     private final Path storage;
     private final boolean deleteStorage;
+    private final StorageSlot slot;
     private boolean closed;
 
-    private ArborFramework(Framework framework, Path storage, boolean deleteStorage) {
+    private ArborFramework(Framework framework, Path storage, boolean deleteStorage, StorageSlot slot) {
         this.framework = framework;
         this.storage = storage;
         this.deleteStorage = deleteStorage;
+        this.slot = slot;
     }
 
     /**
@@ -62,16 +71,57 @@ public final class ArborFramework implements AutoCloseable {
      */
     public static ArborFramework start(Path home, Path storage, Map<String, String> extra)
             throws IOException, BundleException {
-        NoPhoningHome.apply();
         boolean temporary = storage == null;
-        // the storage holds copies of every bundle and Config Admin's files: private to this user from the start
+        // the storage holds Felix's bundle metadata and Config Admin's files: private to this user from the start
         Path cache = temporary ? Files.createTempDirectory("arbor-felix-") : PrivateStorage.cleaned(storage);
+        return launch(home, cache, temporary, null, extra);
+    }
+
+    /**
+     * Starts a framework for the installation at {@code home} in a storage slot under {@code slots} that later runs
+     * reuse ({@link StorageSlot}): when the installation's bundles are unchanged since the slot's last clean run,
+     * Felix finds them installed and unpacked already; everything else a run leaves (bundles installed from
+     * deploy/ or at run time, bundle data such as Config Admin's files) is discarded, so each run still starts
+     * clean. Without a free slot it starts as {@link #start} with a temporary storage.
+     */
+    public static ArborFramework startReusing(Path home, Path slots, Map<String, String> extra)
+            throws IOException, BundleException {
+        long begin = System.nanoTime();
+        StorageSlot slot = StorageSlot.acquire(slots, storageFormat(extra));
+        if (slot == null) {
+            return start(home, null, extra);
+        }
+        StartupTrace.mark("storage slot " + slot.folder() + (slot.reusable() ? " (reused)" : " (new)"), begin);
+        try {
+            return launch(home, slot.folder(), false, slot, extra);
+        } catch (IOException | BundleException | RuntimeException e) {
+            slot.close();
+            throw e;
+        }
+    }
+
+    /** What a reusable storage's content depends on besides the bundles: the framework's own jar and the skip rule. */
+    private static String storageFormat(Map<String, String> extra) throws IOException {
+        String felix;
+        try {
+            felix = StorageSlot.fingerprint(Path.of(Framework.class.getProtectionDomain().getCodeSource().getLocation()
+                    .toURI()));
+        } catch (java.net.URISyntaxException | RuntimeException e) {
+            felix = "unknown " + System.nanoTime(); // never equal: no reuse when the framework jar is unknown
+        }
+        return "arbor storage 1; felix " + felix + "; skip " + extra.getOrDefault("arbor.launcher.skip", "") + "\n";
+    }
+
+    private static ArborFramework launch(Path home, Path cache, boolean temporary, StorageSlot slot,
+                                         Map<String, String> extra) throws IOException, BundleException {
+        long begin = System.nanoTime();
+        NoPhoningHome.apply();
         Path deploy = home.resolve("deploy");
         Files.createDirectories(deploy);
         Map<String, String> config = new HashMap<>();
         config.put(Constants.FRAMEWORK_STORAGE, cache.toString());
         // no FRAMEWORK_STORAGE_CLEAN: Felix would clean by deleting the folder and creating it anew with the
-        // process umask's permissions; the folder is fresh (temporary) or emptied above instead
+        // process umask's permissions; the folder is fresh (temporary), emptied, or a slot checked below instead
         config.put("felix.log.level", "1");
         config.put("arbor.deploy", deploy.toString());
         // The admin server (Felix HTTP + Web Console) listens only when asked to (arbor.admin.enabled or Config
@@ -89,41 +139,120 @@ public final class ArborFramework implements AutoCloseable {
         config.put("arbor.home", home.toString());
         config.put("arbor.etc", home.resolve("etc").toString());
         config.putAll(extra);
-        FrameworkFactory factory = ServiceLoader.load(FrameworkFactory.class).iterator().next();
-        Framework framework = factory.newFramework(config);
-        framework.init();
-        PrivateStorage.restrict(cache);
-        java.util.logging.Logger.getLogger("dev.arbor.launcher").info(() -> "framework storage " + cache);
-        framework.start();
-        BundleContext ctx = framework.getBundleContext();
+        String skip = extra.getOrDefault("arbor.launcher.skip", "");
+        Map<String, Path> jars = new LinkedHashMap<>();
+        try (Stream<Path> files = Files.list(home.resolve("bundles"))) {
+            for (Path jar : files.filter(p -> p.toString().endsWith(".jar")).sorted(Comparator.naturalOrder())
+                    .toList()) {
+                if (skip.isEmpty() || !jar.getFileName().toString().matches(skip)) {
+                    jars.put(location(jar), jar);
+                }
+            }
+        }
         // the same file the deploy watcher reads (a framework property, else a system property, else etc/trust)
         BundleTrust trust = new BundleTrust(home.resolve("bundles"), Path.of(config.getOrDefault(TRUST_PROPERTY,
                 System.getProperty(TRUST_PROPERTY, Path.of(config.get("arbor.etc"), "trust",
                         "trusted-bundles.sha256").toString()))));
-        trust.enforce(ctx);
-        List<Bundle> installed = new ArrayList<>();
-        List<Path> jars;
-        try (Stream<Path> files = Files.list(home.resolve("bundles"))) {
-            jars = files.filter(p -> p.toString().endsWith(".jar")).sorted(Comparator.naturalOrder()).toList();
+        Map<String, String> fingerprints = slot == null ? Map.of() : fingerprints(jars);
+        boolean reuse = slot != null && slot.reusable() && !fingerprints.containsValue(null)
+                && fingerprints.equals(slot.fingerprints());
+        if (slot != null && !reuse && slot.reusable()) {
+            PrivateStorage.cleaned(cache); // the installation changed since: start this slot from scratch
         }
-        String skip = extra.getOrDefault("arbor.launcher.skip", "");
-        for (Path jar : jars) {
-            if (!skip.isEmpty() && jar.getFileName().toString().matches(skip)) {
-                continue;
+        if (reuse) {
+            SlotReuse.discardBundleData(cache);
+        }
+        FrameworkFactory factory = ServiceLoader.load(FrameworkFactory.class).iterator().next();
+        Framework framework = factory.newFramework(config);
+        try {
+            StartupTrace.mark("storage checked", begin);
+            framework.init();
+            StartupTrace.mark("framework init", begin);
+            Map<String, Bundle> kept = reuse ? SlotReuse.keepInstallation(framework.getBundleContext(),
+                    jars.keySet(), trust) : Map.of();
+            StartupTrace.mark("installation kept", begin);
+            if (kept == null) {
+                // something the launcher cannot take back without a restart (an extension bundle from elsewhere)
+                // or not what was recorded: start from scratch after all
+                framework.stop();
+                framework.waitForStop(30_000);
+                PrivateStorage.cleaned(cache);
+                framework = factory.newFramework(config);
+                framework.init();
+                kept = Map.of();
             }
-            installed.add(trust.installFromInstallation(ctx, jar));
+            startBundles(framework, cache, slot, jars, kept, fingerprints, trust, extra, begin);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            stopQuietly(framework);
+            throw new BundleException("interrupted while starting the framework", e);
+        } catch (IOException | BundleException | RuntimeException e) {
+            // a framework left running keeps the JVM alive (its dispatch thread): stop it before reporting
+            stopQuietly(framework);
+            throw e;
         }
+        return new ArborFramework(framework, cache, temporary, slot);
+    }
+
+    private static void startBundles(Framework framework, Path cache, StorageSlot slot, Map<String, Path> jars,
+                                     Map<String, Bundle> kept, Map<String, String> fingerprints, BundleTrust trust,
+                                     Map<String, String> extra, long begin) throws IOException, BundleException {
+        PrivateStorage.restrict(cache);
+        java.util.logging.Logger.getLogger("dev.arbor.launcher").info("framework storage " + cache);
+        BundleContext ctx = framework.getBundleContext();
+        // before anything resolves: what the storage kept and what is installed next are checked alike
+        trust.enforce(ctx);
+        StartupTrace.mark("storage restricted", begin);
+        framework.start();
+        StartupTrace.mark("framework initialised", begin);
+        List<Bundle> installed = new ArrayList<>();
+        for (Map.Entry<String, Path> jar : jars.entrySet()) {
+            Bundle b = kept.get(jar.getKey());
+            installed.add(b != null ? b : trust.installFromInstallation(ctx, jar.getKey()));
+        }
+        if (slot != null && kept.isEmpty()) {
+            slot.recordFingerprints(fingerprints);
+        }
+        StartupTrace.mark(kept.isEmpty() ? "bundles installed" : "bundles found installed", begin);
+        String lazy = extra.getOrDefault(LAZY_PROPERTY, "");
         for (Bundle b : serviceLoaderProvidersFirst(installed)) {
-            if (b.getHeaders().get(Constants.FRAGMENT_HOST) == null) {
+            if (b.getHeaders().get(Constants.FRAGMENT_HOST) == null
+                    && (lazy.isEmpty() || b.getSymbolicName() == null || !b.getSymbolicName().matches(lazy))) {
                 try {
                     b.start();
                 } catch (BundleException e) {
                     // one broken bundle must not keep the rest of the runtime down; say which and why
                     System.err.println("arbor: bundle " + b.getSymbolicName() + " did not start: " + e.getMessage());
                 }
+                StartupTrace.mark("started " + b.getSymbolicName(), begin);
             }
         }
-        return new ArborFramework(framework, cache, temporary);
+    }
+
+    private static void stopQuietly(Framework framework) {
+        try {
+            framework.stop();
+            framework.waitForStop(30_000);
+        } catch (BundleException | InterruptedException | RuntimeException e) {
+            // already failing: the original error is the one to report
+        }
+    }
+
+    /**
+     * The location a jar of {@code bundles/} is installed under: {@code reference:}, so Felix runs it from the
+     * installation instead of copying it into its storage on every start (the installation is the operator's; what
+     * is installed from anywhere else is still copied and checked by {@link BundleTrust}).
+     */
+    static String location(Path jar) {
+        return "reference:" + jar.toAbsolutePath().normalize().toUri();
+    }
+
+    private static Map<String, String> fingerprints(Map<String, Path> jars) throws IOException {
+        Map<String, String> out = new java.util.TreeMap<>();
+        for (Map.Entry<String, Path> jar : jars.entrySet()) {
+            out.put(jar.getKey(), StorageSlot.fingerprint(jar.getValue()));
+        }
+        return out;
     }
 
     /**
@@ -178,7 +307,16 @@ public final class ArborFramework implements AutoCloseable {
         }
         closed = true;
         framework.stop();
-        framework.waitForStop(30_000);
+        boolean stopped = framework.waitForStop(30_000).getType() == org.osgi.framework.FrameworkEvent.STOPPED;
+        if (slot != null) {
+            if (stopped) {
+                // what the bundles wrote (Config Admin's files) does not stay at rest; the next run starts without it
+                SlotReuse.discardBundleData(storage);
+                slot.closeCleanly();
+            } else {
+                slot.close(); // not known to be consistent: the next run empties it
+            }
+        }
         if (deleteStorage) {
             try (Stream<Path> walk = Files.walk(storage)) {
                 walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());

@@ -56,16 +56,35 @@ final class BundleTrust implements ResolverHookFactory, SynchronousBundleListene
         system.registerService(ResolverHookFactory.class, this, null);
     }
 
-    /** Installs {@code jar} of the installation's {@code bundles/} folder as the operator's own (not hashed, not logged). */
-    Bundle installFromInstallation(BundleContext context, Path jar) throws BundleException {
+    /**
+     * Installs a jar of the installation's {@code bundles/} folder from {@code location} ({@code file:} or
+     * {@code reference:file:} naming it) as the operator's own (not hashed, not logged).
+     */
+    Bundle installFromInstallation(BundleContext context, String location) throws BundleException {
         launching.set(true);
         try {
-            Bundle b = context.installBundle(jar.toUri().toString());
+            Bundle b = context.installBundle(location);
             fromInstallation.add(b.adapt(BundleRevision.class));
             return b;
         } finally {
             launching.set(false);
         }
+    }
+
+    /**
+     * Counts {@code bundle}, found installed in a reused framework storage, as the operator's own: only for a bundle
+     * whose current revision runs from the {@code bundles/} jar its location names (not from bytes an update gave it),
+     * which is checked here. False when it does not.
+     */
+    boolean adoptFromInstallation(Bundle bundle) {
+        BundleRevision revision = bundle.adapt(BundleRevision.class);
+        Path own = installationJar(bundle.getLocation());
+        Path runsFrom = revision == null ? null : StoredBundleJar.of(revision);
+        if (own == null || runsFrom == null || !own.equals(runsFrom.toAbsolutePath().normalize())) {
+            return false;
+        }
+        fromInstallation.add(revision);
+        return true;
     }
 
     @Override

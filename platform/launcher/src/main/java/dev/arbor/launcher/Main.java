@@ -8,6 +8,7 @@ import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.ServiceReference;
@@ -17,7 +18,21 @@ import org.osgi.framework.ServiceReference;
  * with its status. Global options come before the command; everything after is the command's.
  */
 public final class Main {
-    /** Held here because java.util.logging keeps loggers (and their handlers) weakly. */
+    /**
+     * System property: {@code temporary} runs a one-shot command in a fresh framework storage deleted at exit (as
+     * {@code serve} always runs) instead of a reused one under {@code <arbor.cache>/framework}
+     * ({@link ArborFramework#startReusing}).
+     */
+    static final String STORAGE_PROPERTY = "arbor.launcher.storage";
+    /** Commands that run the servers or list every bundle's state: they start every bundle. */
+    static final Set<String> SERVER_COMMANDS = Set.of("serve", "bundles");
+    /**
+     * Bundles a one-shot command does not start (they stay installed and resolvable): the Gogo shell, the Web Console
+     * and its inventory, Felix HTTP (the admin server) and Arbor's HTTP, admin and Open Inference Protocol bundles,
+     * which only 'serve' uses.
+     */
+    static final String LAZY_BUNDLES = "org\\.apache\\.felix\\.(gogo\\..*|webconsole|inventory|http\\.jetty12)"
+            + "|dev\\.arbor\\.platform\\.(http|admin|oip)";
 
     private Main() {
     }
@@ -46,7 +61,18 @@ public final class Main {
         props.put("arbor.cache", System.getProperty("arbor.cache", home.resolve("cache").toString()));
         System.setProperty("arbor.cache", props.get("arbor.cache"));
         int status;
-        ArborFramework runtime = ArborFramework.start(home, null, props);
+        String command = rest.isEmpty() ? "" : rest.get(0);
+        if (!SERVER_COMMANDS.contains(command)) {
+            // a one-shot command needs no shell, Web Console or HTTP server (see LAZY_BUNDLES)
+            props.put(ArborFramework.LAZY_PROPERTY, LAZY_BUNDLES);
+        }
+        long begin = System.nanoTime();
+        // a server runs in a temporary storage deleted when it stops (its configuration, a hashed API key included,
+        // never outlives it); one-shot commands reuse a storage slot
+        ArborFramework runtime = "serve".equals(command) || "temporary".equals(System.getProperty(STORAGE_PROPERTY))
+                ? ArborFramework.start(home, null, props)
+                : ArborFramework.startReusing(home, Path.of(props.get("arbor.cache"), "framework"), props);
+        StartupTrace.mark("runtime started", begin);
         // SIGTERM / Ctrl-C: stop the framework cleanly (bundles deactivate, the HTTP server closes its port, the
         // temporary framework cache is deleted); a long-running command such as 'serve' returns when it stops
         Thread stopOnSignal = new Thread(() -> stop(runtime), "arbor-shutdown");
@@ -61,7 +87,9 @@ public final class Main {
                         + " check that bundles/ holds dev.arbor.platform.runtime and its dependencies");
                 status = 1;
             } else {
+                StartupTrace.mark("command line offered", begin);
                 status = cli.apply(rest.toArray(String[]::new));
+                StartupTrace.mark("command done", begin);
             }
         } finally {
             if (unregister(stopOnSignal)) {
@@ -69,6 +97,7 @@ public final class Main {
             }
             // else the JVM is already shutting down and the hook stops the framework
         }
+        StartupTrace.mark("runtime stopped", begin);
         System.exit(GracefulSignals.exitStatus(status));
     }
 

@@ -43,15 +43,28 @@ final class PrivateStorage {
                 }
             }
         } else {
-            Files.createDirectories(storage.toAbsolutePath().getParent());
-            if (posix()) {
-                Files.createDirectory(storage, PosixFilePermissions.asFileAttribute(OWNER_ONLY_FOLDER));
-            } else {
-                Files.createDirectory(storage);
-            }
+            createOwnerOnly(storage);
         }
         restrict(storage);
         return storage;
+    }
+
+    /** {@code folder} created 0700 when missing (never a moment with wider rights); an existing one is left as it is. */
+    static Path createOwnerOnly(Path folder) throws IOException {
+        if (Files.isDirectory(folder)) {
+            return folder;
+        }
+        Files.createDirectories(folder.toAbsolutePath().getParent());
+        try {
+            if (posix()) {
+                Files.createDirectory(folder, PosixFilePermissions.asFileAttribute(OWNER_ONLY_FOLDER));
+            } else {
+                Files.createDirectory(folder);
+            }
+        } catch (java.nio.file.FileAlreadyExistsException raced) {
+            // another process made it first
+        }
+        return folder;
     }
 
     /** Takes group and other rights from {@code storage} and everything in it (the folder itself: exactly 0700). */

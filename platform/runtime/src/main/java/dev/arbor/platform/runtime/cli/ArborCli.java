@@ -373,8 +373,8 @@ public class ArborCli implements Function<String[], Integer> {
     private void awaitSettled() {
         long deadline = System.nanoTime() + Math.min(startupTimeoutMillis(), 3_000) * 1_000_000L;
         while (System.nanoTime() < deadline) {
-            List<PipelineStatus> all = pipelines.pipelines();
-            if (!all.isEmpty() && all.stream().allMatch(PipelineStatus::ready)) {
+            if (PipelinesSettled.settled(pipelines.pipelines(), configurationAdmin,
+                    context.getProperty("arbor.deploy"))) {
                 return;
             }
             try {
