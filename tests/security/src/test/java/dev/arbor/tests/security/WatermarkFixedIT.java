@@ -109,4 +109,36 @@ class WatermarkFixedIT {
         JsonNode lookup = detect(text(complete(2, "{\"generator\": \"prompt-lookup\"}")));
         assertThat(lookup.get("z_score").asDouble()).as("%s", lookup).isGreaterThan(4.0);
     }
+
+    /** The Open Inference Protocol's infer on the pipeline: 200 tokens with {@code seed} and extra parameters. */
+    static HttpResponse<String> infer(long seed, Map<String, Object> parameters) throws Exception {
+        ObjectNode body = JSON.createObjectNode();
+        ObjectNode params = body.putObject("parameters").put("max_tokens", 200).put("seed", seed);
+        parameters.forEach((k, v) -> params.set(k, JSON.valueToTree(v)));
+        ObjectNode input = body.putArray("inputs").addObject().put("name", "text_input").put("datatype", "BYTES");
+        input.putArray("shape").add(1);
+        input.putArray("data").add("Once upon a time");
+        return server.post("/v2/models/" + PIPELINE + "/infer", body.toString());
+    }
+
+    static String inferredText(HttpResponse<String> response) throws Exception {
+        assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+        for (JsonNode output : JSON.readTree(response.body()).get("outputs")) {
+            if (output.get("name").asText().equals("text_output")) {
+                return output.at("/data/0").asText();
+            }
+        }
+        throw new AssertionError("no text_output in " + response.body());
+    }
+
+    @Test
+    void theOpenInferenceProtocolCannotStripOrReachTheWatermarkEither() throws Exception {
+        String own = inferredText(infer(2, Map.of()));
+        assertThat(detect(own).get("detected").asBoolean()).as(own).isTrue();
+        HttpResponse<String> stripped = infer(2, Map.of("arbor.processors", "temperature,top-p"));
+        assertThat(stripped.statusCode()).as(stripped.body()).isEqualTo(400);
+        assertThat(stripped.body()).contains("'watermark-greenlist' fixed").doesNotContain("\tat ");
+        String withBiasZero = inferredText(infer(2, Map.of("arbor.bias", 0, "arbor.greenlist_ratio", 0.9)));
+        assertThat(withBiasZero).isEqualTo(own);
+    }
 }

@@ -13,6 +13,7 @@ import dev.arbor.api.pipeline.TextSink;
 import dev.arbor.platform.http.internal.OpenAiResponses.Choice;
 import dev.arbor.platform.http.internal.OpenAiResponses.Meta;
 import dev.arbor.platform.http.internal.OpenAiResponses.TokenLogprob;
+import dev.arbor.platform.oip.server.RequestGate;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -46,7 +47,7 @@ final class OpenAiHandler extends Handler.Abstract {
     private final long created = System.currentTimeMillis() / 1000;
     private final ApiKeyHash apiKey;
     private final RequestJson json;
-    private final ShutdownGate gate = new ShutdownGate();
+    private final RequestGate gate = new RequestGate();
     private BodyReader bodies;
     /** The Open Inference Protocol's routes (/v2), when the server was given them; null: none. */
     private volatile OipRoutes oip;

@@ -20,6 +20,7 @@ import dev.arbor.platform.oip.grpc.ServerMetadataResponse;
 import dev.arbor.platform.oip.grpc.ServerReadyRequest;
 import dev.arbor.platform.oip.grpc.ServerReadyResponse;
 import dev.arbor.platform.oip.server.PipelineModel;
+import dev.arbor.platform.oip.server.RequestGate;
 import dev.arbor.platform.oip.server.ServedModels;
 import dev.arbor.platform.oip.server.ServingState;
 import dev.arbor.platform.oip.server.TensorChecks;
@@ -54,7 +55,7 @@ final class InferenceGrpcService extends GRPCInferenceServiceGrpc.GRPCInferenceS
     private final Settings settings;
     private final String version;
     private final Semaphore permits;
-    private final CallGate gate = new CallGate();
+    private final RequestGate gate = new RequestGate();
     private final ScheduledExecutorService timer;
 
     InferenceGrpcService(ServedModels models, ServingState state, Settings settings, String version,
@@ -67,7 +68,7 @@ final class InferenceGrpcService extends GRPCInferenceServiceGrpc.GRPCInferenceS
         this.timer = timer;
     }
 
-    CallGate gate() {
+    RequestGate gate() {
         return gate;
     }
 

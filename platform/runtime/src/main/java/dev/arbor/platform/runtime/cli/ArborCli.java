@@ -576,6 +576,10 @@ public class ArborCli implements Function<String[], Integer> {
         int adminPort = 8081;
         @Option(names = "--no-admin", description = "Do not start the operator console and admin REST API.")
         boolean noAdmin;
+        @Option(names = "--expose-models", description = "Also serve each model of the model registry (etc/models)"
+                + " forward by forward over the Open Inference Protocol (platform arbor-forward, its gRPC port), for"
+                + " the remote backend of other Arbor processes.")
+        boolean exposeModels;
 
         Serve(PrintStream out) {
             this.out = out;
@@ -583,6 +587,10 @@ public class ArborCli implements Function<String[], Integer> {
 
         @Override
         public Integer call() throws Exception {
+            if (exposeModels && grpcPort == null) {
+                throw ArborException.invalid("--expose-models serves the models over gRPC, which the remote backend"
+                        + " speaks: give --grpc-port too (0 = any free port)");
+            }
             Hashtable<String, Object> props = new Hashtable<>();
             props.put("host", host);
             props.put("port", port);
@@ -612,6 +620,12 @@ public class ArborCli implements Function<String[], Integer> {
             admin.put("host", "127.0.0.1");
             admin.put("port", adminPort);
             configurationAdmin.getConfiguration(ADMIN_PID, "?").update(admin);
+            // written every time (false too): Config Admin keeps configurations (and an operator's limits) between runs
+            Configuration expose = configurationAdmin.getConfiguration("dev.arbor.expose", "?");
+            java.util.Dictionary<String, Object> exposed = expose.getProperties() == null ? new Hashtable<>()
+                    : expose.getProperties();
+            exposed.put("enabled", exposeModels);
+            expose.update(exposed);
             ServiceReference<?> endpoint = awaitEndpoint(Math.max(startupTimeoutMillis(), 20_000));
             if (endpoint == null) {
                 throw new ArborException(ArborException.Kind.UNAVAILABLE, "the HTTP server did not start on "

@@ -35,6 +35,8 @@ public final class PipelineJson {
     static final String FIXED = "fixed";
     /** The tokenizer entry's chat template: a built-in's name or Jinja text. */
     static final String CHAT_TEMPLATE = "chat_template";
+    /** A model's address when another process serves it (backend {@code remote}). */
+    static final String URL = "url";
     private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z0-9_.-]+)}");
     private static final Set<String> KNOWN_KEYS = Set.of("name", "description", "model", "tokenizer", "generator",
             "processors", "selector", "postprocessors", "defaults", "overrides");
@@ -85,6 +87,7 @@ public final class PipelineJson {
                 ? registry.apply(model.asText()).orElseThrow(() -> ArborException.invalid("pipeline file " + source
                         + " names model '" + model.asText() + "', which the model registry (etc/models/NAME.json)"
                         + " does not declare"))
+                : model.has(URL) ? urlModel(model, source + " model", variables)
                 : new ModelRef(requiredText(model, "backend", source + " model"),
                 requiredText(model, "format", source + " model"),
                 substitute(requiredText(model, "path", source + " model"), source, variables),
@@ -266,14 +269,34 @@ public final class PipelineJson {
         }
         for (Iterator<String> it = model.fieldNames(); it.hasNext();) {
             String key = it.next();
-            if (!Set.of("backend", "format", "path", "options", "description").contains(key)) {
+            if (!Set.of("backend", "format", "path", "options", "description", URL).contains(key)) {
                 throw ArborException.invalid(source + " has unknown key '" + key + "'; known keys: backend, "
-                        + "description, format, options, path");
+                        + "description, format, options, path, url");
             }
+        }
+        if (model.has(URL)) {
+            return urlModel(model, source, variables);
         }
         return new ModelRef(requiredText(model, "backend", source), requiredText(model, "format", source),
                 substitute(requiredText(model, "path", source), source, variables),
                 options(model.get("options"), source, variables));
+    }
+
+    /**
+     * A model served by another process: {@code {"backend": "remote", "url": "grpc://HOST:PORT/MODEL"}} (format
+     * {@code oip} unless given). The URL is the model's location ({@link ModelRef#path()}, for listings and cache
+     * keys) and its backend's {@code url} option; only an operator's file can hold one.
+     */
+    private static ModelRef urlModel(JsonNode model, String source, UnaryOperator<String> variables) {
+        if (model.has("path")) {
+            throw ArborException.invalid(source + " gives both \"path\" and \"" + URL + "\"; a model is a file"
+                    + " (path) or a model served by another process (url, with backend \"remote\")");
+        }
+        String url = substitute(requiredText(model, URL, source), source, variables);
+        Map<String, Object> options = new LinkedHashMap<>(options(model.get("options"), source, variables).asMap());
+        options.put(URL, url);
+        return new ModelRef(requiredText(model, "backend", source), text(model, "format", "oip"), url,
+                Options.of(options));
     }
 
     private static Options options(JsonNode node, String source, UnaryOperator<String> variables) {

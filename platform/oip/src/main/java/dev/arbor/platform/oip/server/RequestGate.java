@@ -1,15 +1,15 @@
-package dev.arbor.platform.http.internal;
+package dev.arbor.platform.oip.server;
 
 /**
- * Counts the requests being handled and, once closed, lets no new one in: the first step of a graceful shutdown,
- * after which the requests inside may finish within a grace period.
+ * Counts the requests (HTTP requests, gRPC calls) being served and, once closed, lets no new one in: the step of a
+ * graceful stop after which the requests inside get a grace period to finish. One per front end.
  */
-final class ShutdownGate {
+public final class RequestGate {
     private int inside;
     private boolean closed;
 
-    /** Counts a request in; false once the gate is closed (the server is stopping: answer 503). */
-    synchronized boolean enter() {
+    /** Counts a request in; false once closed (the server is stopping: answer 503 / UNAVAILABLE). */
+    public synchronized boolean enter() {
         if (closed) {
             return false;
         }
@@ -18,7 +18,7 @@ final class ShutdownGate {
     }
 
     /** Counts out a request that {@link #enter() entered}, once. */
-    synchronized void exit() {
+    public synchronized void exit() {
         inside--;
         if (inside == 0) {
             notifyAll();
@@ -26,12 +26,21 @@ final class ShutdownGate {
     }
 
     /** Lets no new request in. */
-    synchronized void close() {
+    public synchronized void close() {
         closed = true;
     }
 
+    public synchronized boolean closed() {
+        return closed;
+    }
+
+    /** The requests inside now. */
+    public synchronized int inside() {
+        return inside;
+    }
+
     /** Waits up to {@code millis} for the requests inside to leave; true when none is left. */
-    synchronized boolean awaitEmpty(long millis) throws InterruptedException {
+    public synchronized boolean awaitEmpty(long millis) throws InterruptedException {
         long deadline = System.nanoTime() + millis * 1_000_000L;
         while (inside > 0) {
             long left = (deadline - System.nanoTime()) / 1_000_000L;
@@ -41,9 +50,5 @@ final class ShutdownGate {
             wait(left);
         }
         return true;
-    }
-
-    synchronized int inside() {
-        return inside;
     }
 }
