@@ -136,6 +136,12 @@ public final class ArborFramework implements AutoCloseable {
         // keep delayed components (part factories) alive between requests instead of disposing them whenever the
         // last request releases them: activation per request would be wasted work
         config.put("ds.delayed.keepInstances", "true");
+        if (slot != null) {
+            // a reused storage keeps SCR's parsed component descriptions (SlotReuse keeps that one data file), so a
+            // one-shot command does not parse every bundle's OSGI-INF XML again; SCR re-reads a bundle whose
+            // last-modified time differs from the one it recorded
+            config.put("ds.cache.metadata", "true");
+        }
         config.put("arbor.home", home.toString());
         config.put("arbor.etc", home.resolve("etc").toString());
         config.putAll(extra);

@@ -21,6 +21,9 @@ import org.osgi.framework.Constants;
  * other bundle and every bundle's data area go.
  */
 final class SlotReuse {
+    /** The data file in which Felix SCR keeps its component metadata cache. */
+    static final String COMPONENT_METADATA = "componentMetadataStore";
+
     private SlotReuse() {
     }
 
@@ -35,12 +38,27 @@ final class SlotReuse {
                 if (Files.isDirectory(data)) {
                     try (Stream<Path> walk = Files.walk(data)) {
                         for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                            Files.delete(p);
+                            if (!isComponentMetadata(data, p) && !(p.equals(data) && isComponentMetadataFolder(data))) {
+                                Files.delete(p);
+                            }
                         }
                     }
                 }
             }
         }
+    }
+
+    /**
+     * SCR's cache of parsed component descriptions ({@code ds.cache.metadata}): what the installation's bundles
+     * declare in OSGI-INF, no configuration and no secret, so it may stay between runs.
+     */
+    private static boolean isComponentMetadata(Path data, Path p) {
+        return p.getParent() != null && p.getParent().equals(data)
+                && p.getFileName().toString().equals(COMPONENT_METADATA);
+    }
+
+    private static boolean isComponentMetadataFolder(Path data) {
+        return Files.isRegularFile(data.resolve(COMPONENT_METADATA));
     }
 
     /**
