@@ -1,5 +1,6 @@
 package dev.arbor.platform.http.internal;
 
+import dev.arbor.platform.oip.server.ApiKeyHash;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;

@@ -1,5 +1,6 @@
 package dev.arbor.platform.http.internal;
 
+import dev.arbor.platform.oip.server.ApiKeyHash;
 import java.util.Map;
 
 /**
@@ -62,7 +63,7 @@ record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyByte
         }
         return new ServerSettings(host.trim(),
                 (int) number(config, PORT, 8080, 0, 65535),
-                apiKey(config),
+                ApiKeyHash.fromConfiguration(config),
                 number(config, MAX_BODY_BYTES, 1024 * 1024, 1, Integer.MAX_VALUE),
                 (int) number(config, MAX_PROMPT_TOKENS, 0, 0, Integer.MAX_VALUE),
                 (int) number(config, MAX_TOKENS, 4096, 1, Integer.MAX_VALUE),
@@ -77,16 +78,6 @@ record ServerSettings(String host, int port, ApiKeyHash apiKey, long maxBodyByte
 
     boolean authenticates() {
         return apiKey != null;
-    }
-
-    /** The hash from {@value #API_KEY_HASH}, else the hash of a clear {@value #API_KEY}; null when neither is set. */
-    private static ApiKeyHash apiKey(Map<String, ?> config) {
-        String hash = string(config, API_KEY_HASH, "");
-        if (!hash.isBlank()) {
-            return ApiKeyHash.parse(hash);
-        }
-        String clear = string(config, API_KEY, "");
-        return clear.isEmpty() ? null : ApiKeyHash.of(clear);
     }
 
     private static String string(Map<String, ?> config, String key, String fallback) {

@@ -1,5 +1,6 @@
 package dev.arbor.platform.oip.internal;
 
+import dev.arbor.platform.oip.server.ApiKeyHash;
 import dev.arbor.platform.oip.grpc.GRPCInferenceServiceGrpc;
 import io.grpc.Metadata;
 import io.grpc.ServerCall;
@@ -19,9 +20,9 @@ final class ApiKeyInterceptor implements ServerInterceptor {
     private static final Set<String> OPEN = Set.of(GRPCInferenceServiceGrpc.getServerLiveMethod().getFullMethodName(),
             GRPCInferenceServiceGrpc.getServerReadyMethod().getFullMethodName());
 
-    private final ApiKeyCheck key;
+    private final ApiKeyHash key;
 
-    ApiKeyInterceptor(ApiKeyCheck key) {
+    ApiKeyInterceptor(ApiKeyHash key) {
         this.key = key;
     }
 

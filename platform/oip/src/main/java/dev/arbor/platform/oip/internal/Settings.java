@@ -1,5 +1,6 @@
 package dev.arbor.platform.oip.internal;
 
+import dev.arbor.platform.oip.server.ApiKeyHash;
 import java.util.Map;
 
 /**
@@ -19,7 +20,7 @@ import java.util.Map;
  * @param maxMessageBytes      largest request message ({@code max_body_bytes})
  * @param shutdownGraceMillis  on stop, time running calls get to finish
  */
-record Settings(String host, int port, ApiKeyCheck apiKey, int maxTokens, int maxPromptTokens, long maxPromptBytes,
+record Settings(String host, int port, ApiKeyHash apiKey, int maxTokens, int maxPromptTokens, long maxPromptBytes,
                 long requestTimeoutMillis, int workers, int maxMessageBytes, long shutdownGraceMillis) {
     static final String GRPC_PORT = "grpc_port";
     static final String GRPC_HOST = "grpc_host";
@@ -29,7 +30,7 @@ record Settings(String host, int port, ApiKeyCheck apiKey, int maxTokens, int ma
         if (host.isBlank()) {
             throw new IllegalArgumentException("configuration " + GRPC_HOST + " must not be blank");
         }
-        return new Settings(host.strip(), (int) number(config, GRPC_PORT, -1, -1, 65535), ApiKeyCheck.from(config),
+        return new Settings(host.strip(), (int) number(config, GRPC_PORT, -1, -1, 65535), ApiKeyHash.fromConfiguration(config),
                 (int) number(config, "max_tokens", 4096, 1, Integer.MAX_VALUE),
                 (int) number(config, "max_prompt_tokens", 0, 0, Integer.MAX_VALUE),
                 number(config, "max_prompt_bytes", 0, 0, Integer.MAX_VALUE),
