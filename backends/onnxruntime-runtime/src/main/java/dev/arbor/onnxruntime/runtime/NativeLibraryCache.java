@@ -43,6 +43,8 @@ import java.util.logging.Logger;
  */
 final class NativeLibraryCache {
     static final String NATIVE_PATH = "onnxruntime.native.path";
+    /** JVM-wide: the cached folder a class loader of this JVM has loaded the libraries from. */
+    static final String LOADED = "arbor.onnxruntime.natives.loaded";
     private static final Logger LOG = Logger.getLogger(NativeLibraryCache.class.getName());
     private static final String MANIFEST = "natives.manifest";
     /** Libraries ORT loads or looks for in its native path (the provider libraries exist only in the GPU jar). */
@@ -52,20 +54,42 @@ final class NativeLibraryCache {
     private NativeLibraryCache() {
     }
 
-    /** Points {@code onnxruntime.native.path} at the verified cached copy; see the class comment for when not. */
-    static void prepare() {
+    /**
+     * Points {@code onnxruntime.native.path} at the verified cached copy and says whether it did; see the class comment
+     * for when not. Once a class loader of this JVM loaded the cached libraries (an earlier instance of this bundle:
+     * a bundle update, or another framework in the same JVM, as the in-framework tests start), later ones are left to
+     * ORT's private temporary copy: the JVM refuses to load one library file into two class loaders.
+     */
+    static boolean prepare() {
         String cache = System.getProperty("arbor.cache");
         String osArch = osArch();
-        if (System.getProperty(NATIVE_PATH) != null || cache == null || osArch == null) {
-            return;
+        if (System.getProperty(LOADED) != null || System.getProperty(NATIVE_PATH) != null || cache == null
+                || osArch == null) {
+            return false;
         }
         Path dir = Path.of(cache, "onnxruntime", osArch);
         try {
             if (verified(dir, osArch)) {
                 System.setProperty(NATIVE_PATH, dir.toString());
+                return true;
             }
         } catch (IOException | RuntimeException e) {
             LOG.fine(() -> "ONNX Runtime natives not cached in " + dir + " (" + e + "); ORT extracts them itself");
+        }
+        return false;
+    }
+
+    /**
+     * After ORT loaded (or failed to load) what {@link #prepare()} pointed it at: marks the cached libraries as taken
+     * by this class loader, takes the property back (ORT reads it only while loading) and removes ORT's empty
+     * temporary folder.
+     */
+    static void loaded() {
+        String dir = System.getProperty(NATIVE_PATH);
+        if (dir != null) {
+            System.setProperty(LOADED, dir);
+            System.clearProperty(NATIVE_PATH);
+            removeEmptyTempFolder();
         }
     }
 
@@ -74,10 +98,7 @@ final class NativeLibraryCache {
      * {@code onnxruntime.native.path} (its own clean-up is a delete-on-exit that a killed JVM never runs, which left
      * thousands of empty folders). Only this process's folder (ORT's private field), and only when empty.
      */
-    static void removeEmptyTempFolder() {
-        if (System.getProperty(NATIVE_PATH) == null) {
-            return; // ORT extracted into it and still owns its files
-        }
+    private static void removeEmptyTempFolder() {
         try {
             java.lang.reflect.Field field = Class.forName("ai.onnxruntime.OnnxRuntime", false,
                     OrtEnvironment.class.getClassLoader()).getDeclaredField("tempDirectory");

@@ -56,15 +56,21 @@ public final class OrtRuntime {
             TelemetryGuard.check();
             OrtLoggingLevel level = logLevel();
             // the natives from the installation's cache, extracted once, rather than into a new /tmp folder each run
-            NativeLibraryCache.prepare();
+            boolean cached = NativeLibraryCache.prepare();
             // the level is fixed when the environment is created; sessions also get it through their options
-            OrtEnvironment env = OrtEnvironment.getEnvironment(level, "arbor");
+            OrtEnvironment env;
+            try {
+                env = OrtEnvironment.getEnvironment(level, "arbor");
+            } finally {
+                if (cached) {
+                    NativeLibraryCache.loaded();
+                }
+            }
             try {
                 env.setTelemetry(false);
             } catch (OrtException e) {
                 throw new IllegalStateException("could not disable ONNX Runtime telemetry: " + e.getMessage(), e);
             }
-            NativeLibraryCache.removeEmptyTempFolder();
             environment = env;
         }
         return environment;

@@ -68,4 +68,32 @@ class NativeLibraryCacheTest {
         assertThat(NativeLibraryCache.verified(dir, osArch)).isTrue();
         assertThat(Files.size(dir.resolve(ort))).isEqualTo(resource(ort).length);
     }
+
+    @Test
+    void eachLaterClassLoaderOfTheBundleLoadsAPrivateCopyInsteadOfFailing() throws Exception {
+        // as a bundle update or a second framework in one JVM does: the JVM refuses one library file in two loaders
+        java.net.URL[] urls = {location(OrtRuntime.class), location(ai.onnxruntime.OrtEnvironment.class),
+                location(org.osgi.framework.BundleContext.class)};
+        String cacheRoot = cache.resolve("arbor-cache").toString();
+        System.setProperty("arbor.cache", cacheRoot);
+        try {
+            for (int i = 0; i < 2; i++) {
+                try (java.net.URLClassLoader bundle = new java.net.URLClassLoader(urls,
+                        ClassLoader.getPlatformClassLoader())) {
+                    Object env = bundle.loadClass(OrtRuntime.class.getName()).getMethod("environment").invoke(null);
+                    assertThat(env).as("loader %d", i).isNotNull();
+                }
+                assertThat(System.getProperty(NativeLibraryCache.LOADED))
+                        .isEqualTo(Path.of(cacheRoot, "onnxruntime", osArch).toString());
+                assertThat(System.getProperty(NativeLibraryCache.NATIVE_PATH)).isNull();
+            }
+        } finally {
+            System.clearProperty("arbor.cache");
+            System.clearProperty(NativeLibraryCache.LOADED);
+        }
+    }
+
+    private static java.net.URL location(Class<?> type) {
+        return type.getProtectionDomain().getCodeSource().getLocation();
+    }
 }
