@@ -15,12 +15,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDate;
 import java.util.Arrays;
-import java.util.Collection;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.osgi.framework.BundleContext;
-import org.osgi.framework.ServiceReference;
 
 /**
  * The remote backend's added latency per forward on loopback: a separate {@code bin/arbor serve --expose-models
@@ -85,10 +82,12 @@ public final class RemoteForwardBenchmark {
                 "org.osgi.framework.system.packages.extra", BenchmarkRuntime.API_PACKAGES,
                 "arbor.launcher.skip", "arbor-api\\.jar", "arbor.cache", cache.toString(),
                 "arbor.etc.poll.ms", "0"));
-             ModelBackend local = provider(runtime.context(), "onnxruntime").open(new ModelSpec(
+             ModelBackend local = StructuredOutputBenchmark.service(runtime.context(), ModelBackendProvider.class,
+                     "onnxruntime").open(new ModelSpec(
                      dist.resolve("models/arbor-tiny-ar/arbor-tiny-ar.bin"), "llama2c",
                      Options.of(Map.of("device", "cpu", "cache_dir", cache.toString()))));
-             ModelBackend remote = provider(runtime.context(), "remote").open(new ModelSpec(Path.of("remote"),
+             ModelBackend remote = StructuredOutputBenchmark.service(runtime.context(), ModelBackendProvider.class,
+                     "remote").open(new ModelSpec(Path.of("remote"),
                      "oip", Options.of(Map.of("url", url))))) {
             long[][] localSteps = new long[rounds][];
             long[][] remoteSteps = new long[rounds][];
@@ -148,17 +147,6 @@ public final class RemoteForwardBenchmark {
         }
     }
 
-    private static ModelBackendProvider provider(BundleContext context, String part) throws Exception {
-        for (int i = 0; i < 3000; i++) {
-            Collection<ServiceReference<ModelBackendProvider>> refs = context.getServiceReferences(
-                    ModelBackendProvider.class, "(arbor.part=" + part + ")");
-            if (!refs.isEmpty()) {
-                return context.getService(refs.iterator().next());
-            }
-            Thread.sleep(10);
-        }
-        throw new IllegalStateException("backend part " + part + " did not register within 30 s");
-    }
 
     private static int argmax(float[] v) {
         int best = 0;

@@ -237,7 +237,7 @@ public final class StructuredOutputBenchmark {
     }
 
     /** Waits (for the service event, not by polling) for part {@code name} of {@code type}; kept for the run. */
-    private static <T> T service(BundleContext context, Class<T> type, String name) throws Exception {
+    static <T> T service(BundleContext context, Class<T> type, String name) throws Exception {
         org.osgi.util.tracker.ServiceTracker<T, T> tracker = new org.osgi.util.tracker.ServiceTracker<>(context,
                 context.createFilter("(&(objectClass=" + type.getName() + ")(" + PartProperties.NAME + "=" + name
                         + "))"), null);
